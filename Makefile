@@ -1,0 +1,81 @@
+# The developer's whole workflow. `make run` and `make test` set everything up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup run test unit infra-test e2e lint format synth deploy diff destroy bench openapi lock clean
+
+help:
+	@echo "make run      start the local stack (moto + Optimove simulator), post sample events, show the audit trail"
+	@echo "make test     lint, then every test: unit, infrastructure (synth + cdk-nag + cfn-lint), end to end"
+	@echo "make synth    synthesize the CloudFormation template into cdk.out/ (offline)"
+	@echo "make deploy   cdk deploy to the AWS account of your current credentials"
+	@echo "make lint     ruff and mypy;  make format  ruff format and fixes"
+	@echo "make bench    benchmarks (cold start, warm path, connector throughput)"
+	@echo "make openapi  regenerate docs/openapi.json from the code"
+
+$(VENV)/.stamp: pyproject.toml requirements/dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.stamp node_modules/.stamp
+
+run: setup
+	$(BIN)/dig local --demo
+
+test: lint unit infra-test e2e
+
+unit: setup
+	$(BIN)/pytest tests/unit -q
+
+infra-test: setup
+	$(BIN)/pytest tests/infra -q
+
+e2e: setup
+	$(BIN)/pytest tests/e2e -q
+
+lint: setup
+	$(BIN)/ruff check src infra tests
+	$(BIN)/ruff format --check src infra tests
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff check --fix src infra tests
+	$(BIN)/ruff format src infra tests
+
+synth: setup
+	npx cdk synth --quiet --no-notices
+
+diff: setup
+	npx cdk diff --no-notices
+
+deploy: setup
+	npx cdk deploy --no-notices
+
+destroy: setup
+	npx cdk destroy --no-notices
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+openapi: setup
+	$(BIN)/python -m dig_api.openapi > docs/openapi.json
+
+lock: $(VENV)/.stamp
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --no-emit-package dig -q -o requirements/dev.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.14 --python-platform aarch64-manylinux_2_28 -q -o requirements/lambda.txt
+
+clean:
+	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

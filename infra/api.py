@@ -1,0 +1,250 @@
+"""The DIG API module: a regional REST API (authorizer, request validation, access and execution
+logs, stage throttling, WAF) in front of the DIG API Lambda."""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from infra.bundling import function_code
+from infra.database import Database
+from infra.function import DigFunction, _retention
+from infra.settings import Settings
+
+JWT_AUDIENCE = "dig-api"
+# API Gateway's own refusals, in the API's error shape.
+GATEWAY_ERRORS = (
+    (apigw.ResponseType.UNAUTHORIZED, "401", "UNAUTHORIZED", "missing or invalid bearer token"),
+    (apigw.ResponseType.ACCESS_DENIED, "403", "FORBIDDEN", "the token does not allow this route"),
+    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "NOT_FOUND", "no such route"),
+    (apigw.ResponseType.THROTTLED, "429", "THROTTLED", "too many requests; retry later"),
+    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "PAYLOAD_TOO_LARGE", "the request is too large"),
+    (apigw.ResponseType.WAF_FILTERED, "403", "FORBIDDEN", "the request was blocked"),
+    (apigw.ResponseType.DEFAULT_5_XX, None, "GATEWAY_ERROR", "the gateway could not complete the request"),
+)
+
+
+def _error_template(code: str, message: str) -> str:
+    body = {"error": {"code": code, "message": message, "details": []}, "requestId": "$context.requestId"}
+    return json.dumps(body)
+
+
+class Api(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        audit_table: dynamodb.ITable,
+        bus: events.IEventBus,
+        layer: lambda_.ILayerVersion,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._sync_connectors: dict[str, dict[str, object]] = {}
+        self.issuer = f"dig-{settings.stage}"
+        self.function = DigFunction(
+            self,
+            "Handler",
+            service="dig-api",
+            handler="dig_api.handler.lambda_handler",
+            code=function_code("api", ("dig_api",)),
+            layer=layer,
+            log_retention_days=settings.log_retention_days,
+            timeout_seconds=28,  # inside API Gateway's 29 s
+            memory_mb=1024,
+            description="DIG API: validates ES Loyalty events, audits them and puts them on the bus",
+            environment={
+                "AUDIT_TABLE_NAME": audit_table.table_name,
+                "EVENT_BUS_NAME": bus.event_bus_name,
+                "AUDIT_RETENTION_DAYS": str(settings.audit_retention_days),
+                "AUDIT_FAILED_RETENTION_DAYS": str(settings.audit_failed_retention_days),
+            },
+        )
+        Database.grant(audit_table, self.function, "PutItem", "UpdateItem", "GetItem", "Query")
+        bus.grant_put_events_to(self.function)
+
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=f"dig-{settings.stage}",
+            description="DIG: the REST interface ES Loyalty posts member events to",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name=settings.stage,
+                access_log_destination=apigw.LogGroupLogDestination(
+                    logs.LogGroup(self, "AccessLogs", retention=_retention(settings.log_retention_days))
+                ),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                # Full request logging would write bodies, and so member data, into the logs.
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                tracing_enabled=True,
+                throttling_rate_limit=settings.api_throttle_rate,
+                throttling_burst_limit=settings.api_throttle_burst,
+            ),
+        )
+        for response_type, status, code, message in GATEWAY_ERRORS:
+            self.rest_api.add_gateway_response(
+                f"Gateway{response_type.response_type.title().replace('_', '')}",
+                type=response_type,
+                status_code=status,
+                templates={"application/json": _error_template(code, message)},
+            )
+
+        # The gateway checks that an Authorization header is present; the body is validated by the
+        # Lambda against the event schemas (no gateway model), so that every error has one shape.
+        validator = self.rest_api.add_request_validator(
+            "RequestValidator", validate_request_parameters=True, validate_request_body=True
+        )
+        method_options: dict[str, object]
+        if settings.api_auth == "iam":
+            self.signing_secret = None
+            method_options = {"authorization_type": apigw.AuthorizationType.IAM}
+        else:
+            self.signing_secret = secretsmanager.Secret(
+                self,
+                "SigningKeys",
+                description="DIG API: key that signs the bearer JWTs ES Loyalty presents",
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    secret_string_template=json.dumps({"kid": "k1"}),
+                    generate_string_key="key",
+                    password_length=64,
+                    exclude_punctuation=True,
+                ),
+            )
+            self.authorizer_function = DigFunction(
+                self,
+                "Authorizer",
+                service="dig-authorizer",
+                handler="dig_api.authorizer.lambda_handler",
+                code=function_code("authorizer", ("dig_api",)),
+                layer=layer,
+                log_retention_days=settings.log_retention_days,
+                timeout_seconds=10,
+                memory_mb=512,
+                description="DIG API authorizer: verifies bearer JWTs",
+                environment={
+                    "SIGNING_KEY_SECRET_ARN": self.signing_secret.secret_arn,
+                    "JWT_ISSUER": self.issuer,
+                    "JWT_AUDIENCE": JWT_AUDIENCE,
+                },
+            )
+            self.signing_secret.grant_read(self.authorizer_function)
+            cdk.Validations.of(self.signing_secret).acknowledge(
+                cdk.Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-SMG4",
+                    reason="Rotating the JWT signing key invalidates the tokens ES Loyalty holds, so it is a "
+                    "coordinated procedure (README: the previous key stays valid during rotation), not a schedule",
+                )
+            )
+            authorizer = apigw.TokenAuthorizer(
+                self,
+                "TokenAuthorizer",
+                handler=self.authorizer_function,
+                identity_source=apigw.IdentitySource.header("Authorization"),
+                results_cache_ttl=Duration.minutes(5),
+            )
+            method_options = {"authorization_type": apigw.AuthorizationType.CUSTOM, "authorizer": authorizer}
+        cdk.Validations.of(self.rest_api).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-COG4",
+                reason="ES Loyalty is a machine client: routes use a JWT Lambda authorizer (or IAM SigV4), not a "
+                "Cognito user pool",
+            ),
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                reason="API Gateway's account-level logging role: AWS documents this managed policy for it",
+            ),
+        )
+
+        proxy = self.rest_api.root.add_resource("v1").add_resource("{proxy+}")
+        proxy.add_method(
+            "ANY",
+            apigw.LambdaIntegration(self.function),
+            request_validator=validator,
+            request_parameters={"method.request.header.Authorization": True},
+            **method_options,  # type: ignore[arg-type]
+        )
+        self._web_acl(settings)
+        self.function.add_environment("SYNC_CONNECTORS", "{}")
+
+    def register_sync_connector(self, name: str, function: lambda_.IFunction, event_types: list[str]) -> None:
+        """The synchronous flow invokes each connector's sync entry point (RequestResponse)."""
+        self._sync_connectors[name] = {"function": function.function_arn, "eventTypes": event_types}
+        self.function.add_environment("SYNC_CONNECTORS", Stack.of(self).to_json_string(self._sync_connectors))
+        # The function itself, not function.grant_invoke's "<arn>:*" (every version and alias).
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function_arn])
+        )
+
+    def _web_acl(self, settings: Settings) -> None:
+        def managed(name: str, priority: int) -> wafv2.CfnWebACL.RuleProperty:
+            return wafv2.CfnWebACL.RuleProperty(
+                name=name,
+                priority=priority,
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS", name=name
+                    )
+                ),
+                visibility_config=_visibility(name),
+            )
+
+        acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility(f"dig-{settings.stage}-api"),
+            rules=[
+                managed("AWSManagedRulesAmazonIpReputationList", 0),
+                managed("AWSManagedRulesKnownBadInputsRuleSet", 1),
+                wafv2.CfnWebACL.RuleProperty(
+                    name="RatePerSourceIp",
+                    priority=2,
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                            aggregate_key_type="IP", limit=settings.api_throttle_rate * 300
+                        )
+                    ),
+                    visibility_config=_visibility("RatePerSourceIp"),
+                ),
+            ],
+        )
+        wafv2.CfnWebACLAssociation(
+            self, "WebAclAssociation", resource_arn=self.rest_api.deployment_stage.stage_arn, web_acl_arn=acl.attr_arn
+        )
+
+
+def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    return wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+    )

@@ -1,0 +1,164 @@
+"""A connector module, generated from its manifest: an EventBridge rule for the event types it
+subscribes to, a queue (with a dead-letter queue) between the rule and the connector Lambda, a
+dead-letter queue on the rule target, the event source mapping, the function's access, alarms.
+
+Adding a connector is its package, its manifest and one ``ConnectorModule`` line in the stack.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from dig_contracts.manifest import ConnectorManifest
+from infra.api import Api
+from infra.bundling import function_code
+from infra.database import Database
+from infra.function import DigFunction
+from infra.observability import Observability
+from infra.settings import Settings
+
+SYNC_TIMEOUT_SECONDS = 25
+
+
+def _queue(scope: Construct, construct_id: str, **options: object) -> sqs.Queue:
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+class ConnectorModule(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        manifest: ConnectorManifest,
+        settings: Settings,
+        bus: events.IEventBus,
+        database: Database,
+        api: Api,
+        layer: lambda_.ILayerVersion,
+        observability: Observability,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.manifest = manifest
+        self.dead_letter_queue = _queue(self, "DeadLetterQueue", retention_period=Duration.days(14))
+        self.queue = _queue(
+            self,
+            "Queue",
+            visibility_timeout=Duration.seconds(manifest.queue_visibility_timeout_seconds),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=manifest.max_receive_count, queue=self.dead_letter_queue),
+        )
+        self.target_dead_letter_queue = _queue(self, "RuleTargetDeadLetterQueue", retention_period=Duration.days(14))
+        cdk.Validations.of(self.target_dead_letter_queue).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-SQS3",
+                reason="This queue is the dead-letter queue of the EventBridge rule target; cdk-nag only "
+                "recognizes SQS redrive dead-letter queues",
+            )
+        )
+        pattern = manifest.event_pattern()
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            event_bus=bus,
+            description=f"Routes {', '.join(pattern['detail-type'])} to the {manifest.name} connector",
+            event_pattern=events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"]),
+            targets=[
+                targets.SqsQueue(
+                    self.queue,
+                    dead_letter_queue=self.target_dead_letter_queue,
+                    retry_attempts=185,
+                    max_event_age=Duration.hours(24),
+                )
+            ],
+        )
+
+        environment = {
+            "AUDIT_TABLE_NAME": database.audit_table.table_name,
+            "CONFIG_TABLE_NAME": database.config_table.table_name,
+            "MAX_RECEIVE_COUNT": str(manifest.max_receive_count),
+            "AUDIT_RETENTION_DAYS": str(settings.audit_retention_days),
+            "AUDIT_FAILED_RETENTION_DAYS": str(settings.audit_failed_retention_days),
+        }
+        for setting in manifest.settings:
+            value = self.node.try_get_context(setting.context_key)
+            environment[setting.env] = str(value) if value else setting.default
+        secrets: list[secretsmanager.ISecret] = []
+        for index, secret_setting in enumerate(manifest.secrets):
+            name = self.node.try_get_context(secret_setting.context_key) or secret_setting.default_name
+            secret = secretsmanager.Secret.from_secret_name_v2(self, f"Secret{index}", str(name))
+            environment[secret_setting.env] = secret.secret_name
+            secrets.append(secret)
+
+        code = function_code(manifest.name, manifest.packages)
+        self.function = self._function("Handler", manifest.handler, code, layer, environment, settings, manifest.timeout_seconds)
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=manifest.batch_size,
+                max_batching_window=Duration.seconds(manifest.max_batching_window_seconds),
+                max_concurrency=manifest.max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )
+        functions = [self.function]
+        self.sync_function: lambda_.Function | None = None
+        if manifest.sync_handler:
+            self.sync_function = self._function(
+                "SyncHandler", manifest.sync_handler, code, layer, environment, settings, SYNC_TIMEOUT_SECONDS
+            )
+            functions.append(self.sync_function)
+            api.register_sync_connector(manifest.name, self.sync_function, [t.value for t in manifest.event_types])
+
+        for function in functions:
+            Database.grant(
+                database.audit_table, function, "GetItem", "BatchGetItem", "PutItem", "BatchWriteItem", "UpdateItem"
+            )
+            Database.grant(database.config_table, function, "GetItem")
+            for secret in secrets:
+                secret.grant_read(function)
+            observability.watch_function(f"{manifest.name.title()}{function.node.id}", function)
+
+        observability.watch_dead_letter_queue(f"{manifest.name.title()}Queue", self.dead_letter_queue, f"{manifest.name} dead-letter queue")
+        observability.watch_dead_letter_queue(
+            f"{manifest.name.title()}RuleTarget", self.target_dead_letter_queue, f"{manifest.name} rule-target dead-letter queue"
+        )
+        observability.watch_queue_age(f"{manifest.name.title()}Queue", self.queue, f"{manifest.name} queue")
+
+    def _function(
+        self,
+        construct_id: str,
+        handler: str,
+        code: lambda_.Code,
+        layer: lambda_.ILayerVersion,
+        environment: dict[str, str],
+        settings: Settings,
+        timeout_seconds: int,
+    ) -> DigFunction:
+        return DigFunction(
+            self,
+            construct_id,
+            service=f"dig-connector-{self.manifest.name}",
+            handler=handler,
+            code=code,
+            layer=layer,
+            environment=environment,
+            log_retention_days=settings.log_retention_days,
+            timeout_seconds=timeout_seconds,
+            memory_mb=self.manifest.memory_mb,
+            description=f"DIG connector: {self.manifest.description}"[:256],
+        )

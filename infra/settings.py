@@ -1,0 +1,62 @@
+"""Stack parameters from CDK context (``-c key=value`` or cdk.json), each with a safe default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from constructs import Node
+
+# key: (default, description) -- the README's configuration table is generated from this list
+CONTEXT: dict[str, tuple[str, str]] = {
+    "stage": ("dev", "Deployment stage; names the stack (Dig-<stage>) and the API stage"),
+    "apiAuth": ("jwt", "jwt (bearer JWT checked by a Lambda authorizer) or iam (SigV4)"),
+    "apiThrottleRateLimit": ("100", "API Gateway stage throttling: steady requests per second"),
+    "apiThrottleBurstLimit": ("200", "API Gateway stage throttling: burst"),
+    "archiveRetentionDays": ("30", "Days the EventBridge archive keeps every event for bus replay"),
+    "auditRetentionDays": ("30", "Days the audit trail keeps delivered and skipped messages"),
+    "auditFailedRetentionDays": ("90", "Days it keeps failed and pending ones"),
+    "logRetentionDays": ("30", "Days Lambda and API Gateway logs are kept"),
+    "alarmEmail": ("", "Optional address subscribed to the alarm topic"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    api_auth: Literal["jwt", "iam"]
+    api_throttle_rate: int
+    api_throttle_burst: int
+    archive_retention_days: int
+    audit_retention_days: int
+    audit_failed_retention_days: int
+    log_retention_days: int
+    alarm_email: str | None
+
+    @property
+    def stack_name(self) -> str:
+        return f"Dig-{self.stage}"
+
+    @classmethod
+    def from_context(cls, node: Node) -> Settings:
+        def get(key: str) -> str:
+            value = node.try_get_context(key)
+            return str(value) if value not in (None, "") else CONTEXT[key][0]
+
+        auth = get("apiAuth")
+        if auth not in ("jwt", "iam"):
+            raise ValueError(f"context apiAuth must be jwt or iam, not {auth!r}")
+        stage = get("stage")
+        if not stage.replace("-", "").isalnum():
+            raise ValueError(f"context stage must be letters, digits and dashes, not {stage!r}")
+        return cls(
+            stage=stage,
+            api_auth=auth,  # type: ignore[arg-type]
+            api_throttle_rate=int(get("apiThrottleRateLimit")),
+            api_throttle_burst=int(get("apiThrottleBurstLimit")),
+            archive_retention_days=int(get("archiveRetentionDays")),
+            audit_retention_days=int(get("auditRetentionDays")),
+            audit_failed_retention_days=int(get("auditFailedRetentionDays")),
+            log_retention_days=int(get("logRetentionDays")),
+            alarm_email=get("alarmEmail") or None,
+        )

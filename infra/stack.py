@@ -1,0 +1,55 @@
+"""The DIG stack: thin. Each concern is a construct; each connector is one line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from connectors.optimove.manifest import MANIFEST as OPTIMOVE
+from infra.api import Api
+from infra.bundling import dependencies_layer
+from infra.bus import Bus
+from infra.connector import ConnectorModule
+from infra.database import Database
+from infra.observability import Observability
+from infra.operator import OperatorAccess
+from infra.settings import Settings
+
+
+class DigStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, description="DIG: Data Integration Gateway for ES Loyalty", **kwargs)
+        layer = dependencies_layer(self, "Dependencies")
+        observability = Observability(self, "Observability", alarm_email=settings.alarm_email)
+        database = Database(self, "Database")
+        bus = Bus(self, "Bus", stage=settings.stage, archive_retention_days=settings.archive_retention_days)
+        api = Api(self, "Api", settings=settings, audit_table=database.audit_table, bus=bus.bus, layer=layer)
+        observability.watch_function("Api", api.function)
+
+        common = {"settings": settings, "bus": bus.bus, "database": database, "api": api, "layer": layer, "observability": observability}
+        connectors = [
+            ConnectorModule(self, "Optimove", manifest=OPTIMOVE, **common),
+        ]
+
+        operator = OperatorAccess(self, "Operator", database=database, connectors=connectors)
+        outputs = {
+            "ApiUrl": api.rest_api.url,
+            "AuditTableName": database.audit_table.table_name,
+            "ConfigTableName": database.config_table.table_name,
+            "EventBusName": bus.bus.event_bus_name,
+            "ArchiveName": bus.archive.archive_name,
+            "AlarmTopicArn": observability.topic.topic_arn,
+            "OperatorPolicyArn": operator.policy.managed_policy_arn,
+        }
+        if api.signing_secret is not None:
+            outputs["SigningKeySecretArn"] = api.signing_secret.secret_arn
+            outputs["JwtIssuer"] = api.issuer
+        for connector in connectors:
+            prefix = connector.manifest.name.title()
+            outputs[f"{prefix}QueueUrl"] = connector.queue.queue_url
+            outputs[f"{prefix}DeadLetterQueueUrl"] = connector.dead_letter_queue.queue_url
+            outputs[f"{prefix}RuleTargetDeadLetterQueueUrl"] = connector.target_dead_letter_queue.queue_url
+        for name, value in outputs.items():
+            CfnOutput(self, name, value=value)

@@ -1,0 +1,1 @@
+"""The Optimove connector: ES Loyalty events to Optimove's customer, mail and real-time APIs."""

@@ -1,0 +1,264 @@
+"""Optimove's REST APIs: one request builder per endpoint, and the transport that sends them.
+
+Facts and their sources: ../shared/reference/optimove-api.md. Shapes marked (unverified) there
+are built in exactly one function below, so that correcting one is a one-line change.
+
+Retry policy, from Optimove's own SDKs: 429, 5xx, timeouts and network errors are retried with
+exponential backoff and full jitter, honouring Retry-After, within the invocation's time; any
+other 4xx is final. The API key travels in a header and is never logged.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from connectors.optimove.config import RateLimit
+from connectors.optimove.mapping import MailCall, RealtimeCall
+from connectors.optimove.ratelimit import Limiter, RateLimitTimeout
+from db.records import Attempt, iso, utc_now
+from dig_connector_kit.model import Deadline
+
+MAX_CUSTOMERS_PER_UPDATE = 1000
+MAX_ATTRIBUTES_PER_CUSTOMER = 10
+MAX_CUSTOMERS_PER_PREFERENCE = 50_000
+CUSTOMER_API = "customer-api"
+MAIL_API = "transactional-mail"
+READ_TIMEOUT_SECONDS = 20.0
+REQUEST_TIMEOUT = httpx.Timeout(connect=3.0, read=READ_TIMEOUT_SECONDS, write=10.0, pool=5.0)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str
+    realtime_token: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    call: str  # the endpoint's name, as the audit trail shows it
+    method: str
+    url: str
+    body: dict[str, Any]
+    limiter_key: str | None
+    limit: RateLimit | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CallResult:
+    ok: bool
+    retryable: bool
+    status: str
+    error: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    body: Any = None
+    note: str | None = None
+    retry_after: float | None = None
+
+
+# --- request builders: one per endpoint ---------------------------------------------------------
+
+
+def update_customer_attributes(
+    api_base: str, customers: Sequence[tuple[str, Sequence[tuple[str, str]]]], limit: RateLimit
+) -> Request:
+    """POST {apiBase}/Customers/UpdateCustomerAttributes: up to 1,000 customers, 10 attributes each."""
+    if len(customers) > MAX_CUSTOMERS_PER_UPDATE:
+        raise ValueError(f"{len(customers)} customers in one call; Optimove takes {MAX_CUSTOMERS_PER_UPDATE}")
+    body = {
+        "CustomerNewAttributesValuesList": [
+            {
+                "CustomerID": customer_id,
+                "Attributes": [{"RealFieldName": name, "Value": value} for name, value in attributes],
+            }
+            for customer_id, attributes in customers
+        ]
+    }
+    return Request("UpdateCustomerAttributes", "POST", f"{api_base}/Customers/UpdateCustomerAttributes", body, CUSTOMER_API, limit)
+
+
+def set_customer_channel_preference(
+    api_base: str, channel_id: int, customer_ids: Sequence[str], opt_in: bool, limit: RateLimit
+) -> Request:
+    """POST {apiBase}/Integrations/SetCustomerChannelPreference (CommunicationMode values unverified)."""
+    body = {
+        "ChannelID": channel_id,
+        "CustomerIDs": list(customer_ids),
+        "CommunicationMode": "OptIn" if opt_in else "OptOut",
+    }
+    return Request(
+        "SetCustomerChannelPreference", "POST", f"{api_base}/Integrations/SetCustomerChannelPreference", body, CUSTOMER_API, limit
+    )
+
+
+def send_transactional_mail(api_base: str, customer_id: str, mail: MailCall, limit: RateLimit) -> Request:
+    """POST {apiBase}/TransactionalMail/SendTransactionalMail (path and recipient shape unverified).
+
+    One mail per call: UniqueMessageID is per call, and it is what keeps a retry or a replay from
+    mailing the member twice, so mails are never coalesced.
+    """
+    recipient: dict[str, Any] = {
+        "CustomerID": customer_id,
+        "PersonalizationTags": [{"Tag": tag, "Value": value} for tag, value in mail.tags.items()],
+    }
+    if mail.email:
+        recipient["Email"] = mail.email
+    body = {"TemplateID": mail.template_id, "UniqueMessageID": mail.unique_message_id, "Recipients": [recipient]}
+    return Request("SendTransactionalMail", "POST", f"{api_base}/TransactionalMail/SendTransactionalMail", body, MAIL_API, limit)
+
+
+def report_event(realtime_base: str, token: str, customer_id: str, realtime: RealtimeCall) -> Request:
+    """POST {realtimeBase}/reportEvent: the tenant's real-time token travels in the body."""
+    body = {"tid": token, "cid": customer_id, "eid": realtime.event_id, "context": realtime.context}
+    return Request("reportEvent", "POST", f"{realtime_base}/reportEvent", body, None, None)
+
+
+# --- transport ----------------------------------------------------------------------------------
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        for key in ("Error", "error", "message", "Message"):
+            if body.get(key):
+                return str(body[key])[:300]
+    return str(body)[:300]
+
+
+class Transport:
+    def __init__(
+        self,
+        http: httpx.Client,
+        credentials: Callable[[], Credentials],
+        limiter: Limiter,
+        *,
+        max_tries: int = 4,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 8.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._http = http
+        self._credentials = credentials
+        self._limiter = limiter
+        self._max_tries = max_tries
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.calls_made = 0
+
+    def send(self, request: Request, deadline: Deadline, *, conflict_means_done: bool = False) -> CallResult:
+        attempts: list[Attempt] = []
+        result = CallResult(ok=False, retryable=True, status="not sent", attempts=attempts)
+        if not deadline.allows(READ_TIMEOUT_SECONDS + 1):
+            result.error = "not sent: the invocation has no time left for another call"
+            return result
+        for attempt in range(self._max_tries):
+            if request.limiter_key and request.limit:
+                try:
+                    self._limiter.acquire(request.limiter_key, request.limit, max(deadline.remaining() - 5, 0))
+                except RateLimitTimeout as error:
+                    result.error = f"rate limit: {error}"
+                    return result
+            result = self._once(request, attempts, conflict_means_done)
+            if result.ok or not result.retryable:
+                return result
+            if attempt + 1 == self._max_tries:
+                break
+            wait = self._backoff_base * 2**attempt * self._rng.random()
+            wait = min(wait, self._backoff_cap)
+            if result.retry_after is not None:
+                wait = max(wait, result.retry_after)
+            if not deadline.allows(wait + READ_TIMEOUT_SECONDS + 1):
+                break
+            self._sleep(wait)
+        return result
+
+    def _once(self, request: Request, attempts: list[Attempt], conflict_means_done: bool) -> CallResult:
+        credentials = self._credentials()
+        headers = {"X-API-KEY": credentials.api_key, "Content-Type": "application/json", **request.headers}
+        started = self._monotonic()
+        at = iso(utc_now())
+        self.calls_made += 1
+        try:
+            response = self._http.request(request.method, request.url, json=request.body, headers=headers, timeout=REQUEST_TIMEOUT)
+        except httpx.TimeoutException:
+            return self._record(attempts, request, at, started, "timeout", "no answer within the timeout", retryable=True)
+        except httpx.TransportError as error:
+            return self._record(attempts, request, at, started, "network", type(error).__name__, retryable=True)
+        status = response.status_code
+        request_id = response.headers.get("x-request-id") or response.headers.get("x-amzn-requestid")
+        if 200 <= status < 300:
+            result = self._record(attempts, request, at, started, str(status), None, retryable=False, ok=True, request_id=request_id)
+            result.body = _json_or_none(response)
+            if status == 206:
+                result.note = f"{request.call} answered 206: {error_text(response)}"
+            return result
+        if status == 409 and conflict_means_done:
+            result = self._record(attempts, request, at, started, "409", None, retryable=False, ok=True, request_id=request_id)
+            result.note = f"{request.call}: Optimove already has this UniqueMessageID (409); not sent again"
+            return result
+        retryable = status == 429 or status == 408 or status >= 500
+        result = self._record(attempts, request, at, started, str(status), error_text(response), retryable=retryable, request_id=request_id)
+        if retryable:
+            result.retry_after = retry_after_seconds(response)
+        return result
+
+    def _record(
+        self,
+        attempts: list[Attempt],
+        request: Request,
+        at: str,
+        started: float,
+        status: str,
+        error: str | None,
+        *,
+        retryable: bool,
+        ok: bool = False,
+        request_id: str | None = None,
+    ) -> CallResult:
+        attempts.append(
+            Attempt(
+                at=at,
+                call=request.call,
+                status=status,
+                latencyMs=int((self._monotonic() - started) * 1000),
+                error=error,
+                requestId=request_id,
+            )
+        )
+        return CallResult(ok=ok, retryable=retryable, status=status, error=error, attempts=attempts)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

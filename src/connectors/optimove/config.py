@@ -1,0 +1,294 @@
+"""The Optimove connector's configuration: which loyalty data goes to which Optimove field, which
+template each transactional mail uses, and the limits of the Optimove account.
+
+Stored versioned in the configuration table (``dig config push optimove FILE``); validated here,
+with every problem reported by its path, before it is stored and again when the connector loads it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dig_contracts.currencies import ISO_4217_CURRENCIES
+from dig_contracts.events import EventType
+
+MAX_CUSTOM_ATTRIBUTES = 50  # Optimove's hard limit across the real-time and batch channels
+MAX_STRING_LENGTH = 255
+
+OptimoveField = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")]
+TagName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
+SnakeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+SourceName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ConfigError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AttributeType(StrEnum):
+    STRING = "string"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATE = "date"
+
+
+class Attribute(Strict):
+    """An Optimove customer attribute (its RealFieldName) and the type its values convert to."""
+
+    field: OptimoveField
+    type: AttributeType = AttributeType.STRING
+    maxLength: int = Field(default=MAX_STRING_LENGTH, ge=1, le=MAX_STRING_LENGTH)
+
+
+class Mail(Strict):
+    """A transactional mail: an Optimove template and its personalization tags, each filled from a
+    source value of the event (money, numbers and dates formatted for the member's locale)."""
+
+    templateId: int = Field(gt=0)
+    tags: dict[TagName, SourceName] = Field(default_factory=dict)
+
+
+class RealtimeEvent(Strict):
+    """A real-time (Track & Trigger) event that starts Optimove's triggered campaigns."""
+
+    name: SnakeName = "registration"
+    eventId: int = Field(gt=0, description="The event's id in Optimove")
+    parameters: dict[SnakeName, SourceName] = Field(default_factory=dict)
+
+
+class RegistrationMapping(Strict):
+    attributes: dict[SourceName, Attribute] = Field(default_factory=dict)
+    realtimeEvent: RealtimeEvent | None = None
+
+
+class OptInMapping(Strict):
+    channelId: int = Field(gt=0, description="Optimove's channel id for email")
+    attribute: Attribute | None = None
+
+
+class RedemptionMapping(Strict):
+    mail: Mail | None = None
+    attributes: dict[SourceName, Attribute] = Field(default_factory=dict)
+
+
+class ProfileUpdateMapping(Strict):
+    """Profile and Extended Member Data fields map through the top-level attribute mappings."""
+
+
+class TierMapping(Strict):
+    attributes: dict[SourceName, Attribute] = Field(default_factory=dict)
+    mail: Mail | None = None
+
+
+class PartnerCardMapping(Strict):
+    attributes: dict[SourceName, Attribute] = Field(default_factory=dict)
+    linkMail: Mail | None = None
+    unlinkMail: Mail | None = None
+
+
+class EventMappings(Strict):
+    MEMBER_REGISTRATION: RegistrationMapping | None = None
+    OPT_IN_EMAIL: OptInMapping | None = None
+    REDEMPTION: RedemptionMapping | None = None
+    MEMBER_PROFILE_UPDATE: ProfileUpdateMapping | None = None
+    MEMBER_TIER: TierMapping | None = None
+    PARTNER_CARD_LINK: PartnerCardMapping | None = None
+
+    def for_type(self, event_type: EventType | str) -> Any:
+        return getattr(self, str(event_type))
+
+
+class RateLimit(Strict):
+    requests: int = Field(gt=0)
+    perSeconds: float = Field(gt=0)
+
+
+class RateLimits(Strict):
+    customerApi: RateLimit = RateLimit(requests=50, perSeconds=10)
+    transactionalMail: RateLimit = RateLimit(requests=10, perSeconds=1)
+
+
+# The source values each event type offers to attributes, mail tags and real-time parameters.
+COMMON_SOURCES = frozenset({"memberId", "eventId", "programId", "occurredAt"})
+EVENT_SOURCES: dict[EventType, frozenset[str]] = {
+    EventType.MEMBER_REGISTRATION: frozenset(
+        {"email", "firstName", "lastName", "enrollmentChannel", "cardType", "registrationDate"}
+    ),
+    EventType.OPT_IN_EMAIL: frozenset({"email", "optIn", "source"}),
+    EventType.REDEMPTION: frozenset(
+        {
+            "redemptionId",
+            "pointsRedeemed",
+            "pointsBalance",
+            "rewardName",
+            "rewardValue",
+            "rewardAmount",
+            "rewardCurrency",
+            "redeemedAt",
+            "email",
+        }
+    ),
+    EventType.MEMBER_PROFILE_UPDATE: frozenset(),
+    EventType.MEMBER_TIER: frozenset({"newTier", "previousTier", "effectiveAt"}),
+    EventType.PARTNER_CARD_LINK: frozenset({"linkId", "partner", "cardholderType", "linkStatus", "last4"}),
+}
+# Events whose mail is transactional: sent whatever the member's marketing opt-in.
+TRANSACTIONAL_EVENTS = (EventType.REDEMPTION,)
+
+
+class OptimoveConfig(Strict):
+    schemaVersion: Literal[1] = 1
+    locale: str = Field(default="en-US", description="Used when an event carries no locale")
+    currency: str = Field(default="USD", description="The Optimove instance's currency")
+    dateFormat: Literal["short", "medium", "long", "full"] = "long"
+    rateLimits: RateLimits = RateLimits()
+    profileAttributes: dict[SourceName, Attribute] = Field(default_factory=dict)
+    extendedDataAttributes: dict[SourceName, Attribute] = Field(default_factory=dict)
+    batchAttributes: list[OptimoveField] = Field(
+        default_factory=list, description="Optimove fields the daily batch feed fills (counted in the limit of 50)"
+    )
+    events: EventMappings = EventMappings()
+
+    @model_validator(mode="after")
+    def _business_rules(self) -> OptimoveConfig:
+        problems = list(_rule_problems(self))
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def realtime_fields(self) -> set[str]:
+        return {attribute.field for _, attribute in self._all_attributes()}
+
+    def _all_attributes(self) -> Iterable[tuple[str, Attribute]]:
+        for name, attribute in self.profileAttributes.items():
+            yield f"profileAttributes.{name}", attribute
+        for name, attribute in self.extendedDataAttributes.items():
+            yield f"extendedDataAttributes.{name}", attribute
+        for event_type, path, attribute in self._event_attributes():
+            yield f"events.{event_type}.{path}", attribute
+
+    def _event_attributes(self) -> Iterable[tuple[str, str, Attribute]]:
+        for event_type in EventType:
+            mapping = self.events.for_type(event_type)
+            if mapping is None:
+                continue
+            for name, attribute in (getattr(mapping, "attributes", None) or {}).items():
+                yield event_type, f"attributes.{name}", attribute
+            single = getattr(mapping, "attribute", None)
+            if single is not None:
+                yield event_type, "attribute", single
+
+
+def _rule_problems(config: OptimoveConfig) -> Iterable[str]:
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        Locale.parse(config.locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        yield f"locale: '{config.locale}' is not a locale Babel knows (e.g. en-US, fr-CA, de-DE)"
+    if config.currency not in ISO_4217_CURRENCIES:
+        yield f"currency: '{config.currency}' is not an ISO 4217 currency in current use"
+
+    realtime = config.realtime_fields()
+    batch = Counter(config.batchAttributes)
+    custom = realtime | set(batch)
+    if len(custom) > MAX_CUSTOM_ATTRIBUTES:
+        yield (
+            f"{len(custom)} custom attributes are mapped ({len(realtime)} real-time, {len(batch)} batch); "
+            f"Optimove allows at most {MAX_CUSTOM_ATTRIBUTES} across the real-time and batch channels"
+        )
+    for field, count in batch.items():
+        if count > 1:
+            yield f"batchAttributes: {field} is listed {count} times"
+    for field in sorted(realtime & set(batch)):
+        yield f"{field}: mapped both in real time and in batchAttributes; the two channels need separate attributes"
+
+    # Within what one event sends, one Optimove field may have one source only.
+    profile = [(f"profileAttributes.{n}", a) for n, a in config.profileAttributes.items()]
+    extended = [(f"extendedDataAttributes.{n}", a) for n, a in config.extendedDataAttributes.items()]
+    yield from _duplicates("profile and Extended Member Data mappings", profile + extended)
+    registration = config.events.MEMBER_REGISTRATION
+    if registration is not None:
+        own = [(f"events.MEMBER_REGISTRATION.attributes.{n}", a) for n, a in registration.attributes.items()]
+        yield from _duplicates("MEMBER_REGISTRATION (its attributes and the profile mappings)", own + profile)
+    for event_type in (EventType.OPT_IN_EMAIL, EventType.REDEMPTION, EventType.MEMBER_TIER, EventType.PARTNER_CARD_LINK):
+        own = [(f"events.{e}.{p}", a) for e, p, a in config._event_attributes() if e == event_type]
+        yield from _duplicates(str(event_type), own)
+
+    # Sources must exist for their event.
+    for event_type, path, _ in config._event_attributes():
+        source = path.removeprefix("attributes.")
+        if path.startswith("attributes.") and source not in _sources(event_type):
+            yield f"events.{event_type}.{path}: {event_type} has no value '{source}' ({_known(event_type)})"
+
+    for event_type, mail_name, mail in _mails(config):
+        for tag, source in mail.tags.items():
+            if source not in _sources(event_type):
+                yield f"events.{event_type}.{mail_name}.tags.{tag}: {event_type} has no value '{source}' ({_known(event_type)})"
+    if registration is not None and registration.realtimeEvent is not None:
+        for parameter, source in registration.realtimeEvent.parameters.items():
+            if source not in _sources(EventType.MEMBER_REGISTRATION):
+                yield (
+                    f"events.MEMBER_REGISTRATION.realtimeEvent.parameters.{parameter}: no value '{source}' "
+                    f"({_known(EventType.MEMBER_REGISTRATION)})"
+                )
+
+    for event_type in TRANSACTIONAL_EVENTS:
+        mapping = config.events.for_type(event_type)
+        if mapping is not None and mapping.mail is None:
+            yield f"events.{event_type}: a transactional event needs mail.templateId (the Optimove template to send)"
+
+
+def _sources(event_type: EventType) -> frozenset[str]:
+    return COMMON_SOURCES | EVENT_SOURCES[event_type]
+
+
+def _known(event_type: EventType) -> str:
+    return "known: " + ", ".join(sorted(_sources(event_type)))
+
+
+def _mails(config: OptimoveConfig) -> Iterable[tuple[EventType, str, Mail]]:
+    for event_type in EventType:
+        mapping = config.events.for_type(event_type)
+        if mapping is None:
+            continue
+        for name in ("mail", "linkMail", "unlinkMail"):
+            mail = getattr(mapping, name, None)
+            if mail is not None:
+                yield event_type, name, mail
+
+
+def _duplicates(scope: str, mapped: list[tuple[str, Attribute]]) -> Iterable[str]:
+    by_field: dict[str, list[str]] = {}
+    for path, attribute in mapped:
+        by_field.setdefault(attribute.field, []).append(path)
+    for field, paths in by_field.items():
+        if len(paths) > 1:
+            yield f"Optimove field {field} is mapped twice in {scope}: {', '.join(paths)}"
+
+
+def parse_config(document: Any) -> OptimoveConfig:
+    """Validate a configuration document; ConfigError lists every problem with its path."""
+    try:
+        return OptimoveConfig.model_validate(document)
+    except ValidationError as error:
+        problems: list[str] = []
+        for item in error.errors(include_url=False, include_input=False):
+            location = ".".join(str(part) for part in item["loc"])
+            message = str(item["msg"]).removeprefix("Value error, ")
+            if item["type"] == "value_error" and not location:
+                problems.extend(message.splitlines())
+            else:
+                problems.append(f"{location}: {message}" if location else message)
+        raise ConfigError(problems) from None

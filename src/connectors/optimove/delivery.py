@@ -1,0 +1,261 @@
+"""The Optimove delivery engine: a batch of messages becomes as few Optimove calls as Optimove allows.
+
+Phase 1 sends what describes the member: all attribute updates of the batch, coalesced into
+UpdateCustomerAttributes calls (1,000 customers, 10 attributes per customer per call), and email
+channel preferences grouped into SetCustomerChannelPreference calls. Phase 2 sends what acts on it:
+real-time events and transactional mails, only for messages whose phase-1 work succeeded, so that a
+welcome campaign never runs before the member's attributes were sent.
+
+Ordering: for one member and attribute, the newest ``occurredAt`` in the batch wins, and a value
+older than the last one delivered (the watermark) is never sent. Operations with side effects
+(a real-time event, a mail) are recorded as completed, so that a retry of the message skips them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC
+
+from connectors.optimove import client as api
+from connectors.optimove.client import CallResult, Credentials, Transport
+from connectors.optimove.config import OptimoveConfig
+from connectors.optimove.mapping import Plan, plan
+from db.watermarks import Mark, WatermarkStore
+from dig_connector_kit.model import Deadline, InboundMessage, Outcome, Result
+
+logger = logging.getLogger(__name__)
+NAME = "optimove"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    api_base: str
+    realtime_base: str
+
+
+@dataclass
+class _Progress:
+    """What happened to one message's operations in this invocation."""
+
+    plan: Plan
+    inbound: InboundMessage
+    outcome: Outcome = field(default_factory=lambda: Outcome(Result.DELIVERED))
+    final_errors: list[str] = field(default_factory=list)
+    retry_errors: list[str] = field(default_factory=list)
+    sent: int = 0
+    sent_before: int = 0  # attributes this message delivered on an earlier attempt
+    superseded: list[str] = field(default_factory=list)
+
+    def apply(self, result: CallResult, what: str) -> None:
+        self.outcome.attempts.extend(result.attempts)
+        if result.note:
+            self.outcome.notes.append(result.note)
+        if result.ok:
+            self.sent += 1
+        elif result.retryable:
+            self.retry_errors.append(f"{what}: {result.error or result.status}")
+        else:
+            self.final_errors.append(f"{what}: {result.status} {result.error or ''}".strip())
+
+    @property
+    def phase_one_ok(self) -> bool:
+        return not self.final_errors and not self.retry_errors
+
+
+def utc_key(moment: object) -> str:
+    from datetime import datetime
+
+    assert isinstance(moment, datetime)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class OptimoveConnector:
+    name = NAME
+
+    def __init__(
+        self,
+        config: Callable[[], OptimoveConfig],
+        transport: Transport,
+        watermarks: WatermarkStore,
+        endpoints: Endpoints,
+        credentials: Callable[[], Credentials],
+    ) -> None:
+        self._config = config
+        self._transport = transport
+        self._watermarks = watermarks
+        self._endpoints = endpoints
+        self._credentials = credentials
+
+    def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
+        try:
+            config = self._config()
+        except Exception as error:  # a bad or missing configuration: nothing can be sent, retry later
+            logger.error("configuration unavailable", extra={"error": str(error)})
+            return {m.message_id: Outcome(Result.RETRY, error=f"configuration unavailable: {error}") for m in messages}
+
+        progress: dict[str, _Progress] = {}
+        outcomes: dict[str, Outcome] = {}
+        for message in messages:
+            planned = plan(message, config)
+            if planned.errors:
+                outcomes[message.message_id] = Outcome(Result.FAILED, error="; ".join(planned.errors), notes=planned.notes)
+            elif planned.skip_reason:
+                outcomes[message.message_id] = Outcome(Result.SKIPPED, error=None, notes=[*planned.notes, planned.skip_reason])
+            else:
+                item = _Progress(planned, message)
+                item.outcome.notes.extend(planned.notes)
+                progress[message.message_id] = item
+
+        self._send_attributes(progress, config, deadline)
+        self._send_channel_preferences(progress, config, deadline)
+        for item in progress.values():
+            if item.phase_one_ok:
+                self._send_actions(item, config, deadline)
+
+        for message_id, item in progress.items():
+            outcomes[message_id] = self._conclude(item)
+        return outcomes
+
+    # --- phase 1: attributes --------------------------------------------------------------
+
+    def _send_attributes(self, progress: dict[str, _Progress], config: OptimoveConfig, deadline: Deadline) -> None:
+        with_attributes = [p for p in progress.values() if p.plan.attributes]
+        if not with_attributes:
+            return
+        marks = self._watermarks.get(NAME, {p.plan.member_id for p in with_attributes})
+        # member -> field -> (occurredAt key, order in batch, progress, value)
+        winners: dict[str, dict[str, tuple[str, int, _Progress, str]]] = defaultdict(dict)
+        for order, item in enumerate(with_attributes):
+            occurred = utc_key(item.plan.occurred_at)
+            member = item.plan.member_id
+            for field_name, value in item.plan.attributes.items():
+                mark = marks.get(member, {}).get(field_name)
+                if mark is not None and mark[1] == item.inbound.message_id:
+                    item.sent_before += 1  # this very message delivered it on an earlier attempt
+                    continue
+                if mark is not None and occurred < mark[0]:
+                    item.superseded.append(f"{field_name} (a newer value was already delivered)")
+                    continue
+                current = winners[member].get(field_name)
+                if current is None or (occurred, order) >= (current[0], current[1]):
+                    if current is not None:
+                        current[2].superseded.append(f"{field_name} (superseded in this batch by {item.inbound.message_id})")
+                    winners[member][field_name] = (occurred, order, item, value)
+                else:
+                    item.superseded.append(f"{field_name} (superseded in this batch by {current[2].inbound.message_id})")
+
+        # Each member's attributes in chunks of 10; round r carries every member's r-th chunk.
+        rounds: list[list[tuple[str, list[tuple[str, str]], set[int]]]] = []
+        by_id = {id(p): p for p in with_attributes}
+        for member, fields in winners.items():
+            ordered = sorted(fields.items())
+            for index in range(0, len(ordered), api.MAX_ATTRIBUTES_PER_CUSTOMER):
+                chunk = ordered[index : index + api.MAX_ATTRIBUTES_PER_CUSTOMER]
+                round_index = index // api.MAX_ATTRIBUTES_PER_CUSTOMER
+                while len(rounds) <= round_index:
+                    rounds.append([])
+                rounds[round_index].append(
+                    (member, [(name, winner[3]) for name, winner in chunk], {id(winner[2]) for _, winner in chunk})
+                )
+
+        delivered: dict[str, dict[str, Mark]] = defaultdict(dict)
+        for customers in rounds:
+            for start in range(0, len(customers), api.MAX_CUSTOMERS_PER_UPDATE):
+                call = customers[start : start + api.MAX_CUSTOMERS_PER_UPDATE]
+                request = api.update_customer_attributes(
+                    self._endpoints.api_base, [(member, attrs) for member, attrs, _ in call], config.rateLimits.customerApi
+                )
+                result = self._transport.send(request, deadline)
+                involved: set[int] = set().union(*(owners for _, _, owners in call))
+                for owner in involved:
+                    by_id[owner].apply(result, "UpdateCustomerAttributes")
+                if result.ok:
+                    for member, attrs, _ in call:
+                        for name, _value in attrs:
+                            winner = winners[member][name]
+                            delivered[member][name] = (winner[0], winner[2].inbound.message_id)
+        if delivered:
+            self._watermarks.advance(NAME, delivered)
+
+    # --- phase 1: email channel preference ------------------------------------------------------
+
+    def _send_channel_preferences(self, progress: dict[str, _Progress], config: OptimoveConfig, deadline: Deadline) -> None:
+        newest: dict[tuple[str, int], tuple[str, _Progress]] = {}
+        for item in progress.values():
+            preference = item.plan.channel_preference
+            if preference is None:
+                continue
+            key = (item.plan.member_id, preference.channel_id)
+            occurred = utc_key(item.plan.occurred_at)
+            current = newest.get(key)
+            if current is None or occurred >= current[0]:
+                if current is not None:
+                    current[1].superseded.append("email preference (superseded in this batch)")
+                newest[key] = (occurred, item)
+            else:
+                item.superseded.append("email preference (superseded in this batch)")
+        groups: dict[tuple[int, bool], list[_Progress]] = defaultdict(list)
+        for (_member, channel_id), (_, item) in newest.items():
+            assert item.plan.channel_preference is not None
+            groups[(channel_id, item.plan.channel_preference.opt_in)].append(item)
+        for (channel_id, opt_in), items in groups.items():
+            for start in range(0, len(items), api.MAX_CUSTOMERS_PER_PREFERENCE):
+                chunk = items[start : start + api.MAX_CUSTOMERS_PER_PREFERENCE]
+                request = api.set_customer_channel_preference(
+                    self._endpoints.api_base, channel_id, [i.plan.member_id for i in chunk], opt_in, config.rateLimits.customerApi
+                )
+                result = self._transport.send(request, deadline)
+                for item in chunk:
+                    item.apply(result, "SetCustomerChannelPreference")
+
+    # --- phase 2: real-time events and transactional mail ----------------------------------------
+
+    def _send_actions(self, item: _Progress, config: OptimoveConfig, deadline: Deadline) -> None:
+        done = item.inbound.completed
+        realtime = item.plan.realtime
+        if realtime is not None:
+            if realtime.key in done:
+                item.outcome.notes.append(f"{realtime.key} already reported on an earlier attempt")
+            else:
+                token = self._credentials().realtime_token
+                if not token:
+                    item.final_errors.append("reportEvent: the Optimove secret has no realtimeToken")
+                else:
+                    request = api.report_event(self._endpoints.realtime_base, token, item.plan.member_id, realtime)
+                    result = self._transport.send(request, deadline)
+                    item.apply(result, "reportEvent")
+                    if result.ok:
+                        item.outcome.completed.add(realtime.key)
+        for mail in item.plan.mails:
+            if mail.key in done:
+                item.outcome.notes.append(f"{mail.key} already sent on an earlier attempt")
+                continue
+            request = api.send_transactional_mail(
+                self._endpoints.api_base, item.plan.member_id, mail, config.rateLimits.transactionalMail
+            )
+            result = self._transport.send(request, deadline, conflict_means_done=True)
+            item.apply(result, "SendTransactionalMail")
+            if result.ok:
+                item.outcome.completed.add(mail.key)
+
+    # --- the outcome ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _conclude(item: _Progress) -> Outcome:
+        outcome = item.outcome
+        if item.superseded:
+            outcome.notes.append("not sent: " + ", ".join(item.superseded))
+        if item.final_errors:
+            outcome.result = Result.FAILED
+            outcome.error = "; ".join(item.final_errors + item.retry_errors)
+        elif item.retry_errors:
+            outcome.result = Result.RETRY
+            outcome.error = "; ".join(item.retry_errors)
+        elif item.sent == 0 and item.sent_before == 0 and not outcome.completed and not item.inbound.completed:
+            outcome.result = Result.SKIPPED
+            if not item.superseded:
+                outcome.notes.append("nothing left to send")
+        return outcome

@@ -1,0 +1,44 @@
+"""How the core wires the Optimove connector (see dig_contracts.manifest)."""
+
+from dig_contracts.events import EventType
+from dig_contracts.manifest import ConnectorManifest, SecretSetting, Setting
+
+MANIFEST = ConnectorManifest(
+    name="optimove",
+    description="Optimove: customer attributes, email channel preference, transactional mail, real-time events",
+    event_types=tuple(EventType),
+    handler="connectors.optimove.handler.lambda_handler",
+    sync_handler="connectors.optimove.handler.sync_handler",
+    packages=("connectors.optimove",),
+    # One SQS batch becomes a few UpdateCustomerAttributes calls of up to 1,000 customers each.
+    batch_size=1000,
+    max_batching_window_seconds=5,
+    # Two concurrent invocations at most: Optimove allows 50 calls per 10 s per API key, and the
+    # shared limiter (connectors.optimove.ratelimit) holds the pace across them.
+    max_concurrency=2,
+    max_receive_count=5,
+    timeout_seconds=120,
+    memory_mb=1024,
+    settings=(
+        Setting(
+            env="OPTIMOVE_API_BASE_URL",
+            context_key="optimoveApiBaseUrl",
+            default="https://api5.optimove.net",
+            description="Optimove's customer and mail API host for the tenant (api4, api5, ...)",
+        ),
+        Setting(
+            env="OPTIMOVE_REALTIME_BASE_URL",
+            context_key="optimoveRealtimeBaseUrl",
+            default="https://gateway.optimove.events",
+            description="Optimove's real-time (Track & Trigger) gateway",
+        ),
+    ),
+    secrets=(
+        SecretSetting(
+            env="OPTIMOVE_SECRET_ID",
+            context_key="optimoveSecretName",
+            default_name="dig/optimove",
+            description='Secrets Manager secret: {"apiKey": "...", "realtimeToken": "..."}',
+        ),
+    ),
+)

@@ -1,0 +1,322 @@
+"""From one loyalty event to the Optimove operations it calls for. Pure: no I/O, no clock.
+
+Each event becomes a ``Plan``: customer attributes to set, an email channel preference, a
+real-time event, transactional mails, or the reason it is skipped or refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from babel import Locale
+
+from connectors.optimove import formatting
+from connectors.optimove.config import Attribute, AttributeType, Mail, OptimoveConfig
+from dig_connector_kit.model import InboundMessage
+from dig_contracts.events import (
+    EnvelopeFields,
+    EventType,
+    MemberProfileUpdateEvent,
+    MemberRegistrationEvent,
+    MemberTierEvent,
+    Money,
+    OptInEmailEvent,
+    PartnerCardLinkEvent,
+    RedemptionEvent,
+)
+from dig_contracts.pan import find_card_number
+
+MAX_UNIQUE_MESSAGE_ID = 254
+MAX_PARAMETER_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class ChannelPreference:
+    channel_id: int
+    opt_in: bool
+
+
+@dataclass(frozen=True)
+class RealtimeCall:
+    key: str  # "realtime:<name>", recorded as completed so that a retry does not report it twice
+    name: str
+    event_id: int
+    context: dict[str, str | int | float | bool]
+
+
+@dataclass(frozen=True)
+class MailCall:
+    key: str  # "mail:<templateId>"
+    template_id: int
+    email: str | None
+    tags: dict[str, str]
+    unique_message_id: str
+
+
+@dataclass
+class Plan:
+    message_id: str
+    member_id: str
+    occurred_at: datetime
+    attributes: dict[str, str] = field(default_factory=dict)
+    channel_preference: ChannelPreference | None = None
+    realtime: RealtimeCall | None = None
+    mails: list[MailCall] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skip_reason: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.attributes or self.channel_preference or self.realtime or self.mails)
+
+
+class ConversionError(ValueError):
+    pass
+
+
+def unique_message_id(event_id: str, template_id: int) -> str:
+    """Optimove refuses (409) a second mail with the same UniqueMessageID: derive it from the
+    event and the template, so that no retry, duplicate or replay can mail a member twice."""
+    candidate = f"dig:{template_id}:{event_id}"
+    if len(candidate) <= MAX_UNIQUE_MESSAGE_ID:
+        return candidate
+    return f"dig:{template_id}:sha256:{hashlib.sha256(event_id.encode()).hexdigest()}"
+
+
+# --- source values ----------------------------------------------------------------------------
+
+
+def sources(event: EnvelopeFields) -> dict[str, Any]:
+    """The named values an event offers to attribute mappings, mail tags and real-time parameters."""
+    values: dict[str, Any] = {
+        "memberId": event.memberId,
+        "eventId": event.eventId,
+        "programId": event.programId,
+        "occurredAt": event.occurredAt,
+    }
+    if isinstance(event, MemberRegistrationEvent):
+        data = event.data
+        values |= {
+            "email": data.email,
+            "firstName": data.firstName,
+            "lastName": data.lastName,
+            "enrollmentChannel": data.enrollmentChannel,
+            "cardType": data.cardType,
+            "registrationDate": event.occurredAt,
+        }
+    elif isinstance(event, OptInEmailEvent):
+        values |= {"email": event.data.email, "optIn": event.data.optIn, "source": event.data.source}
+    elif isinstance(event, RedemptionEvent):
+        redemption = event.data
+        values |= {
+            "redemptionId": redemption.redemptionId,
+            "pointsRedeemed": redemption.pointsRedeemed,
+            "pointsBalance": redemption.pointsBalance,
+            "rewardName": redemption.reward.name,
+            "rewardValue": redemption.reward.value,
+            "rewardAmount": redemption.reward.value.decimal,
+            "rewardCurrency": redemption.reward.value.currency,
+            "redeemedAt": event.occurredAt,
+            "email": redemption.email,
+        }
+    elif isinstance(event, MemberTierEvent):
+        values |= {
+            "newTier": event.data.newTier,
+            "previousTier": event.data.previousTier,
+            "effectiveAt": event.data.effectiveAt or event.occurredAt,
+        }
+    elif isinstance(event, PartnerCardLinkEvent):
+        link = event.data
+        values |= {
+            "linkId": link.linkId,
+            "partner": link.partner,
+            "cardholderType": link.cardholderType,
+            "linkStatus": link.linkStatus,
+            "last4": link.last4,
+        }
+    return values
+
+
+# --- conversions ----------------------------------------------------------------------------
+
+
+def attribute_value(value: Any, attribute: Attribute, locale: Locale) -> str:
+    """A value as Optimove's attribute of ``attribute.type`` takes it (raises ConversionError)."""
+    kind = attribute.type
+    if kind is AttributeType.STRING:
+        if isinstance(value, Money):
+            text = formatting.money(value.decimal, value.currency, locale)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, datetime | date):
+            text = value.isoformat()
+        else:
+            text = str(value)
+        if len(text) > attribute.maxLength:
+            raise ConversionError(f"is {len(text)} characters; {attribute.field} takes at most {attribute.maxLength}")
+        return text
+    if kind is AttributeType.NUMBER:
+        if isinstance(value, bool):
+            raise ConversionError(f"is a boolean; {attribute.field} is a number")
+        if isinstance(value, Money):
+            value = value.decimal
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ConversionError(f"is not a number; {attribute.field} is a number") from None
+        if not number.is_finite():
+            raise ConversionError(f"is not a finite number; {attribute.field} is a number")
+        return format(number.normalize(), "f") if number != number.to_integral() else str(int(number))
+    if kind is AttributeType.BOOLEAN:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower()
+        raise ConversionError(f"is not true or false; {attribute.field} is a boolean")
+    # DATE
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip()[:10]).isoformat()
+        except ValueError:
+            pass
+    raise ConversionError(f"is not a date (YYYY-MM-DD); {attribute.field} is a date")
+
+
+def tag_value(value: Any, locale: Locale, date_style: str) -> str:
+    """A personalization tag value, formatted for the member's locale."""
+    if value is None:
+        return ""
+    if isinstance(value, Money):
+        return formatting.money(value.decimal, value.currency, locale)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return formatting.number(value, locale)
+    if isinstance(value, datetime | date):
+        return formatting.day(value, locale, date_style)
+    return str(value)
+
+
+def parameter_value(value: Any) -> str | int | float | bool:
+    """A real-time event parameter: a string up to 255 characters, a number or a real boolean."""
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, Money):
+        return float(value.decimal)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    text = str(value)
+    if len(text) > MAX_PARAMETER_LENGTH:
+        raise ConversionError(f"is {len(text)} characters; real-time parameters take at most {MAX_PARAMETER_LENGTH}")
+    return text
+
+
+# --- the plan -------------------------------------------------------------------------------
+
+
+def plan(message: InboundMessage, config: OptimoveConfig) -> Plan:
+    event = message.event
+    event_type = EventType(message.event_type)
+    result = Plan(message.message_id, event.memberId, event.occurredAt)
+    mapping = config.events.for_type(event_type)
+    if mapping is None:
+        result.skip_reason = f"no Optimove mapping is configured for {event_type}"
+        return result
+    locale, locale_note = formatting.resolve_locale(event.locale, config.locale)
+    if locale_note:
+        result.notes.append(locale_note)
+    values = sources(event)
+
+    def set_attributes(mapped: dict[str, Attribute], supplied: dict[str, Any], prefix: str) -> None:
+        unmapped = sorted(name for name in supplied if name not in mapped)
+        if unmapped:
+            result.notes.append(f"unmapped {prefix} fields not sent: {', '.join(unmapped)}")
+        for name, attribute in mapped.items():
+            if name not in supplied:
+                continue
+            value = supplied[name]
+            if value is None:
+                result.notes.append(f"{prefix}.{name} is null: {attribute.field} not sent")
+                continue
+            try:
+                result.attributes[attribute.field] = attribute_value(value, attribute, locale)
+            except ConversionError as error:
+                result.errors.append(f"{prefix}.{name} {error}")
+
+    if isinstance(event, MemberProfileUpdateEvent):
+        set_attributes(config.profileAttributes, dict(event.data.profile), "data.profile")
+        if event.data.extendedData:
+            set_attributes(config.extendedDataAttributes, dict(event.data.extendedData), "data.extendedData")
+    elif isinstance(event, MemberRegistrationEvent):
+        set_attributes(mapping.attributes, {k: v for k, v in values.items() if k in mapping.attributes}, "event")
+        if event.data.profile:
+            set_attributes(config.profileAttributes, dict(event.data.profile), "data.profile")
+        if mapping.realtimeEvent is not None:
+            realtime = mapping.realtimeEvent
+            context: dict[str, str | int | float | bool] = {}
+            for parameter, source in realtime.parameters.items():
+                if values.get(source) is None:
+                    continue
+                try:
+                    context[parameter] = parameter_value(values[source])
+                except ConversionError as error:
+                    result.errors.append(f"realtime parameter {parameter} {error}")
+            result.realtime = RealtimeCall(f"realtime:{realtime.name}", realtime.name, realtime.eventId, context)
+    elif isinstance(event, OptInEmailEvent):
+        result.channel_preference = ChannelPreference(mapping.channelId, event.data.optIn)
+        if mapping.attribute is not None:
+            set_attributes({"optIn": mapping.attribute}, {"optIn": event.data.optIn}, "data")
+    else:
+        own = mapping.attributes
+        set_attributes(own, {k: v for k, v in values.items() if k in own and v is not None}, "event")
+
+    mail: Mail | None = None
+    if isinstance(event, RedemptionEvent | MemberTierEvent):
+        mail = mapping.mail
+    elif isinstance(event, PartnerCardLinkEvent):
+        mail = mapping.linkMail if event.data.linkStatus == "LINKED" else mapping.unlinkMail
+    if mail is not None:
+        tags = {tag: tag_value(values.get(source), locale, config.dateFormat) for tag, source in mail.tags.items()}
+        email = values.get("email")
+        result.mails.append(
+            MailCall(
+                key=f"mail:{mail.templateId}",
+                template_id=mail.templateId,
+                email=email if isinstance(email, str) else None,
+                tags=tags,
+                unique_message_id=unique_message_id(event.eventId, mail.templateId),
+            )
+        )
+
+    _refuse_card_numbers(result)
+    if not result.errors and result.empty and result.skip_reason is None:
+        result.skip_reason = "nothing mapped to send"
+    return result
+
+
+def _refuse_card_numbers(result: Plan) -> None:
+    """The second guard behind the API: nothing that looks like a card number leaves for Optimove."""
+    outbound: list[tuple[str, Any]] = [(f"attribute {k}", v) for k, v in result.attributes.items()]
+    if result.realtime is not None:
+        outbound += [(f"realtime parameter {k}", v) for k, v in result.realtime.context.items()]
+    for mail in result.mails:
+        outbound += [(f"mail tag {k}", v) for k, v in mail.tags.items()]
+        outbound.append(("mail recipient", mail.email))
+    refused = [name for name, value in outbound if isinstance(value, str | int) and find_card_number(str(value))]
+    if refused:
+        result.errors.append(f"refused to send what looks like a card number in: {', '.join(refused)}")
+        result.attributes.clear()
+        result.realtime = None
+        result.mails.clear()
+        result.channel_preference = None

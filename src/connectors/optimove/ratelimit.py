@@ -1,0 +1,144 @@
+"""Optimove's limits, held across every concurrent invocation.
+
+Optimove counts requests per API key in a window (50 per 10 s on the customer APIs, 10 per second
+for transactional mail). A token bucket would let 50 + 5 x 10 calls through in a 10 s window; a
+sliding-window log cannot: it keeps the times of the last ``requests`` calls and lets a call go
+only when the oldest of them left the window. The log lives in one DynamoDB item, updated with a
+conditional write on its version, so that two invocations cannot both take the last slot.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from connectors.optimove.config import RateLimit
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# Clocks of two Lambda containers differ by a few milliseconds; the margin absorbs it.
+CLOCK_MARGIN_SECONDS = 0.15
+
+
+class RateLimitTimeout(Exception):
+    """No slot frees up before the invocation's deadline."""
+
+
+class Limiter(Protocol):
+    def acquire(self, key: str, limit: RateLimit, budget_seconds: float) -> float:
+        """Take a slot under ``limit`` for ``key``; returns the seconds waited."""
+        ...
+
+
+@dataclass
+class _Window:
+    stamps: list[float]
+    version: int
+
+
+def _wait_for(stamps: list[float], limit: RateLimit, now: float) -> tuple[list[float], float]:
+    window = limit.perSeconds + CLOCK_MARGIN_SECONDS
+    recent = sorted(t for t in stamps if t > now - window)
+    if len(recent) < limit.requests:
+        return recent, 0.0
+    return recent, recent[-limit.requests] + window - now
+
+
+class InMemoryLimiter:
+    """One process only (tests, benchmarks of a single invocation)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._stamps: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str, limit: RateLimit, budget_seconds: float) -> float:
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                recent, wait = _wait_for(list(self._stamps.get(key, ())), limit, now)
+                if wait <= 0:
+                    self._stamps[key] = deque([*recent, now][-limit.requests :])
+                    return waited
+            if waited + wait > budget_seconds:
+                raise RateLimitTimeout(f"{key}: no slot within {budget_seconds:.1f} s")
+            self._sleep(wait)
+            waited += wait
+
+
+class DynamoLimiter:
+    """The sliding-window log in the audit table: pk ``LIMIT#<key>``, sk ``WINDOW``."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._clock = clock
+        self._sleep = sleep
+
+    def _read(self, key: str) -> _Window:
+        answer = self._client.get_item(
+            TableName=self._table, Key=self._key(key), ConsistentRead=True, ProjectionExpression="stamps, version"
+        )
+        item = answer.get("Item")
+        if not item:
+            return _Window([], 0)
+        return _Window(json.loads(item["stamps"]["S"]), int(item["version"]["N"]))
+
+    def _write(self, key: str, window: _Window, stamps: list[float]) -> bool:
+        from botocore.exceptions import ClientError
+
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "version = :version", "ExpressionAttributeValues": {":version": {"N": str(window.version)}}}
+            if window.version
+            else {"ConditionExpression": "attribute_not_exists(pk)"}
+        )
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **self._key(key),
+                    "stamps": {"S": json.dumps([round(s, 3) for s in stamps])},
+                    "version": {"N": str(window.version + 1)},
+                    "expiresAt": {"N": str(int(self._clock()) + 86_400)},
+                },
+                **condition,
+            )
+            return True
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    @staticmethod
+    def _key(key: str) -> dict[str, Any]:
+        return {"pk": {"S": f"LIMIT#{key}"}, "sk": {"S": "WINDOW"}}
+
+    def acquire(self, key: str, limit: RateLimit, budget_seconds: float) -> float:
+        waited = 0.0
+        while True:
+            window = self._read(key)
+            now = self._clock()
+            recent, wait = _wait_for(window.stamps, limit, now)
+            if wait <= 0:
+                if self._write(key, window, [*recent, now][-limit.requests :]):
+                    return waited
+                continue  # another invocation took a slot first: read again
+            if waited + wait > budget_seconds:
+                raise RateLimitTimeout(f"{key}: no slot within {budget_seconds:.1f} s")
+            self._sleep(wait)
+            waited += wait

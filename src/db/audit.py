@@ -1,0 +1,452 @@
+"""The audit trail: every message DIG accepted, and its delivery to each connector.
+
+Single-table layout (table spec: db.schema.AUDIT_TABLE). Items are kept flat with one JSON ``doc``
+attribute for nested detail, because item complexity, not item count, is what costs time at volume.
+
+  pk                     sk                    what
+  MSG#<messageId>        MESSAGE               the message: envelope (compressed above a threshold),
+                                               client, source IP, size, publish state
+  MSG#<messageId>        DELIVERY#<connector>  one connector's delivery: status, attempts, errors
+  RUN#<runId>            RUN                   an operator's replay run (db.replay)
+  STATE#<connector>#<m>  ATTRIBUTES            last delivered occurredAt per member attribute
+
+Access patterns, each served by a key or an index, never a scan:
+  by message id ............ GetItem / Query on pk
+  by ES Loyalty event id ... the message id is derived from it (dig_contracts.bus.message_id_for)
+  by member + time ......... index byMember:          MEMBER#<memberId>, <receivedAt>#<messageId>
+  by event type + time ..... index byEventType:       TYPE#<eventType>#<day>, <receivedAt>#<messageId>
+  by connector+status+time . index byConnectorStatus: DELIVERY#<connector>#<status>#<day>,
+                                                      <updatedAt>#<messageId>
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from db.records import (
+    Attempt,
+    DeliveryRecord,
+    DeliveryStatus,
+    MessageRecord,
+    MessageView,
+    PublishState,
+    epoch_after,
+    iso,
+    parse_iso,
+    utc_now,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+COMPRESSION_THRESHOLD_BYTES = 4096
+MAX_ATTEMPTS_KEPT = 25
+MESSAGE_SK = "MESSAGE"
+DELIVERY_SK_PREFIX = "DELIVERY#"
+
+
+class AuditUnavailable(Exception):
+    """The audit table could not be read or written (throttled, unreachable, misconfigured)."""
+
+
+@dataclass(frozen=True)
+class Retention:
+    delivered_days: int = 30
+    failed_days: int = 90
+
+    def days_for(self, status: DeliveryStatus) -> int:
+        if status in (DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED):
+            return self.delivered_days
+        return self.failed_days
+
+
+class BeginOutcome(StrEnum):
+    NEW = "NEW"  # first time this event is seen: publish it
+    RESUMED = "RESUMED"  # recorded before but never published: this request completes the publish
+    DUPLICATE = "DUPLICATE"  # already published
+    IN_PROGRESS = "IN_PROGRESS"  # another request holds the publish lease right now
+
+
+@dataclass(frozen=True)
+class BeginResult:
+    outcome: BeginOutcome
+    record: MessageRecord
+
+
+class AuditStore(Protocol):
+    """The port the DIG API and the connectors write the audit trail through."""
+
+    def begin_message(self, record: MessageRecord, *, owner: str, lease_seconds: int) -> BeginResult: ...
+
+    def mark_published(self, message_id: str) -> None: ...
+
+    def mark_publish_failed(self, message_id: str, error: str) -> None: ...
+
+    def get_message(self, message_id: str) -> MessageView | None: ...
+
+    def get_deliveries(self, connector: str, message_ids: Iterable[str]) -> dict[str, DeliveryRecord]: ...
+
+    def save_deliveries(self, records: Sequence[DeliveryRecord]) -> None: ...
+
+
+# --- item conversion -------------------------------------------------------------------------
+
+
+def _s(value: str) -> dict[str, Any]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, Any]:
+    return {"N": str(value)}
+
+
+def _plain(attribute: dict[str, Any]) -> Any:
+    (kind, value), *_ = attribute.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        return int(value) if value.lstrip("-").isdigit() else float(value)
+    if kind == "B":
+        return value
+    if kind == "BOOL":
+        return value
+    if kind == "NULL":
+        return None
+    raise ValueError(f"unexpected DynamoDB attribute type {kind}")
+
+
+def _plain_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _plain(value) for key, value in item.items()}
+
+
+def message_pk(message_id: str) -> str:
+    return f"MSG#{message_id}"
+
+
+def message_id_from_pk(pk: str) -> str:
+    return pk.removeprefix("MSG#")
+
+
+def status_partition(connector: str, status: DeliveryStatus | str, day: str) -> str:
+    return f"{DELIVERY_SK_PREFIX}{connector}#{status}#{day}"
+
+
+def message_to_item(record: MessageRecord, expires_at: int) -> dict[str, Any]:
+    payload = json.dumps(record.envelope, separators=(",", ":"), ensure_ascii=False).encode()
+    item: dict[str, Any] = {
+        "pk": _s(message_pk(record.messageId)),
+        "sk": _s(MESSAGE_SK),
+        "eventId": _s(record.eventId),
+        "eventType": _s(record.eventType),
+        "memberId": _s(record.memberId),
+        "occurredAt": _s(record.occurredAt),
+        "receivedAt": _s(record.receivedAt),
+        "sizeBytes": _n(record.sizeBytes),
+        "publishState": _s(record.publishState),
+        "publishAttempts": _n(record.publishAttempts),
+        "gsiMemberPk": _s(f"MEMBER#{record.memberId}"),
+        "gsiMemberSk": _s(f"{record.receivedAt}#{record.messageId}"),
+        "gsiTypePk": _s(f"TYPE#{record.eventType}#{record.receivedAt[:10]}"),
+        "gsiTypeSk": _s(f"{record.receivedAt}#{record.messageId}"),
+        "expiresAt": _n(expires_at),
+    }
+    if len(payload) > COMPRESSION_THRESHOLD_BYTES:
+        item["payloadZ"] = {"B": zlib.compress(payload, 6)}
+    else:
+        item["payload"] = _s(payload.decode())
+    for name in ("programId", "client", "sourceIp", "publishedAt", "publishError"):
+        value = getattr(record, name)
+        if value is not None:
+            item[name] = _s(value)
+    return item
+
+
+def message_from_item(item: dict[str, Any]) -> MessageRecord:
+    plain = _plain_item(item)
+    if "payloadZ" in plain:
+        raw = plain["payloadZ"]
+        if isinstance(raw, str):  # base64 text, as some tools hand binary attributes over
+            raw = base64.b64decode(raw)
+        envelope = json.loads(zlib.decompress(raw))
+    else:
+        envelope = json.loads(plain["payload"])
+    return MessageRecord(
+        messageId=message_id_from_pk(plain["pk"]),
+        eventId=plain["eventId"],
+        eventType=plain["eventType"],
+        memberId=plain["memberId"],
+        programId=plain.get("programId"),
+        occurredAt=plain["occurredAt"],
+        receivedAt=plain["receivedAt"],
+        client=plain.get("client"),
+        sourceIp=plain.get("sourceIp"),
+        sizeBytes=plain["sizeBytes"],
+        envelope=envelope,
+        publishState=PublishState(plain["publishState"]),
+        publishedAt=plain.get("publishedAt"),
+        publishError=plain.get("publishError"),
+        publishAttempts=plain.get("publishAttempts", 1),
+    )
+
+
+def delivery_to_item(record: DeliveryRecord, expires_at: int) -> dict[str, Any]:
+    doc: dict[str, Any] = {"attempts": [a.model_dump(exclude_none=True) for a in record.attempts]}
+    if record.notes:
+        doc["notes"] = record.notes
+    if record.completed:
+        doc["completed"] = record.completed
+    if record.replayRunId:
+        doc["replayRunId"] = record.replayRunId
+    item: dict[str, Any] = {
+        "pk": _s(message_pk(record.messageId)),
+        "sk": _s(DELIVERY_SK_PREFIX + record.connector),
+        "status": _s(record.status),
+        "updatedAt": _s(record.updatedAt),
+        "eventType": _s(record.eventType),
+        "memberId": _s(record.memberId),
+        "attemptCount": _n(record.attemptCount),
+        "doc": _s(json.dumps(doc, separators=(",", ":"), ensure_ascii=False)),
+        "gsiStatusPk": _s(status_partition(record.connector, record.status, record.updatedAt[:10])),
+        "gsiStatusSk": _s(f"{record.updatedAt}#{record.messageId}"),
+        "expiresAt": _n(expires_at),
+    }
+    if record.lastError:
+        item["lastError"] = _s(record.lastError)
+    return item
+
+
+def delivery_from_item(item: dict[str, Any]) -> DeliveryRecord:
+    plain = _plain_item(item)
+    doc = json.loads(plain.get("doc", "{}"))
+    return DeliveryRecord(
+        messageId=message_id_from_pk(plain["pk"]),
+        connector=plain["sk"].removeprefix(DELIVERY_SK_PREFIX),
+        status=DeliveryStatus(plain["status"]),
+        eventType=plain["eventType"],
+        memberId=plain["memberId"],
+        updatedAt=plain["updatedAt"],
+        attempts=[Attempt(**a) for a in doc.get("attempts", [])],
+        attemptCount=plain.get("attemptCount", 0),
+        lastError=plain.get("lastError"),
+        notes=doc.get("notes", []),
+        completed=doc.get("completed", []),
+        replayRunId=doc.get("replayRunId"),
+    )
+
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- DynamoDB --------------------------------------------------------------------------------
+
+
+class DynamoAuditStore:
+    def __init__(self, client: DynamoDBClient, table_name: str, retention: Retention | None = None) -> None:
+        self._client = client
+        self._table = table_name
+        self._retention = retention or Retention()
+
+    @property
+    def table_name(self) -> str:
+        return self._table
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._client
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise
+            raise AuditUnavailable(f"{operation} on {self._table}: {error}") from error
+        except BotoCoreError as error:
+            raise AuditUnavailable(f"{operation} on {self._table}: {error}") from error
+
+    # The DIG API's side: record, then publish, then mark published.
+
+    def begin_message(self, record: MessageRecord, *, owner: str, lease_seconds: int) -> BeginResult:
+        from botocore.exceptions import ClientError
+
+        now = int(time.time())
+        item = message_to_item(record, epoch_after(parse_iso(record.receivedAt), self._retention.delivered_days))
+        item["publishLeaseOwner"] = _s(owner)
+        item["publishLeaseUntil"] = _n(now + lease_seconds)
+        try:
+            self._call(
+                "put_item", TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+            return BeginResult(BeginOutcome.NEW, record)
+        except ClientError:
+            pass
+        # Seen before. Take the publish over if it was never completed and nobody holds it now.
+        try:
+            answer = self._call(
+                "update_item",
+                TableName=self._table,
+                Key={"pk": _s(message_pk(record.messageId)), "sk": _s(MESSAGE_SK)},
+                UpdateExpression="SET publishLeaseOwner = :owner, publishLeaseUntil = :until "
+                "ADD publishAttempts :one",
+                ConditionExpression="publishState <> :published AND "
+                "(attribute_not_exists(publishLeaseUntil) OR publishLeaseUntil < :now)",
+                ExpressionAttributeValues={
+                    ":owner": _s(owner),
+                    ":until": _n(now + lease_seconds),
+                    ":one": _n(1),
+                    ":published": _s(PublishState.PUBLISHED),
+                    ":now": _n(now),
+                },
+                ReturnValues="ALL_NEW",
+            )
+            return BeginResult(BeginOutcome.RESUMED, message_from_item(answer["Attributes"]))
+        except ClientError:
+            pass
+        existing = self._get_message_item(record.messageId)
+        if existing is None:  # expired by TTL between the two calls: start afresh
+            return self.begin_message(record, owner=owner, lease_seconds=lease_seconds)
+        outcome = (
+            BeginOutcome.DUPLICATE
+            if existing.publishState is PublishState.PUBLISHED
+            else BeginOutcome.IN_PROGRESS
+        )
+        return BeginResult(outcome, existing)
+
+    def mark_published(self, message_id: str) -> None:
+        self._call(
+            "update_item",
+            TableName=self._table,
+            Key={"pk": _s(message_pk(message_id)), "sk": _s(MESSAGE_SK)},
+            UpdateExpression="SET publishState = :published, publishedAt = :now "
+            "REMOVE publishLeaseOwner, publishLeaseUntil, publishError",
+            ExpressionAttributeValues={
+                ":published": _s(PublishState.PUBLISHED),
+                ":now": _s(_now_iso()),
+            },
+        )
+
+    def mark_publish_failed(self, message_id: str, error: str) -> None:
+        self._call(
+            "update_item",
+            TableName=self._table,
+            Key={"pk": _s(message_pk(message_id)), "sk": _s(MESSAGE_SK)},
+            UpdateExpression="SET publishState = :failed, publishError = :error "
+            "REMOVE publishLeaseOwner, publishLeaseUntil",
+            ConditionExpression="publishState <> :published",
+            ExpressionAttributeValues={
+                ":failed": _s(PublishState.FAILED),
+                ":published": _s(PublishState.PUBLISHED),
+                ":error": _s(error[:1000]),
+            },
+        )
+
+    # Reading.
+
+    def _get_message_item(self, message_id: str) -> MessageRecord | None:
+        answer = self._call(
+            "get_item",
+            TableName=self._table,
+            Key={"pk": _s(message_pk(message_id)), "sk": _s(MESSAGE_SK)},
+            ConsistentRead=True,
+        )
+        return message_from_item(answer["Item"]) if "Item" in answer else None
+
+    def get_message(self, message_id: str) -> MessageView | None:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": _s(message_pk(message_id))},
+            "ConsistentRead": True,
+        }
+        while True:
+            answer = self._call("query", **kwargs)
+            items.extend(answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                break
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        message = next((i for i in items if i["sk"]["S"] == MESSAGE_SK), None)
+        if message is None:
+            return None
+        deliveries = [delivery_from_item(i) for i in items if i["sk"]["S"].startswith(DELIVERY_SK_PREFIX)]
+        return MessageView(message=message_from_item(message), deliveries=deliveries)
+
+    # The connectors' side.
+
+    def get_deliveries(self, connector: str, message_ids: Iterable[str]) -> dict[str, DeliveryRecord]:
+        keys = [
+            {"pk": _s(message_pk(message_id)), "sk": _s(DELIVERY_SK_PREFIX + connector)}
+            for message_id in dict.fromkeys(message_ids)
+        ]
+        found: dict[str, DeliveryRecord] = {}
+        for chunk in chunks(keys, 100):
+            for item in self.batch_get(list(chunk)):
+                record = delivery_from_item(item)
+                found[record.messageId] = record
+        return found
+
+    def batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        for attempt in range(8):
+            answer = self._call("batch_get_item", RequestItems=request)
+            items.extend(answer.get("Responses", {}).get(self._table, []))
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                return items
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise AuditUnavailable(f"batch_get_item on {self._table}: keys left unprocessed after retries")
+
+    def save_deliveries(self, records: Sequence[DeliveryRecord]) -> None:
+        now = utc_now()
+        items = [delivery_to_item(r, epoch_after(now, self._retention.days_for(r.status))) for r in records]
+        self.batch_put(items)
+        for record in records:
+            if record.status is DeliveryStatus.FAILED:
+                self._keep_message_until(record.messageId, epoch_after(now, self._retention.failed_days))
+
+    def _keep_message_until(self, message_id: str, expires_at: int) -> None:
+        """A failure is kept longer than a delivery, and so is the message it is replayed from."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call(
+                "update_item",
+                TableName=self._table,
+                Key={"pk": _s(message_pk(message_id)), "sk": _s(MESSAGE_SK)},
+                UpdateExpression="SET expiresAt = :until",
+                ConditionExpression="attribute_exists(pk) AND expiresAt < :until",
+                ExpressionAttributeValues={":until": _n(expires_at)},
+            )
+        except ClientError:
+            pass  # no message item (expired), or it is already kept long enough
+
+    def batch_put(self, items: Sequence[dict[str, Any]]) -> None:
+        for chunk in chunks(items, 25):
+            request: dict[str, Any] = {self._table: [{"PutRequest": {"Item": item}} for item in chunk]}
+            for attempt in range(8):
+                answer = self._call("batch_write_item", RequestItems=request)
+                request = answer.get("UnprocessedItems") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise AuditUnavailable(f"batch_write_item on {self._table}: items left unprocessed")
+
+
+def _now_iso() -> str:
+    return iso(utc_now())

@@ -1,0 +1,77 @@
+"""The newest delivered value per member and attribute, so that an older event never overwrites a
+newer one in the provider, whatever order SQS hands events over in.
+
+One item per (connector, member): pk ``STATE#<connector>#<memberId>``, sk ``ATTRIBUTES``, and a JSON
+map ``{field: [occurredAt, messageId]}`` (UTC ISO timestamps compare as strings).
+
+Two invocations updating the same member at the same moment can lose one watermark (last writer
+wins); the cost is that an out-of-order event for that attribute may then be sent. Conditional
+per-member writes would close it at one DynamoDB call per member instead of one per 25.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from db.audit import chunks
+
+if TYPE_CHECKING:
+    from db.audit import DynamoAuditStore
+
+Mark = tuple[str, str]  # (occurredAt as UTC ISO, messageId)
+
+
+class WatermarkStore(Protocol):
+    def get(self, connector: str, member_ids: Iterable[str]) -> dict[str, dict[str, Mark]]: ...
+
+    def advance(self, connector: str, marks: Mapping[str, Mapping[str, Mark]]) -> None:
+        """Merge ``marks`` (member -> field -> mark) into what is stored, keeping the newest."""
+        ...
+
+
+def _pk(connector: str, member_id: str) -> str:
+    return f"STATE#{connector}#{member_id}"
+
+
+class DynamoWatermarkStore:
+    def __init__(self, audit: DynamoAuditStore, retention_days: int = 400) -> None:
+        self._audit = audit
+        self._retention_days = retention_days
+        self._cache: dict[tuple[str, str], dict[str, Mark]] = {}
+
+    def get(self, connector: str, member_ids: Iterable[str]) -> dict[str, dict[str, Mark]]:
+        members = list(dict.fromkeys(member_ids))
+        self._cache = {}  # what advance() merges into: this invocation's reads only
+        found: dict[str, dict[str, Mark]] = {}
+        prefix = f"STATE#{connector}#"
+        for chunk in chunks(members, 100):
+            keys = [{"pk": {"S": _pk(connector, m)}, "sk": {"S": "ATTRIBUTES"}} for m in chunk]
+            for item in self._audit.batch_get(keys):
+                member = item["pk"]["S"].removeprefix(prefix)
+                found[member] = {k: (v[0], v[1]) for k, v in json.loads(item["w"]["S"]).items()}
+        for member in members:
+            self._cache[(connector, member)] = found.get(member, {})
+        return found
+
+    def advance(self, connector: str, marks: Mapping[str, Mapping[str, Mark]]) -> None:
+        import time
+
+        expires = int(time.time()) + self._retention_days * 86_400
+        items: list[dict[str, Any]] = []
+        for member, fields in marks.items():
+            merged = dict(self._cache.get((connector, member), {}))
+            for field, mark in fields.items():
+                if field not in merged or merged[field][0] <= mark[0]:
+                    merged[field] = mark
+            self._cache[(connector, member)] = merged
+            items.append(
+                {
+                    "pk": {"S": _pk(connector, member)},
+                    "sk": {"S": "ATTRIBUTES"},
+                    "w": {"S": json.dumps(merged, separators=(",", ":"))},
+                    "expiresAt": {"N": str(expires)},
+                }
+            )
+        self._audit.batch_put(items)

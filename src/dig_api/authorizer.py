@@ -1,0 +1,71 @@
+"""The API Gateway TOKEN authorizer: verifies the bearer JWT and answers an IAM policy.
+
+API Gateway caches the answer per token for every route, so the policy lists each route the
+token's scopes allow: ``events:write`` for the POST routes, ``events:read`` for the GET routes.
+An invalid token raises ``Unauthorized`` (API Gateway answers 401); a valid token gets a policy
+that denies what its scopes do not cover (403).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dig_api.auth import READ_SCOPE, WRITE_SCOPE, InvalidToken, KeySet, Principal, verify
+
+logger = Logger(service="dig-authorizer")
+SECRET_MAX_AGE_SECONDS = 300
+
+
+@cache
+def _secrets_provider() -> Any:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider()
+
+
+def load_keys() -> KeySet:
+    secret = _secrets_provider().get(os.environ["SIGNING_KEY_SECRET_ARN"], max_age=SECRET_MAX_AGE_SECONDS)
+    return KeySet.from_secret(str(secret))
+
+
+def policy_for(principal: Principal, method_arn: str) -> dict[str, Any]:
+    """arn:aws:execute-api:region:account:apiId/stage/METHOD/path -> statements over that API stage."""
+    api_stage = "/".join(method_arn.split("/")[:2])
+    allowed: list[str] = []
+    if WRITE_SCOPE in principal.scopes:
+        allowed.append(f"{api_stage}/POST/v1/*")
+    if READ_SCOPE in principal.scopes:
+        allowed.append(f"{api_stage}/GET/v1/*")
+    statements: list[dict[str, Any]] = []
+    if allowed:
+        statements.append({"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": allowed})
+    else:
+        statements.append({"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": f"{api_stage}/*"})
+    return {
+        "principalId": principal.client_id,
+        "policyDocument": {"Version": "2012-10-17", "Statement": statements},
+        "context": {"clientId": principal.client_id, "scopes": " ".join(sorted(principal.scopes))},
+    }
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    header = str(event.get("authorizationToken") or "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        logger.info("refused: no bearer token")
+        raise Exception("Unauthorized")  # noqa: TRY002 - the exact message API Gateway maps to 401
+    try:
+        principal = verify(
+            token, load_keys(), issuer=os.environ["JWT_ISSUER"], audience=os.environ["JWT_AUDIENCE"]
+        )
+    except InvalidToken as error:
+        logger.info("refused: invalid token", extra={"reason": str(error)})
+        raise Exception("Unauthorized") from None  # noqa: TRY002
+    logger.info("authorized", extra={"clientId": principal.client_id})
+    return policy_for(principal, str(event["methodArn"]))

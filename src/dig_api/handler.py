@@ -1,0 +1,275 @@
+"""The DIG API Lambda: routes, the HTTP shape of each answer, and error mapping. Rules live in
+dig_api.ingest; this module only translates between HTTP and that logic."""
+
+from __future__ import annotations
+
+import json
+import re
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from dig_api import dependencies
+from dig_api.errors import (
+    ApiError,
+    ErrorBody,
+    ErrorDetail,
+    InvalidJson,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    card_number_details,
+    validation_details,
+)
+from dig_api.ingest import (
+    EVENT_TAGS,
+    MAX_BATCH_EVENTS,
+    Caller,
+    IngestService,
+    IngestStatus,
+    batch_too_large,
+    check_card_numbers,
+    check_event_size,
+)
+from dig_api.models import BatchEntry, BatchRequest, BatchResponse, IngestResponse, MessageResponse
+from dig_contracts.events import EnvelopeFields, LoyaltyEvent
+
+logger = Logger(service="dig-api")
+metrics = Metrics(namespace="DIG", service="dig-api")
+tracer = Tracer(service="dig-api")
+app = APIGatewayRestResolver(enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+
+# A Lambda synchronous invocation carries at most 6 MB; keep a margin for API Gateway's envelope.
+MAX_REQUEST_BYTES = 5_800_000
+ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("POST", re.compile(r"^/v1/events$")),
+    ("POST", re.compile(r"^/v1/events/batch$")),
+    ("GET", re.compile(r"^/v1/messages/[^/]+$")),
+    ("GET", re.compile(r"^/v1/events/[^/]+$")),
+    ("GET", re.compile(r"^/v1/openapi\.json$")),
+)
+ERROR_RESPONSES: dict[int | str, Any] = {
+    status: {"description": description, "content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}
+    for status, description in (
+        (400, "The body is not valid JSON"),
+        (401, "Missing or invalid bearer token"),
+        (403, "The token does not allow this route"),
+        (413, "The event or batch is too large"),
+        (415, "The body is not JSON"),
+        (422, "The event does not match its schema, or holds a card number"),
+        (503, "The bus or the audit table is unavailable; retry after Retry-After seconds"),
+    )
+}
+Service = Annotated[IngestService, Depends(dependencies.ingest_service)]
+
+
+def caller() -> Caller:
+    event = app.current_event
+    context = event.request_context
+    authorizer = event.get("requestContext", {}).get("authorizer") or {}
+    client_id = authorizer.get("clientId") or authorizer.get("principalId") or context.identity.user_arn
+    return Caller(request_id=context.request_id, client_id=client_id, source_ip=context.identity.source_ip)
+
+
+def body_size() -> int:
+    body = app.current_event.body or ""
+    return len(body.encode()) if not app.current_event.is_base64_encoded else len(body) * 3 // 4
+
+
+@app.post(
+    "/v1/events",
+    summary="Submit one ES Loyalty event",
+    description="Validates the event, records it in the audit trail and puts it on the bus. "
+    "The same eventId again answers 200 with status 'duplicate' and the original messageId.",
+    responses={202: {"description": "Accepted: recorded and on the bus"}, 200: {"description": "Duplicate"}, **ERROR_RESPONSES},
+    tags=["events"],
+)
+def post_event(event: Annotated[LoyaltyEvent, Body()], service: Service) -> Response[IngestResponse]:
+    check_card_numbers(app.current_event.json_body)
+    assert isinstance(event, EnvelopeFields)
+    accepted = service.ingest(event, body_size(), caller())
+    metrics.add_metric(name=f"Events{accepted.status.value.title()}", unit=MetricUnit.Count, value=1)
+    status = HTTPStatus.ACCEPTED if accepted.status is IngestStatus.ACCEPTED else HTTPStatus.OK
+    return _json(status, IngestResponse(messageId=accepted.message_id, status=accepted.status.value))
+
+
+@app.post(
+    "/v1/events/batch",
+    summary="Submit up to 500 events",
+    description="One result per input entry, in input order. A bad entry rejects only itself; an entry the "
+    "bus could not take is 'rejected' with code SERVICE_UNAVAILABLE and retryable=true, never 'accepted'.",
+    responses={200: {"description": "One result per entry"}, **ERROR_RESPONSES},
+    tags=["events"],
+)
+def post_batch(batch: Annotated[BatchRequest, Body()], service: Service) -> Response[BatchResponse]:
+    if len(batch.events) > MAX_BATCH_EVENTS:
+        raise batch_too_large(len(batch.events))
+    sizes = [len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()) for document in batch.events]
+    results = service.ingest_batch(batch.events, sizes, caller())
+    entries = []
+    for result in results:
+        entries.append(
+            BatchEntry(
+                index=result.index,
+                eventId=result.event_id,
+                status=result.status.value,
+                messageId=result.message_id,
+                error=result.error.info() if result.error else None,
+                retryable=(result.error.status >= 500 or result.error.status == 409) if result.error else None,
+            )
+        )
+        metrics.add_metric(name=f"Events{result.status.value.title()}", unit=MetricUnit.Count, value=1)
+    return _json(HTTPStatus.OK, BatchResponse(results=entries))
+
+
+@app.get(
+    "/v1/messages/<messageId>",
+    summary="The audit record of a message",
+    responses={200: {"description": "The message and its deliveries"}, 404: {"description": "Unknown messageId"}},
+    tags=["messages"],
+)
+def get_message(messageId: Annotated[str, Path(max_length=64)], service: Service) -> MessageResponse:  # noqa: N803
+    view = service.message(messageId)
+    if view is None:
+        raise NotFound(f"no message {messageId}")
+    return MessageResponse.of(view)
+
+
+@app.get(
+    "/v1/events/<eventId>",
+    summary="The audit record of a message, by ES Loyalty's eventId",
+    responses={200: {"description": "The message and its deliveries"}, 404: {"description": "Unknown eventId"}},
+    tags=["messages"],
+)
+def get_event(eventId: Annotated[str, Path(max_length=128)], service: Service) -> MessageResponse:  # noqa: N803
+    view = service.message_for_event(eventId)
+    if view is None:
+        raise NotFound(f"no message for eventId {eventId}")
+    return MessageResponse.of(view)
+
+
+@app.get("/v1/openapi.json", summary="This API's OpenAPI document", tags=["meta"], include_in_schema=False)
+def get_openapi() -> Response[Any]:
+    from dig_api.openapi import openapi_document
+
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def _json(status: int, model: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    body = model.model_dump(mode="json", exclude_none=True)
+    return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+
+
+def request_id() -> str:
+    try:
+        return app.current_event.request_context.request_id or app.lambda_context.aws_request_id
+    except Exception:  # no event context (a failure before routing)
+        return "unknown"
+
+
+def error_response(error: ApiError) -> Response[Any]:
+    headers = dict(error.headers)
+    if error.retry_after is not None:
+        headers.setdefault("Retry-After", str(error.retry_after))
+    if error.status >= 500:
+        metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
+    return _json(error.status, ErrorBody(error=error.info(), requestId=request_id()), headers)
+
+
+@app.exception_handler(ApiError)
+def handle_api_error(error: ApiError) -> Response[Any]:
+    logger.info("request refused", extra={"code": error.code, "status": error.status, "fields": [d.field for d in error.details]})
+    return error_response(error)
+
+
+@app.exception_handler(RequestValidationError)
+def handle_validation_error(error: RequestValidationError) -> Response[Any]:
+    errors = error.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return handle_api_error(InvalidJson("the body is not valid JSON"))
+    details = validation_details(errors, event_tags=EVENT_TAGS)
+    try:
+        details += [d for d in card_number_details(app.current_event.json_body) if d not in details]
+    except ValueError:
+        pass
+    return handle_api_error(ValidationFailed("the request does not match its schema", details))
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def handle_content_type(_: RequestUnsupportedContentType) -> Response[Any]:
+    return handle_api_error(UnsupportedMediaType("send the body as application/json"))
+
+
+@app.not_found
+def handle_not_found(_: Exception) -> Response[Any]:
+    path = app.current_event.path
+    allowed = sorted({method for method, pattern in ROUTES if pattern.match(path)})
+    if allowed:
+        error: ApiError = MethodNotAllowed(
+            f"{app.current_event.http_method} is not allowed on {path}", headers={"Allow": ", ".join(allowed)}
+        )
+    else:
+        error = NotFound(f"no route {path}")
+    return error_response(error)
+
+
+@app.exception_handler(Exception)
+def handle_unexpected(error: Exception) -> Response[Any]:
+    logger.exception("unexpected error")
+    return error_response(ApiError("an unexpected error occurred; the request id identifies it in the logs"))
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def precheck(event: dict[str, Any]) -> ApiError | None:
+    """What must be refused before the body is parsed: a content type other than JSON, a body
+    too large for the route. API Gateway has already authenticated the caller."""
+    if event.get("httpMethod") != "POST":
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        return UnsupportedMediaType("send the body as application/json")
+    body = event.get("body") or ""
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    if event.get("path") == "/v1/events/batch":
+        if size > MAX_REQUEST_BYTES:
+            return PayloadTooLarge(
+                f"a batch may be at most {MAX_REQUEST_BYTES} bytes; this one is {size}",
+                [ErrorDetail(field="(body)", rule=f"at most {MAX_REQUEST_BYTES} bytes")],
+            )
+        return None
+    try:
+        check_event_size(size)
+    except ApiError as error:
+        return error
+    return None
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    refused = precheck(event)
+    if refused is not None:
+        body = ErrorBody(error=refused.info(), requestId=event.get("requestContext", {}).get("requestId", "unknown"))
+        headers = {"Content-Type": "application/json", **refused.headers}
+        return {"statusCode": refused.status, "headers": headers, "body": body.model_dump_json(), "isBase64Encoded": False}
+    return app.resolve(event, context)

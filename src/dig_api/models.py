@@ -1,0 +1,89 @@
+"""Request and response bodies of the DIG API (the OpenAPI document is generated from these)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from db.records import Attempt, DeliveryRecord, MessageView
+from dig_api.errors import ErrorInfo
+
+
+class IngestResponse(BaseModel):
+    messageId: str = Field(description="DIG's id for the message; the same eventId always gets the same one")
+    status: Literal["accepted", "duplicate"]
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict[str, Any]] = Field(
+        description="Up to 500 events, each an Event (see POST /v1/events); each is validated on its own, "
+        "so a bad entry rejects only itself",
+        min_length=1,
+    )
+
+
+class BatchEntry(BaseModel):
+    index: int
+    eventId: str | None = None
+    status: Literal["accepted", "duplicate", "rejected"]
+    messageId: str | None = None
+    error: ErrorInfo | None = Field(
+        default=None, description="Why the entry was rejected; code SERVICE_UNAVAILABLE means retry it"
+    )
+    retryable: bool | None = None
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchEntry]
+
+
+class DeliveryView(BaseModel):
+    connector: str
+    status: Literal["PENDING", "DELIVERED", "FAILED", "SKIPPED"]
+    attempts: int = Field(description="How many provider calls were made for this message")
+    lastError: str | None = None
+    updatedAt: str
+    notes: list[str] = Field(default_factory=list)
+    replayRunId: str | None = None
+    attemptLog: list[Attempt] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, record: DeliveryRecord) -> DeliveryView:
+        return cls(
+            connector=record.connector,
+            status=record.status.value,
+            attempts=record.attemptCount,
+            lastError=record.lastError,
+            updatedAt=record.updatedAt,
+            notes=record.notes,
+            replayRunId=record.replayRunId,
+            attemptLog=record.attempts,
+        )
+
+
+class MessageResponse(BaseModel):
+    messageId: str
+    eventId: str
+    eventType: str
+    memberId: str
+    receivedAt: str
+    publishState: Literal["PENDING", "PUBLISHED", "FAILED"]
+    client: str | None = None
+    deliveries: list[DeliveryView]
+
+    @classmethod
+    def of(cls, view: MessageView) -> MessageResponse:
+        message = view.message
+        return cls(
+            messageId=message.messageId,
+            eventId=message.eventId,
+            eventType=message.eventType,
+            memberId=message.memberId,
+            receivedAt=message.receivedAt,
+            publishState=message.publishState.value,
+            client=message.client,
+            deliveries=[DeliveryView.of(d) for d in sorted(view.deliveries, key=lambda d: d.connector)],
+        )

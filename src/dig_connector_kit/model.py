@@ -1,0 +1,72 @@
+"""The connector-facing contract: what a connector receives and what it answers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from db.records import Attempt
+from dig_contracts.bus import ReplayTag
+from dig_contracts.events import EnvelopeFields
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    message_id: str
+    event: EnvelopeFields
+    receive_count: int = 1
+    replay: ReplayTag | None = None
+    # Operations already completed on an earlier attempt (e.g. "realtime:registration"): a retry
+    # must not repeat what has side effects.
+    completed: frozenset[str] = frozenset()
+
+    @property
+    def event_type(self) -> str:
+        return str(getattr(self.event, "eventType", ""))
+
+
+class Result(StrEnum):
+    DELIVERED = "DELIVERED"
+    SKIPPED = "SKIPPED"
+    FAILED = "FAILED"  # final: retrying cannot help (bad data, bad configuration, a 4xx)
+    RETRY = "RETRY"  # transient: worth another attempt while attempts remain
+
+
+@dataclass
+class Outcome:
+    result: Result
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    completed: set[str] = field(default_factory=set)
+
+
+class Deadline:
+    """The time an invocation has left for provider calls (the rest is kept for the audit)."""
+
+    def __init__(self, seconds: float, clock: Any = time.monotonic) -> None:
+        self._clock = clock
+        self._end = clock() + seconds
+
+    @classmethod
+    def from_context(cls, context: Any, reserve_seconds: float = 10.0, default_seconds: float = 60.0) -> Deadline:
+        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+        seconds = remaining_ms() / 1000 if callable(remaining_ms) else default_seconds
+        return cls(max(seconds - reserve_seconds, 1.0))
+
+    def remaining(self) -> float:
+        return max(self._end - self._clock(), 0.0)
+
+    def allows(self, seconds: float) -> bool:
+        return self.remaining() > seconds
+
+
+class Connector(Protocol):
+    name: str
+
+    def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
+        """Deliver each message; one Outcome per message_id."""
+        ...

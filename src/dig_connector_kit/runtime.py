@@ -1,0 +1,170 @@
+"""The SQS-fed connector runtime, the same for every connector.
+
+One invocation: parse the batch, drop what this connector already delivered (SQS and EventBridge
+both deliver at least once), hand the rest to the connector, record each outcome on the audit
+trail and report the records to retry through ``batchItemFailures``.
+
+A transient failure stays PENDING and goes back to the queue; on the receive that exhausts the
+queue's maxReceiveCount it is recorded FAILED, the moment SQS moves it to the dead-letter queue.
+A final failure is recorded FAILED at once and not retried: replay it once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from db.audit import MAX_ATTEMPTS_KEPT, AuditStore
+from db.records import DeliveryRecord, DeliveryStatus, iso, utc_now
+from dig_connector_kit.model import Connector, Deadline, InboundMessage, Outcome, Result
+from dig_contracts.bus import BusDetail
+from dig_contracts.events import parse_event
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchReport:
+    """What an invocation did, for metrics and tests."""
+
+    failures: list[str] = field(default_factory=list)  # SQS messageIds to retry
+    statuses: dict[str, DeliveryStatus] = field(default_factory=dict)  # DIG messageId -> status
+    records: dict[str, DeliveryRecord] = field(default_factory=dict)  # what this invocation recorded
+    duplicates: int = 0
+    unreadable: int = 0
+
+    def response(self) -> dict[str, Any]:
+        return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in self.failures]}
+
+
+@dataclass(frozen=True)
+class Received:
+    record_id: str
+    receive_count: int
+    detail: BusDetail
+
+
+def read_record(record: Mapping[str, Any]) -> Received:
+    """An SQS record whose body is the EventBridge event a rule (or a replay) put there."""
+    body = json.loads(record["body"])
+    detail = BusDetail.model_validate(body["detail"])
+    receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+    return Received(record_id=record["messageId"], receive_count=receive_count, detail=detail)
+
+
+class ConnectorRuntime:
+    def __init__(
+        self,
+        connector: Connector,
+        audit: AuditStore,
+        *,
+        max_receive_count: int,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.connector = connector
+        self.audit = audit
+        self.max_receive_count = max_receive_count
+        self._clock = clock
+
+    def handle_sqs_batch(self, event: Mapping[str, Any], deadline: Deadline) -> BatchReport:
+        report = BatchReport()
+        received: list[Received] = []
+        for record in event.get("Records", []):
+            try:
+                received.append(read_record(record))
+            except (ValueError, KeyError, TypeError, ValidationError):
+                # No messageId to audit it under. It goes back to the queue, and after
+                # maxReceiveCount to the dead-letter queue, where the DLQ alarm finds it.
+                logger.error("unreadable record", extra={"sqsMessageId": record.get("messageId")})
+                report.unreadable += 1
+                report.failures.append(record.get("messageId", ""))
+        return self.process(received, deadline, report)
+
+    def process(self, received: list[Received], deadline: Deadline, report: BatchReport | None = None) -> BatchReport:
+        """Deliver what was received (from SQS, or one message from the synchronous flow)."""
+        report = report or BatchReport()
+        by_message: dict[str, list[Received]] = {}
+        for item in received:
+            by_message.setdefault(item.detail.messageId, []).append(item)
+        report.duplicates = len(received) - len(by_message)
+
+        existing = self.audit.get_deliveries(self.connector.name, by_message)
+        inbound: list[InboundMessage] = []
+        invalid: dict[str, Outcome] = {}
+        for message_id, copies in by_message.items():
+            previous = existing.get(message_id)
+            if previous is not None and previous.status in (DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED):
+                report.statuses[message_id] = previous.status  # already done: acknowledge, do nothing
+                continue
+            first = copies[0]
+            try:
+                loyalty_event = parse_event(first.detail.event)
+            except ValidationError as error:
+                fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in error.errors(include_input=False))
+                invalid[message_id] = Outcome(Result.FAILED, error=f"event does not match its schema: {fields}")
+                continue
+            inbound.append(
+                InboundMessage(
+                    message_id=message_id,
+                    event=loyalty_event,
+                    receive_count=max(c.receive_count for c in copies),
+                    replay=first.detail.replay,
+                    completed=frozenset(previous.completed if previous else ()),
+                )
+            )
+
+        outcomes: dict[str, Outcome] = dict(invalid)
+        if inbound:
+            outcomes.update(self.connector.deliver(inbound, deadline))
+
+        records: list[DeliveryRecord] = []
+        details = {m: c[0].detail for m, c in by_message.items()}
+        for message_id, outcome in outcomes.items():
+            copies = by_message[message_id]
+            receive_count = max(c.receive_count for c in copies)
+            status = self._status(outcome, receive_count)
+            records.append(self._record(details[message_id], existing.get(message_id), outcome, status, receive_count))
+            report.statuses[message_id] = status
+            report.records[message_id] = records[-1]
+            if status is DeliveryStatus.PENDING:
+                report.failures.extend(c.record_id for c in copies)
+        self.audit.save_deliveries(records)
+        return report
+
+    def _status(self, outcome: Outcome, receive_count: int) -> DeliveryStatus:
+        if outcome.result is Result.RETRY:
+            return DeliveryStatus.FAILED if receive_count >= self.max_receive_count else DeliveryStatus.PENDING
+        return DeliveryStatus(outcome.result.value)
+
+    def _record(
+        self,
+        detail: BusDetail,
+        previous: DeliveryRecord | None,
+        outcome: Outcome,
+        status: DeliveryStatus,
+        receive_count: int,
+    ) -> DeliveryRecord:
+        attempts = [*(previous.attempts if previous else []), *outcome.attempts][-MAX_ATTEMPTS_KEPT:]
+        error = outcome.error
+        if status is DeliveryStatus.FAILED and outcome.result is Result.RETRY:
+            error = f"retries spent after {receive_count} receives: {error}"
+        return DeliveryRecord(
+            messageId=detail.messageId,
+            connector=self.connector.name,
+            status=status,
+            eventType=str(detail.event.get("eventType", "")),
+            memberId=str(detail.event.get("memberId", "")),
+            updatedAt=iso(self._clock()),
+            attempts=attempts,
+            attemptCount=(previous.attemptCount if previous else 0) + len(outcome.attempts),
+            lastError=error if status is not DeliveryStatus.DELIVERED else None,
+            notes=list(outcome.notes),
+            completed=sorted({*(previous.completed if previous else ()), *outcome.completed}),
+            replayRunId=detail.replay.runId if detail.replay else (previous.replayRunId if previous else None),
+        )

@@ -1,0 +1,203 @@
+"""The public contract ES Loyalty posts to DIG: an envelope and one schema per event type.
+
+Every model refuses unknown keys, so a misspelt field is an error, not silently dropped data.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    field_validator,
+)
+
+from dig_contracts.currencies import ISO_4217_CURRENCIES
+
+
+class EventType(StrEnum):
+    MEMBER_REGISTRATION = "MEMBER_REGISTRATION"
+    OPT_IN_EMAIL = "OPT_IN_EMAIL"
+    REDEMPTION = "REDEMPTION"
+    MEMBER_PROFILE_UPDATE = "MEMBER_PROFILE_UPDATE"
+    MEMBER_TIER = "MEMBER_TIER"
+    PARTNER_CARD_LINK = "PARTNER_CARD_LINK"
+
+
+def _require_text(value: Any) -> Any:
+    """Timestamps arrive as RFC 3339 strings; numbers (epoch seconds) are refused, not guessed at."""
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an RFC 3339 timestamp string with an offset")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_require_text)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=255)]
+Identifier = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+Email = Annotated[
+    StrictStr, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ada@example.com"])
+]
+# Free-form profile and Extended Member Data values: JSON scalars only.
+ProfileValue = StrictStr | StrictBool | StrictInt | StrictFloat | None
+FieldName = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
+Profile = dict[FieldName, ProfileValue]
+# BCP 47 as used for locales: language, optional script, optional region (fr-CA, zh-Hant-TW, de).
+_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|\d{3}))?$")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MemberRegistrationData(StrictModel):
+    email: Email
+    firstName: Name | None = None
+    lastName: Name | None = None
+    enrollmentChannel: Literal["WEB", "APP", "POS", "CALL_CENTER"]
+    cardType: Literal["DIGITAL", "PHYSICAL"] | None = None
+    profile: Profile | None = None
+
+
+class OptInEmailData(StrictModel):
+    email: Email
+    optIn: StrictBool
+    source: Name | None = None
+
+
+class Money(StrictModel):
+    amount: Annotated[
+        StrictStr, Field(pattern=r"^-?\d{1,15}(\.\d{1,4})?$", description="A decimal string", examples=["25.00"])
+    ]
+    currency: Annotated[StrictStr, Field(description="ISO 4217 code", examples=["CAD"])]
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value not in ISO_4217_CURRENCIES:
+            raise ValueError("must be an ISO 4217 currency code in current use, e.g. USD, CAD, EUR")
+        return value
+
+    @property
+    def decimal(self) -> Decimal:
+        return Decimal(self.amount)
+
+
+class Reward(StrictModel):
+    name: Name
+    value: Money
+
+
+class RedemptionData(StrictModel):
+    redemptionId: Identifier
+    pointsRedeemed: Annotated[StrictInt, Field(gt=0)]
+    reward: Reward
+    pointsBalance: Annotated[StrictInt, Field(ge=0)]
+    email: Email | None = None
+
+
+class MemberProfileUpdateData(StrictModel):
+    profile: Annotated[Profile, Field(min_length=1)]
+    extendedData: Profile | None = Field(default=None, description="Extended Member Data (EMD)")
+
+
+class MemberTierData(StrictModel):
+    previousTier: Name | None = None
+    newTier: Name
+    effectiveAt: Rfc3339 | None = None
+
+
+class PartnerCardLinkData(StrictModel):
+    linkId: Identifier
+    partner: Name
+    cardholderType: Name
+    linkStatus: Literal["LINKED", "UNLINKED"]
+    last4: Annotated[StrictStr, Field(pattern=r"^\d{4}$")] | None = None
+
+
+class EnvelopeFields(StrictModel):
+    eventId: Identifier = Field(description="Unique id of the event in ES Loyalty; DIG deduplicates on it")
+    occurredAt: Rfc3339
+    memberId: Identifier
+    programId: Identifier | None = None
+    locale: Annotated[StrictStr, Field(max_length=35, examples=["fr-CA"])] | None = Field(
+        default=None, description="BCP 47 tag of the member's locale, e.g. fr-CA"
+    )
+
+    @field_validator("locale")
+    @classmethod
+    def _bcp47(cls, value: str | None) -> str | None:
+        if value is not None and not _LOCALE.match(value):
+            raise ValueError("must be a BCP 47 language tag such as en-US, fr-CA or de")
+        return value
+
+
+class MemberRegistrationEvent(EnvelopeFields):
+    eventType: Literal[EventType.MEMBER_REGISTRATION]
+    data: MemberRegistrationData
+
+
+class OptInEmailEvent(EnvelopeFields):
+    eventType: Literal[EventType.OPT_IN_EMAIL]
+    data: OptInEmailData
+
+
+class RedemptionEvent(EnvelopeFields):
+    eventType: Literal[EventType.REDEMPTION]
+    data: RedemptionData
+
+
+class MemberProfileUpdateEvent(EnvelopeFields):
+    eventType: Literal[EventType.MEMBER_PROFILE_UPDATE]
+    data: MemberProfileUpdateData
+
+
+class MemberTierEvent(EnvelopeFields):
+    eventType: Literal[EventType.MEMBER_TIER]
+    data: MemberTierData
+
+
+class PartnerCardLinkEvent(EnvelopeFields):
+    eventType: Literal[EventType.PARTNER_CARD_LINK]
+    data: PartnerCardLinkData
+
+
+LoyaltyEvent = Annotated[
+    MemberRegistrationEvent
+    | OptInEmailEvent
+    | RedemptionEvent
+    | MemberProfileUpdateEvent
+    | MemberTierEvent
+    | PartnerCardLinkEvent,
+    Field(discriminator="eventType"),
+]
+EVENT_MODELS: dict[EventType, type[EnvelopeFields]] = {
+    EventType.MEMBER_REGISTRATION: MemberRegistrationEvent,
+    EventType.OPT_IN_EMAIL: OptInEmailEvent,
+    EventType.REDEMPTION: RedemptionEvent,
+    EventType.MEMBER_PROFILE_UPDATE: MemberProfileUpdateEvent,
+    EventType.MEMBER_TIER: MemberTierEvent,
+    EventType.PARTNER_CARD_LINK: PartnerCardLinkEvent,
+}
+loyalty_event_adapter: TypeAdapter[Any] = TypeAdapter(LoyaltyEvent)
+
+
+def parse_event(payload: Any) -> Any:
+    """Validate a decoded JSON object as a LoyaltyEvent (raises pydantic.ValidationError)."""
+    return loyalty_event_adapter.validate_python(payload)
+
+
+def event_to_json_dict(event: EnvelopeFields) -> dict[str, Any]:
+    return event.model_dump(mode="json", exclude_none=True)

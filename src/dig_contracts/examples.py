@@ -1,0 +1,90 @@
+"""One example event per type: the OpenAPI document shows them, the local demo posts them, and
+tests start from them."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from dig_contracts.events import EventType
+
+_EXAMPLES: dict[EventType, dict[str, Any]] = {
+    EventType.MEMBER_REGISTRATION: {
+        "eventId": "evt-reg-0001",
+        "eventType": "MEMBER_REGISTRATION",
+        "occurredAt": "2026-11-21T09:15:00-05:00",
+        "memberId": "M-100001",
+        "programId": "ACME-REWARDS",
+        "locale": "en-CA",
+        "data": {
+            "email": "ada@example.com",
+            "firstName": "Ada",
+            "lastName": "Lovelace",
+            "enrollmentChannel": "WEB",
+            "cardType": "DIGITAL",
+            "profile": {"city": "Toronto", "favoriteStore": "Queen St"},
+        },
+    },
+    EventType.OPT_IN_EMAIL: {
+        "eventId": "evt-opt-0001",
+        "eventType": "OPT_IN_EMAIL",
+        "occurredAt": "2026-11-21T09:16:00-05:00",
+        "memberId": "M-100001",
+        "data": {"email": "ada@example.com", "optIn": True, "source": "profile-page"},
+    },
+    EventType.REDEMPTION: {
+        "eventId": "evt-red-0001",
+        "eventType": "REDEMPTION",
+        "occurredAt": "2026-11-21T10:02:00-05:00",
+        "memberId": "M-100001",
+        "locale": "fr-CA",
+        "data": {
+            "redemptionId": "R-55501",
+            "pointsRedeemed": 12500,
+            "reward": {"name": "Carte-cadeau", "value": {"amount": "1234.50", "currency": "CAD"}},
+            "pointsBalance": 800,
+            "email": "ada@example.com",
+        },
+    },
+    EventType.MEMBER_PROFILE_UPDATE: {
+        "eventId": "evt-prof-0001",
+        "eventType": "MEMBER_PROFILE_UPDATE",
+        "occurredAt": "2026-11-21T11:00:00-05:00",
+        "memberId": "M-100001",
+        "data": {
+            "profile": {"firstName": "Ada", "city": "Ottawa", "birthDate": "1990-12-10"},
+            "extendedData": {"favoriteStore": "Bank St"},
+        },
+    },
+    EventType.MEMBER_TIER: {
+        "eventId": "evt-tier-0001",
+        "eventType": "MEMBER_TIER",
+        "occurredAt": "2026-11-21T12:00:00-05:00",
+        "memberId": "M-100001",
+        "data": {"previousTier": "SILVER", "newTier": "GOLD", "effectiveAt": "2026-11-21T12:00:00-05:00"},
+    },
+    EventType.PARTNER_CARD_LINK: {
+        "eventId": "evt-link-0001",
+        "eventType": "PARTNER_CARD_LINK",
+        "occurredAt": "2026-11-21T13:00:00-05:00",
+        "memberId": "M-100001",
+        "data": {
+            "linkId": "L-9001",
+            "partner": "NorthBank",
+            "cardholderType": "PRIMARY",
+            "linkStatus": "LINKED",
+            "last4": "4242",
+        },
+    },
+}
+
+
+def example_event(event_type: EventType | str, **overrides: Any) -> dict[str, Any]:
+    """A fresh copy of the example for ``event_type``, top-level keys replaced by ``overrides``."""
+    event = copy.deepcopy(_EXAMPLES[EventType(event_type)])
+    event.update(overrides)
+    return event
+
+
+def all_examples() -> dict[EventType, dict[str, Any]]:
+    return {event_type: example_event(event_type) for event_type in EventType}

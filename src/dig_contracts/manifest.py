@@ -1,0 +1,77 @@
+"""A connector's manifest: everything the core needs to wire a connector, and nothing more.
+
+The CDK app turns a manifest into an EventBridge rule, a queue with its dead-letter queue, an event
+source mapping and a Lambda function; the local stack builds the same rule and queues from it.
+Adding a connector means writing its package and its manifest and adding one line to the stack.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dig_contracts.bus import BUS_SOURCE
+from dig_contracts.events import EventType
+
+ConnectorName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,30}$")]
+
+
+class Setting(BaseModel):
+    """A deploy-time setting: read from CDK context ``context_key`` (else ``default``) into ``env``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    context_key: str
+    default: str
+    description: str
+
+
+class SecretSetting(BaseModel):
+    """A Secrets Manager secret, referenced by name (CDK context ``context_key``, else
+    ``default_name``); the function gets its name in ``env`` and read access to it, nothing else."""
+
+    model_config = ConfigDict(frozen=True)
+
+    env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    context_key: str
+    default_name: str
+    description: str
+
+
+class ConnectorManifest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: ConnectorName
+    description: str
+    event_types: tuple[EventType, ...] = Field(min_length=1)
+    # Dotted path of the SQS-fed Lambda handler and of the synchronous (RequestResponse) entry point.
+    handler: str
+    sync_handler: str | None = None
+    # Top-level packages the function's code needs besides the DIG core packages.
+    packages: tuple[str, ...]
+    batch_size: int = Field(default=100, ge=1, le=10_000)
+    max_batching_window_seconds: int = Field(default=5, ge=0, le=300)
+    max_concurrency: int = Field(default=2, ge=2, le=1000)
+    max_receive_count: int = Field(default=5, ge=1, le=1000)
+    timeout_seconds: int = Field(default=60, ge=1, le=900)
+    memory_mb: int = Field(default=512, ge=128, le=10_240)
+    settings: tuple[Setting, ...] = ()
+    secrets: tuple[SecretSetting, ...] = ()
+
+    @model_validator(mode="after")
+    def _batching_window_for_large_batches(self) -> ConnectorManifest:
+        # Lambda refuses a batch size above 10 for an SQS source without a batching window.
+        if self.batch_size > 10 and self.max_batching_window_seconds < 1:
+            raise ValueError("a batch size above 10 needs a batching window of at least 1 second")
+        return self
+
+    @property
+    def queue_visibility_timeout_seconds(self) -> int:
+        # AWS: at least six times the function timeout, plus the batching window.
+        return 6 * self.timeout_seconds + self.max_batching_window_seconds
+
+    def event_pattern(self) -> dict[str, Any]:
+        """The EventBridge rule pattern that routes this connector's event types to its queue."""
+        return {"source": [BUS_SOURCE], "detail-type": [t.value for t in self.event_types]}

@@ -1,0 +1,72 @@
+"""Payment card numbers (PANs) must never enter DIG: not in a response, a record or a log line.
+
+A value "looks like" a card number when it holds a run of 13 to 19 digits, optionally separated by
+single spaces or dashes, that passes the Luhn check. The API refuses such events; connectors check
+again before anything leaves for a provider.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+# A maximal run of digits in which single spaces or dashes may separate groups.
+_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d)*")
+_SEPARATORS = re.compile(r"[ -]")
+MIN_PAN_DIGITS = 13
+MAX_PAN_DIGITS = 19
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def find_card_number(text: str) -> str | None:
+    """The first card-number-like run in ``text`` (separators removed), or None."""
+    for match in _DIGIT_RUN.finditer(text):
+        digits = _SEPARATORS.sub("", match.group())
+        if MIN_PAN_DIGITS <= len(digits) <= MAX_PAN_DIGITS and luhn_valid(digits):
+            return digits
+    return None
+
+
+def looks_like_card_number(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        value = str(value)
+    return isinstance(value, str) and find_card_number(value) is not None
+
+
+def mask(digits: str) -> str:
+    """At most the first six and the last four digits, the PCI DSS display rule."""
+    if len(digits) < MIN_PAN_DIGITS:
+        return "*" * len(digits)
+    return f"{digits[:6]}{'*' * (len(digits) - 10)}{digits[-4:]}"
+
+
+def card_number_paths(value: Any, path: str = "") -> Iterator[str]:
+    """Dotted paths (``data.profile.note``, ``items[2]``) of every value, or key, that looks like a PAN."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            name = str(key)
+            digits = find_card_number(name)
+            if digits is not None:
+                # The path must not carry the number it reports.
+                yield f"{path}.{name.replace(digits, mask(digits))}" if path else mask(digits)
+                continue
+            yield from card_number_paths(item, f"{path}.{name}" if path else name)
+    elif isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        for index, item in enumerate(value):
+            yield from card_number_paths(item, f"{path}[{index}]")
+    elif looks_like_card_number(value):
+        yield path
