@@ -8,36 +8,22 @@ import json
 import aws_cdk as cdk
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from dig_api import gateway_errors
 from infra.bundling import function_code
 from infra.database import Database
 from infra.function import DigFunction, _retention
 from infra.settings import Settings
 
 JWT_AUDIENCE = "dig-api"
-# API Gateway's own refusals, in the API's error shape.
-GATEWAY_ERRORS = (
-    (apigw.ResponseType.UNAUTHORIZED, "401", "UNAUTHORIZED", "missing or invalid bearer token"),
-    (apigw.ResponseType.ACCESS_DENIED, "403", "FORBIDDEN", "the token does not allow this route"),
-    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "NOT_FOUND", "no such route"),
-    (apigw.ResponseType.THROTTLED, "429", "THROTTLED", "too many requests; retry later"),
-    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "PAYLOAD_TOO_LARGE", "the request is too large"),
-    (apigw.ResponseType.WAF_FILTERED, "403", "FORBIDDEN", "the request was blocked"),
-    (apigw.ResponseType.DEFAULT_5_XX, None, "GATEWAY_ERROR", "the gateway could not complete the request"),
-)
-
-
-def _error_template(code: str, message: str) -> str:
-    body = {"error": {"code": code, "message": message, "details": []}, "requestId": "$context.requestId"}
-    return json.dumps(body)
 
 
 class Api(Construct):
@@ -108,12 +94,12 @@ class Api(Construct):
                 throttling_burst_limit=settings.api_throttle_burst,
             ),
         )
-        for response_type, status, code, message in GATEWAY_ERRORS:
+        for error in gateway_errors.ALL:
             self.rest_api.add_gateway_response(
-                f"Gateway{response_type.response_type.title().replace('_', '')}",
-                type=response_type,
-                status_code=status,
-                templates={"application/json": _error_template(code, message)},
+                f"Gateway{error.response_type.title().replace('_', '')}",
+                type=apigw.ResponseType.of(error.response_type),
+                status_code=str(error.status) if error.status else None,
+                templates={"application/json": error.body("$context.requestId")},
             )
 
         # The gateway checks that an Authorization header is present; the body is validated by the

@@ -60,7 +60,9 @@ class ConnectorModule(Construct):
             "Queue",
             visibility_timeout=Duration.seconds(manifest.queue_visibility_timeout_seconds),
             retention_period=Duration.days(4),
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=manifest.max_receive_count, queue=self.dead_letter_queue),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=manifest.max_receive_count, queue=self.dead_letter_queue
+            ),
         )
         self.target_dead_letter_queue = _queue(self, "RuleTargetDeadLetterQueue", retention_period=Duration.days(14))
         cdk.Validations.of(self.target_dead_letter_queue).acknowledge(
@@ -105,7 +107,9 @@ class ConnectorModule(Construct):
             secrets.append(secret)
 
         code = function_code(manifest.name, manifest.packages)
-        self.function = self._function("Handler", manifest.handler, code, layer, environment, settings, manifest.timeout_seconds)
+        self.function = self._function(
+            "Handler", manifest.handler, code, layer, environment, settings, manifest.timeout_seconds
+        )
         self.function.add_event_source(
             sources.SqsEventSource(
                 self.queue,
@@ -133,9 +137,13 @@ class ConnectorModule(Construct):
                 secret.grant_read(function)
             observability.watch_function(f"{manifest.name.title()}{function.node.id}", function)
 
-        observability.watch_dead_letter_queue(f"{manifest.name.title()}Queue", self.dead_letter_queue, f"{manifest.name} dead-letter queue")
         observability.watch_dead_letter_queue(
-            f"{manifest.name.title()}RuleTarget", self.target_dead_letter_queue, f"{manifest.name} rule-target dead-letter queue"
+            f"{manifest.name.title()}Queue", self.dead_letter_queue, f"{manifest.name} dead-letter queue"
+        )
+        observability.watch_dead_letter_queue(
+            f"{manifest.name.title()}RuleTarget",
+            self.target_dead_letter_queue,
+            f"{manifest.name} rule-target dead-letter queue",
         )
         observability.watch_queue_age(f"{manifest.name.title()}Queue", self.queue, f"{manifest.name} queue")
 

@@ -28,7 +28,14 @@ class DigStack(Stack):
         api = Api(self, "Api", settings=settings, audit_table=database.audit_table, bus=bus.bus, layer=layer)
         observability.watch_function("Api", api.function)
 
-        common = {"settings": settings, "bus": bus.bus, "database": database, "api": api, "layer": layer, "observability": observability}
+        common = {
+            "settings": settings,
+            "bus": bus.bus,
+            "database": database,
+            "api": api,
+            "layer": layer,
+            "observability": observability,
+        }
         connectors = [
             ConnectorModule(self, "Optimove", manifest=OPTIMOVE, **common),
         ]

@@ -79,7 +79,10 @@ class DynamoConfigStore:
             "pushedBy": {"S": pushed_by},
         }
         current_condition = (
-            {"ConditionExpression": "version = :previous", "ExpressionAttributeValues": {":previous": {"N": str(version - 1)}}}
+            {
+                "ConditionExpression": "version = :previous",
+                "ExpressionAttributeValues": {":previous": {"N": str(version - 1)}},
+            }
             if live
             else {"ConditionExpression": "attribute_not_exists(pk)"}
         )
@@ -106,9 +109,7 @@ class DynamoConfigStore:
             if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
                 raise ConfigConflict(f"configuration of {connector} changed while pushing; push again") from error
             raise
-        return ConfigVersion(
-            connector, version, document, attributes["pushedAt"]["S"], pushed_by
-        )
+        return ConfigVersion(connector, version, document, attributes["pushedAt"]["S"], pushed_by)
 
 
 def _from_item(connector: str, item: dict[str, Any]) -> ConfigVersion:

@@ -12,6 +12,7 @@ per-member writes would close it at one DynamoDB call per member instead of one 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,9 +27,20 @@ Mark = tuple[str, str]  # (occurredAt as UTC ISO, messageId)
 class WatermarkStore(Protocol):
     def get(self, connector: str, member_ids: Iterable[str]) -> dict[str, dict[str, Mark]]: ...
 
-    def advance(self, connector: str, marks: Mapping[str, Mapping[str, Mark]]) -> None:
-        """Merge ``marks`` (member -> field -> mark) into what is stored, keeping the newest."""
+    def advance(
+        self, connector: str, marks: Mapping[str, Mapping[str, Mark]], known: Mapping[str, Mapping[str, Mark]]
+    ) -> None:
+        """Store ``marks`` (member -> field -> mark) merged into ``known`` (what get() returned),
+        keeping the newest per field."""
         ...
+
+
+def merge(known: Mapping[str, Mark], fields: Mapping[str, Mark]) -> dict[str, Mark]:
+    merged = dict(known)
+    for field, mark in fields.items():
+        if field not in merged or merged[field][0] <= mark[0]:
+            merged[field] = mark
+    return merged
 
 
 def _pk(connector: str, member_id: str) -> str:
@@ -39,11 +51,9 @@ class DynamoWatermarkStore:
     def __init__(self, audit: DynamoAuditStore, retention_days: int = 400) -> None:
         self._audit = audit
         self._retention_days = retention_days
-        self._cache: dict[tuple[str, str], dict[str, Mark]] = {}
 
     def get(self, connector: str, member_ids: Iterable[str]) -> dict[str, dict[str, Mark]]:
         members = list(dict.fromkeys(member_ids))
-        self._cache = {}  # what advance() merges into: this invocation's reads only
         found: dict[str, dict[str, Mark]] = {}
         prefix = f"STATE#{connector}#"
         for chunk in chunks(members, 100):
@@ -51,21 +61,15 @@ class DynamoWatermarkStore:
             for item in self._audit.batch_get(keys):
                 member = item["pk"]["S"].removeprefix(prefix)
                 found[member] = {k: (v[0], v[1]) for k, v in json.loads(item["w"]["S"]).items()}
-        for member in members:
-            self._cache[(connector, member)] = found.get(member, {})
         return found
 
-    def advance(self, connector: str, marks: Mapping[str, Mapping[str, Mark]]) -> None:
-        import time
-
+    def advance(
+        self, connector: str, marks: Mapping[str, Mapping[str, Mark]], known: Mapping[str, Mapping[str, Mark]]
+    ) -> None:
         expires = int(time.time()) + self._retention_days * 86_400
         items: list[dict[str, Any]] = []
         for member, fields in marks.items():
-            merged = dict(self._cache.get((connector, member), {}))
-            for field, mark in fields.items():
-                if field not in merged or merged[field][0] <= mark[0]:
-                    merged[field] = mark
-            self._cache[(connector, member)] = merged
+            merged = merge(known.get(member, {}), fields)
             items.append(
                 {
                     "pk": {"S": _pk(connector, member)},

@@ -3,6 +3,7 @@ dig_api.ingest; this module only translates between HTTP and that logic."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from http import HTTPStatus
@@ -50,7 +51,9 @@ from dig_contracts.events import EnvelopeFields, LoyaltyEvent
 logger = Logger(service="dig-api")
 metrics = Metrics(namespace="DIG", service="dig-api")
 tracer = Tracer(service="dig-api")
-app = APIGatewayRestResolver(enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+app = APIGatewayRestResolver(
+    enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR
+)
 
 # A Lambda synchronous invocation carries at most 6 MB; keep a margin for API Gateway's envelope.
 MAX_REQUEST_BYTES = 5_800_000
@@ -61,7 +64,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("GET", re.compile(r"^/v1/events/[^/]+$")),
     ("GET", re.compile(r"^/v1/openapi\.json$")),
 )
-ERROR_RESPONSES: dict[int | str, Any] = {
+ERROR_RESPONSES: dict[int, Any] = {
     status: {"description": description, "content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}
     for status, description in (
         (400, "The body is not valid JSON"),
@@ -79,7 +82,7 @@ Service = Annotated[IngestService, Depends(dependencies.ingest_service)]
 def caller() -> Caller:
     event = app.current_event
     context = event.request_context
-    authorizer = event.get("requestContext", {}).get("authorizer") or {}
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
     client_id = authorizer.get("clientId") or authorizer.get("principalId") or context.identity.user_arn
     return Caller(request_id=context.request_id, client_id=client_id, source_ip=context.identity.source_ip)
 
@@ -94,7 +97,11 @@ def body_size() -> int:
     summary="Submit one ES Loyalty event",
     description="Validates the event, records it in the audit trail and puts it on the bus. "
     "The same eventId again answers 200 with status 'duplicate' and the original messageId.",
-    responses={202: {"description": "Accepted: recorded and on the bus"}, 200: {"description": "Duplicate"}, **ERROR_RESPONSES},
+    responses={
+        202: {"description": "Accepted: recorded and on the bus"},
+        200: {"description": "Duplicate"},
+        **ERROR_RESPONSES,
+    },
     tags=["events"],
 )
 def post_event(event: Annotated[LoyaltyEvent, Body()], service: Service) -> Response[IngestResponse]:
@@ -141,7 +148,7 @@ def post_batch(batch: Annotated[BatchRequest, Body()], service: Service) -> Resp
     responses={200: {"description": "The message and its deliveries"}, 404: {"description": "Unknown messageId"}},
     tags=["messages"],
 )
-def get_message(messageId: Annotated[str, Path(max_length=64)], service: Service) -> MessageResponse:  # noqa: N803
+def get_message(messageId: Annotated[str, Path(max_length=64)], service: Service) -> MessageResponse:
     view = service.message(messageId)
     if view is None:
         raise NotFound(f"no message {messageId}")
@@ -154,7 +161,7 @@ def get_message(messageId: Annotated[str, Path(max_length=64)], service: Service
     responses={200: {"description": "The message and its deliveries"}, 404: {"description": "Unknown eventId"}},
     tags=["messages"],
 )
-def get_event(eventId: Annotated[str, Path(max_length=128)], service: Service) -> MessageResponse:  # noqa: N803
+def get_event(eventId: Annotated[str, Path(max_length=128)], service: Service) -> MessageResponse:
     view = service.message_for_event(eventId)
     if view is None:
         raise NotFound(f"no message for eventId {eventId}")
@@ -194,7 +201,10 @@ def error_response(error: ApiError) -> Response[Any]:
 
 @app.exception_handler(ApiError)
 def handle_api_error(error: ApiError) -> Response[Any]:
-    logger.info("request refused", extra={"code": error.code, "status": error.status, "fields": [d.field for d in error.details]})
+    logger.info(
+        "request refused",
+        extra={"code": error.code, "status": error.status, "fields": [d.field for d in error.details]},
+    )
     return error_response(error)
 
 
@@ -204,10 +214,8 @@ def handle_validation_error(error: RequestValidationError) -> Response[Any]:
     if any(e.get("type") == "json_invalid" for e in errors):
         return handle_api_error(InvalidJson("the body is not valid JSON"))
     details = validation_details(errors, event_tags=EVENT_TAGS)
-    try:
+    with contextlib.suppress(ValueError):  # the body is not JSON: nothing to scan
         details += [d for d in card_number_details(app.current_event.json_body) if d not in details]
-    except ValueError:
-        pass
     return handle_api_error(ValidationFailed("the request does not match its schema", details))
 
 
@@ -271,5 +279,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if refused is not None:
         body = ErrorBody(error=refused.info(), requestId=event.get("requestContext", {}).get("requestId", "unknown"))
         headers = {"Content-Type": "application/json", **refused.headers}
-        return {"statusCode": refused.status, "headers": headers, "body": body.model_dump_json(), "isBase64Encoded": False}
+        return {
+            "statusCode": refused.status,
+            "headers": headers,
+            "body": body.model_dump_json(),
+            "isBase64Encoded": False,
+        }
     return app.resolve(event, context)

@@ -212,9 +212,7 @@ class IngestService:
             return self._audit.get_message(message_id)
         except AuditUnavailable as error:
             logger.error("audit table unavailable", extra={"error": str(error)})
-            raise ServiceUnavailable(
-                "the audit trail cannot be read right now", headers={"Retry-After": "5"}
-            ) from None
+            raise ServiceUnavailable("the audit trail cannot be read right now", headers={"Retry-After": "5"}) from None
 
     def message_for_event(self, event_id: str) -> MessageView | None:
         return self.message(message_id_for(event_id))

@@ -20,7 +20,7 @@ DESCRIPTION = (
 
 @cache
 def openapi_document() -> str:
-    from aws_lambda_powertools.event_handler.openapi.models import Server
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
 
     from dig_api.handler import app
 
@@ -30,7 +30,7 @@ def openapi_document() -> str:
             version=VERSION,
             description=DESCRIPTION,
             servers=[Server(url="/")],
-            security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            security_schemes={"bearer": HTTPBearer(bearerFormat="JWT")},
             security=[{"bearer": []}],
         )
     )

@@ -102,7 +102,9 @@ class EventBridgePublisher:
                 break
         return [outcome or PublishOutcome(ok=False, error_code="InternalFailure") for outcome in outcomes]
 
-    def _put(self, entries: list[dict[str, Any]], indexes: list[int], outcomes: list[PublishOutcome | None]) -> list[int]:
+    def _put(
+        self, entries: list[dict[str, Any]], indexes: list[int], outcomes: list[PublishOutcome | None]
+    ) -> list[int]:
         """One PutEvents call; records final outcomes and returns the indexes worth retrying."""
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -110,7 +112,9 @@ class EventBridgePublisher:
         try:
             answer = self._client.put_events(Entries=[entries[i] for i in indexes])
         except (ClientError, BotoCoreError) as error:
-            code = error.response["Error"].get("Code", "ClientError") if isinstance(error, ClientError) else "NetworkError"
+            code = (
+                error.response["Error"].get("Code", "ClientError") if isinstance(error, ClientError) else "NetworkError"
+            )
             for i in indexes:
                 outcomes[i] = PublishOutcome(ok=False, error_code=code, error_message=str(error)[:300])
             return list(indexes)

@@ -86,8 +86,16 @@ class ConnectorRuntime:
                 report.failures.append(record.get("messageId", ""))
         return self.process(received, deadline, report)
 
-    def process(self, received: list[Received], deadline: Deadline, report: BatchReport | None = None) -> BatchReport:
-        """Deliver what was received (from SQS, or one message from the synchronous flow)."""
+    def process(
+        self,
+        received: list[Received],
+        deadline: Deadline,
+        report: BatchReport | None = None,
+        *,
+        synchronous: bool = False,
+    ) -> BatchReport:
+        """Deliver what was received: from SQS, or one message from the synchronous flow, where a
+        transient failure is final at once because the caller is waiting for the answer."""
         report = report or BatchReport()
         by_message: dict[str, list[Received]] = {}
         for item in received:
@@ -128,8 +136,10 @@ class ConnectorRuntime:
         for message_id, outcome in outcomes.items():
             copies = by_message[message_id]
             receive_count = max(c.receive_count for c in copies)
-            status = self._status(outcome, receive_count)
-            records.append(self._record(details[message_id], existing.get(message_id), outcome, status, receive_count))
+            status = self._status(outcome, receive_count, synchronous)
+            records.append(
+                self._record(details[message_id], existing.get(message_id), outcome, status, receive_count, synchronous)
+            )
             report.statuses[message_id] = status
             report.records[message_id] = records[-1]
             if status is DeliveryStatus.PENDING:
@@ -137,9 +147,10 @@ class ConnectorRuntime:
         self.audit.save_deliveries(records)
         return report
 
-    def _status(self, outcome: Outcome, receive_count: int) -> DeliveryStatus:
+    def _status(self, outcome: Outcome, receive_count: int, synchronous: bool) -> DeliveryStatus:
         if outcome.result is Result.RETRY:
-            return DeliveryStatus.FAILED if receive_count >= self.max_receive_count else DeliveryStatus.PENDING
+            exhausted = synchronous or receive_count >= self.max_receive_count
+            return DeliveryStatus.FAILED if exhausted else DeliveryStatus.PENDING
         return DeliveryStatus(outcome.result.value)
 
     def _record(
@@ -149,11 +160,13 @@ class ConnectorRuntime:
         outcome: Outcome,
         status: DeliveryStatus,
         receive_count: int,
+        synchronous: bool,
     ) -> DeliveryRecord:
         attempts = [*(previous.attempts if previous else []), *outcome.attempts][-MAX_ATTEMPTS_KEPT:]
         error = outcome.error
         if status is DeliveryStatus.FAILED and outcome.result is Result.RETRY:
-            error = f"retries spent after {receive_count} receives: {error}"
+            spent = "synchronous flow, not retried" if synchronous else f"retries spent after {receive_count} receives"
+            error = f"{spent}: {error}"
         return DeliveryRecord(
             messageId=detail.messageId,
             connector=self.connector.name,

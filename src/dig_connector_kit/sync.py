@@ -31,8 +31,8 @@ class SyncResult(BaseModel):
 
 
 def deliver_one(runtime: ConnectorRuntime, request: SyncRequest, deadline: Deadline) -> dict[str, Any]:
-    received = Received(record_id="sync", receive_count=runtime.max_receive_count, detail=request.detail)
-    report: BatchReport = runtime.process([received], deadline)
+    received = Received(record_id="sync", receive_count=1, detail=request.detail)
+    report: BatchReport = runtime.process([received], deadline, synchronous=True)
     message_id = request.detail.messageId
     record = report.records.get(message_id)
     status = report.statuses.get(message_id, DeliveryStatus.FAILED)

@@ -47,9 +47,7 @@ def _require_text(value: Any) -> Any:
 Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_require_text)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=255)]
 Identifier = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
-Email = Annotated[
-    StrictStr, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ada@example.com"])
-]
+Email = Annotated[StrictStr, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ada@example.com"])]
 # Free-form profile and Extended Member Data values: JSON scalars only.
 ProfileValue = StrictStr | StrictBool | StrictInt | StrictFloat | None
 FieldName = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]

@@ -1,8 +1,9 @@
 """Payment card numbers (PANs) must never enter DIG: not in a response, a record or a log line.
 
 A value "looks like" a card number when it holds a run of 13 to 19 digits, optionally separated by
-single spaces or dashes, that passes the Luhn check. The API refuses such events; connectors check
-again before anything leaves for a provider.
+single spaces or dashes, that passes the Luhn check, and that stands on its own: not glued to a
+letter or digit, directly or through a dash, as the digit runs inside UUIDs and hex ids are.
+The API refuses such events; connectors check again before anything leaves for a provider.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-# A maximal run of digits in which single spaces or dashes may separate groups.
-_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d)*")
+# A run of digits in which single spaces or dashes may separate groups, standing on its own.
+_DIGIT_RUN = re.compile(r"(?<![A-Za-z0-9])(?<![A-Za-z0-9]-)\d(?:[ -]?\d)*(?![A-Za-z0-9])(?!-[A-Za-z0-9])")
 _SEPARATORS = re.compile(r"[ -]")
 MIN_PAN_DIGITS = 13
 MAX_PAN_DIGITS = 19

@@ -81,7 +81,9 @@ def update_customer_attributes(
             for customer_id, attributes in customers
         ]
     }
-    return Request("UpdateCustomerAttributes", "POST", f"{api_base}/Customers/UpdateCustomerAttributes", body, CUSTOMER_API, limit)
+    return Request(
+        "UpdateCustomerAttributes", "POST", f"{api_base}/Customers/UpdateCustomerAttributes", body, CUSTOMER_API, limit
+    )
 
 
 def set_customer_channel_preference(
@@ -94,7 +96,12 @@ def set_customer_channel_preference(
         "CommunicationMode": "OptIn" if opt_in else "OptOut",
     }
     return Request(
-        "SetCustomerChannelPreference", "POST", f"{api_base}/Integrations/SetCustomerChannelPreference", body, CUSTOMER_API, limit
+        "SetCustomerChannelPreference",
+        "POST",
+        f"{api_base}/Integrations/SetCustomerChannelPreference",
+        body,
+        CUSTOMER_API,
+        limit,
     )
 
 
@@ -111,7 +118,9 @@ def send_transactional_mail(api_base: str, customer_id: str, mail: MailCall, lim
     if mail.email:
         recipient["Email"] = mail.email
     body = {"TemplateID": mail.template_id, "UniqueMessageID": mail.unique_message_id, "Recipients": [recipient]}
-    return Request("SendTransactionalMail", "POST", f"{api_base}/TransactionalMail/SendTransactionalMail", body, MAIL_API, limit)
+    return Request(
+        "SendTransactionalMail", "POST", f"{api_base}/TransactionalMail/SendTransactionalMail", body, MAIL_API, limit
+    )
 
 
 def report_event(realtime_base: str, token: str, customer_id: str, realtime: RealtimeCall) -> Request:
@@ -208,25 +217,46 @@ class Transport:
         at = iso(utc_now())
         self.calls_made += 1
         try:
-            response = self._http.request(request.method, request.url, json=request.body, headers=headers, timeout=REQUEST_TIMEOUT)
+            response = self._http.request(
+                request.method, request.url, json=request.body, headers=headers, timeout=REQUEST_TIMEOUT
+            )
         except httpx.TimeoutException:
-            return self._record(attempts, request, at, started, "timeout", "no answer within the timeout", retryable=True)
+            return self._record(
+                attempts, request, at, started, "timeout", "no answer within the timeout", retryable=True
+            )
         except httpx.TransportError as error:
             return self._record(attempts, request, at, started, "network", type(error).__name__, retryable=True)
         status = response.status_code
         request_id = response.headers.get("x-request-id") or response.headers.get("x-amzn-requestid")
         if 200 <= status < 300:
-            result = self._record(attempts, request, at, started, str(status), None, retryable=False, ok=True, request_id=request_id)
-            result.body = _json_or_none(response)
+            body = _json_or_none(response)
+            if isinstance(body, dict) and body.get("IsSuccess") is False:
+                # Optimove answers some refusals ("Invalid template") with a 2xx and IsSuccess false.
+                return self._record(attempts, request, at, started, str(status), error_text(response), retryable=False)
+            result = self._record(
+                attempts, request, at, started, str(status), None, retryable=False, ok=True, request_id=request_id
+            )
+            result.body = body
             if status == 206:
                 result.note = f"{request.call} answered 206: {error_text(response)}"
             return result
         if status == 409 and conflict_means_done:
-            result = self._record(attempts, request, at, started, "409", None, retryable=False, ok=True, request_id=request_id)
+            result = self._record(
+                attempts, request, at, started, "409", None, retryable=False, ok=True, request_id=request_id
+            )
             result.note = f"{request.call}: Optimove already has this UniqueMessageID (409); not sent again"
             return result
         retryable = status == 429 or status == 408 or status >= 500
-        result = self._record(attempts, request, at, started, str(status), error_text(response), retryable=retryable, request_id=request_id)
+        result = self._record(
+            attempts,
+            request,
+            at,
+            started,
+            str(status),
+            error_text(response),
+            retryable=retryable,
+            request_id=request_id,
+        )
         if retryable:
             result.retry_after = retry_after_seconds(response)
         return result

@@ -178,7 +178,7 @@ class OptimoveConfig(Strict):
         for event_type, path, attribute in self._event_attributes():
             yield f"events.{event_type}.{path}", attribute
 
-    def _event_attributes(self) -> Iterable[tuple[str, str, Attribute]]:
+    def _event_attributes(self) -> Iterable[tuple[EventType, str, Attribute]]:
         for event_type in EventType:
             mapping = self.events.for_type(event_type)
             if mapping is None:
@@ -222,20 +222,26 @@ def _rule_problems(config: OptimoveConfig) -> Iterable[str]:
     if registration is not None:
         own = [(f"events.MEMBER_REGISTRATION.attributes.{n}", a) for n, a in registration.attributes.items()]
         yield from _duplicates("MEMBER_REGISTRATION (its attributes and the profile mappings)", own + profile)
-    for event_type in (EventType.OPT_IN_EMAIL, EventType.REDEMPTION, EventType.MEMBER_TIER, EventType.PARTNER_CARD_LINK):
+    for event_type in (
+        EventType.OPT_IN_EMAIL,
+        EventType.REDEMPTION,
+        EventType.MEMBER_TIER,
+        EventType.PARTNER_CARD_LINK,
+    ):
         own = [(f"events.{e}.{p}", a) for e, p, a in config._event_attributes() if e == event_type]
         yield from _duplicates(str(event_type), own)
 
     # Sources must exist for their event.
-    for event_type, path, _ in config._event_attributes():
+    for owner, path, _ in config._event_attributes():
         source = path.removeprefix("attributes.")
-        if path.startswith("attributes.") and source not in _sources(event_type):
-            yield f"events.{event_type}.{path}: {event_type} has no value '{source}' ({_known(event_type)})"
+        if path.startswith("attributes.") and source not in _sources(owner):
+            yield f"events.{owner}.{path}: {owner} has no value '{source}' ({_known(owner)})"
 
     for event_type, mail_name, mail in _mails(config):
         for tag, source in mail.tags.items():
             if source not in _sources(event_type):
-                yield f"events.{event_type}.{mail_name}.tags.{tag}: {event_type} has no value '{source}' ({_known(event_type)})"
+                where = f"events.{event_type}.{mail_name}.tags.{tag}"
+                yield f"{where}: {event_type} has no value '{source}' ({_known(event_type)})"
     if registration is not None and registration.realtimeEvent is not None:
         for parameter, source in registration.realtimeEvent.parameters.items():
             if source not in _sources(EventType.MEMBER_REGISTRATION):

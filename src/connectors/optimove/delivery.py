@@ -101,9 +101,13 @@ class OptimoveConnector:
         for message in messages:
             planned = plan(message, config)
             if planned.errors:
-                outcomes[message.message_id] = Outcome(Result.FAILED, error="; ".join(planned.errors), notes=planned.notes)
+                outcomes[message.message_id] = Outcome(
+                    Result.FAILED, error="; ".join(planned.errors), notes=planned.notes
+                )
             elif planned.skip_reason:
-                outcomes[message.message_id] = Outcome(Result.SKIPPED, error=None, notes=[*planned.notes, planned.skip_reason])
+                outcomes[message.message_id] = Outcome(
+                    Result.SKIPPED, error=None, notes=[*planned.notes, planned.skip_reason]
+                )
             else:
                 item = _Progress(planned, message)
                 item.outcome.notes.extend(planned.notes)
@@ -142,10 +146,14 @@ class OptimoveConnector:
                 current = winners[member].get(field_name)
                 if current is None or (occurred, order) >= (current[0], current[1]):
                     if current is not None:
-                        current[2].superseded.append(f"{field_name} (superseded in this batch by {item.inbound.message_id})")
+                        current[2].superseded.append(
+                            f"{field_name} (superseded in this batch by {item.inbound.message_id})"
+                        )
                     winners[member][field_name] = (occurred, order, item, value)
                 else:
-                    item.superseded.append(f"{field_name} (superseded in this batch by {current[2].inbound.message_id})")
+                    item.superseded.append(
+                        f"{field_name} (superseded in this batch by {current[2].inbound.message_id})"
+                    )
 
         # Each member's attributes in chunks of 10; round r carries every member's r-th chunk.
         rounds: list[list[tuple[str, list[tuple[str, str]], set[int]]]] = []
@@ -166,7 +174,9 @@ class OptimoveConnector:
             for start in range(0, len(customers), api.MAX_CUSTOMERS_PER_UPDATE):
                 call = customers[start : start + api.MAX_CUSTOMERS_PER_UPDATE]
                 request = api.update_customer_attributes(
-                    self._endpoints.api_base, [(member, attrs) for member, attrs, _ in call], config.rateLimits.customerApi
+                    self._endpoints.api_base,
+                    [(member, attrs) for member, attrs, _ in call],
+                    config.rateLimits.customerApi,
                 )
                 result = self._transport.send(request, deadline)
                 involved: set[int] = set().union(*(owners for _, _, owners in call))
@@ -178,11 +188,13 @@ class OptimoveConnector:
                             winner = winners[member][name]
                             delivered[member][name] = (winner[0], winner[2].inbound.message_id)
         if delivered:
-            self._watermarks.advance(NAME, delivered)
+            self._watermarks.advance(NAME, delivered, marks)
 
     # --- phase 1: email channel preference ------------------------------------------------------
 
-    def _send_channel_preferences(self, progress: dict[str, _Progress], config: OptimoveConfig, deadline: Deadline) -> None:
+    def _send_channel_preferences(
+        self, progress: dict[str, _Progress], config: OptimoveConfig, deadline: Deadline
+    ) -> None:
         newest: dict[tuple[str, int], tuple[str, _Progress]] = {}
         for item in progress.values():
             preference = item.plan.channel_preference
@@ -205,7 +217,11 @@ class OptimoveConnector:
             for start in range(0, len(items), api.MAX_CUSTOMERS_PER_PREFERENCE):
                 chunk = items[start : start + api.MAX_CUSTOMERS_PER_PREFERENCE]
                 request = api.set_customer_channel_preference(
-                    self._endpoints.api_base, channel_id, [i.plan.member_id for i in chunk], opt_in, config.rateLimits.customerApi
+                    self._endpoints.api_base,
+                    channel_id,
+                    [i.plan.member_id for i in chunk],
+                    opt_in,
+                    config.rateLimits.customerApi,
                 )
                 result = self._transport.send(request, deadline)
                 for item in chunk:

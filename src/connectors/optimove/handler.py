@@ -48,7 +48,9 @@ class ConfigCache:
         if self._value is None or self._clock() - self._loaded_at > self._ttl:
             stored = self._load(NAME)
             if stored is None:
-                raise LookupError("no optimove configuration in the configuration table (dig config push optimove FILE)")
+                raise LookupError(
+                    "no optimove configuration in the configuration table (dig config push optimove FILE)"
+                )
             self._value = parse_config(stored.document)
             self.version = stored.version
             self._loaded_at = self._clock()
@@ -79,7 +81,9 @@ def runtime() -> ConnectorRuntime:
     session = boto3.session.Session()
     dynamodb = session.client(
         "dynamodb",
-        config=Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=16, parameter_validation=False),
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=16, parameter_validation=False
+        ),
     )
     retention = Retention(
         delivered_days=int(os.environ.get("AUDIT_RETENTION_DAYS", "30")),
@@ -115,7 +119,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         metrics.add_metric(name="MessagesUnreadable", unit=MetricUnit.Count, value=report.unreadable)
     logger.info(
         "batch done",
-        extra={"records": len(event.get("Records", [])), "retry": len(report.failures), "duplicates": report.duplicates},
+        extra={
+            "records": len(event.get("Records", [])),
+            "retry": len(report.failures),
+            "duplicates": report.duplicates,
+        },
     )
     return report.response()
 

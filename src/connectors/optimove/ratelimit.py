@@ -103,7 +103,10 @@ class DynamoLimiter:
         from botocore.exceptions import ClientError
 
         condition: dict[str, Any] = (
-            {"ConditionExpression": "version = :version", "ExpressionAttributeValues": {":version": {"N": str(window.version)}}}
+            {
+                "ConditionExpression": "version = :version",
+                "ExpressionAttributeValues": {":version": {"N": str(window.version)}},
+            }
             if window.version
             else {"ConditionExpression": "attribute_not_exists(pk)"}
         )

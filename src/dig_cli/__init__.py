@@ -1,0 +1,1 @@
+"""The ``dig`` command: the local stack, tokens, connector configuration, audit and replay."""

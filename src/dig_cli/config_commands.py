@@ -1,0 +1,91 @@
+"""``dig config``: validate, push and show connector configurations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Connector configuration, versioned in the configuration table."
+)
+console = Console()
+errors = Console(stderr=True)
+
+
+def _validate(connector: str, file: Path) -> dict[str, object]:
+    try:
+        document = json.loads(file.read_text())
+    except (OSError, ValueError) as error:
+        errors.print(f"dig: cannot read {file}: {error}")
+        raise typer.Exit(2) from None
+    if connector != "optimove":
+        errors.print(f"dig: no configuration schema for connector {connector!r} (known: optimove)")
+        raise typer.Exit(2)
+    from connectors.optimove.config import ConfigError, parse_config
+
+    try:
+        parse_config(document)
+    except ConfigError as error:
+        errors.print(f"[bold red]{file} is not a valid {connector} configuration:[/]")
+        for problem in error.problems:
+            errors.print(f"  - {problem}")
+        raise typer.Exit(1) from None
+    return document
+
+
+@app.command("validate")
+def validate(
+    file: Annotated[Path, typer.Argument(help="Configuration file (JSON)")],
+    connector: Annotated[str, typer.Option(help="Connector the file configures")] = "optimove",
+) -> None:
+    """Check a configuration file without storing it."""
+    _validate(connector, file)
+    console.print(f"{file}: a valid {connector} configuration")
+
+
+@app.command("push")
+def push(
+    connector: Annotated[str, typer.Argument(help="Connector name, e.g. optimove")],
+    file: Annotated[Path, typer.Argument(help="Configuration file (JSON)")],
+    stack: Annotated[str | None, typer.Option(help="Deployed stack name (e.g. Dig-dev)")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region of the stack")] = None,
+    local: Annotated[bool, typer.Option(help="The running local stack")] = False,
+    local_url: Annotated[str, typer.Option(help="URL of the local stack")] = "http://127.0.0.1:8080",
+) -> None:
+    """Validate FILE and store it as the next version of CONNECTOR's configuration."""
+    from dig_cli.target import resolve
+
+    document = _validate(connector, file)
+    target = resolve(stack=stack, region=region, local=local, local_url=local_url)
+    version = target.config_store().push(connector, document, pushed_by=target.identity())
+    console.print(f"{connector} configuration version {version.version} is live (connectors reload it within a minute)")
+
+
+@app.command("show")
+def show(
+    connector: Annotated[str, typer.Argument(help="Connector name, e.g. optimove")],
+    stack: Annotated[str | None, typer.Option(help="Deployed stack name (e.g. Dig-dev)")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region of the stack")] = None,
+    local: Annotated[bool, typer.Option(help="The running local stack")] = False,
+    local_url: Annotated[str, typer.Option(help="URL of the local stack")] = "http://127.0.0.1:8080",
+    history: Annotated[bool, typer.Option(help="List every version instead")] = False,
+) -> None:
+    """Print the live configuration of CONNECTOR (or its version history)."""
+    from dig_cli.target import resolve
+
+    target = resolve(stack=stack, region=region, local=local, local_url=local_url)
+    store = target.config_store()
+    if history:
+        for version in store.history(connector):
+            console.print(f"v{version.version}  {version.pushedAt}  {version.pushedBy}")
+        return
+    current = store.current(connector)
+    if current is None:
+        errors.print(f"dig: no configuration for {connector}; push one with dig config push {connector} FILE")
+        raise typer.Exit(1)
+    console.print(f"# {connector} v{current.version}, pushed {current.pushedAt} by {current.pushedBy}")
+    console.print_json(json.dumps(current.document))

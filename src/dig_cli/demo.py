@@ -1,0 +1,69 @@
+"""``dig local --demo`` (``make run``): one event of each type through the local stack, then the
+audit trail and the Optimove requests they produced."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from dig_contracts.examples import all_examples
+
+FINAL = {"DELIVERED", "FAILED", "SKIPPED"}
+
+
+def local_token() -> str:
+    from dig_api.auth import KeySet, mint
+    from dig_local.resources import LOCAL_ISSUER, LOCAL_SIGNING_KEY
+
+    return mint(
+        KeySet.from_secret(json.dumps(LOCAL_SIGNING_KEY)), client_id="demo", issuer=LOCAL_ISSUER, audience="dig-api"
+    )
+
+
+def run_demo(url: str, console: Console, timeout_seconds: float = 60) -> list[dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {local_token()}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
+        posted: list[tuple[str, str]] = []
+        for event_type, event in all_examples().items():
+            answer = http.post("/v1/events", json=event)
+            console.print(f"POST /v1/events {event_type.value:<22} -> {answer.status_code} {answer.text}")
+            if answer.status_code in (200, 202):
+                posted.append((event_type.value, answer.json()["messageId"]))
+
+        deadline = time.monotonic() + timeout_seconds
+        records: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            records = [http.get(f"/v1/messages/{message_id}").json() for _, message_id in posted]
+            if all(r.get("deliveries") and all(d["status"] in FINAL for d in r["deliveries"]) for r in records):
+                break
+            time.sleep(0.5)
+
+        table = Table(title="Audit trail (GET /v1/messages/{messageId})")
+        for column in ("event type", "messageId", "connector", "status", "attempts", "notes / last error"):
+            table.add_column(column)
+        for record in records:
+            for delivery in record.get("deliveries") or [{"connector": "-", "status": "PENDING", "attempts": 0}]:
+                detail = delivery.get("lastError") or "; ".join(delivery.get("notes") or [])
+                table.add_row(
+                    record["eventType"],
+                    record["messageId"][:8] + "...",
+                    delivery["connector"],
+                    delivery["status"],
+                    str(delivery["attempts"]),
+                    detail[:80],
+                )
+        console.print(table)
+
+        sent = http.get("/_sim/optimove/requests").json()
+        calls = Table(title="Requests the Optimove simulator received")
+        for column in ("call", "status", "body"):
+            calls.add_column(column)
+        for request in sent:
+            calls.add_row(request["call"], str(request["status"]), json.dumps(request["body"])[:110])
+        console.print(calls)
+        return records

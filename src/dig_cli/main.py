@@ -1,0 +1,109 @@
+"""``dig``: one command for developers and operators.
+
+Exit codes: 0 success, 1 partial failure, 2 usage error. Errors are sentences, not tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dig_cli import config_commands
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="DIG: the Data Integration Gateway's command.")
+local_app = typer.Typer(add_completion=False, help="The local stack: moto, the real handlers, an Optimove simulator.")
+app.add_typer(local_app, name="local")
+app.add_typer(config_commands.app, name="config")
+console = Console()
+errors = Console(stderr=True)
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called (exit code 2)."""
+
+
+@local_app.callback(invoke_without_command=True)
+def local(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="Port of the local API (0: any free port)")] = 8080,
+    demo: Annotated[
+        bool, typer.Option(help="Post sample events, show their audit trail and Optimove requests")
+    ] = False,
+    retry_delay: Annotated[int, typer.Option(help="Seconds before a failed message is retried")] = 2,
+    verbose: Annotated[bool, typer.Option(help="Show the handlers' logs")] = False,
+) -> None:
+    """Run the local stack in the foreground until Ctrl-C or SIGTERM."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from dig_local.stack import LocalStack
+
+    stack = LocalStack(port=port, retry_delay_seconds=retry_delay, quiet=not verbose)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    url = stack.start()
+    print(f"DIG local stack ready at {url} (AWS services at {stack.aws_endpoint}); Ctrl-C stops it", flush=True)
+    try:
+        if demo:
+            from dig_cli.demo import run_demo
+
+            run_demo(url, console)
+            console.print(f"\nThe stack keeps serving at {url}. Try:")
+            console.print(f'  curl -H "Authorization: Bearer $(dig local token)" {url}/v1/openapi.json')
+        stopping.wait()
+    finally:
+        stack.stop()
+        print("DIG local stack stopped", flush=True)
+
+
+@local_app.command("token")
+def local_token(
+    client: Annotated[str, typer.Option(help="Client id (the token's subject)")] = "es-loyalty",
+    hours: Annotated[float, typer.Option(help="Lifetime in hours")] = 12,
+    read_only: Annotated[bool, typer.Option(help="Only the events:read scope")] = False,
+) -> None:
+    """Print a bearer token that a local stack with default settings accepts."""
+    from dig_api.auth import ALL_SCOPES, READ_SCOPE, KeySet, mint
+    from dig_local.resources import LOCAL_ISSUER, LOCAL_SIGNING_KEY
+
+    scopes = (READ_SCOPE,) if read_only else ALL_SCOPES
+    keys = KeySet.from_secret(json.dumps(LOCAL_SIGNING_KEY))
+    print(mint(keys, client_id=client, issuer=LOCAL_ISSUER, audience="dig-api", scopes=scopes, hours=hours))
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except UsageError as error:
+        errors.print(f"dig: {error}")
+        sys.exit(2)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        errors.print("dig: aborted")
+        sys.exit(1)
+    except Exception as error:  # click's usage errors, AWS errors: a sentence, not a traceback
+        import click
+
+        if isinstance(error, click.exceptions.UsageError):
+            error.show()
+            sys.exit(2)
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        errors.print(f"dig: {type(error).__name__}: {error}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["Path", "app", "main"]

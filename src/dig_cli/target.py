@@ -1,0 +1,112 @@
+"""Where a ``dig`` command acts: a deployed stack (resolved from its CloudFormation outputs with the
+operator's AWS credentials) or the running local stack (resolved from its /_local/stack page)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import typer
+
+
+@dataclass
+class Target:
+    session: Any
+    audit_table: str
+    config_table: str
+    region: str
+    queues: dict[str, str] = field(default_factory=dict)  # connector -> queue URL
+    dead_letter_queues: dict[str, str] = field(default_factory=dict)
+    local: bool = False
+    endpoint_url: str | None = None
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url)
+
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    def sqs(self) -> Any:
+        return self.client("sqs")
+
+    def config_store(self) -> Any:
+        from db.config_store import DynamoConfigStore
+
+        return DynamoConfigStore(self.dynamodb(), self.config_table)
+
+    def identity(self) -> str:
+        if self.local:
+            return f"local:{os.environ.get('USER', 'developer')}"
+        try:
+            return str(self.client("sts").get_caller_identity()["Arn"])
+        except Exception:
+            return os.environ.get("USER", "unknown")
+
+
+def resolve(*, stack: str | None, region: str | None, local: bool, local_url: str) -> Target:
+    if local == bool(stack):
+        from dig_cli.main import UsageError
+
+        raise UsageError("say where: --local for the local stack, or --stack NAME [--region R] for a deployed one")
+    if local:
+        return _local(local_url)
+    assert stack is not None
+    return _deployed(stack, region)
+
+
+def _local(url: str) -> Target:
+    import boto3
+    import httpx
+
+    try:
+        description = httpx.get(f"{url.rstrip('/')}/_local/stack", timeout=5).json()
+    except httpx.HTTPError:
+        typer.echo(f"dig: no local stack answers at {url}; start one with `dig local` (or pass --local-url)", err=True)
+        raise typer.Exit(1) from None
+    session = boto3.session.Session(
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - moto accepts any credentials
+        region_name=description["region"],
+    )
+    return Target(
+        session=session,
+        audit_table=description["auditTable"],
+        config_table=description["configTable"],
+        region=description["region"],
+        queues={name: c["queueUrl"] for name, c in description["connectors"].items()},
+        dead_letter_queues={name: c["deadLetterQueueUrl"] for name, c in description["connectors"].items()},
+        local=True,
+        endpoint_url=description["awsEndpoint"],
+    )
+
+
+def _deployed(stack: str, region: str | None) -> Target:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = boto3.session.Session(region_name=region)
+    try:
+        described = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    except (ClientError, BotoCoreError) as error:
+        typer.echo(f"dig: cannot read stack {stack}: {error}", err=True)
+        raise typer.Exit(1) from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    queues = {
+        k.removesuffix("QueueUrl").lower(): v
+        for k, v in outputs.items()
+        if k.endswith("QueueUrl") and "DeadLetter" not in k
+    }
+    dlqs = {
+        k.removesuffix("DeadLetterQueueUrl").lower(): v
+        for k, v in outputs.items()
+        if k.endswith("DeadLetterQueueUrl") and "RuleTarget" not in k
+    }
+    return Target(
+        session=session,
+        audit_table=outputs["AuditTableName"],
+        config_table=outputs["ConfigTableName"],
+        region=session.region_name,
+        queues=queues,
+        dead_letter_queues=dlqs,
+    )

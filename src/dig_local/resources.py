@@ -1,0 +1,119 @@
+"""The AWS resources of the local stack, created in moto from the same definitions the CDK app
+deploys: tables from db.schema, rules and queues from each connector's manifest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from db.schema import AUDIT_TABLE, CONFIG_TABLE
+from dig_contracts.manifest import ConnectorManifest
+
+LOCAL_REGION = "us-east-1"
+LOCAL_ACCOUNT = "123456789012"
+# `dig local token` mints with this key, so that a local stack with default settings accepts it.
+# It only ever signs tokens for a stack on loopback.
+LOCAL_SIGNING_KEY = {"kid": "local", "key": "dig-local-signing-key-for-loopback-only-0000000000000000"}
+LOCAL_ISSUER = "dig-local"
+LOCAL_OPTIMOVE_SECRET = {"apiKey": "local-optimove-api-key", "realtimeToken": "local-realtime-token"}
+
+
+@dataclass
+class ConnectorResources:
+    manifest: ConnectorManifest
+    queue_url: str
+    queue_arn: str
+    dead_letter_queue_url: str
+    target_dead_letter_queue_url: str
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LocalResources:
+    audit_table: str
+    config_table: str
+    bus_name: str
+    signing_secret_arn: str
+    connectors: dict[str, ConnectorResources]
+
+    def describe(self) -> dict[str, Any]:
+        """What `dig --local` commands need to find the resources (served at /_local/stack)."""
+        return {
+            "auditTable": self.audit_table,
+            "configTable": self.config_table,
+            "eventBus": self.bus_name,
+            "region": LOCAL_REGION,
+            "connectors": {
+                name: {
+                    "queueUrl": c.queue_url,
+                    "deadLetterQueueUrl": c.dead_letter_queue_url,
+                    "ruleTargetDeadLetterQueueUrl": c.target_dead_letter_queue_url,
+                }
+                for name, c in self.connectors.items()
+            },
+        }
+
+
+def create(session: Any, manifests: list[ConnectorManifest], *, stage: str = "local") -> LocalResources:
+    dynamodb = session.client("dynamodb")
+    sqs = session.client("sqs")
+    events = session.client("events")
+    secrets = session.client("secretsmanager")
+
+    audit_table, config_table = f"dig-{stage}-audit", f"dig-{stage}-config"
+    for spec, name in ((AUDIT_TABLE, audit_table), (CONFIG_TABLE, config_table)):
+        dynamodb.create_table(**spec.create_table_request(name))
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute}
+        )
+    bus_name = f"dig-{stage}"
+    events.create_event_bus(Name=bus_name)
+    signing = secrets.create_secret(Name=f"dig/{stage}/api-signing-keys", SecretString=json.dumps(LOCAL_SIGNING_KEY))
+
+    connectors: dict[str, ConnectorResources] = {}
+    for manifest in manifests:
+        prefix = f"dig-{stage}-{manifest.name}"
+
+        def queue(name: str, attributes: dict[str, str] | None = None) -> tuple[str, str]:
+            url = sqs.create_queue(QueueName=name, Attributes=attributes or {})["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            return url, arn
+
+        dlq_url, dlq_arn = queue(f"{prefix}-dlq")
+        target_dlq_url, target_dlq_arn = queue(f"{prefix}-rule-target-dlq")
+        queue_url, queue_arn = queue(
+            prefix,
+            {
+                "VisibilityTimeout": "60",
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(manifest.max_receive_count)}
+                ),
+            },
+        )
+        pattern = manifest.event_pattern()
+        events.put_rule(Name=f"{prefix}-rule", EventBusName=bus_name, EventPattern=json.dumps(pattern), State="ENABLED")
+        events.put_targets(
+            Rule=f"{prefix}-rule",
+            EventBusName=bus_name,
+            Targets=[{"Id": "queue", "Arn": queue_arn, "DeadLetterConfig": {"Arn": target_dlq_arn}}],
+        )
+        for secret in manifest.secrets:
+            secrets.create_secret(Name=secret.default_name, SecretString=json.dumps(_local_secret(manifest.name)))
+        connectors[manifest.name] = ConnectorResources(
+            manifest=manifest,
+            queue_url=queue_url,
+            queue_arn=queue_arn,
+            dead_letter_queue_url=dlq_url,
+            target_dead_letter_queue_url=target_dlq_url,
+            environment={
+                "MAX_RECEIVE_COUNT": str(manifest.max_receive_count),
+                **{s.env: s.default for s in manifest.settings},
+                **{s.env: s.default_name for s in manifest.secrets},
+            },
+        )
+    return LocalResources(audit_table, config_table, bus_name, signing["ARN"], connectors)
+
+
+def _local_secret(connector: str) -> dict[str, str]:
+    return LOCAL_OPTIMOVE_SECRET if connector == "optimove" else {"apiKey": f"local-{connector}-key"}

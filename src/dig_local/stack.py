@@ -1,0 +1,209 @@
+"""The local stack: moto's server on loopback holding the tables, bus, rules and queues; one HTTP
+server on loopback for the local API Gateway and the Optimove simulator; a poller per connector."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from connectors.optimove.manifest import MANIFEST as OPTIMOVE
+from dig_contracts.manifest import ConnectorManifest
+from dig_local import resources
+from dig_local.gateway import LocalGateway
+from dig_local.optimove_simulator import OptimoveSimulator
+from dig_local.poller import QueuePoller
+
+logger = logging.getLogger(__name__)
+SAMPLE_CONFIGS = {"optimove": Path(__file__).resolve().parents[1] / "connectors" / "optimove" / "sample_config.json"}
+MANIFESTS: tuple[ConnectorManifest, ...] = (OPTIMOVE,)
+STAGE = "local"
+
+
+def load_handler(dotted: str) -> Any:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+class LocalStack:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        retry_delay_seconds: int = 2,
+        manifests: tuple[ConnectorManifest, ...] = MANIFESTS,
+        quiet: bool = True,
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.retry_delay_seconds = retry_delay_seconds
+        self.manifests = manifests
+        self.quiet = quiet
+        self.simulator: OptimoveSimulator | None = None
+        self.resources: resources.LocalResources | None = None
+        self.pollers: list[QueuePoller] = []
+        self._moto: Any = None
+        self._server: BaseWSGIServer | None = None
+        self._server_thread: threading.Thread | None = None
+        self.url = ""
+        self.aws_endpoint = ""
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> str:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
+
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+        self._moto.start()
+        moto_host, moto_port = self._moto.get_host_and_port()
+        self.aws_endpoint = f"http://{moto_host}:{moto_port}"
+        self._configure_process()
+
+        import boto3
+
+        session = boto3.session.Session(region_name=resources.LOCAL_REGION)
+        self.resources = resources.create(session, list(self.manifests), stage=STAGE)
+        self._seed_configuration(session)
+
+        # Bind first: the simulator's URLs, which the connector is configured with, need the port.
+        gateway = _Deferred()
+        self._server = make_server(self.host, self.requested_port, gateway, threaded=True)
+        self.url = f"http://{self.host}:{self._server.server_port}"
+        self._configure_handlers()
+        gateway.target = self._gateway()
+        self._server_thread = threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True)
+        self._server_thread.start()
+        for name, connector in self.resources.connectors.items():
+            poller = QueuePoller(
+                sqs=session.client("sqs"),
+                queue_url=connector.queue_url,
+                queue_arn=connector.queue_arn,
+                handler=load_handler(connector.manifest.handler),
+                manifest=connector.manifest,
+                region=resources.LOCAL_REGION,
+                retry_delay_seconds=self.retry_delay_seconds,
+            )
+            poller.start()
+            self.pollers.append(poller)
+            logger.info("polling %s", name)
+        return self.url
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        for poller in self.pollers:
+            poller.join(timeout=10)
+        if self._server is not None:
+            self._server.shutdown()
+        if self._moto is not None:
+            self._moto.stop()
+
+    # --- wiring -------------------------------------------------------------------------------
+
+    def _configure_process(self) -> None:
+        """The environment Lambda would give the handlers, pointed at moto."""
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.aws_endpoint,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_DEFAULT_REGION": resources.LOCAL_REGION,
+                "AWS_REGION": resources.LOCAL_REGION,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": "WARNING" if self.quiet else "INFO",
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+
+    def _configure_handlers(self) -> None:
+        assert self.resources is not None
+        environment = {
+            "AUDIT_TABLE_NAME": self.resources.audit_table,
+            "CONFIG_TABLE_NAME": self.resources.config_table,
+            "EVENT_BUS_NAME": self.resources.bus_name,
+            "SIGNING_KEY_SECRET_ARN": self.resources.signing_secret_arn,
+            "JWT_ISSUER": resources.LOCAL_ISSUER,
+            "JWT_AUDIENCE": "dig-api",
+        }
+        for connector in self.resources.connectors.values():
+            environment.update(connector.environment)
+        if "optimove" in self.resources.connectors:
+            environment["OPTIMOVE_API_BASE_URL"] = f"{self.url}/_sim/optimove/api"
+            environment["OPTIMOVE_REALTIME_BASE_URL"] = f"{self.url}/_sim/optimove/realtime"
+        os.environ.update(environment)
+
+    def _seed_configuration(self, session: Any) -> None:
+        from db.config_store import DynamoConfigStore
+
+        assert self.resources is not None
+        store = DynamoConfigStore(session.client("dynamodb"), self.resources.config_table)
+        for manifest in self.manifests:
+            sample = SAMPLE_CONFIGS.get(manifest.name)
+            if sample is not None:
+                store.push(manifest.name, json.loads(sample.read_text()), pushed_by="dig local (sample)")
+        if "optimove" in {m.name for m in self.manifests}:
+            config = json.loads(SAMPLE_CONFIGS["optimove"].read_text())
+            templates = _templates(config)
+            self.simulator = OptimoveSimulator(
+                api_key=resources.LOCAL_OPTIMOVE_SECRET["apiKey"],
+                realtime_token=resources.LOCAL_OPTIMOVE_SECRET["realtimeToken"],
+                templates=templates,
+            )
+
+    def _gateway(self) -> LocalGateway:
+        routes = {"/_local/stack": self._describe}
+        if self.simulator is not None:
+            routes["/_sim/optimove"] = self._simulator_route
+        return LocalGateway(
+            stage=STAGE,
+            api_handler=load_handler("dig_api.handler.lambda_handler"),
+            authorizer=load_handler("dig_api.authorizer.lambda_handler"),
+            routes=routes,
+        )
+
+    def _describe(self, request: Request) -> Response:
+        assert self.resources is not None
+        body = {**self.resources.describe(), "awsEndpoint": self.aws_endpoint, "url": self.url}
+        return Response(json.dumps(body), content_type="application/json")
+
+    def _simulator_route(self, request: Request) -> Response:
+        assert self.simulator is not None
+        answer = self.simulator.handle(
+            request.method,
+            request.path.removeprefix("/_sim/optimove"),
+            dict(request.headers.items()),
+            request.get_data(),
+        )
+        body = b"" if answer.body is None else json.dumps(answer.body).encode()
+        return Response(body, status=answer.status, headers=answer.headers, content_type="application/json")
+
+
+class _Deferred:
+    """A WSGI app that forwards to one set once the server is bound."""
+
+    target: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.target(environ, start_response)
+
+
+def _templates(config: dict[str, Any]) -> dict[int, list[str]]:
+    """The templates the sample configuration uses, with the tags each expects."""
+    found: dict[int, list[str]] = {}
+    for mapping in (config.get("events") or {}).values():
+        for key in ("mail", "linkMail", "unlinkMail"):
+            mail = (mapping or {}).get(key)
+            if mail:
+                found[int(mail["templateId"])] = list(mail.get("tags", {}))
+    return found

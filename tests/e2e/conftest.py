@@ -1,0 +1,83 @@
+"""One `dig local` process per session, on a free port, driven over HTTP like ES Loyalty would."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+READY = re.compile(r"ready at (http://127\.0\.0\.1:\d+)")
+FINAL = {"DELIVERED", "FAILED", "SKIPPED"}
+
+
+class LocalStackProcess:
+    def __init__(self, url: str, process: subprocess.Popen[str]) -> None:
+        self.url = url
+        self.process = process
+        token = subprocess.run(
+            [str(Path(sys.executable).parent / "dig"), "local", "token"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        self.http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def post_event(self, event: dict[str, Any]) -> httpx.Response:
+        return self.http.post("/v1/events", json=event)
+
+    def wait_for_final(self, message_id: str, timeout: float = 90) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        record: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            record = self.http.get(f"/v1/messages/{message_id}").json()
+            deliveries = record.get("deliveries") or []
+            if deliveries and all(d["status"] in FINAL for d in deliveries):
+                return record
+            time.sleep(0.3)
+        raise AssertionError(f"message {message_id} not final after {timeout} s: {record}")
+
+    def simulator_requests(self) -> list[dict[str, Any]]:
+        return self.http.get("/_sim/optimove/requests").json()
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[LocalStackProcess]:
+    command = [str(Path(sys.executable).parent / "dig"), "local", "--port", "0", "--retry-delay", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
+    assert process.stdout is not None
+    url = None
+    seen = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = READY.search(line)
+        if match:
+            url = match.group(1)
+            break
+    if url is None:
+        process.kill()
+        raise AssertionError("dig local did not start:\n" + "".join(seen))
+    stack = LocalStackProcess(url, process)
+    try:
+        yield stack
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def clean_faults(local_stack: LocalStackProcess) -> Iterator[None]:
+    yield
+    local_stack.http.delete("/_sim/optimove/faults")

@@ -1,0 +1,361 @@
+"""The CloudFormation template that `cdk deploy` would ship: properties, not resource counts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.optimove.manifest import MANIFEST
+from db.schema import AUDIT_TABLE
+from dig_contracts.events import EventType
+from tests.infra.conftest import synthesize
+
+Resources = Callable[[str], dict[str, dict[str, Any]]]
+
+
+def one(resources: Resources, kind: str, prefix: str) -> tuple[str, dict[str, Any]]:
+    [(name, resource)] = [(n, r) for n, r in resources(kind).items() if n.startswith(prefix)]
+    return name, resource["Properties"]
+
+
+def ref(name: str) -> dict[str, Any]:
+    return {"Ref": name}
+
+
+def arn_of(name: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [name, "Arn"]}
+
+
+def statements_of(resources: Resources, role_prefix: str) -> list[dict[str, Any]]:
+    role = next(n for n in resources("AWS::IAM::Role") if n.startswith(role_prefix))
+    found = []
+    for policy in resources("AWS::IAM::Policy").values():
+        if ref(role) in policy["Properties"]["Roles"]:
+            found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def actions(statements: list[dict[str, Any]]) -> set[str]:
+    out: set[str] = set()
+    for statement in statements:
+        listed = statement["Action"]
+        out |= {listed} if isinstance(listed, str) else set(listed)
+    return out
+
+
+# --- routing: rule -> queue -> function --------------------------------------------------------
+
+
+def test_the_optimove_rule_routes_its_event_types_from_the_dig_api_to_its_queue(resources: Resources) -> None:
+    _, rule = one(resources, "AWS::Events::Rule", "OptimoveRule")
+    assert rule["EventPattern"] == {"source": ["dig.api"], "detail-type": [t.value for t in EventType]}
+    assert rule["EventBusName"] == ref(next(iter(resources("AWS::Events::EventBus"))))
+    [target] = rule["Targets"]
+    queue, _ = one(resources, "AWS::SQS::Queue", "OptimoveQueue")
+    target_dlq, _ = one(resources, "AWS::SQS::Queue", "OptimoveRuleTargetDeadLetterQueue")
+    assert target["Arn"] == arn_of(queue)
+    assert target["DeadLetterConfig"] == {"Arn": arn_of(target_dlq)}
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
+
+
+def test_the_event_source_mapping_takes_the_manifests_batching_and_reports_item_failures(resources: Resources) -> None:
+    _, mapping = one(resources, "AWS::Lambda::EventSourceMapping", "OptimoveHandler")
+    queue, _ = one(resources, "AWS::SQS::Queue", "OptimoveQueue")
+    function, _ = one(resources, "AWS::Lambda::Function", "OptimoveHandler")
+    assert mapping["EventSourceArn"] == arn_of(queue)
+    assert mapping["FunctionName"] == ref(function)
+    assert mapping["BatchSize"] == MANIFEST.batch_size == 1000
+    assert mapping["MaximumBatchingWindowInSeconds"] == 5
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_every_queue_is_encrypted_and_refuses_plain_http_and_work_queues_have_a_dead_letter_queue(
+    resources: Resources,
+) -> None:
+    queues = resources("AWS::SQS::Queue")
+    assert len(queues) == 3
+    assert all(q["Properties"]["SqsManagedSseEnabled"] is True for q in queues.values())
+    _, work = one(resources, "AWS::SQS::Queue", "OptimoveQueue")
+    dlq, _ = one(resources, "AWS::SQS::Queue", "OptimoveDeadLetterQueue")
+    assert work["RedrivePolicy"] == {"deadLetterTargetArn": arn_of(dlq), "maxReceiveCount": 5}
+    assert work["VisibilityTimeout"] == 6 * MANIFEST.timeout_seconds + 5
+    for policy in resources("AWS::SQS::QueuePolicy").values():
+        denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert denies
+        assert denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+# --- the database ----------------------------------------------------------------------------
+
+
+def test_tables_are_on_demand_encrypted_recoverable_with_ttl(resources: Resources) -> None:
+    tables = resources("AWS::DynamoDB::Table")
+    assert len(tables) == 2
+    for table in tables.values():
+        properties = table["Properties"]
+        assert properties["BillingMode"] == "PAY_PER_REQUEST"
+        assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert properties["SSESpecification"] == {"SSEEnabled": True}
+        assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+        assert table["DeletionPolicy"] == "Retain"
+    _, audit = one(resources, "AWS::DynamoDB::Table", "DatabaseAuditTable")
+    assert {i["IndexName"] for i in audit["GlobalSecondaryIndexes"]} == {i.name for i in AUDIT_TABLE.indexes}
+
+
+# --- functions -------------------------------------------------------------------------------
+
+
+def test_functions_run_arm64_on_the_newest_python_with_tracing(resources: Resources) -> None:
+    functions = resources("AWS::Lambda::Function")
+    assert len(functions) == 4
+    for function in functions.values():
+        properties = function["Properties"]
+        assert properties["Runtime"] == "python3.14"
+        assert properties["Architectures"] == ["arm64"]
+        assert properties["TracingConfig"] == {"Mode": "Active"}
+        assert len(properties["Layers"]) == 1
+
+
+def test_the_api_function_knows_its_table_and_bus(resources: Resources) -> None:
+    _, function = one(resources, "AWS::Lambda::Function", "ApiHandler")
+    variables = function["Environment"]["Variables"]
+    audit, _ = one(resources, "AWS::DynamoDB::Table", "DatabaseAuditTable")
+    bus = next(iter(resources("AWS::Events::EventBus")))
+    assert variables["AUDIT_TABLE_NAME"] == ref(audit)
+    assert variables["EVENT_BUS_NAME"] == ref(bus)
+    assert function["Handler"] == "dig_api.handler.lambda_handler"
+    assert function["Timeout"] == 28
+
+
+def test_the_connector_is_configured_from_context_and_never_holds_a_secret_value(resources: Resources) -> None:
+    _, function = one(resources, "AWS::Lambda::Function", "OptimoveHandler")
+    variables = function["Environment"]["Variables"]
+    assert variables["OPTIMOVE_API_BASE_URL"] == "https://api5.optimove.net"
+    assert variables["OPTIMOVE_REALTIME_BASE_URL"] == "https://gateway.optimove.events"
+    assert variables["OPTIMOVE_SECRET_ID"] == "dig/optimove"
+    assert variables["MAX_RECEIVE_COUNT"] == "5"
+    assert "apiKey" not in json.dumps(function)
+
+
+# --- IAM: actions and resources ---------------------------------------------------------------
+
+
+def test_the_api_may_write_the_audit_table_put_on_the_bus_and_invoke_the_sync_connector_only(
+    resources: Resources,
+) -> None:
+    statements = statements_of(resources, "ApiHandlerRole")
+    audit, _ = one(resources, "AWS::DynamoDB::Table", "DatabaseAuditTable")
+    bus = next(iter(resources("AWS::Events::EventBus")))
+    sync, _ = one(resources, "AWS::Lambda::Function", "OptimoveSyncHandler")
+    by_action = {
+        a: s["Resource"] for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert actions(statements) == {
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "events:PutEvents",
+        "lambda:InvokeFunction",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+    assert by_action["dynamodb:PutItem"] == arn_of(audit)
+    assert by_action["events:PutEvents"] == arn_of(bus)
+    assert by_action["lambda:InvokeFunction"] == arn_of(sync)
+
+
+def test_the_connector_reads_its_secret_and_config_and_writes_the_audit_table(resources: Resources) -> None:
+    statements = statements_of(resources, "OptimoveHandlerRole")
+    audit, _ = one(resources, "AWS::DynamoDB::Table", "DatabaseAuditTable")
+    config, _ = one(resources, "AWS::DynamoDB::Table", "DatabaseConfigTable")
+    granted = {
+        (a, json.dumps(s["Resource"], sort_keys=True))
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    for action in ("GetItem", "BatchGetItem", "PutItem", "BatchWriteItem", "UpdateItem"):
+        assert (f"dynamodb:{action}", json.dumps(arn_of(audit))) in granted
+    assert ("dynamodb:GetItem", json.dumps(arn_of(config))) in granted
+    assert ("dynamodb:PutItem", json.dumps(arn_of(config))) not in granted
+    secret = [s for s in statements if "secretsmanager:GetSecretValue" in s["Action"]]
+    assert secret
+    assert ":secret:dig/optimove-??????" in json.dumps(secret[0]["Resource"])
+    assert not any(a.startswith("dynamodb:Scan") or a == "dynamodb:*" for a in actions(statements))
+
+
+def test_no_policy_grants_a_wildcard_resource_beyond_x_ray(resources: Resources) -> None:
+    for policy in [*resources("AWS::IAM::Policy").values(), *resources("AWS::IAM::ManagedPolicy").values()]:
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Resource"] == "*":
+                assert set(actions([statement])) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_no_function_role_carries_a_managed_policy(resources: Resources) -> None:
+    for name, role in resources("AWS::IAM::Role").items():
+        if "CloudWatchRole" not in name:  # API Gateway's account-level logging role
+            assert "ManagedPolicyArns" not in role["Properties"], name
+
+
+def test_the_operator_policy_covers_audit_queries_replay_and_config(resources: Resources) -> None:
+    _, policy = one(resources, "AWS::IAM::ManagedPolicy", "OperatorPolicy")
+    granted = actions(policy["PolicyDocument"]["Statement"])
+    assert {"dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage", "cloudformation:DescribeStacks"} <= granted
+    assert "dynamodb:DeleteItem" not in granted
+    assert "sqs:PurgeQueue" not in granted
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+
+def test_every_route_is_authorized_by_the_jwt_authorizer_and_validated(resources: Resources) -> None:
+    [method] = resources("AWS::ApiGateway::Method").values()
+    authorizer, authorizer_properties = one(resources, "AWS::ApiGateway::Authorizer", "ApiTokenAuthorizer")
+    assert method["Properties"]["AuthorizationType"] == "CUSTOM"
+    assert method["Properties"]["AuthorizerId"] == ref(authorizer)
+    assert method["Properties"]["RequestParameters"] == {"method.request.header.Authorization": True}
+    assert authorizer_properties["Type"] == "TOKEN"
+    assert authorizer_properties["IdentitySource"] == "method.request.header.Authorization"
+    _, validator = one(resources, "AWS::ApiGateway::RequestValidator", "ApiRestApiRequestValidator")
+    assert validator["ValidateRequestParameters"] is True
+
+
+def test_the_stage_logs_access_and_errors_without_bodies_and_is_throttled(resources: Resources) -> None:
+    _, stage = one(resources, "AWS::ApiGateway::Stage", "ApiRestApiDeploymentStage")
+    assert "DestinationArn" in stage["AccessLogSetting"]
+    [settings] = stage["MethodSettings"]
+    assert settings["LoggingLevel"] == "ERROR"
+    assert settings["DataTraceEnabled"] is False
+    assert settings["ThrottlingRateLimit"] == 100
+    assert settings["ThrottlingBurstLimit"] == 200
+    assert stage["TracingEnabled"] is True
+    [_, association] = next((n, r) for n, r in resources("AWS::WAFv2::WebACLAssociation").items())
+    assert association["Properties"]["ResourceArn"]
+
+
+def test_gateway_refusals_answer_in_the_apis_error_shape(resources: Resources) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"] for r in resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert responses["UNAUTHORIZED"]["StatusCode"] == "401"
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    body = json.loads(responses["ACCESS_DENIED"]["ResponseTemplates"]["application/json"])
+    assert body == {
+        "error": {"code": "FORBIDDEN", "message": "the token does not allow this route", "details": []},
+        "requestId": "$context.requestId",
+    }
+
+
+def test_the_signing_key_is_generated_by_secrets_manager_not_written_in_the_template(resources: Resources) -> None:
+    [secret] = resources("AWS::SecretsManager::Secret").values()
+    assert "SecretString" not in secret["Properties"]
+    assert secret["Properties"]["GenerateSecretString"]["GenerateStringKey"] == "key"
+
+
+# --- the bus and observability ---------------------------------------------------------------
+
+
+def test_the_bus_archives_every_event_for_the_context_retention(resources: Resources) -> None:
+    [archive] = resources("AWS::Events::Archive").values()
+    assert archive["Properties"]["RetentionDays"] == 30
+    assert archive["Properties"]["EventPattern"] == {"source": ["dig.api"]}
+
+
+def test_alarms_watch_dead_letters_errors_throttles_and_queue_age(resources: Resources) -> None:
+    alarms = [a["Properties"] for a in resources("AWS::CloudWatch::Alarm").values()]
+    metrics = sorted((a["Namespace"], a["MetricName"]) for a in alarms)
+    assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 2
+    assert metrics.count(("AWS/SQS", "ApproximateAgeOfOldestMessage")) == 1
+    assert metrics.count(("AWS/Lambda", "Errors")) == 3
+    assert metrics.count(("AWS/Lambda", "Throttles")) == 3
+    assert all(a["AlarmActions"] for a in alarms)
+
+
+def test_outputs_name_what_operators_and_the_cli_need(template: dict[str, Any]) -> None:
+    assert {
+        "ApiUrl",
+        "AuditTableName",
+        "ConfigTableName",
+        "EventBusName",
+        "OptimoveQueueUrl",
+        "OptimoveDeadLetterQueueUrl",
+        "OperatorPolicyArn",
+        "SigningKeySecretArn",
+    } <= set(template["Outputs"])
+
+
+# --- the code that ships -------------------------------------------------------------------------
+
+
+def asset_directory(cloud_assembly: Path, code: dict[str, Any]) -> Path:
+    """The staged asset behind a Code/Content property (its S3 key is <hash>.zip)."""
+    key = code.get("S3Key")
+    assert isinstance(key, str), code
+    return cloud_assembly / f"asset.{key.removesuffix('.zip')}"
+
+
+def test_lambda_assets_hold_no_simulator_local_stack_or_cli_code(cloud_assembly: Path, resources: Resources) -> None:
+    for function in resources("AWS::Lambda::Function").values():
+        asset = asset_directory(cloud_assembly, function["Properties"]["Code"])
+        shipped = {p.relative_to(asset).parts[0] for p in asset.rglob("*.py")}
+        assert shipped <= {"dig_contracts", "db", "dig_connector_kit", "dig_api", "connectors"}, shipped
+        assert "dig_contracts" in shipped
+        assert not list(asset.rglob("*simulator*"))
+        assert not list(asset.rglob("sample_config.json"))
+
+
+def test_the_dependencies_layer_is_built_for_arm64_and_the_lambda_python(
+    cloud_assembly: Path, resources: Resources
+) -> None:
+    [layer] = resources("AWS::Lambda::LayerVersion").values()
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
+    root = asset_directory(cloud_assembly, layer["Properties"]["Content"]) / "python"
+    [core] = list(root.glob("pydantic_core/_pydantic_core*.so"))
+    assert "cpython-314-aarch64-linux-gnu" in core.name
+    assert not list(root.rglob("*.pyc"))
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def test_cdk_nag_aws_solutions_finds_nothing_unacknowledged(cloud_assembly: Path) -> None:
+    report = json.loads((cloud_assembly / "validation-report.json").read_text())
+    [aws_solutions] = report["pluginReports"]
+    assert aws_solutions["pluginName"] == "AwsSolutions"
+    assert aws_solutions["violations"] == []
+
+
+def test_cfn_lint_finds_no_error(cloud_assembly: Path) -> None:
+    from cfnlint.api import lint_file
+
+    matches = lint_file(cloud_assembly / "Dig-dev.template.json")
+    # W3005 (a DependsOn already implied by a GetAtt) is emitted by CDK itself for function roles.
+    assert {m.rule.id for m in matches} <= {"W3005"}, [str(m) for m in matches]
+
+
+def test_iam_authentication_is_selectable_by_context(tmp_path: Path) -> None:
+    outdir = synthesize(tmp_path / "iam", apiAuth="iam", stage="prod", optimoveApiBaseUrl="https://api4.optimove.net")
+    template = json.loads((outdir / "Dig-prod.template.json").read_text())
+    methods = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Method"]
+    assert [m["Properties"]["AuthorizationType"] for m in methods] == ["AWS_IAM"]
+    assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Authorizer"]
+    functions = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert any(
+        f["Environment"]["Variables"].get("OPTIMOVE_API_BASE_URL") == "https://api4.optimove.net" for f in functions
+    )
+    report = json.loads((outdir / "validation-report.json").read_text())
+    assert report["pluginReports"][0]["violations"] == []
+
+
+@pytest.mark.parametrize(("key", "value"), [("apiAuth", "basic"), ("stage", "dev stage")])
+def test_bad_context_is_refused_with_a_clear_error(tmp_path: Path, key: str, value: str) -> None:
+    with pytest.raises(ValueError, match=key):
+        synthesize(tmp_path / "bad", **{key: value})

@@ -1,0 +1,104 @@
+"""The Optimove connector wired to the simulator through httpx.MockTransport: real requests, no
+socket. Time is simulated, so retries and rate-limit waits cost nothing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from connectors.optimove.client import Credentials, Transport
+from connectors.optimove.config import OptimoveConfig, parse_config
+from connectors.optimove.delivery import Endpoints, OptimoveConnector
+from connectors.optimove.ratelimit import InMemoryLimiter
+from dig_connector_kit.model import Deadline, InboundMessage
+from dig_contracts.bus import message_id_for
+from dig_contracts.events import parse_event
+from dig_local.optimove_simulator import OptimoveSimulator
+from tests.fakes import FakeWatermarks
+
+SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "src" / "connectors" / "optimove" / "sample_config.json"
+API_BASE = "https://optimove.test/api"
+REALTIME_BASE = "https://optimove.test/realtime"
+API_KEY = "test-api-key"
+TOKEN = "test-realtime-token"
+
+
+def sample_config_document() -> dict[str, Any]:
+    return json.loads(SAMPLE_CONFIG.read_text())
+
+
+class SimulatedClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def simulator_transport(simulator: OptimoveSimulator, clock: SimulatedClock | None = None) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        answer = simulator.handle(request.method, request.url.path, dict(request.headers), request.content)
+        if clock is not None:
+            clock.now += 0.01  # each call takes a little time
+        content = b"" if answer.body is None else json.dumps(answer.body).encode()
+        return httpx.Response(
+            answer.status, content=content, headers={"content-type": "application/json", **answer.headers}
+        )
+
+    return httpx.MockTransport(handle)
+
+
+@dataclass
+class Harness:
+    simulator: OptimoveSimulator
+    connector: OptimoveConnector
+    transport: Transport
+    watermarks: FakeWatermarks
+    clock: SimulatedClock
+    config: OptimoveConfig
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def deliver(self, *messages: InboundMessage) -> dict[str, Any]:
+        return dict(self.connector.deliver(list(messages), Deadline(600, clock=self.clock)))
+
+    def calls(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.simulator.requests if name is None or r["call"] == name]
+
+
+def harness(config: dict[str, Any] | None = None, *, templates: dict[int, list[str]] | None = None) -> Harness:
+    clock = SimulatedClock()
+    simulator = OptimoveSimulator(api_key=API_KEY, realtime_token=TOKEN, clock=clock, templates=templates)
+    parsed = parse_config(config or sample_config_document())
+    credentials = Credentials(api_key=API_KEY, realtime_token=TOKEN)
+    transport = Transport(
+        httpx.Client(transport=simulator_transport(simulator, clock)),
+        lambda: credentials,
+        InMemoryLimiter(clock=clock, sleep=clock.sleep),
+        sleep=clock.sleep,
+        monotonic=clock,
+    )
+    watermarks = FakeWatermarks()
+    connector = OptimoveConnector(
+        lambda: parsed, transport, watermarks, Endpoints(API_BASE, REALTIME_BASE), lambda: credentials
+    )
+    return Harness(simulator, connector, transport, watermarks, clock, parsed)
+
+
+def inbound(
+    document: dict[str, Any], *, receive_count: int = 1, completed: frozenset[str] = frozenset()
+) -> InboundMessage:
+    return InboundMessage(
+        message_id=message_id_for(document["eventId"]),
+        event=parse_event(document),
+        receive_count=receive_count,
+        completed=completed,
+    )

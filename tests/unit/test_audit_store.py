@@ -1,0 +1,146 @@
+"""The audit store on DynamoDB (moto, in process): the publish protocol, deliveries, compression."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from db.audit import COMPRESSION_THRESHOLD_BYTES, BeginOutcome, DynamoAuditStore, Retention
+from db.records import Attempt, DeliveryRecord, DeliveryStatus, MessageRecord, PublishState
+from tests.aws import AUDIT, create_tables
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        yield create_tables()
+
+
+@pytest.fixture
+def store(dynamodb: Any) -> DynamoAuditStore:
+    return DynamoAuditStore(dynamodb, AUDIT, Retention(delivered_days=30, failed_days=90))
+
+
+def message(message_id: str = "m-1", **changes: Any) -> MessageRecord:
+    envelope = {"eventId": "e-1", "eventType": "MEMBER_TIER", "memberId": "M-1", "data": {"newTier": "GOLD"}}
+    fields: dict[str, Any] = {
+        "messageId": message_id,
+        "eventId": "e-1",
+        "eventType": "MEMBER_TIER",
+        "memberId": "M-1",
+        "occurredAt": "2026-11-21T12:00:00Z",
+        "receivedAt": "2026-11-21T12:00:01.000Z",
+        "sizeBytes": 120,
+        "envelope": envelope,
+        "client": "es-loyalty",
+    }
+    return MessageRecord(**{**fields, **changes})
+
+
+def test_a_new_message_is_recorded_pending_then_published(store: DynamoAuditStore) -> None:
+    begun = store.begin_message(message(), owner="req-1", lease_seconds=30)
+    assert begun.outcome is BeginOutcome.NEW
+    view = store.get_message("m-1")
+    assert view is not None
+    assert view.message.publishState is PublishState.PENDING
+    store.mark_published("m-1")
+    view = store.get_message("m-1")
+    assert view is not None
+    assert view.message.publishState is PublishState.PUBLISHED
+    assert view.message.publishedAt is not None
+    assert view.message.envelope["data"] == {"newTier": "GOLD"}
+
+
+def test_the_same_message_again_is_a_duplicate_once_published(store: DynamoAuditStore) -> None:
+    store.begin_message(message(), owner="req-1", lease_seconds=30)
+    store.mark_published("m-1")
+    assert store.begin_message(message(), owner="req-2", lease_seconds=30).outcome is BeginOutcome.DUPLICATE
+
+
+def test_while_one_request_holds_the_lease_another_is_told_in_progress(store: DynamoAuditStore) -> None:
+    store.begin_message(message(), owner="req-1", lease_seconds=30)
+    assert store.begin_message(message(), owner="req-2", lease_seconds=30).outcome is BeginOutcome.IN_PROGRESS
+
+
+def test_a_failed_publish_is_resumed_by_the_next_request(store: DynamoAuditStore) -> None:
+    store.begin_message(message(), owner="req-1", lease_seconds=30)
+    store.mark_publish_failed("m-1", "InternalFailure: bus down")
+    view = store.get_message("m-1")
+    assert view is not None
+    assert view.message.publishState is PublishState.FAILED
+    resumed = store.begin_message(message(envelope={"ignored": True}), owner="req-2", lease_seconds=30)
+    assert resumed.outcome is BeginOutcome.RESUMED
+    assert resumed.record.envelope["eventId"] == "e-1"  # the recorded envelope is the one published
+    assert resumed.record.publishAttempts == 2
+
+
+def test_an_expired_lease_is_taken_over(store: DynamoAuditStore) -> None:
+    store.begin_message(message(), owner="crashed-request", lease_seconds=-1)
+    assert store.begin_message(message(), owner="req-2", lease_seconds=30).outcome is BeginOutcome.RESUMED
+
+
+def test_racing_requests_yield_one_publisher(store: DynamoAuditStore) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(
+            pool.map(lambda i: store.begin_message(message(), owner=f"r{i}", lease_seconds=30).outcome, range(8))
+        )
+    assert outcomes.count(BeginOutcome.NEW) == 1
+    assert set(outcomes) <= {BeginOutcome.NEW, BeginOutcome.IN_PROGRESS}
+
+
+def test_a_large_payload_is_stored_compressed_and_read_back(store: DynamoAuditStore, dynamodb: Any) -> None:
+    envelope = {"eventId": "e-1", "data": {"profile": {"bio": "x" * (COMPRESSION_THRESHOLD_BYTES * 2)}}}
+    store.begin_message(message(envelope=envelope), owner="r", lease_seconds=30)
+    item = dynamodb.get_item(TableName=AUDIT, Key={"pk": {"S": "MSG#m-1"}, "sk": {"S": "MESSAGE"}})["Item"]
+    assert "payloadZ" in item
+    assert "payload" not in item
+    assert len(item["payloadZ"]["B"]) < COMPRESSION_THRESHOLD_BYTES
+    view = store.get_message("m-1")
+    assert view is not None
+    assert view.message.envelope == envelope
+
+
+def test_deliveries_are_saved_read_and_listed_with_the_message(store: DynamoAuditStore, dynamodb: Any) -> None:
+    store.begin_message(message(), owner="r", lease_seconds=30)
+    attempt = Attempt(
+        at="2026-11-21T12:00:02.000Z", call="UpdateCustomerAttributes", status="500", latencyMs=12, error="boom"
+    )
+    failed = DeliveryRecord(
+        messageId="m-1",
+        connector="optimove",
+        status=DeliveryStatus.FAILED,
+        eventType="MEMBER_TIER",
+        memberId="M-1",
+        updatedAt="2026-11-21T12:00:03.000Z",
+        attempts=[attempt],
+        attemptCount=1,
+        lastError="retries spent: 500",
+    )
+    store.save_deliveries([failed])
+    assert store.get_deliveries("optimove", ["m-1", "m-unknown"]) == {"m-1": failed}
+    view = store.get_message("m-1")
+    assert view is not None
+    assert view.deliveries == [failed]
+    item = dynamodb.get_item(TableName=AUDIT, Key={"pk": {"S": "MSG#m-1"}, "sk": {"S": "DELIVERY#optimove"}})["Item"]
+    assert item["gsiStatusPk"]["S"] == "DELIVERY#optimove#FAILED#2026-11-21"
+
+
+def test_a_failure_keeps_its_message_as_long_as_itself(store: DynamoAuditStore, dynamodb: Any) -> None:
+    store.begin_message(message(), owner="r", lease_seconds=30)
+    key = {"pk": {"S": "MSG#m-1"}, "sk": {"S": "MESSAGE"}}
+    before = int(dynamodb.get_item(TableName=AUDIT, Key=key)["Item"]["expiresAt"]["N"])
+    failed = DeliveryRecord(
+        messageId="m-1",
+        connector="optimove",
+        status=DeliveryStatus.FAILED,
+        eventType="MEMBER_TIER",
+        memberId="M-1",
+        updatedAt="2026-11-21T12:00:03.000Z",
+    )
+    store.save_deliveries([failed])
+    after = int(dynamodb.get_item(TableName=AUDIT, Key=key)["Item"]["expiresAt"]["N"])
+    assert after - before > 50 * 86_400  # 90 days from now rather than 30 from receipt

@@ -1,0 +1,129 @@
+"""The event envelope and the per-type schemas: what is accepted, what is refused and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from dig_api.errors import validation_details
+from dig_api.ingest import EVENT_TAGS
+from dig_contracts.bus import message_id_for
+from dig_contracts.events import EventType, parse_event
+from dig_contracts.examples import all_examples, example_event
+
+
+def errors_of(document: Any) -> list[tuple[str, str]]:
+    with pytest.raises(ValidationError) as raised:
+        parse_event(document)
+    return [
+        (d.field, d.rule) for d in validation_details(raised.value.errors(include_input=False), event_tags=EVENT_TAGS)
+    ]
+
+
+@pytest.mark.parametrize("event_type", list(EventType))
+def test_every_example_is_a_valid_event(event_type: EventType) -> None:
+    event = parse_event(example_event(event_type))
+    assert event.eventType == event_type
+
+
+def test_the_profile_update_of_the_walking_skeleton_parses() -> None:
+    event = parse_event(example_event("MEMBER_PROFILE_UPDATE"))
+    assert event.data.profile == {"firstName": "Ada", "city": "Ottawa", "birthDate": "1990-12-10"}
+    assert event.memberId == "M-100001"
+
+
+def test_an_unknown_event_type_is_refused_on_the_eventType_field() -> None:
+    [(field, rule)] = errors_of(example_event("MEMBER_TIER", eventType="MEMBER_DELETED"))
+    assert field == "eventType"
+    assert "MEMBER_PROFILE_UPDATE" in rule
+
+
+def test_a_missing_event_type_is_refused_as_required() -> None:
+    document = example_event("MEMBER_TIER")
+    del document["eventType"]
+    assert errors_of(document) == [("eventType", "is required")]
+
+
+def test_unknown_top_level_keys_are_refused_in_the_envelope_and_in_data() -> None:
+    document = example_event("OPT_IN_EMAIL", channel="email")
+    document["data"]["optInn"] = True
+    fields = {field for field, _ in errors_of(document)}
+    assert fields == {"channel", "data.optInn"}
+
+
+def test_every_violated_field_is_listed() -> None:
+    document = example_event("REDEMPTION", occurredAt="2026-11-21T10:00:00")  # no offset
+    document["data"]["pointsRedeemed"] = 0
+    document["data"]["reward"]["value"] = {"amount": "12,50", "currency": "XYZ"}
+    fields = [field for field, _ in errors_of(document)]
+    assert fields == [
+        "occurredAt",
+        "data.pointsRedeemed",
+        "data.reward.value.amount",
+        "data.reward.value.currency",
+    ]
+
+
+def test_numbers_given_as_strings_are_refused_not_coerced() -> None:
+    document = example_event("REDEMPTION")
+    document["data"]["pointsBalance"] = "800"
+    assert [f for f, _ in errors_of(document)] == ["data.pointsBalance"]
+
+
+def test_a_timestamp_must_be_an_rfc3339_string_with_an_offset() -> None:
+    assert [f for f, _ in errors_of(example_event("MEMBER_TIER", occurredAt=1763719200))] == ["occurredAt"]
+    assert (
+        parse_event(example_event("MEMBER_TIER", occurredAt="2026-11-21T12:00:00Z")).occurredAt.utcoffset() is not None
+    )
+
+
+@pytest.mark.parametrize("locale", ["en-US", "fr-CA", "de", "zh-Hant-TW", "es-419"])
+def test_bcp47_locales_are_accepted(locale: str) -> None:
+    assert parse_event(example_event("MEMBER_TIER", locale=locale)).locale == locale
+
+
+@pytest.mark.parametrize("locale", ["fr_CA", "english", "FR-ca", ""])
+def test_malformed_locales_are_refused(locale: str) -> None:
+    assert [f for f, _ in errors_of(example_event("MEMBER_TIER", locale=locale))] == ["locale"]
+
+
+def test_a_profile_update_needs_at_least_one_field() -> None:
+    document = example_event("MEMBER_PROFILE_UPDATE")
+    document["data"]["profile"] = {}
+    assert [f for f, _ in errors_of(document)] == ["data.profile"]
+
+
+def test_last4_is_exactly_four_digits() -> None:
+    document = example_event("PARTNER_CARD_LINK")
+    document["data"]["last4"] = "42424"
+    assert [f for f, _ in errors_of(document)] == ["data.last4"]
+
+
+@given(st.text(min_size=1, max_size=128, alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E)))
+def test_any_printable_event_id_of_1_to_128_characters_is_accepted(event_id: str) -> None:
+    assert parse_event(example_event("MEMBER_TIER", eventId=event_id)).eventId == event_id
+
+
+@given(st.one_of(st.just(""), st.text(min_size=129, max_size=200, alphabet="ab"), st.just("has space")))
+def test_event_ids_outside_the_contract_are_refused(event_id: str) -> None:
+    assert [f for f, _ in errors_of(example_event("MEMBER_TIER", eventId=event_id))] == ["eventId"]
+
+
+@given(st.decimals(min_value=-(10**12), max_value=10**12, places=2, allow_nan=False, allow_infinity=False))
+def test_decimal_amounts_are_accepted(amount: object) -> None:
+    document = example_event("REDEMPTION")
+    document["data"]["reward"]["value"]["amount"] = str(amount)
+    assert str(parse_event(document).data.reward.value.decimal) == str(amount)
+
+
+def test_the_message_id_is_derived_from_the_event_id() -> None:
+    assert message_id_for("evt-1") == message_id_for("evt-1")
+    assert message_id_for("evt-1") != message_id_for("evt-2")
+
+
+def test_examples_cover_every_event_type() -> None:
+    assert set(all_examples()) == set(EventType)

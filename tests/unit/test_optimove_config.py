@@ -1,0 +1,104 @@
+"""Configuration validation: each problem refused with a message that names it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from connectors.optimove.config import ConfigError, parse_config
+from dig_contracts.events import EventType
+from tests.optimove_harness import sample_config_document
+
+
+def problems(document: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(document)
+    return raised.value.problems
+
+
+def test_the_sample_configuration_is_valid_and_covers_every_event_type() -> None:
+    config = parse_config(sample_config_document())
+    assert all(config.events.for_type(t) is not None for t in EventType)
+
+
+def test_more_than_50_custom_attributes_across_real_time_and_batch_is_refused() -> None:
+    document = sample_config_document()
+    document["batchAttributes"] += [f"BATCH_{i}" for i in range(31)]  # 20 real-time + 3 + 31 = 54
+    [problem] = problems(document)
+    assert problem == (
+        "54 custom attributes are mapped (20 real-time, 34 batch); "
+        "Optimove allows at most 50 across the real-time and batch channels"
+    )
+
+
+def test_exactly_50_custom_attributes_is_accepted() -> None:
+    document = sample_config_document()
+    document["batchAttributes"] += [f"BATCH_{i}" for i in range(27)]
+    assert len(parse_config(document).realtime_fields()) + len(parse_config(document).batchAttributes) == 50
+
+
+def test_a_transactional_event_without_a_template_id_is_refused() -> None:
+    document = sample_config_document()
+    del document["events"]["REDEMPTION"]["mail"]
+    assert problems(document) == [
+        "events.REDEMPTION: a transactional event needs mail.templateId (the Optimove template to send)"
+    ]
+
+
+def test_a_mail_without_its_template_id_is_refused_by_path() -> None:
+    document = sample_config_document()
+    del document["events"]["MEMBER_TIER"]["mail"]["templateId"]
+    assert problems(document) == ["events.MEMBER_TIER.mail.templateId: Field required"]
+
+
+def test_one_optimove_field_mapped_twice_is_refused() -> None:
+    document = sample_config_document()
+    document["extendedDataAttributes"]["town"] = {"field": "CITY"}
+    assert problems(document) == [
+        "Optimove field CITY is mapped twice in profile and Extended Member Data mappings: "
+        "profileAttributes.city, extendedDataAttributes.town"
+    ]
+
+
+def test_a_field_in_both_the_real_time_and_the_batch_channel_is_refused() -> None:
+    document = sample_config_document()
+    document["batchAttributes"].append("TIER")
+    assert problems(document) == [
+        "TIER: mapped both in real time and in batchAttributes; the two channels need separate attributes"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("locale", "xx-QQ", "locale: 'xx-QQ' is not a locale Babel knows (e.g. en-US, fr-CA, de-DE)"),
+        ("currency", "ABC", "currency: 'ABC' is not an ISO 4217 currency in current use"),
+    ],
+)
+def test_an_unknown_locale_or_currency_is_refused(key: str, value: str, expected: str) -> None:
+    document = sample_config_document()
+    document[key] = value
+    assert problems(document) == [expected]
+
+
+def test_a_mail_tag_from_a_value_the_event_does_not_have_is_refused() -> None:
+    document = sample_config_document()
+    document["events"]["REDEMPTION"]["mail"]["tags"]["CARD"] = "cardNumber"
+    [problem] = problems(document)
+    assert problem.startswith("events.REDEMPTION.mail.tags.CARD: REDEMPTION has no value 'cardNumber' (known: ")
+
+
+def test_an_unknown_attribute_type_is_refused_by_path() -> None:
+    document = sample_config_document()
+    document["profileAttributes"]["city"]["type"] = "text"
+    [problem] = problems(document)
+    assert problem.startswith("profileAttributes.city.type: Input should be ")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    document = sample_config_document()
+    document["locale"] = "xx-QQ"
+    document["currency"] = "ABC"
+    del document["events"]["REDEMPTION"]["mail"]
+    assert len(problems(document)) == 3

@@ -1,0 +1,206 @@
+"""The delivery engine: coalescing into Optimove's batch calls, newest value wins, partial failures,
+and never mailing a member twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dig_connector_kit.model import Result
+from dig_contracts.examples import example_event
+from tests.optimove_harness import harness, inbound
+
+
+def profile_update(member: str, event_id: str, occurred: datetime, **profile: Any) -> dict[str, Any]:
+    document = example_event(
+        "MEMBER_PROFILE_UPDATE", eventId=event_id, memberId=member, occurredAt=occurred.isoformat()
+    )
+    document["data"] = {"profile": profile}
+    return document
+
+
+T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def sent_attributes(h: Any) -> dict[str, dict[str, str]]:
+    """member -> field -> value, as the simulator received them, in call order."""
+    values: dict[str, dict[str, str]] = {}
+    for call in h.calls("UpdateCustomerAttributes"):
+        for customer in call["body"]["CustomerNewAttributesValuesList"]:
+            for attribute in customer["Attributes"]:
+                values.setdefault(customer["CustomerID"], {})[attribute["RealFieldName"]] = attribute["Value"]
+    return values
+
+
+def test_a_batch_of_updates_for_many_members_becomes_calls_of_1000_customers() -> None:
+    h = harness()
+    messages = [inbound(profile_update(f"M-{i}", f"e-{i}", T0, city=f"City {i}")) for i in range(2500)]
+    outcomes = h.deliver(*messages)
+    assert {o.result for o in outcomes.values()} == {Result.DELIVERED}
+    calls = h.calls("UpdateCustomerAttributes")
+    assert [len(c["body"]["CustomerNewAttributesValuesList"]) for c in calls] == [1000, 1000, 500]
+    assert all(c["status"] == 200 for c in calls)
+    assert sent_attributes(h)["M-2499"] == {"CITY": "City 2499"}
+
+
+def test_more_than_10_attributes_for_one_customer_are_split_across_calls() -> None:
+    document = {
+        "schemaVersion": 1,
+        "profileAttributes": {f"f{i}": {"field": f"F{i:02d}"} for i in range(23)},
+        "events": {"MEMBER_PROFILE_UPDATE": {}},
+    }
+    h = harness(document)
+    [outcome] = h.deliver(inbound(profile_update("M-1", "e-1", T0, **{f"f{i}": str(i) for i in range(23)}))).values()
+    assert outcome.result is Result.DELIVERED
+    sizes = [
+        len(c["body"]["CustomerNewAttributesValuesList"][0]["Attributes"]) for c in h.calls("UpdateCustomerAttributes")
+    ]
+    assert sizes == [10, 10, 3]
+    assert len(sent_attributes(h)["M-1"]) == 23
+
+
+def test_within_a_batch_the_later_occurred_at_wins_whatever_the_order() -> None:
+    h = harness()
+    newer = inbound(profile_update("M-1", "e-new", T0 + timedelta(minutes=5), city="Ottawa"))
+    older = inbound(profile_update("M-1", "e-old", T0, city="Toronto", firstName="Ada"))
+    outcomes = h.deliver(newer, older)
+    assert sent_attributes(h) == {"M-1": {"CITY": "Ottawa", "FIRST_NAME": "Ada"}}
+    assert len(h.calls("UpdateCustomerAttributes")) == 1
+    assert outcomes[older.message_id].result is Result.DELIVERED  # its FIRST_NAME went
+    assert any("CITY (superseded in this batch by" in note for note in outcomes[older.message_id].notes)
+
+
+def test_an_event_older_than_the_delivered_value_never_overwrites_it() -> None:
+    h = harness()
+    h.deliver(inbound(profile_update("M-1", "e-new", T0 + timedelta(hours=1), city="Ottawa")))
+    outcomes = h.deliver(inbound(profile_update("M-1", "e-late", T0, city="Toronto")))
+    [outcome] = outcomes.values()
+    assert outcome.result is Result.SKIPPED
+    assert "not sent: CITY (a newer value was already delivered)" in outcome.notes
+    assert len(h.calls("UpdateCustomerAttributes")) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=50),
+            st.sampled_from(["city", "firstName"]),
+            st.text("abc", min_size=1, max_size=3),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.randoms(use_true_random=False),
+    st.integers(min_value=1, max_value=4),
+)
+def test_any_interleaving_of_one_members_updates_yields_the_newest_value_per_attribute(
+    updates: list[tuple[int, str, str]], shuffle: Any, batches: int
+) -> None:
+    """Whatever order SQS hands them over in, and however they are split into batches."""
+    h = harness()
+    documents = [
+        profile_update("M-1", f"e-{i}", T0 + timedelta(minutes=minute), **{name: f"{value}-{i}"})
+        for i, (minute, name, value) in enumerate(updates)
+    ]
+    order = list(range(len(documents)))
+    shuffle.shuffle(order)
+    size = max(1, len(order) // batches)
+    for start in range(0, len(order), size):
+        h.deliver(*(inbound(documents[i]) for i in order[start : start + size]))
+
+    expected: dict[str, tuple[int, int, str]] = {}
+    for i, (minute, name, value) in enumerate(updates):
+        field = {"city": "CITY", "firstName": "FIRST_NAME"}[name]
+        current = expected.get(field)
+        if current is None or (minute, i) > (current[0], current[1]):
+            expected[field] = (minute, i, f"{value}-{i}")
+    newest_minute = {f: v[0] for f, v in expected.items()}
+    received = sent_attributes(h).get("M-1", {})
+    for field, (_minute, _i, value) in expected.items():
+        # Ties in occurredAt are not ordered by the contract: any of the tied values may stand.
+        tied = {
+            f"{v}-{i}"
+            for i, (m, n, v) in enumerate(updates)
+            if {"city": "CITY", "firstName": "FIRST_NAME"}[n] == field and m == newest_minute[field]
+        }
+        assert received[field] in tied | {value}
+
+
+def test_a_failed_call_fails_only_the_members_in_it() -> None:
+    h = harness()
+    h.simulator.set_fault(500, rate=1.0, calls=["SetCustomerChannelPreference"])
+    opt_in = inbound(example_event("OPT_IN_EMAIL", memberId="M-2"))
+    profile = inbound(profile_update("M-1", "e-1", T0, city="Ottawa"))
+    outcomes = h.deliver(opt_in, profile)
+    assert outcomes[profile.message_id].result is Result.DELIVERED
+    assert outcomes[opt_in.message_id].result is Result.RETRY
+    assert outcomes[opt_in.message_id].error == "SetCustomerChannelPreference: simulated fault 500"
+
+
+def test_a_4xx_is_final_with_optimoves_error() -> None:
+    h = harness(templates={502: ["NEW_TIER"]})  # template 501 unknown to Optimove
+    [outcome] = h.deliver(inbound(example_event("REDEMPTION"))).values()
+    assert outcome.result is Result.FAILED
+    assert outcome.error == "SendTransactionalMail: 200 Invalid template"
+
+
+def test_a_welcome_event_is_not_reported_while_the_members_attributes_failed() -> None:
+    h = harness()
+    h.simulator.set_fault(503, rate=1.0, calls=["UpdateCustomerAttributes"])
+    [outcome] = h.deliver(inbound(example_event("MEMBER_REGISTRATION"))).values()
+    assert outcome.result is Result.RETRY
+    assert h.calls("reportEvent") == []
+
+
+def test_a_retry_does_not_repeat_what_an_earlier_attempt_completed() -> None:
+    h = harness()
+    document = example_event("MEMBER_REGISTRATION")
+    [outcome] = h.deliver(inbound(document, completed=frozenset({"realtime:registration"}))).values()
+    assert outcome.result is Result.DELIVERED
+    assert h.calls("reportEvent") == []
+    assert "realtime:registration already reported on an earlier attempt" in outcome.notes
+
+
+def test_a_duplicated_delivery_of_a_redemption_sends_one_mail() -> None:
+    h = harness()
+    document = example_event("REDEMPTION")
+    first = h.deliver(inbound(document))
+    second = h.deliver(inbound(document, receive_count=2))  # SQS/EventBridge handed it over again
+    assert [o.result for o in (*first.values(), *second.values())] == [Result.DELIVERED, Result.DELIVERED]
+    assert len(h.simulator.mails) == 1
+    assert [c["status"] for c in h.calls("SendTransactionalMail")] == [200, 409]
+    [again] = second.values()
+    assert "SendTransactionalMail: Optimove already has this UniqueMessageID (409); not sent again" in again.notes
+
+
+def test_a_redemption_mail_goes_out_whatever_the_marketing_opt_in() -> None:
+    h = harness()
+    opt_out = example_event("OPT_IN_EMAIL")
+    opt_out["data"]["optIn"] = False
+    h.deliver(inbound(opt_out))
+    assert h.simulator.preferences[("M-100001", 15)] == "OptOut"
+    [outcome] = h.deliver(inbound(example_event("REDEMPTION"))).values()
+    assert outcome.result is Result.DELIVERED
+    assert len(h.simulator.mails) == 1
+
+
+def test_transactional_mail_keeps_to_10_calls_per_second() -> None:
+    h = harness()
+    redemptions = [inbound(example_event("REDEMPTION", eventId=f"r-{i}", memberId=f"M-{i}")) for i in range(25)]
+    outcomes = h.deliver(*redemptions)
+    assert {o.result for o in outcomes.values()} == {Result.DELIVERED}
+    assert all(c["status"] in (200, 206) for c in h.calls("SendTransactionalMail"))
+    assert sum(h.clock.slept) >= 1.0  # the limiter waited rather than drawing a 429
+
+
+def test_customer_calls_keep_to_50_per_10_seconds() -> None:
+    h = harness()
+    for batch in range(60):  # 60 invocations, one call each: more than the window allows
+        h.deliver(inbound(profile_update(f"M-{batch}", f"e-{batch}", T0, city="x")))
+    statuses = [c["status"] for c in h.calls("UpdateCustomerAttributes")]
+    assert statuses == [200] * 60  # the simulator enforces 50 per 10 s: no 429 reached it
+    assert len(h.clock.slept) == 1  # the 51st call waited for the window

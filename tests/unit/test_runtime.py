@@ -1,0 +1,163 @@
+"""The connector runtime, the same for every connector: deduplication, statuses on the audit trail,
+batchItemFailures, and FAILED exactly when the queue is about to give up on a message."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from db.records import Attempt, DeliveryRecord, DeliveryStatus
+from dig_connector_kit.model import Deadline, InboundMessage, Outcome, Result
+from dig_connector_kit.runtime import ConnectorRuntime
+from dig_connector_kit.sync import SyncRequest, deliver_one
+from dig_contracts.bus import BusDetail, ReplayTag, eventbridge_event, message_id_for
+from dig_contracts.examples import example_event
+from tests.fakes import FakeAuditStore
+
+
+class ScriptedConnector:
+    name = "scripted"
+
+    def __init__(self, results: dict[str, Result]) -> None:
+        self.results = results
+        self.received: list[InboundMessage] = []
+
+    def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
+        self.received.extend(messages)
+        outcomes = {}
+        for message in messages:
+            result = self.results.get(message.event.eventId, Result.DELIVERED)
+            attempt = Attempt(
+                at="2026-11-21T12:00:00.000Z",
+                call="Call",
+                status="200" if result is Result.DELIVERED else "503",
+                latencyMs=5,
+            )
+            outcomes[message.message_id] = Outcome(
+                result, error=None if result is Result.DELIVERED else "503 busy", attempts=[attempt]
+            )
+        return outcomes
+
+
+def sqs_record(
+    event_id: str, receive_count: int = 1, replay: ReplayTag | None = None, record_id: str | None = None
+) -> dict[str, Any]:
+    document = example_event("MEMBER_TIER", eventId=event_id)
+    detail = BusDetail(messageId=message_id_for(event_id), event=document, replay=replay)
+    return {
+        "messageId": record_id or f"sqs-{event_id}-{receive_count}",
+        "body": json.dumps(eventbridge_event(detail, region="us-east-1")),
+        "attributes": {"ApproximateReceiveCount": str(receive_count)},
+    }
+
+
+def run(runtime: ConnectorRuntime, *records: dict[str, Any]) -> Any:
+    return runtime.handle_sqs_batch({"Records": list(records)}, Deadline(60))
+
+
+def test_delivered_messages_are_recorded_and_acknowledged() -> None:
+    audit = FakeAuditStore()
+    runtime = ConnectorRuntime(ScriptedConnector({}), audit, max_receive_count=5)
+    report = run(runtime, sqs_record("e-1"))
+    assert report.response() == {"batchItemFailures": []}
+    record = audit.deliveries[(message_id_for("e-1"), "scripted")]
+    assert record.status is DeliveryStatus.DELIVERED
+    assert record.attemptCount == 1
+    assert record.lastError is None
+
+
+def test_a_transient_failure_stays_pending_and_goes_back_to_the_queue() -> None:
+    audit = FakeAuditStore()
+    runtime = ConnectorRuntime(ScriptedConnector({"e-1": Result.RETRY}), audit, max_receive_count=5)
+    report = run(runtime, sqs_record("e-1", receive_count=2), sqs_record("e-2"))
+    assert report.response() == {"batchItemFailures": [{"itemIdentifier": "sqs-e-1-2"}]}
+    assert audit.deliveries[(message_id_for("e-1"), "scripted")].status is DeliveryStatus.PENDING
+    assert audit.deliveries[(message_id_for("e-2"), "scripted")].status is DeliveryStatus.DELIVERED
+
+
+def test_on_the_last_receive_a_transient_failure_is_recorded_failed_with_every_attempt() -> None:
+    audit = FakeAuditStore()
+    runtime = ConnectorRuntime(ScriptedConnector({"e-1": Result.RETRY}), audit, max_receive_count=3)
+    for receive in (1, 2, 3):
+        run(runtime, sqs_record("e-1", receive_count=receive))
+    record = audit.deliveries[(message_id_for("e-1"), "scripted")]
+    assert record.status is DeliveryStatus.FAILED
+    assert record.attemptCount == 3
+    assert len(record.attempts) == 3
+    assert record.lastError == "retries spent after 3 receives: 503 busy"
+
+
+def test_a_final_failure_is_recorded_at_once_and_not_retried() -> None:
+    audit = FakeAuditStore()
+    runtime = ConnectorRuntime(ScriptedConnector({"e-1": Result.FAILED}), audit, max_receive_count=5)
+    report = run(runtime, sqs_record("e-1"))
+    assert report.response() == {"batchItemFailures": []}
+    assert audit.deliveries[(message_id_for("e-1"), "scripted")].status is DeliveryStatus.FAILED
+
+
+def test_a_message_already_delivered_is_not_delivered_again() -> None:
+    audit = FakeAuditStore()
+    connector = ScriptedConnector({})
+    runtime = ConnectorRuntime(connector, audit, max_receive_count=5)
+    run(runtime, sqs_record("e-1"))
+    report = run(runtime, sqs_record("e-1", record_id="duplicate-from-eventbridge"))
+    assert report.response() == {"batchItemFailures": []}
+    assert len(connector.received) == 1
+
+
+def test_two_copies_in_one_batch_are_delivered_once_and_both_acknowledged() -> None:
+    audit = FakeAuditStore()
+    connector = ScriptedConnector({"e-1": Result.RETRY})
+    runtime = ConnectorRuntime(connector, audit, max_receive_count=5)
+    report = run(runtime, sqs_record("e-1", record_id="a"), sqs_record("e-1", record_id="b"))
+    assert len(connector.received) == 1
+    assert sorted(i["itemIdentifier"] for i in report.response()["batchItemFailures"]) == ["a", "b"]
+    assert report.duplicates == 1
+
+
+def test_an_unreadable_record_goes_back_to_the_queue_for_the_dead_letter_queue() -> None:
+    runtime = ConnectorRuntime(ScriptedConnector({}), FakeAuditStore(), max_receive_count=5)
+    report = run(runtime, {"messageId": "garbage", "body": "not json"}, sqs_record("e-1"))
+    assert report.response() == {"batchItemFailures": [{"itemIdentifier": "garbage"}]}
+    assert report.unreadable == 1
+
+
+def test_a_replay_is_tagged_with_its_run_on_the_record() -> None:
+    audit = FakeAuditStore()
+    runtime = ConnectorRuntime(ScriptedConnector({}), audit, max_receive_count=5)
+    run(runtime, sqs_record("e-1", replay=ReplayTag(runId="run-7")))
+    assert audit.deliveries[(message_id_for("e-1"), "scripted")].replayRunId == "run-7"
+
+
+def test_attempts_accumulate_across_receives() -> None:
+    audit = FakeAuditStore()
+    audit.deliveries[(message_id_for("e-1"), "scripted")] = DeliveryRecord(
+        messageId=message_id_for("e-1"),
+        connector="scripted",
+        status=DeliveryStatus.PENDING,
+        eventType="MEMBER_TIER",
+        memberId="M-100001",
+        updatedAt="x",
+        attempts=[Attempt(at="t0", call="Call", status="503", latencyMs=1)],
+        attemptCount=1,
+    )
+    runtime = ConnectorRuntime(ScriptedConnector({}), audit, max_receive_count=5)
+    run(runtime, sqs_record("e-1", receive_count=2))
+    record = audit.deliveries[(message_id_for("e-1"), "scripted")]
+    assert [a.status for a in record.attempts] == ["503", "200"]
+    assert record.attemptCount == 2
+
+
+def test_the_synchronous_flow_answers_the_delivery_and_a_transient_failure_is_final() -> None:
+    audit = FakeAuditStore()
+    runtime = ConnectorRuntime(ScriptedConnector({"e-1": Result.RETRY}), audit, max_receive_count=5)
+    detail = BusDetail(messageId=message_id_for("e-1"), event=example_event("MEMBER_TIER", eventId="e-1"))
+    answer = deliver_one(runtime, SyncRequest(detail=detail), Deadline(20))
+    assert answer == {
+        "connector": "scripted",
+        "status": "FAILED",
+        "error": "synchronous flow, not retried: 503 busy",
+        "attempts": 1,
+        "notes": [],
+    }
