@@ -46,13 +46,13 @@ e2e: setup
 	$(BIN)/pytest tests/e2e -q
 
 lint: setup
-	$(BIN)/ruff check src infra tests
-	$(BIN)/ruff format --check src infra tests
+	$(BIN)/ruff check src infra tests benchmarks
+	$(BIN)/ruff format --check src infra tests benchmarks
 	$(BIN)/mypy
 
 format: setup
-	$(BIN)/ruff check --fix src infra tests
-	$(BIN)/ruff format src infra tests
+	$(BIN)/ruff check --fix src infra tests benchmarks
+	$(BIN)/ruff format src infra tests benchmarks
 
 synth: setup
 	npx cdk synth --quiet --no-notices

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import resource
+import time
 from typing import Any
 
 EVENTS = 20_000
@@ -43,7 +43,7 @@ def run(events: int = EVENTS, batch: int = BATCH) -> dict[str, Any]:
     os.environ.update(
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",  # noqa: S105
+        AWS_SECRET_ACCESS_KEY="bench",
         POWERTOOLS_TRACE_DISABLED="true",
         POWERTOOLS_METRICS_DISABLED="true",
         POWERTOOLS_LOG_LEVEL="WARNING",
@@ -75,7 +75,9 @@ def run(events: int = EVENTS, batch: int = BATCH) -> dict[str, Any]:
         boto3.client("secretsmanager").create_secret(
             Name="dig/optimove", SecretString=json.dumps({"apiKey": "bench-key", "realtimeToken": "bench-token"})
         )
-        DynamoConfigStore(dynamodb, "bench-config").push("optimove", json.loads(SAMPLE_CONFIGS["optimove"].read_text()), "bench")
+        DynamoConfigStore(dynamodb, "bench-config").push(
+            "optimove", json.loads(SAMPLE_CONFIGS["optimove"].read_text()), "bench"
+        )
         handler.runtime.cache_clear()
         runtime = handler.runtime()
         runtime.connector._transport._http = httpx.Client(transport=httpx.MockTransport(optimove))  # type: ignore[attr-defined]

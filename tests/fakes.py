@@ -34,7 +34,7 @@ class FakeAuditStore:
                 self.messages[record.messageId] = record
                 self.leases[record.messageId] = owner
                 return BeginResult(BeginOutcome.NEW, record)
-            if existing.publishState is PublishState.PUBLISHED:
+            if existing.publishState in (PublishState.PUBLISHED, PublishState.SYNC):
                 return BeginResult(BeginOutcome.DUPLICATE, existing)
             if record.messageId in self.leases:
                 return BeginResult(BeginOutcome.IN_PROGRESS, existing)
@@ -42,9 +42,9 @@ class FakeAuditStore:
             existing.publishAttempts += 1
             return BeginResult(BeginOutcome.RESUMED, existing)
 
-    def mark_published(self, message_id: str) -> None:
+    def mark_published(self, message_id: str, state: PublishState = PublishState.PUBLISHED) -> None:
         with self._lock:
-            self.messages[message_id].publishState = PublishState.PUBLISHED
+            self.messages[message_id].publishState = state
             self.leases.pop(message_id, None)
 
     def mark_publish_failed(self, message_id: str, error: str) -> None:

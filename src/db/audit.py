@@ -86,7 +86,7 @@ class AuditStore(Protocol):
 
     def begin_message(self, record: MessageRecord, *, owner: str, lease_seconds: int) -> BeginResult: ...
 
-    def mark_published(self, message_id: str) -> None: ...
+    def mark_published(self, message_id: str, state: PublishState = PublishState.PUBLISHED) -> None: ...
 
     def mark_publish_failed(self, message_id: str, error: str) -> None: ...
 
@@ -300,13 +300,14 @@ class DynamoAuditStore:
                 TableName=self._table,
                 Key={"pk": _s(message_pk(record.messageId)), "sk": _s(MESSAGE_SK)},
                 UpdateExpression="SET publishLeaseOwner = :owner, publishLeaseUntil = :until ADD publishAttempts :one",
-                ConditionExpression="publishState <> :published AND "
+                ConditionExpression="publishState <> :published AND publishState <> :sync AND "
                 "(attribute_not_exists(publishLeaseUntil) OR publishLeaseUntil < :now)",
                 ExpressionAttributeValues={
                     ":owner": _s(owner),
                     ":until": _n(now + lease_seconds),
                     ":one": _n(1),
                     ":published": _s(PublishState.PUBLISHED),
+                    ":sync": _s(PublishState.SYNC),
                     ":now": _n(now),
                 },
                 ReturnValues="ALL_NEW",
@@ -317,22 +318,17 @@ class DynamoAuditStore:
         existing = self._get_message_item(record.messageId)
         if existing is None:  # expired by TTL between the two calls: start afresh
             return self.begin_message(record, owner=owner, lease_seconds=lease_seconds)
-        outcome = (
-            BeginOutcome.DUPLICATE if existing.publishState is PublishState.PUBLISHED else BeginOutcome.IN_PROGRESS
-        )
-        return BeginResult(outcome, existing)
+        done = existing.publishState in (PublishState.PUBLISHED, PublishState.SYNC)
+        return BeginResult(BeginOutcome.DUPLICATE if done else BeginOutcome.IN_PROGRESS, existing)
 
-    def mark_published(self, message_id: str) -> None:
+    def mark_published(self, message_id: str, state: PublishState = PublishState.PUBLISHED) -> None:
         self._call(
             "update_item",
             TableName=self._table,
             Key={"pk": _s(message_pk(message_id)), "sk": _s(MESSAGE_SK)},
             UpdateExpression="SET publishState = :published, publishedAt = :now "
             "REMOVE publishLeaseOwner, publishLeaseUntil, publishError",
-            ExpressionAttributeValues={
-                ":published": _s(PublishState.PUBLISHED),
-                ":now": _s(_now_iso()),
-            },
+            ExpressionAttributeValues={":published": _s(state), ":now": _s(_now_iso())},
         )
 
     def mark_publish_failed(self, message_id: str, error: str) -> None:

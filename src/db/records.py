@@ -32,6 +32,7 @@ class PublishState(StrEnum):
     PENDING = "PENDING"  # recorded, publish in progress (or interrupted: a retry completes it)
     PUBLISHED = "PUBLISHED"
     FAILED = "FAILED"  # the bus refused it; the client was told 503 and a retry completes it
+    SYNC = "SYNC"  # the synchronous flow delivered it to the connectors directly, not via the bus
 
 
 class DeliveryStatus(StrEnum):

@@ -36,16 +36,13 @@ def load_keys() -> KeySet:
 def policy_for(principal: Principal, method_arn: str) -> dict[str, Any]:
     """arn:aws:execute-api:region:account:apiId/stage/METHOD/path -> statements over that API stage."""
     api_stage = "/".join(method_arn.split("/")[:2])
-    allowed: list[str] = []
+    # Methods no route takes reach the API for any valid token, so that it answers 405, not 403.
+    allowed: list[str] = [f"{api_stage}/{method}/v1/*" for method in ("PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")]
     if WRITE_SCOPE in principal.scopes:
         allowed.append(f"{api_stage}/POST/v1/*")
     if READ_SCOPE in principal.scopes:
         allowed.append(f"{api_stage}/GET/v1/*")
-    statements: list[dict[str, Any]] = []
-    if allowed:
-        statements.append({"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": allowed})
-    else:
-        statements.append({"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": f"{api_stage}/*"})
+    statements = [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": allowed}]
     return {
         "principalId": principal.client_id,
         "policyDocument": {"Version": "2012-10-17", "Statement": statements},

@@ -3,6 +3,7 @@ dig_api.ingest; this module only translates between HTTP and that logic."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -11,7 +12,6 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -21,7 +21,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dig_api import dependencies
+from dig_api.dependencies import providers
 from dig_api.errors import (
     ApiError,
     ErrorBody,
@@ -39,14 +39,22 @@ from dig_api.ingest import (
     EVENT_TAGS,
     MAX_BATCH_EVENTS,
     Caller,
-    IngestService,
     IngestStatus,
     batch_too_large,
     check_card_numbers,
     check_event_size,
 )
-from dig_api.models import BatchEntry, BatchRequest, BatchResponse, IngestResponse, MessageResponse
+from dig_api.models import (
+    BatchEntry,
+    BatchRequest,
+    BatchResponse,
+    IngestResponse,
+    MessageResponse,
+    SyncDelivery,
+    SyncResponse,
+)
 from dig_contracts.events import EnvelopeFields, LoyaltyEvent
+from dig_contracts.pan import may_hold_card_number
 
 logger = Logger(service="dig-api")
 metrics = Metrics(namespace="DIG", service="dig-api")
@@ -60,23 +68,30 @@ MAX_REQUEST_BYTES = 5_800_000
 ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("POST", re.compile(r"^/v1/events$")),
     ("POST", re.compile(r"^/v1/events/batch$")),
+    ("POST", re.compile(r"^/v1/sync/events$")),
     ("GET", re.compile(r"^/v1/messages/[^/]+$")),
     ("GET", re.compile(r"^/v1/events/[^/]+$")),
     ("GET", re.compile(r"^/v1/openapi\.json$")),
 )
+
+
+def json_response(description: str, model: type[Any]) -> Any:
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
 ERROR_RESPONSES: dict[int, Any] = {
     status: {"description": description, "content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}
     for status, description in (
         (400, "The body is not valid JSON"),
         (401, "Missing or invalid bearer token"),
         (403, "The token does not allow this route"),
+        (404, "No such message, event or route"),
         (413, "The event or batch is too large"),
         (415, "The body is not JSON"),
         (422, "The event does not match its schema, or holds a card number"),
         (503, "The bus or the audit table is unavailable; retry after Retry-After seconds"),
     )
 }
-Service = Annotated[IngestService, Depends(dependencies.ingest_service)]
 
 
 def caller() -> Caller:
@@ -98,16 +113,16 @@ def body_size() -> int:
     description="Validates the event, records it in the audit trail and puts it on the bus. "
     "The same eventId again answers 200 with status 'duplicate' and the original messageId.",
     responses={
-        202: {"description": "Accepted: recorded and on the bus"},
-        200: {"description": "Duplicate"},
+        202: json_response("Accepted: recorded and on the bus", IngestResponse),
+        200: json_response("Duplicate: the original messageId", IngestResponse),
         **ERROR_RESPONSES,
     },
     tags=["events"],
 )
-def post_event(event: Annotated[LoyaltyEvent, Body()], service: Service) -> Response[IngestResponse]:
-    check_card_numbers(app.current_event.json_body)
+def post_event(event: Annotated[LoyaltyEvent, Body()]):
+    check_card_numbers(app.current_event.body or "", app.current_event.json_body)
     assert isinstance(event, EnvelopeFields)
-    accepted = service.ingest(event, body_size(), caller())
+    accepted = providers.ingest().ingest(event, body_size(), caller())
     metrics.add_metric(name=f"Events{accepted.status.value.title()}", unit=MetricUnit.Count, value=1)
     status = HTTPStatus.ACCEPTED if accepted.status is IngestStatus.ACCEPTED else HTTPStatus.OK
     return _json(status, IngestResponse(messageId=accepted.message_id, status=accepted.status.value))
@@ -118,14 +133,14 @@ def post_event(event: Annotated[LoyaltyEvent, Body()], service: Service) -> Resp
     summary="Submit up to 500 events",
     description="One result per input entry, in input order. A bad entry rejects only itself; an entry the "
     "bus could not take is 'rejected' with code SERVICE_UNAVAILABLE and retryable=true, never 'accepted'.",
-    responses={200: {"description": "One result per entry"}, **ERROR_RESPONSES},
+    responses={200: json_response("One result per entry", BatchResponse), **ERROR_RESPONSES},
     tags=["events"],
 )
-def post_batch(batch: Annotated[BatchRequest, Body()], service: Service) -> Response[BatchResponse]:
+def post_batch(batch: Annotated[BatchRequest, Body()]):
     if len(batch.events) > MAX_BATCH_EVENTS:
         raise batch_too_large(len(batch.events))
     sizes = [len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()) for document in batch.events]
-    results = service.ingest_batch(batch.events, sizes, caller())
+    results = providers.ingest().ingest_batch(batch.events, sizes, caller())
     entries = []
     for result in results:
         entries.append(
@@ -142,30 +157,54 @@ def post_batch(batch: Annotated[BatchRequest, Body()], service: Service) -> Resp
     return _json(HTTPStatus.OK, BatchResponse(results=entries))
 
 
+@app.post(
+    "/v1/sync/events",
+    summary="Deliver one event now, synchronously",
+    description="Records the event like POST /v1/events, then invokes each subscribed connector directly and "
+    "answers every connector's result within the API's timeout. A connector that fails is recorded FAILED, "
+    "replayable; the same eventId again answers its recorded deliveries with status 'duplicate'.",
+    responses={200: json_response("Each connector's result", SyncResponse), **ERROR_RESPONSES},
+    tags=["events"],
+)
+def post_sync_event(event: Annotated[LoyaltyEvent, Body()]):
+    check_card_numbers(app.current_event.body or "", app.current_event.json_body)
+    assert isinstance(event, EnvelopeFields)
+    answer = providers.sync().deliver(event, body_size(), caller())
+    metrics.add_metric(name="EventsSynchronous", unit=MetricUnit.Count, value=1)
+    return _json(
+        HTTPStatus.OK,
+        SyncResponse(
+            messageId=answer.message_id,
+            status="duplicate" if answer.duplicate else "completed",
+            deliveries=[SyncDelivery(**d) for d in answer.deliveries],
+        ),
+    )
+
+
 @app.get(
     "/v1/messages/<messageId>",
     summary="The audit record of a message",
-    responses={200: {"description": "The message and its deliveries"}, 404: {"description": "Unknown messageId"}},
+    responses={200: json_response("The message and its deliveries", MessageResponse), 404: ERROR_RESPONSES[404]},
     tags=["messages"],
 )
-def get_message(messageId: Annotated[str, Path(max_length=64)], service: Service) -> MessageResponse:
-    view = service.message(messageId)
+def get_message(messageId: Annotated[str, Path(max_length=64)]):
+    view = providers.ingest().message(messageId)
     if view is None:
         raise NotFound(f"no message {messageId}")
-    return MessageResponse.of(view)
+    return _json(HTTPStatus.OK, MessageResponse.of(view))
 
 
 @app.get(
     "/v1/events/<eventId>",
     summary="The audit record of a message, by ES Loyalty's eventId",
-    responses={200: {"description": "The message and its deliveries"}, 404: {"description": "Unknown eventId"}},
+    responses={200: json_response("The message and its deliveries", MessageResponse), 404: ERROR_RESPONSES[404]},
     tags=["messages"],
 )
-def get_event(eventId: Annotated[str, Path(max_length=128)], service: Service) -> MessageResponse:
-    view = service.message_for_event(eventId)
+def get_event(eventId: Annotated[str, Path(max_length=128)]):
+    view = providers.ingest().message_for_event(eventId)
     if view is None:
         raise NotFound(f"no message for eventId {eventId}")
-    return MessageResponse.of(view)
+    return _json(HTTPStatus.OK, MessageResponse.of(view))
 
 
 @app.get("/v1/openapi.json", summary="This API's OpenAPI document", tags=["meta"], include_in_schema=False)
@@ -179,7 +218,9 @@ def get_openapi() -> Response[Any]:
 
 
 def _json(status: int, model: Any, headers: dict[str, str] | None = None) -> Response[Any]:
-    body = model.model_dump(mode="json", exclude_none=True)
+    # Serialized here from the response model: valid by construction, so the routes declare their
+    # response models for the OpenAPI document only, and Powertools does not validate them again.
+    body = model.model_dump_json()
     return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
@@ -215,7 +256,8 @@ def handle_validation_error(error: RequestValidationError) -> Response[Any]:
         return handle_api_error(InvalidJson("the body is not valid JSON"))
     details = validation_details(errors, event_tags=EVENT_TAGS)
     with contextlib.suppress(ValueError):  # the body is not JSON: nothing to scan
-        details += [d for d in card_number_details(app.current_event.json_body) if d not in details]
+        if may_hold_card_number(app.current_event.body or ""):
+            details += [d for d in card_number_details(app.current_event.json_body) if d not in details]
     return handle_api_error(ValidationFailed("the request does not match its schema", details))
 
 
@@ -256,7 +298,15 @@ def precheck(event: dict[str, Any]) -> ApiError | None:
     if content_type != "application/json" and not content_type.endswith("+json"):
         return UnsupportedMediaType("send the body as application/json")
     body = event.get("body") or ""
-    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode())
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(body, validate=True)
+            raw.decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return InvalidJson("the body is not UTF-8 JSON")
+        size = len(raw)
+    else:
+        size = len(body.encode())
     if event.get("path") == "/v1/events/batch":
         if size > MAX_REQUEST_BYTES:
             return PayloadTooLarge(

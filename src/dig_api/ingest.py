@@ -9,6 +9,7 @@ one of them the publish lease.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from db.audit import AuditStore, AuditUnavailable, BeginOutcome
-from db.records import MessageRecord, MessageView, iso, utc_now
+from db.audit import AuditStore, AuditUnavailable, BeginOutcome, BeginResult
+from db.records import MessageRecord, MessageView, PublishState, iso, utc_now
 from dig_api.errors import (
     ApiError,
     CardNumberRefused,
@@ -35,6 +36,7 @@ from dig_api.errors import (
 from dig_api.publisher import EventPublisher
 from dig_contracts.bus import BusDetail, message_id_for
 from dig_contracts.events import EnvelopeFields, EventType, event_to_json_dict, parse_event
+from dig_contracts.pan import may_hold_card_number
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +82,12 @@ def check_event_size(size_bytes: int) -> None:
         raise PayloadTooLarge(f"an event may be at most {MAX_EVENT_BYTES} bytes; this one is {size_bytes}")
 
 
-def check_card_numbers(document: Any, prefix: str = "") -> None:
-    details = card_number_details(document, prefix)
+def check_card_numbers(raw: str, document: Any) -> None:
+    """Refuse an event holding a card number. One regex pass over the raw body screens it; the
+    document is walked, to name the fields, only when that pass finds a candidate."""
+    if not may_hold_card_number(raw):
+        return
+    details = card_number_details(document)
     if details:
         raise CardNumberRefused("the event holds what looks like a payment card number", details)
 
@@ -94,7 +100,10 @@ def validate_event(document: Any) -> EnvelopeFields:
         details = validation_details(error.errors(include_input=False), event_tags=EVENT_TAGS)
         details += card_number_details(document)
         raise ValidationFailed("the event does not match its schema", details) from None
-    check_card_numbers(document)
+    if may_hold_card_number(json.dumps(document, ensure_ascii=False)):
+        details = card_number_details(document)
+        if details:
+            raise CardNumberRefused("the event holds what looks like a payment card number", details)
     assert isinstance(event, EnvelopeFields)
     return event
 
@@ -114,6 +123,10 @@ class IngestService:
         self._clock = clock
         self._lease_seconds = lease_seconds
         self._parallelism = parallelism
+
+    @property
+    def audit(self) -> AuditStore:
+        return self._audit
 
     # --- one event ------------------------------------------------------------------------
 
@@ -141,23 +154,31 @@ class IngestService:
     # --- a batch ---------------------------------------------------------------------------
 
     def ingest_batch(self, documents: Sequence[Any], sizes: Sequence[int], caller: Caller) -> list[BatchEntryResult]:
+        """Each entry on its own: a bad entry rejects only itself. Entries the bus keeps refusing
+        are rejected with a retryable error, never reported accepted."""
         results: dict[int, BatchEntryResult] = {}
         valid: list[tuple[int, EnvelopeFields]] = []
+        first_of: dict[str, int] = {}  # eventId -> the entry that carries it in this batch
+        repeats: dict[int, int] = {}
         for index, (document, size) in enumerate(zip(documents, sizes, strict=True)):
-            event_id = document.get("eventId") if isinstance(document, dict) else None
-            event_id = event_id if isinstance(event_id, str) else None
+            raw_id = document.get("eventId") if isinstance(document, dict) else None
+            event_id = raw_id if isinstance(raw_id, str) else None
             try:
                 check_event_size(size)
-                valid.append((index, validate_event(document)))
+                event = validate_event(document)
             except ApiError as error:
                 results[index] = BatchEntryResult(index, event_id, IngestStatus.REJECTED, error=error)
+                continue
+            if event.eventId in first_of:
+                repeats[index] = first_of[event.eventId]
+                continue
+            first_of[event.eventId] = index
+            valid.append((index, event))
 
-        sizes_by_index = dict(enumerate(sizes))
-
-        def begin(item: tuple[int, EnvelopeFields]) -> tuple[int, EnvelopeFields, Any]:
+        def begin(item: tuple[int, EnvelopeFields]) -> tuple[int, EnvelopeFields, BeginResult | ApiError]:
             index, event = item
             try:
-                return index, event, self._begin(event, sizes_by_index[index], caller)
+                return index, event, self._begin(event, sizes[index], caller)
             except ServiceUnavailable as error:
                 return index, event, error
 
@@ -165,7 +186,8 @@ class IngestService:
             begun = list(pool.map(begin, valid))
 
         to_publish: list[tuple[int, MessageRecord]] = []
-        for index, event, outcome in begun:
+        for index, event, begin_outcome in begun:
+            outcome = begin_outcome
             if isinstance(outcome, ApiError):
                 results[index] = BatchEntryResult(index, event.eventId, IngestStatus.REJECTED, error=outcome)
             elif outcome.outcome is BeginOutcome.DUPLICATE:
@@ -183,25 +205,36 @@ class IngestService:
             else:
                 to_publish.append((index, outcome.record))
 
-        outcomes = self._publisher.publish(
+        published_outcomes = self._publisher.publish(
             [BusDetail(messageId=record.messageId, event=record.envelope) for _, record in to_publish]
         )
-        for (index, record), outcome in zip(to_publish, outcomes, strict=True):
-            event_id = record.eventId
-            if outcome.ok:
-                self._mark_published(record.messageId)
-                results[index] = BatchEntryResult(index, event_id, IngestStatus.ACCEPTED, message_id=record.messageId)
-            else:
-                self._record_publish_failure(record.messageId, f"{outcome.error_code}: {outcome.error_message}")
+        published = [(i, r) for (i, r), o in zip(to_publish, published_outcomes, strict=True) if o.ok]
+        with ThreadPoolExecutor(max_workers=self._parallelism) as pool:
+            list(pool.map(lambda item: self._mark_published(item[1].messageId), published))
+        for (index, record), publish in zip(to_publish, published_outcomes, strict=True):
+            if publish.ok:
                 results[index] = BatchEntryResult(
-                    index,
-                    event_id,
-                    IngestStatus.REJECTED,
-                    message_id=record.messageId,
-                    error=ServiceUnavailable(
-                        f"the event bus did not take the event ({outcome.error_code}); "
-                        "it is recorded, retry it with the same eventId"
-                    ),
+                    index, record.eventId, IngestStatus.ACCEPTED, message_id=record.messageId
+                )
+                continue
+            self._record_publish_failure(record.messageId, f"{publish.error_code}: {publish.error_message}")
+            results[index] = BatchEntryResult(
+                index,
+                record.eventId,
+                IngestStatus.REJECTED,
+                message_id=record.messageId,
+                error=ServiceUnavailable(
+                    f"the event bus did not take the event ({publish.error_code}); "
+                    "it is recorded, retry it with the same eventId"
+                ),
+            )
+        for index, first in repeats.items():
+            original = results[first]
+            if original.status is IngestStatus.REJECTED:
+                results[index] = BatchEntryResult(index, original.event_id, IngestStatus.REJECTED, error=original.error)
+            else:
+                results[index] = BatchEntryResult(
+                    index, original.event_id, IngestStatus.DUPLICATE, message_id=original.message_id
                 )
         return [results[index] for index in range(len(documents))]
 
@@ -219,7 +252,15 @@ class IngestService:
 
     # --- steps -----------------------------------------------------------------------------
 
-    def _begin(self, event: EnvelopeFields, size_bytes: int, caller: Caller) -> Any:
+    def begin(self, event: EnvelopeFields, size_bytes: int, caller: Caller) -> BeginResult:
+        """Record the message (or find it): the first step of every flow."""
+        check_event_size(size_bytes)
+        return self._begin(event, size_bytes, caller)
+
+    def mark_delivered_synchronously(self, message_id: str) -> None:
+        self._mark_published(message_id, PublishState.SYNC)
+
+    def _begin(self, event: EnvelopeFields, size_bytes: int, caller: Caller) -> BeginResult:
         envelope = event_to_json_dict(event)
         record = MessageRecord(
             messageId=message_id_for(event.eventId),
@@ -243,9 +284,9 @@ class IngestService:
                 headers={"Retry-After": "5"},
             ) from None
 
-    def _mark_published(self, message_id: str) -> None:
+    def _mark_published(self, message_id: str, state: PublishState = PublishState.PUBLISHED) -> None:
         try:
-            self._audit.mark_published(message_id)
+            self._audit.mark_published(message_id, state)
         except AuditUnavailable as error:
             # The event is on the bus: it is accepted. The record still reads PENDING, so a retry
             # would publish it again, which connectors absorb (they deduplicate on messageId).

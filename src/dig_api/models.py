@@ -18,7 +18,7 @@ class IngestResponse(BaseModel):
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    events: list[dict[str, Any]] = Field(
+    events: list[Any] = Field(
         description="Up to 500 events, each an Event (see POST /v1/events); each is validated on its own, "
         "so a bad entry rejects only itself",
         min_length=1,
@@ -38,6 +38,23 @@ class BatchEntry(BaseModel):
 
 class BatchResponse(BaseModel):
     results: list[BatchEntry]
+
+
+class SyncDelivery(BaseModel):
+    connector: str
+    status: Literal["PENDING", "DELIVERED", "FAILED", "SKIPPED"]
+    error: str | None = None
+    attempts: int = 0
+    notes: list[str] = Field(default_factory=list)
+
+
+class SyncResponse(BaseModel):
+    messageId: str
+    status: Literal["completed", "duplicate"] = Field(
+        description="completed: every subscribed connector answered now; duplicate: this eventId was seen before, "
+        "and deliveries are its recorded state"
+    )
+    deliveries: list[SyncDelivery]
 
 
 class DeliveryView(BaseModel):
@@ -70,7 +87,7 @@ class MessageResponse(BaseModel):
     eventType: str
     memberId: str
     receivedAt: str
-    publishState: Literal["PENDING", "PUBLISHED", "FAILED"]
+    publishState: Literal["PENDING", "PUBLISHED", "FAILED", "SYNC"]
     client: str | None = None
     deliveries: list[DeliveryView]
 

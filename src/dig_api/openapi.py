@@ -39,12 +39,16 @@ def openapi_document() -> str:
 
 
 def _add_examples(schema: dict[str, Any]) -> None:
-    """An example per event type on POST /v1/events."""
-    operation = schema["paths"]["/v1/events"]["post"]
-    content = operation["requestBody"]["content"]["application/json"]
-    content["examples"] = {
+    """An example per event type on the routes that take one event, and a batch example."""
+    examples = {
         event_type.value: {"summary": event_type.value, "value": example}
         for event_type, example in all_examples().items()
+    }
+    for path in ("/v1/events", "/v1/sync/events"):
+        schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["examples"] = examples
+    batch = schema["paths"]["/v1/events/batch"]["post"]["requestBody"]["content"]["application/json"]
+    batch["examples"] = {
+        "batch": {"summary": "one event of each type", "value": {"events": list(all_examples().values())}}
     }
 
 

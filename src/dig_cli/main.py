@@ -78,6 +78,27 @@ def local_token(
     print(mint(keys, client_id=client, issuer=LOCAL_ISSUER, audience="dig-api", scopes=scopes, hours=hours))
 
 
+@app.command("token")
+def token(
+    stack: Annotated[str, typer.Option(help="Deployed stack name, e.g. Dig-dev")],
+    region: Annotated[str | None, typer.Option(help="AWS region of the stack")] = None,
+    client: Annotated[str, typer.Option(help="Client id (the token's subject)")] = "es-loyalty",
+    hours: Annotated[float, typer.Option(help="Lifetime in hours")] = 12,
+    read_only: Annotated[bool, typer.Option(help="Only the events:read scope")] = False,
+) -> None:
+    """Mint a bearer token for a deployed stack (needs read access to its signing-key secret)."""
+    from dig_api.auth import ALL_SCOPES, READ_SCOPE, KeySet, mint
+    from dig_cli.target import stack_outputs
+
+    session, outputs = stack_outputs(stack, region)
+    if "SigningKeySecretArn" not in outputs:
+        raise UsageError(f"stack {stack} uses IAM authentication (apiAuth=iam): sign requests with SigV4 instead")
+    secret = session.client("secretsmanager").get_secret_value(SecretId=outputs["SigningKeySecretArn"])
+    scopes = (READ_SCOPE,) if read_only else ALL_SCOPES
+    keys = KeySet.from_secret(secret["SecretString"])
+    print(mint(keys, client_id=client, issuer=outputs["JwtIssuer"], audience="dig-api", scopes=scopes, hours=hours))
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

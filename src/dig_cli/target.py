@@ -81,7 +81,8 @@ def _local(url: str) -> Target:
     )
 
 
-def _deployed(stack: str, region: str | None) -> Target:
+def stack_outputs(stack: str, region: str | None) -> tuple[Any, dict[str, str]]:
+    """A session for the stack's region, and the stack's CloudFormation outputs."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -91,7 +92,11 @@ def _deployed(stack: str, region: str | None) -> Target:
     except (ClientError, BotoCoreError) as error:
         typer.echo(f"dig: cannot read stack {stack}: {error}", err=True)
         raise typer.Exit(1) from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    return session, {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
+def _deployed(stack: str, region: str | None) -> Target:
+    session, outputs = stack_outputs(stack, region)
     queues = {
         k.removesuffix("QueueUrl").lower(): v
         for k, v in outputs.items()

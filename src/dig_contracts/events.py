@@ -134,6 +134,11 @@ class EnvelopeFields(StrictModel):
         default=None, description="BCP 47 tag of the member's locale, e.g. fr-CA"
     )
 
+    def __repr_args__(self) -> Any:
+        # An event's repr names it and nothing of the member: libraries log reprs at debug level.
+        yield "eventId", self.eventId
+        yield "eventType", str(getattr(self, "eventType", ""))
+
     @field_validator("locale")
     @classmethod
     def _bcp47(cls, value: str | None) -> str | None:

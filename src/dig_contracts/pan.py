@@ -15,6 +15,7 @@ from typing import Any
 # A run of digits in which single spaces or dashes may separate groups, standing on its own.
 _DIGIT_RUN = re.compile(r"(?<![A-Za-z0-9])(?<![A-Za-z0-9]-)\d(?:[ -]?\d)*(?![A-Za-z0-9])(?!-[A-Za-z0-9])")
 _SEPARATORS = re.compile(r"[ -]")
+_LONG_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d){12}")
 MIN_PAN_DIGITS = 13
 MAX_PAN_DIGITS = 19
 
@@ -38,6 +39,13 @@ def find_card_number(text: str) -> str | None:
         if MIN_PAN_DIGITS <= len(digits) <= MAX_PAN_DIGITS and luhn_valid(digits):
             return digits
     return None
+
+
+def may_hold_card_number(raw_json: str) -> bool:
+    """A fast, conservative screen of a raw JSON text: False only when no value in it can hold a
+    card number (no run of 13 or more digits, and no \\u escape that could spell digits). When
+    True, walk the parsed document with card_number_paths to decide and to name the fields."""
+    return "\\u" in raw_json or _LONG_DIGIT_RUN.search(raw_json) is not None
 
 
 def looks_like_card_number(value: object) -> bool:

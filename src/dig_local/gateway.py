@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
 from dig_api import gateway_errors
@@ -108,14 +109,12 @@ class LocalGateway:
             return _error(gateway_errors.DEFAULT_5XX, request_id, status=502)
         payload = answer.get("body") or ""
         data = base64.b64decode(payload) if answer.get("isBase64Encoded") else payload.encode()
-        response = Response(data, status=answer.get("statusCode", 200))
-        for name, value in (answer.get("headers") or {}).items():
-            response.headers[name] = value
+        # API Gateway merges the two header maps; a name in multiValueHeaders takes its list.
+        merged: dict[str, list[str]] = {name: [value] for name, value in (answer.get("headers") or {}).items()}
         for name, values in (answer.get("multiValueHeaders") or {}).items():
-            for value in values:
-                if response.headers.get(name) != value:
-                    response.headers.add(name, value)
-        return response
+            merged[name] = list(values)
+        headers = Headers([(name, value) for name, values in merged.items() for value in values])
+        return Response(data, status=answer.get("statusCode", 200), headers=headers)
 
 
 def allows(policy: dict[str, Any], method_arn: str) -> bool:

@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +164,7 @@ class LocalStack:
             )
 
     def _gateway(self) -> LocalGateway:
+        self._wire_synchronous_flow()
         routes = {"/_local/stack": self._describe}
         if self.simulator is not None:
             routes["/_sim/optimove"] = self._simulator_route
@@ -171,6 +174,24 @@ class LocalStack:
             authorizer=load_handler("dig_api.authorizer.lambda_handler"),
             routes=routes,
         )
+
+    def _wire_synchronous_flow(self) -> None:
+        """In AWS the API invokes each connector's sync function; here it calls the handler directly."""
+        from dig_api import dependencies
+        from dig_api.sync import DirectInvoker, SyncConnector, SyncService
+
+        connectors = [
+            SyncConnector(m.name, f"local:{m.sync_handler}", frozenset(t.value for t in m.event_types))
+            for m in self.manifests
+            if m.sync_handler
+        ]
+        handlers = {m.name: _sync_entry_point(m.sync_handler) for m in self.manifests if m.sync_handler}
+
+        def local_sync_service() -> SyncService:
+            ingest = dependencies.providers.ingest()
+            return SyncService(ingest, ingest.audit, DirectInvoker(handlers), connectors)
+
+        dependencies.providers.sync = cache(local_sync_service)
 
     def _describe(self, request: Request) -> Response:
         assert self.resources is not None
@@ -187,6 +208,13 @@ class LocalStack:
         )
         body = b"" if answer.body is None else json.dumps(answer.body).encode()
         return Response(body, status=answer.status, headers=answer.headers, content_type="application/json")
+
+
+def _sync_entry_point(dotted: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    from dig_local.lambda_context import LocalContext
+
+    target = load_handler(dotted)
+    return lambda request: target(request, LocalContext("sync", 25))
 
 
 class _Deferred:

@@ -48,6 +48,10 @@ class LocalStackProcess:
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[LocalStackProcess]:
+    yield from start_local_stack()
+
+
+def start_local_stack() -> Iterator[LocalStackProcess]:
     command = [str(Path(sys.executable).parent / "dig"), "local", "--port", "0", "--retry-delay", "1"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
     assert process.stdout is not None

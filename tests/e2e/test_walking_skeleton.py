@@ -88,3 +88,28 @@ def test_unknown_routes_outside_v1_are_404_in_the_error_shape(local_stack: Local
     answer = local_stack.http.get("/health")
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_a_read_only_token_may_read_but_not_post(local_stack: LocalStackProcess) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    token = subprocess.run(
+        [str(Path(sys.executable).parent / "dig"), "local", "token", "--read-only"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    headers = {"Authorization": f"Bearer {token}"}
+    denied = httpx.post(f"{local_stack.url}/v1/events", json=unique("MEMBER_TIER"), headers=headers)
+    assert denied.status_code == 403
+    assert denied.json()["error"]["code"] == "FORBIDDEN"
+    assert httpx.get(f"{local_stack.url}/v1/messages/unknown", headers=headers).status_code == 404
+
+
+def test_a_wrong_method_is_405_through_the_gateway(local_stack: LocalStackProcess) -> None:
+    answer = local_stack.http.delete("/v1/events")
+    assert answer.status_code == 405
+    assert answer.headers["Allow"] == "POST"
+    assert answer.headers["Content-Type"] == "application/json"

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from db.records import PublishState
-from dig_api import dependencies, handler
+from dig_api import handler
+from dig_api.dependencies import providers
 from dig_api.ingest import IngestService
 from dig_contracts.bus import message_id_for
 from dig_contracts.examples import example_event
@@ -31,9 +32,9 @@ def bus() -> FakePublisher:
 @pytest.fixture(autouse=True)
 def service(audit: FakeAuditStore, bus: FakePublisher) -> Iterator[IngestService]:
     service = IngestService(audit, bus)
-    handler.app.dependency_overrides[dependencies.ingest_service] = lambda: service
+    providers.ingest = lambda: service
     yield service
-    handler.app.dependency_overrides.clear()
+    providers.reset()
 
 
 def call(method: str, path: str, body: Any = None, **options: Any) -> tuple[int, dict[str, str], Any]:
@@ -221,3 +222,170 @@ def test_get_an_unknown_message_is_404() -> None:
     status, _, body = call("GET", "/v1/messages/nope")
     assert status == 404
     assert_error(body, "NOT_FOUND")
+
+
+# --- POST /v1/sync/events -------------------------------------------------------------------
+
+
+class FakeInvoker:
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def invoke(self, connector: str, request: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append((connector, request))
+        answer = self.answers[connector]
+        if isinstance(answer, Exception):
+            raise answer
+        return dict(answer)
+
+
+@pytest.fixture
+def invoker(service: IngestService, audit: FakeAuditStore) -> Iterator[FakeInvoker]:
+    from dig_api.sync import SyncConnector, SyncService
+
+    fake = FakeInvoker(
+        {
+            "optimove": {"connector": "optimove", "status": "DELIVERED", "error": None, "attempts": 2, "notes": []},
+            "marketo": RuntimeError("Task timed out after 25.00 seconds"),
+        }
+    )
+    connectors = [
+        SyncConnector("optimove", "arn:optimove", frozenset({"REDEMPTION", "MEMBER_TIER"})),
+        SyncConnector("marketo", "arn:marketo", frozenset({"REDEMPTION"})),
+    ]
+    providers.sync = lambda: SyncService(service, audit, fake, connectors)
+    return fake
+
+
+def test_the_synchronous_flow_answers_each_subscribed_connectors_result(
+    invoker: FakeInvoker, audit: FakeAuditStore, bus: FakePublisher
+) -> None:
+    event = example_event("REDEMPTION")
+    status, _, body = call("POST", "/v1/sync/events", event)
+    assert status == 200
+    message_id = message_id_for(event["eventId"])
+    assert body["messageId"] == message_id
+    assert body["status"] == "completed"
+    by_connector = {d["connector"]: d for d in body["deliveries"]}
+    assert by_connector["optimove"] == {
+        "connector": "optimove",
+        "status": "DELIVERED",
+        "error": None,
+        "attempts": 2,
+        "notes": [],
+    }
+    assert by_connector["marketo"]["status"] == "FAILED"
+    assert by_connector["marketo"]["error"].startswith(
+        "the connector did not answer the synchronous call: Task timed out"
+    )
+    # Audited like every other message, recorded as delivered synchronously, never put on the bus.
+    assert audit.messages[message_id].publishState is PublishState.SYNC
+    assert audit.deliveries[(message_id, "marketo")].status.value == "FAILED"
+    assert not bus.published
+    [(_, request)] = [c for c in invoker.calls if c[0] == "optimove"]
+    assert request["detail"]["messageId"] == message_id
+    assert request["detail"]["event"]["data"]["redemptionId"] == "R-55501"
+
+
+def test_only_connectors_subscribed_to_the_event_type_are_invoked(invoker: FakeInvoker) -> None:
+    status, _, body = call("POST", "/v1/sync/events", example_event("MEMBER_TIER"))
+    assert status == 200
+    assert [d["connector"] for d in body["deliveries"]] == ["optimove"]
+    assert [c[0] for c in invoker.calls] == ["optimove"]
+
+
+def test_the_same_event_again_answers_its_recorded_deliveries_as_duplicate(invoker: FakeInvoker) -> None:
+    event = example_event("REDEMPTION")
+    call("POST", "/v1/sync/events", event)
+    status, _, body = call("POST", "/v1/sync/events", event)
+    assert status == 200
+    assert body["status"] == "duplicate"
+    assert [d["connector"] for d in body["deliveries"]] == ["marketo"]  # what the audit trail holds
+    assert len(invoker.calls) == 2  # not invoked again
+
+
+def test_the_synchronous_flow_validates_like_the_asynchronous_one(invoker: FakeInvoker) -> None:
+    status, _, body = call("POST", "/v1/sync/events", example_event("REDEMPTION", memberId=""))
+    assert status == 422
+    assert [d["field"] for d in body["error"]["details"]] == ["memberId"]
+    assert invoker.calls == []
+
+
+# --- POST /v1/events/batch ------------------------------------------------------------------
+
+
+def test_a_batch_answers_one_result_per_entry_in_order_and_a_bad_entry_rejects_only_itself(
+    bus: FakePublisher,
+) -> None:
+    good = example_event("MEMBER_TIER", eventId="b-1")
+    bad = example_event("REDEMPTION", eventId="b-2")
+    bad["data"]["pointsRedeemed"] = -5
+    card = example_event("MEMBER_PROFILE_UPDATE", eventId="b-3")
+    card["data"]["profile"]["note"] = "5500 0000 0000 0004"
+    status, _, body = call("POST", "/v1/events/batch", {"events": [good, bad, card, "not an object", good]})
+    assert status == 200
+    results = body["results"]
+    assert [r["index"] for r in results] == [0, 1, 2, 3, 4]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "rejected", "rejected", "duplicate"]
+    assert results[0]["messageId"] == message_id_for("b-1") == results[4]["messageId"]
+    assert results[1]["eventId"] == "b-2"
+    assert results[1]["error"]["code"] == "VALIDATION_FAILED"
+    assert results[1]["error"]["details"] == [
+        {"field": "data.pointsRedeemed", "rule": "Input should be greater than 0"}
+    ]
+    assert results[1]["retryable"] is False
+    assert results[2]["error"]["code"] == "CARD_NUMBER_REFUSED"
+    assert "5500" not in json.dumps(body)
+    assert results[3]["eventId"] is None
+    assert [d.event["eventId"] for d in bus.published] == ["b-1"]
+
+
+def test_an_entry_the_bus_refuses_is_rejected_as_retryable_never_accepted(
+    bus: FakePublisher, audit: FakeAuditStore
+) -> None:
+    events = [example_event("MEMBER_TIER", eventId=f"c-{i}") for i in range(3)]
+    bus.refuse.add("c-1")
+    status, _, body = call("POST", "/v1/events/batch", {"events": events})
+    assert status == 200
+    assert [r["status"] for r in body["results"]] == ["accepted", "rejected", "accepted"]
+    assert body["results"][1]["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert body["results"][1]["retryable"] is True
+    assert audit.messages[message_id_for("c-1")].publishState is PublishState.FAILED
+    bus.refuse.clear()
+    _, _, again = call("POST", "/v1/events/batch", {"events": events})
+    assert [r["status"] for r in again["results"]] == ["duplicate", "accepted", "duplicate"]
+
+
+def test_a_batch_over_500_events_is_413() -> None:
+    events = [example_event("MEMBER_TIER", eventId=f"d-{i}") for i in range(501)]
+    status, _, body = call("POST", "/v1/events/batch", {"events": events})
+    assert status == 413
+    assert_error(body, "PAYLOAD_TOO_LARGE")
+    assert body["error"]["details"] == [{"field": "events", "rule": "at most 500 items"}]
+
+
+def test_a_batch_over_the_lambda_payload_limit_is_413() -> None:
+    big = example_event("MEMBER_PROFILE_UPDATE")
+    big["data"]["profile"]["bio"] = "x" * 900_000
+    events = [dict(big, eventId=f"e-{i}") for i in range(7)]
+    status, _, body = call("POST", "/v1/events/batch", {"events": events})
+    assert status == 413
+    assert_error(body, "PAYLOAD_TOO_LARGE")
+
+
+def test_a_batch_body_that_is_not_an_object_with_events_is_422() -> None:
+    status, _, body = call("POST", "/v1/events/batch", {"items": []})
+    assert status == 422
+    assert {d["field"] for d in body["error"]["details"]} == {"events", "items"}
+
+
+def test_a_body_that_is_not_utf8_is_400_not_a_server_error() -> None:
+    import base64
+
+    event = rest_event("POST", "/v1/events/batch", None)
+    event["body"] = base64.b64encode(b"\xf1h\xe8").decode()
+    event["isBase64Encoded"] = True
+    answer = handler.lambda_handler(event, FakeLambdaContext())
+    assert answer["statusCode"] == 400
+    assert json.loads(answer["body"])["error"]["code"] == "INVALID_JSON"

@@ -144,3 +144,9 @@ def test_a_failure_keeps_its_message_as_long_as_itself(store: DynamoAuditStore, 
     store.save_deliveries([failed])
     after = int(dynamodb.get_item(TableName=AUDIT, Key=key)["Item"]["expiresAt"]["N"])
     assert after - before > 50 * 86_400  # 90 days from now rather than 30 from receipt
+
+
+def test_a_message_delivered_synchronously_is_a_duplicate_afterwards(store: DynamoAuditStore) -> None:
+    store.begin_message(message(), owner="r", lease_seconds=30)
+    store.mark_published("m-1", PublishState.SYNC)
+    assert store.begin_message(message(), owner="r2", lease_seconds=30).outcome is BeginOutcome.DUPLICATE

@@ -62,6 +62,8 @@ def test_the_policy_allows_what_the_scopes_cover_and_nothing_else() -> None:
     document = policy["policyDocument"]
     assert allows(document, "arn:aws:execute-api:us-east-1:123456789012:abc123/dev/GET/v1/messages/m-1")
     assert not allows(document, ARN)
+    # A method no route takes reaches the API, which answers 405 rather than the gateway's 403.
+    assert allows(document, "arn:aws:execute-api:us-east-1:123456789012:abc123/dev/DELETE/v1/events")
     everything = authorizer.policy_for(verify(token(), KEYS, issuer="dig-dev", audience="dig-api"), ARN)
     assert allows(everything["policyDocument"], ARN)
     assert not allows(

@@ -1,0 +1,51 @@
+"""Racing posts of one event, through the ingest logic and the DynamoDB audit store: one message,
+published once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from db.audit import DynamoAuditStore
+from db.records import PublishState
+from dig_api.errors import PublishInProgress
+from dig_api.ingest import Caller, IngestService, IngestStatus
+from dig_contracts.bus import message_id_for
+from dig_contracts.events import parse_event
+from dig_contracts.examples import example_event
+from tests.aws import AUDIT, AtomicCalls, create_tables
+from tests.fakes import FakePublisher
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        yield create_tables()
+
+
+def test_racing_posts_of_one_event_publish_it_once(dynamodb: Any) -> None:
+    store = DynamoAuditStore(AtomicCalls(dynamodb), AUDIT)  # type: ignore[arg-type]
+    bus = FakePublisher()
+    service = IngestService(store, bus)
+    event = parse_event(example_event("REDEMPTION"))
+
+    def post(i: int) -> str:
+        try:
+            return service.ingest(event, 500, Caller(request_id=f"request-{i}")).status.value
+        except PublishInProgress:
+            return "in progress"
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(post, range(12)))
+    assert answers.count(IngestStatus.ACCEPTED.value) == 1
+    assert set(answers) <= {"accepted", "duplicate", "in progress"}
+    assert len(bus.published) == 1
+    # Whoever was told "in progress" gets a definite answer on retry.
+    assert post(99) == "duplicate"
+    view = store.get_message(message_id_for(event.eventId))
+    assert view is not None
+    assert view.message.publishState is PublishState.PUBLISHED
