@@ -50,5 +50,9 @@ class OperatorAccess(Construct):
         for connector in connectors:
             connector.queue.grant_send_messages(self.policy)
             connector.dead_letter_queue.grant(
-                self.policy, "sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:DeleteMessage"
+                self.policy,
+                "sqs:ReceiveMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:GetQueueAttributes",
+                "sqs:DeleteMessage",
             )

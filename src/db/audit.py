@@ -207,13 +207,12 @@ def delivery_to_item(record: DeliveryRecord, expires_at: int) -> dict[str, Any]:
         "attemptCount": record.attemptCount,
         "attempts": [a.model_dump(exclude_none=True) for a in record.attempts],
     }
-    for name in ("lastError", "replayRunId"):
-        if getattr(record, name):
-            doc[name] = getattr(record, name)
+    if record.lastError:
+        doc["lastError"] = record.lastError
     for name in ("notes", "completed"):
         if getattr(record, name):
             doc[name] = getattr(record, name)
-    return {
+    item = {
         "pk": _s(message_pk(record.messageId)),
         "sk": _s(DELIVERY_SK_PREFIX + record.connector),
         "status": _s(record.status),
@@ -222,6 +221,9 @@ def delivery_to_item(record: DeliveryRecord, expires_at: int) -> dict[str, Any]:
         "gsiStatusSk": _s(f"{record.updatedAt}#{record.messageId}"),
         "expiresAt": _n(expires_at),
     }
+    if record.replayRunId:  # top level: a replay claims a delivery on a condition over it
+        item["replayRunId"] = _s(record.replayRunId)
+    return item
 
 
 def delivery_from_item(item: dict[str, Any]) -> DeliveryRecord:
@@ -238,7 +240,7 @@ def delivery_from_item(item: dict[str, Any]) -> DeliveryRecord:
         lastError=doc.get("lastError"),
         notes=doc.get("notes", []),
         completed=doc.get("completed", []),
-        replayRunId=doc.get("replayRunId"),
+        replayRunId=item["replayRunId"]["S"] if "replayRunId" in item else None,
     )
 
 

@@ -15,12 +15,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dig_cli import config_commands
+from dig_cli import config_commands, operate
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="DIG: the Data Integration Gateway's command.")
 local_app = typer.Typer(add_completion=False, help="The local stack: moto, the real handlers, an Optimove simulator.")
 app.add_typer(local_app, name="local")
 app.add_typer(config_commands.app, name="config")
+app.add_typer(operate.audit_app, name="audit")
+app.add_typer(operate.replay_app, name="replay")
+app.add_typer(operate.dlq_app, name="dlq")
 console = Console()
 errors = Console(stderr=True)
 
@@ -99,9 +102,18 @@ def token(
     print(mint(keys, client_id=client, issuer=outputs["JwtIssuer"], audience="dig-api", scopes=scopes, hours=hours))
 
 
+INTERRUPTED = 130  # Typer's exit code for Ctrl-C
+
+
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, Typer returns the code of an Exit instead of exiting with it.
+        code = app(standalone_mode=False)
+        if code == INTERRUPTED:
+            errors.print("dig: interrupted; run the same command again to resume (nothing is sent twice)")
+            sys.exit(1)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except UsageError as error:
         errors.print(f"dig: {error}")
         sys.exit(2)
@@ -110,13 +122,16 @@ def main() -> None:
     except typer.Abort:
         errors.print("dig: aborted")
         sys.exit(1)
-    except Exception as error:  # click's usage errors, AWS errors: a sentence, not a traceback
-        import click
+    except KeyboardInterrupt:
+        errors.print("dig: interrupted; run the same command again to resume (nothing is sent twice)")
+        sys.exit(1)
+    except Exception as error:  # usage errors, AWS errors: a sentence, not a traceback
+        from typer import _click  # Typer's own copy of click: its exceptions are not click's
 
-        if isinstance(error, click.exceptions.UsageError):
+        if isinstance(error, _click.exceptions.UsageError):
             error.show()
             sys.exit(2)
-        if isinstance(error, click.exceptions.ClickException):
+        if isinstance(error, _click.exceptions.ClickException):
             error.show()
             sys.exit(error.exit_code)
         errors.print(f"dig: {type(error).__name__}: {error}")

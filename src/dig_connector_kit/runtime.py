@@ -142,7 +142,9 @@ class ConnectorRuntime:
             )
             report.statuses[message_id] = status
             report.records[message_id] = records[-1]
-            if status is DeliveryStatus.PENDING:
+            # Transient failures go back to the queue, the last one too: SQS then moves it to the
+            # dead-letter queue, where the DLQ alarm sees it. A final failure is not retried.
+            if outcome.result is Result.RETRY and not synchronous:
                 report.failures.extend(c.record_id for c in copies)
         self.audit.save_deliveries(records)
         return report

@@ -113,3 +113,20 @@ def test_a_wrong_method_is_405_through_the_gateway(local_stack: LocalStackProces
     assert answer.status_code == 405
     assert answer.headers["Allow"] == "POST"
     assert answer.headers["Content-Type"] == "application/json"
+
+
+def test_dig_names_an_unreachable_local_stack_in_a_sentence() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    dig = str(Path(sys.executable).parent / "dig")
+    result = subprocess.run(
+        [dig, "audit", "list", "--connector", "optimove", "--local", "--local-url", "http://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "no local stack answers at http://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -204,3 +204,33 @@ def test_customer_calls_keep_to_50_per_10_seconds() -> None:
     statuses = [c["status"] for c in h.calls("UpdateCustomerAttributes")]
     assert statuses == [200] * 60  # the simulator enforces 50 per 10 s: no 429 reached it
     assert len(h.clock.slept) == 1  # the 51st call waited for the window
+
+
+def test_a_forced_replay_sends_the_mail_again_and_optimove_refuses_the_repeat() -> None:
+    from dig_contracts.bus import ReplayTag
+
+    h = harness()
+    document = example_event("REDEMPTION")
+    first = inbound(document)
+    h.deliver(first)
+    forced = inbound(document, completed=frozenset({"mail:501"}))
+    forced = type(forced)(**{**forced.__dict__, "replay": ReplayTag(runId="run-1", force=True)})
+    [outcome] = h.deliver(forced).values()
+    assert outcome.result is Result.DELIVERED
+    assert [c["status"] for c in h.calls("SendTransactionalMail")] == [200, 409]
+    assert len(h.simulator.mails) == 1
+    assert len(h.calls("UpdateCustomerAttributes")) == 2  # attributes are sent again too
+
+
+def test_a_forced_replay_never_reports_a_real_time_event_twice() -> None:
+    from dig_contracts.bus import ReplayTag
+
+    h = harness()
+    document = example_event("MEMBER_REGISTRATION")
+    h.deliver(inbound(document))
+    forced = inbound(document, completed=frozenset({"realtime:registration"}))
+    forced = type(forced)(**{**forced.__dict__, "replay": ReplayTag(runId="run-1", force=True)})
+    [outcome] = h.deliver(forced).values()
+    assert outcome.result is Result.DELIVERED
+    assert len(h.calls("reportEvent")) == 1
+    assert "realtime:registration already reported on an earlier attempt" in outcome.notes

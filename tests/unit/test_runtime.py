@@ -80,7 +80,9 @@ def test_on_the_last_receive_a_transient_failure_is_recorded_failed_with_every_a
     audit = FakeAuditStore()
     runtime = ConnectorRuntime(ScriptedConnector({"e-1": Result.RETRY}), audit, max_receive_count=3)
     for receive in (1, 2, 3):
-        run(runtime, sqs_record("e-1", receive_count=receive))
+        report = run(runtime, sqs_record("e-1", receive_count=receive))
+        # Back to the queue every time, the last one too: SQS moves it to the dead-letter queue.
+        assert report.response() == {"batchItemFailures": [{"itemIdentifier": f"sqs-e-1-{receive}"}]}
     record = audit.deliveries[(message_id_for("e-1"), "scripted")]
     assert record.status is DeliveryStatus.FAILED
     assert record.attemptCount == 3

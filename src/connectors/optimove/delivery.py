@@ -61,6 +61,10 @@ class _Progress:
             self.final_errors.append(f"{what}: {result.status} {result.error or ''}".strip())
 
     @property
+    def forced(self) -> bool:
+        return bool(self.inbound.replay and self.inbound.replay.force)
+
+    @property
     def phase_one_ok(self) -> bool:
         return not self.final_errors and not self.retry_errors
 
@@ -137,7 +141,7 @@ class OptimoveConnector:
             member = item.plan.member_id
             for field_name, value in item.plan.attributes.items():
                 mark = marks.get(member, {}).get(field_name)
-                if mark is not None and mark[1] == item.inbound.message_id:
+                if mark is not None and mark[1] == item.inbound.message_id and not item.forced:
                     item.sent_before += 1  # this very message delivered it on an earlier attempt
                     continue
                 if mark is not None and occurred < mark[0]:
@@ -234,6 +238,8 @@ class OptimoveConnector:
         realtime = item.plan.realtime
         if realtime is not None:
             if realtime.key in done:
+                # Never again, even when forced: nothing at Optimove deduplicates a real-time event,
+                # and a second one would start its campaign (a welcome mail) a second time.
                 item.outcome.notes.append(f"{realtime.key} already reported on an earlier attempt")
             else:
                 token = self._credentials().realtime_token
@@ -246,7 +252,8 @@ class OptimoveConnector:
                     if result.ok:
                         item.outcome.completed.add(realtime.key)
         for mail in item.plan.mails:
-            if mail.key in done:
+            # A forced replay sends a mail again: its UniqueMessageID lets Optimove refuse the repeat.
+            if mail.key in done and not item.forced:
                 item.outcome.notes.append(f"{mail.key} already sent on an earlier attempt")
                 continue
             request = api.send_transactional_mail(

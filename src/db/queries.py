@@ -1,0 +1,141 @@
+"""Operators' queries on the audit table: each served by a key or an index, never a scan.
+
+connector + status + time   index byConnectorStatus, one partition per day
+member + time               index byMember (message items)
+event type + time           index byEventType, one partition per day
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from db.audit import (
+    DELIVERY_SK_PREFIX,
+    DynamoAuditStore,
+    delivery_from_item,
+    message_id_from_pk,
+    status_partition,
+)
+from db.records import DeliveryRecord, DeliveryStatus, iso
+
+
+@dataclass(frozen=True)
+class Window:
+    since: datetime
+    until: datetime
+
+    def days(self) -> list[str]:
+        """The day partitions the window touches, newest first."""
+        days, day = [], self.until.date()
+        while day >= self.since.date():
+            days.append(day.isoformat())
+            day -= timedelta(days=1)
+        return days
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One line of `dig audit list`: a message, and its delivery to one connector when known."""
+
+    message_id: str
+    time: str
+    event_type: str
+    member_id: str
+    delivery: DeliveryRecord | None = None
+    connector: str | None = None
+
+
+class AuditQueries:
+    def __init__(self, store: DynamoAuditStore) -> None:
+        self._store = store
+        self._client = store.client
+        self._table = store.table_name
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        request = {"TableName": self._table, **kwargs}
+        while True:
+            answer = self._client.query(**request)
+            yield from answer.get("Items", [])
+            if "LastEvaluatedKey" not in answer:
+                return
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def deliveries_by_status(
+        self, connector: str, status: DeliveryStatus, window: Window, newest_first: bool = True
+    ) -> Iterator[DeliveryRecord]:
+        days = window.days() if newest_first else list(reversed(window.days()))
+        for day in days:
+            for item in self._query(
+                IndexName="byConnectorStatus",
+                KeyConditionExpression="gsiStatusPk = :pk AND gsiStatusSk BETWEEN :since AND :until",
+                ExpressionAttributeValues={
+                    ":pk": {"S": status_partition(connector, status, day)},
+                    ":since": {"S": iso(window.since)},
+                    ":until": {"S": iso(window.until) + "~"},
+                },
+                ScanIndexForward=not newest_first,
+            ):
+                yield delivery_from_item(item)
+
+    def messages_by_member(self, member_id: str, window: Window) -> Iterator[MessageRow]:
+        for item in self._query(
+            IndexName="byMember",
+            KeyConditionExpression="gsiMemberPk = :pk AND gsiMemberSk BETWEEN :since AND :until",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"MEMBER#{member_id}"},
+                ":since": {"S": iso(window.since)},
+                ":until": {"S": iso(window.until) + "~"},
+            },
+            ScanIndexForward=False,
+        ):
+            yield _message_row(item)
+
+    def messages_by_event_type(self, event_type: str, window: Window) -> Iterator[MessageRow]:
+        for day in window.days():
+            for item in self._query(
+                IndexName="byEventType",
+                KeyConditionExpression="gsiTypePk = :pk AND gsiTypeSk BETWEEN :since AND :until",
+                ExpressionAttributeValues={
+                    ":pk": {"S": f"TYPE#{event_type}#{day}"},
+                    ":since": {"S": iso(window.since)},
+                    ":until": {"S": iso(window.until) + "~"},
+                },
+                ScanIndexForward=False,
+            ):
+                yield _message_row(item)
+
+    def with_deliveries(self, rows: Iterator[MessageRow], connector: str | None) -> Iterator[MessageRow]:
+        """Rows with each message's delivery to ``connector`` (or to every connector)."""
+        for row in rows:
+            view = self._store.get_message(row.message_id)
+            deliveries = [d for d in (view.deliveries if view else []) if connector in (None, d.connector)]
+            if not deliveries:
+                yield row
+            for delivery in deliveries:
+                yield MessageRow(row.message_id, row.time, row.event_type, row.member_id, delivery, delivery.connector)
+
+
+def _message_row(item: dict[str, Any]) -> MessageRow:
+    return MessageRow(
+        message_id=message_id_from_pk(item["pk"]["S"]),
+        time=item["receivedAt"]["S"],
+        event_type=item["eventType"]["S"],
+        member_id=item["memberId"]["S"],
+    )
+
+
+def delivery_row(delivery: DeliveryRecord) -> MessageRow:
+    return MessageRow(
+        message_id=delivery.messageId,
+        time=delivery.updatedAt,
+        event_type=delivery.eventType,
+        member_id=delivery.memberId,
+        delivery=delivery,
+        connector=delivery.connector,
+    )
+
+
+__all__ = ["DELIVERY_SK_PREFIX", "AuditQueries", "MessageRow", "Window", "delivery_row"]

@@ -1,0 +1,442 @@
+"""``dig audit`` and ``dig replay``: find what failed, understand why, replay it, prove it went through.
+
+Exit codes: 0 success, 1 partial failure (something could not be replayed), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from itertools import islice
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from db.audit import DynamoAuditStore
+from db.queries import AuditQueries, MessageRow, Window, delivery_row
+from db.records import DeliveryRecord, DeliveryStatus
+from dig_cli.target import Target, resolve
+from dig_cli.timewindow import BadTime, window
+
+audit_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Query the audit trail.")
+replay_app = typer.Typer(
+    add_completion=False, help="Replay messages from the audit trail through one connector's queue."
+)
+console = Console()
+errors = Console(stderr=True)
+
+Stack = Annotated[
+    str | None, typer.Option(help="Deployed stack name, e.g. Dig-dev (outputs name the table and queues)")
+]
+Region = Annotated[str | None, typer.Option(help="AWS region of the stack")]
+Local = Annotated[bool, typer.Option(help="The running local stack (dig local)")]
+LocalUrl = Annotated[str, typer.Option(help="URL of the local stack")]
+Connector = Annotated[str | None, typer.Option(help="Connector, e.g. optimove")]
+Status = Annotated[DeliveryStatus | None, typer.Option(help="Delivery status", case_sensitive=False)]
+Since = Annotated[str, typer.Option(help="Start: ISO timestamp, or a duration back from now (30m, 6h, 7d)")]
+Until = Annotated[str | None, typer.Option(help="End: ISO timestamp or duration back (default now)")]
+EventType = Annotated[str | None, typer.Option("--event-type", help="ES Loyalty event type")]
+Member = Annotated[str | None, typer.Option(help="Member id")]
+
+
+def usage(message: str) -> typer.Exit:
+    errors.print(f"dig: {message}")
+    return typer.Exit(2)
+
+
+def connect(stack: str | None, region: str | None, local: bool, local_url: str) -> tuple[Target, DynamoAuditStore]:
+    target = resolve(stack=stack, region=region, local=local, local_url=local_url)
+    return target, DynamoAuditStore(target.dynamodb(), target.audit_table)
+
+
+def time_window(since: str, until: str | None) -> Window:
+    try:
+        return window(since, until)
+    except BadTime as error:
+        raise usage(str(error)) from None
+
+
+# --- dig audit list ------------------------------------------------------------------------------
+
+
+def rows_for(
+    store: DynamoAuditStore,
+    target: Target,
+    *,
+    connector: str | None,
+    status: DeliveryStatus | None,
+    event_type: str | None,
+    member: str | None,
+    span: Window,
+) -> Iterator[MessageRow]:
+    queries = AuditQueries(store)
+    if member:
+        rows = queries.with_deliveries(queries.messages_by_member(member, span), connector)
+    elif status or (connector and not event_type):
+        connectors = [connector] if connector else sorted(target.queues)
+        statuses = [status] if status else list(DeliveryStatus)
+        rows = (
+            delivery_row(d)
+            for name in connectors
+            for one in statuses
+            for d in queries.deliveries_by_status(name, one, span)
+        )
+    elif event_type:
+        rows = queries.with_deliveries(queries.messages_by_event_type(event_type, span), connector)
+    else:
+        raise usage(
+            "say what to list: --connector, --status, --event-type or --member (the audit table is never scanned)"
+        )
+    for row in rows:
+        delivery = row.delivery
+        if status and (delivery is None or delivery.status is not status):
+            continue
+        if event_type and row.event_type != event_type:
+            continue
+        if member and row.member_id != member:
+            continue
+        yield row
+
+
+@audit_app.command("list")
+def audit_list(
+    connector: Connector = None,
+    status: Status = None,
+    since: Since = "24h",
+    until: Until = None,
+    event_type: EventType = None,
+    member: Member = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines, for scripts")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many rows (0: all)")] = 50,
+    stack: Stack = None,
+    region: Region = None,
+    local: Local = False,
+    local_url: LocalUrl = "http://127.0.0.1:8080",
+) -> None:
+    """List messages and their deliveries: by connector and status, by event type, or by member."""
+    span = time_window(since, until)
+    target, store = connect(stack, region, local, local_url)
+    rows = rows_for(store, target, connector=connector, status=status, event_type=event_type, member=member, span=span)
+    shown = list(islice(rows, limit + 1)) if limit else list(rows)
+    more = bool(limit) and len(shown) > limit
+    shown = shown[:limit] if limit else shown
+    if as_json:
+        for row in shown:
+            print(json.dumps(_row_json(row)))
+        return
+    table = Table(title=f"{len(shown)} message(s) from {span.since:%Y-%m-%d %H:%M} to {span.until:%Y-%m-%d %H:%M} UTC")
+    for column in ("time", "messageId", "event type", "member", "connector", "status", "attempts", "last error"):
+        table.add_column(column, overflow="fold")
+    for row in shown:
+        delivery = row.delivery
+        table.add_row(
+            row.time,
+            row.message_id,
+            row.event_type,
+            row.member_id,
+            row.connector or "-",
+            delivery.status.value if delivery else "(none)",
+            str(delivery.attemptCount) if delivery else "",
+            (delivery.lastError or "")[:120] if delivery else "",
+        )
+    console.print(table)
+    if more:
+        console.print(f"More than {limit} rows: narrow the window (--since/--until) or raise --limit (0: all).")
+
+
+def _row_json(row: MessageRow) -> dict[str, Any]:
+    delivery = row.delivery
+    return {
+        "messageId": row.message_id,
+        "time": row.time,
+        "eventType": row.event_type,
+        "memberId": row.member_id,
+        "connector": row.connector,
+        "status": delivery.status.value if delivery else None,
+        "attempts": delivery.attemptCount if delivery else 0,
+        "lastError": delivery.lastError if delivery else None,
+        "replayRunId": delivery.replayRunId if delivery else None,
+    }
+
+
+# --- dig audit show ------------------------------------------------------------------------------
+
+
+@audit_app.command("show")
+def audit_show(
+    message_id: Annotated[str, typer.Argument(help="DIG messageId (or an ES Loyalty eventId with --event-id)")],
+    by_event_id: Annotated[bool, typer.Option("--event-id", help="MESSAGE_ID is ES Loyalty's eventId")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    stack: Stack = None,
+    region: Region = None,
+    local: Local = False,
+    local_url: LocalUrl = "http://127.0.0.1:8080",
+) -> None:
+    """The whole story of a message: envelope, each delivery attempt, replay lineage."""
+    from db.replay import ReplayStore
+    from dig_contracts.bus import message_id_for
+
+    _, store = connect(stack, region, local, local_url)
+    wanted = message_id_for(message_id) if by_event_id else message_id
+    view = store.get_message(wanted)
+    if view is None:
+        errors.print(f"dig: no message {wanted} in the audit trail (expired, or never accepted)")
+        raise typer.Exit(1)
+    runs = {d.replayRunId for d in view.deliveries if d.replayRunId}
+    replays = ReplayStore(store)
+    lineage = {run_id: replays.get_run(run_id) for run_id in sorted(runs)}
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "message": view.message.model_dump(mode="json"),
+                    "deliveries": [d.model_dump(mode="json") for d in view.deliveries],
+                    "replayRuns": {k: (v.__dict__ if v else None) for k, v in lineage.items()},
+                },
+                indent=2,
+            )
+        )
+        return
+    message = view.message
+    console.rule(f"message {message.messageId}")
+    console.print(
+        f"eventId {message.eventId}  type {message.eventType}  member {message.memberId}\n"
+        f"received {message.receivedAt} from {message.client or '?'} ({message.sourceIp or '?'}), "
+        f"{message.sizeBytes} bytes; publish state {message.publishState.value}"
+        + (f" ({message.publishError})" if message.publishError else "")
+    )
+    console.print_json(json.dumps(message.envelope))
+    for delivery in view.deliveries:
+        _print_delivery(delivery)
+    for run_id, run in lineage.items():
+        console.print(
+            f"replay run {run_id}: "
+            + (f"by {run.startedBy} at {run.startedAt}, filter {run.filter}" if run else "(record expired)")
+        )
+
+
+def _print_delivery(delivery: DeliveryRecord) -> None:
+    console.rule(f"{delivery.connector}: {delivery.status.value}")
+    if delivery.lastError:
+        console.print(f"last error: {delivery.lastError}")
+    for note in delivery.notes:
+        console.print(f"note: {note}")
+    if delivery.completed:
+        console.print(f"completed operations: {', '.join(delivery.completed)}")
+    table = Table(title=f"{delivery.attemptCount} attempt(s)")
+    for column in ("at", "call", "status", "latency ms", "error", "request id"):
+        table.add_column(column, overflow="fold")
+    for attempt in delivery.attempts:
+        table.add_row(
+            attempt.at,
+            attempt.call,
+            attempt.status,
+            str(attempt.latencyMs),
+            attempt.error or "",
+            attempt.requestId or "",
+        )
+    console.print(table)
+
+
+# --- dig replay ------------------------------------------------------------------------------------
+
+
+@replay_app.callback(invoke_without_command=True)
+def replay(
+    ctx: typer.Context,
+    connector: Connector = None,
+    message_id: Annotated[
+        list[str] | None, typer.Option("--message-id", help="A message to replay (repeatable)")
+    ] = None,
+    status: Status = None,
+    since: Since = "24h",
+    until: Until = None,
+    event_type: EventType = None,
+    member: Member = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be replayed; change nothing")] = False,
+    rate: Annotated[float, typer.Option(help="At most this many messages per second (0: no limit)")] = 10.0,
+    force: Annotated[
+        bool, typer.Option(help="Replay deliveries that did not fail too (mails keep their UniqueMessageID)")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+    stack: Stack = None,
+    region: Region = None,
+    local: Local = False,
+    local_url: LocalUrl = "http://127.0.0.1:8080",
+) -> None:
+    """Replay through CONNECTOR's own queue: the messages given, or those matching the filters
+    (by default FAILED in the last 24 h). Already delivered messages are skipped unless --force."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from dig_cli.replay import Replayer, ReplayFilter, candidates
+
+    if not connector:
+        raise usage("--connector is required: a replay goes through one connector's own queue")
+    if message_id and (status or event_type or member):
+        raise usage("give either --message-id or filters (--status, --event-type, --member), not both")
+    wanted = ReplayFilter(
+        connector=connector,
+        message_ids=tuple(message_id or ()),
+        status=status or DeliveryStatus.FAILED,
+        event_type=event_type,
+        member=member,
+        window=None if message_id else time_window(since, until),
+        window_text=(since, until),
+    )
+    target, store = connect(stack, region, local, local_url)
+    if connector not in target.queues:
+        raise usage(f"no connector {connector!r} in this stack (known: {', '.join(sorted(target.queues))})")
+    found = list(candidates(store, wanted))
+    if not found:
+        console.print("Nothing to replay.")
+        return
+    _preview(found, force)
+    if dry_run:
+        console.print("Dry run: nothing was changed or sent.")
+        return
+    if not yes and not typer.confirm(f"Replay these {len(found)} message(s) through {connector}'s queue?"):
+        errors.print("dig: nothing replayed")
+        raise typer.Exit(1)
+    replayer = Replayer(store, target.sqs(), target.queues[connector], target.region)
+    with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("replay", total=len(found))
+        summary = replayer.run(
+            wanted, found, force=force, operator=target.identity(), rate=rate, progress=lambda n: bar.advance(task, n)
+        )
+    skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(summary.skipped.items())) or "none"
+    console.print(
+        f"run {summary.run_id}: replayed {summary.replayed}, skipped {sum(summary.skipped.values())} ({skipped}), "
+        f"failed to enqueue {summary.failed_to_enqueue}"
+        + (f" ({summary.adopted} left claimed by an interrupted run, completed now)" if summary.adopted else "")
+    )
+    where = f" --stack {stack}" + (f" --region {region}" if region else "")
+    if local:
+        where = " --local" + (f" --local-url {local_url}" if local_url != "http://127.0.0.1:8080" else "")
+    console.print(f"Follow it: dig replay status {summary.run_id}{where}")
+    if summary.failed_to_enqueue:
+        raise typer.Exit(1)
+
+
+def _preview(found: list[Any], force: bool) -> None:
+    by_status: dict[str, int] = {}
+    for candidate in found:
+        key = candidate.status.value if candidate.status else "(not recorded)"
+        by_status[key] = by_status.get(key, 0) + 1
+    table = Table(title=f"{len(found)} message(s) selected")
+    for column in ("messageId", "event type", "member", "status now"):
+        table.add_column(column)
+    for candidate in found[:20]:
+        table.add_row(
+            candidate.message_id,
+            candidate.event_type,
+            candidate.member_id,
+            candidate.status.value if candidate.status else "(not recorded)",
+        )
+    if len(found) > 20:
+        table.add_row(f"... and {len(found) - 20} more", "", "", "")
+    console.print(table)
+    console.print("by status now: " + ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())))
+    if not force and by_status.get("DELIVERED"):
+        console.print(f"{by_status['DELIVERED']} already DELIVERED: they will be skipped (use --force to send again)")
+
+
+@replay_app.command("status")
+def replay_status(
+    run_id: Annotated[str, typer.Argument(help="The run id a replay printed")],
+    stack: Stack = None,
+    region: Region = None,
+    local: Local = False,
+    local_url: LocalUrl = "http://127.0.0.1:8080",
+) -> None:
+    """Delivered, failed and pending for the messages of a replay run."""
+    from dig_cli.replay import run_status
+
+    _, store = connect(stack, region, local, local_url)
+    run, counts = run_status(store, run_id)
+    if run is None:
+        errors.print(f"dig: no replay run {run_id}")
+        raise typer.Exit(1)
+    console.print(
+        f"run {run.runId} ({run.state}) by {run.startedBy} at {run.startedAt}, {run.connector}, filter {run.filter}"
+    )
+    console.print(f"enqueued: {run.counts}")
+    console.print("now: " + ", ".join(f"{counts[s.value]} {s.value}" for s in DeliveryStatus))
+    if counts.get("FAILED"):
+        sys.exit(1)
+
+
+# --- dig dlq ----------------------------------------------------------------------------------------
+
+dlq_app = typer.Typer(add_completion=False, help="A connector's dead-letter queue, next to the audit trail.")
+
+
+@dlq_app.callback(invoke_without_command=True)
+def dead_letters(
+    ctx: typer.Context,
+    connector: Annotated[str, typer.Option(help="Connector, e.g. optimove")],
+    delete_resolved: Annotated[
+        bool, typer.Option("--delete-resolved", help="Delete the messages whose delivery is now DELIVERED or SKIPPED")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="Look at up to this many messages")] = 100,
+    stack: Stack = None,
+    region: Region = None,
+    local: Local = False,
+    local_url: LocalUrl = "http://127.0.0.1:8080",
+) -> None:
+    """List what sits in CONNECTOR's dead-letter queue with its audit status; with --delete-resolved,
+    remove what a replay has since delivered (the audit trail, not the queue, is what you replay from)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    target, store = connect(stack, region, local, local_url)
+    if connector not in target.dead_letter_queues:
+        raise usage(f"no connector {connector!r} in this stack (known: {', '.join(sorted(target.dead_letter_queues))})")
+    sqs, url = target.sqs(), target.dead_letter_queues[connector]
+    seen: dict[str, dict[str, Any]] = {}
+    while len(seen) < limit:
+        # Hidden for the scan, then visible again at once (below): looking must not take them away.
+        answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60, WaitTimeSeconds=0)
+        messages = answer.get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            seen.setdefault(message["MessageId"], message)
+    ids: dict[str, str | None] = {}
+    for sqs_id, message in seen.items():
+        try:
+            ids[sqs_id] = json.loads(message["Body"])["detail"]["messageId"]
+        except (ValueError, KeyError, TypeError):
+            ids[sqs_id] = None
+    deliveries = store.get_deliveries(connector, [m for m in ids.values() if m])
+    table = Table(title=f"{len(seen)} message(s) in {connector}'s dead-letter queue")
+    for column in ("messageId", "audit status", "last error", "action"):
+        table.add_column(column, overflow="fold")
+    deleted = 0
+    deleted_ids: set[str] = set()
+    for sqs_id, message_id in ids.items():
+        delivery = deliveries.get(message_id) if message_id else None
+        status = delivery.status.value if delivery else ("(unreadable body)" if message_id is None else "(no delivery)")
+        action = ""
+        if delete_resolved and delivery and delivery.status in (DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED):
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=seen[sqs_id]["ReceiptHandle"])
+            deleted += 1
+            deleted_ids.add(sqs_id)
+            action = "deleted"
+        table.add_row(message_id or sqs_id, status, (delivery.lastError or "")[:100] if delivery else "", action)
+    kept = [m for sqs_id, m in seen.items() if sqs_id not in deleted_ids]
+    for start in range(0, len(kept), 10):
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(kept[start : start + 10])
+            ],
+        )
+    console.print(table)
+    if delete_resolved:
+        console.print(
+            f"deleted {deleted}; the others stay (replay FAILED ones: dig replay --connector {connector} ...)"
+        )

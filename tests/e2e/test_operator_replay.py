@@ -1,0 +1,155 @@
+"""An Optimove outage, seen and repaired by an operator with `dig`, against a local stack of its own:
+redemptions end FAILED; the outage ends; `dig replay` delivers them, and the simulator shows exactly
+one mail per redemption, after a second replay, a forced one, and an interrupted one resumed."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dig_contracts.examples import example_event
+from tests.e2e.conftest import LocalStackProcess, start_local_stack
+
+DIG = str(Path(sys.executable).parent / "dig")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStackProcess]:
+    yield from start_local_stack()
+
+
+def dig(stack: LocalStackProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [DIG, *args, "--local", "--local-url", stack.url], capture_output=True, text=True, timeout=120, env=_wide()
+    )
+
+
+def _wide() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "COLUMNS": "200"}
+
+
+def redemptions(stack: LocalStackProcess, count: int) -> list[str]:
+    ids = []
+    for _ in range(count):
+        suffix = uuid.uuid4().hex[:8]
+        answer = stack.post_event(example_event("REDEMPTION", eventId=f"red-{suffix}", memberId=f"M-{suffix}"))
+        assert answer.status_code == 202
+        ids.append(answer.json()["messageId"])
+    return ids
+
+
+def statuses(stack: LocalStackProcess, ids: list[str]) -> list[str]:
+    return [stack.wait_for_final(i, timeout=120)["deliveries"][0]["status"] for i in ids]
+
+
+def mails_sent(stack: LocalStackProcess) -> Counter[str]:
+    """How many times Optimove accepted (200) a mail, per UniqueMessageID."""
+    return Counter(
+        r["body"]["UniqueMessageID"]
+        for r in stack.simulator_requests()
+        if r["call"] == "SendTransactionalMail" and r["status"] == 200
+    )
+
+
+def outage(stack: LocalStackProcess, count: int) -> list[str]:
+    assert stack.http.post("/_sim/optimove/faults", json={"status": 503, "rate": 1.0}).status_code == 204
+    ids = redemptions(stack, count)
+    assert statuses(stack, ids) == ["FAILED"] * count
+    assert stack.http.delete("/_sim/optimove/faults").status_code == 204
+    return ids
+
+
+def test_an_outage_is_replayed_with_exactly_one_mail_per_redemption(stack: LocalStackProcess) -> None:
+    ids = outage(stack, 3)
+
+    listed = dig(stack, "audit", "list", "--connector", "optimove", "--status", "FAILED", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {line.split('"messageId": "')[1][:36] for line in listed.stdout.splitlines()} == set(ids)
+
+    dry = dig(stack, "replay", "--connector", "optimove", "--status", "FAILED", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "3 message(s) selected" in dry.stdout
+    assert "Dry run: nothing was changed or sent." in dry.stdout
+    time.sleep(2)
+    assert [stack.http.get(f"/v1/messages/{i}").json()["deliveries"][0]["status"] for i in ids] == ["FAILED"] * 3
+    assert mails_sent(stack) == Counter()
+
+    replayed = dig(stack, "replay", "--connector", "optimove", "--status", "FAILED", "--yes")
+    assert replayed.returncode == 0, replayed.stderr
+    assert "replayed 3, skipped 0" in replayed.stdout
+    assert statuses(stack, ids) == ["DELIVERED"] * 3
+    run_id = replayed.stdout.split("run ")[1].split(":")[0]
+    status = dig(stack, "replay", "status", run_id)
+    assert "0 PENDING, 3 DELIVERED, 0 FAILED" in status.stdout
+
+    again = dig(stack, "replay", "--connector", "optimove", "--status", "FAILED", "--yes")
+    assert again.returncode == 0
+    assert "Nothing to replay." in again.stdout
+    assert sorted(mails_sent(stack).values()) == [1, 1, 1]
+
+    forced = dig(stack, "replay", "--connector", "optimove", "--message-id", ids[0], "--force", "--yes")
+    assert forced.returncode == 0, forced.stderr
+    assert "replayed 1" in forced.stdout
+    time.sleep(3)
+    record = stack.wait_for_final(ids[0])
+    attempts = [(a["call"], a["status"]) for a in record["deliveries"][0]["attemptLog"]]
+    assert attempts[-1] == ("SendTransactionalMail", "409")  # sent again, refused by Optimove
+    assert sorted(mails_sent(stack).values()) == [1, 1, 1]
+
+    show = dig(stack, "audit", "show", ids[0])
+    assert show.returncode == 0
+    assert "replay run" in show.stdout
+    assert "SendTransactionalMail" in show.stdout
+
+    # The dead-letter queue still holds the three; they are delivered now, so they can go.
+    dead = dig(stack, "dlq", "--connector", "optimove")
+    assert "3 message(s) in optimove's dead-letter queue" in dead.stdout
+    assert all(i in dead.stdout for i in ids)
+    assert "DELIVERED" in dead.stdout
+    cleared = dig(stack, "dlq", "--connector", "optimove", "--delete-resolved")
+    assert "deleted 3" in cleared.stdout
+    time.sleep(1)
+    assert "0 message(s)" in dig(stack, "dlq", "--connector", "optimove").stdout
+
+
+def test_an_interrupted_replay_resumes_without_sending_anything_twice(stack: LocalStackProcess) -> None:
+    ids = outage(stack, 12)
+    command = [
+        DIG,
+        "replay",
+        "--connector",
+        "optimove",
+        "--status",
+        "FAILED",
+        "--since",
+        "10m",
+        "--rate",
+        "3",
+        "--yes",
+        "--local",
+        "--local-url",
+        stack.url,
+    ]
+    interrupted = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_wide())
+    time.sleep(2.0)
+    interrupted.send_signal(signal.SIGINT)
+    out, err = interrupted.communicate(timeout=30)
+    assert interrupted.returncode == 1, (out, err)
+    assert "run the same command again to resume" in err
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=120, env=_wide())
+    assert resumed.returncode == 0, resumed.stderr
+    assert statuses(stack, ids) == ["DELIVERED"] * 12
+    sent = mails_sent(stack)
+    assert all(count == 1 for count in sent.values())
+    assert len(sent) == 15  # the 3 of the first test and these 12, each mailed once
