@@ -39,6 +39,7 @@ class Api(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._sync_connectors: dict[str, dict[str, object]] = {}
+        self._stage_name = settings.stage
         self.issuer = f"dig-{settings.stage}"
         self.function = DigFunction(
             self,
@@ -169,7 +170,8 @@ class Api(Construct):
             ),
         )
 
-        proxy = self.rest_api.root.add_resource("v1").add_resource("{proxy+}")
+        v1 = self.rest_api.root.add_resource("v1")
+        proxy = v1.add_resource("{proxy+}")
         proxy.add_method(
             "ANY",
             apigw.LambdaIntegration(self.function),
@@ -177,8 +179,62 @@ class Api(Construct):
             request_parameters={"method.request.header.Authorization": True},
             **method_options,  # type: ignore[arg-type]
         )
+        self._callbacks(v1, validator)
         self._web_acl(settings)
         self.function.add_environment("SYNC_CONNECTORS", "{}")
+
+    def _callbacks(self, v1: apigw.IResource, validator: apigw.IRequestValidator) -> None:
+        """POST /v1/callbacks/<connector>/<callId>?sig=...: a provider's results, to a URL the connector
+        signed with a key both read from Secrets Manager. The provider holds no DIG credentials."""
+        self.callback_key = secretsmanager.Secret(
+            self,
+            "CallbackKey",
+            description="DIG: signs the callback URLs connectors give providers",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template="{}",  # noqa: S106 - an empty JSON object, not a password
+                generate_string_key="key",
+                password_length=64,
+                exclude_punctuation=True,
+            ),
+        )
+        self.callback_key.grant_read(self.function)
+        self.function.add_environment("CALLBACK_KEY_SECRET_ARN", self.callback_key.secret_arn)
+        # From the API's id, not its stage: the stage depends on the sync connectors' functions,
+        # whose environment holds this URL.
+        stack = Stack.of(self)
+        self.callback_url = (
+            f"https://{self.rest_api.rest_api_id}.execute-api.{stack.region}.{stack.url_suffix}/"
+            f"{self._stage_name}/v1/callbacks"
+        )
+        method = (
+            v1.add_resource("callbacks")
+            .add_resource("{proxy+}")
+            .add_method(
+                "POST",
+                apigw.LambdaIntegration(self.function),
+                request_validator=validator,
+                request_parameters={"method.request.querystring.sig": True},
+                authorization_type=apigw.AuthorizationType.NONE,
+            )
+        )
+        cdk.Validations.of(method).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-APIG4",
+                reason="Provider callbacks cannot carry DIG credentials: the URL is signed (HMAC-SHA256 with a "
+                "Secrets Manager key) and the DIG API Lambda refuses an unsigned or forged one with 403",
+            ),
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-COG4",
+                reason="Provider callbacks authenticate by their signed URL, not a Cognito user pool",
+            ),
+        )
+        cdk.Validations.of(self.callback_key).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-SMG4",
+                reason="Rotating the callback key would refuse results for calls in flight; it is rotated by hand "
+                "between batches (README)",
+            )
+        )
 
     def register_sync_connector(self, name: str, function: lambda_.IFunction, event_types: list[str]) -> None:
         """The synchronous flow invokes each connector's sync entry point (RequestResponse)."""

@@ -89,6 +89,24 @@ class ConnectorModule(Construct):
             ],
         )
 
+        callbacks = manifest.callback_pattern()
+        if callbacks is not None:
+            self.callback_rule = events.Rule(
+                self,
+                "CallbackRule",
+                event_bus=bus,
+                description=f"Routes the provider's callbacks to the {manifest.name} connector",
+                event_pattern=events.EventPattern(source=callbacks["source"], detail_type=callbacks["detail-type"]),
+                targets=[
+                    targets.SqsQueue(
+                        self.queue,
+                        dead_letter_queue=self.target_dead_letter_queue,
+                        retry_attempts=185,
+                        max_event_age=Duration.hours(24),
+                    )
+                ],
+            )
+
         environment = {
             "AUDIT_TABLE_NAME": database.audit_table.table_name,
             "CONFIG_TABLE_NAME": database.config_table.table_name,
@@ -100,6 +118,10 @@ class ConnectorModule(Construct):
             value = self.node.try_get_context(setting.context_key)
             environment[setting.env] = str(value) if value else setting.default
         secrets: list[secretsmanager.ISecret] = []
+        if callbacks is not None:
+            environment["DIG_CALLBACK_URL"] = api.callback_url
+            environment["CALLBACK_KEY_SECRET_ARN"] = api.callback_key.secret_arn
+            secrets.append(api.callback_key)
         for index, secret_setting in enumerate(manifest.secrets):
             name = self.node.try_get_context(secret_setting.context_key) or secret_setting.default_name
             secret = secretsmanager.Secret.from_secret_name_v2(self, f"Secret{index}", str(name))

@@ -10,7 +10,7 @@ from db.audit import BeginOutcome, BeginResult
 from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState
 from db.watermarks import Mark, merge
 from dig_api.publisher import PUBLISHED, PublishOutcome
-from dig_contracts.bus import BusDetail
+from dig_contracts.bus import BusDetail, CallbackDetail
 
 
 class FakeAuditStore:
@@ -76,6 +76,12 @@ class FakePublisher:
     refuse: set[str] = field(default_factory=set)
     calls: int = 0
 
+    callbacks: list[CallbackDetail] = field(default_factory=list)
+
+    def publish_callback(self, detail: CallbackDetail) -> PublishOutcome:
+        self.callbacks.append(detail)
+        return PUBLISHED
+
     def publish(self, details: Sequence[BusDetail]) -> list[PublishOutcome]:
         self.calls += 1
         outcomes = []
@@ -102,3 +108,20 @@ class FakeWatermarks:
         stored = self.marks.setdefault(connector, {})
         for member, fields in marks.items():
             stored[member] = merge(known.get(member, {}), fields)
+
+    def forget(self, connector: str, sent_by: Mapping[str, Mapping[str, str]]) -> None:
+        stored = self.marks.setdefault(connector, {})
+        for member, fields in sent_by.items():
+            current = stored.get(member, {})
+            stored[member] = {f: mark for f, mark in current.items() if fields.get(f) != mark[1]}
+
+
+@dataclass
+class FakeCallLog:
+    calls: dict[tuple[str, str], dict[str, dict[str, list[str]]]] = field(default_factory=dict)
+
+    def record(self, connector: str, call_id: str, carried: Mapping[str, Mapping[str, list[str]]]) -> None:
+        self.calls[(connector, call_id)] = {c: {m: list(f) for m, f in ms.items()} for c, ms in carried.items()}
+
+    def lookup(self, connector: str, call_id: str) -> dict[str, dict[str, list[str]]] | None:
+        return self.calls.get((connector, call_id))

@@ -18,7 +18,7 @@ from dig_connector_kit.model import Deadline, InboundMessage
 from dig_contracts.bus import message_id_for
 from dig_contracts.events import parse_event
 from dig_local.optimove_simulator import OptimoveSimulator
-from tests.fakes import FakeWatermarks
+from tests.fakes import FakeCallLog, FakeWatermarks
 
 SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "src" / "connectors" / "optimove" / "sample_config.json"
 API_BASE = "https://optimove.test/api"
@@ -66,6 +66,8 @@ class Harness:
     clock: SimulatedClock
     config: OptimoveConfig
     requests: list[dict[str, Any]] = field(default_factory=list)
+    callbacks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    call_log: FakeCallLog = field(default_factory=FakeCallLog)
 
     def deliver(self, *messages: InboundMessage) -> dict[str, Any]:
         return dict(self.connector.deliver(list(messages), Deadline(600, clock=self.clock)))
@@ -74,9 +76,29 @@ class Harness:
         return [r for r in self.simulator.requests if name is None or r["call"] == name]
 
 
-def harness(config: dict[str, Any] | None = None, *, templates: dict[int, list[str]] | None = None) -> Harness:
+CALLBACK_BASE = "https://dig.test/v1/callbacks"
+CALLBACK_KEY = "test-callback-key"
+
+
+def harness(
+    config: dict[str, Any] | None = None,
+    *,
+    templates: dict[int, list[str]] | None = None,
+    callbacks: bool = False,
+    known_fields: set[str] | None = None,
+) -> Harness:
+    """``callbacks``: UpdateCustomerAttributes carries a signed CallbackURL, and the results the
+    simulator posts to it are kept in ``Harness.callbacks`` instead of being sent anywhere."""
     clock = SimulatedClock()
-    simulator = OptimoveSimulator(api_key=API_KEY, realtime_token=TOKEN, clock=clock, templates=templates)
+    posted: list[tuple[str, dict[str, Any]]] = []
+    simulator = OptimoveSimulator(
+        api_key=API_KEY,
+        realtime_token=TOKEN,
+        clock=clock,
+        templates=templates,
+        known_fields=known_fields,
+        callback_sender=lambda url, results: posted.append((url, results)),
+    )
     parsed = parse_config(config or sample_config_document())
     credentials = Credentials(api_key=API_KEY, realtime_token=TOKEN)
     transport = Transport(
@@ -87,10 +109,17 @@ def harness(config: dict[str, Any] | None = None, *, templates: dict[int, list[s
         monotonic=clock,
     )
     watermarks = FakeWatermarks()
+    call_log = FakeCallLog()
     connector = OptimoveConnector(
-        lambda: parsed, transport, watermarks, Endpoints(API_BASE, REALTIME_BASE), lambda: credentials
+        lambda: parsed,
+        transport,
+        watermarks,
+        Endpoints(API_BASE, REALTIME_BASE, CALLBACK_BASE if callbacks else None),
+        lambda: credentials,
+        call_log=call_log,
+        callback_key=lambda: CALLBACK_KEY,
     )
-    return Harness(simulator, connector, transport, watermarks, clock, parsed)
+    return Harness(simulator, connector, transport, watermarks, clock, parsed, callbacks=posted, call_log=call_log)
 
 
 def inbound(

@@ -34,6 +34,11 @@ class WatermarkStore(Protocol):
         keeping the newest per field."""
         ...
 
+    def forget(self, connector: str, sent_by: Mapping[str, Mapping[str, str]]) -> None:
+        """Drop the marks (member -> field -> messageId) that these messages set: the provider
+        reported later that their values did not land, so a replay must send them again."""
+        ...
+
 
 def merge(known: Mapping[str, Mark], fields: Mapping[str, Mark]) -> dict[str, Mark]:
     merged = dict(known)
@@ -79,3 +84,22 @@ class DynamoWatermarkStore:
                 }
             )
         self._audit.batch_put(items)
+
+    def forget(self, connector: str, sent_by: Mapping[str, Mapping[str, str]]) -> None:
+        known = self.get(connector, sent_by)
+        kept = {
+            member: {f: mark for f, mark in known.get(member, {}).items() if sent_by[member].get(f) != mark[1]}
+            for member in sent_by
+        }
+        expires = int(time.time()) + self._retention_days * 86_400
+        self._audit.batch_put(
+            [
+                {
+                    "pk": {"S": _pk(connector, member)},
+                    "sk": {"S": "ATTRIBUTES"},
+                    "w": {"S": json.dumps(fields, separators=(",", ":"))},
+                    "expiresAt": {"N": str(expires)},
+                }
+                for member, fields in kept.items()
+            ]
+        )

@@ -64,14 +64,28 @@ def sync_service() -> SyncService:
     return SyncService(service, service.audit, LambdaInvoker(lambda_client, connectors), connectors)
 
 
+def callback_key() -> str | None:
+    """The key that signs provider callback URLs (None when the stack has no callbacks)."""
+    arn = os.environ.get("CALLBACK_KEY_SECRET_ARN")
+    if not arn:
+        return None
+    import json
+
+    from aws_lambda_powertools.utilities.parameters import get_secret
+
+    return str(json.loads(str(get_secret(arn, max_age=300)))["key"])
+
+
 @dataclass
 class Providers:
     ingest: Callable[[], IngestService] = field(default=ingest_service)
     sync: Callable[[], SyncService] = field(default=sync_service)
+    callback_key: Callable[[], str | None] = field(default=callback_key)
 
     def reset(self) -> None:
         self.ingest = ingest_service
         self.sync = sync_service
+        self.callback_key = callback_key
 
 
 providers = Providers()

@@ -57,6 +57,10 @@ class NotFound(ApiError):
     status, code = 404, "NOT_FOUND"
 
 
+class Forbidden(ApiError):
+    status, code = 403, "FORBIDDEN"
+
+
 class MethodNotAllowed(ApiError):
     status, code = 405, "METHOD_NOT_ALLOWED"
 

@@ -21,11 +21,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from db.records import iso, utc_now
 from dig_api.dependencies import providers
 from dig_api.errors import (
     ApiError,
     ErrorBody,
     ErrorDetail,
+    Forbidden,
     InvalidJson,
     MethodNotAllowed,
     NotFound,
@@ -53,6 +55,8 @@ from dig_api.models import (
     SyncDelivery,
     SyncResponse,
 )
+from dig_contracts.bus import CallbackDetail
+from dig_contracts.callbacks import verify as verify_callback
 from dig_contracts.events import EnvelopeFields, LoyaltyEvent
 from dig_contracts.pan import may_hold_card_number
 
@@ -63,12 +67,14 @@ app = APIGatewayRestResolver(
     enable_validation=True, response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR
 )
 
+CONNECTOR = re.compile(r"^[a-z][a-z0-9]{1,30}$")
 # A Lambda synchronous invocation carries at most 6 MB; keep a margin for API Gateway's envelope.
 MAX_REQUEST_BYTES = 5_800_000
 ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("POST", re.compile(r"^/v1/events$")),
     ("POST", re.compile(r"^/v1/events/batch$")),
     ("POST", re.compile(r"^/v1/sync/events$")),
+    ("POST", re.compile(r"^/v1/callbacks/[^/]+/[^/]+$")),
     ("GET", re.compile(r"^/v1/messages/[^/]+$")),
     ("GET", re.compile(r"^/v1/events/[^/]+$")),
     ("GET", re.compile(r"^/v1/openapi\.json$")),
@@ -179,6 +185,24 @@ def post_sync_event(event: Annotated[LoyaltyEvent, Body()]):
             deliveries=[SyncDelivery(**d) for d in answer.deliveries],
         ),
     )
+
+
+@app.post("/v1/callbacks/<connector>/<callId>", include_in_schema=False)
+def post_callback(connector: str, callId: str):
+    """A provider's asynchronous results, to a URL the connector signed (no bearer token: the
+    provider cannot hold one). Put on the bus for that connector; answered 202."""
+    key = providers.callback_key()
+    given = app.current_event.get_query_string_value("sig", "") or ""
+    if key is None or not CONNECTOR.match(connector) or not verify_callback(key, connector, callId, given):
+        raise Forbidden("the callback URL is not one DIG signed")
+    try:
+        payload = app.current_event.json_body
+    except ValueError:
+        raise InvalidJson("the callback body is not JSON") from None
+    detail = CallbackDetail(connector=connector, callId=callId, payload=payload, receivedAt=iso(utc_now()))
+    providers.ingest().accept_callback(detail)
+    metrics.add_metric(name="CallbacksAccepted", unit=MetricUnit.Count, value=1)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body='{"status":"accepted"}')
 
 
 @app.get(

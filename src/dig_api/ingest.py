@@ -34,7 +34,7 @@ from dig_api.errors import (
     validation_details,
 )
 from dig_api.publisher import EventPublisher
-from dig_contracts.bus import BusDetail, message_id_for
+from dig_contracts.bus import BusDetail, CallbackDetail, message_id_for
 from dig_contracts.events import EnvelopeFields, EventType, event_to_json_dict, parse_event
 from dig_contracts.pan import may_hold_card_number
 
@@ -237,6 +237,16 @@ class IngestService:
                     index, original.event_id, IngestStatus.DUPLICATE, message_id=original.message_id
                 )
         return [results[index] for index in range(len(documents))]
+
+    # --- provider callbacks ------------------------------------------------------------------
+
+    def accept_callback(self, detail: CallbackDetail) -> None:
+        outcome = self._publisher.publish_callback(detail)
+        if not outcome.ok:
+            logger.error("callback not published", extra={"connector": detail.connector, "callId": detail.callId})
+            raise ServiceUnavailable(
+                "the event bus did not take the callback; send it again", headers={"Retry-After": "5"}
+            )
 
     # --- reading ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dig_contracts.bus import BUS_SOURCE, BusDetail
+from dig_contracts.bus import BUS_SOURCE, CALLBACK_SOURCE, BusDetail, CallbackDetail, callback_detail_type
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -38,6 +38,10 @@ PUBLISHED = PublishOutcome(ok=True)
 class EventPublisher(Protocol):
     def publish(self, details: Sequence[BusDetail]) -> list[PublishOutcome]:
         """Publish every detail; one outcome per detail, in order."""
+        ...
+
+    def publish_callback(self, detail: CallbackDetail) -> PublishOutcome:
+        """Put a provider's callback on the bus, for the connector that asked for it."""
         ...
 
 
@@ -86,8 +90,19 @@ class EventBridgePublisher:
         self._backoff = backoff_seconds
         self.calls_made = 0
 
+    def publish_callback(self, detail: CallbackDetail) -> PublishOutcome:
+        entry = {
+            "EventBusName": self._bus_name,
+            "Source": CALLBACK_SOURCE,
+            "DetailType": callback_detail_type(detail.connector),
+            "Detail": json.dumps(detail.model_dump(mode="json"), separators=(",", ":")),
+        }
+        return self._publish_entries([entry])[0]
+
     def publish(self, details: Sequence[BusDetail]) -> list[PublishOutcome]:
-        entries = [entry_for(detail, self._bus_name) for detail in details]
+        return self._publish_entries([entry_for(detail, self._bus_name) for detail in details])
+
+    def _publish_entries(self, entries: list[dict[str, Any]]) -> list[PublishOutcome]:
         outcomes: list[PublishOutcome | None] = [None] * len(entries)
         pending = list(range(len(entries)))
         for attempt in range(self._attempts):

@@ -87,5 +87,6 @@ def show(
     if current is None:
         errors.print(f"dig: no configuration for {connector}; push one with dig config push {connector} FILE")
         raise typer.Exit(1)
-    console.print(f"# {connector} v{current.version}, pushed {current.pushedAt} by {current.pushedBy}")
-    console.print_json(json.dumps(current.document))
+    # The document alone on stdout, so that `dig config show optimove > file.json` round-trips.
+    errors.print(f"{connector} v{current.version}, pushed {current.pushedAt} by {current.pushedBy}")
+    print(json.dumps(current.document, indent=2, sort_keys=True))

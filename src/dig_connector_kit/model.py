@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from db.records import Attempt
-from dig_contracts.bus import ReplayTag
+from dig_contracts.bus import CallbackDetail, ReplayTag
 from dig_contracts.events import EnvelopeFields
 
 
@@ -64,9 +64,23 @@ class Deadline:
         return self.remaining() > seconds
 
 
+@dataclass(frozen=True)
+class LateFailure:
+    """A provider's later report that a message it had accepted failed (a callback result)."""
+
+    message_id: str
+    error: str
+
+
 class Connector(Protocol):
     name: str
 
     def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
         """Deliver each message; one Outcome per message_id."""
         ...
+
+
+class CallbackConnector(Connector, Protocol):
+    """A connector whose provider reports results later, to a callback (manifest: callbacks=True)."""
+
+    def handle_callback(self, detail: CallbackDetail) -> Sequence[LateFailure]: ...

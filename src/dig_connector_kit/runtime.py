@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from db.audit import MAX_ATTEMPTS_KEPT, AuditStore
 from db.records import DeliveryRecord, DeliveryStatus, iso, utc_now
 from dig_connector_kit.model import Connector, Deadline, InboundMessage, Outcome, Result
-from dig_contracts.bus import BusDetail
+from dig_contracts.bus import CALLBACK_SOURCE, BusDetail, CallbackDetail
 from dig_contracts.events import parse_event
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,14 @@ class Received:
     record_id: str
     receive_count: int
     detail: BusDetail
+
+
+def read_callback(record: Mapping[str, Any]) -> CallbackDetail | None:
+    """The callback a record carries, or None when it carries a message."""
+    body = json.loads(record["body"])
+    if body.get("source") != CALLBACK_SOURCE:
+        return None
+    return CallbackDetail.model_validate(body["detail"])
 
 
 def read_record(record: Mapping[str, Any]) -> Received:
@@ -77,6 +85,10 @@ class ConnectorRuntime:
         received: list[Received] = []
         for record in event.get("Records", []):
             try:
+                callback = read_callback(record)
+                if callback is not None:
+                    self._apply_callback(callback, record, report)
+                    continue
                 received.append(read_record(record))
             except (ValueError, KeyError, TypeError, ValidationError):
                 # No messageId to audit it under. It goes back to the queue, and after
@@ -148,6 +160,36 @@ class ConnectorRuntime:
                 report.failures.extend(c.record_id for c in copies)
         self.audit.save_deliveries(records)
         return report
+
+    def _apply_callback(self, detail: CallbackDetail, record: Mapping[str, Any], report: BatchReport) -> None:
+        """A provider's late results: the messages it rejected after all become FAILED (replayable)."""
+        handle = getattr(self.connector, "handle_callback", None)
+        if handle is None:
+            logger.error("callback for a connector that takes none", extra={"connector": detail.connector})
+            return
+        try:
+            failures = handle(detail)
+            existing = self.audit.get_deliveries(self.connector.name, [f.message_id for f in failures])
+            updated = []
+            for failure in failures:
+                previous = existing.get(failure.message_id)
+                if previous is None:
+                    continue
+                updated.append(
+                    previous.model_copy(
+                        update={
+                            "status": DeliveryStatus.FAILED,
+                            "lastError": failure.error,
+                            "updatedAt": iso(self._clock()),
+                            "notes": [*previous.notes, f"reported failed by the provider's callback {detail.callId}"],
+                        }
+                    )
+                )
+                report.statuses[failure.message_id] = DeliveryStatus.FAILED
+            self.audit.save_deliveries(updated)
+        except Exception:  # back to the queue, and after maxReceiveCount to the dead-letter queue
+            logger.exception("callback not applied", extra={"callId": detail.callId})
+            report.failures.append(record["messageId"])
 
     def _status(self, outcome: Outcome, receive_count: int, synchronous: bool) -> DeliveryStatus:
         if outcome.result is Result.RETRY:

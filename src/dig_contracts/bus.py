@@ -14,6 +14,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 BUS_SOURCE = "dig.api"
+# A provider's asynchronous results (Optimove's per-customer errors), received by the DIG API and put
+# on the bus for the connector that asked for them: detail-type CALLBACK.<connector>.
+CALLBACK_SOURCE = "dig.callbacks"
 # The DIG API's messageId is derived from ES Loyalty's eventId, so that the same event always maps to
 # the same message, whichever request (or racing request) carries it.
 _MESSAGE_NAMESPACE = uuid.UUID("5f0e7c57-4c47-4b8e-9d3e-1d2a6e0b9a41")
@@ -51,3 +54,18 @@ def eventbridge_event(detail: BusDetail, *, region: str, account: str = "0000000
         "resources": [],
         "detail": detail.model_dump(mode="json", exclude_none=True),
     }
+
+
+def callback_detail_type(connector: str) -> str:
+    return f"CALLBACK.{connector}"
+
+
+class CallbackDetail(BaseModel):
+    """A provider's callback, as the DIG API received it (the connector signed its URL)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connector: str
+    callId: str
+    payload: Any
+    receivedAt: str

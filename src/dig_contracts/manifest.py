@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dig_contracts.bus import BUS_SOURCE
+from dig_contracts.bus import BUS_SOURCE, CALLBACK_SOURCE, callback_detail_type
 from dig_contracts.events import EventType
 
 ConnectorName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,30}$")]
@@ -59,6 +59,8 @@ class ConnectorManifest(BaseModel):
     memory_mb: int = Field(default=512, ge=128, le=10_240)
     settings: tuple[Setting, ...] = ()
     secrets: tuple[SecretSetting, ...] = ()
+    # Whether the provider reports results later, to a callback URL the connector signs.
+    callbacks: bool = False
 
     @model_validator(mode="after")
     def _batching_window_for_large_batches(self) -> ConnectorManifest:
@@ -75,3 +77,9 @@ class ConnectorManifest(BaseModel):
     def event_pattern(self) -> dict[str, Any]:
         """The EventBridge rule pattern that routes this connector's event types to its queue."""
         return {"source": [BUS_SOURCE], "detail-type": [t.value for t in self.event_types]}
+
+    def callback_pattern(self) -> dict[str, Any] | None:
+        """The pattern of a second rule, to the same queue, for the provider's callbacks."""
+        if not self.callbacks:
+            return None
+        return {"source": [CALLBACK_SOURCE], "detail-type": [callback_detail_type(self.name)]}

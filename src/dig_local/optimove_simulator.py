@@ -10,6 +10,12 @@ Served under ``/_sim/optimove`` by the local gateway:
   GET  /requests   every request: method, path, body, status answered (DELETE clears the log)
   POST /faults     {"status": 500, "rate": 0.3, "calls": ["SendTransactionalMail"]}; DELETE clears
   GET  /mails      the transactional mails actually sent (one per UniqueMessageID)
+  POST /invalid-customers  {"customers": ["M-1"]}: UpdateCustomerAttributes reports them INVALID_CUSTOMER
+  GET  /callbacks  the results it posted to CallbackURLs, and the status each got
+
+UpdateCustomerAttributes answers at once and posts per-customer results to the request's CallbackURL
+a moment later, as Optimove documents: INVALID_CUSTOMER for customers marked invalid, INVALID_FIELD
+for a RealFieldName it does not know (when it was given the known fields).
 """
 
 from __future__ import annotations
@@ -83,6 +89,8 @@ class OptimoveSimulator:
         customer_limit: tuple[int, float] = (50, 10.0),
         mail_limit: tuple[int, float] = (10, 1.0),
         templates: Mapping[int, Iterable[str]] | None = None,
+        known_fields: Iterable[str] | None = None,
+        callback_sender: Callable[[str, dict[str, Any]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         seed: int = 7,
     ) -> None:
@@ -100,6 +108,10 @@ class OptimoveSimulator:
         self.customers: dict[str, dict[str, str]] = {}
         self.preferences: dict[tuple[str, int], str] = {}
         self.events: list[dict[str, Any]] = []
+        self.known_fields = frozenset(known_fields) if known_fields is not None else None
+        self.invalid_customers: set[str] = set()
+        self.callbacks: list[dict[str, Any]] = []
+        self._callback_sender = callback_sender or self._post_later
 
     # --- control ---------------------------------------------------------------------------
 
@@ -140,6 +152,22 @@ class OptimoveSimulator:
         if path == "/mails" and method == "GET":
             with self._lock:
                 return Answer(200, list(self.mails.values()))
+        if path == "/callbacks" and method == "GET":
+            with self._lock:
+                return Answer(200, list(self.callbacks))
+        if path == "/invalid-customers":
+            if method == "POST":
+                try:
+                    customers = json.loads(body or b"{}")["customers"]
+                except (ValueError, KeyError, TypeError):
+                    return Answer(400, {"message": 'expected {"customers": ["M-1", ...]}'})
+                with self._lock:
+                    self.invalid_customers.update(str(c) for c in customers)
+                return Answer(204)
+            if method == "DELETE":
+                with self._lock:
+                    self.invalid_customers.clear()
+                return Answer(204)
         call = CALLS.get(path)
         if call is None or method != "POST":
             return Answer(404, {"message": f"no such endpoint: {method} {path}"})
@@ -210,12 +238,44 @@ class OptimoveSimulator:
                 _only(attribute, {"RealFieldName", "Value"}, f"{where}.Attributes")
                 _require(isinstance(attribute.get("RealFieldName"), str), f"{where}: RealFieldName must be a string")
                 _require(isinstance(attribute.get("Value"), str), f"{where}: Value must be a string")
+        callback = body.get("CallbackURL")
+        _require(
+            callback is None or (isinstance(callback, str) and callback.startswith("http")), "CallbackURL must be a URL"
+        )
+        errors: list[dict[str, Any]] = []
         with self._lock:
             for customer in customers:
-                stored = self.customers.setdefault(customer["CustomerID"], {})
+                customer_id = customer["CustomerID"]
+                if customer_id in self.invalid_customers:
+                    errors.append({"CustomerID": customer_id, "ErrorCode": "INVALID_CUSTOMER"})
+                    continue
+                stored = self.customers.setdefault(customer_id, {})
                 for attribute in customer["Attributes"]:
-                    stored[attribute["RealFieldName"]] = attribute["Value"]
+                    name = attribute["RealFieldName"]
+                    if self.known_fields is not None and name not in self.known_fields:
+                        errors.append({"CustomerID": customer_id, "ErrorCode": "INVALID_FIELD", "RealFieldName": name})
+                        continue
+                    stored[name] = attribute["Value"]
+        if callback:
+            self._callback_sender(callback, {"Errors": errors})
         return Answer(200, {"IsSuccess": True, "Data": None})
+
+    def _post_later(self, url: str, results: dict[str, Any]) -> None:
+        """Results arrive after the call's answer, as Optimove sends them (within about a minute)."""
+
+        def post() -> None:
+            import httpx
+
+            time.sleep(0.3)
+            status: int | str
+            try:
+                status = httpx.post(url, json=results, timeout=10).status_code
+            except httpx.HTTPError as error:
+                status = type(error).__name__
+            with self._lock:
+                self.callbacks.append({"url": url.split("?")[0], "results": results, "status": status})
+
+        threading.Thread(target=post, name="optimove-callback", daemon=True).start()
 
     def _SetCustomerChannelPreference(self, body: Any) -> Answer:
         _require(isinstance(body, dict), "the body must be a JSON object")

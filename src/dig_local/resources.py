@@ -17,6 +17,7 @@ LOCAL_ACCOUNT = "123456789012"
 LOCAL_SIGNING_KEY = {"kid": "local", "key": "dig-local-signing-key-for-loopback-only-0000000000000000"}
 LOCAL_ISSUER = "dig-local"
 LOCAL_OPTIMOVE_SECRET = {"apiKey": "local-optimove-api-key", "realtimeToken": "local-realtime-token"}
+LOCAL_CALLBACK_KEY = {"key": "dig-local-callback-key-for-loopback-only"}
 
 
 @dataclass
@@ -35,6 +36,7 @@ class LocalResources:
     config_table: str
     bus_name: str
     signing_secret_arn: str
+    callback_key_secret_arn: str
     connectors: dict[str, ConnectorResources]
 
     def describe(self) -> dict[str, Any]:
@@ -70,6 +72,7 @@ def create(session: Any, manifests: list[ConnectorManifest], *, stage: str = "lo
     bus_name = f"dig-{stage}"
     events.create_event_bus(Name=bus_name)
     signing = secrets.create_secret(Name=f"dig/{stage}/api-signing-keys", SecretString=json.dumps(LOCAL_SIGNING_KEY))
+    callback_key = secrets.create_secret(Name=f"dig/{stage}/callback-key", SecretString=json.dumps(LOCAL_CALLBACK_KEY))
 
     connectors: dict[str, ConnectorResources] = {}
     for manifest in manifests:
@@ -98,6 +101,16 @@ def create(session: Any, manifests: list[ConnectorManifest], *, stage: str = "lo
             EventBusName=bus_name,
             Targets=[{"Id": "queue", "Arn": queue_arn, "DeadLetterConfig": {"Arn": target_dlq_arn}}],
         )
+        callbacks = manifest.callback_pattern()
+        if callbacks is not None:
+            events.put_rule(
+                Name=f"{prefix}-callbacks", EventBusName=bus_name, EventPattern=json.dumps(callbacks), State="ENABLED"
+            )
+            events.put_targets(
+                Rule=f"{prefix}-callbacks",
+                EventBusName=bus_name,
+                Targets=[{"Id": "queue", "Arn": queue_arn, "DeadLetterConfig": {"Arn": target_dlq_arn}}],
+            )
         for secret in manifest.secrets:
             secrets.create_secret(Name=secret.default_name, SecretString=json.dumps(_local_secret(manifest.name)))
         connectors[manifest.name] = ConnectorResources(
@@ -112,7 +125,7 @@ def create(session: Any, manifests: list[ConnectorManifest], *, stage: str = "lo
                 **{s.env: s.default_name for s in manifest.secrets},
             },
         )
-    return LocalResources(audit_table, config_table, bus_name, signing["ARN"], connectors)
+    return LocalResources(audit_table, config_table, bus_name, signing["ARN"], callback_key["ARN"], connectors)
 
 
 def _local_secret(connector: str) -> dict[str, str]:

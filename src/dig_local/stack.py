@@ -137,6 +137,8 @@ class LocalStack:
             "SIGNING_KEY_SECRET_ARN": self.resources.signing_secret_arn,
             "JWT_ISSUER": resources.LOCAL_ISSUER,
             "JWT_AUDIENCE": "dig-api",
+            "CALLBACK_KEY_SECRET_ARN": self.resources.callback_key_secret_arn,
+            "DIG_CALLBACK_URL": f"{self.url}/v1/callbacks",
         }
         for connector in self.resources.connectors.values():
             environment.update(connector.environment)
@@ -157,10 +159,14 @@ class LocalStack:
         if "optimove" in {m.name for m in self.manifests}:
             config = json.loads(SAMPLE_CONFIGS["optimove"].read_text())
             templates = _templates(config)
+            from connectors.optimove.config import parse_config
+
             self.simulator = OptimoveSimulator(
                 api_key=resources.LOCAL_OPTIMOVE_SECRET["apiKey"],
                 realtime_token=resources.LOCAL_OPTIMOVE_SECRET["realtimeToken"],
                 templates=templates,
+                # The attributes the sample configuration maps exist in this simulated Optimove.
+                known_fields=parse_config(config).realtime_fields(),
             )
 
     def _gateway(self) -> LocalGateway:

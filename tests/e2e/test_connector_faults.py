@@ -42,3 +42,60 @@ def test_with_a_third_of_calls_failing_nothing_is_lost_and_nobody_is_mailed_twic
     assert all(count == 1 for count in mails.values())
     reported = Counter(r["body"]["cid"] for r in requests if r["call"] == "reportEvent" and r["status"] == 200)
     assert all(count == 1 for count in reported.values())  # never a second welcome campaign
+
+
+def test_a_customer_optimove_rejects_later_ends_failed_and_replays_once_fixed(stack: LocalStackProcess) -> None:
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    suffix = uuid.uuid4().hex[:8]
+    rejected, accepted = f"M-bad-{suffix}", f"M-ok-{suffix}"
+    assert stack.http.post("/_sim/optimove/invalid-customers", json={"customers": [rejected]}).status_code == 204
+    ids = {}
+    for member in (rejected, accepted):
+        document = example_event("MEMBER_PROFILE_UPDATE", eventId=f"cb-{member}", memberId=member)
+        ids[member] = stack.post_event(document).json()["messageId"]
+
+    def status_of(member: str) -> dict[str, object]:
+        return stack.http.get(f"/v1/messages/{ids[member]}").json()["deliveries"][0]
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+        stack.http.get(f"/v1/messages/{ids[rejected]}").json()["deliveries"]
+        and status_of(rejected)["status"] == "FAILED"
+    ):
+        time.sleep(0.3)
+    failed = status_of(rejected)
+    assert failed["status"] == "FAILED"
+    assert "INVALID_CUSTOMER" in str(failed["lastError"])
+    assert status_of(accepted)["status"] == "DELIVERED"
+    callbacks = stack.http.get("/_sim/optimove/callbacks").json()
+    assert callbacks
+    assert all(c["status"] == 202 for c in callbacks)
+
+    assert stack.http.delete("/_sim/optimove/invalid-customers").status_code == 204
+    dig = str(Path(sys.executable).parent / "dig")
+    replay = subprocess.run(
+        [
+            dig,
+            "replay",
+            "--connector",
+            "optimove",
+            "--message-id",
+            ids[rejected],
+            "--yes",
+            "--local",
+            "--local-url",
+            stack.url,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert replay.returncode == 0, replay.stderr
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and status_of(rejected)["status"] != "DELIVERED":
+        time.sleep(0.3)
+    assert status_of(rejected)["status"] == "DELIVERED"

@@ -166,6 +166,8 @@ def test_the_api_may_write_the_audit_table_put_on_the_bus_and_invoke_the_sync_co
         "xray:PutTelemetryRecords",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
+        "secretsmanager:GetSecretValue",  # the callback key
+        "secretsmanager:DescribeSecret",
     }
     assert by_action["dynamodb:PutItem"] == arn_of(audit)
     assert by_action["events:PutEvents"] == arn_of(bus)
@@ -216,7 +218,13 @@ def test_the_operator_policy_covers_audit_queries_replay_and_config(resources: R
 
 
 def test_every_route_is_authorized_by_the_jwt_authorizer_and_validated(resources: Resources) -> None:
-    [method] = resources("AWS::ApiGateway::Method").values()
+    methods = dict(resources("AWS::ApiGateway::Method").items())
+    [method] = [m for name, m in methods.items() if "proxyANY" in name]
+    [callback] = [m for name, m in methods.items() if "callbacks" in name]
+    # The one route without a bearer token: provider callbacks, to a signed URL checked by the Lambda.
+    assert callback["Properties"]["AuthorizationType"] == "NONE"
+    assert callback["Properties"]["HttpMethod"] == "POST"
+    assert callback["Properties"]["RequestParameters"] == {"method.request.querystring.sig": True}
     authorizer, authorizer_properties = one(resources, "AWS::ApiGateway::Authorizer", "ApiTokenAuthorizer")
     assert method["Properties"]["AuthorizationType"] == "CUSTOM"
     assert method["Properties"]["AuthorizerId"] == ref(authorizer)
@@ -253,10 +261,23 @@ def test_gateway_refusals_answer_in_the_apis_error_shape(resources: Resources) -
     }
 
 
-def test_the_signing_key_is_generated_by_secrets_manager_not_written_in_the_template(resources: Resources) -> None:
-    [secret] = resources("AWS::SecretsManager::Secret").values()
-    assert "SecretString" not in secret["Properties"]
-    assert secret["Properties"]["GenerateSecretString"]["GenerateStringKey"] == "key"
+def test_keys_are_generated_by_secrets_manager_never_written_in_the_template(resources: Resources) -> None:
+    secrets = resources("AWS::SecretsManager::Secret")
+    assert len(secrets) == 2  # the JWT signing key and the callback key
+    for secret in secrets.values():
+        assert "SecretString" not in secret["Properties"]
+        assert secret["Properties"]["GenerateSecretString"]["GenerateStringKey"] == "key"
+
+
+def test_provider_callbacks_reach_the_connectors_queue_by_a_second_rule(resources: Resources) -> None:
+    _, rule = one(resources, "AWS::Events::Rule", "OptimoveCallbackRule")
+    assert rule["EventPattern"] == {"source": ["dig.callbacks"], "detail-type": ["CALLBACK.optimove"]}
+    queue, _ = one(resources, "AWS::SQS::Queue", "OptimoveQueue")
+    assert rule["Targets"][0]["Arn"] == arn_of(queue)
+    _, function = one(resources, "AWS::Lambda::Function", "OptimoveHandler")
+    variables = function["Environment"]["Variables"]
+    assert "CALLBACK_KEY_SECRET_ARN" in variables
+    assert "/v1/callbacks" in json.dumps(variables["DIG_CALLBACK_URL"])
 
 
 # --- the bus and observability ---------------------------------------------------------------
@@ -345,7 +366,7 @@ def test_iam_authentication_is_selectable_by_context(tmp_path: Path) -> None:
     outdir = synthesize(tmp_path / "iam", apiAuth="iam", stage="prod", optimoveApiBaseUrl="https://api4.optimove.net")
     template = json.loads((outdir / "Dig-prod.template.json").read_text())
     methods = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Method"]
-    assert [m["Properties"]["AuthorizationType"] for m in methods] == ["AWS_IAM"]
+    assert sorted(m["Properties"]["AuthorizationType"] for m in methods) == ["AWS_IAM", "NONE"]
     assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Authorizer"]
     functions = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
     assert any(

@@ -67,12 +67,15 @@ class CallResult:
 
 
 def update_customer_attributes(
-    api_base: str, customers: Sequence[tuple[str, Sequence[tuple[str, str]]]], limit: RateLimit
+    api_base: str,
+    customers: Sequence[tuple[str, Sequence[tuple[str, str]]]],
+    limit: RateLimit,
+    callback_url: str | None = None,
 ) -> Request:
     """POST {apiBase}/Customers/UpdateCustomerAttributes: up to 1,000 customers, 10 attributes each."""
     if len(customers) > MAX_CUSTOMERS_PER_UPDATE:
         raise ValueError(f"{len(customers)} customers in one call; Optimove takes {MAX_CUSTOMERS_PER_UPDATE}")
-    body = {
+    body: dict[str, Any] = {
         "CustomerNewAttributesValuesList": [
             {
                 "CustomerID": customer_id,
@@ -81,6 +84,8 @@ def update_customer_attributes(
             for customer_id, attributes in customers
         ]
     }
+    if callback_url:  # per-customer results come back there, within about a minute
+        body["CallbackURL"] = callback_url
     return Request(
         "UpdateCustomerAttributes", "POST", f"{api_base}/Customers/UpdateCustomerAttributes", body, CUSTOMER_API, limit
     )
@@ -127,6 +132,33 @@ def report_event(realtime_base: str, token: str, customer_id: str, realtime: Rea
     """POST {realtimeBase}/reportEvent: the tenant's real-time token travels in the body."""
     body = {"tid": token, "cid": customer_id, "eid": realtime.event_id, "context": realtime.context}
     return Request("reportEvent", "POST", f"{realtime_base}/reportEvent", body, None, None)
+
+
+@dataclass(frozen=True)
+class CustomerError:
+    customer_id: str
+    code: str
+    field: str | None = None
+
+
+def update_results_errors(payload: Any) -> list[CustomerError]:
+    """The per-customer errors in the results Optimove posts to an UpdateCustomerAttributes
+    CallbackURL (INVALID_CUSTOMER, INVALID_FIELD, INVALID_VALUE, UPDATE_FIELD_TEMPORARY_UNAVAILABLE).
+
+    The payload's exact shape is unverified; this reads ``{"Errors": [{"CustomerID", "ErrorCode",
+    "RealFieldName"}]}`` and close variants, and is the one place to correct it."""
+    document = payload if isinstance(payload, dict) else {"Errors": payload}
+    entries = document.get("Errors") or document.get("Results") or []
+    errors = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or entry.get("Success") is True:
+            continue
+        customer = entry.get("CustomerID") or entry.get("CustomerId")
+        code = entry.get("ErrorCode") or entry.get("Error") or entry.get("Code")
+        if customer and code:
+            field = entry.get("RealFieldName") or entry.get("FieldName")
+            errors.append(CustomerError(str(customer), str(code), str(field) if field else None))
+    return errors
 
 
 # --- transport ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ older than the last one delivered (the watermark) is never sent. Operations with
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,8 +24,11 @@ from connectors.optimove import client as api
 from connectors.optimove.client import CallResult, Credentials, Transport
 from connectors.optimove.config import OptimoveConfig
 from connectors.optimove.mapping import Plan, plan
+from db.call_log import CallLog
 from db.watermarks import Mark, WatermarkStore
-from dig_connector_kit.model import Deadline, InboundMessage, Outcome, Result
+from dig_connector_kit.model import Deadline, InboundMessage, LateFailure, Outcome, Result
+from dig_contracts.bus import CallbackDetail
+from dig_contracts.callbacks import callback_url
 
 logger = logging.getLogger(__name__)
 NAME = "optimove"
@@ -34,6 +38,8 @@ NAME = "optimove"
 class Endpoints:
     api_base: str
     realtime_base: str
+    # Where Optimove posts UpdateCustomerAttributes results: the DIG API's callback route.
+    callback_base: str | None = None
 
 
 @dataclass
@@ -86,12 +92,16 @@ class OptimoveConnector:
         watermarks: WatermarkStore,
         endpoints: Endpoints,
         credentials: Callable[[], Credentials],
+        call_log: CallLog | None = None,
+        callback_key: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._config = config
         self._transport = transport
         self._watermarks = watermarks
         self._endpoints = endpoints
         self._credentials = credentials
+        self._call_log = call_log
+        self._callback_key = callback_key
 
     def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
         try:
@@ -177,12 +187,16 @@ class OptimoveConnector:
         for customers in rounds:
             for start in range(0, len(customers), api.MAX_CUSTOMERS_PER_UPDATE):
                 call = customers[start : start + api.MAX_CUSTOMERS_PER_UPDATE]
+                call_id, callback = self._callback()
                 request = api.update_customer_attributes(
                     self._endpoints.api_base,
                     [(member, attrs) for member, attrs, _ in call],
                     config.rateLimits.customerApi,
+                    callback_url=callback,
                 )
                 result = self._transport.send(request, deadline)
+                if result.ok and callback and self._call_log is not None:
+                    self._call_log.record(NAME, call_id, self._carried(call, winners))
                 involved: set[int] = set().union(*(owners for _, _, owners in call))
                 for owner in involved:
                     by_id[owner].apply(result, "UpdateCustomerAttributes")
@@ -193,6 +207,53 @@ class OptimoveConnector:
                             delivered[member][name] = (winner[0], winner[2].inbound.message_id)
         if delivered:
             self._watermarks.advance(NAME, delivered, marks)
+
+    def _callback(self) -> tuple[str, str | None]:
+        call_id = uuid.uuid4().hex
+        key = self._callback_key() if self._endpoints.callback_base else None
+        if not key or not self._endpoints.callback_base:
+            return call_id, None
+        return call_id, callback_url(self._endpoints.callback_base, key, NAME, call_id)
+
+    @staticmethod
+    def _carried(
+        call: list[tuple[str, list[tuple[str, str]], set[int]]],
+        winners: dict[str, dict[str, tuple[str, int, _Progress, str]]],
+    ) -> dict[str, dict[str, list[str]]]:
+        """customer -> message -> fields this call carried for it."""
+        carried: dict[str, dict[str, list[str]]] = {}
+        for member, attributes, _ in call:
+            for name, _value in attributes:
+                message_id = winners[member][name][2].inbound.message_id
+                carried.setdefault(member, {}).setdefault(message_id, []).append(name)
+        return carried
+
+    # --- callbacks: Optimove's per-customer results, a minute later --------------------------------
+
+    def handle_callback(self, detail: CallbackDetail) -> list[LateFailure]:
+        errors = api.update_results_errors(detail.payload)
+        if not errors:
+            return []
+        carried = self._call_log.lookup(NAME, detail.callId) if self._call_log else None
+        if carried is None:
+            logger.warning("results for an unknown or expired call", extra={"callId": detail.callId})
+            return []
+        failures: dict[str, list[str]] = {}
+        forget: dict[str, dict[str, str]] = {}
+        for error in errors:
+            for message_id, fields in carried.get(error.customer_id, {}).items():
+                if error.field and error.field not in fields:
+                    continue
+                what = f"{error.code} for {error.field}" if error.field else error.code
+                failures.setdefault(message_id, []).append(what)
+                for name in [error.field] if error.field else fields:
+                    forget.setdefault(error.customer_id, {})[name] = message_id
+        if forget:
+            self._watermarks.forget(NAME, forget)
+        return [
+            LateFailure(message_id, f"Optimove rejected it after accepting the call {detail.callId}: {', '.join(what)}")
+            for message_id, what in failures.items()
+        ]
 
     # --- phase 1: email channel preference ------------------------------------------------------
 

@@ -66,6 +66,16 @@ def credentials() -> Credentials:
     return Credentials(api_key=document["apiKey"], realtime_token=document.get("realtimeToken"))
 
 
+def callback_key() -> str | None:
+    """The key that signs callback URLs, shared with the DIG API (cached five minutes)."""
+    arn = os.environ.get("CALLBACK_KEY_SECRET_ARN")
+    if not arn:
+        return None
+    from aws_lambda_powertools.utilities.parameters import get_secret
+
+    return str(json.loads(str(get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)))["key"])
+
+
 @cache
 def runtime() -> ConnectorRuntime:
     """Built once per container: one boto3 session, one pooled httpx client."""
@@ -75,6 +85,7 @@ def runtime() -> ConnectorRuntime:
 
     from connectors.optimove.ratelimit import DynamoLimiter
     from db.audit import DynamoAuditStore, Retention
+    from db.call_log import DynamoCallLog
     from db.config_store import DynamoConfigStore
     from db.watermarks import DynamoWatermarkStore
 
@@ -100,8 +111,11 @@ def runtime() -> ConnectorRuntime:
         Endpoints(
             api_base=os.environ["OPTIMOVE_API_BASE_URL"].rstrip("/"),
             realtime_base=os.environ["OPTIMOVE_REALTIME_BASE_URL"].rstrip("/"),
+            callback_base=os.environ.get("DIG_CALLBACK_URL") or None,
         ),
         credentials,
+        call_log=DynamoCallLog(audit),
+        callback_key=callback_key,
     )
     return ConnectorRuntime(connector, audit, max_receive_count=int(os.environ.get("MAX_RECEIVE_COUNT", "5")))
 

@@ -18,6 +18,8 @@ MANIFEST = ConnectorManifest(
     max_concurrency=2,
     max_receive_count=5,
     timeout_seconds=120,
+    # UpdateCustomerAttributes reports per-customer errors later, to a callback URL.
+    callbacks=True,
     memory_mb=1024,
     settings=(
         Setting(
