@@ -26,7 +26,8 @@ import contextlib
 import json
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -245,6 +246,7 @@ def delivery_from_item(item: dict[str, Any]) -> DeliveryRecord:
 
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -256,10 +258,28 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 class DynamoAuditStore:
-    def __init__(self, client: DynamoDBClient, table_name: str, retention: Retention | None = None) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        retention: Retention | None = None,
+        *,
+        parallelism: int = 4,
+    ) -> None:
         self._client = client
         self._table = table_name
         self._retention = retention or Retention()
+        # A connector batch writes a thousand deliveries and as many watermarks: 80 BatchWriteItem
+        # calls, latency-bound, so several run at once (the client's pool must allow as many).
+        self._parallelism = parallelism
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        if len(items) <= 1 or self._parallelism <= 1:
+            return [function(item) for item in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._parallelism, thread_name_prefix="audit")
+        return list(self._pool.map(function, items))
 
     @property
     def table_name(self) -> str:
@@ -386,16 +406,16 @@ class DynamoAuditStore:
             {"pk": _s(message_pk(message_id)), "sk": _s(DELIVERY_SK_PREFIX + connector)}
             for message_id in dict.fromkeys(message_ids)
         ]
-        found: dict[str, DeliveryRecord] = {}
-        for chunk in chunks(keys, 100):
-            for item in self.batch_get(list(chunk)):
-                record = delivery_from_item(item)
-                found[record.messageId] = record
-        return found
+        records = (delivery_from_item(item) for item in self.batch_get(keys))
+        return {record.messageId: record for record in records}
 
     def batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The items at ``keys`` (any number), in calls of 100 keys, a few at a time."""
+        return [item for found in self._map(self._batch_get_100, list(chunks(keys, 100))) for item in found]
+
+    def _batch_get_100(self, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        request: dict[str, Any] = {self._table: {"Keys": list(keys), "ConsistentRead": True}}
         for attempt in range(8):
             answer = self._call("batch_get_item", RequestItems=request)
             items.extend(answer.get("Responses", {}).get(self._table, []))
@@ -409,9 +429,38 @@ class DynamoAuditStore:
         now = utc_now()
         items = [delivery_to_item(r, epoch_after(now, self._retention.days_for(r.status))) for r in records]
         self.batch_put(items)
-        for record in records:
-            if record.status is DeliveryStatus.FAILED:
-                self._keep_message_until(record.messageId, epoch_after(now, self._retention.failed_days))
+        failed = [record.messageId for record in records if record.status is DeliveryStatus.FAILED]
+        keep_until = epoch_after(now, self._retention.failed_days)
+        self._map(lambda message_id: self._keep_message_until(message_id, keep_until), failed)
+
+    def put_delivery_if_unchanged(self, record: DeliveryRecord, previous: DeliveryRecord | None) -> bool:
+        """Write ``record`` only if the delivery is still what ``previous`` was when read (None: that
+        there is none); False when it changed meanwhile (a connector or a replay got to it)."""
+        from botocore.exceptions import ClientError
+
+        now = utc_now()
+        item = delivery_to_item(record, epoch_after(now, self._retention.days_for(record.status)))
+        if previous is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            seen = delivery_to_item(previous, 0)
+            condition = {
+                "ConditionExpression": "#status = :status AND gsiStatusSk = :sk AND "
+                + ("replayRunId = :run" if previous.replayRunId else "attribute_not_exists(replayRunId)"),
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {
+                    ":status": seen["status"],
+                    ":sk": seen["gsiStatusSk"],
+                    **({":run": seen["replayRunId"]} if previous.replayRunId else {}),
+                },
+            }
+        try:
+            self._call("put_item", TableName=self._table, Item=item, **condition)
+        except ClientError:  # ConditionalCheckFailed: _call re-raises only that one
+            return False
+        if record.status is DeliveryStatus.FAILED:
+            self._keep_message_until(record.messageId, epoch_after(now, self._retention.failed_days))
+        return True
 
     def _keep_message_until(self, message_id: str, expires_at: int) -> None:
         """A failure is kept longer than a delivery, and so is the message it is replayed from."""
@@ -429,16 +478,18 @@ class DynamoAuditStore:
             )
 
     def batch_put(self, items: Sequence[dict[str, Any]]) -> None:
-        for chunk in chunks(items, 25):
-            request: dict[str, Any] = {self._table: [{"PutRequest": {"Item": item}} for item in chunk]}
-            for attempt in range(8):
-                answer = self._call("batch_write_item", RequestItems=request)
-                request = answer.get("UnprocessedItems") or {}
-                if not request:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            else:
-                raise AuditUnavailable(f"batch_write_item on {self._table}: items left unprocessed")
+        """Put ``items`` (any number), in calls of 25 items, a few at a time."""
+        self._map(self._batch_put_25, list(chunks(items, 25)))
+
+    def _batch_put_25(self, items: Sequence[dict[str, Any]]) -> None:
+        request: dict[str, Any] = {self._table: [{"PutRequest": {"Item": item}} for item in items]}
+        for attempt in range(8):
+            answer = self._call("batch_write_item", RequestItems=request)
+            request = answer.get("UnprocessedItems") or {}
+            if not request:
+                return
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+        raise AuditUnavailable(f"batch_write_item on {self._table}: items left unprocessed")
 
 
 def _now_iso() -> str:

@@ -125,6 +125,8 @@ class ReplayStore:
                         "replayRunId": {"S": run_id},
                         "gsiStatusPk": {"S": status_partition(connector, DeliveryStatus.PENDING, now[:10])},
                         "gsiStatusSk": {"S": f"{now}#{message_id}"},
+                        # Until the connector records the delivery (with its own retention).
+                        "expiresAt": {"N": str(int(utc_now().timestamp()) + RUN_RETENTION_SECONDS)},
                     },
                     ConditionExpression="attribute_not_exists(pk)",
                 )

@@ -16,8 +16,6 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from db.audit import chunks
-
 if TYPE_CHECKING:
     from db.audit import DynamoAuditStore
 
@@ -58,14 +56,12 @@ class DynamoWatermarkStore:
         self._retention_days = retention_days
 
     def get(self, connector: str, member_ids: Iterable[str]) -> dict[str, dict[str, Mark]]:
-        members = list(dict.fromkeys(member_ids))
+        keys = [{"pk": {"S": _pk(connector, m)}, "sk": {"S": "ATTRIBUTES"}} for m in dict.fromkeys(member_ids)]
         found: dict[str, dict[str, Mark]] = {}
         prefix = f"STATE#{connector}#"
-        for chunk in chunks(members, 100):
-            keys = [{"pk": {"S": _pk(connector, m)}, "sk": {"S": "ATTRIBUTES"}} for m in chunk]
-            for item in self._audit.batch_get(keys):
-                member = item["pk"]["S"].removeprefix(prefix)
-                found[member] = {k: (v[0], v[1]) for k, v in json.loads(item["w"]["S"]).items()}
+        for item in self._audit.batch_get(keys):
+            member = item["pk"]["S"].removeprefix(prefix)
+            found[member] = {k: (v[0], v[1]) for k, v in json.loads(item["w"]["S"]).items()}
         return found
 
     def advance(

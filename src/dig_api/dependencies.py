@@ -20,12 +20,21 @@ if TYPE_CHECKING:
     from dig_api.sync import SyncService
 
 
+INGEST_PARALLELISM = 16
+
+
 @cache
 def boto_config() -> object:
     from botocore.config import Config
 
-    # The API must answer well inside API Gateway's 29 s: short timeouts, a few quick retries.
-    return Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    # The API must answer well inside API Gateway's 29 s: short timeouts, a few quick retries; and a
+    # connection per thread of a batch's parallel audit writes (IngestService's parallelism).
+    return Config(
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"mode": "standard", "max_attempts": 3},
+        max_pool_connections=INGEST_PARALLELISM,
+    )
 
 
 @cache
@@ -45,7 +54,7 @@ def ingest_service() -> IngestService:
         session.client("dynamodb", config=boto_config()), os.environ["AUDIT_TABLE_NAME"], retention
     )
     publisher = EventBridgePublisher(session.client("events", config=boto_config()), os.environ["EVENT_BUS_NAME"])
-    return IngestService(audit, publisher)
+    return IngestService(audit, publisher, parallelism=INGEST_PARALLELISM)
 
 
 @cache

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from dig_contracts.pan import card_number_paths
+from dig_contracts.pan import card_number_paths, mask_card_numbers
 
 
 class ErrorDetail(BaseModel):
@@ -97,14 +97,16 @@ CARD_NUMBER_RULE = "must not contain a payment card number (DIG never accepts ca
 
 
 def field_path(location: Iterable[Any]) -> str:
-    """('data', 'reward', 'value', 'amount') -> 'data.reward.value.amount'; list indexes as [i]."""
+    """('data', 'reward', 'value', 'amount') -> 'data.reward.value.amount'; list indexes as [i].
+
+    A location can hold a submitted key, and a key can be a card number: it is masked."""
     path = ""
     for part in location:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
             path = f"{path}.{part}" if path else str(part)
-    return path
+    return mask_card_numbers(path)
 
 
 def validation_details(errors: Iterable[Mapping[str, Any]], *, event_tags: frozenset[str]) -> list[ErrorDetail]:

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import re
+from collections import Counter
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -147,19 +148,20 @@ def post_batch(batch: Annotated[BatchRequest, Body()]):
         raise batch_too_large(len(batch.events))
     sizes = [len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()) for document in batch.events]
     results = providers.ingest().ingest_batch(batch.events, sizes, caller())
-    entries = []
-    for result in results:
-        entries.append(
-            BatchEntry(
-                index=result.index,
-                eventId=result.event_id,
-                status=result.status.value,
-                messageId=result.message_id,
-                error=result.error.info() if result.error else None,
-                retryable=(result.error.status >= 500 or result.error.status == 409) if result.error else None,
-            )
+    entries = [
+        BatchEntry(
+            index=result.index,
+            eventId=result.event_id,
+            status=result.status.value,
+            messageId=result.message_id,
+            error=result.error.info() if result.error else None,
+            retryable=(result.error.status >= 500 or result.error.status == 409) if result.error else None,
         )
-        metrics.add_metric(name=f"Events{result.status.value.title()}", unit=MetricUnit.Count, value=1)
+        for result in results
+    ]
+    # One value per status, not one per event: EMF takes at most 100 values per metric and line.
+    for status, count in Counter(result.status for result in results).items():
+        metrics.add_metric(name=f"Events{status.value.title()}", unit=MetricUnit.Count, value=count)
     return _json(HTTPStatus.OK, BatchResponse(results=entries))
 
 

@@ -111,7 +111,8 @@ def audit_list(
     event_type: EventType = None,
     member: Member = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines, for scripts")] = False,
-    limit: Annotated[int, typer.Option(help="At most this many rows (0: all)")] = 50,
+    limit: Annotated[int, typer.Option(help="Rows per page (0: all, on one page)")] = 50,
+    page: Annotated[int, typer.Option(min=1, help="Which page of --limit rows to show")] = 1,
     stack: Stack = None,
     region: Region = None,
     local: Local = False,
@@ -121,14 +122,17 @@ def audit_list(
     span = time_window(since, until)
     target, store = connect(stack, region, local, local_url)
     rows = rows_for(store, target, connector=connector, status=status, event_type=event_type, member=member, span=span)
-    shown = list(islice(rows, limit + 1)) if limit else list(rows)
+    skipped = (page - 1) * limit
+    shown = list(islice(rows, skipped, skipped + limit + 1)) if limit else list(rows)
     more = bool(limit) and len(shown) > limit
     shown = shown[:limit] if limit else shown
     if as_json:
         for row in shown:
             print(json.dumps(_row_json(row)))
         return
-    table = Table(title=f"{len(shown)} message(s) from {span.since:%Y-%m-%d %H:%M} to {span.until:%Y-%m-%d %H:%M} UTC")
+    where = f"from {span.since:%Y-%m-%d %H:%M} to {span.until:%Y-%m-%d %H:%M} UTC"
+    numbered = f", page {page} (rows {skipped + 1}-{skipped + len(shown)})" if limit and shown else ""
+    table = Table(title=f"{len(shown)} message(s) {where}{numbered}")
     for column in ("time", "messageId", "event type", "member", "connector", "status", "attempts", "last error"):
         table.add_column(column, overflow="fold")
     for row in shown:
@@ -145,7 +149,7 @@ def audit_list(
         )
     console.print(table)
     if more:
-        console.print(f"More than {limit} rows: narrow the window (--since/--until) or raise --limit (0: all).")
+        console.print(f"There is more: the same command with --page {page + 1} (or --limit 0 for every row).")
 
 
 def _row_json(row: MessageRow) -> dict[str, Any]:
@@ -381,6 +385,14 @@ def dead_letters(
     delete_resolved: Annotated[
         bool, typer.Option("--delete-resolved", help="Delete the messages whose delivery is now DELIVERED or SKIPPED")
     ] = False,
+    fail_stranded: Annotated[
+        bool,
+        typer.Option(
+            "--fail-stranded",
+            help="Record FAILED (replayable) the messages whose delivery still reads PENDING or was never "
+            "recorded: the function timed out or crashed on their last receive",
+        ),
+    ] = False,
     limit: Annotated[int, typer.Option(help="Look at up to this many messages")] = 100,
     stack: Stack = None,
     region: Region = None,
@@ -391,6 +403,9 @@ def dead_letters(
     remove what a replay has since delivered (the audit trail, not the queue, is what you replay from)."""
     if ctx.invoked_subcommand is not None:
         return
+    from dig_cli import replay as replay_logic
+    from dig_contracts.bus import BusDetail
+
     target, store = connect(stack, region, local, local_url)
     if connector not in target.dead_letter_queues:
         raise usage(f"no connector {connector!r} in this stack (known: {', '.join(sorted(target.dead_letter_queues))})")
@@ -404,22 +419,27 @@ def dead_letters(
             break
         for message in messages:
             seen.setdefault(message["MessageId"], message)
-    ids: dict[str, str | None] = {}
+    details: dict[str, BusDetail | None] = {}
     for sqs_id, message in seen.items():
         try:
-            ids[sqs_id] = json.loads(message["Body"])["detail"]["messageId"]
+            details[sqs_id] = BusDetail.model_validate(json.loads(message["Body"])["detail"])
         except (ValueError, KeyError, TypeError):
-            ids[sqs_id] = None
+            details[sqs_id] = None
+    ids = {sqs_id: detail.messageId if detail else None for sqs_id, detail in details.items()}
     deliveries = store.get_deliveries(connector, [m for m in ids.values() if m])
     table = Table(title=f"{len(seen)} message(s) in {connector}'s dead-letter queue")
     for column in ("messageId", "audit status", "last error", "action"):
         table.add_column(column, overflow="fold")
-    deleted = 0
+    deleted = failed = 0
     deleted_ids: set[str] = set()
     for sqs_id, message_id in ids.items():
         delivery = deliveries.get(message_id) if message_id else None
         status = delivery.status.value if delivery else ("(unreadable body)" if message_id is None else "(no delivery)")
         action = ""
+        detail = details[sqs_id]
+        if fail_stranded and detail is not None and replay_logic.fail_stranded(store, connector, detail, delivery):
+            failed += 1
+            action = "recorded FAILED"
         if delete_resolved and delivery and delivery.status in (DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED):
             sqs.delete_message(QueueUrl=url, ReceiptHandle=seen[sqs_id]["ReceiptHandle"])
             deleted += 1
@@ -436,6 +456,8 @@ def dead_letters(
             ],
         )
     console.print(table)
+    if fail_stranded:
+        console.print(f"recorded {failed} stranded message(s) FAILED; replay: dig replay --connector {connector} ...")
     if delete_resolved:
         console.print(
             f"deleted {deleted}; the others stay (replay FAILED ones: dig replay --connector {connector} ...)"

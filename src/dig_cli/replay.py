@@ -17,7 +17,7 @@ from typing import Any
 
 from db.audit import DynamoAuditStore
 from db.queries import AuditQueries, MessageRow, Window
-from db.records import DeliveryStatus, iso, utc_now
+from db.records import DeliveryRecord, DeliveryStatus, iso, utc_now
 from db.replay import Claim, ReplayStore, RunRecord
 from dig_contracts.bus import BusDetail, ReplayTag, eventbridge_event
 
@@ -254,6 +254,32 @@ class Replayer:
                 summary.replayed += 1
         self._replays.record_enqueued(run_id, sent)
         progress(len(batch))
+
+
+STRANDED = "the queue gave up on it (it is in the dead-letter queue) before the connector could record its end"
+
+
+def fail_stranded(store: DynamoAuditStore, connector: str, detail: BusDetail, previous: DeliveryRecord | None) -> bool:
+    """Record FAILED, and so replayable, a message found in the connector's dead-letter queue whose
+    delivery reads PENDING outside any replay, or was never recorded: the function timed out or
+    crashed on its last receive. False when there is nothing to do or the delivery changed meanwhile."""
+    if previous is not None and (previous.status is not DeliveryStatus.PENDING or previous.replayRunId):
+        return False
+    last_error = previous.lastError if previous else None
+    failed = DeliveryRecord(
+        messageId=detail.messageId,
+        connector=connector,
+        status=DeliveryStatus.FAILED,
+        eventType=str(detail.event.get("eventType", "")),
+        memberId=str(detail.event.get("memberId", "")),
+        updatedAt=iso(utc_now()),
+        attempts=previous.attempts if previous else [],
+        attemptCount=previous.attemptCount if previous else 0,
+        lastError=f"{STRANDED}; last recorded error: {last_error}" if last_error else STRANDED,
+        notes=previous.notes if previous else [],
+        completed=previous.completed if previous else [],
+    )
+    return store.put_delivery_if_unchanged(failed, previous)
 
 
 def run_status(store: DynamoAuditStore, run_id: str) -> tuple[RunRecord | None, dict[str, int]]:

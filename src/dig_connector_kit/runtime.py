@@ -25,6 +25,7 @@ from db.records import DeliveryRecord, DeliveryStatus, iso, utc_now
 from dig_connector_kit.model import Connector, Deadline, InboundMessage, Outcome, Result
 from dig_contracts.bus import CALLBACK_SOURCE, BusDetail, CallbackDetail
 from dig_contracts.events import parse_event
+from dig_contracts.pan import mask_card_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class ConnectorRuntime:
 
         outcomes: dict[str, Outcome] = dict(invalid)
         if inbound:
-            outcomes.update(self.connector.deliver(inbound, deadline))
+            outcomes.update(self._deliver(inbound, deadline))
 
         records: list[DeliveryRecord] = []
         details = {m: c[0].detail for m, c in by_message.items()}
@@ -160,6 +161,22 @@ class ConnectorRuntime:
                 report.failures.extend(c.record_id for c in copies)
         self.audit.save_deliveries(records)
         return report
+
+    def _deliver(self, inbound: list[InboundMessage], deadline: Deadline) -> dict[str, Outcome]:
+        """The connector's outcomes, with every message accounted for: a connector that raises, or
+        that forgets a message, must not make SQS drop accepted messages without an audit record.
+        Such messages are retried, and recorded FAILED (replayable) once the queue gives up."""
+        try:
+            outcomes = dict(self.connector.deliver(inbound, deadline))
+        except Exception as error:
+            logger.exception("the connector raised; every message of the batch is retried")
+            text = mask_card_numbers(f"the connector raised {type(error).__name__}: {error}")[:500]
+            return {message.message_id: Outcome(Result.RETRY, error=text) for message in inbound}
+        for message in inbound:
+            if message.message_id not in outcomes:
+                logger.error("no outcome from the connector", extra={"messageId": message.message_id})
+                outcomes[message.message_id] = Outcome(Result.RETRY, error="the connector reported no outcome for it")
+        return {message.message_id: outcomes[message.message_id] for message in inbound}
 
     def _apply_callback(self, detail: CallbackDetail, record: Mapping[str, Any], report: BatchReport) -> None:
         """A provider's late results: the messages it rejected after all become FAILED (replayable)."""

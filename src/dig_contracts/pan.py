@@ -32,13 +32,25 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _is_card_number(run: str) -> bool:
+    digits = _SEPARATORS.sub("", run)
+    return MIN_PAN_DIGITS <= len(digits) <= MAX_PAN_DIGITS and luhn_valid(digits)
+
+
 def find_card_number(text: str) -> str | None:
     """The first card-number-like run in ``text`` (separators removed), or None."""
     for match in _DIGIT_RUN.finditer(text):
-        digits = _SEPARATORS.sub("", match.group())
-        if MIN_PAN_DIGITS <= len(digits) <= MAX_PAN_DIGITS and luhn_valid(digits):
-            return digits
+        if _is_card_number(match.group()):
+            return _SEPARATORS.sub("", match.group())
     return None
+
+
+def mask_card_numbers(text: str) -> str:
+    """``text`` with every card-number-like run, separators and all, replaced by its mask."""
+    return _DIGIT_RUN.sub(
+        lambda match: mask(_SEPARATORS.sub("", match.group())) if _is_card_number(match.group()) else match.group(),
+        text,
+    )
 
 
 def may_hold_card_number(raw_json: str) -> bool:
@@ -51,6 +63,8 @@ def may_hold_card_number(raw_json: str) -> bool:
 def looks_like_card_number(value: object) -> bool:
     if isinstance(value, bool):
         return False
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 4111111111111111.0 is a card number sent as a JSON float
     if isinstance(value, int):
         value = str(value)
     return isinstance(value, str) and find_card_number(value) is not None
@@ -68,10 +82,10 @@ def card_number_paths(value: Any, path: str = "") -> Iterator[str]:
     if isinstance(value, Mapping):
         for key, item in value.items():
             name = str(key)
-            digits = find_card_number(name)
-            if digits is not None:
-                # The path must not carry the number it reports.
-                yield f"{path}.{name.replace(digits, mask(digits))}" if path else mask(digits)
+            if find_card_number(name) is not None:
+                # The path must not carry the number it reports, whatever separates its digits.
+                masked = mask_card_numbers(name)
+                yield f"{path}.{masked}" if path else masked
                 continue
             yield from card_number_paths(item, f"{path}.{name}" if path else name)
     elif isinstance(value, Sequence) and not isinstance(value, str | bytes):

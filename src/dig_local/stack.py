@@ -1,12 +1,16 @@
-"""The local stack: moto's server on loopback holding the tables, bus, rules and queues; one HTTP
-server on loopback for the local API Gateway and the Optimove simulator; a poller per connector."""
+"""The local stack: moto's server on loopback, in a process of its own, holding the tables, bus,
+rules and queues; one HTTP server on loopback for the local API Gateway and the Optimove simulator;
+a poller per connector."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from functools import cache
@@ -30,8 +34,25 @@ STAGE = "local"
 
 
 def load_handler(dotted: str) -> Any:
+    """A Lambda handler by its dotted path, as the local stack invokes it (metrics discarded)."""
     module, _, name = dotted.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+    return _discarding_metrics(getattr(importlib.import_module(module), name))
+
+
+def _discarding_metrics(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Locally, metrics go nowhere (POWERTOOLS_METRICS_DISABLED). Powertools 3.37 then neither prints
+    nor clears them at the end of an invocation, and prints them to stdout anyway once one metric
+    holds 100 values; clearing after each invocation keeps the terminal clean and memory flat."""
+    from aws_lambda_powertools import Metrics
+
+    @functools.wraps(handler)
+    def invoke(event: Any, context: Any) -> Any:
+        try:
+            return handler(event, context)
+        finally:
+            Metrics().clear_metrics()  # the metric set is shared by every Metrics instance
+
+    return invoke
 
 
 class LocalStack:
@@ -52,7 +73,7 @@ class LocalStack:
         self.simulator: OptimoveSimulator | None = None
         self.resources: resources.LocalResources | None = None
         self.pollers: list[QueuePoller] = []
-        self._moto: Any = None
+        self._moto: subprocess.Popen[str] | None = None
         self._server: BaseWSGIServer | None = None
         self._server_thread: threading.Thread | None = None
         self.url = ""
@@ -61,14 +82,9 @@ class LocalStack:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> str:
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
 
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
-        self._moto.start()
-        moto_host, moto_port = self._moto.get_host_and_port()
-        self.aws_endpoint = f"http://{moto_host}:{moto_port}"
+        self.aws_endpoint = self._start_moto()
         self._configure_process()
 
         import boto3
@@ -108,7 +124,33 @@ class LocalStack:
         if self._server is not None:
             self._server.shutdown()
         if self._moto is not None:
-            self._moto.stop()
+            self._stop_moto(self._moto)
+
+    def _start_moto(self) -> str:
+        """moto's server in a process of its own (dig_local.moto_process): its endpoint URL."""
+        from dig_local.moto_process import READY_PREFIX
+
+        self._moto = subprocess.Popen(  # noqa: S603 - this interpreter, a module of this package
+            [sys.executable, "-m", "dig_local.moto_process", "--host", self.host],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._moto.stdout is not None
+        line = self._moto.stdout.readline()
+        if not line.startswith(READY_PREFIX):
+            self._stop_moto(self._moto)
+            raise RuntimeError(f"moto's server did not start: {line.strip() or 'no output'}")
+        return f"http://{line.removeprefix(READY_PREFIX).strip()}"
+
+    @staticmethod
+    def _stop_moto(process: subprocess.Popen[str]) -> None:
+        if process.stdin is not None:
+            process.stdin.close()  # moto_process stops at the end of its input
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
     # --- wiring -------------------------------------------------------------------------------
 

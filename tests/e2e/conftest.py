@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,6 +72,8 @@ def start_local_stack() -> Iterator[LocalStackProcess]:
     if url is None:
         process.kill()
         raise AssertionError("dig local did not start:\n" + "".join(seen))
+    # Keep reading what it prints (and drop it): a full pipe would block the stack on its next line.
+    threading.Thread(target=collections.deque, args=(process.stdout, 0), name="drain", daemon=True).start()
     stack = LocalStackProcess(url, process)
     try:
         yield stack

@@ -76,6 +76,16 @@ def test_an_outage_is_replayed_with_exactly_one_mail_per_redemption(stack: Local
     assert listed.returncode == 0, listed.stderr
     assert {line.split('"messageId": "')[1][:36] for line in listed.stdout.splitlines()} == set(ids)
 
+    failed_since_10m = ("audit", "list", "--connector", "optimove", "--status", "FAILED", "--since", "10m")
+    first, second = (dig(stack, *failed_since_10m, "--limit", "2", "--page", page) for page in ("1", "2"))
+    assert "page 1 (rows 1-2)" in first.stdout
+    assert "There is more: the same command with --page 2" in first.stdout
+    assert "page 2 (rows 3-3)" in second.stdout
+    assert "There is more" not in second.stdout
+    assert sum(i in first.stdout for i in ids) == 2
+    assert sum(i in second.stdout for i in ids) == 1
+    assert not any(i in first.stdout and i in second.stdout for i in ids)
+
     dry = dig(stack, "replay", "--connector", "optimove", "--status", "FAILED", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "3 message(s) selected" in dry.stdout

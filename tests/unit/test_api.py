@@ -134,6 +134,42 @@ def test_a_card_number_in_an_otherwise_invalid_event_is_reported_with_the_other_
     assert "4111" not in json.dumps(body)
 
 
+def test_a_card_number_as_a_key_is_refused_and_never_echoed_in_the_error_or_the_log(
+    bus: FakePublisher, audit: FakeAuditStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = example_event("MEMBER_PROFILE_UPDATE")
+    event["data"]["profile"]["card 5500-0000-0000-0004"] = "a card number written as a field name"
+    status, _, body = call("POST", "/v1/events", event)
+    assert status == 422
+    assert_error(body, "VALIDATION_FAILED")
+    assert body["error"]["details"] == [
+        {
+            "field": "data.profile.card 550000******0004.[key]",
+            "rule": "String should match pattern '^[A-Za-z][A-Za-z0-9_.-]*$'",
+        },
+        {
+            "field": "data.profile.card 550000******0004",
+            "rule": "must not contain a payment card number (DIG never accepts card numbers)",
+        },
+    ]
+    logged = capsys.readouterr()
+    assert "0000-0000" not in json.dumps(body) + logged.out + logged.err
+    assert not bus.published
+    assert not audit.messages
+
+
+def test_a_card_number_sent_as_a_json_float_is_refused(bus: FakePublisher, audit: FakeAuditStore) -> None:
+    body_text = json.dumps(example_event("MEMBER_PROFILE_UPDATE")).replace(
+        '"city": "Ottawa"', '"city": "Ottawa", "note": 4111111111111111.0'
+    )
+    status, _, body = call("POST", "/v1/events", body_text, raw=True)
+    assert status == 422
+    assert_error(body, "CARD_NUMBER_REFUSED")
+    assert [d["field"] for d in body["error"]["details"]] == ["data.profile.note"]
+    assert not bus.published
+    assert not audit.messages
+
+
 def test_an_event_over_1_mb_is_413() -> None:
     event = example_event("MEMBER_PROFILE_UPDATE")
     event["data"]["profile"]["bio"] = "x" * 1_000_001
@@ -389,3 +425,19 @@ def test_a_body_that_is_not_utf8_is_400_not_a_server_error() -> None:
     answer = handler.lambda_handler(event, FakeLambdaContext())
     assert answer["statusCode"] == 400
     assert json.loads(answer["body"])["error"]["code"] == "INVALID_JSON"
+
+
+def test_a_batch_publishes_one_metric_value_per_status_not_one_per_event(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler.metrics.clear_metrics()  # what earlier tests added while metrics were disabled (never flushed)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    events = [example_event("MEMBER_TIER", eventId=f"m-{i}") for i in range(150)]
+    events[7] = {**events[7], "memberId": ""}  # rejected
+    status, _, body = call("POST", "/v1/events/batch", {"events": events})
+    assert status == 200
+    assert [r["status"] for r in body["results"]].count("accepted") == 149
+
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert len(emitted) == 1  # one EMF document: no value array ran over EMF's 100 per metric
+    assert (emitted[0]["EventsAccepted"], emitted[0]["EventsRejected"]) == ([149.0], [1.0])

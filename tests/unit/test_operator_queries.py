@@ -15,8 +15,8 @@ from db.audit import DynamoAuditStore
 from db.queries import AuditQueries, Window
 from db.records import DeliveryRecord, DeliveryStatus, MessageRecord, iso
 from db.replay import Claim, ReplayStore
-from dig_cli.replay import Candidate, Replayer, ReplayFilter, candidates, run_status
-from dig_contracts.bus import message_id_for
+from dig_cli.replay import Candidate, Replayer, ReplayFilter, candidates, fail_stranded, run_status
+from dig_contracts.bus import BusDetail, message_id_for
 from dig_contracts.examples import example_event
 from tests.aws import AUDIT, create_tables
 
@@ -233,6 +233,11 @@ def test_a_message_the_connector_never_recorded_can_be_replayed_by_id(store: Dyn
         Replayer(store, queue, "q", "us-east-1").run(wanted, [candidate], force=False, operator="ops", rate=0).replayed
         == 1
     )
+    started = store.client.get_item(
+        TableName=AUDIT, Key={"pk": {"S": f"MSG#{message_id}"}, "sk": {"S": "DELIVERY#optimove"}}
+    )["Item"]
+    assert started["status"]["S"] == "PENDING"
+    assert int(started["expiresAt"]["N"]) > NOW.timestamp()  # TTL removes it if nothing ever records it
 
 
 def test_replay_keeps_to_its_rate(store: DynamoAuditStore) -> None:
@@ -287,3 +292,60 @@ def test_a_fresh_claim_of_a_replay_in_progress_is_left_alone(store: DynamoAuditS
     queue = FlakyQueue()
     summary = Replayer(store, queue, "q", "us-east-1").run(failed_filter(), [], force=False, operator="ops", rate=0)
     assert (summary.replayed, summary.adopted, queue.sent) == (0, 0, [])
+
+
+# --- messages stranded in a dead-letter queue -------------------------------------------------------
+
+
+def bus_detail(event_id: str, event_type: str = "REDEMPTION") -> BusDetail:
+    return BusDetail(messageId=message_id_for(event_id), event=example_event(event_type, eventId=event_id))
+
+
+def test_a_delivery_left_pending_in_the_dead_letter_queue_is_recorded_failed_and_replayable(
+    store: DynamoAuditStore,
+) -> None:
+    message_id = record(store, "e-1", status=DeliveryStatus.PENDING)
+    previous = store.get_deliveries("optimove", [message_id])[message_id]
+
+    assert fail_stranded(store, "optimove", bus_detail("e-1"), previous) is True
+
+    failed = store.get_deliveries("optimove", [message_id])[message_id]
+    assert failed.status is DeliveryStatus.FAILED
+    assert failed.lastError == (
+        "the queue gave up on it (it is in the dead-letter queue) before the connector could record its end"
+    )
+    wanted = ReplayFilter(connector="optimove", window=Window(NOW - timedelta(hours=1), NOW + timedelta(minutes=1)))
+    assert [c.message_id for c in candidates(store, wanted)] == [message_id]
+
+
+def test_a_message_the_connector_never_recorded_is_recorded_failed_from_the_queued_event(
+    store: DynamoAuditStore,
+) -> None:
+    detail = bus_detail("e-2", "MEMBER_TIER")
+    assert fail_stranded(store, "optimove", detail, None) is True
+    failed = store.get_deliveries("optimove", [detail.messageId])[detail.messageId]
+    assert (failed.status, failed.eventType, failed.memberId) == (DeliveryStatus.FAILED, "MEMBER_TIER", "M-100001")
+
+
+def test_what_is_delivered_or_claimed_by_a_replay_is_not_touched(store: DynamoAuditStore) -> None:
+    delivered = record(store, "e-ok", status=DeliveryStatus.DELIVERED)
+    claimed = record(store, "e-claimed")
+    ReplayStore(store).claim("optimove", claimed, "run-a", force=False, exists=True)
+    found = store.get_deliveries("optimove", [delivered, claimed])
+
+    assert fail_stranded(store, "optimove", bus_detail("e-ok"), found[delivered]) is False
+    assert fail_stranded(store, "optimove", bus_detail("e-claimed"), found[claimed]) is False
+    after = store.get_deliveries("optimove", [delivered, claimed])
+    assert after[delivered].status is DeliveryStatus.DELIVERED
+    assert (after[claimed].status, after[claimed].replayRunId) == (DeliveryStatus.PENDING, "run-a")
+
+
+def test_a_delivery_that_changed_since_it_was_read_is_left_as_it_now_is(store: DynamoAuditStore) -> None:
+    message_id = record(store, "e-1", status=DeliveryStatus.PENDING)
+    stale = store.get_deliveries("optimove", [message_id])[message_id]
+    store.save_deliveries([stale.model_copy(update={"status": DeliveryStatus.DELIVERED, "updatedAt": iso(NOW)})])
+
+    assert fail_stranded(store, "optimove", bus_detail("e-1"), stale) is False
+    assert store.get_deliveries("optimove", [message_id])[message_id].status is DeliveryStatus.DELIVERED
+    # and a record created meanwhile is not overwritten either
+    assert fail_stranded(store, "optimove", bus_detail("e-1"), None) is False

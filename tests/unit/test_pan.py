@@ -94,6 +94,22 @@ def test_paths_name_each_offending_field_without_its_value() -> None:
     assert paths == ["411111******1111", "data.items[1]", "data.profile.note"]
 
 
+@given(separated(), st.sampled_from(["", "card ", "paid with "]))
+def test_a_card_number_in_a_key_is_masked_in_the_path_whatever_its_separators(
+    case: tuple[str, str], before: str
+) -> None:
+    number, written = case
+    [path] = card_number_paths({"data": {"profile": {f"{before}{written}": "value"}}})
+    assert path.startswith(f"data.profile.{before}")
+    assert find_card_number(path) is None
+    assert number not in path.replace(" ", "").replace("-", "")
+
+
+@given(luhn_numbers.filter(lambda number: not number.startswith("0") and len(number) <= 15))
+def test_a_card_number_sent_as_a_json_float_is_found(number: str) -> None:
+    assert list(card_number_paths({"data": {"profile": {"note": float(number)}}})) == ["data.profile.note"]
+
+
 def test_a_timestamp_one_day_apart_is_still_not_a_card_number() -> None:
     moment = datetime(2026, 11, 21, tzinfo=UTC)
     assert not looks_like_card_number((moment + timedelta(days=1)).isoformat())

@@ -90,6 +90,51 @@ def test_on_the_last_receive_a_transient_failure_is_recorded_failed_with_every_a
     assert record.lastError == "retries spent after 3 receives: 503 busy"
 
 
+class RaisingConnector:
+    name = "scripted"
+
+    def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
+        raise RuntimeError("boom")
+
+
+class ForgetfulConnector(ScriptedConnector):
+    """Reports an outcome for every message but e-2."""
+
+    def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
+        outcomes = dict(super().deliver(messages, deadline))
+        outcomes.pop(message_id_for("e-2"), None)
+        return outcomes
+
+
+def test_a_connector_that_raises_has_every_message_retried_then_failed_not_lost() -> None:
+    audit = FakeAuditStore()
+    runtime = ConnectorRuntime(RaisingConnector(), audit, max_receive_count=2)
+    first = run(runtime, sqs_record("e-1", receive_count=1), sqs_record("e-2", receive_count=1))
+    assert first.response() == {"batchItemFailures": [{"itemIdentifier": "sqs-e-1-1"}, {"itemIdentifier": "sqs-e-2-1"}]}
+    for event_id in ("e-1", "e-2"):
+        pending = audit.deliveries[(message_id_for(event_id), "scripted")]
+        assert pending.status is DeliveryStatus.PENDING
+        assert pending.lastError == "the connector raised RuntimeError: boom"
+
+    last = run(runtime, sqs_record("e-1", receive_count=2), sqs_record("e-2", receive_count=2))
+    assert len(last.response()["batchItemFailures"]) == 2  # SQS moves them to the dead-letter queue
+    for event_id in ("e-1", "e-2"):
+        failed = audit.deliveries[(message_id_for(event_id), "scripted")]
+        assert failed.status is DeliveryStatus.FAILED
+        assert failed.lastError == "retries spent after 2 receives: the connector raised RuntimeError: boom"
+
+
+def test_a_message_the_connector_gives_no_outcome_for_is_retried_not_acknowledged() -> None:
+    audit = FakeAuditStore()
+    runtime = ConnectorRuntime(ForgetfulConnector({}), audit, max_receive_count=5)
+    report = run(runtime, sqs_record("e-1"), sqs_record("e-2"))
+    assert report.response() == {"batchItemFailures": [{"itemIdentifier": "sqs-e-2-1"}]}
+    assert audit.deliveries[(message_id_for("e-1"), "scripted")].status is DeliveryStatus.DELIVERED
+    forgotten = audit.deliveries[(message_id_for("e-2"), "scripted")]
+    assert forgotten.status is DeliveryStatus.PENDING
+    assert forgotten.lastError == "the connector reported no outcome for it"
+
+
 def test_a_final_failure_is_recorded_at_once_and_not_retried() -> None:
     audit = FakeAuditStore()
     runtime = ConnectorRuntime(ScriptedConnector({"e-1": Result.FAILED}), audit, max_receive_count=5)

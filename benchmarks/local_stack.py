@@ -1,0 +1,132 @@
+"""The connector benchmark's 20,000 MEMBER_PROFILE_UPDATE events for 20,000 members, end to end
+through `dig local`: posted to the API in batches of 500, through moto's EventBridge and SQS, to
+the connector and the simulator (50 requests per 10 s), until every one is DELIVERED."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from db.records import iso, utc_now
+
+REPO = Path(__file__).resolve().parents[1]
+DIG = str(Path(sys.executable).parent / "dig")
+WAIT_SECONDS = 1800  # after the last batch is accepted, for every message to be DELIVERED or FAILED
+
+
+def run(events: int = 20_000, batch: int = 500) -> dict[str, Any]:
+    process = subprocess.Popen(
+        [DIG, "local", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+        env=os.environ,
+    )
+    assert process.stdout is not None
+    url = None
+    while url is None:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError("dig local did not start")
+        found = re.search(r"ready at (http://\S+)", line)
+        url = found.group(1) if found else None
+    # Keep reading what it prints: a full pipe would block the local stack on its next log line.
+    threading.Thread(target=collections.deque, args=(process.stdout, 0), name="drain", daemon=True).start()
+    try:
+        token = subprocess.run([DIG, "local", "token"], capture_output=True, text=True, check=True).stdout.strip()
+        http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+        started = time.perf_counter()
+        ids: list[str] = []
+        for start in range(0, events, batch):
+            documents = [
+                {
+                    "eventId": f"local-bench-{i}",
+                    "eventType": "MEMBER_PROFILE_UPDATE",
+                    "occurredAt": "2026-11-21T12:00:00Z",
+                    "memberId": f"M-{i:06d}",
+                    "data": {"profile": {"firstName": f"Name{i}", "city": "Ottawa"}},
+                }
+                for i in range(start, min(start + batch, events))
+            ]
+            results = http.post("/v1/events/batch", json={"events": documents}).json()["results"]
+            ids.extend(r["messageId"] for r in results if r["status"] == "accepted")
+        accepted_at = time.perf_counter()
+        count = _final_counter(http, days={iso(utc_now())[:10]})
+        deadline = time.monotonic() + WAIT_SECONDS
+        delivered, failed = count()
+        while delivered + failed < len(ids) and time.monotonic() < deadline:
+            time.sleep(1)
+            delivered, failed = count()
+        finished = time.perf_counter()
+        requests = http.get("/_sim/optimove/requests").json()
+        return {
+            "events": events,
+            "accepted": len(ids),
+            "delivered": delivered,
+            "failed": failed,
+            "ingest_seconds": round(accepted_at - started, 1),
+            "ingest_events_per_second": round(len(ids) / (accepted_at - started)),
+            "end_to_end_seconds": round(finished - started, 1),
+            "end_to_end_events_per_second": round(delivered / (finished - started)),
+            "optimove_calls": sum(1 for r in requests if r["call"] == "UpdateCustomerAttributes"),
+            "http_429": sum(1 for r in requests if r["status"] == 429),
+        }
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _final_counter(http: httpx.Client, days: set[str]) -> Callable[[], tuple[int, int]]:
+    """Counts DELIVERED and FAILED deliveries with the status index (a few queries a second, not a
+    GET per message); ``days`` grows with the run, in case it crosses midnight UTC."""
+    import boto3
+
+    stack = http.get("/_local/stack").json()
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=stack["awsEndpoint"],
+        region_name=stack["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+    def count_status(status: str) -> int:
+        total = 0
+        for day in sorted(days):
+            request: dict[str, Any] = {
+                "TableName": stack["auditTable"],
+                "IndexName": "byConnectorStatus",
+                "KeyConditionExpression": "gsiStatusPk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": f"DELIVERY#optimove#{status}#{day}"}},
+                "Select": "COUNT",
+            }
+            while True:
+                answer = client.query(**request)
+                total += answer["Count"]
+                if "LastEvaluatedKey" not in answer:
+                    break
+                request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return total
+
+    def count() -> tuple[int, int]:
+        days.add(iso(utc_now())[:10])
+        return count_status("DELIVERED"), count_status("FAILED")
+
+    return count
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(int(sys.argv[1]) if len(sys.argv) > 1 else 20_000), indent=2))

@@ -1,0 +1,85 @@
+"""How the local stack invokes the real handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from dig_local.stack import _discarding_metrics
+
+
+def test_metrics_are_discarded_so_nothing_reaches_the_terminal_however_many_invocations(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    metrics = Metrics(namespace="DIG", service="local-test")
+
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=1)
+        return {"ok": event["n"]}
+
+    invoke = _discarding_metrics(handler)
+    answers = [invoke({"n": n}, None) for n in range(150)]
+
+    assert answers[-1] == {"ok": 149}
+    assert capsys.readouterr().out == ""
+    assert Metrics(namespace="DIG").metric_set == {}
+
+
+def test_the_local_stacks_sqs_speedups_keep_visibility_and_retention_as_they_were(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    import boto3
+    from moto import mock_aws
+
+    from dig_local import moto_speedups
+
+    moto_speedups.apply()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="first")
+
+        [received] = sqs.receive_message(QueueUrl=url, VisibilityTimeout=30)["Messages"]
+        assert received["Body"] == "first"
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)  # hidden for its visibility timeout
+
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=received["ReceiptHandle"], VisibilityTimeout=0)
+        again = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0, AttributeNames=["ApproximateReceiveCount"])
+        assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in again["Messages"]] == [("first", "2")]
+
+        later = time.time() + 61
+        monkeypatch.setattr(time, "time", lambda: later)
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)  # past its retention period
+
+
+def test_the_local_stacks_eventbridge_speedup_delivers_the_same_event_to_the_queue() -> None:
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from dig_local import moto_speedups
+
+    moto_speedups.apply()
+    with mock_aws():
+        events, sqs = boto3.client("events", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.create_event_bus(Name="bus")
+        events.put_rule(Name="rule", EventBusName="bus", EventPattern=json.dumps({"source": ["dig.api"]}))
+        events.put_targets(Rule="rule", EventBusName="bus", Targets=[{"Id": "q", "Arn": arn}])
+        for n in (1, 2):
+            entry = {"EventBusName": "bus", "Source": "dig.api", "DetailType": "T"}
+            events.put_events(Entries=[{**entry, "Detail": json.dumps({"n": n, "nested": [1, {"none": None}]})}])
+
+        bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+        assert sorted(b["detail"]["n"] for b in bodies) == [1, 2]  # each event its own, not a cached one
+        assert all(b["detail"]["nested"] == [1, {"none": None}] for b in bodies)
+        assert {(b["source"], b["detail-type"], b["region"]) for b in bodies} == {("dig.api", "T", "us-east-1")}
