@@ -59,7 +59,7 @@ def local(
 
             run_demo(url, console)
             console.print(f"\nThe stack keeps serving at {url}. Try:")
-            console.print(f'  curl -H "Authorization: Bearer $(dig local token)" {url}/v1/openapi.json')
+            console.print(f'  curl -H "Authorization: Bearer $(dig local token)" {url}/v1/openapi.json', soft_wrap=True)
         stopping.wait()
     finally:
         stack.stop()

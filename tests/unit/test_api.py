@@ -4,7 +4,11 @@ every route, and a test per error case, each asserting the status and the JSON e
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -441,3 +445,36 @@ def test_a_batch_publishes_one_metric_value_per_status_not_one_per_event(
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     assert len(emitted) == 1  # one EMF document: no value array ran over EMF's 100 per metric
     assert (emitted[0]["EventsAccepted"], emitted[0]["EventsRejected"]) == ([149.0], [1.0])
+
+
+def test_a_request_that_counts_nothing_leaves_no_metrics_warning_in_the_logs() -> None:
+    # In a fresh interpreter, as Lambda imports the handler (pytest drops filters set at collection).
+    script = """
+from tests.apigw import FakeLambdaContext, rest_event
+from tests.fakes import FakeAuditStore, FakePublisher
+from dig_api import handler
+from dig_api.dependencies import providers
+from dig_api.ingest import IngestService
+service = IngestService(FakeAuditStore(), FakePublisher())
+providers.ingest = lambda: service
+answer = handler.lambda_handler(rest_event("GET", "/v1/messages/nobody"), FakeLambdaContext())
+print(answer["statusCode"])
+"""
+    repo = Path(__file__).resolve().parents[2]
+    environment = {**os.environ, "POWERTOOLS_METRICS_DISABLED": "false", "PYTHONPATH": f"{repo / 'src'}:{repo}"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=True)
+    assert done.stdout.strip().endswith("404")
+    assert "No application metrics" not in done.stderr
+
+
+def test_the_handler_imports_nothing_its_paths_do_not_use_even_with_tracing_on() -> None:
+    # As a deployed function imports it (Powertools traces only where LAMBDA_TASK_ROOT is set).
+    script = "import sys, dig_api.handler; print(sorted(m for m in ('httpx', 'babel', 'boto3') if m in sys.modules))"
+    repo = Path(__file__).resolve().parents[2]
+    environment = {
+        **{k: v for k, v in os.environ.items() if k != "POWERTOOLS_TRACE_DISABLED"},
+        "LAMBDA_TASK_ROOT": str(repo / "src"),
+        "PYTHONPATH": f"{repo / 'src'}:{repo}",
+    }
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=True)
+    assert done.stdout.strip() == "[]"

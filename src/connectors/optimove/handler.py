@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from functools import cache
 from typing import Any
 
@@ -25,9 +26,11 @@ from dig_connector_kit.model import Deadline
 from dig_connector_kit.runtime import ConnectorRuntime
 from dig_connector_kit.sync import SyncRequest, deliver_one
 
+# A batch that counts nothing (callbacks only) would have Powertools warn "No application metrics" each time.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 logger = Logger(service="dig-connector-optimove")
 metrics = Metrics(namespace="DIG", service="dig-connector-optimove")
-tracer = Tracer(service="dig-connector-optimove")
+tracer = Tracer(service="dig-connector-optimove", patch_modules=("botocore", "httpx"))  # what it calls
 
 CONFIG_TTL_SECONDS = 60
 SECRET_MAX_AGE_SECONDS = 300
