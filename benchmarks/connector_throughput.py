@@ -175,7 +175,7 @@ def moto_write_ceiling(dynamodb: Any, items: int = 5_000) -> dict[str, Any]:
 
 
 def audit_in_memory(batches: list[dict[str, Any]], events: int) -> dict[str, Any]:
-    from tests.fakes import FakeAuditStore, FakeCallLog, FakeWatermarks
+    from tests.fakes import FakeAuditStore, FakeCallLog, FakeOperationLedger, FakeWatermarks
 
     from connectors.optimove.client import Credentials, Transport
     from connectors.optimove.config import parse_config
@@ -198,6 +198,7 @@ def audit_in_memory(batches: list[dict[str, Any]], events: int) -> dict[str, Any
         FakeWatermarks(),
         Endpoints(api_base="https://optimove.bench/api", realtime_base="https://optimove.bench/realtime"),
         credentials,
+        operations=FakeOperationLedger(),
         call_log=FakeCallLog(),
     )
     runtime = ConnectorRuntime(connector, audit, max_receive_count=5)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from db.audit import BeginOutcome, BeginResult
+from db.operations import OperationClaim
 from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState
 from db.watermarks import Mark, merge
 from dig_api.publisher import PUBLISHED, PublishOutcome
@@ -125,3 +126,26 @@ class FakeCallLog:
 
     def lookup(self, connector: str, call_id: str) -> dict[str, dict[str, list[str]]] | None:
         return self.calls.get((connector, call_id))
+
+
+@dataclass
+class FakeOperationLedger:
+    """Once-only operations in memory; ``state`` (key -> (state, owner)) can be set to stage a race."""
+
+    state: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+
+    def claim(self, connector: str, message_id: str, operation: str, owner: str) -> OperationClaim:
+        current = self.state.get((connector, message_id, operation))
+        if current is not None and current[0] == OperationClaim.DONE:
+            return OperationClaim.DONE
+        if current is not None and current[1] != owner:
+            return OperationClaim.BUSY
+        self.state[(connector, message_id, operation)] = (OperationClaim.BUSY, owner)
+        return OperationClaim.MINE
+
+    def done(self, connector: str, message_id: str, operation: str) -> None:
+        self.state[(connector, message_id, operation)] = (OperationClaim.DONE, "")
+
+    def release(self, connector: str, message_id: str, operation: str, owner: str) -> None:
+        if self.state.get((connector, message_id, operation)) == (OperationClaim.BUSY, owner):
+            del self.state[(connector, message_id, operation)]

@@ -18,7 +18,7 @@ from dig_connector_kit.model import Deadline, InboundMessage
 from dig_contracts.bus import message_id_for
 from dig_contracts.events import parse_event
 from dig_local.optimove_simulator import OptimoveSimulator
-from tests.fakes import FakeCallLog, FakeWatermarks
+from tests.fakes import FakeCallLog, FakeOperationLedger, FakeWatermarks
 
 SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "src" / "connectors" / "optimove" / "sample_config.json"
 API_BASE = "https://optimove.test/api"
@@ -68,6 +68,7 @@ class Harness:
     requests: list[dict[str, Any]] = field(default_factory=list)
     callbacks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     call_log: FakeCallLog = field(default_factory=FakeCallLog)
+    operations: FakeOperationLedger = field(default_factory=FakeOperationLedger)
 
     def deliver(self, *messages: InboundMessage) -> dict[str, Any]:
         return dict(self.connector.deliver(list(messages), Deadline(600, clock=self.clock)))
@@ -110,16 +111,28 @@ def harness(
     )
     watermarks = FakeWatermarks()
     call_log = FakeCallLog()
+    operations = FakeOperationLedger()
     connector = OptimoveConnector(
         lambda: parsed,
         transport,
         watermarks,
         Endpoints(API_BASE, REALTIME_BASE, CALLBACK_BASE if callbacks else None),
         lambda: credentials,
+        operations=operations,
         call_log=call_log,
         callback_key=lambda: CALLBACK_KEY,
     )
-    return Harness(simulator, connector, transport, watermarks, clock, parsed, callbacks=posted, call_log=call_log)
+    return Harness(
+        simulator,
+        connector,
+        transport,
+        watermarks,
+        clock,
+        parsed,
+        callbacks=posted,
+        call_log=call_log,
+        operations=operations,
+    )
 
 
 def inbound(

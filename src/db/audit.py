@@ -7,8 +7,11 @@ attribute for nested detail, because item complexity, not item count, is what co
   MSG#<messageId>        MESSAGE               the message: envelope (compressed above a threshold),
                                                client, source IP, size, publish state
   MSG#<messageId>        DELIVERY#<connector>  one connector's delivery: status, attempts, errors
+  MSG#<messageId>        OP#<connector>#<op>   a call only one copy of the message may make (db.operations)
   RUN#<runId>            RUN                   an operator's replay run (db.replay)
-  STATE#<connector>#<m>  ATTRIBUTES            last delivered occurredAt per member attribute
+  STATE#<connector>#<m>  ATTRIBUTES            last delivered occurredAt per member attribute (db.watermarks)
+  CALL#<connector>#<id>  CALL                  which messages a coalesced provider call carried (db.call_log)
+  LIMIT#<key>            WINDOW                a provider rate limit's sliding window (connectors' limiters)
 
 Access patterns, each served by a key or an index, never a scan:
   by message id ............ GetItem / Query on pk

@@ -234,3 +234,41 @@ def test_a_forced_replay_never_reports_a_real_time_event_twice() -> None:
     assert outcome.result is Result.DELIVERED
     assert len(h.calls("reportEvent")) == 1
     assert "realtime:registration already reported on an earlier attempt" in outcome.notes
+
+
+# --- two copies of one message at the same moment (EventBridge and SQS deliver at least once) ---------
+
+
+def test_a_copy_delivered_while_another_reports_its_welcome_event_waits_and_never_reports_it() -> None:
+    h = harness()
+    document = example_event("MEMBER_REGISTRATION")
+    copy = inbound(document)
+    # The other copy, in another invocation, has claimed the real-time event and is calling Optimove.
+    h.operations.state[("optimove", copy.message_id, "realtime:registration")] = ("BUSY", "other-invocation")
+
+    [waiting] = h.deliver(copy).values()
+    assert waiting.result is Result.RETRY
+    assert waiting.error == "reportEvent: another delivery of this message is reporting registration"
+    assert h.calls("reportEvent") == []
+
+    h.operations.done("optimove", copy.message_id, "realtime:registration")  # the other copy succeeded
+    [retried] = h.deliver(inbound(document, receive_count=2)).values()
+    assert retried.result is Result.DELIVERED
+    assert "realtime:registration" in retried.completed
+    assert "realtime:registration already reported by another delivery of this message" in retried.notes
+    assert h.calls("reportEvent") == []  # Optimove's welcome campaign started once, by the other copy
+
+
+def test_a_welcome_event_optimove_refused_is_released_so_that_a_retry_reports_it() -> None:
+    h = harness()
+    document = example_event("MEMBER_REGISTRATION")
+    h.simulator.set_fault(503, rate=1.0, calls=["reportEvent"])
+    [failed] = h.deliver(inbound(document)).values()
+    assert failed.result is Result.RETRY
+    assert h.operations.state == {}  # released, not left busy until its lease lapses
+
+    h.simulator.clear_fault()
+    [outcome] = h.deliver(inbound(document, receive_count=2)).values()
+    assert outcome.result is Result.DELIVERED
+    assert [c["status"] for c in h.calls("reportEvent")][-1] == 200
+    assert h.operations.state[("optimove", inbound(document).message_id, "realtime:registration")][0] == "DONE"

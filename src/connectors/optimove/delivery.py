@@ -23,8 +23,9 @@ from datetime import UTC
 from connectors.optimove import client as api
 from connectors.optimove.client import CallResult, Credentials, Transport
 from connectors.optimove.config import OptimoveConfig
-from connectors.optimove.mapping import Plan, plan
+from connectors.optimove.mapping import Plan, RealtimeCall, plan
 from db.call_log import CallLog
+from db.operations import OperationClaim, OperationLedger
 from db.watermarks import Mark, WatermarkStore
 from dig_connector_kit.model import Deadline, InboundMessage, LateFailure, Outcome, Result
 from dig_contracts.bus import CallbackDetail
@@ -92,6 +93,7 @@ class OptimoveConnector:
         watermarks: WatermarkStore,
         endpoints: Endpoints,
         credentials: Callable[[], Credentials],
+        operations: OperationLedger,
         call_log: CallLog | None = None,
         callback_key: Callable[[], str | None] = lambda: None,
     ) -> None:
@@ -100,6 +102,7 @@ class OptimoveConnector:
         self._watermarks = watermarks
         self._endpoints = endpoints
         self._credentials = credentials
+        self._operations = operations
         self._call_log = call_log
         self._callback_key = callback_key
 
@@ -129,9 +132,10 @@ class OptimoveConnector:
 
         self._send_attributes(progress, config, deadline)
         self._send_channel_preferences(progress, config, deadline)
+        invocation = uuid.uuid4().hex  # who holds a claimed operation (db.operations)
         for item in progress.values():
             if item.phase_one_ok:
-                self._send_actions(item, config, deadline)
+                self._send_actions(item, config, deadline, invocation)
 
         for message_id, item in progress.items():
             outcomes[message_id] = self._conclude(item)
@@ -294,7 +298,7 @@ class OptimoveConnector:
 
     # --- phase 2: real-time events and transactional mail ----------------------------------------
 
-    def _send_actions(self, item: _Progress, config: OptimoveConfig, deadline: Deadline) -> None:
+    def _send_actions(self, item: _Progress, config: OptimoveConfig, deadline: Deadline, invocation: str) -> None:
         done = item.inbound.completed
         realtime = item.plan.realtime
         if realtime is not None:
@@ -303,15 +307,7 @@ class OptimoveConnector:
                 # and a second one would start its campaign (a welcome mail) a second time.
                 item.outcome.notes.append(f"{realtime.key} already reported on an earlier attempt")
             else:
-                token = self._credentials().realtime_token
-                if not token:
-                    item.final_errors.append("reportEvent: the Optimove secret has no realtimeToken")
-                else:
-                    request = api.report_event(self._endpoints.realtime_base, token, item.plan.member_id, realtime)
-                    result = self._transport.send(request, deadline)
-                    item.apply(result, "reportEvent")
-                    if result.ok:
-                        item.outcome.completed.add(realtime.key)
+                self._report_once(item, realtime, deadline, invocation)
         for mail in item.plan.mails:
             # A forced replay sends a mail again: its UniqueMessageID lets Optimove refuse the repeat.
             if mail.key in done and not item.forced:
@@ -324,6 +320,31 @@ class OptimoveConnector:
             item.apply(result, "SendTransactionalMail")
             if result.ok:
                 item.outcome.completed.add(mail.key)
+
+    def _report_once(self, item: _Progress, realtime: RealtimeCall, deadline: Deadline, invocation: str) -> None:
+        """reportEvent, by one copy of the message only, when copies are delivered at the same time."""
+        token = self._credentials().realtime_token
+        if not token:
+            item.final_errors.append("reportEvent: the Optimove secret has no realtimeToken")
+            return
+        message_id = item.inbound.message_id
+        turn = self._operations.claim(NAME, message_id, realtime.key, invocation)
+        if turn is OperationClaim.DONE:
+            item.outcome.notes.append(f"{realtime.key} already reported by another delivery of this message")
+            item.outcome.completed.add(realtime.key)
+            return
+        if turn is OperationClaim.BUSY:
+            item.retry_errors.append(f"reportEvent: another delivery of this message is reporting {realtime.name}")
+            return
+        result = self._transport.send(
+            api.report_event(self._endpoints.realtime_base, token, item.plan.member_id, realtime), deadline
+        )
+        item.apply(result, "reportEvent")
+        if result.ok:
+            self._operations.done(NAME, message_id, realtime.key)
+            item.outcome.completed.add(realtime.key)
+        else:
+            self._operations.release(NAME, message_id, realtime.key, invocation)
 
     # --- the outcome ----------------------------------------------------------------------------
 

@@ -90,6 +90,7 @@ def runtime() -> ConnectorRuntime:
     from db.audit import DynamoAuditStore, Retention
     from db.call_log import DynamoCallLog
     from db.config_store import DynamoConfigStore
+    from db.operations import DynamoOperationLedger
     from db.watermarks import DynamoWatermarkStore
 
     session = boto3.session.Session()
@@ -117,6 +118,7 @@ def runtime() -> ConnectorRuntime:
             callback_base=os.environ.get("DIG_CALLBACK_URL") or None,
         ),
         credentials,
+        operations=DynamoOperationLedger(audit),
         call_log=DynamoCallLog(audit),
         callback_key=callback_key,
     )
