@@ -61,6 +61,11 @@ class AuditUnavailable(Exception):
     """The audit table could not be read or written (throttled, unreachable, misconfigured)."""
 
 
+def is_conditional_failure(error: Any) -> bool:
+    """Whether a botocore ClientError is DynamoDB refusing a write on its condition."""
+    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
 @dataclass(frozen=True)
 class Retention:
     delivered_days: int = 30
@@ -298,7 +303,7 @@ class DynamoAuditStore:
         try:
             return getattr(self._client, operation)(**kwargs)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if is_conditional_failure(error):
                 raise
             raise AuditUnavailable(f"{operation} on {self._table}: {error}") from error
         except BotoCoreError as error:

@@ -18,7 +18,7 @@ import time
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from db.audit import message_pk
+from db.audit import is_conditional_failure, message_pk
 
 if TYPE_CHECKING:
     from db.audit import DynamoAuditStore
@@ -73,7 +73,7 @@ class DynamoOperationLedger:
             )
             return OperationClaim.MINE
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not is_conditional_failure(error):
                 raise
             state = (error.response.get("Item") or {}).get("state", {}).get("S")
             return OperationClaim.DONE if state == OperationClaim.DONE else OperationClaim.BUSY
@@ -104,5 +104,5 @@ class DynamoOperationLedger:
                 },
             )
         except ClientError as error:  # the lease had lapsed and another copy holds it now: theirs
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not is_conditional_failure(error):
                 raise

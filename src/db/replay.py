@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from db.audit import DELIVERY_SK_PREFIX, DynamoAuditStore, message_pk, status_partition
+from db.audit import DELIVERY_SK_PREFIX, DynamoAuditStore, is_conditional_failure, message_pk, status_partition
 from db.records import DeliveryStatus, iso, utc_now
 
 RUN_RETENTION_SECONDS = 180 * 86_400
@@ -132,7 +132,7 @@ class ReplayStore:
                 )
                 return Claim.CLAIMED
             except ClientError as error:
-                if _conditional(error):
+                if is_conditional_failure(error):
                     return Claim.IN_FLIGHT
                 raise
         if force:
@@ -157,7 +157,7 @@ class ReplayStore:
             )
             return Claim.CLAIMED
         except ClientError as error:
-            if not _conditional(error):
+            if not is_conditional_failure(error):
                 raise
             old = error.response.get("Item") or {}
             status = old.get("status", {}).get("S")
@@ -183,7 +183,3 @@ class ReplayStore:
                 ":gsk": {"S": f"{now}#{message_id}"},
             },
         )
-
-
-def _conditional(error: Any) -> bool:
-    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from connectors.optimove.config import RateLimit
+from db.audit import is_conditional_failure
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -123,7 +124,7 @@ class DynamoLimiter:
             )
             return True
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if is_conditional_failure(error):
                 return False
             raise
 
