@@ -90,8 +90,9 @@ def json_response(description: str, model: type[Any]) -> Any:
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
+ERROR_SCHEMA = ErrorBody.model_json_schema()
 ERROR_RESPONSES: dict[int, Any] = {
-    status: {"description": description, "content": {"application/json": {"schema": ErrorBody.model_json_schema()}}}
+    status: {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
     for status, description in (
         (400, "The body is not valid JSON"),
         (401, "Missing or invalid bearer token"),

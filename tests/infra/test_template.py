@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from infra.bundling import bytecode_python
 
 from connectors.optimove.manifest import MANIFEST
 from db.schema import AUDIT_TABLE
@@ -341,7 +342,33 @@ def test_the_dependencies_layer_is_built_for_arm64_and_the_lambda_python(
     root = asset_directory(cloud_assembly, layer["Properties"]["Content"]) / "python"
     [core] = list(root.glob("pydantic_core/_pydantic_core*.so"))
     assert "cpython-314-aarch64-linux-gnu" in core.name
-    assert not list(root.rglob("*.pyc"))
+
+
+def test_code_ships_bytecode_for_the_lambda_python_or_the_synth_says_what_cold_starts_cost(
+    cloud_assembly: Path, resources: Resources
+) -> None:
+    [layer] = resources("AWS::Lambda::LayerVersion").values()
+    assets = [asset_directory(cloud_assembly, layer["Properties"]["Content"])]
+    assets += [
+        asset_directory(cloud_assembly, f["Properties"]["Code"]) for f in resources("AWS::Lambda::Function").values()
+    ]
+    metadata = json.loads((cloud_assembly / "Dig-dev.metadata.json").read_text())
+    warnings = [e["data"] for entries in metadata.values() for e in entries if e["type"] == "aws:cdk:warning"]
+    no_bytecode = [w for w in warnings if "@dig/bundling:no-bytecode" in w]
+    for asset in assets:
+        modules = {p.relative_to(asset).with_suffix("") for p in asset.rglob("*.py")}
+        compiled = {p.parent.parent.relative_to(asset) / p.name.split(".")[0] for p in asset.rglob("__pycache__/*.pyc")}
+        if bytecode_python() is None:
+            assert compiled == set(), asset
+        else:
+            assert {p.name for p in asset.rglob("*.pyc")} == {p.name for p in asset.rglob("*.cpython-314.pyc")}
+            assert modules <= compiled, sorted(modules - compiled)[:5]
+    if bytecode_python() is None:
+        [warning] = no_bytecode
+        assert "every cold start compiles" in warning
+        assert "python3.14" in warning
+    else:
+        assert no_bytecode == []
 
 
 # --- validation --------------------------------------------------------------------------------
