@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark, printed as JSON. (About 7 minutes: the end-to-end run through dig local dominates.)"""
+"""`make bench`: every benchmark, printed as JSON. (About 8 minutes: the end-to-end run through dig local dominates.)"""
 
 from __future__ import annotations
 
