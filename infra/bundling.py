@@ -47,8 +47,11 @@ FUNCTION_ROOT = "/var/task"
 def bytecode_python() -> str | None:
     """An interpreter of the Lambda runtime's Python version to compile bytecode with, or None.
 
-    ``DIG_LAMBDA_PYTHON`` when set (it must then be that version), else ``python3.14`` on PATH."""
+    ``DIG_LAMBDA_PYTHON`` when set (it must then be that version; ``none`` ships no bytecode), else
+    ``python3.14`` on PATH."""
     configured = os.environ.get(BYTECODE_PYTHON_VARIABLE)
+    if configured == "none":
+        return None
     found = shutil.which(configured or f"python{PIP_PYTHON_VERSION}")
     if found is None:
         if configured:
@@ -98,7 +101,10 @@ def compile_bytecode(directory: Path, deployed_at: str, python: str) -> None:
         check=False,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"compileall failed in {directory}:\n{(completed.stdout + completed.stderr)[-3000:]}")
+        raise RuntimeError(
+            f"compileall failed in {directory} ({BYTECODE_PYTHON_VARIABLE}=none builds without bytecode):\n"
+            f"{(completed.stdout + completed.stderr)[-3000:]}"
+        )
 
 
 def dependencies_directory() -> Path:

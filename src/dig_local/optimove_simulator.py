@@ -178,8 +178,6 @@ class OptimoveSimulator:
             answer = Answer(400, {"message": "the body is not JSON"})
         else:
             answer = self._serve(call, headers, parsed)
-        if isinstance(parsed, dict) and "tid" in parsed:  # the real-time token is a secret: never kept
-            parsed = {**parsed, "tid": "<redacted>"}
         with self._lock:
             self.requests.append(
                 {

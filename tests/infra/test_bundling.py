@@ -56,6 +56,13 @@ def test_a_configured_interpreter_of_another_version_is_refused_by_name(monkeypa
         bundling.bytecode_python()
 
 
+def test_none_builds_without_bytecode_whatever_is_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    found = fake_interpreter(tmp_path / "bin", f"python{bundling.PIP_PYTHON_VERSION}", bundling.PIP_PYTHON_VERSION)
+    monkeypatch.setenv("PATH", str(found.parent))
+    monkeypatch.setenv(bundling.BYTECODE_PYTHON_VARIABLE, "none")
+    assert bundling.bytecode_python() is None
+
+
 def test_a_configured_interpreter_that_does_not_exist_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(bundling.BYTECODE_PYTHON_VARIABLE, "/nowhere/python3.14")
     with pytest.raises(RuntimeError, match="no such executable"):
@@ -85,7 +92,7 @@ def test_two_builds_give_the_same_bytes_so_assets_keep_their_hash(tmp_path: Path
 
 def test_a_module_that_does_not_compile_fails_the_build_naming_it(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("def (:\n")
-    with pytest.raises(RuntimeError, match=r"broken\.py"):
+    with pytest.raises(RuntimeError, match=r"DIG_LAMBDA_PYTHON=none builds without bytecode[\s\S]*broken\.py"):
         bundling.compile_bytecode(tmp_path, bundling.FUNCTION_ROOT, sys.executable)
 
 

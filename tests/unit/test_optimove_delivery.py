@@ -3,7 +3,6 @@ and never mailing a member twice."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 
 from dig_connector_kit.model import Result
 from dig_contracts.examples import example_event
-from tests.optimove_harness import TOKEN, harness, inbound
+from tests.optimove_harness import harness, inbound
 
 
 def profile_update(member: str, event_id: str, occurred: datetime, **profile: Any) -> dict[str, Any]:
@@ -273,13 +272,3 @@ def test_a_welcome_event_optimove_refused_is_released_so_that_a_retry_reports_it
     assert outcome.result is Result.DELIVERED
     assert [c["status"] for c in h.calls("reportEvent")][-1] == 200
     assert h.operations.state[("optimove", inbound(document).message_id, "realtime:registration")][0] == "DONE"
-
-
-def test_the_simulator_checks_the_real_time_token_but_never_keeps_it() -> None:
-    h = harness()
-    [outcome] = h.deliver(inbound(example_event("MEMBER_REGISTRATION"))).values()
-    assert outcome.result is Result.DELIVERED
-    [report] = h.calls("reportEvent")
-    assert report["status"] == 200
-    assert report["body"]["tid"] == "<redacted>"
-    assert TOKEN not in json.dumps(h.simulator.requests)
