@@ -1,4 +1,4 @@
-"""The DIG stack: thin. Each concern is a construct; each connector is one line."""
+"""The DIG stack: thin. Each concern is a construct; each installed connector gets its module."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from connectors.optimove.manifest import MANIFEST as OPTIMOVE
+from dig_contracts.registry import installed_connectors
 from infra.api import Api
 from infra.bundling import dependencies_layer
 from infra.bus import Bus
@@ -36,9 +36,8 @@ class DigStack(Stack):
             "layer": layer,
             "observability": observability,
         }
-        connectors = [
-            ConnectorModule(self, "Optimove", manifest=OPTIMOVE, **common),
-        ]
+        # Construct ids from the names ("optimove" -> "Optimove") keep each connector's logical ids.
+        connectors = [ConnectorModule(self, m.name.title(), manifest=m, **common) for m in installed_connectors()]
 
         operator = OperatorAccess(self, "Operator", database=database, connectors=connectors)
         outputs = {

@@ -22,16 +22,21 @@ def _validate(connector: str, file: Path) -> dict[str, object]:
     except (OSError, ValueError) as error:
         errors.print(f"dig: cannot read {file}: {error}")
         raise typer.Exit(2) from None
-    if connector != "optimove":
-        errors.print(f"dig: no configuration schema for connector {connector!r} (known: optimove)")
-        raise typer.Exit(2)
-    from connectors.optimove.config import ConfigError, parse_config
+    from dig_contracts.registry import ConnectorRegistryError, config_parser, find_connector
 
     try:
-        parse_config(document)
-    except ConfigError as error:
+        parse = config_parser(find_connector(connector))
+    except ConnectorRegistryError as error:
+        errors.print(f"dig: {error}")
+        raise typer.Exit(2) from None
+    if parse is None:
+        errors.print(f"dig: the {connector} connector takes no configuration")
+        raise typer.Exit(2)
+    try:
+        parse(document)
+    except ValueError as error:  # the connector's own error, listing its problems where it can
         errors.print(f"[bold red]{file} is not a valid {connector} configuration:[/]")
-        for problem in error.problems:
+        for problem in getattr(error, "problems", None) or [str(error)]:
             errors.print(f"  - {problem}")
         raise typer.Exit(1) from None
     return document

@@ -2,7 +2,8 @@
 
 The CDK app turns a manifest into an EventBridge rule, a queue with its dead-letter queue, an event
 source mapping and a Lambda function; the local stack builds the same rule and queues from it.
-Adding a connector means writing its package and its manifest and adding one line to the stack.
+Adding a connector means writing its package and its manifest and declaring the manifest as an
+entry point (dig_contracts.registry); nothing in the core changes.
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ class ConnectorManifest(BaseModel):
     secrets: tuple[SecretSetting, ...] = ()
     # Whether the provider reports results later, to a callback URL the connector signs.
     callbacks: bool = False
+    # Dotted path of the function that validates a configuration document (``dig config``), raising a
+    # ValueError whose ``problems`` (else its message) say what is wrong; None: no configuration.
+    config_parser: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")
+    # ``package:file`` of the sample configuration the local stack starts with.
+    sample_config: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[\w.-]+$")
 
     @model_validator(mode="after")
     def _batching_window_for_large_batches(self) -> ConnectorManifest:

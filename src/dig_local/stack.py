@@ -20,16 +20,16 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from connectors.optimove.manifest import MANIFEST as OPTIMOVE
 from dig_contracts.manifest import ConnectorManifest
+from dig_contracts.registry import installed_connectors, sample_config
 from dig_local import resources
 from dig_local.gateway import LocalGateway
 from dig_local.optimove_simulator import OptimoveSimulator
 from dig_local.poller import QueuePoller
 
 logger = logging.getLogger(__name__)
-SAMPLE_CONFIGS = {"optimove": Path(__file__).resolve().parents[1] / "connectors" / "optimove" / "sample_config.json"}
-MANIFESTS: tuple[ConnectorManifest, ...] = (OPTIMOVE,)
+MANIFESTS: tuple[ConnectorManifest, ...] = installed_connectors()
+SAMPLE_CONFIGS = {m.name: Path(str(found)) for m in MANIFESTS if (found := sample_config(m)) is not None}
 STAGE = "local"
 
 

@@ -63,6 +63,39 @@ def test_the_optimove_rule_routes_its_event_types_from_the_dig_api_to_its_queue(
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
 
 
+def test_an_installed_connector_is_wired_without_a_change_to_the_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A second connector, as a third party's distribution would declare it (dig_contracts.registry).
+    braze = MANIFEST.model_copy(
+        update={
+            "name": "braze",
+            "event_types": (EventType.MEMBER_TIER,),
+            "sync_handler": None,
+            "callbacks": False,
+            "settings": (),
+            "secrets": (),
+        }
+    )
+    monkeypatch.setattr("infra.stack.installed_connectors", lambda: (braze, MANIFEST))
+    outdir = synthesize(tmp_path / "two", stage="two")
+    template = json.loads((outdir / "Dig-two.template.json").read_text())
+
+    def of_type(kind: str) -> dict[str, dict[str, Any]]:
+        return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+    _, rule = one(of_type, "AWS::Events::Rule", "BrazeRule")
+    queue, _ = one(of_type, "AWS::SQS::Queue", "BrazeQueue")
+    assert rule["EventPattern"] == {"source": ["dig.api"], "detail-type": ["MEMBER_TIER"]}
+    assert [t["Arn"] for t in rule["Targets"]] == [arn_of(queue)]
+    _, mapping = one(of_type, "AWS::Lambda::EventSourceMapping", "BrazeHandler")
+    assert mapping["EventSourceArn"] == arn_of(queue)
+    assert "BrazeDeadLetterQueueUrl" in template["Outputs"]
+    assert "OptimoveQueueUrl" in template["Outputs"]  # the first connector's logical ids are unchanged
+    report = json.loads((outdir / "validation-report.json").read_text())
+    assert report["pluginReports"][0]["violations"] == []
+
+
 def test_the_event_source_mapping_takes_the_manifests_batching_and_reports_item_failures(resources: Resources) -> None:
     _, mapping = one(resources, "AWS::Lambda::EventSourceMapping", "OptimoveHandler")
     queue, _ = one(resources, "AWS::SQS::Queue", "OptimoveQueue")

@@ -52,6 +52,10 @@ def test_an_invalid_configuration_lists_each_problem_and_exits_1(tmp_path: Path)
             ["audit", "list", "--connector", "optimove", "--since", "yesterday", "--local"],
             "'yesterday' is neither a duration",
         ),
+        (
+            ["config", "validate", str(SAMPLE_CONFIG), "--connector", "marketo"],
+            "no connector named 'marketo' is installed (installed: optimove)",
+        ),
     ],
 )
 def test_usage_errors_exit_2_with_a_sentence(args: list[str], message: str) -> None:

@@ -21,6 +21,8 @@ MANIFEST = ConnectorManifest(
     # UpdateCustomerAttributes reports per-customer errors later, to a callback URL.
     callbacks=True,
     memory_mb=1024,
+    config_parser="connectors.optimove.config.parse_config",
+    sample_config="connectors.optimove:sample_config.json",
     settings=(
         Setting(
             env="OPTIMOVE_API_BASE_URL",

@@ -1,0 +1,79 @@
+"""The connectors installed with DIG, found by their manifests' entry points.
+
+A connector's distribution declares its manifest in its own ``pyproject.toml``::
+
+    [project.entry-points."dig.connectors"]
+    marketo = "connectors.marketo.manifest:MANIFEST"
+
+and the CDK app, the local stack and ``dig config`` find it once it is installed next to DIG:
+nothing in the core names a connector. Lambda functions never look here; each is built for its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from importlib import metadata
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from typing import Any, Protocol
+
+from dig_contracts.manifest import ConnectorManifest
+
+ENTRY_POINT_GROUP = "dig.connectors"
+
+
+class ConnectorRegistryError(RuntimeError):
+    pass
+
+
+class EntryPointLike(Protocol):
+    name: str
+    value: str
+
+    def load(self) -> Any: ...
+
+
+def installed_connectors(entry_points: Iterable[EntryPointLike] | None = None) -> tuple[ConnectorManifest, ...]:
+    """Every installed connector's manifest, by name. ``entry_points`` replaces the installed ones."""
+    found = metadata.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points
+    manifests: dict[str, ConnectorManifest] = {}
+    for entry in found:
+        where = f"entry point {entry.name} = {entry.value} ({ENTRY_POINT_GROUP})"
+        try:
+            manifest = entry.load()
+        except Exception as error:
+            raise ConnectorRegistryError(f"{where} does not load: {type(error).__name__}: {error}") from error
+        if not isinstance(manifest, ConnectorManifest):
+            raise ConnectorRegistryError(f"{where} is a {type(manifest).__name__}, not a ConnectorManifest")
+        if manifest.name != entry.name:
+            raise ConnectorRegistryError(f"{where} names the connector {manifest.name!r}; the two must match")
+        if manifest.name in manifests:
+            raise ConnectorRegistryError(f"two installed connectors are named {manifest.name!r}")
+        manifests[manifest.name] = manifest
+    return tuple(manifests[name] for name in sorted(manifests))
+
+
+def find_connector(name: str, manifests: Iterable[ConnectorManifest] | None = None) -> ConnectorManifest:
+    known = {m.name: m for m in (installed_connectors() if manifests is None else manifests)}
+    if name not in known:
+        listed = ", ".join(sorted(known)) or "none"
+        raise ConnectorRegistryError(f"no connector named {name!r} is installed (installed: {listed})")
+    return known[name]
+
+
+def sample_config(manifest: ConnectorManifest) -> Traversable | None:
+    """The sample configuration the connector ships (the local stack starts with it)."""
+    if manifest.sample_config is None:
+        return None
+    package, _, resource = manifest.sample_config.partition(":")
+    return files(package).joinpath(resource)
+
+
+def config_parser(manifest: ConnectorManifest) -> Callable[[Any], object] | None:
+    """The function that validates the connector's configuration document, raising on a bad one."""
+    if manifest.config_parser is None:
+        return None
+    module, _, name = manifest.config_parser.rpartition(".")
+    parser: Callable[[Any], object] = getattr(importlib.import_module(module), name)
+    return parser

@@ -1,0 +1,98 @@
+"""Connectors are found by their entry points: nothing in the core names one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from connectors.optimove.manifest import MANIFEST as OPTIMOVE
+from dig_contracts.events import EventType
+from dig_contracts.manifest import ConnectorManifest
+from dig_contracts.registry import (
+    ConnectorRegistryError,
+    config_parser,
+    find_connector,
+    installed_connectors,
+    sample_config,
+)
+
+
+@dataclass
+class FakeEntryPoint:
+    name: str
+    value: str
+    loaded: Any
+
+    def load(self) -> Any:
+        if isinstance(self.loaded, Exception):
+            raise self.loaded
+        return self.loaded
+
+
+def manifest(name: str) -> ConnectorManifest:
+    return ConnectorManifest(
+        name=name,
+        description=f"{name} for tests",
+        event_types=(EventType.MEMBER_TIER,),
+        handler=f"connectors.{name}.handler.lambda_handler",
+        packages=(f"connectors.{name}",),
+    )
+
+
+def entry(name: str, loaded: Any) -> FakeEntryPoint:
+    return FakeEntryPoint(name, f"connectors.{name}.manifest:MANIFEST", loaded)
+
+
+def test_the_optimove_connector_is_installed_by_its_entry_point() -> None:
+    assert OPTIMOVE in installed_connectors()
+    assert find_connector("optimove") == OPTIMOVE
+
+
+def test_connectors_come_back_by_name_whatever_order_they_are_declared_in() -> None:
+    found = installed_connectors([entry("zendesk", manifest("zendesk")), entry("braze", manifest("braze"))])
+    assert [m.name for m in found] == ["braze", "zendesk"]
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([entry("braze", ImportError("No module named 'braze'"))], r"braze = .* does not load: ImportError"),
+        ([entry("braze", {"name": "braze"})], r"braze = .* is a dict, not a ConnectorManifest"),
+        ([entry("braze", manifest("zendesk"))], r"names the connector 'zendesk'; the two must match"),
+        ([entry("braze", manifest("braze")), entry("braze", manifest("braze"))], "two installed connectors are named"),
+    ],
+)
+def test_a_broken_declaration_is_refused_naming_it(entries: list[FakeEntryPoint], message: str) -> None:
+    with pytest.raises(ConnectorRegistryError, match=message):
+        installed_connectors(entries)
+
+
+def test_an_unknown_connector_is_refused_listing_the_installed_ones() -> None:
+    with pytest.raises(ConnectorRegistryError, match=r"no connector named 'marketo' is installed \(installed: braze\)"):
+        find_connector("marketo", [manifest("braze")])
+
+
+def test_the_sample_configuration_is_found_and_valid_for_its_connector() -> None:
+    sample = sample_config(OPTIMOVE)
+    parse = config_parser(OPTIMOVE)
+    assert sample is not None
+    assert parse is not None
+    parsed = parse(json.loads(sample.read_text()))
+    assert type(parsed).__name__ == "OptimoveConfig"
+
+
+def test_a_connector_without_configuration_has_no_parser_and_no_sample() -> None:
+    assert config_parser(manifest("braze")) is None
+    assert sample_config(manifest("braze")) is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("config_parser", "parse_config"), ("sample_config", "connectors/braze/sample.json")]
+)
+def test_manifest_paths_must_be_dotted_and_package_qualified(field: str, value: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        ConnectorManifest(**{**manifest("braze").model_dump(), field: value})
