@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from db.audit import BeginOutcome, BeginResult
+from db.audit import DONE, BeginOutcome, BeginResult
 from db.operations import OperationClaim
 from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState
 from db.watermarks import Mark, merge
@@ -64,9 +64,18 @@ class FakeAuditStore:
     def get_deliveries(self, connector: str, message_ids: Iterable[str]) -> dict[str, DeliveryRecord]:
         return {m: self.deliveries[(m, connector)] for m in message_ids if (m, connector) in self.deliveries}
 
-    def save_deliveries(self, records: Sequence[DeliveryRecord]) -> None:
+    def save_deliveries(
+        self, records: Sequence[DeliveryRecord], *, replace_done: bool = False
+    ) -> dict[str, DeliveryRecord]:
+        standing: dict[str, DeliveryRecord] = {}
         for record in records:
-            self.deliveries[(record.messageId, record.connector)] = record
+            key = (record.messageId, record.connector)
+            stored = self.deliveries.get(key)
+            if not replace_done and record.status not in DONE and stored is not None and stored.status in DONE:
+                standing[record.messageId] = stored
+                continue
+            self.deliveries[key] = record
+        return standing
 
 
 @dataclass

@@ -32,6 +32,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -59,6 +60,10 @@ DELIVERY_SK_PREFIX = "DELIVERY#"
 
 class AuditUnavailable(Exception):
     """The audit table could not be read or written (throttled, unreachable, misconfigured)."""
+
+
+# What a delivery that another copy of its message has already completed reads.
+DONE = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED})
 
 
 def is_conditional_failure(error: Any) -> bool:
@@ -103,7 +108,12 @@ class AuditStore(Protocol):
 
     def get_deliveries(self, connector: str, message_ids: Iterable[str]) -> dict[str, DeliveryRecord]: ...
 
-    def save_deliveries(self, records: Sequence[DeliveryRecord]) -> None: ...
+    def save_deliveries(
+        self, records: Sequence[DeliveryRecord], *, replace_done: bool = False
+    ) -> dict[str, DeliveryRecord]:
+        """Record outcomes. A PENDING or FAILED one does not replace a delivery another copy of the
+        message recorded DONE meanwhile; those come back as they stand (``replace_done``: it does)."""
+        ...
 
 
 # --- item conversion -------------------------------------------------------------------------
@@ -433,13 +443,48 @@ class DynamoAuditStore:
             time.sleep(min(0.05 * 2**attempt, 1.0))
         raise AuditUnavailable(f"batch_get_item on {self._table}: keys left unprocessed after retries")
 
-    def save_deliveries(self, records: Sequence[DeliveryRecord]) -> None:
+    def save_deliveries(
+        self, records: Sequence[DeliveryRecord], *, replace_done: bool = False
+    ) -> dict[str, DeliveryRecord]:
+        """Record these outcomes. SQS and EventBridge deliver at least once, so two copies of a message
+        can be delivered at the same moment: a PENDING or FAILED outcome does not replace a delivery
+        the other copy has recorded DELIVERED or SKIPPED meanwhile, which comes back as it stands.
+        ``replace_done``: a provider's later verdict, which does replace it."""
         now = utc_now()
-        items = [delivery_to_item(r, epoch_after(now, self._retention.days_for(r.status))) for r in records]
-        self.batch_put(items)
-        failed = [record.messageId for record in records if record.status is DeliveryStatus.FAILED]
+        done = [r for r in records if replace_done or r.status in DONE]
+        undone = [r for r in records if not (replace_done or r.status in DONE)]
+        self.batch_put([delivery_to_item(r, epoch_after(now, self._retention.days_for(r.status))) for r in done])
+        standing = self._map(lambda record: self._put_unless_done(record, now), undone)
+        kept = {record.messageId: found for record, found in zip(undone, standing, strict=True) if found is not None}
+        failed = [r.messageId for r in records if r.status is DeliveryStatus.FAILED and r.messageId not in kept]
         keep_until = epoch_after(now, self._retention.failed_days)
         self._map(lambda message_id: self._keep_message_until(message_id, keep_until), failed)
+        return kept
+
+    def _put_unless_done(self, record: DeliveryRecord, now: datetime) -> DeliveryRecord | None:
+        """Write ``record`` unless the delivery reads DELIVERED or SKIPPED; then that record."""
+        from botocore.exceptions import ClientError
+
+        item = delivery_to_item(record, epoch_after(now, self._retention.days_for(record.status)))
+        try:
+            self._call(
+                "put_item",
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR (#status <> :delivered AND #status <> :skipped)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":delivered": _s(DeliveryStatus.DELIVERED),
+                    ":skipped": _s(DeliveryStatus.SKIPPED),
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:  # ConditionalCheckFailed: _call re-raises only that one
+            stored = error.response.get("Item")
+            if stored:
+                return delivery_from_item(stored)
+            return self.get_deliveries(record.connector, [record.messageId])[record.messageId]
+        return None
 
     def put_delivery_if_unchanged(self, record: DeliveryRecord, previous: DeliveryRecord | None) -> bool:
         """Write ``record`` only if the delivery is still what ``previous`` was when read (None: that

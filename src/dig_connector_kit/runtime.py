@@ -159,7 +159,12 @@ class ConnectorRuntime:
             # dead-letter queue, where the DLQ alarm sees it. A final failure is not retried.
             if outcome.result is Result.RETRY and not synchronous:
                 report.failures.extend(c.record_id for c in copies)
-        self.audit.save_deliveries(records)
+        for message_id, standing in self.audit.save_deliveries(records).items():
+            # Another copy of this message completed it meanwhile: that stands, and nothing is retried.
+            report.statuses[message_id] = standing.status
+            report.records[message_id] = standing
+            retried = {c.record_id for c in by_message[message_id]}
+            report.failures = [f for f in report.failures if f not in retried]
         return report
 
     def _deliver(self, inbound: list[InboundMessage], deadline: Deadline) -> dict[str, Outcome]:
@@ -203,7 +208,7 @@ class ConnectorRuntime:
                     )
                 )
                 report.statuses[failure.message_id] = DeliveryStatus.FAILED
-            self.audit.save_deliveries(updated)
+            self.audit.save_deliveries(updated, replace_done=True)  # the provider's verdict stands
         except Exception:  # back to the queue, and after maxReceiveCount to the dead-letter queue
             logger.exception("callback not applied", extra={"callId": detail.callId})
             report.failures.append(record["messageId"])

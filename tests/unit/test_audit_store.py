@@ -150,3 +150,46 @@ def test_a_message_delivered_synchronously_is_a_duplicate_afterwards(store: Dyna
     store.begin_message(message(), owner="r", lease_seconds=30)
     store.mark_published("m-1", PublishState.SYNC)
     assert store.begin_message(message(), owner="r2", lease_seconds=30).outcome is BeginOutcome.DUPLICATE
+
+
+def delivery(message_id: str, status: DeliveryStatus, second: int = 0) -> DeliveryRecord:
+    return DeliveryRecord(
+        messageId=message_id,
+        connector="optimove",
+        status=status,
+        eventType="MEMBER_TIER",
+        memberId="M-1",
+        updatedAt=f"2026-11-21T12:00:{second:02d}.000Z",
+        lastError=None if status in (DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED) else "503 busy",
+    )
+
+
+def test_a_pending_or_failed_outcome_never_replaces_a_delivery_another_copy_completed(
+    store: DynamoAuditStore,
+) -> None:
+    delivered, skipped = delivery("m-1", DeliveryStatus.DELIVERED), delivery("m-2", DeliveryStatus.SKIPPED)
+    failed_before = delivery("m-3", DeliveryStatus.FAILED)
+    store.save_deliveries([delivered, skipped, failed_before])
+
+    late = [
+        delivery("m-1", DeliveryStatus.PENDING, 5),
+        delivery("m-2", DeliveryStatus.FAILED, 5),
+        delivery("m-3", DeliveryStatus.PENDING, 5),  # a replay retrying a failure: replaces it
+        delivery("m-4", DeliveryStatus.FAILED, 5),  # never recorded before
+    ]
+    standing = store.save_deliveries(late)
+
+    assert standing == {"m-1": delivered, "m-2": skipped}
+    assert store.get_deliveries("optimove", ["m-1", "m-2", "m-3", "m-4"]) == {
+        "m-1": delivered,
+        "m-2": skipped,
+        "m-3": late[2],
+        "m-4": late[3],
+    }
+
+
+def test_a_providers_later_verdict_replaces_a_delivered_record(store: DynamoAuditStore) -> None:
+    store.save_deliveries([delivery("m-1", DeliveryStatus.DELIVERED)])
+    verdict = delivery("m-1", DeliveryStatus.FAILED, 59)
+    assert store.save_deliveries([verdict], replace_done=True) == {}
+    assert store.get_deliveries("optimove", ["m-1"]) == {"m-1": verdict}

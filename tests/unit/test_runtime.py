@@ -208,3 +208,45 @@ def test_the_synchronous_flow_answers_the_delivery_and_a_transient_failure_is_fi
         "attempts": 1,
         "notes": [],
     }
+
+
+class RacedConnector(ScriptedConnector):
+    """While this copy fails, another copy of the same message completes it (at least once delivery)."""
+
+    def __init__(self, audit: FakeAuditStore, other_copy_result: DeliveryStatus) -> None:
+        super().__init__({"e-1": Result.RETRY})
+        self.audit, self.other_copy_result = audit, other_copy_result
+
+    def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
+        for message in messages:
+            self.audit.save_deliveries(
+                [
+                    DeliveryRecord(
+                        messageId=message.message_id,
+                        connector=self.name,
+                        status=self.other_copy_result,
+                        eventType="MEMBER_TIER",
+                        memberId="M-100001",
+                        updatedAt="2026-11-21T12:00:01.000Z",
+                    )
+                ]
+            )
+        return super().deliver(messages, deadline)
+
+
+def test_a_copy_that_fails_while_another_completes_the_message_leaves_it_completed_and_is_not_retried() -> None:
+    for other_copy_result in (DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED):
+        audit = FakeAuditStore()
+        runtime = ConnectorRuntime(RacedConnector(audit, other_copy_result), audit, max_receive_count=5)
+        report = run(runtime, sqs_record("e-1"))
+        assert report.response() == {"batchItemFailures": []}
+        assert report.statuses[message_id_for("e-1")] is other_copy_result
+        assert audit.deliveries[(message_id_for("e-1"), "scripted")].status is other_copy_result
+
+
+def test_on_the_last_receive_too_a_completed_delivery_is_not_turned_failed() -> None:
+    audit = FakeAuditStore()
+    runtime = ConnectorRuntime(RacedConnector(audit, DeliveryStatus.DELIVERED), audit, max_receive_count=5)
+    report = run(runtime, sqs_record("e-1", receive_count=5))
+    assert report.response() == {"batchItemFailures": []}
+    assert audit.deliveries[(message_id_for("e-1"), "scripted")].status is DeliveryStatus.DELIVERED
