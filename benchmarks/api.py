@@ -35,12 +35,20 @@ HANDLERS = ("dig_api.handler", "dig_api.authorizer", "connectors.optimove.handle
 RUNS = 9
 
 
-def import_milliseconds(module: str, runs: int = RUNS) -> float:
+def import_milliseconds(
+    module: str, runs: int = RUNS, *, env: dict[str, str] | None = None, flags: tuple[str, ...] = ()
+) -> float:
+    """Median time to import ``module`` in fresh processes (``env``: a deployed function's by default)."""
     times = []
     for _ in range(runs):
         code = f"import time; t = time.perf_counter(); import {module}; print((time.perf_counter() - t) * 1000)"
         out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, env=deployed_env(), cwd=REPO, check=True
+            [sys.executable, *flags, "-c", code],
+            capture_output=True,
+            text=True,
+            env=env or deployed_env(),
+            cwd=REPO,
+            check=True,
         )
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return statistics.median(times)
@@ -102,14 +110,8 @@ def cold_start() -> dict[str, Any]:
 
 def lambda_layout_milliseconds(module: str, task: Path, layer: Path, runs: int = 5) -> float:
     """Import time with only the function's code and the layer on the path, as in Lambda."""
-    env = deployed_env()
-    env.update(PYTHONPATH=f"{task}{os.pathsep}{layer}", PYTHONDONTWRITEBYTECODE="1")
-    times = []
-    for _ in range(runs):
-        code = f"import time; t = time.perf_counter(); import {module}; print((time.perf_counter() - t) * 1000)"
-        out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, env=env, check=True)
-        times.append(float(out.stdout.strip().splitlines()[-1]))
-    return statistics.median(times)
+    env = {**deployed_env(), "PYTHONPATH": f"{task}{os.pathsep}{layer}", "PYTHONDONTWRITEBYTECODE": "1"}
+    return import_milliseconds(module, runs, env=env, flags=("-S",))  # -S: no site-packages, only these
 
 
 def cold_start_as_deployed() -> dict[str, Any]:

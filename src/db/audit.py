@@ -463,36 +463,22 @@ class DynamoAuditStore:
 
     def _put_unless_done(self, record: DeliveryRecord, now: datetime) -> DeliveryRecord | None:
         """Write ``record`` unless the delivery reads DELIVERED or SKIPPED; then that record."""
-        from botocore.exceptions import ClientError
-
-        item = delivery_to_item(record, epoch_after(now, self._retention.days_for(record.status)))
-        try:
-            self._call(
-                "put_item",
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR (#status <> :delivered AND #status <> :skipped)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":delivered": _s(DeliveryStatus.DELIVERED),
-                    ":skipped": _s(DeliveryStatus.SKIPPED),
-                },
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as error:  # ConditionalCheckFailed: _call re-raises only that one
-            stored = error.response.get("Item")
-            if stored:
-                return delivery_from_item(stored)
-            return self.get_deliveries(record.connector, [record.messageId])[record.messageId]
-        return None
+        standing = self._put_delivery(
+            record,
+            now,
+            ConditionExpression="attribute_not_exists(pk) OR (#status <> :delivered AND #status <> :skipped)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":delivered": _s(DeliveryStatus.DELIVERED),
+                ":skipped": _s(DeliveryStatus.SKIPPED),
+            },
+        )
+        return None if standing is None else delivery_from_item(standing)
 
     def put_delivery_if_unchanged(self, record: DeliveryRecord, previous: DeliveryRecord | None) -> bool:
         """Write ``record`` only if the delivery is still what ``previous`` was when read (None: that
         there is none); False when it changed meanwhile (a connector or a replay got to it)."""
-        from botocore.exceptions import ClientError
-
         now = utc_now()
-        item = delivery_to_item(record, epoch_after(now, self._retention.days_for(record.status)))
         if previous is None:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
         else:
@@ -507,13 +493,25 @@ class DynamoAuditStore:
                     **({":run": seen["replayRunId"]} if previous.replayRunId else {}),
                 },
             }
-        try:
-            self._call("put_item", TableName=self._table, Item=item, **condition)
-        except ClientError:  # ConditionalCheckFailed: _call re-raises only that one
+        if self._put_delivery(record, now, **condition) is not None:
             return False
         if record.status is DeliveryStatus.FAILED:
             self._keep_message_until(record.messageId, epoch_after(now, self._retention.failed_days))
         return True
+
+    def _put_delivery(self, record: DeliveryRecord, now: datetime, **condition: Any) -> dict[str, Any] | None:
+        """Put ``record`` on ``condition``: None when written, else the item that stood in its way
+        (empty only for a condition that can fail with no item there)."""
+        from botocore.exceptions import ClientError
+
+        item = delivery_to_item(record, epoch_after(now, self._retention.days_for(record.status)))
+        try:
+            self._call(
+                "put_item", TableName=self._table, Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD", **condition
+            )
+        except ClientError as error:  # ConditionalCheckFailed: _call re-raises only that one
+            return dict(error.response.get("Item", {}))
+        return None
 
     def _keep_message_until(self, message_id: str, expires_at: int) -> None:
         """A failure is kept longer than a delivery, and so is the message it is replayed from."""
