@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
@@ -17,6 +18,9 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from db.call_log import STATUS_INDEX
+from dig_connector_kit.requeue import QUEUE_URL_ENV
+from dig_contracts.bus import SCHEDULED_CHECK
 from dig_contracts.manifest import ConnectorManifest
 from infra.api import Api
 from infra.bundling import function_code
@@ -26,6 +30,7 @@ from infra.observability import Observability
 from infra.settings import Settings
 
 SYNC_TIMEOUT_SECONDS = 25
+RESULTS_CHECK_MINUTES = 5
 
 
 def _queue(scope: Construct, construct_id: str, **options: object) -> sqs.Queue:
@@ -108,6 +113,8 @@ class ConnectorModule(Construct):
             )
 
         environment = {
+            QUEUE_URL_ENV: self.queue.queue_url,
+            "CONTACT_RETENTION_DAYS": str(settings.member_contact_retention_days),
             "AUDIT_TABLE_NAME": database.audit_table.table_name,
             "CONFIG_TABLE_NAME": database.config_table.table_name,
             "MAX_RECEIVE_COUNT": str(manifest.max_receive_count),
@@ -152,8 +159,18 @@ class ConnectorModule(Construct):
 
         for function in functions:
             Database.grant(
-                database.audit_table, function, "GetItem", "BatchGetItem", "PutItem", "BatchWriteItem", "UpdateItem"
+                database.audit_table,
+                function,
+                "GetItem",
+                "BatchGetItem",
+                "PutItem",
+                "BatchWriteItem",
+                "UpdateItem",
+                "Query",
+                indexes=(STATUS_INDEX,) if callbacks is not None else (),
             )
+            # A verdict that changes with time (a customer that does not exist yet) sends the message again.
+            self.queue.grant_send_messages(function)
             Database.grant(database.config_table, function, "GetItem")
             for secret in secrets:
                 secret.grant_read(function)
@@ -168,6 +185,35 @@ class ConnectorModule(Construct):
             f"{manifest.name} rule-target dead-letter queue",
         )
         observability.watch_queue_age(f"{manifest.name.title()}Queue", self.queue, f"{manifest.name} queue")
+        if callbacks is not None:
+            self._watch_results(manifest, observability)
+
+    def _watch_results(self, manifest: ConnectorManifest, observability: Observability) -> None:
+        """The provider's later results: a schedule looks for those overdue, and alarms say so."""
+        events.Rule(
+            self,
+            "ResultsCheckSchedule",
+            description=f"Every {RESULTS_CHECK_MINUTES} minutes: {manifest.name} results that never came back",
+            schedule=events.Schedule.rate(Duration.minutes(RESULTS_CHECK_MINUTES)),
+            targets=[targets.SqsQueue(self.queue, message=events.RuleTargetInput.from_object(SCHEDULED_CHECK))],
+        )
+        dimensions = {"service": f"dig-connector-{manifest.name}"}
+        for metric_name, what in (
+            ("CallbackResultsOverdue", "results of a call never came back: their messages count as delivered"),
+            ("CallbackResultsUnreadable", "a callback's results could not be read (kept with the call's log)"),
+        ):
+            metric = cloudwatch.Metric(
+                namespace="DIG",
+                metric_name=metric_name,
+                dimensions_map=dimensions,
+                period=Duration.minutes(5),
+                statistic="Sum",
+            )
+            observability.watch_count(
+                f"{manifest.name.title()}{metric_name}",
+                metric,
+                f"{manifest.name}: {what}; see the README's runbook (results that never came back)",
+            )
 
     def _function(
         self,

@@ -62,6 +62,10 @@ class Observability(Construct):
             f"{what}: a message has waited over {OLDEST_MESSAGE_ALARM_SECONDS // 60} minutes; the provider may be down",
         )
 
+    def watch_count(self, name: str, metric: cloudwatch.IMetric, description: str) -> None:
+        """Any count of ``metric`` in five minutes: something a person should look at."""
+        self._alarm(name, metric, 1, description)
+
     def watch_function(self, name: str, function: lambda_.IFunction) -> None:
         self._alarm(
             f"{name}Errors",

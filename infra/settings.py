@@ -17,6 +17,10 @@ CONTEXT: dict[str, tuple[str, str]] = {
     "auditRetentionDays": ("30", "Days the audit trail keeps delivered and skipped messages"),
     "auditFailedRetentionDays": ("90", "Days it keeps failed and pending ones"),
     "logRetentionDays": ("30", "Days Lambda and API Gateway logs are kept"),
+    "memberContactRetentionDays": (
+        "400",
+        "Days a member's contact data (email, locale) is kept after their last event",
+    ),
     "alarmEmail": ("", "Optional address subscribed to the alarm topic"),
 }
 
@@ -32,6 +36,7 @@ class Settings:
     audit_failed_retention_days: int
     log_retention_days: int
     alarm_email: str | None
+    member_contact_retention_days: int = 400
 
     @property
     def stack_name(self) -> str:
@@ -59,4 +64,5 @@ class Settings:
             audit_failed_retention_days=int(get("auditFailedRetentionDays")),
             log_retention_days=int(get("logRetentionDays")),
             alarm_email=get("alarmEmail") or None,
+            member_contact_retention_days=int(get("memberContactRetentionDays")),
         )

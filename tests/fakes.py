@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from db.audit import DONE, BeginOutcome, BeginResult
+from db.call_log import CallStatus
+from db.contacts import MemberContact
 from db.operations import OperationClaim
 from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState
 from db.watermarks import Mark, merge
@@ -129,12 +132,60 @@ class FakeWatermarks:
 @dataclass
 class FakeCallLog:
     calls: dict[tuple[str, str], dict[str, dict[str, list[str]]]] = field(default_factory=dict)
+    due: dict[tuple[str, str], float] = field(default_factory=dict)
+    results: dict[tuple[str, str], tuple[Any, bool]] = field(default_factory=dict)
+    overdue: set[tuple[str, str]] = field(default_factory=set)
+    now: float = 0.0
 
-    def record(self, connector: str, call_id: str, carried: Mapping[str, Mapping[str, list[str]]]) -> None:
+    def record(
+        self, connector: str, call_id: str, carried: Mapping[str, Mapping[str, list[str]]], *, due_in_seconds: int
+    ) -> None:
         self.calls[(connector, call_id)] = {c: {m: list(f) for m, f in ms.items()} for c, ms in carried.items()}
+        self.due[(connector, call_id)] = self.now + due_in_seconds
 
     def lookup(self, connector: str, call_id: str) -> dict[str, dict[str, list[str]]] | None:
         return self.calls.get((connector, call_id))
+
+    def keep_results(self, connector: str, call_id: str, payload: Any, *, readable: bool) -> None:
+        self.results[(connector, call_id)] = (payload, readable)
+
+    def flag_overdue(self, connector: str) -> list[str]:
+        late = [
+            key
+            for key, due in self.due.items()
+            if key[0] == connector and due < self.now and key not in self.results and key not in self.overdue
+        ]
+        self.overdue.update(late)
+        return [call_id for _, call_id in late]
+
+    def status(self, connector: str, call_id: str) -> CallStatus | None:
+        return None
+
+
+@dataclass
+class FakeContactStore:
+    contacts: dict[str, MemberContact] = field(default_factory=dict)
+    writes: int = 0
+
+    def get(self, member_ids: Iterable[str]) -> dict[str, MemberContact]:
+        return {m: self.contacts[m] for m in member_ids if m in self.contacts}
+
+    def keep(self, contacts: Mapping[str, MemberContact], known: Mapping[str, MemberContact]) -> None:
+        for member, contact in contacts.items():
+            if (contact.email or contact.locale) and known.get(member) != contact:
+                self.contacts[member] = contact
+                self.writes += 1
+
+    def forget(self, member_id: str) -> None:
+        self.contacts.pop(member_id, None)
+
+
+@dataclass
+class FakeRequeue:
+    sent: list[tuple[BusDetail, int]] = field(default_factory=list)
+
+    def send(self, details: Sequence[BusDetail], delay_seconds: int) -> None:
+        self.sent.extend((detail, delay_seconds) for detail in details)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from dig_connector_kit.model import Deadline, InboundMessage
 from dig_contracts.bus import message_id_for
 from dig_contracts.events import parse_event
 from dig_local.optimove_simulator import OptimoveSimulator
-from tests.fakes import FakeCallLog, FakeOperationLedger, FakeWatermarks
+from tests.fakes import FakeCallLog, FakeContactStore, FakeOperationLedger, FakeWatermarks
 
 SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "src" / "connectors" / "optimove" / "sample_config.json"
 API_BASE = "https://optimove.test/api"
@@ -49,6 +49,8 @@ def simulator_transport(simulator: OptimoveSimulator, clock: SimulatedClock | No
         answer = simulator.handle(request.method, request.url.path, dict(request.headers), request.content)
         if clock is not None:
             clock.now += 0.01  # each call takes a little time
+        if answer.drop:  # performed, and the connection closed without an answer
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
         content = b"" if answer.body is None else json.dumps(answer.body).encode()
         return httpx.Response(
             answer.status, content=content, headers={"content-type": "application/json", **answer.headers}
@@ -69,6 +71,7 @@ class Harness:
     callbacks: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     call_log: FakeCallLog = field(default_factory=FakeCallLog)
     operations: FakeOperationLedger = field(default_factory=FakeOperationLedger)
+    contacts: FakeContactStore = field(default_factory=FakeContactStore)
 
     def deliver(self, *messages: InboundMessage) -> dict[str, Any]:
         return dict(self.connector.deliver(list(messages), Deadline(600, clock=self.clock)))
@@ -79,6 +82,9 @@ class Harness:
 
 CALLBACK_BASE = "https://dig.test/v1/callbacks"
 CALLBACK_KEY = "test-callback-key"
+# The customers the simulated Optimove already has (its daily load): the ids the tests use, except
+# those that stand for members Optimove does not know yet ("M-new...").
+EXISTING_CUSTOMERS = frozenset({f"M-{i}" for i in range(5000)} | {"M-100001", "M-good", "M-bad"})
 
 
 def harness(
@@ -87,6 +93,7 @@ def harness(
     templates: dict[int, list[str]] | None = None,
     callbacks: bool = False,
     known_fields: set[str] | None = None,
+    customers: frozenset[str] = EXISTING_CUSTOMERS,
 ) -> Harness:
     """``callbacks``: UpdateCustomerAttributes carries a signed CallbackURL, and the results the
     simulator posts to it are kept in ``Harness.callbacks`` instead of being sent anywhere."""
@@ -98,6 +105,7 @@ def harness(
         clock=clock,
         templates=templates,
         known_fields=known_fields,
+        customers=customers,
         callback_sender=lambda url, results: posted.append((url, results)),
     )
     parsed = parse_config(config or sample_config_document())
@@ -112,6 +120,7 @@ def harness(
     watermarks = FakeWatermarks()
     call_log = FakeCallLog()
     operations = FakeOperationLedger()
+    contacts = FakeContactStore()
     connector = OptimoveConnector(
         lambda: parsed,
         transport,
@@ -121,6 +130,7 @@ def harness(
         operations=operations,
         call_log=call_log,
         callback_key=lambda: CALLBACK_KEY,
+        contacts=contacts,
     )
     return Harness(
         simulator,
@@ -132,6 +142,7 @@ def harness(
         callbacks=posted,
         call_log=call_log,
         operations=operations,
+        contacts=contacts,
     )
 
 

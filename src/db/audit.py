@@ -181,7 +181,7 @@ def message_to_item(record: MessageRecord, expires_at: int) -> dict[str, Any]:
         item["payloadZ"] = {"B": zlib.compress(payload, 6)}
     else:
         item["payload"] = _s(payload.decode())
-    for name in ("programId", "client", "sourceIp", "publishedAt", "publishError"):
+    for name in ("programId", "client", "sourceIp", "publishedAt", "publishError", "erasedAt"):
         value = getattr(record, name)
         if value is not None:
             item[name] = _s(value)
@@ -213,6 +213,7 @@ def message_from_item(item: dict[str, Any]) -> MessageRecord:
         publishedAt=plain.get("publishedAt"),
         publishError=plain.get("publishError"),
         publishAttempts=plain.get("publishAttempts", 1),
+        erasedAt=plain.get("erasedAt"),
     )
 
 
@@ -228,7 +229,7 @@ def delivery_to_item(record: DeliveryRecord, expires_at: int) -> dict[str, Any]:
     }
     if record.lastError:
         doc["lastError"] = record.lastError
-    for name in ("notes", "completed"):
+    for name in ("notes", "completed", "retryUntil"):
         if getattr(record, name):
             doc[name] = getattr(record, name)
     item = {
@@ -259,6 +260,7 @@ def delivery_from_item(item: dict[str, Any]) -> DeliveryRecord:
         lastError=doc.get("lastError"),
         notes=doc.get("notes", []),
         completed=doc.get("completed", []),
+        retryUntil=doc.get("retryUntil"),
         replayRunId=item["replayRunId"]["S"] if "replayRunId" in item else None,
     )
 

@@ -1,8 +1,13 @@
 """Which messages a coalesced provider call carried, per customer, for the provider's later
-per-customer results (a callback) to be traced back to the messages they concern.
+per-customer results (a callback) to be traced back to the messages they concern; and whether those
+results came, so that results that never arrive are noticed instead of counting as success.
 
-One item per call: pk ``CALL#<connector>#<callId>``, sk ``CALL``, a JSON map
-``{customerId: {messageId: [fields]}}``; kept three days (Optimove answers within about a minute).
+One item per call: pk ``CALL#<connector>#<callId>``, sk ``CALL``, with
+  doc        JSON ``{customerId: {messageId: [fields]}}``
+  calledAt / dueAt (when results count as overdue) / resultsAt / overdueAt
+  results    the raw body the provider posted (kept as received, readable or not), ``readable``
+and, while results are awaited, the keys of the byConnectorStatus index: ``CALLS#<connector>#AWAITING``,
+``<dueAt>#<callId>``, so that a scheduled check finds the overdue ones with one query. Kept three days.
 """
 
 from __future__ import annotations
@@ -10,39 +15,158 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from typing import Protocol
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
-from db.audit import DynamoAuditStore
+from db.audit import DynamoAuditStore, is_conditional_failure
+from db.records import iso
 
 RETENTION_SECONDS = 3 * 86_400
+MAX_RESULTS_KEPT_BYTES = 100_000  # a DynamoDB item holds 400 KB; results beyond this are cut, and say so
+STATUS_INDEX = "byConnectorStatus"
 Carried = Mapping[str, Mapping[str, list[str]]]  # customer -> message -> fields
 
 
+def awaiting_partition(connector: str) -> str:
+    return f"CALLS#{connector}#AWAITING"
+
+
+def overdue_partition(connector: str) -> str:
+    return f"CALLS#{connector}#OVERDUE"
+
+
+@dataclass(frozen=True)
+class CallStatus:
+    call_id: str
+    called_at: str | None
+    due_at: str | None
+    results_at: str | None = None
+    readable: bool | None = None
+    overdue_at: str | None = None
+
+    def describe(self) -> str:
+        if self.results_at:
+            how = "" if self.readable else " (unreadable: kept with the call's log)"
+            return f"results received {self.results_at}{how}"
+        if self.overdue_at:
+            return f"results OVERDUE: due {self.due_at}, none received (flagged {self.overdue_at})"
+        return f"results awaited until {self.due_at}"
+
+
 class CallLog(Protocol):
-    def record(self, connector: str, call_id: str, carried: Carried) -> None: ...
+    def record(self, connector: str, call_id: str, carried: Carried, *, due_in_seconds: int) -> None: ...
 
     def lookup(self, connector: str, call_id: str) -> dict[str, dict[str, list[str]]] | None: ...
 
+    def keep_results(self, connector: str, call_id: str, payload: Any, *, readable: bool) -> None: ...
+
+    def flag_overdue(self, connector: str) -> list[str]:
+        """Mark the calls whose results are overdue, each once; their ids."""
+        ...
+
+    def status(self, connector: str, call_id: str) -> CallStatus | None: ...
+
 
 class DynamoCallLog:
-    def __init__(self, audit: DynamoAuditStore) -> None:
+    def __init__(self, audit: DynamoAuditStore, clock: Any = time.time) -> None:
         self._client = audit.client
         self._table = audit.table_name
+        self._clock = clock
 
     @staticmethod
     def _key(connector: str, call_id: str) -> dict[str, dict[str, str]]:
         return {"pk": {"S": f"CALL#{connector}#{call_id}"}, "sk": {"S": "CALL"}}
 
-    def record(self, connector: str, call_id: str, carried: Carried) -> None:
+    def _now(self, later_seconds: float = 0) -> str:
+        return iso(datetime.fromtimestamp(self._clock() + later_seconds, UTC))
+
+    def record(self, connector: str, call_id: str, carried: Carried, *, due_in_seconds: int) -> None:
+        now = self._clock()
+        due = self._now(due_in_seconds)
         self._client.put_item(
             TableName=self._table,
             Item={
                 **self._key(connector, call_id),
                 "doc": {"S": json.dumps(carried, separators=(",", ":"))},
-                "expiresAt": {"N": str(int(time.time()) + RETENTION_SECONDS)},
+                "calledAt": {"S": self._now()},
+                "dueAt": {"S": due},
+                "gsiStatusPk": {"S": awaiting_partition(connector)},
+                "gsiStatusSk": {"S": f"{due}#{call_id}"},
+                "expiresAt": {"N": str(int(now) + RETENTION_SECONDS)},
             },
         )
 
     def lookup(self, connector: str, call_id: str) -> dict[str, dict[str, list[str]]] | None:
         item = self._client.get_item(TableName=self._table, Key=self._key(connector, call_id)).get("Item")
-        return json.loads(item["doc"]["S"]) if item else None
+        return json.loads(item["doc"]["S"]) if item and "doc" in item else None
+
+    def keep_results(self, connector: str, call_id: str, payload: Any, *, readable: bool) -> None:
+        text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+        if len(text) > MAX_RESULTS_KEPT_BYTES:
+            text = text[:MAX_RESULTS_KEPT_BYTES] + f"... [cut: {len(text)} characters received]"
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._key(connector, call_id),
+            UpdateExpression="SET results = :results, resultsAt = :now, readable = :readable, "
+            "expiresAt = if_not_exists(expiresAt, :expires) REMOVE gsiStatusPk, gsiStatusSk",
+            ExpressionAttributeValues={
+                ":results": {"S": text},
+                ":now": {"S": self._now()},
+                ":readable": {"BOOL": readable},
+                ":expires": {"N": str(int(self._clock()) + RETENTION_SECONDS)},
+            },
+        )
+
+    def flag_overdue(self, connector: str) -> list[str]:
+        from botocore.exceptions import ClientError
+
+        now = self._now()
+        flagged: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": "gsiStatusPk = :pk AND gsiStatusSk < :now",
+            "ExpressionAttributeValues": {":pk": {"S": awaiting_partition(connector)}, ":now": {"S": now}},
+        }
+        while True:
+            answer = self._client.query(**kwargs)
+            for item in answer.get("Items", []):
+                call_id = item["pk"]["S"].removeprefix(f"CALL#{connector}#")
+                try:  # results may have arrived since the index was read
+                    self._client.update_item(
+                        TableName=self._table,
+                        Key=self._key(connector, call_id),
+                        UpdateExpression="SET gsiStatusPk = :overdue, overdueAt = :now",
+                        ConditionExpression="gsiStatusPk = :awaiting",
+                        ExpressionAttributeValues={
+                            ":overdue": {"S": overdue_partition(connector)},
+                            ":awaiting": {"S": awaiting_partition(connector)},
+                            ":now": {"S": now},
+                        },
+                    )
+                except ClientError as error:
+                    if not is_conditional_failure(error):
+                        raise
+                    continue
+                flagged.append(call_id)
+            if "LastEvaluatedKey" not in answer:
+                return flagged
+            kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def status(self, connector: str, call_id: str) -> CallStatus | None:
+        item = self._client.get_item(TableName=self._table, Key=self._key(connector, call_id)).get("Item")
+        if not item:
+            return None
+
+        def text(name: str) -> str | None:
+            return item[name]["S"] if name in item else None
+
+        return CallStatus(
+            call_id=call_id,
+            called_at=text("calledAt"),
+            due_at=text("dueAt"),
+            results_at=text("resultsAt"),
+            readable=item["readable"]["BOOL"] if "readable" in item else None,
+            overdue_at=text("overdueAt"),
+        )

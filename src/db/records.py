@@ -57,6 +57,7 @@ class Attempt(BaseModel):
     latencyMs: int
     error: str | None = None
     requestId: str | None = None
+    callId: str | None = Field(default=None, description="A call whose results the provider posts back later")
 
 
 class MessageRecord(BaseModel):
@@ -75,6 +76,7 @@ class MessageRecord(BaseModel):
     publishedAt: str | None = None
     publishError: str | None = None
     publishAttempts: int = 1
+    erasedAt: str | None = Field(default=None, description="The payload was erased on request (dig member forget)")
 
 
 class DeliveryRecord(BaseModel):
@@ -92,6 +94,9 @@ class DeliveryRecord(BaseModel):
         default_factory=list, description="Operations already done, which a retry must not repeat"
     )
     replayRunId: str | None = None
+    retryUntil: str | None = Field(
+        default=None, description="Retried automatically until then (a provider's verdict that may change)"
+    )
 
 
 class MessageView(BaseModel):

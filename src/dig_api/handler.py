@@ -194,6 +194,9 @@ def post_sync_event(event: Annotated[LoyaltyEvent, Body()]):
     )
 
 
+MAX_UNREADABLE_CALLBACK_CHARS = 200_000  # an EventBridge entry holds 256 KB
+
+
 @app.post("/v1/callbacks/<connector>/<callId>", include_in_schema=False)
 def post_callback(connector: str, callId: str):
     """A provider's asynchronous results, to a URL the connector signed (no bearer token: the
@@ -205,7 +208,10 @@ def post_callback(connector: str, callId: str):
     try:
         payload = app.current_event.json_body
     except ValueError:
-        raise InvalidJson("the callback body is not JSON") from None
+        # Kept as received and answered 2xx all the same: the provider would only send it again, and
+        # the connector keeps it with the call's log and counts it (CallbackResultsUnreadable).
+        payload = (app.current_event.decoded_body or "")[:MAX_UNREADABLE_CALLBACK_CHARS]
+        logger.warning("callback body is not JSON", extra={"connector": connector, "callId": callId})
     detail = CallbackDetail(connector=connector, callId=callId, payload=payload, receivedAt=iso(utc_now()))
     providers.ingest().accept_callback(detail)
     metrics.add_metric(name="CallbacksAccepted", unit=MetricUnit.Count, value=1)

@@ -24,6 +24,7 @@ app.add_typer(config_commands.app, name="config")
 app.add_typer(operate.audit_app, name="audit")
 app.add_typer(operate.replay_app, name="replay")
 app.add_typer(operate.dlq_app, name="dlq")
+app.add_typer(operate.member_app, name="member")
 console = Console()
 errors = Console(stderr=True)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Annotated, Any
 
@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from db.audit import DynamoAuditStore
+from db.call_log import CallStatus
 from db.queries import AuditQueries, MessageRow, Window, delivery_row
 from db.records import DeliveryRecord, DeliveryStatus
 from dig_cli.target import Target, resolve
@@ -199,6 +200,7 @@ def audit_show(
                 {
                     "message": view.message.model_dump(mode="json"),
                     "deliveries": [d.model_dump(mode="json") for d in view.deliveries],
+                    "results": {d.connector: [r.__dict__ for r in _results_of(store, d)] for d in view.deliveries},
                     "replayRuns": {k: (v.__dict__ if v else None) for k, v in lineage.items()},
                 },
                 indent=2,
@@ -213,9 +215,12 @@ def audit_show(
         f"{message.sizeBytes} bytes; publish state {message.publishState.value}"
         + (f" ({message.publishError})" if message.publishError else "")
     )
-    console.print_json(json.dumps(message.envelope))
+    if message.erasedAt:
+        console.print(f"payload erased on request at {message.erasedAt}")
+    else:
+        console.print_json(json.dumps(message.envelope))
     for delivery in view.deliveries:
-        _print_delivery(delivery)
+        _print_delivery(delivery, _results_of(store, delivery))
     for run_id, run in lineage.items():
         console.print(
             f"replay run {run_id}: "
@@ -223,10 +228,24 @@ def audit_show(
         )
 
 
-def _print_delivery(delivery: DeliveryRecord) -> None:
+def _results_of(store: DynamoAuditStore, delivery: DeliveryRecord) -> list[CallStatus]:
+    """Where the provider's later results of each call that carried this delivery stand."""
+    from db.call_log import DynamoCallLog
+
+    log = DynamoCallLog(store)
+    call_ids = dict.fromkeys(a.callId for a in delivery.attempts if a.callId)
+    return [status for call_id in call_ids if (status := log.status(delivery.connector, call_id)) is not None]
+
+
+def _print_delivery(delivery: DeliveryRecord, results: Sequence[CallStatus] = ()) -> None:
     console.rule(f"{delivery.connector}: {delivery.status.value}")
     if delivery.lastError:
         console.print(f"last error: {delivery.lastError}")
+    if delivery.retryUntil and delivery.status is DeliveryStatus.PENDING:
+        console.print(f"retried automatically until {delivery.retryUntil}")
+    for result in results:
+        style = "bold red" if result.overdue_at else ""
+        console.print(f"call {result.call_id}: {result.describe()}", style=style)
     for note in delivery.notes:
         console.print(f"note: {note}")
     if delivery.completed:
@@ -462,3 +481,34 @@ def dead_letters(
         console.print(
             f"deleted {deleted}; the others stay (replay FAILED ones: dig replay --connector {connector} ...)"
         )
+
+
+# --- dig member forget ---------------------------------------------------------------------------
+
+member_app = typer.Typer(add_completion=False, help="A member's personal data.")
+
+
+@member_app.command("forget")
+def member_forget(
+    member_id: Annotated[str, typer.Argument(help="ES Loyalty's member id")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+    stack: Stack = None,
+    region: Region = None,
+    local: Local = False,
+    local_url: LocalUrl = "http://127.0.0.1:8080",
+) -> None:
+    """Erase a member's personal data (an erasure request): the payload of each of their messages in the
+    audit trail, their contact data (email, locale) and every connector's delivery state for them.
+    Statuses stay, with the member id; an erased message can no longer be replayed."""
+    from db.erasure import forget_member
+    from dig_contracts.registry import installed_connectors
+
+    _, store = connect(stack, region, local, local_url)
+    if not yes and not typer.confirm(f"Erase member {member_id}'s personal data from the audit trail?"):
+        raise typer.Exit(1)
+    report = forget_member(store, member_id, [m.name for m in installed_connectors()])
+    console.print(
+        f"member {member_id}: {len(report.messages)} message payload(s) erased, contact data "
+        f"{'erased' if report.contact else 'none held'}, delivery state erased for: "
+        f"{', '.join(report.connectors) or 'no connector'}"
+    )

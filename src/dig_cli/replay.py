@@ -165,8 +165,8 @@ class Replayer:
         started = self._clock()
         for index, candidate in enumerate([*todo, *adopted.values()], 1):
             view = self._store.get_message(candidate.message_id)
-            if view is None:
-                summary.skip("payload no longer in the audit trail")
+            if view is None or view.message.erasedAt:
+                summary.skip("payload no longer in the audit trail" if view is None else "payload erased on request")
                 progress(1)
                 continue
             if candidate.message_id not in adopted:  # (an adopted orphan is claimed already)

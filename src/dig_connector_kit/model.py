@@ -66,10 +66,24 @@ class Deadline:
 
 @dataclass(frozen=True)
 class LateFailure:
-    """A provider's later report that a message it had accepted failed (a callback result)."""
+    """A provider's later report that a message it had accepted failed (a callback result).
+
+    ``retry_in_seconds``: a verdict that may change with time (the customer did not exist yet): the
+    runtime sends the message again after that delay, for up to ``give_up_after_seconds`` from the
+    first such report, and only then records it FAILED."""
 
     message_id: str
     error: str
+    retry_in_seconds: int | None = None
+    give_up_after_seconds: int | None = None
+
+
+@dataclass
+class CallbackReport:
+    """What a provider's callback said: the messages it failed, or that it could not be read."""
+
+    failures: list[LateFailure] = field(default_factory=list)
+    unreadable: bool = False
 
 
 class Connector(Protocol):
@@ -83,4 +97,8 @@ class Connector(Protocol):
 class CallbackConnector(Connector, Protocol):
     """A connector whose provider reports results later, to a callback (manifest: callbacks=True)."""
 
-    def handle_callback(self, detail: CallbackDetail) -> Sequence[LateFailure]: ...
+    def handle_callback(self, detail: CallbackDetail) -> CallbackReport: ...
+
+    def overdue_results(self) -> int:
+        """Record calls whose results are overdue (a scheduled check); how many were found."""
+        ...

@@ -15,15 +15,16 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from db.audit import MAX_ATTEMPTS_KEPT, AuditStore
-from db.records import DeliveryRecord, DeliveryStatus, iso, utc_now
-from dig_connector_kit.model import Connector, Deadline, InboundMessage, Outcome, Result
-from dig_contracts.bus import CALLBACK_SOURCE, BusDetail, CallbackDetail
+from db.records import DeliveryRecord, DeliveryStatus, iso, parse_iso, utc_now
+from dig_connector_kit.model import CallbackReport, Connector, Deadline, InboundMessage, LateFailure, Outcome, Result
+from dig_connector_kit.requeue import Requeue
+from dig_contracts.bus import CALLBACK_SOURCE, SCHEDULE_SOURCE, BusDetail, CallbackDetail
 from dig_contracts.events import parse_event
 from dig_contracts.pan import mask_card_numbers
 
@@ -39,6 +40,9 @@ class BatchReport:
     records: dict[str, DeliveryRecord] = field(default_factory=dict)  # what this invocation recorded
     duplicates: int = 0
     unreadable: int = 0
+    callbacks_unreadable: int = 0
+    results_overdue: int = 0
+    requeued: int = 0
 
     def response(self) -> dict[str, Any]:
         return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in self.failures]}
@@ -59,6 +63,12 @@ def read_callback(record: Mapping[str, Any]) -> CallbackDetail | None:
     return CallbackDetail.model_validate(body["detail"])
 
 
+def is_scheduled_check(record: Mapping[str, Any]) -> bool:
+    """The schedule's periodic record (look for provider results that never came)."""
+    body = json.loads(record["body"])
+    return isinstance(body, dict) and body.get("source") == SCHEDULE_SOURCE
+
+
 def read_record(record: Mapping[str, Any]) -> Received:
     """An SQS record whose body is the EventBridge event a rule (or a replay) put there."""
     body = json.loads(record["body"])
@@ -75,17 +85,22 @@ class ConnectorRuntime:
         *,
         max_receive_count: int,
         clock: Callable[[], datetime] = utc_now,
+        requeue: Requeue | None = None,
     ) -> None:
         self.connector = connector
         self.audit = audit
         self.max_receive_count = max_receive_count
         self._clock = clock
+        self._requeue = requeue
 
     def handle_sqs_batch(self, event: Mapping[str, Any], deadline: Deadline) -> BatchReport:
         report = BatchReport()
         received: list[Received] = []
         for record in event.get("Records", []):
             try:
+                if is_scheduled_check(record):
+                    self._check_overdue_results(report)
+                    continue
                 callback = read_callback(record)
                 if callback is not None:
                     self._apply_callback(callback, record, report)
@@ -184,34 +199,92 @@ class ConnectorRuntime:
         return {message.message_id: outcomes[message.message_id] for message in inbound}
 
     def _apply_callback(self, detail: CallbackDetail, record: Mapping[str, Any], report: BatchReport) -> None:
-        """A provider's late results: the messages it rejected after all become FAILED (replayable)."""
+        """A provider's late results: the messages it rejected after all become FAILED (replayable), or,
+        for a verdict that may change with time, are sent again later until the connector gives up."""
         handle = getattr(self.connector, "handle_callback", None)
         if handle is None:
             logger.error("callback for a connector that takes none", extra={"connector": detail.connector})
             return
         try:
-            failures = handle(detail)
-            existing = self.audit.get_deliveries(self.connector.name, [f.message_id for f in failures])
-            updated = []
-            for failure in failures:
+            outcome: CallbackReport = handle(detail)
+            report.callbacks_unreadable += int(outcome.unreadable)
+            existing = self.audit.get_deliveries(self.connector.name, [f.message_id for f in outcome.failures])
+            updated, again = [], []
+            for failure in outcome.failures:
                 previous = existing.get(failure.message_id)
                 if previous is None:
                     continue
-                updated.append(
-                    previous.model_copy(
+                record_after = self._late_failure(previous, failure, detail.callId)
+                if record_after.status is DeliveryStatus.PENDING:
+                    again.append((record_after, failure.retry_in_seconds or 0))
+                else:
+                    updated.append(record_after)
+                report.statuses[failure.message_id] = record_after.status
+            # Sent again first: a message is only recorded PENDING once it is on its way back.
+            for previous_record, delay in again:
+                if self._send_again(previous_record.messageId, delay):
+                    updated.append(previous_record)
+                    report.requeued += 1
+                else:
+                    failed = previous_record.model_copy(
                         update={
                             "status": DeliveryStatus.FAILED,
-                            "lastError": failure.error,
-                            "updatedAt": iso(self._clock()),
-                            "notes": [*previous.notes, f"reported failed by the provider's callback {detail.callId}"],
+                            "lastError": f"{previous_record.lastError}; it could not be sent again automatically",
                         }
                     )
-                )
-                report.statuses[failure.message_id] = DeliveryStatus.FAILED
+                    updated.append(failed)
+                    report.statuses[failed.messageId] = DeliveryStatus.FAILED
             self.audit.save_deliveries(updated, replace_done=True)  # the provider's verdict stands
         except Exception:  # back to the queue, and after maxReceiveCount to the dead-letter queue
             logger.exception("callback not applied", extra={"callId": detail.callId})
             report.failures.append(record["messageId"])
+
+    def _late_failure(self, previous: DeliveryRecord, failure: LateFailure, call_id: str) -> DeliveryRecord:
+        now = self._clock()
+        retry_until = previous.retryUntil
+        if failure.retry_in_seconds is not None and failure.give_up_after_seconds is not None:
+            retry_until = retry_until or iso(now + timedelta(seconds=failure.give_up_after_seconds))
+            if now < parse_iso(retry_until):
+                return previous.model_copy(
+                    update={
+                        "status": DeliveryStatus.PENDING,
+                        "lastError": failure.error,
+                        "updatedAt": iso(now),
+                        "retryUntil": retry_until,
+                        "notes": [
+                            *previous.notes,
+                            f"reported by the provider's callback {call_id}; sent again in "
+                            f"{failure.retry_in_seconds} s, retried until {retry_until}",
+                        ],
+                    }
+                )
+        error = failure.error
+        if retry_until is not None and failure.retry_in_seconds is not None:
+            error = f"{error}; still so after retrying until {retry_until}"
+        return previous.model_copy(
+            update={
+                "status": DeliveryStatus.FAILED,
+                "lastError": error,
+                "updatedAt": iso(now),
+                "retryUntil": retry_until,
+                "notes": [*previous.notes, f"reported failed by the provider's callback {call_id}"],
+            }
+        )
+
+    def _send_again(self, message_id: str, delay_seconds: int) -> bool:
+        """The message back on this connector's queue, from its payload in the audit trail."""
+        if self._requeue is None:
+            return False
+        view = self.audit.get_message(message_id)
+        if view is None or view.message.erasedAt:
+            return False
+        self._requeue.send([BusDetail(messageId=message_id, event=view.message.envelope)], delay_seconds)
+        return True
+
+    def _check_overdue_results(self, report: BatchReport) -> None:
+        check = getattr(self.connector, "overdue_results", None)
+        if check is not None:
+            report.results_overdue += check()
 
     def _status(self, outcome: Outcome, receive_count: int, synchronous: bool) -> DeliveryStatus:
         if outcome.result is Result.RETRY:
@@ -245,5 +318,6 @@ class ConnectorRuntime:
             lastError=error if status is not DeliveryStatus.DELIVERED else None,
             notes=list(outcome.notes),
             completed=sorted({*(previous.completed if previous else ()), *outcome.completed}),
+            retryUntil=previous.retryUntil if previous else None,
             replayRunId=detail.replay.runId if detail.replay else (previous.replayRunId if previous else None),
         )

@@ -17,6 +17,9 @@ BUS_SOURCE = "dig.api"
 # A provider's asynchronous results (Optimove's per-customer errors), received by the DIG API and put
 # on the bus for the connector that asked for them: detail-type CALLBACK.<connector>.
 CALLBACK_SOURCE = "dig.callbacks"
+# A connector's periodic check (a schedule puts it on the connector's queue): results overdue.
+SCHEDULE_SOURCE = "dig.schedule"
+SCHEDULED_CHECK = {"source": SCHEDULE_SOURCE, "detail-type": "CHECK", "detail": {}}
 # The DIG API's messageId is derived from ES Loyalty's eventId, so that the same event always maps to
 # the same message, whichever request (or racing request) carries it.
 _MESSAGE_NAMESPACE = uuid.UUID("5f0e7c57-4c47-4b8e-9d3e-1d2a6e0b9a41")

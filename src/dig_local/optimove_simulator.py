@@ -1,21 +1,27 @@
 """An Optimove simulator: a test double that enforces what Optimove documents for the endpoints the
-connector calls (../shared/reference/optimove-api.md): request shapes, per-call limits, the rate
-limits per API key, authentication, and the error answers. It records every request.
+connector calls (../shared/reference/optimove-api.md, its "Corrections" first), and no more: request
+shapes and types, per-call limits, rate limits per API key, authentication, which customers exist,
+and the documented answers (the callback results, the 409 of a repeated mail). It records every
+request. Documented samples live in tests/fixtures/optimove/, and the simulator is tested against
+them, as the connector's parsers are, so that the two cannot agree on something Optimove does not do.
 
 It is never imported by Lambda code: the connector reaches it only through its configured base URLs.
 
 Served under ``/_sim/optimove`` by the local gateway:
-  POST /api/Customers/UpdateCustomerAttributes        POST /api/Integrations/SetCustomerChannelPreference
-  POST /api/TransactionalMail/SendTransactionalMail   POST /realtime/reportEvent
-  GET  /requests   every request: method, path, body, status answered (DELETE clears the log)
-  POST /faults     {"status": 500, "rate": 0.3, "calls": ["SendTransactionalMail"]}; DELETE clears
-  GET  /mails      the transactional mails actually sent (one per UniqueMessageID)
-  POST /invalid-customers  {"customers": ["M-1"]}: UpdateCustomerAttributes reports them INVALID_CUSTOMER
-  GET  /callbacks  the results it posted to CallbackURLs, and the status each got
+  POST /api/Customers/UpdateCustomerAttributes        PUT  /api/customers/InsertOrUpdateCustomers
+  POST /api/Integrations/SetCustomerChannelPreference POST /api/TransactionalMail/SendTransactionalMail
+  POST /realtime/reportEvent (legacy)                 POST /realtime (server-side format)
+  GET  /requests    every request: method, path, body, status answered (DELETE clears the log)
+  POST /faults      {"status": 500, "rate": 0.3, "calls": ["SendTransactionalMail"], "mode": "fail"};
+                    mode "lose-answer": the call is performed, then answered ``status`` (504 by default),
+                    or with the connection dropped when "drop": true. DELETE clears
+  GET  /mails       the transactional mails actually sent (one per UniqueMessageID)
+  GET  /customers   the customers that exist; POST {"customers": ["M-1"]} makes them exist
+  POST /rejections  {"customers": ["M-1"], "error": "INVALID_VALUE"}: their updates are reported so; DELETE clears
+  GET  /callbacks   the results it posted to callback URLs, and the status each got
+  GET  /preferences the channel preferences set
 
-UpdateCustomerAttributes answers at once and posts per-customer results to the request's CallbackURL
-a moment later, as Optimove documents: INVALID_CUSTOMER for customers marked invalid, INVALID_FIELD
-for a RealFieldName it does not know (when it was given the known fields).
+Assumptions of the simulator's own (not Optimove's documented behaviour) are named where they are made.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import re
 import threading
 import time
 import uuid
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,16 +41,26 @@ MAX_CUSTOMERS_PER_UPDATE = 1000
 MAX_ATTRIBUTES_PER_CUSTOMER = 10
 MAX_CUSTOMERS_PER_PREFERENCE = 50_000
 MAX_RECIPIENTS_PER_MAIL = 200
+MAX_PERSONALIZATION_BYTES = 50_000
 MAX_UNIQUE_MESSAGE_ID = 254
 MAX_PARAMETER_LENGTH = 255
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
+SERVER_SIDE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6} UTC$")
+REPEATED_MAIL = "Request for this UniqueMessageID has succeeded before"  # Optimove's documented text
+INVALID_TEMPLATE = "Invalid template"
+REALTIME_TOKEN_HEADER = "x-realtime-token"  # noqa: S105 - the connector's unverified choice, mirrored
+# The simulator's assumption: Optimove's real-time limit is "dynamic, per customer" and not published.
+REALTIME_PER_CUSTOMER = (5, 10.0)
 
 CALLS = {
-    "/api/Customers/UpdateCustomerAttributes": "UpdateCustomerAttributes",
-    "/api/Integrations/SetCustomerChannelPreference": "SetCustomerChannelPreference",
-    "/api/TransactionalMail/SendTransactionalMail": "SendTransactionalMail",
-    "/realtime/reportEvent": "reportEvent",
+    ("POST", "/api/Customers/UpdateCustomerAttributes"): "UpdateCustomerAttributes",
+    ("PUT", "/api/customers/InsertOrUpdateCustomers"): "InsertOrUpdateCustomers",
+    ("POST", "/api/Integrations/SetCustomerChannelPreference"): "SetCustomerChannelPreference",
+    ("POST", "/api/TransactionalMail/SendTransactionalMail"): "SendTransactionalMail",
+    ("POST", "/realtime/reportEvent"): "reportEvent",
+    ("POST", "/realtime"): "serverSideEvent",
 }
+REALTIME_CALLS = frozenset({"reportEvent", "serverSideEvent"})
 
 
 @dataclass
@@ -52,6 +68,7 @@ class Answer:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection instead of answering (the call was performed)
 
 
 class BadRequest(Exception):
@@ -63,6 +80,8 @@ class Fault:
     status: int
     rate: float
     calls: frozenset[str] | None
+    lose_answer: bool = False
+    drop: bool = False
 
 
 class SlidingWindow:
@@ -90,38 +109,57 @@ class OptimoveSimulator:
         mail_limit: tuple[int, float] = (10, 1.0),
         templates: Mapping[int, Iterable[str]] | None = None,
         known_fields: Iterable[str] | None = None,
+        customers: Iterable[str] = (),
+        tenant_id: int | None = None,
         callback_sender: Callable[[str, dict[str, Any]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         seed: int = 7,
     ) -> None:
         self.api_key = api_key
         self.realtime_token = realtime_token
+        self.tenant_id = tenant_id
         self._clock = clock
         self._customer_window = SlidingWindow(*customer_limit, clock)
         self._mail_window = SlidingWindow(*mail_limit, clock)
+        self._realtime_windows: dict[str, SlidingWindow] = defaultdict(
+            lambda: SlidingWindow(*REALTIME_PER_CUSTOMER, clock)
+        )
         self.templates = {int(k): frozenset(v) for k, v in (templates or {}).items()}
         self._lock = threading.Lock()
         self._random = random.Random(seed)
         self.fault: Fault | None = None
         self.requests: list[dict[str, Any]] = []
         self.mails: dict[str, dict[str, Any]] = {}
-        self.customers: dict[str, dict[str, str]] = {}
-        self.preferences: dict[tuple[str, int], str] = {}
+        self.customers: dict[str, dict[str, str]] = {c: {} for c in customers}
+        self.preferences: dict[tuple[str, int, int], int] = {}
         self.events: list[dict[str, Any]] = []
         self.known_fields = frozenset(known_fields) if known_fields is not None else None
-        self.invalid_customers: set[str] = set()
+        self.rejections: dict[str, str] = {}  # customer -> error code its updates are reported with
         self.callbacks: list[dict[str, Any]] = []
         self._callback_sender = callback_sender or self._post_later
 
     # --- control ---------------------------------------------------------------------------
 
-    def set_fault(self, status: int, rate: float = 1.0, calls: Iterable[str] | None = None) -> None:
+    def set_fault(
+        self,
+        status: int,
+        rate: float = 1.0,
+        calls: Iterable[str] | None = None,
+        *,
+        lose_answer: bool = False,
+        drop: bool = False,
+    ) -> None:
         with self._lock:
-            self.fault = Fault(status, rate, frozenset(calls) if calls else None)
+            self.fault = Fault(status, rate, frozenset(calls) if calls else None, lose_answer, drop)
 
     def clear_fault(self) -> None:
         with self._lock:
             self.fault = None
+
+    def add_customers(self, customers: Iterable[str]) -> None:
+        with self._lock:
+            for customer in customers:
+                self.customers.setdefault(str(customer), {})
 
     def reset(self) -> None:
         with self._lock:
@@ -131,45 +169,11 @@ class OptimoveSimulator:
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         """``path`` relative to /_sim/optimove."""
-        if path == "/requests":
-            if method == "GET":
-                with self._lock:
-                    return Answer(200, list(self.requests))
-            if method == "DELETE":
-                self.reset()
-                return Answer(204)
-        if path == "/faults":
-            if method == "POST":
-                try:
-                    spec = json.loads(body or b"{}")
-                    self.set_fault(int(spec["status"]), float(spec.get("rate", 1.0)), spec.get("calls"))
-                except (ValueError, KeyError, TypeError):
-                    return Answer(400, {"message": 'expected {"status": 500, "rate": 0.3, "calls": [...]}'})
-                return Answer(204)
-            if method == "DELETE":
-                self.clear_fault()
-                return Answer(204)
-        if path == "/mails" and method == "GET":
-            with self._lock:
-                return Answer(200, list(self.mails.values()))
-        if path == "/callbacks" and method == "GET":
-            with self._lock:
-                return Answer(200, list(self.callbacks))
-        if path == "/invalid-customers":
-            if method == "POST":
-                try:
-                    customers = json.loads(body or b"{}")["customers"]
-                except (ValueError, KeyError, TypeError):
-                    return Answer(400, {"message": 'expected {"customers": ["M-1", ...]}'})
-                with self._lock:
-                    self.invalid_customers.update(str(c) for c in customers)
-                return Answer(204)
-            if method == "DELETE":
-                with self._lock:
-                    self.invalid_customers.clear()
-                return Answer(204)
-        call = CALLS.get(path)
-        if call is None or method != "POST":
+        control = self._control(method, path, body)
+        if control is not None:
+            return control
+        call = CALLS.get((method, path))
+        if call is None:
             return Answer(404, {"message": f"no such endpoint: {method} {path}"})
         parsed: Any = None
         try:
@@ -185,31 +189,92 @@ class OptimoveSimulator:
                     "path": path,
                     "call": call,
                     "body": parsed,
-                    "status": answer.status,
+                    "status": "dropped" if answer.drop else answer.status,
                     "at": time.time(),
                 }
             )
         return answer
 
+    def _control(self, method: str, path: str, body: bytes) -> Answer | None:
+        def document() -> Any:
+            return json.loads(body or b"{}")
+
+        with self._lock:
+            listings: dict[str, list[Any]] = {
+                "/requests": list(self.requests),
+                "/mails": list(self.mails.values()),
+                "/callbacks": list(self.callbacks),
+                "/customers": sorted(self.customers),
+                "/preferences": [
+                    {"customerId": c, "channelId": ch, "appId": app, "communicationMode": mode}
+                    for (c, ch, app), mode in self.preferences.items()
+                ],
+            }
+        if method == "GET" and path in listings:
+            return Answer(200, list(listings[path]))
+        try:
+            if (method, path) == ("DELETE", "/requests"):
+                self.reset()
+            elif (method, path) == ("POST", "/faults"):
+                spec = document()
+                mode = spec.get("mode", "fail")
+                if mode not in ("fail", "lose-answer"):
+                    raise ValueError(mode)
+                lose = mode == "lose-answer"
+                self.set_fault(
+                    int(spec.get("status", 504 if lose else 500)),
+                    float(spec.get("rate", 1.0)),
+                    spec.get("calls"),
+                    lose_answer=lose,
+                    drop=bool(spec.get("drop", False)),
+                )
+            elif (method, path) == ("DELETE", "/faults"):
+                self.clear_fault()
+            elif (method, path) == ("POST", "/customers"):
+                self.add_customers(document()["customers"])
+            elif (method, path) == ("POST", "/rejections"):
+                spec = document()
+                with self._lock:
+                    for customer in spec["customers"]:
+                        self.rejections[str(customer)] = str(spec.get("error", "INVALID_VALUE"))
+            elif (method, path) == ("DELETE", "/rejections"):
+                with self._lock:
+                    self.rejections.clear()
+            else:
+                return None
+        except (ValueError, KeyError, TypeError):
+            return Answer(400, {"message": f"unexpected body for {method} {path}; see dig_local.optimove_simulator"})
+        return Answer(204)
+
     def _serve(self, call: str, headers: dict[str, str], body: Any) -> Answer:
         lowered = {k.lower(): v for k, v in headers.items()}
-        if call != "reportEvent" and lowered.get("x-api-key") != self.api_key:
+        if call not in REALTIME_CALLS and lowered.get("x-api-key") != self.api_key:
             return Answer(401, {"message": "Unauthorized: invalid or missing X-API-KEY"})
+        if call == "serverSideEvent" and lowered.get(REALTIME_TOKEN_HEADER) != self.realtime_token:
+            return Answer(401, {"message": "invalid real-time token"})
         with self._lock:
             fault = self.fault
-            if fault and (fault.calls is None or call in fault.calls) and self._random.random() < fault.rate:
+            hit = (
+                fault is not None
+                and (fault.calls is None or call in fault.calls)
+                and self._random.random() < fault.rate
+            )
+            if hit and fault is not None and not fault.lose_answer:
                 return Answer(fault.status, {"message": f"simulated fault {fault.status}"})
             if call == "SendTransactionalMail":
                 if not self._mail_window.allow():
                     return Answer(429, {"message": "Too many requests: 10 transactional mail calls per second"})
-            elif call != "reportEvent" and not self._customer_window.allow():
+            elif call not in REALTIME_CALLS and not self._customer_window.allow():
                 return Answer(429, {"message": "Too many requests: 50 requests per 10 seconds per API key"})
         try:
-            return getattr(self, f"_{call}")(body)
+            answer: Answer = getattr(self, f"_{call}")(body)
         except BadRequest as error:
             return Answer(400, {"IsSuccess": False, "Error": str(error)})
+        if hit and fault is not None:  # performed, and then the answer is lost
+            return Answer(fault.status, {"message": "simulated lost answer"}, drop=fault.drop)
+        return answer
 
-    # --- endpoints -------------------------------------------------------------------------
+    # --- customers -------------------------------------------------------------------------
 
     def _UpdateCustomerAttributes(self, body: Any) -> Answer:
         _require(isinstance(body, dict), "the body must be a JSON object")
@@ -223,42 +288,55 @@ class OptimoveSimulator:
             where = f"CustomerNewAttributesValuesList[{index}]"
             _require(isinstance(customer, dict), f"{where} must be an object")
             _only(customer, {"CustomerID", "Attributes"}, where)
-            _require(
-                isinstance(customer.get("CustomerID"), str) and customer["CustomerID"],
-                f"{where}.CustomerID is required",
-            )
-            attributes = customer.get("Attributes")
-            _require(isinstance(attributes, list) and bool(attributes), f"{where}.Attributes must be a non-empty list")
-            _require(
-                len(attributes) <= MAX_ATTRIBUTES_PER_CUSTOMER,
-                f"{where}: at most {MAX_ATTRIBUTES_PER_CUSTOMER} attributes per customer per call",
-            )
-            for attribute in attributes:
-                _require(isinstance(attribute, dict), f"{where}.Attributes items must be objects")
-                _only(attribute, {"RealFieldName", "Value"}, f"{where}.Attributes")
-                _require(isinstance(attribute.get("RealFieldName"), str), f"{where}: RealFieldName must be a string")
-                _require(isinstance(attribute.get("Value"), str), f"{where}: Value must be a string")
+            _require(isinstance(customer.get("CustomerID"), str) and customer["CustomerID"], f"{where}.CustomerID")
+            _attributes(customer.get("Attributes"), where, allow_empty=False)
         callback = body.get("CallbackURL")
+        _require(callback is None or (isinstance(callback, str) and callback.startswith("http")), "CallbackURL")
+        errors = self._apply(customers, "CustomerID", create=False)
+        if callback:
+            self._callback_sender(callback, _results(errors))
+        return Answer(200, {"IsSuccess": True, "Data": None})
+
+    def _InsertOrUpdateCustomers(self, body: Any) -> Answer:
+        _require(isinstance(body, dict), "the body must be a JSON object")
+        _only(body, {"Customers", "CallbackUrl"})
+        customers = body.get("Customers")
         _require(
-            callback is None or (isinstance(callback, str) and callback.startswith("http")), "CallbackURL must be a URL"
+            isinstance(customers, list) and 1 <= len(customers) <= MAX_CUSTOMERS_PER_UPDATE, "Customers: 1 to 1,000"
         )
+        for index, customer in enumerate(customers):
+            where = f"Customers[{index}]"
+            _require(isinstance(customer, dict), f"{where} must be an object")
+            _only(customer, {"CustomerId", "Attributes"}, where)
+            _require(isinstance(customer.get("CustomerId"), str) and customer["CustomerId"], f"{where}.CustomerId")
+            # The simulator's assumption: an empty Attributes list creates the customer alone.
+            _attributes(customer.get("Attributes", []), where, allow_empty=True)
+        callback = body.get("CallbackUrl")
+        _require(callback is None or (isinstance(callback, str) and callback.startswith("http")), "CallbackUrl")
+        errors = self._apply(customers, "CustomerId", create=True)
+        if callback:
+            self._callback_sender(callback, _results(errors))
+        return Answer(202, None)
+
+    def _apply(self, customers: list[dict[str, Any]], id_key: str, *, create: bool) -> list[dict[str, Any]]:
         errors: list[dict[str, Any]] = []
         with self._lock:
             for customer in customers:
-                customer_id = customer["CustomerID"]
-                if customer_id in self.invalid_customers:
-                    errors.append({"CustomerID": customer_id, "ErrorCode": "INVALID_CUSTOMER"})
+                customer_id = customer[id_key]
+                attributes = customer.get("Attributes", [])
+                if customer_id not in self.customers and not create:
+                    errors += [_error("INVALID_CUSTOMER", customer_id, a["RealFieldName"]) for a in attributes]
                     continue
                 stored = self.customers.setdefault(customer_id, {})
-                for attribute in customer["Attributes"]:
+                for attribute in attributes:
                     name = attribute["RealFieldName"]
                     if self.known_fields is not None and name not in self.known_fields:
-                        errors.append({"CustomerID": customer_id, "ErrorCode": "INVALID_FIELD", "RealFieldName": name})
-                        continue
-                    stored[name] = attribute["Value"]
-        if callback:
-            self._callback_sender(callback, {"Errors": errors})
-        return Answer(200, {"IsSuccess": True, "Data": None})
+                        errors.append(_error("INVALID_FIELD", customer_id, name))
+                    elif customer_id in self.rejections:
+                        errors.append(_error(self.rejections[customer_id], customer_id, name))
+                    else:
+                        stored[name] = attribute["Value"]
+        return errors
 
     def _post_later(self, url: str, results: dict[str, Any]) -> None:
         """Results arrive after the call's answer, as Optimove sends them (within about a minute)."""
@@ -277,57 +355,59 @@ class OptimoveSimulator:
 
         threading.Thread(target=post, name="optimove-callback", daemon=True).start()
 
+    # --- preferences and mail ---------------------------------------------------------------
+
     def _SetCustomerChannelPreference(self, body: Any) -> Answer:
         _require(isinstance(body, dict), "the body must be a JSON object")
         _only(body, {"ChannelID", "CustomerIDs", "CommunicationMode", "AppID"})
-        _require(isinstance(body.get("ChannelID"), int), "ChannelID must be a number")
+        _require(_integer(body.get("ChannelID")), "ChannelID must be an integer")
+        _require(_integer(body.get("CommunicationMode")), "CommunicationMode must be an integer (int32)")
+        _require(_integer(body.get("AppID")), "AppID must be an integer")
         ids = body.get("CustomerIDs")
         _require(
             isinstance(ids, list) and bool(ids) and all(isinstance(i, str) and i for i in ids),
             "CustomerIDs must be a non-empty list of ids",
         )
-        _require(
-            len(ids) <= MAX_CUSTOMERS_PER_PREFERENCE, f"at most {MAX_CUSTOMERS_PER_PREFERENCE} CustomerIDs per call"
-        )
-        _require(body.get("CommunicationMode") in ("OptIn", "OptOut"), "CommunicationMode must be OptIn or OptOut")
+        _require(len(ids) <= MAX_CUSTOMERS_PER_PREFERENCE, f"at most {MAX_CUSTOMERS_PER_PREFERENCE} CustomerIDs")
         with self._lock:
             for customer_id in ids:
-                self.preferences[(customer_id, body["ChannelID"])] = body["CommunicationMode"]
+                self.preferences[(customer_id, body["ChannelID"], body["AppID"])] = body["CommunicationMode"]
         return Answer(200)
 
     def _SendTransactionalMail(self, body: Any) -> Answer:
         _require(isinstance(body, dict), "the body must be a JSON object")
         _only(body, {"TemplateID", "UniqueMessageID", "ScheduleTime", "Recipients"})
         template = body.get("TemplateID")
-        _require(isinstance(template, int) and template > 0, "TemplateID must be a positive number")
+        _require(_integer(template) and template > 0, "TemplateID must be a positive integer")
         if self.templates and template not in self.templates:
-            return Answer(200, {"IsSuccess": False, "SendID": None, "Error": "Invalid template"})
+            return Answer(200, {"IsSuccess": False, "SendID": None, "Error": INVALID_TEMPLATE})
         unique = body.get("UniqueMessageID")
         if unique is not None:
-            _require(
-                isinstance(unique, str) and 0 < len(unique) <= MAX_UNIQUE_MESSAGE_ID,
-                "UniqueMessageID: 1 to 254 characters",
-            )
+            _require(isinstance(unique, str) and 0 < len(unique) <= MAX_UNIQUE_MESSAGE_ID, "UniqueMessageID: 1 to 254")
         recipients = body.get("Recipients")
         _require(isinstance(recipients, list) and bool(recipients), "Recipients must be a non-empty list")
-        _require(len(recipients) <= MAX_RECIPIENTS_PER_MAIL, f"at most {MAX_RECIPIENTS_PER_MAIL} recipients per call")
+        _require(len(recipients) <= MAX_RECIPIENTS_PER_MAIL, f"at most {MAX_RECIPIENTS_PER_MAIL} email recipients")
         supplied: set[str] = set()
         for recipient in recipients:
             _require(isinstance(recipient, dict), "Recipients items must be objects")
-            _only(recipient, {"CustomerID", "Email", "PersonalizationTags"}, "Recipients")
+            _only(recipient, {"Email", "Personalizations"}, "Recipients")
+            email = recipient.get("Email")
+            _require(isinstance(email, str) and "@" in email, "every recipient needs an Email")
+            personalizations = recipient.get("Personalizations", [])
+            _require(isinstance(personalizations, list), "Personalizations must be an array")
             _require(
-                bool(recipient.get("CustomerID") or recipient.get("Email")),
-                "a recipient needs a CustomerID or an Email",
+                len(json.dumps(personalizations).encode()) <= MAX_PERSONALIZATION_BYTES,
+                f"a Personalizations block is limited to {MAX_PERSONALIZATION_BYTES} bytes",
             )
-            for tag in recipient.get("PersonalizationTags", []):
+            for tag in personalizations:
                 _require(
                     isinstance(tag, dict) and isinstance(tag.get("Tag"), str) and isinstance(tag.get("Value"), str),
-                    "PersonalizationTags items are {Tag, Value} strings",
+                    "Personalizations items are {Tag, Value} strings",
                 )
                 supplied.add(tag["Tag"])
         with self._lock:
             if unique is not None and unique in self.mails:
-                return Answer(409, {"IsSuccess": False, "Error": f"UniqueMessageID {unique} was already sent"})
+                return Answer(409, {"IsSuccess": False, "SendID": None, "Error": REPEATED_MAIL})
             send_id = str(uuid.uuid4())
             self.mails[unique or send_id] = {
                 "sendId": send_id,
@@ -343,28 +423,70 @@ class OptimoveSimulator:
             )
         return Answer(200, {"IsSuccess": True, "SendID": send_id, "Error": None})
 
+    # --- real-time ---------------------------------------------------------------------------
+
     def _reportEvent(self, body: Any) -> Answer:
         _require(isinstance(body, dict), "the body must be a JSON object")
         _only(body, {"tid", "cid", "eid", "context"})
         if body.get("tid") != self.realtime_token:
             return Answer(401, {"IsSuccess": False, "Error": "invalid tid"})
         _require(isinstance(body.get("cid"), str) and body["cid"], "cid is required")
-        _require(isinstance(body.get("eid"), int), "eid must be a number")
-        context = body.get("context", {})
-        _require(isinstance(context, dict), "context must be an object")
-        for key, value in context.items():
-            _require(bool(SNAKE_CASE.match(key)), f"context parameter {key} must be snake_case")
-            _require(
-                isinstance(value, str | int | float | bool),
-                f"context parameter {key} must be a string, number or boolean",
-            )
-            _require(
-                not isinstance(value, str) or len(value) <= MAX_PARAMETER_LENGTH,
-                f"context parameter {key}: at most 255 characters",
-            )
+        _require(_integer(body.get("eid")), "eid must be a number")
+        _context(body.get("context", {}))
+        return self._realtime(body["cid"], body)
+
+    def _serverSideEvent(self, body: Any) -> Answer:
+        _require(isinstance(body, dict), "the body must be a JSON object")
+        _only(body, {"tenant", "timestamp", "event", "customer", "visitor", "context"})
+        _require(_integer(body.get("tenant")), "tenant must be a number")
+        _require(self.tenant_id is None or body["tenant"] == self.tenant_id, "unknown tenant")
+        _require(
+            isinstance(body.get("timestamp"), str) and bool(SERVER_SIDE_TIMESTAMP.match(body["timestamp"])),
+            "timestamp must be YYYY-MM-DD HH:MM:SS.ssssss UTC",
+        )
+        _require(isinstance(body.get("event"), str) and bool(SNAKE_CASE.match(body["event"])), "event: snake_case")
+        customer = body.get("customer") or body.get("visitor")
+        _require(isinstance(customer, str) and bool(customer), "customer or visitor is mandatory")
+        _context(body.get("context", {}))
+        return self._realtime(customer, body)
+
+    def _realtime(self, customer: str, body: dict[str, Any]) -> Answer:
         with self._lock:
+            if not self._realtime_windows[customer].allow():
+                return Answer(429, {"IsSuccess": False, "Error": "rate limited for this customer"})
             self.events.append(body)
         return Answer(200, {"IsSuccess": True, "Data": False})
+
+
+def _results(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The documented callback body: no list of successes, one entry per rejected customer and field."""
+    return {"isSuccess": not errors, "requestId": str(uuid.uuid4()), "errors": errors}
+
+
+def _error(code: str, customer_id: str, field_name: str | None) -> dict[str, Any]:
+    return {"error": code, "customerId": customer_id, "realFieldName": field_name}
+
+
+def _attributes(attributes: Any, where: str, *, allow_empty: bool) -> None:
+    _require(isinstance(attributes, list) and (allow_empty or bool(attributes)), f"{where}.Attributes must be a list")
+    _require(len(attributes) <= MAX_ATTRIBUTES_PER_CUSTOMER, f"{where}: at most 10 attributes per customer per call")
+    for attribute in attributes:
+        _require(isinstance(attribute, dict), f"{where}.Attributes items must be objects")
+        _only(attribute, {"RealFieldName", "Value"}, f"{where}.Attributes")
+        _require(isinstance(attribute.get("RealFieldName"), str), f"{where}: RealFieldName must be a string")
+        _require(isinstance(attribute.get("Value"), str), f"{where}: Value must be a string")
+
+
+def _context(context: Any) -> None:
+    _require(isinstance(context, dict), "context must be an object")
+    for key, value in context.items():
+        _require(bool(SNAKE_CASE.match(key)), f"context parameter {key} must be snake_case")
+        _require(isinstance(value, str | int | float | bool), f"context parameter {key}: a string, number or boolean")
+        _require(not isinstance(value, str) or len(value) <= MAX_PARAMETER_LENGTH, f"context parameter {key}: <= 255")
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _require(condition: bool, message: str) -> None:

@@ -4,10 +4,12 @@ deploys: tables from db.schema, rules and queues from each connector's manifest.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from db.schema import AUDIT_TABLE, CONFIG_TABLE
+from dig_connector_kit.requeue import QUEUE_URL_ENV
 from dig_contracts.manifest import ConnectorManifest
 
 LOCAL_REGION = "us-east-1"
@@ -120,6 +122,7 @@ def create(session: Any, manifests: list[ConnectorManifest], *, stage: str = "lo
             dead_letter_queue_url=dlq_url,
             target_dead_letter_queue_url=target_dlq_url,
             environment={
+                QUEUE_URL_ENV: queue_url,
                 "MAX_RECEIVE_COUNT": str(manifest.max_receive_count),
                 **{s.env: s.default for s in manifest.settings},
                 **{s.env: s.default_name for s in manifest.secrets},
@@ -129,4 +132,9 @@ def create(session: Any, manifests: list[ConnectorManifest], *, stage: str = "lo
 
 
 def _local_secret(connector: str) -> dict[str, str]:
+    """The connector's secret in the local stack: DIG_LOCAL_SECRET_<NAME> (JSON) when set, to reach a
+    real provider's sandbox, else the simulator's."""
+    given = os.environ.get(f"DIG_LOCAL_SECRET_{connector.upper()}")
+    if given:
+        return dict(json.loads(given))
     return LOCAL_OPTIMOVE_SECRET if connector == "optimove" else {"apiKey": f"local-{connector}-key"}

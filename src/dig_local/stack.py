@@ -4,11 +4,13 @@ a poller per connector."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -64,6 +66,7 @@ class LocalStack:
         retry_delay_seconds: int = 2,
         manifests: tuple[ConnectorManifest, ...] = MANIFESTS,
         quiet: bool = True,
+        check_interval_seconds: float = 60.0,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -78,6 +81,10 @@ class LocalStack:
         self._server_thread: threading.Thread | None = None
         self.url = ""
         self.aws_endpoint = ""
+        self.check_interval_seconds = check_interval_seconds
+        self._stopping = threading.Event()
+        # Set before start (e.g. OPTIMOVE_API_BASE_URL=https://api5.optimove.net): a real provider, no simulator.
+        self._user_settings = {s.env: os.environ[s.env] for m in manifests for s in m.settings if os.environ.get(s.env)}
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -114,9 +121,11 @@ class LocalStack:
             poller.start()
             self.pollers.append(poller)
             logger.info("polling %s", name)
+        threading.Thread(target=self._check_periodically, name="scheduled-checks", daemon=True).start()
         return self.url
 
     def stop(self) -> None:
+        self._stopping.set()
         for poller in self.pollers:
             poller.stop()
         for poller in self.pollers:
@@ -184,9 +193,10 @@ class LocalStack:
         }
         for connector in self.resources.connectors.values():
             environment.update(connector.environment)
-        if "optimove" in self.resources.connectors:
+        if self.simulator is not None:
             environment["OPTIMOVE_API_BASE_URL"] = f"{self.url}/_sim/optimove/api"
             environment["OPTIMOVE_REALTIME_BASE_URL"] = f"{self.url}/_sim/optimove/realtime"
+        environment.update(self._user_settings)
         os.environ.update(environment)
 
     def _seed_configuration(self, session: Any) -> None:
@@ -198,10 +208,12 @@ class LocalStack:
             sample = SAMPLE_CONFIGS.get(manifest.name)
             if sample is not None:
                 store.push(manifest.name, json.loads(sample.read_text()), pushed_by="dig local (sample)")
-        if "optimove" in {m.name for m in self.manifests}:
+        if "optimove" in {m.name for m in self.manifests} and "OPTIMOVE_API_BASE_URL" not in self._user_settings:
             config = json.loads(SAMPLE_CONFIGS["optimove"].read_text())
             templates = _templates(config)
             from connectors.optimove.config import parse_config
+            from dig_contracts.events import EventType
+            from dig_contracts.examples import example_event
 
             self.simulator = OptimoveSimulator(
                 api_key=resources.LOCAL_OPTIMOVE_SECRET["apiKey"],
@@ -209,6 +221,8 @@ class LocalStack:
                 templates=templates,
                 # The attributes the sample configuration maps exist in this simulated Optimove.
                 known_fields=parse_config(config).realtime_fields(),
+                # ES Loyalty's members exist in Optimove (its daily load); the example member among them.
+                customers=sorted({example_event(t)["memberId"] for t in EventType}),
             )
 
     def _gateway(self) -> LocalGateway:
@@ -254,8 +268,27 @@ class LocalStack:
             dict(request.headers.items()),
             request.get_data(),
         )
+        if answer.drop:  # the call was performed; the connection closes without an answer
+            connection = request.environ.get("werkzeug.socket")
+            if connection is not None:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
         body = b"" if answer.body is None else json.dumps(answer.body).encode()
         return Response(body, status=answer.status, headers=answer.headers, content_type="application/json")
+
+    def _check_periodically(self) -> None:
+        """Stands in for each callback connector's schedule: the periodic check record on its queue."""
+        import boto3
+
+        from dig_contracts.bus import SCHEDULED_CHECK
+
+        assert self.resources is not None
+        sqs = boto3.session.Session(region_name=resources.LOCAL_REGION).client("sqs")
+        queues = [c.queue_url for c in self.resources.connectors.values() if c.manifest.callbacks]
+        while not self._stopping.wait(self.check_interval_seconds):
+            for queue_url in queues:
+                with contextlib.suppress(Exception):  # the stack may be stopping
+                    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(SCHEDULED_CHECK))
 
 
 def _sync_entry_point(dotted: str) -> Callable[[dict[str, Any]], dict[str, Any]]:

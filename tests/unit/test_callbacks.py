@@ -11,17 +11,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from db.records import DeliveryRecord, DeliveryStatus
+from db.records import DeliveryRecord, DeliveryStatus, MessageRecord, PublishState
 from dig_api import handler
 from dig_api.dependencies import providers
 from dig_api.ingest import IngestService
-from dig_connector_kit.model import Deadline, Result
+from dig_connector_kit.model import CallbackReport, Deadline, Result
 from dig_connector_kit.runtime import ConnectorRuntime
-from dig_contracts.bus import CALLBACK_SOURCE, CallbackDetail, callback_detail_type
+from dig_contracts.bus import CALLBACK_SOURCE, SCHEDULED_CHECK, CallbackDetail, callback_detail_type
 from dig_contracts.callbacks import callback_url, signature, verify
 from dig_contracts.examples import example_event
 from tests.apigw import FakeLambdaContext, rest_event
-from tests.fakes import FakeAuditStore, FakePublisher
+from tests.fakes import FakeAuditStore, FakePublisher, FakeRequeue
 from tests.optimove_harness import CALLBACK_KEY, harness, inbound
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -44,20 +44,27 @@ def test_the_call_carries_a_signed_callback_url_and_its_results_fail_only_the_re
     h = harness(callbacks=True)
     good = inbound(profile("M-good", "e-good", city="Ottawa"))
     bad = inbound(profile("M-bad", "e-bad", city="Paris", firstName="Ada"))
-    h.simulator.invalid_customers.add("M-bad")
+    h.simulator.rejections["M-bad"] = "INVALID_VALUE"
     outcomes = h.deliver(good, bad)
     assert {o.result for o in outcomes.values()} == {Result.DELIVERED}  # accepted by the call itself
     [call] = h.calls("UpdateCustomerAttributes")
     assert call["body"]["CallbackURL"].startswith("https://dig.test/v1/callbacks/optimove/")
 
     [(url, results)] = h.callbacks
-    assert results == {"Errors": [{"CustomerID": "M-bad", "ErrorCode": "INVALID_CUSTOMER"}]}
-    failures = h.connector.handle_callback(callback_of(url, results))
-    assert [f.message_id for f in failures] == [bad.message_id]
-    assert "INVALID_CUSTOMER" in failures[0].error
+    assert results["isSuccess"] is False
+    assert results["errors"] == [
+        {"error": "INVALID_VALUE", "customerId": "M-bad", "realFieldName": "CITY"},
+        {"error": "INVALID_VALUE", "customerId": "M-bad", "realFieldName": "FIRST_NAME"},
+    ]
+    report = h.connector.handle_callback(callback_of(url, results))
+    assert [(f.message_id, f.retry_in_seconds) for f in report.failures] == [(bad.message_id, None)]
+    assert "INVALID_VALUE for CITY, INVALID_VALUE for FIRST_NAME" in report.failures[0].error
     # The rejected values' watermarks are dropped, so that a replay sends them again.
     assert h.watermarks.marks["optimove"]["M-bad"] == {}
     assert set(h.watermarks.marks["optimove"]["M-good"]) == {"CITY"}
+    # The raw results are kept with the call's log.
+    call_id = urlsplit(url).path.split("/")[-1]
+    assert h.call_log.results[("optimove", call_id)] == (results, True)
 
 
 def test_an_unknown_field_fails_only_the_message_that_sent_it() -> None:
@@ -68,8 +75,8 @@ def test_an_unknown_field_fails_only_the_message_that_sent_it() -> None:
     newer = inbound(newer_doc)
     h.deliver(older, newer)
     [(url, results)] = h.callbacks
-    assert results == {"Errors": [{"CustomerID": "M-1", "ErrorCode": "INVALID_FIELD", "RealFieldName": "FIRST_NAME"}]}
-    failures = h.connector.handle_callback(callback_of(url, results))
+    assert results["errors"] == [{"error": "INVALID_FIELD", "customerId": "M-1", "realFieldName": "FIRST_NAME"}]
+    failures = h.connector.handle_callback(callback_of(url, results)).failures
     assert [(f.message_id, "INVALID_FIELD for FIRST_NAME" in f.error) for f in failures] == [(newer.message_id, True)]
 
 
@@ -78,45 +85,130 @@ def test_results_for_an_unknown_call_change_nothing() -> None:
     detail = CallbackDetail(
         connector="optimove",
         callId="expired",
-        payload={"Errors": [{"CustomerID": "M-1", "ErrorCode": "INVALID_CUSTOMER"}]},
+        payload={"isSuccess": False, "errors": [{"error": "INVALID_CUSTOMER", "customerId": "M-1"}]},
         receivedAt="t",
     )
-    assert h.connector.handle_callback(detail) == []
+    assert h.connector.handle_callback(detail) == CallbackReport()
+
+
+def test_an_unreadable_callback_is_kept_and_counted_and_fails_nothing() -> None:
+    h = harness(callbacks=True)
+    detail = CallbackDetail(connector="optimove", callId="c-1", payload="<html>oops</html>", receivedAt="t")
+    assert h.connector.handle_callback(detail) == CallbackReport(unreadable=True)
+    assert h.call_log.results[("optimove", "c-1")] == ("<html>oops</html>", False)
+    runtime = ConnectorRuntime(h.connector, FakeAuditStore(), max_receive_count=5)
+    report = runtime.handle_sqs_batch({"Records": [sqs_callback(detail)]}, Deadline(60))
+    assert (report.response(), report.callbacks_unreadable) == ({"batchItemFailures": []}, 1)
+
+
+def sqs_callback(detail: CallbackDetail) -> dict[str, Any]:
+    body = {"source": CALLBACK_SOURCE, "detail-type": callback_detail_type("optimove"), "detail": detail.model_dump()}
+    return {"messageId": "sqs-callback", "body": json.dumps(body), "attributes": {"ApproximateReceiveCount": "1"}}
+
+
+def delivered(message: Any, member: str, **changes: Any) -> DeliveryRecord:
+    return DeliveryRecord(
+        messageId=message.message_id,
+        connector="optimove",
+        status=DeliveryStatus.DELIVERED,
+        eventType="MEMBER_PROFILE_UPDATE",
+        memberId=member,
+        updatedAt="t",
+        attemptCount=1,
+        **changes,
+    )
 
 
 def test_the_runtime_records_late_failures_on_the_audit_trail() -> None:
     h = harness(callbacks=True)
     message = inbound(profile("M-bad", "e-bad", city="Paris"))
-    h.simulator.invalid_customers.add("M-bad")
+    h.simulator.rejections["M-bad"] = "INVALID_VALUE"
     audit = FakeAuditStore()
     runtime = ConnectorRuntime(h.connector, audit, max_receive_count=5)
-    delivered = DeliveryRecord(
-        messageId=message.message_id,
-        connector="optimove",
-        status=DeliveryStatus.DELIVERED,
-        eventType="MEMBER_PROFILE_UPDATE",
-        memberId="M-bad",
-        updatedAt="t",
-        attemptCount=1,
-    )
     h.deliver(message)
-    audit.save_deliveries([delivered])
+    audit.save_deliveries([delivered(message, "M-bad")])
     [(url, results)] = h.callbacks
-    detail = callback_of(url, results)
-    record = {
-        "messageId": "sqs-callback",
-        "body": json.dumps(
-            {"source": CALLBACK_SOURCE, "detail-type": callback_detail_type("optimove"), "detail": detail.model_dump()}
-        ),
-        "attributes": {"ApproximateReceiveCount": "1"},
-    }
-    report = runtime.handle_sqs_batch({"Records": [record]}, Deadline(60))
+    report = runtime.handle_sqs_batch({"Records": [sqs_callback(callback_of(url, results))]}, Deadline(60))
     assert report.response() == {"batchItemFailures": []}
     after = audit.deliveries[(message.message_id, "optimove")]
     assert after.status is DeliveryStatus.FAILED
     assert after.lastError is not None
-    assert "INVALID_CUSTOMER" in after.lastError
+    assert "INVALID_VALUE for CITY" in after.lastError
     assert after.notes[-1].startswith("reported failed by the provider's callback")
+
+
+def test_an_update_for_a_customer_optimove_does_not_have_yet_is_sent_again_until_it_gives_up() -> None:
+    h = harness(callbacks=True)
+    document = profile("M-new-1", "e-new", city="Paris")
+    message = inbound(document)
+    audit, requeue = FakeAuditStore(), FakeRequeue()
+    now = [T0]
+    runtime = ConnectorRuntime(h.connector, audit, max_receive_count=5, requeue=requeue, clock=lambda: now[0])
+    audit.messages[message.message_id] = message_record(message.message_id, document)
+    h.deliver(message)
+    audit.save_deliveries([delivered(message, "M-new-1")])
+    [(url, results)] = h.callbacks
+    assert results["errors"] == [{"error": "INVALID_CUSTOMER", "customerId": "M-new-1", "realFieldName": "CITY"}]
+
+    report = runtime.handle_sqs_batch({"Records": [sqs_callback(callback_of(url, results))]}, Deadline(60))
+    after = audit.deliveries[(message.message_id, "optimove")]
+    retry = h.config.customers
+    assert (after.status, report.requeued) == (DeliveryStatus.PENDING, 1)
+    assert after.retryUntil == "2026-11-21T13:00:00.000Z"  # giveUpAfterMinutes (60) after the first report
+    [(detail, delay)] = requeue.sent
+    assert (detail.messageId, detail.event["memberId"], delay) == (
+        message.message_id,
+        "M-new-1",
+        retry.retryDelaySeconds,
+    )
+
+    # Still unknown past the give-up time: FAILED, with the reason.
+    now[0] = T0 + timedelta(minutes=61)
+    report = runtime.handle_sqs_batch({"Records": [sqs_callback(callback_of(url, results))]}, Deadline(60))
+    after = audit.deliveries[(message.message_id, "optimove")]
+    assert after.status is DeliveryStatus.FAILED
+    assert after.lastError is not None
+    assert "INVALID_CUSTOMER for CITY" in after.lastError
+    assert "still so after retrying until 2026-11-21T13:00:00.000Z" in after.lastError
+    assert len(requeue.sent) == 1
+
+
+def test_a_registration_creates_the_customer_before_the_batchs_updates_reach_it() -> None:
+    h = harness(callbacks=True)
+    registration = inbound(example_event("MEMBER_REGISTRATION", eventId="reg-new", memberId="M-new-2"))
+    update_doc = profile("M-new-2", "upd-new", city="Paris")
+    update_doc["occurredAt"] = "2026-11-22T12:00:00+00:00"
+    outcomes = h.deliver(registration, inbound(update_doc))
+    assert {o.result for o in outcomes.values()} == {Result.DELIVERED}
+    calls = [c["call"] for c in h.calls() if c["call"] != "reportEvent"]
+    assert calls == ["InsertOrUpdateCustomers"]  # created with every attribute of the batch, in one call
+    assert all(not r["errors"] for _, r in h.callbacks)
+    assert h.simulator.customers["M-new-2"]["CITY"] == "Paris"
+
+
+def test_calls_whose_results_never_come_are_flagged_once_by_the_scheduled_check() -> None:
+    h = harness(callbacks=True)
+    h.deliver(inbound(profile("M-1", "e-1", city="Paris")))
+    runtime = ConnectorRuntime(h.connector, FakeAuditStore(), max_receive_count=5)
+    check = {"messageId": "s-1", "body": json.dumps(SCHEDULED_CHECK)}
+    assert runtime.handle_sqs_batch({"Records": [check]}, Deadline(60)).results_overdue == 0
+    h.call_log.now += h.config.callbackResultsOverdueMinutes * 60 + 1
+    assert runtime.handle_sqs_batch({"Records": [check]}, Deadline(60)).results_overdue == 1
+    assert runtime.handle_sqs_batch({"Records": [check]}, Deadline(60)).results_overdue == 0
+
+
+def message_record(message_id: str, document: dict[str, Any]) -> MessageRecord:
+    return MessageRecord(
+        messageId=message_id,
+        eventId=document["eventId"],
+        eventType=document["eventType"],
+        memberId=document["memberId"],
+        occurredAt=document["occurredAt"],
+        receivedAt="2026-11-21T12:00:00.000Z",
+        sizeBytes=100,
+        envelope=document,
+        publishState=PublishState.PUBLISHED,
+    )
 
 
 # --- the API's callback route ------------------------------------------------------------------------
@@ -153,3 +245,15 @@ def test_an_unsigned_or_forged_callback_is_403(bus: FakePublisher, sig: str) -> 
     assert answer["statusCode"] == 403
     assert json.loads(answer["body"])["error"]["code"] == "FORBIDDEN"
     assert bus.callbacks == []
+
+
+def test_a_callback_body_that_is_not_json_is_accepted_and_passed_on_as_received(bus: FakePublisher) -> None:
+    url = urlsplit(callback_url("https://x/v1/callbacks", CALLBACK_KEY, "optimove", "call-2"))
+    event = rest_event("POST", url.path, None)
+    event["body"] = "<html>Bad Gateway</html>"
+    event["queryStringParameters"] = {"sig": parse_qs(url.query)["sig"][0]}
+    event["multiValueQueryStringParameters"] = {"sig": parse_qs(url.query)["sig"]}
+    answer = handler.lambda_handler(event, FakeLambdaContext())
+    assert answer["statusCode"] == 202
+    [detail] = bus.callbacks
+    assert detail.payload == "<html>Bad Gateway</html>"

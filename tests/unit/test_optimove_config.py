@@ -102,3 +102,39 @@ def test_every_problem_is_reported_at_once() -> None:
     document["currency"] = "ABC"
     del document["events"]["REDEMPTION"]["mail"]
     assert len(problems(document)) == 3
+
+
+@pytest.mark.parametrize("missing", ["appId", "optInMode", "optOutMode"])
+def test_an_opt_in_mapping_without_the_tenants_preference_values_is_refused(missing: str) -> None:
+    document = sample_config_document()
+    del document["events"]["OPT_IN_EMAIL"][missing]
+    assert problems(document) == [f"events.OPT_IN_EMAIL.{missing}: Field required"]
+
+
+def test_the_same_communication_mode_for_in_and_out_is_refused() -> None:
+    document = sample_config_document()
+    document["events"]["OPT_IN_EMAIL"] |= {"optInMode": 2, "optOutMode": 2}
+    assert problems(document) == [
+        "events.OPT_IN_EMAIL: optInMode and optOutMode must be different CommunicationMode values"
+    ]
+
+
+def test_tenants_that_create_customers_in_batch_wait_for_the_next_daily_load() -> None:
+    document = sample_config_document()
+    document["customers"] = {"creation": "batch", "giveUpAfterMinutes": 60}
+    assert problems(document) == [
+        "customers: creation 'batch': giveUpAfterMinutes must cover the next daily load (at least 1440 minutes)"
+    ]
+    document["customers"]["giveUpAfterMinutes"] = 1500
+    assert parse_config(document).customers.giveUpAfterMinutes == 1500
+
+
+def test_each_real_time_format_needs_its_identifiers() -> None:
+    document = sample_config_document()
+    document["realtime"] = {"format": "serverSide"}
+    assert problems(document) == ["realtime.tenantId: the serverSide format needs Optimove's tenant id"]
+    document["realtime"] = {"format": "reportEvent"}
+    del document["events"]["MEMBER_REGISTRATION"]["realtimeEvent"]["eventId"]
+    assert problems(document) == [
+        "events.MEMBER_REGISTRATION.realtimeEvent.eventId: the reportEvent format needs the numeric event id"
+    ]

@@ -3,15 +3,17 @@ and never mailing a member twice."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.optimove import formatting
 from dig_connector_kit.model import Result
 from dig_contracts.examples import example_event
-from tests.optimove_harness import harness, inbound
+from tests.optimove_harness import harness, inbound, sample_config_document
 
 
 def profile_update(member: str, event_id: str, occurred: datetime, **profile: Any) -> dict[str, Any]:
@@ -150,7 +152,7 @@ def test_a_4xx_is_final_with_optimoves_error() -> None:
 
 def test_a_welcome_event_is_not_reported_while_the_members_attributes_failed() -> None:
     h = harness()
-    h.simulator.set_fault(503, rate=1.0, calls=["UpdateCustomerAttributes"])
+    h.simulator.set_fault(503, rate=1.0, calls=["InsertOrUpdateCustomers"])
     [outcome] = h.deliver(inbound(example_event("MEMBER_REGISTRATION"))).values()
     assert outcome.result is Result.RETRY
     assert h.calls("reportEvent") == []
@@ -182,7 +184,9 @@ def test_a_redemption_mail_goes_out_whatever_the_marketing_opt_in() -> None:
     opt_out = example_event("OPT_IN_EMAIL")
     opt_out["data"]["optIn"] = False
     h.deliver(inbound(opt_out))
-    assert h.simulator.preferences[("M-100001", 15)] == "OptOut"
+    config = h.config.events.OPT_IN_EMAIL
+    assert config is not None
+    assert h.simulator.preferences[("M-100001", 15, config.appId)] == config.optOutMode
     [outcome] = h.deliver(inbound(example_event("REDEMPTION"))).values()
     assert outcome.result is Result.DELIVERED
     assert len(h.simulator.mails) == 1
@@ -272,3 +276,91 @@ def test_a_welcome_event_optimove_refused_is_released_so_that_a_retry_reports_it
     assert outcome.result is Result.DELIVERED
     assert [c["status"] for c in h.calls("reportEvent")][-1] == 200
     assert h.operations.state[("optimove", inbound(document).message_id, "realtime:registration")][0] == "DONE"
+
+
+# --- member contact data: mails to members whose event carries no email ------------------------------
+
+
+def test_a_tier_mail_goes_to_the_email_the_registration_brought() -> None:
+    h = harness()
+    h.deliver(inbound(example_event("MEMBER_REGISTRATION", eventId="reg-1", memberId="M-7")))
+    tier = example_event("MEMBER_TIER", eventId="tier-1", memberId="M-7")
+    tier.pop("locale", None)
+    [outcome] = h.deliver(inbound(tier)).values()
+    assert outcome.result is Result.DELIVERED, outcome.error
+    [mail] = h.calls("SendTransactionalMail")
+    [recipient] = mail["body"]["Recipients"]
+    assert recipient["Email"] == "ada@example.com"
+    registration_locale = example_event("MEMBER_REGISTRATION")["locale"]
+    tags = {t["Tag"]: t["Value"] for t in recipient["Personalizations"]}
+    expected_day = formatting.day(date(2026, 11, 21), formatting.babel_locale(registration_locale), "long")
+    assert tags["EFFECTIVE_ON"] == expected_day  # the stored locale, since the tier event has none
+
+
+def test_a_mail_for_a_member_without_a_known_email_fails_with_the_reason() -> None:
+    h = harness()
+    [outcome] = h.deliver(inbound(example_event("MEMBER_TIER", eventId="tier-2", memberId="M-8"))).values()
+    assert outcome.result is Result.FAILED
+    assert outcome.error == (
+        "SendTransactionalMail: no email is known for member M-8 (the event carries none and no earlier event "
+        "did); replay it once ES Loyalty has sent one"
+    )
+    assert h.calls("SendTransactionalMail") == []
+
+
+# --- lost answers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_a_mail_whose_answer_was_lost_is_sent_once_and_counted_delivered(drop: bool) -> None:
+    h = harness()
+    h.simulator.set_fault(504, calls=["SendTransactionalMail"], lose_answer=True, drop=drop)
+    first = h.deliver(inbound(example_event("REDEMPTION")))
+    h.simulator.clear_fault()
+    [outcome] = first.values()
+    assert len(h.simulator.mails) == 1  # performed although the answer was lost
+    assert outcome.result is Result.RETRY  # every try lost its answer, or came back 409 after the first
+    second = h.deliver(inbound(example_event("REDEMPTION"), receive_count=2))
+    [again] = second.values()
+    assert again.result is Result.DELIVERED
+    assert len(h.simulator.mails) == 1
+    assert [c["status"] for c in h.calls("SendTransactionalMail")][-1] == 409
+
+
+def test_a_real_time_event_whose_answer_was_lost_is_not_reported_again() -> None:
+    h = harness()
+    h.simulator.set_fault(504, calls=["reportEvent"], lose_answer=True)
+    [outcome] = h.deliver(inbound(example_event("MEMBER_REGISTRATION"))).values()
+    assert outcome.result is Result.FAILED  # final: a retry could start the welcome campaign twice
+    assert len(h.calls("reportEvent")) == 1
+    assert len(h.simulator.events) == 1  # Optimove did act on it
+    assert outcome.error is not None
+    assert "the answer was lost (simulated lost answer): Optimove may have acted on it" in outcome.error
+    assert h.operations.state == {}  # not recorded done: a replay is the operator's decision
+
+
+def test_a_real_time_429_is_retried_like_other_calls() -> None:
+    h = harness()
+    h.simulator.set_fault(429, calls=["reportEvent"])
+    [outcome] = h.deliver(inbound(example_event("MEMBER_REGISTRATION"))).values()
+    assert outcome.result is Result.RETRY
+    assert len(h.calls("reportEvent")) == 4  # every try, with backoff
+    assert h.simulator.events == []
+
+
+def test_the_server_side_real_time_format() -> None:
+    config = sample_config_document()
+    config["realtime"] = {"format": "serverSide", "tenantId": 567}
+    h = harness(config)
+    h.simulator.tenant_id = 567
+    [outcome] = h.deliver(inbound(example_event("MEMBER_REGISTRATION"))).values()
+    assert outcome.result is Result.DELIVERED, outcome.error
+    [call] = h.calls("serverSideEvent")
+    assert call["path"] == "/realtime"
+    assert call["body"] == {
+        "tenant": 567,
+        "timestamp": "2026-11-21 14:15:00.000000 UTC",
+        "event": "registration",
+        "customer": "M-100001",
+        "context": call["body"]["context"],
+    }

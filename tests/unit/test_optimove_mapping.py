@@ -16,6 +16,7 @@ import pytest
 from connectors.optimove import formatting
 from connectors.optimove.config import Attribute, AttributeType, parse_config
 from connectors.optimove.mapping import ConversionError, attribute_value, plan, tag_value, unique_message_id
+from db.contacts import MemberContact
 from dig_contracts.events import EventType, Money
 from dig_contracts.examples import example_event
 from tests.optimove_harness import harness, inbound, sample_config_document
@@ -25,6 +26,8 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "optimove"
 
 def requests_for(document: dict[str, Any]) -> list[dict[str, Any]]:
     h = harness()
+    # The member registered earlier with this email: the contact store holds it for events without one.
+    h.contacts.contacts[document["memberId"]] = MemberContact(email="ada@example.com", seen_at="2026-01-01")
     outcome = h.deliver(inbound(document))
     assert [o.result.value for o in outcome.values()] == ["DELIVERED"], outcome
     return [{"call": r["call"], "path": r["path"], "body": r["body"]} for r in h.calls()]
@@ -41,7 +44,7 @@ def test_each_event_type_produces_exactly_the_golden_requests(event_type: EventT
 
 def test_the_redemption_mail_is_localized_for_fr_ca() -> None:
     [mail] = [r for r in requests_for(example_event("REDEMPTION")) if r["call"] == "SendTransactionalMail"]
-    tags = {t["Tag"]: t["Value"] for t in mail["body"]["Recipients"][0]["PersonalizationTags"]}
+    tags = {t["Tag"]: t["Value"] for t in mail["body"]["Recipients"][0]["Personalizations"]}
     assert tags["REWARD_VALUE"] == "1\u00a0234,50\u00a0$"  # 1 234,50 $
     assert tags["POINTS_REDEEMED"] == "12\u00a0500"
     assert tags["REDEEMED_ON"] == "21 novembre 2026"

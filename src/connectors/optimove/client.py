@@ -14,13 +14,14 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from connectors.optimove.config import RateLimit
-from connectors.optimove.mapping import MailCall, RealtimeCall
+from connectors.optimove.mapping import ChannelPreference, MailCall, RealtimeCall
 from connectors.optimove.ratelimit import Limiter, RateLimitTimeout
 from db.records import Attempt, iso, utc_now
 from dig_connector_kit.model import Deadline
@@ -30,6 +31,9 @@ MAX_ATTRIBUTES_PER_CUSTOMER = 10
 MAX_CUSTOMERS_PER_PREFERENCE = 50_000
 CUSTOMER_API = "customer-api"
 MAIL_API = "transactional-mail"
+INSERT_OR_UPDATE = "InsertOrUpdateCustomers"
+REALTIME_CALL = "reportEvent"  # the audit trail's name for a real-time event, in either format
+REALTIME_TOKEN_HEADER = "X-Realtime-Token"  # noqa: S105 - a header's name; UNVERIFIED (server_side_event)
 READ_TIMEOUT_SECONDS = 20.0
 REQUEST_TIMEOUT = httpx.Timeout(connect=3.0, read=READ_TIMEOUT_SECONDS, write=10.0, pool=5.0)
 
@@ -49,6 +53,11 @@ class Request:
     limiter_key: str | None
     limit: RateLimit | None
     headers: dict[str, str] = field(default_factory=dict)
+    # A call that Optimove does not deduplicate and whose effect a member sees (a real-time event
+    # starts a campaign): retried only when it certainly did not happen, never after a lost answer.
+    at_most_once: bool = False
+    api_key: bool = True  # the customer and mail APIs take X-API-KEY; the real-time gateway does not
+    call_id: str | None = None  # a coalesced call whose results come back later to its callback URL
 
 
 @dataclass
@@ -61,9 +70,12 @@ class CallResult:
     body: Any = None
     note: str | None = None
     retry_after: float | None = None
+    answer_lost: bool = False  # the request may have been acted on: sent, and no usable answer came
 
 
 # --- request builders: one per endpoint ---------------------------------------------------------
+# Every shape Optimove does not document in full is marked UNVERIFIED here, and only here; the
+# README's "What is not verified" lists the same places.
 
 
 def update_customer_attributes(
@@ -71,8 +83,10 @@ def update_customer_attributes(
     customers: Sequence[tuple[str, Sequence[tuple[str, str]]]],
     limit: RateLimit,
     callback_url: str | None = None,
+    call_id: str | None = None,
 ) -> Request:
-    """POST {apiBase}/Customers/UpdateCustomerAttributes: up to 1,000 customers, 10 attributes each."""
+    """POST {apiBase}/Customers/UpdateCustomerAttributes: up to 1,000 existing customers, 10
+    attributes each. An unknown CustomerID is reported INVALID_CUSTOMER, later, to the callback."""
     if len(customers) > MAX_CUSTOMERS_PER_UPDATE:
         raise ValueError(f"{len(customers)} customers in one call; Optimove takes {MAX_CUSTOMERS_PER_UPDATE}")
     body: dict[str, Any] = {
@@ -87,18 +101,65 @@ def update_customer_attributes(
     if callback_url:  # per-customer results come back there, within about a minute
         body["CallbackURL"] = callback_url
     return Request(
-        "UpdateCustomerAttributes", "POST", f"{api_base}/Customers/UpdateCustomerAttributes", body, CUSTOMER_API, limit
+        "UpdateCustomerAttributes",
+        "POST",
+        f"{api_base}/Customers/UpdateCustomerAttributes",
+        body,
+        CUSTOMER_API,
+        limit,
+        call_id=call_id if callback_url else None,
+    )
+
+
+def insert_or_update_customers(
+    api_base: str,
+    customers: Sequence[tuple[str, Sequence[tuple[str, str]]]],
+    limit: RateLimit,
+    *,
+    method: str,
+    path: str,
+    callback_url: str | None = None,
+    call_id: str | None = None,
+) -> Request:
+    """Optimove's "Insert or update customers": 1 to 1,000 customers, answered 202, results to the
+    callback. The body's field names are documented (Customers, CustomerId, Attributes, CallbackUrl);
+    UNVERIFIED: the method and path (configuration: customers.upsertMethod / upsertPath), whether
+    Attributes may be empty (a registration that maps none sends []), and the callback's shape (read
+    like UpdateCustomerAttributes' results)."""
+    if not 1 <= len(customers) <= MAX_CUSTOMERS_PER_UPDATE:
+        raise ValueError(f"{len(customers)} customers in one call; Optimove takes 1 to {MAX_CUSTOMERS_PER_UPDATE}")
+    body: dict[str, Any] = {
+        "Customers": [
+            {
+                "CustomerId": customer_id,
+                "Attributes": [{"RealFieldName": name, "Value": value} for name, value in attributes],
+            }
+            for customer_id, attributes in customers
+        ]
+    }
+    if callback_url:
+        body["CallbackUrl"] = callback_url
+    return Request(
+        INSERT_OR_UPDATE,
+        method,
+        f"{api_base}{path}",
+        body,
+        CUSTOMER_API,
+        limit,
+        call_id=call_id if callback_url else None,
     )
 
 
 def set_customer_channel_preference(
-    api_base: str, channel_id: int, customer_ids: Sequence[str], opt_in: bool, limit: RateLimit
+    api_base: str, preference: ChannelPreference, customer_ids: Sequence[str], limit: RateLimit
 ) -> Request:
-    """POST {apiBase}/Integrations/SetCustomerChannelPreference (CommunicationMode values unverified)."""
+    """POST {apiBase}/Integrations/SetCustomerChannelPreference: CommunicationMode is an integer whose
+    meaning Optimove does not publish (the tenant's values come from the configuration)."""
     body = {
-        "ChannelID": channel_id,
+        "ChannelID": preference.channel_id,
         "CustomerIDs": list(customer_ids),
-        "CommunicationMode": "OptIn" if opt_in else "OptOut",
+        "CommunicationMode": preference.mode,
+        "AppID": preference.app_id,
     }
     return Request(
         "SetCustomerChannelPreference",
@@ -110,18 +171,17 @@ def set_customer_channel_preference(
     )
 
 
-def send_transactional_mail(api_base: str, customer_id: str, mail: MailCall, limit: RateLimit) -> Request:
-    """POST {apiBase}/TransactionalMail/SendTransactionalMail (path and recipient shape unverified).
+def send_transactional_mail(api_base: str, email: str, mail: MailCall, limit: RateLimit) -> Request:
+    """POST {apiBase}/TransactionalMail/SendTransactionalMail, one recipient addressed by email.
 
-    One mail per call: UniqueMessageID is per call, and it is what keeps a retry or a replay from
-    mailing the member twice, so mails are never coalesced.
+    UNVERIFIED: the path (inferred from its sibling SendFinalizedTransactionalMail), and the inner
+    shape of a recipient's ``Personalizations`` ({"Tag", "Value"} items): the array's name and its
+    place are documented, its keys are not. One mail per call: UniqueMessageID is per call, and it is
+    what keeps a retry or a replay from mailing the member twice, so mails are never coalesced.
     """
-    recipient: dict[str, Any] = {
-        "CustomerID": customer_id,
-        "PersonalizationTags": [{"Tag": tag, "Value": value} for tag, value in mail.tags.items()],
-    }
-    if mail.email:
-        recipient["Email"] = mail.email
+    recipient: dict[str, Any] = {"Email": email}
+    if mail.tags:
+        recipient["Personalizations"] = [{"Tag": tag, "Value": value} for tag, value in mail.tags.items()]
     body = {"TemplateID": mail.template_id, "UniqueMessageID": mail.unique_message_id, "Recipients": [recipient]}
     return Request(
         "SendTransactionalMail", "POST", f"{api_base}/TransactionalMail/SendTransactionalMail", body, MAIL_API, limit
@@ -129,9 +189,36 @@ def send_transactional_mail(api_base: str, customer_id: str, mail: MailCall, lim
 
 
 def report_event(realtime_base: str, token: str, customer_id: str, realtime: RealtimeCall) -> Request:
-    """POST {realtimeBase}/reportEvent: the tenant's real-time token travels in the body."""
+    """The legacy format: POST {gateway}/reportEvent, the tenant's real-time token in the body."""
     body = {"tid": token, "cid": customer_id, "eid": realtime.event_id, "context": realtime.context}
-    return Request("reportEvent", "POST", f"{realtime_base}/reportEvent", body, None, None)
+    return Request(
+        REALTIME_CALL, "POST", f"{realtime_base}/reportEvent", body, None, None, at_most_once=True, api_key=False
+    )
+
+
+def server_side_event(realtime_base: str, token: str, tenant: int, customer_id: str, realtime: RealtimeCall) -> Request:
+    """The current server-side format, to the tenant's endpoint (the realtime base URL Optimove gives
+    at onboarding): {tenant, timestamp, event, customer, context}. UNVERIFIED: how the real-time
+    token travels (sent here as the header X-Realtime-Token)."""
+    moment = realtime.occurred_at.astimezone(UTC)
+    body = {
+        "tenant": tenant,
+        "timestamp": moment.strftime("%Y-%m-%d %H:%M:%S.%f UTC"),
+        "event": realtime.name,
+        "customer": customer_id,
+        "context": realtime.context,
+    }
+    return Request(
+        REALTIME_CALL,
+        "POST",
+        realtime_base,
+        body,
+        None,
+        None,
+        headers={REALTIME_TOKEN_HEADER: token},
+        at_most_once=True,
+        api_key=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -141,24 +228,30 @@ class CustomerError:
     field: str | None = None
 
 
-def update_results_errors(payload: Any) -> list[CustomerError]:
-    """The per-customer errors in the results Optimove posts to an UpdateCustomerAttributes
-    CallbackURL (INVALID_CUSTOMER, INVALID_FIELD, INVALID_VALUE, UPDATE_FIELD_TEMPORARY_UNAVAILABLE).
+@dataclass(frozen=True)
+class UpdateResults:
+    is_success: bool
+    request_id: str | None
+    errors: list[CustomerError]
 
-    The payload's exact shape is unverified; this reads ``{"Errors": [{"CustomerID", "ErrorCode",
-    "RealFieldName"}]}`` and close variants, and is the one place to correct it."""
-    document = payload if isinstance(payload, dict) else {"Errors": payload}
-    entries = document.get("Errors") or document.get("Results") or []
+
+def parse_update_results(payload: Any) -> UpdateResults | None:
+    """The results Optimove posts to a call's callback URL, as documented:
+    ``{"isSuccess": false, "requestId": "...", "errors": [{"error", "customerId", "realFieldName"}]}``,
+    one entry per rejected customer and field, no list of successes. None: not that shape."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("isSuccess"), bool):
+        return None
+    entries = payload.get("errors") or []
+    if not isinstance(entries, list):
+        return None
     errors = []
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict) or entry.get("Success") is True:
-            continue
-        customer = entry.get("CustomerID") or entry.get("CustomerId")
-        code = entry.get("ErrorCode") or entry.get("Error") or entry.get("Code")
-        if customer and code:
-            field = entry.get("RealFieldName") or entry.get("FieldName")
-            errors.append(CustomerError(str(customer), str(code), str(field) if field else None))
-    return errors
+    for entry in entries:
+        if not isinstance(entry, dict) or not entry.get("customerId") or not entry.get("error"):
+            return None
+        field = entry.get("realFieldName")
+        errors.append(CustomerError(str(entry["customerId"]), str(entry["error"]), str(field) if field else None))
+    request_id = payload.get("requestId")
+    return UpdateResults(payload["isSuccess"], str(request_id) if request_id else None, errors)
 
 
 # --- transport ----------------------------------------------------------------------------------
@@ -229,6 +322,13 @@ class Transport:
                     result.error = f"rate limit: {error}"
                     return result
             result = self._once(request, attempts, conflict_means_done)
+            if request.at_most_once and result.answer_lost:
+                result.retryable = False
+                result.error = (
+                    f"the answer was lost ({result.error or result.status}): Optimove may have acted on it, "
+                    "and it does not deduplicate this call, so it is not sent again automatically"
+                )
+                return result
             if result.ok or not result.retryable:
                 return result
             if attempt + 1 == self._max_tries:
@@ -243,8 +343,9 @@ class Transport:
         return result
 
     def _once(self, request: Request, attempts: list[Attempt], conflict_means_done: bool) -> CallResult:
-        credentials = self._credentials()
-        headers = {"X-API-KEY": credentials.api_key, "Content-Type": "application/json", **request.headers}
+        headers = {"Content-Type": "application/json", **request.headers}
+        if request.api_key:
+            headers["X-API-KEY"] = self._credentials().api_key
         started = self._monotonic()
         at = iso(utc_now())
         self.calls_made += 1
@@ -252,12 +353,18 @@ class Transport:
             response = self._http.request(
                 request.method, request.url, json=request.body, headers=headers, timeout=REQUEST_TIMEOUT
             )
+        except (httpx.ConnectTimeout, httpx.ConnectError, httpx.PoolTimeout) as error:  # never sent
+            return self._record(attempts, request, at, started, "network", type(error).__name__, retryable=True)
         except httpx.TimeoutException:
-            return self._record(
+            result = self._record(
                 attempts, request, at, started, "timeout", "no answer within the timeout", retryable=True
             )
+            result.answer_lost = True
+            return result
         except httpx.TransportError as error:
-            return self._record(attempts, request, at, started, "network", type(error).__name__, retryable=True)
+            result = self._record(attempts, request, at, started, "network", type(error).__name__, retryable=True)
+            result.answer_lost = True
+            return result
         status = response.status_code
         request_id = response.headers.get("x-request-id") or response.headers.get("x-amzn-requestid")
         if 200 <= status < 300:
@@ -291,6 +398,8 @@ class Transport:
         )
         if retryable:
             result.retry_after = retry_after_seconds(response)
+            # 429 and 503 say the request was not served; any other 5xx may come after it was acted on.
+            result.answer_lost = status >= 500 and status != 503
         return result
 
     def _record(
@@ -314,6 +423,7 @@ class Transport:
                 latencyMs=int((self._monotonic() - started) * 1000),
                 error=error,
                 requestId=request_id,
+                callId=request.call_id,
             )
         )
         return CallResult(ok=ok, retryable=retryable, status=status, error=error, attempts=attempts)

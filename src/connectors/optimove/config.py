@@ -63,7 +63,9 @@ class RealtimeEvent(Strict):
     """A real-time (Track & Trigger) event that starts Optimove's triggered campaigns."""
 
     name: SnakeName = "registration"
-    eventId: int = Field(gt=0, description="The event's id in Optimove")
+    eventId: int | None = Field(
+        default=None, gt=0, description="The event's numeric id in Optimove (the legacy reportEvent format needs it)"
+    )
     parameters: dict[SnakeName, SourceName] = Field(default_factory=dict)
 
 
@@ -73,8 +75,20 @@ class RegistrationMapping(Strict):
 
 
 class OptInMapping(Strict):
-    channelId: int = Field(gt=0, description="Optimove's channel id for email")
+    """SetCustomerChannelPreference: Optimove documents CommunicationMode as an integer without
+    publishing what each number means, so the tenant's values come from here, never a default."""
+
+    channelId: int = Field(gt=0, description="Optimove's channel id for email (the documented sample uses 15)")
+    appId: int = Field(ge=0, description="The AppID Optimove gave the tenant for this channel")
+    optInMode: int = Field(ge=0, description="The CommunicationMode integer that means opted in, for this tenant")
+    optOutMode: int = Field(ge=0, description="The CommunicationMode integer that means opted out, for this tenant")
     attribute: Attribute | None = None
+
+    @model_validator(mode="after")
+    def _distinct_modes(self) -> OptInMapping:
+        if self.optInMode == self.optOutMode:
+            raise ValueError("optInMode and optOutMode must be different CommunicationMode values")
+        return self
 
 
 class RedemptionMapping(Strict):
@@ -119,6 +133,46 @@ class RateLimits(Strict):
     transactionalMail: RateLimit = RateLimit(requests=10, perSeconds=1)
 
 
+class CustomerCreation(StrEnum):
+    API = "api"  # a registration creates the customer through Optimove's insert-or-update API
+    BATCH = "batch"  # the tenant creates customers only through its daily batch load
+
+
+SQS_MAX_DELAY_SECONDS = 900
+DAY_MINUTES = 24 * 60
+
+
+class Customers(Strict):
+    """How customers come to exist in Optimove, and how long an update for one that does not exist
+    yet (INVALID_CUSTOMER) is retried before it is recorded FAILED."""
+
+    creation: CustomerCreation = CustomerCreation.API
+    # Optimove's insert-or-update call is documented, but its path is not (a third-party connector
+    # lists this one): unverified, so it is configuration, used by one request builder.
+    upsertMethod: Literal["PUT", "POST"] = "PUT"
+    upsertPath: str = Field(default="/customers/InsertOrUpdateCustomers", pattern=r"^/[A-Za-z0-9/_-]+$")
+    retryDelaySeconds: int = Field(default=120, ge=1, le=SQS_MAX_DELAY_SECONDS)
+    giveUpAfterMinutes: int = Field(default=60, ge=1, le=7 * DAY_MINUTES)
+
+    @model_validator(mode="after")
+    def _batch_waits_for_the_daily_load(self) -> Customers:
+        if self.creation is CustomerCreation.BATCH and self.giveUpAfterMinutes < DAY_MINUTES:
+            raise ValueError(
+                "creation 'batch': giveUpAfterMinutes must cover the next daily load (at least 1440 minutes)"
+            )
+        return self
+
+
+class RealtimeFormat(StrEnum):
+    REPORT_EVENT = "reportEvent"  # legacy: POST {gateway}/reportEvent {tid, cid, eid, context}
+    SERVER_SIDE = "serverSide"  # current: the tenant's endpoint, {tenant, timestamp, event, customer, context}
+
+
+class Realtime(Strict):
+    format: RealtimeFormat = RealtimeFormat.REPORT_EVENT
+    tenantId: int | None = Field(default=None, gt=0, description="Optimove's tenant id (serverSide format)")
+
+
 # The source values each event type offers to attributes, mail tags and real-time parameters.
 COMMON_SOURCES = frozenset({"memberId", "eventId", "programId", "occurredAt"})
 EVENT_SOURCES: dict[EventType, frozenset[str]] = {
@@ -153,6 +207,11 @@ class OptimoveConfig(Strict):
     currency: str = Field(default="USD", description="The Optimove instance's currency")
     dateFormat: Literal["short", "medium", "long", "full"] = "long"
     rateLimits: RateLimits = RateLimits()
+    customers: Customers = Customers()
+    realtime: Realtime = Realtime()
+    callbackResultsOverdueMinutes: int = Field(
+        default=15, ge=2, le=DAY_MINUTES, description="When results of a call that were not posted back count as lost"
+    )
     profileAttributes: dict[SourceName, Attribute] = Field(default_factory=dict)
     extendedDataAttributes: dict[SourceName, Attribute] = Field(default_factory=dict)
     batchAttributes: list[OptimoveField] = Field(
@@ -243,6 +302,11 @@ def _rule_problems(config: OptimoveConfig) -> Iterable[str]:
                 where = f"events.{event_type}.{mail_name}.tags.{tag}"
                 yield f"{where}: {event_type} has no value '{source}' ({_known(event_type)})"
     if registration is not None and registration.realtimeEvent is not None:
+        realtime_event = registration.realtimeEvent
+        if config.realtime.format is RealtimeFormat.REPORT_EVENT and realtime_event.eventId is None:
+            yield "events.MEMBER_REGISTRATION.realtimeEvent.eventId: the reportEvent format needs the numeric event id"
+        if config.realtime.format is RealtimeFormat.SERVER_SIDE and config.realtime.tenantId is None:
+            yield "realtime.tenantId: the serverSide format needs Optimove's tenant id"
         for parameter, source in registration.realtimeEvent.parameters.items():
             if source not in _sources(EventType.MEMBER_REGISTRATION):
                 yield (

@@ -1,8 +1,10 @@
 """The Optimove delivery engine: a batch of messages becomes as few Optimove calls as Optimove allows.
 
-Phase 1 sends what describes the member: all attribute updates of the batch, coalesced into
-UpdateCustomerAttributes calls (1,000 customers, 10 attributes per customer per call), and email
-channel preferences grouped into SetCustomerChannelPreference calls. Phase 2 sends what acts on it:
+Phase 1 sends what describes the member: all attribute updates of the batch, coalesced into calls of
+1,000 customers and 10 attributes per customer: InsertOrUpdateCustomers for the members a registration
+in the batch creates (so that the customer exists before anything updates it), sent first, then
+UpdateCustomerAttributes for the others; and email channel preferences grouped into
+SetCustomerChannelPreference calls. Phase 2 sends what acts on it:
 real-time events and transactional mails, only for messages whose phase-1 work succeeded, so that a
 welcome campaign never runs before the member's attributes were sent.
 
@@ -22,17 +24,19 @@ from datetime import UTC
 
 from connectors.optimove import client as api
 from connectors.optimove.client import CallResult, Credentials, Transport
-from connectors.optimove.config import OptimoveConfig
-from connectors.optimove.mapping import Plan, RealtimeCall, plan
+from connectors.optimove.config import OptimoveConfig, RealtimeFormat
+from connectors.optimove.mapping import ChannelPreference, Plan, RealtimeCall, event_contact, plan
 from db.call_log import CallLog
+from db.contacts import ContactStore, MemberContact
 from db.operations import OperationClaim, OperationLedger
 from db.watermarks import Mark, WatermarkStore
-from dig_connector_kit.model import Deadline, InboundMessage, LateFailure, Outcome, Result
+from dig_connector_kit.model import CallbackReport, Deadline, InboundMessage, LateFailure, Outcome, Result
 from dig_contracts.bus import CallbackDetail
 from dig_contracts.callbacks import callback_url
 
 logger = logging.getLogger(__name__)
 NAME = "optimove"
+INVALID_CUSTOMER = "INVALID_CUSTOMER"  # the customer does not exist (yet): a verdict that changes with time
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class OptimoveConnector:
         operations: OperationLedger,
         call_log: CallLog | None = None,
         callback_key: Callable[[], str | None] = lambda: None,
+        contacts: ContactStore | None = None,
     ) -> None:
         self._config = config
         self._transport = transport
@@ -105,6 +110,7 @@ class OptimoveConnector:
         self._operations = operations
         self._call_log = call_log
         self._callback_key = callback_key
+        self._contacts = contacts
 
     def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
         try:
@@ -115,8 +121,9 @@ class OptimoveConnector:
 
         progress: dict[str, _Progress] = {}
         outcomes: dict[str, Outcome] = {}
+        contacts = self._member_contacts(messages)
         for message in messages:
-            planned = plan(message, config)
+            planned = plan(message, config, contacts.get(message.event.memberId))
             if planned.errors:
                 outcomes[message.message_id] = Outcome(
                     Result.FAILED, error="; ".join(planned.errors), notes=planned.notes
@@ -141,11 +148,28 @@ class OptimoveConnector:
             outcomes[message_id] = self._conclude(item)
         return outcomes
 
+    def _member_contacts(self, messages: Sequence[InboundMessage]) -> dict[str, MemberContact]:
+        """Each member's email and locale: as stored, updated by the newer events of this batch (and
+        stored again, before anything is sent, so that a later mail finds them)."""
+        if self._contacts is None:
+            return {}
+        known = self._contacts.get({m.event.memberId for m in messages})
+        contacts = dict(known)
+        for message in sorted(messages, key=lambda m: utc_key(m.event.occurredAt)):
+            member = message.event.memberId
+            email, locale = event_contact(message.event)
+            contacts[member] = contacts.get(member, MemberContact()).merged(
+                email, locale, utc_key(message.event.occurredAt)
+            )
+        self._contacts.keep(contacts, known)
+        return contacts
+
     # --- phase 1: attributes --------------------------------------------------------------
 
     def _send_attributes(self, progress: dict[str, _Progress], config: OptimoveConfig, deadline: Deadline) -> None:
         with_attributes = [p for p in progress.values() if p.plan.attributes]
-        if not with_attributes:
+        creating = {p.plan.member_id: p for p in progress.values() if p.plan.creates_customer}
+        if not with_attributes and not creating:
             return
         marks = self._watermarks.get(NAME, {p.plan.member_id for p in with_attributes})
         # member -> field -> (occurredAt key, order in batch, progress, value)
@@ -187,30 +211,69 @@ class OptimoveConnector:
                     (member, [(name, winner[3]) for name, winner in chunk], {id(winner[2]) for _, winner in chunk})
                 )
 
+        # A registration's member is created with its first round of attributes, or alone if none is left.
+        by_id |= {id(p): p for p in creating.values()}
+        if creating and not rounds:
+            rounds.append([])
+        in_first = {member: owners for member, _, owners in rounds[0]} if rounds else {}
+        for member, item in creating.items():
+            if member in in_first:
+                in_first[member].add(id(item))
+            else:
+                rounds[0].append((member, [], {id(item)}))
+
         delivered: dict[str, dict[str, Mark]] = defaultdict(dict)
         for customers in rounds:
-            for start in range(0, len(customers), api.MAX_CUSTOMERS_PER_UPDATE):
-                call = customers[start : start + api.MAX_CUSTOMERS_PER_UPDATE]
-                call_id, callback = self._callback()
-                request = api.update_customer_attributes(
-                    self._endpoints.api_base,
-                    [(member, attrs) for member, attrs, _ in call],
-                    config.rateLimits.customerApi,
-                    callback_url=callback,
-                )
-                result = self._transport.send(request, deadline)
-                if result.ok and callback and self._call_log is not None:
-                    self._call_log.record(NAME, call_id, self._carried(call, winners))
-                involved: set[int] = set().union(*(owners for _, _, owners in call))
-                for owner in involved:
-                    by_id[owner].apply(result, "UpdateCustomerAttributes")
-                if result.ok:
-                    for member, attrs, _ in call:
-                        for name, _value in attrs:
-                            winner = winners[member][name]
-                            delivered[member][name] = (winner[0], winner[2].inbound.message_id)
+            new = [c for c in customers if c[0] in creating]
+            existing = [c for c in customers if c[0] not in creating]
+            for group, creates in ((new, True), (existing, False)):
+                for start in range(0, len(group), api.MAX_CUSTOMERS_PER_UPDATE):
+                    call = group[start : start + api.MAX_CUSTOMERS_PER_UPDATE]
+                    self._send_customers(call, creates, winners, by_id, delivered, config, deadline)
         if delivered:
             self._watermarks.advance(NAME, delivered, marks)
+
+    def _send_customers(
+        self,
+        call: list[tuple[str, list[tuple[str, str]], set[int]]],
+        creates: bool,
+        winners: dict[str, dict[str, tuple[str, int, _Progress, str]]],
+        by_id: dict[int, _Progress],
+        delivered: dict[str, dict[str, Mark]],
+        config: OptimoveConfig,
+        deadline: Deadline,
+    ) -> None:
+        """One InsertOrUpdateCustomers (``creates``) or UpdateCustomerAttributes call."""
+        call_id, callback = self._callback()
+        customers = [(member, attrs) for member, attrs, _ in call]
+        limit = config.rateLimits.customerApi
+        if creates:
+            request = api.insert_or_update_customers(
+                self._endpoints.api_base,
+                customers,
+                limit,
+                method=config.customers.upsertMethod,
+                path=config.customers.upsertPath,
+                callback_url=callback,
+                call_id=call_id,
+            )
+        else:
+            request = api.update_customer_attributes(
+                self._endpoints.api_base, customers, limit, callback_url=callback, call_id=call_id
+            )
+        result = self._transport.send(request, deadline)
+        if result.ok and callback and self._call_log is not None:
+            self._call_log.record(
+                NAME, call_id, self._carried(call, winners), due_in_seconds=config.callbackResultsOverdueMinutes * 60
+            )
+        involved: set[int] = set().union(*(owners for _, _, owners in call))
+        for owner in involved:
+            by_id[owner].apply(result, request.call)
+        if result.ok:
+            for member, attrs, _ in call:
+                for name, _value in attrs:
+                    winner = winners[member][name]
+                    delivered[member][name] = (winner[0], winner[2].inbound.message_id)
 
     def _callback(self) -> tuple[str, str | None]:
         call_id = uuid.uuid4().hex
@@ -234,42 +297,71 @@ class OptimoveConnector:
 
     # --- callbacks: Optimove's per-customer results, a minute later --------------------------------
 
-    def handle_callback(self, detail: CallbackDetail) -> list[LateFailure]:
-        errors = api.update_results_errors(detail.payload)
-        if not errors:
-            return []
+    def handle_callback(self, detail: CallbackDetail) -> CallbackReport:
+        results = api.parse_update_results(detail.payload)
+        if self._call_log is not None:
+            self._call_log.keep_results(NAME, detail.callId, detail.payload, readable=results is not None)
+        if results is None:
+            logger.error("unreadable callback results, kept with the call's log", extra={"callId": detail.callId})
+            return CallbackReport(unreadable=True)
+        if not results.errors:
+            return CallbackReport()
         carried = self._call_log.lookup(NAME, detail.callId) if self._call_log else None
         if carried is None:
             logger.warning("results for an unknown or expired call", extra={"callId": detail.callId})
-            return []
+            return CallbackReport()
         failures: dict[str, list[str]] = {}
+        only_unknown_customer: dict[str, bool] = {}
         forget: dict[str, dict[str, str]] = {}
-        for error in errors:
+        for error in results.errors:
             for message_id, fields in carried.get(error.customer_id, {}).items():
-                if error.field and error.field not in fields:
+                if error.field and fields and error.field not in fields:
                     continue
                 what = f"{error.code} for {error.field}" if error.field else error.code
                 failures.setdefault(message_id, []).append(what)
+                unknown = error.code == INVALID_CUSTOMER
+                only_unknown_customer[message_id] = only_unknown_customer.get(message_id, True) and unknown
                 for name in [error.field] if error.field else fields:
                     forget.setdefault(error.customer_id, {})[name] = message_id
         if forget:
             self._watermarks.forget(NAME, forget)
-        return [
-            LateFailure(message_id, f"Optimove rejected it after accepting the call {detail.callId}: {', '.join(what)}")
-            for message_id, what in failures.items()
-        ]
+        retry = self._config().customers if any(only_unknown_customer.values()) else None
+        report = CallbackReport()
+        for message_id, codes in failures.items():
+            text = f"Optimove rejected it after accepting the call {detail.callId}: {', '.join(codes)}"
+            if retry is not None and only_unknown_customer[message_id]:
+                report.failures.append(
+                    LateFailure(
+                        message_id,
+                        text + " (the customer does not exist in Optimove yet)",
+                        retry_in_seconds=retry.retryDelaySeconds,
+                        give_up_after_seconds=retry.giveUpAfterMinutes * 60,
+                    )
+                )
+            else:
+                report.failures.append(LateFailure(message_id, text))
+        return report
+
+    def overdue_results(self) -> int:
+        """Flag the calls whose results did not come back in time (a scheduled check)."""
+        if self._call_log is None:
+            return 0
+        overdue = self._call_log.flag_overdue(NAME)
+        if overdue:
+            logger.error("results of calls overdue", extra={"callIds": overdue[:50], "count": len(overdue)})
+        return len(overdue)
 
     # --- phase 1: email channel preference ------------------------------------------------------
 
     def _send_channel_preferences(
         self, progress: dict[str, _Progress], config: OptimoveConfig, deadline: Deadline
     ) -> None:
-        newest: dict[tuple[str, int], tuple[str, _Progress]] = {}
+        newest: dict[tuple[str, int, int], tuple[str, _Progress]] = {}
         for item in progress.values():
             preference = item.plan.channel_preference
             if preference is None:
                 continue
-            key = (item.plan.member_id, preference.channel_id)
+            key = (item.plan.member_id, preference.channel_id, preference.app_id)
             occurred = utc_key(item.plan.occurred_at)
             current = newest.get(key)
             if current is None or occurred >= current[0]:
@@ -278,18 +370,17 @@ class OptimoveConnector:
                 newest[key] = (occurred, item)
             else:
                 item.superseded.append("email preference (superseded in this batch)")
-        groups: dict[tuple[int, bool], list[_Progress]] = defaultdict(list)
-        for (_member, channel_id), (_, item) in newest.items():
+        groups: dict[ChannelPreference, list[_Progress]] = defaultdict(list)
+        for _, item in newest.values():
             assert item.plan.channel_preference is not None
-            groups[(channel_id, item.plan.channel_preference.opt_in)].append(item)
-        for (channel_id, opt_in), items in groups.items():
+            groups[item.plan.channel_preference].append(item)
+        for preference, items in groups.items():
             for start in range(0, len(items), api.MAX_CUSTOMERS_PER_PREFERENCE):
                 chunk = items[start : start + api.MAX_CUSTOMERS_PER_PREFERENCE]
                 request = api.set_customer_channel_preference(
                     self._endpoints.api_base,
-                    channel_id,
+                    preference,
                     [i.plan.member_id for i in chunk],
-                    opt_in,
                     config.rateLimits.customerApi,
                 )
                 result = self._transport.send(request, deadline)
@@ -307,26 +398,42 @@ class OptimoveConnector:
                 # and a second one would start its campaign (a welcome mail) a second time.
                 item.outcome.notes.append(f"{realtime.key} already reported on an earlier attempt")
             else:
-                self._report_once(item, realtime, deadline, invocation)
+                self._report_once(item, realtime, config, deadline, invocation)
         for mail in item.plan.mails:
             # A forced replay sends a mail again: its UniqueMessageID lets Optimove refuse the repeat.
             if mail.key in done and not item.forced:
                 item.outcome.notes.append(f"{mail.key} already sent on an earlier attempt")
                 continue
+            if not mail.email:
+                item.final_errors.append(
+                    f"SendTransactionalMail: no email is known for member {item.plan.member_id} (the event carries "
+                    "none and no earlier event did); replay it once ES Loyalty has sent one"
+                )
+                continue
             request = api.send_transactional_mail(
-                self._endpoints.api_base, item.plan.member_id, mail, config.rateLimits.transactionalMail
+                self._endpoints.api_base, mail.email, mail, config.rateLimits.transactionalMail
             )
             result = self._transport.send(request, deadline, conflict_means_done=True)
             item.apply(result, "SendTransactionalMail")
             if result.ok:
                 item.outcome.completed.add(mail.key)
 
-    def _report_once(self, item: _Progress, realtime: RealtimeCall, deadline: Deadline, invocation: str) -> None:
-        """reportEvent, by one copy of the message only, when copies are delivered at the same time."""
+    def _report_once(
+        self, item: _Progress, realtime: RealtimeCall, config: OptimoveConfig, deadline: Deadline, invocation: str
+    ) -> None:
+        """The real-time event, by one copy of the message only, when copies are delivered at the same
+        time; a lost answer is not retried (the transport's at-most-once rule)."""
         token = self._credentials().realtime_token
         if not token:
             item.final_errors.append("reportEvent: the Optimove secret has no realtimeToken")
             return
+        if config.realtime.format is RealtimeFormat.SERVER_SIDE:
+            assert config.realtime.tenantId is not None  # validated with the configuration
+            request = api.server_side_event(
+                self._endpoints.realtime_base, token, config.realtime.tenantId, item.plan.member_id, realtime
+            )
+        else:
+            request = api.report_event(self._endpoints.realtime_base, token, item.plan.member_id, realtime)
         message_id = item.inbound.message_id
         turn = self._operations.claim(NAME, message_id, realtime.key, invocation)
         if turn is OperationClaim.DONE:
@@ -336,9 +443,7 @@ class OptimoveConnector:
         if turn is OperationClaim.BUSY:
             item.retry_errors.append(f"reportEvent: another delivery of this message is reporting {realtime.name}")
             return
-        result = self._transport.send(
-            api.report_event(self._endpoints.realtime_base, token, item.plan.member_id, realtime), deadline
-        )
+        result = self._transport.send(request, deadline)
         item.apply(result, "reportEvent")
         if result.ok:
             self._operations.done(NAME, message_id, realtime.key)

@@ -23,6 +23,7 @@ from connectors.optimove.config import OptimoveConfig, parse_config
 from connectors.optimove.delivery import NAME, Endpoints, OptimoveConnector
 from db.records import DeliveryStatus
 from dig_connector_kit.model import Deadline
+from dig_connector_kit.requeue import SqsRequeue
 from dig_connector_kit.runtime import ConnectorRuntime
 from dig_connector_kit.sync import SyncRequest, deliver_one
 
@@ -90,6 +91,7 @@ def runtime() -> ConnectorRuntime:
     from db.audit import DynamoAuditStore, Retention
     from db.call_log import DynamoCallLog
     from db.config_store import DynamoConfigStore
+    from db.contacts import DEFAULT_RETENTION_DAYS, DynamoContactStore
     from db.operations import DynamoOperationLedger
     from db.watermarks import DynamoWatermarkStore
 
@@ -121,8 +123,16 @@ def runtime() -> ConnectorRuntime:
         operations=DynamoOperationLedger(audit),
         call_log=DynamoCallLog(audit),
         callback_key=callback_key,
+        contacts=DynamoContactStore(
+            audit, retention_days=int(os.environ.get("CONTACT_RETENTION_DAYS", str(DEFAULT_RETENTION_DAYS)))
+        ),
     )
-    return ConnectorRuntime(connector, audit, max_receive_count=int(os.environ.get("MAX_RECEIVE_COUNT", "5")))
+    return ConnectorRuntime(
+        connector,
+        audit,
+        max_receive_count=int(os.environ.get("MAX_RECEIVE_COUNT", "5")),
+        requeue=SqsRequeue.from_environment(session),
+    )
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -134,8 +144,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         count = sum(1 for s in report.statuses.values() if s is status)
         if count:
             metrics.add_metric(name=f"Messages{status.value.title()}", unit=MetricUnit.Count, value=count)
-    if report.unreadable:
-        metrics.add_metric(name="MessagesUnreadable", unit=MetricUnit.Count, value=report.unreadable)
+    for name, value in (
+        ("MessagesUnreadable", report.unreadable),
+        ("CallbackResultsUnreadable", report.callbacks_unreadable),
+        ("CallbackResultsOverdue", report.results_overdue),
+        ("MessagesSentAgain", report.requeued),
+    ):
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     logger.info(
         "batch done",
         extra={

@@ -15,7 +15,8 @@ from typing import Any
 from babel import Locale
 
 from connectors.optimove import formatting
-from connectors.optimove.config import Attribute, AttributeType, Mail, OptimoveConfig
+from connectors.optimove.config import Attribute, AttributeType, CustomerCreation, Mail, OptimoveConfig
+from db.contacts import MemberContact
 from dig_connector_kit.model import InboundMessage
 from dig_contracts.events import (
     EnvelopeFields,
@@ -37,6 +38,8 @@ MAX_PARAMETER_LENGTH = 255
 @dataclass(frozen=True)
 class ChannelPreference:
     channel_id: int
+    app_id: int
+    mode: int  # the tenant's CommunicationMode integer for opted in, or for opted out
     opt_in: bool
 
 
@@ -44,15 +47,16 @@ class ChannelPreference:
 class RealtimeCall:
     key: str  # "realtime:<name>", recorded as completed so that a retry does not report it twice
     name: str
-    event_id: int
+    event_id: int | None  # the legacy format's numeric id
     context: dict[str, str | int | float | bool]
+    occurred_at: datetime
 
 
 @dataclass(frozen=True)
 class MailCall:
     key: str  # "mail:<templateId>"
     template_id: int
-    email: str | None
+    email: str | None  # from the event, else from the member contact store; None: nobody to address
     tags: dict[str, str]
     unique_message_id: str
 
@@ -69,6 +73,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     skip_reason: str | None = None
     errors: list[str] = field(default_factory=list)
+    creates_customer: bool = False  # a registration: the customer is created in Optimove first
 
     @property
     def empty(self) -> bool:
@@ -225,7 +230,15 @@ def parameter_value(value: Any) -> str | int | float | bool:
 # --- the plan -------------------------------------------------------------------------------
 
 
-def plan(message: InboundMessage, config: OptimoveConfig) -> Plan:
+def event_contact(event: EnvelopeFields) -> tuple[str | None, str | None]:
+    """The contact data an event carries: an email (registration, opt-in, redemption) and a locale."""
+    email = getattr(getattr(event, "data", None), "email", None)
+    return (email if isinstance(email, str) else None), event.locale
+
+
+def plan(message: InboundMessage, config: OptimoveConfig, known: MemberContact | None = None) -> Plan:
+    """``known``: what the member contact store holds for the member (an email and a locale the
+    event itself may not carry)."""
     event = message.event
     event_type = EventType(message.event_type)
     result = Plan(message.message_id, event.memberId, event.occurredAt)
@@ -233,7 +246,8 @@ def plan(message: InboundMessage, config: OptimoveConfig) -> Plan:
     if mapping is None:
         result.skip_reason = f"no Optimove mapping is configured for {event_type}"
         return result
-    locale, locale_note = formatting.resolve_locale(event.locale, config.locale)
+    known = known or MemberContact()
+    locale, locale_note = formatting.resolve_locale(event.locale or known.locale, config.locale)
     if locale_note:
         result.notes.append(locale_note)
     values = sources(event)
@@ -259,6 +273,7 @@ def plan(message: InboundMessage, config: OptimoveConfig) -> Plan:
         if event.data.extendedData:
             set_attributes(config.extendedDataAttributes, dict(event.data.extendedData), "data.extendedData")
     elif isinstance(event, MemberRegistrationEvent):
+        result.creates_customer = config.customers.creation is CustomerCreation.API
         set_attributes(mapping.attributes, {k: v for k, v in values.items() if k in mapping.attributes}, "event")
         if event.data.profile:
             set_attributes(config.profileAttributes, dict(event.data.profile), "data.profile")
@@ -272,9 +287,12 @@ def plan(message: InboundMessage, config: OptimoveConfig) -> Plan:
                     context[parameter] = parameter_value(values[source])
                 except ConversionError as error:
                     result.errors.append(f"realtime parameter {parameter} {error}")
-            result.realtime = RealtimeCall(f"realtime:{realtime.name}", realtime.name, realtime.eventId, context)
+            result.realtime = RealtimeCall(
+                f"realtime:{realtime.name}", realtime.name, realtime.eventId, context, event.occurredAt
+            )
     elif isinstance(event, OptInEmailEvent):
-        result.channel_preference = ChannelPreference(mapping.channelId, event.data.optIn)
+        mode = mapping.optInMode if event.data.optIn else mapping.optOutMode
+        result.channel_preference = ChannelPreference(mapping.channelId, mapping.appId, mode, event.data.optIn)
         if mapping.attribute is not None:
             set_attributes({"optIn": mapping.attribute}, {"optIn": event.data.optIn}, "data")
     else:
@@ -293,7 +311,7 @@ def plan(message: InboundMessage, config: OptimoveConfig) -> Plan:
             MailCall(
                 key=f"mail:{mail.templateId}",
                 template_id=mail.templateId,
-                email=email if isinstance(email, str) else None,
+                email=email if isinstance(email, str) and email else known.email,
                 tags=tags,
                 unique_message_id=unique_message_id(event.eventId, mail.templateId),
             )

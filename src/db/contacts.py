@@ -1,0 +1,102 @@
+"""The member contact store: per member, the contact data that deliveries need and that not every
+event carries (the email a tier-change mail is sent to, the locale its money and dates are written
+in), kept from the events that do carry them.
+
+One item per member: pk ``CONTACT#<memberId>``, sk ``CONTACT``, in the audit table (encrypted at
+rest with the table's key), expiring a configurable time after the member's last event. Erased by
+``dig member forget`` (db.erasure).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from db.audit import DynamoAuditStore
+
+CONTACT_SK = "CONTACT"
+DEFAULT_RETENTION_DAYS = 400
+# An item's expiry is pushed back at most once a day per member: a write per event would cost more
+# than the contact data is worth.
+REFRESH_AFTER_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class MemberContact:
+    email: str | None = None
+    locale: str | None = None
+    seen_at: str = ""  # the newest occurredAt (UTC ISO) the data came from: older events never overwrite it
+    expires_at: int = 0
+
+    def merged(self, email: str | None, locale: str | None, occurred_at: str) -> MemberContact:
+        """This contact with an event's data, where that event is not older than what is known."""
+        if occurred_at < self.seen_at or not (email or locale):
+            return self
+        return replace(self, email=email or self.email, locale=locale or self.locale, seen_at=occurred_at)
+
+
+def contact_pk(member_id: str) -> str:
+    return f"CONTACT#{member_id}"
+
+
+class ContactStore(Protocol):
+    def get(self, member_ids: Iterable[str]) -> dict[str, MemberContact]: ...
+
+    def keep(self, contacts: Mapping[str, MemberContact], known: Mapping[str, MemberContact]) -> None:
+        """Store what changed against ``known`` (what get() returned), and push back the expiry of
+        every member listed, whose last event is now."""
+        ...
+
+    def forget(self, member_id: str) -> None: ...
+
+
+class DynamoContactStore:
+    def __init__(self, audit: DynamoAuditStore, retention_days: int = DEFAULT_RETENTION_DAYS, clock: Any = time.time):
+        self._audit = audit
+        self._retention_seconds = retention_days * 86_400
+        self._clock = clock
+
+    def get(self, member_ids: Iterable[str]) -> dict[str, MemberContact]:
+        keys = [{"pk": {"S": contact_pk(m)}, "sk": {"S": CONTACT_SK}} for m in dict.fromkeys(member_ids)]
+        found: dict[str, MemberContact] = {}
+        now = self._clock()
+        for item in self._audit.batch_get(keys):
+            expires_at = int(item["expiresAt"]["N"])
+            if expires_at < now:  # expired, and not yet removed by DynamoDB's TTL
+                continue
+            found[item["pk"]["S"].removeprefix("CONTACT#")] = MemberContact(
+                email=item["email"]["S"] if "email" in item else None,
+                locale=item["locale"]["S"] if "locale" in item else None,
+                seen_at=item["seenAt"]["S"],
+                expires_at=expires_at,
+            )
+        return found
+
+    def keep(self, contacts: Mapping[str, MemberContact], known: Mapping[str, MemberContact]) -> None:
+        now = int(self._clock())
+        items = []
+        for member, contact in contacts.items():
+            before = known.get(member)
+            fresh = before is not None and before.expires_at - now > self._retention_seconds - REFRESH_AFTER_SECONDS
+            if (before == contact and fresh) or not (contact.email or contact.locale):
+                continue
+            item: dict[str, Any] = {
+                "pk": {"S": contact_pk(member)},
+                "sk": {"S": CONTACT_SK},
+                "seenAt": {"S": contact.seen_at},
+                "expiresAt": {"N": str(now + self._retention_seconds)},
+            }
+            if contact.email:
+                item["email"] = {"S": contact.email}
+            if contact.locale:
+                item["locale"] = {"S": contact.locale}
+            items.append(item)
+        self._audit.batch_put(items)
+
+    def forget(self, member_id: str) -> None:
+        self._audit.client.delete_item(
+            TableName=self._audit.table_name, Key={"pk": {"S": contact_pk(member_id)}, "sk": {"S": CONTACT_SK}}
+        )

@@ -1,0 +1,118 @@
+"""The member contact store, the call log and erasure, against DynamoDB (moto, in process); and the
+contract test that the fakes the connector tests use behave like them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from db.audit import DynamoAuditStore
+from db.call_log import DynamoCallLog
+from db.contacts import DynamoContactStore, MemberContact
+from db.erasure import forget_member
+from db.records import MessageRecord, PublishState
+from db.watermarks import DynamoWatermarkStore
+from tests.aws import AUDIT, create_tables
+from tests.fakes import FakeCallLog, FakeContactStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def store() -> Iterator[DynamoAuditStore]:
+    with mock_aws():
+        yield DynamoAuditStore(create_tables(), AUDIT)
+
+
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_contacts_keep_the_newest_data_and_forget_on_request(kind: str, store: DynamoAuditStore) -> None:
+    contacts: Any = DynamoContactStore(store, retention_days=30) if kind == "dynamo" else FakeContactStore()
+    assert contacts.get(["M-1"]) == {}
+    first = MemberContact().merged("ada@example.com", "fr-CA", "2026-11-21T10:00:00.000000Z")
+    contacts.keep({"M-1": first, "M-2": MemberContact()}, {})
+    [(member, stored)] = contacts.get(["M-1", "M-2"]).items()
+    assert (member, stored.email, stored.locale) == ("M-1", "ada@example.com", "fr-CA")
+    older = stored.merged("old@example.com", None, "2026-11-20T10:00:00.000000Z")
+    assert older == stored  # an older event never overwrites newer contact data
+    newer = stored.merged("new@example.com", None, "2026-11-22T10:00:00.000000Z")
+    contacts.keep({"M-1": newer}, {"M-1": stored})
+    assert (contacts.get(["M-1"])["M-1"].email, contacts.get(["M-1"])["M-1"].locale) == ("new@example.com", "fr-CA")
+    contacts.forget("M-1")
+    assert contacts.get(["M-1"]) == {}
+
+
+def test_contact_data_expires_after_the_retention_and_is_refreshed_by_later_events(store: DynamoAuditStore) -> None:
+    clock = Clock()
+    contacts = DynamoContactStore(store, retention_days=30, clock=clock)
+    contacts.keep({"M-1": MemberContact(email="a@b.c", seen_at="t1")}, {})
+    known = contacts.get(["M-1"])
+    clock.now += 2 * 86_400  # two days on: an event for the member pushes the expiry back
+    contacts.keep(known, known)
+    refreshed = contacts.get(["M-1"])["M-1"]
+    assert refreshed.expires_at == int(clock.now) + 30 * 86_400
+    clock.now += 31 * 86_400
+    assert contacts.get(["M-1"]) == {}  # expired, whether or not DynamoDB's TTL has removed it yet
+
+
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_call_log_results_and_overdue_calls(kind: str, store: DynamoAuditStore) -> None:
+    clock = Clock()
+    log: Any = DynamoCallLog(store, clock=clock) if kind == "dynamo" else FakeCallLog(now=clock.now)
+    log.record("optimove", "c1", {"M-1": {"m1": ["CITY"]}}, due_in_seconds=600)
+    log.record("optimove", "c2", {"M-2": {"m2": ["CITY"]}}, due_in_seconds=600)
+    assert log.lookup("optimove", "c1") == {"M-1": {"m1": ["CITY"]}}
+    assert log.flag_overdue("optimove") == []
+    log.keep_results("optimove", "c1", {"isSuccess": True, "errors": []}, readable=True)
+    clock.now += 601
+    if kind == "fake":
+        log.now = clock.now
+    assert log.flag_overdue("optimove") == ["c2"]  # c1's results came
+    assert log.flag_overdue("optimove") == []  # flagged once
+    if kind == "dynamo":
+        assert log.status("optimove", "c1").describe().startswith("results received")
+        assert log.status("optimove", "c2").describe().startswith("results OVERDUE")
+
+
+def test_forgetting_a_member_erases_payloads_contacts_and_delivery_state(store: DynamoAuditStore) -> None:
+    for index, member in enumerate(["M-1", "M-1", "M-2"]):
+        record = MessageRecord(
+            messageId=f"msg-{index}",
+            eventId=f"e-{index}",
+            eventType="MEMBER_REGISTRATION",
+            memberId=member,
+            occurredAt="2026-11-21T10:00:00Z",
+            receivedAt=f"2026-11-21T10:00:0{index}.000Z",
+            sizeBytes=10,
+            envelope={"memberId": member, "data": {"email": "ada@example.com"}},
+        )
+        store.begin_message(record, owner="t", lease_seconds=60)
+        store.mark_published(record.messageId, PublishState.PUBLISHED)
+    DynamoContactStore(store).keep({"M-1": MemberContact(email="ada@example.com", seen_at="t")}, {})
+    DynamoWatermarkStore(store).advance("optimove", {"M-1": {"CITY": ("t", "msg-0")}}, {})
+
+    report = forget_member(store, "M-1", ["optimove", "marketo"])
+    assert (sorted(report.messages), report.contact, report.connectors) == (["msg-0", "msg-1"], True, ["optimove"])
+    for message_id in ("msg-0", "msg-1"):
+        view = store.get_message(message_id)
+        assert view is not None
+        assert view.message.envelope == {}
+        assert view.message.erasedAt is not None
+        assert "ada@example.com" not in str(store.client.get_item(TableName=AUDIT, Key=_key(message_id)))
+    other = store.get_message("msg-2")
+    assert other is not None
+    assert other.message.envelope["data"] == {"email": "ada@example.com"}  # another member's stays
+    assert DynamoContactStore(store).get(["M-1"]) == {}
+    assert DynamoWatermarkStore(store).get("optimove", ["M-1"]) == {}
+
+
+def _key(message_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"MSG#{message_id}"}, "sk": {"S": "MESSAGE"}}
