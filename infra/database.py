@@ -33,6 +33,13 @@ class Database(Construct):
             grantee=grantee, actions=[f"dynamodb:{action}" for action in actions], resource_arns=resources
         )
 
+    @staticmethod
+    def grant_query(table: dynamodb.ITable, grantee: iam.IGrantable, index: str) -> iam.Grant:
+        """Query on one index only, not on the table."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=["dynamodb:Query"], resource_arns=[f"{table.table_arn}/index/{index}"]
+        )
+
     def _table(self, spec: TableSpec) -> dynamodb.Table:
         table = dynamodb.Table(
             self,

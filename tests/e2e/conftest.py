@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,21 @@ class LocalStackProcess:
 
     def simulator_requests(self) -> list[dict[str, Any]]:
         return self.http.get("/_sim/optimove/requests").json()
+
+    def existing_member(self, prefix: str = "M") -> str:
+        """A new member id that the simulated Optimove already has (as its daily load would have it)."""
+        member = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        assert self.http.post("/_sim/optimove/customers", json={"customers": [member]}).status_code == 204
+        return member
+
+    def wait_until(self, condition: Any, what: str, timeout: float = 90) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = condition()
+            if found:
+                return found
+            time.sleep(0.3)
+        raise AssertionError(f"not within {timeout} s: {what}")
 
 
 @pytest.fixture(scope="session")

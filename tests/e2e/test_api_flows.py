@@ -9,13 +9,13 @@ from dig_contracts.examples import example_event
 from tests.e2e.conftest import LocalStackProcess
 
 
-def unique(event_type: str) -> dict[str, object]:
+def unique(event_type: str, stack: LocalStackProcess) -> dict[str, object]:
     suffix = uuid.uuid4().hex[:10]
-    return example_event(event_type, eventId=f"flow-{suffix}", memberId=f"M-{suffix}")
+    return example_event(event_type, eventId=f"flow-{suffix}", memberId=stack.existing_member())
 
 
 def test_the_synchronous_flow_delivers_now_and_answers_each_connector(local_stack: LocalStackProcess) -> None:
-    event = unique("MEMBER_TIER")
+    event = unique("REDEMPTION", local_stack)
     answer = local_stack.http.post("/v1/sync/events", json=event)
     assert answer.status_code == 200
     body = answer.json()
@@ -26,7 +26,11 @@ def test_the_synchronous_flow_delivers_now_and_answers_each_connector(local_stac
     record = local_stack.http.get(f"/v1/messages/{body['messageId']}").json()
     assert record["publishState"] == "SYNC"
     assert record["deliveries"][0]["status"] == "DELIVERED"
-    calls = [r["call"] for r in local_stack.simulator_requests() if event["memberId"] in str(r["body"])]
+    calls = [
+        r["call"]
+        for r in local_stack.simulator_requests()
+        if event["memberId"] in str(r["body"]) or str(event["eventId"]) in str(r["body"])  # a mail names the event
+    ]
     assert calls == ["UpdateCustomerAttributes", "SendTransactionalMail"]
 
     again = local_stack.http.post("/v1/sync/events", json=event).json()
@@ -35,7 +39,7 @@ def test_the_synchronous_flow_delivers_now_and_answers_each_connector(local_stac
 
 
 def test_a_batch_is_accepted_entry_by_entry_and_each_entry_is_delivered(local_stack: LocalStackProcess) -> None:
-    events = [unique("MEMBER_PROFILE_UPDATE") for _ in range(25)]
+    events = [unique("MEMBER_PROFILE_UPDATE", local_stack) for _ in range(25)]
     events.insert(3, {"eventType": "MEMBER_PROFILE_UPDATE"})
     answer = local_stack.http.post("/v1/events/batch", json={"events": events})
     assert answer.status_code == 200
@@ -49,7 +53,7 @@ def test_a_batch_is_accepted_entry_by_entry_and_each_entry_is_delivered(local_st
 
 
 def test_racing_posts_of_one_event_yield_one_message(local_stack: LocalStackProcess) -> None:
-    event = unique("MEMBER_PROFILE_UPDATE")
+    event = unique("MEMBER_PROFILE_UPDATE", local_stack)
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(lambda _: local_stack.post_event(event), range(8)))
     statuses = sorted(a.status_code for a in answers)

@@ -21,19 +21,27 @@ def stack() -> Iterator[LocalStackProcess]:
 
 def test_with_a_third_of_calls_failing_nothing_is_lost_and_nobody_is_mailed_twice(stack: LocalStackProcess) -> None:
     assert stack.http.post("/_sim/optimove/faults", json={"status": 500, "rate": 0.33}).status_code == 204
-    accepted = []
+    accepted: dict[str, str] = {}
     for round_ in range(5):
-        for event_type in EventType:
+        member = stack.existing_member()
+        for event_type in EventType:  # the registration first: it brings the email the mails go to
             suffix = uuid.uuid4().hex[:8]
-            answer = stack.post_event(example_event(event_type, eventId=f"f{round_}-{suffix}", memberId=f"M-{suffix}"))
+            answer = stack.post_event(example_event(event_type, eventId=f"f{round_}-{suffix}", memberId=member))
             assert answer.status_code == 202
-            accepted.append(answer.json()["messageId"])
-    final = [stack.wait_for_final(message_id, timeout=180)["deliveries"][0]["status"] for message_id in accepted]
+            accepted[answer.json()["messageId"]] = event_type.value
+            if event_type is EventType.MEMBER_REGISTRATION:
+                stack.wait_for_final(answer.json()["messageId"], timeout=180)
+    final = {m: stack.wait_for_final(m, timeout=180)["deliveries"][0] for m in accepted}
     stack.http.delete("/_sim/optimove/faults")
 
     assert len(final) == 30
-    assert set(final) <= {"DELIVERED", "FAILED"}
-    assert final.count("DELIVERED") >= 27  # 4 tries x 5 receives at a 33 % fault rate: failures are rare
+    assert {d["status"] for d in final.values()} <= {"DELIVERED", "FAILED"}
+    for message_id, delivery in final.items():
+        if delivery["status"] == "FAILED" and accepted[message_id] == "MEMBER_REGISTRATION":
+            # A 500 from the real-time gateway may come after it started the campaign: not sent again.
+            assert "the answer was lost" in delivery["lastError"] or "retries spent" in delivery["lastError"]
+    others = [d["status"] for m, d in final.items() if accepted[m] != "MEMBER_REGISTRATION"]
+    assert others.count("DELIVERED") >= 22  # 4 tries x 5 receives at a 33 % fault rate: failures are rare
     requests = stack.simulator_requests()
     assert {r["status"] for r in requests} >= {200, 500}  # faults were really injected
     mails = Counter(
@@ -50,9 +58,9 @@ def test_a_customer_optimove_rejects_later_ends_failed_and_replays_once_fixed(st
     import time
     from pathlib import Path
 
-    suffix = uuid.uuid4().hex[:8]
-    rejected, accepted = f"M-bad-{suffix}", f"M-ok-{suffix}"
-    assert stack.http.post("/_sim/optimove/invalid-customers", json={"customers": [rejected]}).status_code == 204
+    rejected, accepted = stack.existing_member("M-bad"), stack.existing_member("M-ok")
+    rejection = {"customers": [rejected], "error": "INVALID_VALUE"}
+    assert stack.http.post("/_sim/optimove/rejections", json=rejection).status_code == 204
     ids = {}
     for member in (rejected, accepted):
         document = example_event("MEMBER_PROFILE_UPDATE", eventId=f"cb-{member}", memberId=member)
@@ -69,13 +77,14 @@ def test_a_customer_optimove_rejects_later_ends_failed_and_replays_once_fixed(st
         time.sleep(0.3)
     failed = status_of(rejected)
     assert failed["status"] == "FAILED"
-    assert "INVALID_CUSTOMER" in str(failed["lastError"])
+    assert "INVALID_VALUE for BIRTH_DATE" in str(failed["lastError"])
+    assert "INVALID_VALUE for CITY" in str(failed["lastError"])
     assert status_of(accepted)["status"] == "DELIVERED"
     callbacks = stack.http.get("/_sim/optimove/callbacks").json()
     assert callbacks
     assert all(c["status"] == 202 for c in callbacks)
 
-    assert stack.http.delete("/_sim/optimove/invalid-customers").status_code == 204
+    assert stack.http.delete("/_sim/optimove/rejections").status_code == 204
     dig = str(Path(sys.executable).parent / "dig")
     replay = subprocess.run(
         [

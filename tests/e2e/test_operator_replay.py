@@ -42,7 +42,8 @@ def redemptions(stack: LocalStackProcess, count: int) -> list[str]:
     ids = []
     for _ in range(count):
         suffix = uuid.uuid4().hex[:8]
-        answer = stack.post_event(example_event("REDEMPTION", eventId=f"red-{suffix}", memberId=f"M-{suffix}"))
+        member = stack.existing_member()
+        answer = stack.post_event(example_event("REDEMPTION", eventId=f"red-{suffix}", memberId=member))
         assert answer.status_code == 202
         ids.append(answer.json()["messageId"])
     return ids

@@ -11,13 +11,14 @@ from dig_contracts.examples import example_event
 from tests.e2e.conftest import LocalStackProcess
 
 
-def unique(event_type: str, **changes: object) -> dict[str, object]:
+def unique(event_type: str, stack: LocalStackProcess | None = None, **changes: object) -> dict[str, object]:
     suffix = uuid.uuid4().hex[:10]
-    return example_event(event_type, eventId=f"e2e-{suffix}", memberId=f"M-{suffix}", **changes)
+    member = stack.existing_member() if stack is not None else f"M-{suffix}"
+    return example_event(event_type, eventId=f"e2e-{suffix}", memberId=member, **changes)
 
 
 def test_a_profile_update_is_delivered_to_optimove_with_the_mapped_attributes(local_stack: LocalStackProcess) -> None:
-    event = unique("MEMBER_PROFILE_UPDATE")
+    event = unique("MEMBER_PROFILE_UPDATE", local_stack)
     accepted = local_stack.post_event(event)
     assert accepted.status_code == 202
     message_id = accepted.json()["messageId"]
@@ -54,7 +55,7 @@ def test_with_optimove_failing_every_call_the_message_ends_failed_with_its_attem
     local_stack: LocalStackProcess, clean_faults: None
 ) -> None:
     assert local_stack.http.post("/_sim/optimove/faults", json={"status": 500, "rate": 1.0}).status_code == 204
-    event = unique("MEMBER_PROFILE_UPDATE")
+    event = unique("MEMBER_PROFILE_UPDATE", local_stack)
     message_id = local_stack.post_event(event).json()["messageId"]
 
     record = local_stack.wait_for_final(message_id, timeout=120)

@@ -314,6 +314,39 @@ def test_provider_callbacks_reach_the_connectors_queue_by_a_second_rule(resource
     assert "/v1/callbacks" in json.dumps(variables["DIG_CALLBACK_URL"])
 
 
+def test_a_schedule_puts_the_results_check_on_the_connectors_queue_every_five_minutes(resources: Resources) -> None:
+    _, rule = one(resources, "AWS::Events::Rule", "OptimoveResultsCheckSchedule")
+    assert rule["ScheduleExpression"] == "rate(5 minutes)"
+    queue, _ = one(resources, "AWS::SQS::Queue", "OptimoveQueue")
+    [target] = rule["Targets"]
+    assert target["Arn"] == arn_of(queue)
+    assert json.loads(target["Input"]) == {"source": "dig.schedule", "detail-type": "CHECK", "detail": {}}
+
+
+def test_the_connector_may_send_again_to_its_own_queue_and_query_only_the_status_index(resources: Resources) -> None:
+    statements = statements_of(resources, "OptimoveHandlerRole")
+    queue, _ = one(resources, "AWS::SQS::Queue", "OptimoveQueue")
+    audit, _ = one(resources, "AWS::DynamoDB::Table", "DatabaseAuditTable")
+    [send] = [s for s in statements if "sqs:SendMessage" in s["Action"]]
+    assert send["Resource"] == arn_of(queue)
+    [query] = [s for s in statements if "dynamodb:Query" in s["Action"]]
+    assert query["Action"] == "dynamodb:Query"
+    assert query["Resource"] == {"Fn::Join": ["", [arn_of(audit), "/index/byConnectorStatus"]]}
+    _, function = one(resources, "AWS::Lambda::Function", "OptimoveHandler")
+    variables = function["Environment"]["Variables"]
+    assert variables["CONNECTOR_QUEUE_URL"] == ref(queue)
+    assert variables["CONTACT_RETENTION_DAYS"] == "400"
+
+
+def test_results_overdue_or_unreadable_raise_an_alarm_naming_the_runbook(resources: Resources) -> None:
+    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in resources("AWS::CloudWatch::Alarm").values()}
+    for metric in ("CallbackResultsOverdue", "CallbackResultsUnreadable"):
+        alarm = alarms[metric]
+        assert (alarm["Namespace"], alarm["Threshold"], alarm["Statistic"]) == ("DIG", 1, "Sum")
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": "dig-connector-optimove"}]
+        assert "runbook (results that never came back)" in alarm["AlarmDescription"]
+
+
 # --- the bus and observability ---------------------------------------------------------------
 
 
