@@ -48,6 +48,8 @@ def run(events: int = 20_000, batch: int = 500) -> dict[str, Any]:
     try:
         token = subprocess.run([DIG, "local", "token"], capture_output=True, text=True, check=True).stdout.strip()
         http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+        # The members exist in the simulated Optimove, as ES Loyalty's members do in a tenant's.
+        http.post("/_sim/optimove/customers", json={"customers": [f"M-{i:06d}" for i in range(events)]})
         started = time.perf_counter()
         ids: list[str] = []
         for start in range(0, events, batch):
