@@ -35,7 +35,10 @@ class MemberContact:
         """This contact with an event's data, where that event is not older than what is known."""
         if occurred_at < self.seen_at or not (email or locale):
             return self
-        return replace(self, email=email or self.email, locale=locale or self.locale, seen_at=occurred_at)
+        email, locale = email or self.email, locale or self.locale
+        if (email, locale) == (self.email, self.locale):
+            return self  # nothing new: no write (most events repeat the member's locale)
+        return replace(self, email=email, locale=locale, seen_at=occurred_at)
 
 
 def contact_pk(member_id: str) -> str:

@@ -65,6 +65,9 @@ class DeliveryView(BaseModel):
     updatedAt: str
     notes: list[str] = Field(default_factory=list)
     replayRunId: str | None = None
+    retryUntil: str | None = Field(
+        default=None, description="PENDING: sent again automatically until then (the provider's verdict may change)"
+    )
     attemptLog: list[Attempt] = Field(default_factory=list)
 
     @classmethod
@@ -77,6 +80,7 @@ class DeliveryView(BaseModel):
             updatedAt=record.updatedAt,
             notes=record.notes,
             replayRunId=record.replayRunId,
+            retryUntil=record.retryUntil,
             attemptLog=record.attempts,
         )
 

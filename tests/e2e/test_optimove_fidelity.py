@@ -4,12 +4,18 @@ that never mail a member twice."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from dig_contracts.examples import example_event
 from tests.e2e.conftest import LocalStackProcess
+
+DIG = str(Path(sys.executable).parent / "dig")
 
 
 def event(event_type: str, member: str, **changes: Any) -> dict[str, Any]:
@@ -50,6 +56,16 @@ def test_a_new_members_registration_creates_the_customer_and_then_updates_reach_
     assert results[0]["status"] == 202
     after = local_stack.http.get(f"/v1/messages/{update['messageId']}").json()
     assert after["deliveries"][0]["status"] == "DELIVERED"
+    # The operator sees that the call's results came back.
+    shown = subprocess.run(
+        [DIG, "audit", "show", update["messageId"], "--json", "--local", "--local-url", local_stack.url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [status] = json.loads(shown.stdout)["results"]["optimove"]
+    assert (status["call_id"], status["readable"], status["overdue_at"]) == (call_id, True, None)
+    assert status["results_at"] is not None
 
 
 def test_a_tier_mail_reaches_optimove_with_the_email_that_came_with_the_registration(

@@ -116,3 +116,9 @@ def test_forgetting_a_member_erases_payloads_contacts_and_delivery_state(store: 
 
 def _key(message_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"MSG#{message_id}"}, "sk": {"S": "MESSAGE"}}
+
+
+def test_an_event_that_repeats_what_is_known_writes_nothing(store: DynamoAuditStore) -> None:
+    known = MemberContact(email="a@b.c", locale="fr-CA", seen_at="2026-11-21T10:00:00.000000Z")
+    assert known.merged("a@b.c", "fr-CA", "2026-11-22T10:00:00.000000Z") is known
+    assert known.merged(None, "en-CA", "2026-11-22T10:00:00.000000Z").locale == "en-CA"
