@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import Duration
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
@@ -95,6 +94,7 @@ class ConnectorModule(Construct):
         )
 
         callbacks = manifest.callback_pattern()
+        self.callback_rule: events.Rule | None = None
         if callbacks is not None:
             self.callback_rule = events.Rule(
                 self,
@@ -177,19 +177,21 @@ class ConnectorModule(Construct):
             observability.watch_function(f"{manifest.name.title()}{function.node.id}", function)
 
         observability.watch_dead_letter_queue(
-            f"{manifest.name.title()}Queue", self.dead_letter_queue, f"{manifest.name} dead-letter queue"
+            f"{manifest.name.title()}Queue", self.dead_letter_queue, f"{manifest.name} dead-letter queue", manifest.name
         )
         observability.watch_dead_letter_queue(
             f"{manifest.name.title()}RuleTarget",
             self.target_dead_letter_queue,
             f"{manifest.name} rule-target dead-letter queue",
+            manifest.name,
         )
         observability.watch_queue_age(f"{manifest.name.title()}Queue", self.queue, f"{manifest.name} queue")
+        observability.watch_connector(manifest.name, callbacks=callbacks is not None)
         if callbacks is not None:
-            self._watch_results(manifest, observability)
+            self._schedule_results_check(manifest)
 
-    def _watch_results(self, manifest: ConnectorManifest, observability: Observability) -> None:
-        """The provider's later results: a schedule looks for those overdue, and alarms say so."""
+    def _schedule_results_check(self, manifest: ConnectorManifest) -> None:
+        """The provider's later results: a schedule looks for those overdue (alarms: Observability)."""
         events.Rule(
             self,
             "ResultsCheckSchedule",
@@ -197,23 +199,6 @@ class ConnectorModule(Construct):
             schedule=events.Schedule.rate(Duration.minutes(RESULTS_CHECK_MINUTES)),
             targets=[targets.SqsQueue(self.queue, message=events.RuleTargetInput.from_object(SCHEDULED_CHECK))],
         )
-        dimensions = {"service": f"dig-connector-{manifest.name}"}
-        for metric_name, what in (
-            ("CallbackResultsOverdue", "results of a call never came back: their messages count as delivered"),
-            ("CallbackResultsUnreadable", "a callback's results could not be read (kept with the call's log)"),
-        ):
-            metric = cloudwatch.Metric(
-                namespace="DIG",
-                metric_name=metric_name,
-                dimensions_map=dimensions,
-                period=Duration.minutes(5),
-                statistic="Sum",
-            )
-            observability.watch_count(
-                f"{manifest.name.title()}{metric_name}",
-                metric,
-                f"{manifest.name}: {what}; see the README's runbook (results that never came back)",
-            )
 
     def _function(
         self,

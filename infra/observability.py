@@ -1,5 +1,6 @@
-"""Alarms, and the topic they notify: dead-letter queues that hold anything, Lambda errors and
-throttles, and queued messages getting old (a provider outage shows here first)."""
+"""Alarms, and the topic they notify. Each alarm's description says what happened, the README's
+runbook section to follow, and the first command to run (``RUNBOOK``: the section titles; an
+infrastructure test checks that each is a heading of the README's runbook)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,33 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from dig_contracts.metrics import NAMESPACE, SERVICE_DIMENSION, ConnectorMetric, connector_service
+
 OLDEST_MESSAGE_ALARM_SECONDS = 15 * 60
+FAILED_DELIVERY_ALARM_PERCENT = 5
+
+
+class RUNBOOK:
+    PROVIDER_DOWN = "A provider is down or refusing"
+    CREDENTIALS = "The provider refuses DIG's credentials"
+    FAILING = "Deliveries failing"
+    POISON = "A poison message in a dead-letter queue"
+    FUNCTION = "A function failing or throttled"
+    RESULTS = "Results that never came back"
+
+
+def connector_metric(connector: str, metric: ConnectorMetric, statistic: str = "Sum") -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=NAMESPACE,
+        metric_name=str(metric),
+        dimensions_map={SERVICE_DIMENSION: connector_service(connector)},
+        period=Duration.minutes(5),
+        statistic=statistic,
+    )
 
 
 class Observability(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, alarm_email: str | None) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, alarm_email: str | None, stack_name: str) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(
             self,
@@ -29,9 +52,12 @@ class Observability(Construct):
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
         self._action = actions.SnsAction(self.topic)
+        self._target = f"--stack {stack_name}"
         self.alarms: list[cloudwatch.Alarm] = []
 
-    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, threshold: float, description: str) -> None:
+    def _alarm(
+        self, construct_id: str, metric: cloudwatch.IMetric, threshold: float, what: str, runbook: str, first: str
+    ) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
@@ -40,18 +66,21 @@ class Observability(Construct):
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description=description,
+            alarm_description=f"{what}. Runbook: {runbook}. First: {first} {self._target}",
         )
         alarm.add_alarm_action(self._action)
         alarm.add_ok_action(self._action)
         self.alarms.append(alarm)
+        return alarm
 
-    def watch_dead_letter_queue(self, name: str, queue: sqs.IQueue, what: str) -> None:
+    def watch_dead_letter_queue(self, name: str, queue: sqs.IQueue, what: str, connector: str) -> None:
         self._alarm(
             f"{name}DeadLetters",
             queue.metric_approximate_number_of_messages_visible(period=Duration.minutes(1), statistic="Maximum"),
             1,
-            f"{what} holds messages: see the README's runbook (poison message / replay)",
+            f"{what} holds messages",
+            RUNBOOK.POISON,
+            f"dig dlq --connector {connector}",
         )
 
     def watch_queue_age(self, name: str, queue: sqs.IQueue, what: str) -> None:
@@ -60,22 +89,65 @@ class Observability(Construct):
             queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(1), statistic="Maximum"),
             OLDEST_MESSAGE_ALARM_SECONDS,
             f"{what}: a message has waited over {OLDEST_MESSAGE_ALARM_SECONDS // 60} minutes; the provider may be down",
+            RUNBOOK.PROVIDER_DOWN,
+            "dig status",
         )
-
-    def watch_count(self, name: str, metric: cloudwatch.IMetric, description: str) -> None:
-        """Any count of ``metric`` in five minutes: something a person should look at."""
-        self._alarm(name, metric, 1, description)
 
     def watch_function(self, name: str, function: lambda_.IFunction) -> None:
-        self._alarm(
-            f"{name}Errors",
-            function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-            1,
-            f"{name} Lambda raised errors",
+        for kind, metric in (
+            ("Errors", function.metric_errors(period=Duration.minutes(5), statistic="Sum")),
+            ("Throttles", function.metric_throttles(period=Duration.minutes(5), statistic="Sum")),
+        ):
+            self._alarm(
+                f"{name}{kind}",
+                metric,
+                1,
+                f"the {name} Lambda function: {kind.lower()}",
+                RUNBOOK.FUNCTION,
+                "dig status",
+            )
+
+    def watch_connector(self, connector: str, *, callbacks: bool) -> None:
+        """Deliveries failing at a rate, the provider refusing DIG's credentials, and (for providers that
+        post results later) results overdue or unreadable."""
+        prefix = connector.title()
+        failed = connector_metric(connector, ConnectorMetric.MESSAGES_FAILED)
+        done = [
+            connector_metric(connector, m)
+            for m in (ConnectorMetric.MESSAGES_DELIVERED, ConnectorMetric.MESSAGES_SKIPPED)
+        ]
+        rate = cloudwatch.MathExpression(
+            expression="IF(failed + delivered + skipped > 0, 100 * failed / (failed + delivered + skipped), 0)",
+            using_metrics={"failed": failed, "delivered": done[0], "skipped": done[1]},
+            period=Duration.minutes(5),
+            label=f"{connector}: % of deliveries FAILED",
         )
         self._alarm(
-            f"{name}Throttles",
-            function.metric_throttles(period=Duration.minutes(5), statistic="Sum"),
-            1,
-            f"{name} Lambda was throttled",
+            f"{prefix}FailedDeliveryRate",
+            rate,
+            FAILED_DELIVERY_ALARM_PERCENT,
+            f"{connector}: {FAILED_DELIVERY_ALARM_PERCENT}% or more of deliveries FAILED in 5 minutes",
+            RUNBOOK.FAILING,
+            f"dig audit list --connector {connector} --status FAILED --since 1h",
         )
+        self._alarm(
+            f"{prefix}ProviderAuthRefused",
+            connector_metric(connector, ConnectorMetric.PROVIDER_AUTH_REFUSED),
+            1,
+            f"{connector}: the provider answered 401/403 (DIG's credentials); no retry will mend it",
+            RUNBOOK.CREDENTIALS,
+            "dig status",
+        )
+        if callbacks:
+            for metric, what in (
+                (ConnectorMetric.CALLBACK_RESULTS_OVERDUE, "results of a call never came back"),
+                (ConnectorMetric.CALLBACK_RESULTS_UNREADABLE, "a callback's results could not be read"),
+            ):
+                self._alarm(
+                    f"{prefix}{metric}",
+                    connector_metric(connector, metric),
+                    1,
+                    f"{connector}: {what}; those messages count as delivered on acceptance alone",
+                    RUNBOOK.RESULTS,
+                    f"dig audit list --connector {connector} --since 1h",
+                )

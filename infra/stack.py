@@ -12,6 +12,7 @@ from infra.api import Api
 from infra.bundling import dependencies_layer
 from infra.bus import Bus
 from infra.connector import ConnectorModule
+from infra.dashboard import OperatorDashboard
 from infra.database import Database
 from infra.observability import Observability
 from infra.operator import OperatorAccess
@@ -22,7 +23,9 @@ class DigStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, description="DIG: Data Integration Gateway for ES Loyalty", **kwargs)
         layer = dependencies_layer(self, "Dependencies")
-        observability = Observability(self, "Observability", alarm_email=settings.alarm_email)
+        observability = Observability(
+            self, "Observability", alarm_email=settings.alarm_email, stack_name=settings.stack_name
+        )
         database = Database(self, "Database")
         bus = Bus(self, "Bus", stage=settings.stage, archive_retention_days=settings.archive_retention_days)
         api = Api(self, "Api", settings=settings, audit_table=database.audit_table, bus=bus.bus, layer=layer)
@@ -40,6 +43,15 @@ class DigStack(Stack):
         connectors = [ConnectorModule(self, m.name.title(), manifest=m, **common) for m in installed_connectors()]
 
         operator = OperatorAccess(self, "Operator", database=database, connectors=connectors)
+        dashboard = OperatorDashboard(
+            self,
+            "Operations",
+            stack_name=settings.stack_name,
+            api=api,
+            bus=bus.bus,
+            connectors=connectors,
+            alarms=observability.alarms,
+        )
         outputs = {
             "ApiUrl": api.rest_api.url,
             "AuditTableName": database.audit_table.table_name,
@@ -48,6 +60,7 @@ class DigStack(Stack):
             "ArchiveName": bus.archive.archive_name,
             "AlarmTopicArn": observability.topic.topic_arn,
             "OperatorPolicyArn": operator.policy.managed_policy_arn,
+            "DashboardName": dashboard.dashboard.dashboard_name,
         }
         if api.signing_secret is not None:
             outputs["SigningKeySecretArn"] = api.signing_secret.secret_arn

@@ -93,6 +93,20 @@ class GatewayTimeout(ApiError):
     status, code = 504, "CONNECTOR_TIMEOUT"
 
 
+# Why an event is refused: each counted by reason (dig_contracts.metrics.rejected_metric) for the dashboard.
+REJECTION_CODES: tuple[str, ...] = tuple(
+    kind.code
+    for kind in (
+        ValidationFailed,
+        CardNumberRefused,
+        PayloadTooLarge,
+        InvalidJson,
+        UnsupportedMediaType,
+        PublishInProgress,
+        ServiceUnavailable,
+    )
+)
+
 CARD_NUMBER_RULE = "must not contain a payment card number (DIG never accepts card numbers)"
 
 

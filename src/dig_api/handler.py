@@ -60,12 +60,18 @@ from dig_api.models import (
 from dig_contracts.bus import CallbackDetail
 from dig_contracts.callbacks import verify as verify_callback
 from dig_contracts.events import EnvelopeFields, LoyaltyEvent
+from dig_contracts.metrics import API_SERVICE, NAMESPACE, ApiMetric, rejected_metric
 from dig_contracts.pan import may_hold_card_number
 
 # A request that counts nothing (every GET) would have Powertools warn "No application metrics" each time.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 logger = Logger(service="dig-api")
-metrics = Metrics(namespace="DIG", service="dig-api")
+metrics = Metrics(namespace=NAMESPACE, service=API_SERVICE)
+INGEST_METRICS = {
+    IngestStatus.ACCEPTED: ApiMetric.EVENTS_ACCEPTED,
+    IngestStatus.DUPLICATE: ApiMetric.EVENTS_DUPLICATE,
+    IngestStatus.REJECTED: ApiMetric.EVENTS_REJECTED,
+}
 # Patch only what this function calls: the default patches every library X-Ray knows, importing httpx.
 tracer = Tracer(service="dig-api", patch_modules=("botocore",))
 app = APIGatewayRestResolver(
@@ -135,7 +141,7 @@ def post_event(event: Annotated[LoyaltyEvent, Body()]):
     check_card_numbers(app.current_event.body or "", app.current_event.json_body)
     assert isinstance(event, EnvelopeFields)
     accepted = providers.ingest().ingest(event, body_size(), caller())
-    metrics.add_metric(name=f"Events{accepted.status.value.title()}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=INGEST_METRICS[accepted.status], unit=MetricUnit.Count, value=1)
     status = HTTPStatus.ACCEPTED if accepted.status is IngestStatus.ACCEPTED else HTTPStatus.OK
     return _json(status, IngestResponse(messageId=accepted.message_id, status=accepted.status.value))
 
@@ -166,7 +172,9 @@ def post_batch(batch: Annotated[BatchRequest, Body()]):
     ]
     # One value per status, not one per event: EMF takes at most 100 values per metric and line.
     for status, count in Counter(result.status for result in results).items():
-        metrics.add_metric(name=f"Events{status.value.title()}", unit=MetricUnit.Count, value=count)
+        metrics.add_metric(name=INGEST_METRICS[status], unit=MetricUnit.Count, value=count)
+    for code, count in Counter(result.error.code for result in results if result.error).items():
+        metrics.add_metric(name=rejected_metric(code), unit=MetricUnit.Count, value=count)
     return _json(HTTPStatus.OK, BatchResponse(results=entries))
 
 
@@ -183,7 +191,7 @@ def post_sync_event(event: Annotated[LoyaltyEvent, Body()]):
     check_card_numbers(app.current_event.body or "", app.current_event.json_body)
     assert isinstance(event, EnvelopeFields)
     answer = providers.sync().deliver(event, body_size(), caller())
-    metrics.add_metric(name="EventsSynchronous", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=ApiMetric.EVENTS_SYNCHRONOUS, unit=MetricUnit.Count, value=1)
     return _json(
         HTTPStatus.OK,
         SyncResponse(
@@ -214,7 +222,7 @@ def post_callback(connector: str, callId: str):
         logger.warning("callback body is not JSON", extra={"connector": connector, "callId": callId})
     detail = CallbackDetail(connector=connector, callId=callId, payload=payload, receivedAt=iso(utc_now()))
     providers.ingest().accept_callback(detail)
-    metrics.add_metric(name="CallbacksAccepted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=ApiMetric.CALLBACKS_ACCEPTED, unit=MetricUnit.Count, value=1)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body='{"status":"accepted"}')
 
 
@@ -273,7 +281,8 @@ def error_response(error: ApiError) -> Response[Any]:
     if error.retry_after is not None:
         headers.setdefault("Retry-After", str(error.retry_after))
     if error.status >= 500:
-        metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=ApiMetric.SERVER_ERRORS, unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=rejected_metric(error.code), unit=MetricUnit.Count, value=1)
     return _json(error.status, ErrorBody(error=error.info(), requestId=request_id()), headers)
 
 

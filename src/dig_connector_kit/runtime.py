@@ -43,6 +43,9 @@ class BatchReport:
     callbacks_unreadable: int = 0
     results_overdue: int = 0
     requeued: int = 0
+    late_failures: int = 0  # messages a provider's callback failed after it had accepted them
+    attempts: int = 0  # provider calls recorded on deliveries
+    replayed: int = 0  # messages an operator's replay sent
 
     def response(self) -> dict[str, Any]:
         return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in self.failures]}
@@ -158,6 +161,8 @@ class ConnectorRuntime:
         outcomes: dict[str, Outcome] = dict(invalid)
         if inbound:
             outcomes.update(self._deliver(inbound, deadline))
+        report.replayed += sum(1 for message in inbound if message.replay is not None)
+        report.attempts += sum(len(outcome.attempts) for outcome in outcomes.values())
 
         records: list[DeliveryRecord] = []
         details = {m: c[0].detail for m, c in by_message.items()}
@@ -220,6 +225,7 @@ class ConnectorRuntime:
                 else:
                     updated.append(record_after)
                 report.statuses[failure.message_id] = record_after.status
+                report.late_failures += 1
             # Sent again first: a message is only recorded PENDING once it is on its way back.
             for previous_record, delay in again:
                 if self._send_again(previous_record.messageId, delay):

@@ -62,6 +62,9 @@ class ConnectorManifest(BaseModel):
     secrets: tuple[SecretSetting, ...] = ()
     # Whether the provider reports results later, to a callback URL the connector signs.
     callbacks: bool = False
+    # The provider's documented request limit per API key, per minute: drawn on the dashboard against
+    # the calls the connector makes (None: the provider publishes none).
+    provider_calls_per_minute: int | None = Field(default=None, ge=1)
     # Dotted path of the function that validates a configuration document (``dig config``), raising a
     # ValueError whose ``problems`` (else its message) say what is wrong; None: no configuration.
     config_parser: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")

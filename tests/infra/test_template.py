@@ -339,12 +339,16 @@ def test_the_connector_may_send_again_to_its_own_queue_and_query_only_the_status
 
 
 def test_results_overdue_or_unreadable_raise_an_alarm_naming_the_runbook(resources: Resources) -> None:
-    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in resources("AWS::CloudWatch::Alarm").values()}
+    alarms = {
+        a["Properties"]["MetricName"]: a["Properties"]
+        for a in resources("AWS::CloudWatch::Alarm").values()
+        if "MetricName" in a["Properties"]
+    }
     for metric in ("CallbackResultsOverdue", "CallbackResultsUnreadable"):
         alarm = alarms[metric]
         assert (alarm["Namespace"], alarm["Threshold"], alarm["Statistic"]) == ("DIG", 1, "Sum")
         assert alarm["Dimensions"] == [{"Name": "service", "Value": "dig-connector-optimove"}]
-        assert "runbook (results that never came back)" in alarm["AlarmDescription"]
+        assert "Runbook: Results that never came back." in alarm["AlarmDescription"]
 
 
 # --- the bus and observability ---------------------------------------------------------------
@@ -358,7 +362,7 @@ def test_the_bus_archives_every_event_for_the_context_retention(resources: Resou
 
 def test_alarms_watch_dead_letters_errors_throttles_and_queue_age(resources: Resources) -> None:
     alarms = [a["Properties"] for a in resources("AWS::CloudWatch::Alarm").values()]
-    metrics = sorted((a["Namespace"], a["MetricName"]) for a in alarms)
+    metrics = sorted((a["Namespace"], a["MetricName"]) for a in alarms if "MetricName" in a)
     assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 2
     assert metrics.count(("AWS/SQS", "ApproximateAgeOfOldestMessage")) == 1
     assert metrics.count(("AWS/Lambda", "Errors")) == 3
@@ -473,3 +477,93 @@ def test_iam_authentication_is_selectable_by_context(tmp_path: Path) -> None:
 def test_bad_context_is_refused_with_a_clear_error(tmp_path: Path, key: str, value: str) -> None:
     with pytest.raises(ValueError, match=key):
         synthesize(tmp_path / "bad", **{key: value})
+
+
+# --- the operator's view -----------------------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def runbook_sections() -> set[str]:
+    text = README.read_text()
+    runbook = text[text.index("### Runbook") :]
+    runbook = runbook[: runbook.index("\n## ")]
+    return {line.removeprefix("#### ").strip() for line in runbook.splitlines() if line.startswith("#### ")}
+
+
+def test_every_alarm_names_a_runbook_section_of_the_readme_and_a_first_command(resources: Resources) -> None:
+    sections = runbook_sections()
+    alarms = [a["Properties"] for a in resources("AWS::CloudWatch::Alarm").values()]
+    assert len(alarms) >= 10
+    for alarm in alarms:
+        description = alarm["AlarmDescription"]
+        what, _, rest = description.partition(". Runbook: ")
+        section, _, first = rest.partition(". First: ")
+        assert what
+        assert section in sections, (section, sorted(sections))
+        assert first.startswith("dig ")
+        assert first.endswith("--stack Dig-dev")
+
+
+def test_a_failed_delivery_rate_and_refused_credentials_raise_alarms_per_connector(resources: Resources) -> None:
+    alarms = {n: a["Properties"] for n, a in resources("AWS::CloudWatch::Alarm").items()}
+    [rate] = [a for n, a in alarms.items() if n.startswith("ObservabilityOptimoveFailedDeliveryRate")]
+    expression = next(m for m in rate["Metrics"] if "Expression" in m)
+    assert "100 * failed / (failed + delivered + skipped)" in expression["Expression"]
+    used = {m["Id"]: m["MetricStat"]["Metric"]["MetricName"] for m in rate["Metrics"] if "MetricStat" in m}
+    assert used == {"failed": "MessagesFailed", "delivered": "MessagesDelivered", "skipped": "MessagesSkipped"}
+    assert rate["Threshold"] == 5
+    [auth] = [a for n, a in alarms.items() if n.startswith("ObservabilityOptimoveProviderAuthRefused")]
+    assert (auth["MetricName"], auth["Threshold"]) == ("ProviderAuthRefused", 1)
+    assert "Runbook: The provider refuses DIG's credentials." in auth["AlarmDescription"]
+
+
+def dashboard_body(resources: Resources) -> dict[str, Any]:
+    [dashboard] = resources("AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]
+    if isinstance(body, dict):  # Fn::Join of text and tokens: tokens become their logical ids
+        body = "".join(
+            part if isinstance(part, str) else json.dumps(part).replace('"', "'") for part in body["Fn::Join"][1]
+        )
+    return json.loads(body)
+
+
+def dashboard_metrics(body: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
+    found = []
+    for widget in body["widgets"]:
+        for metric in widget.get("properties", {}).get("metrics", []):
+            fields = [f for f in metric if not isinstance(f, dict)]
+            if len(fields) >= 2:
+                namespace, name, *pairs = fields
+                found.append((namespace, name, dict(zip(pairs[::2], pairs[1::2], strict=True))))
+    return found
+
+
+def test_the_dashboard_shows_only_metrics_the_code_emits_or_aws_publishes(resources: Resources) -> None:
+    from dig_api.errors import REJECTION_CODES
+    from dig_contracts.metrics import ApiMetric, ConnectorMetric, rejected_metric
+
+    emitted = {
+        "dig-api": {str(m) for m in ApiMetric} | {rejected_metric(c) for c in REJECTION_CODES},
+        "dig-connector-optimove": {str(m) for m in ConnectorMetric},
+    }
+    metrics = dashboard_metrics(dashboard_body(resources))
+    dig = [(name, dims) for namespace, name, dims in metrics if namespace == "DIG"]
+    assert dig
+    for name, dims in dig:
+        assert set(dims) == {"service"}
+        assert name in emitted[dims["service"]], (name, dims)
+    aws = {namespace for namespace, _, _ in metrics if namespace != "DIG"}
+    assert aws == {"AWS/ApiGateway", "AWS/SQS", "AWS/Events"}
+    shown = {name for name, dims in dig if dims["service"] == "dig-connector-optimove"}
+    assert shown == {str(m) for m in ConnectorMetric}
+
+
+def test_the_dashboard_covers_every_connector_and_every_alarm(resources: Resources) -> None:
+    body = dashboard_body(resources)
+    titles = [w["properties"].get("title", "") for w in body["widgets"]]
+    assert any(t.startswith("optimove: ") for t in titles)
+    [status] = [w for w in body["widgets"] if w["properties"].get("title") == "Alarms"]
+    assert len(status["properties"]["alarms"]) == len(resources("AWS::CloudWatch::Alarm"))
+    [calls] = [w for w in body["widgets"] if w["properties"].get("title", "").startswith("optimove: provider calls")]
+    assert calls["properties"]["annotations"]["horizontal"][0]["value"] == 300

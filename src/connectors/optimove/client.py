@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -34,6 +35,7 @@ MAIL_API = "transactional-mail"
 INSERT_OR_UPDATE = "InsertOrUpdateCustomers"
 REALTIME_CALL = "reportEvent"  # the audit trail's name for a real-time event, in either format
 REALTIME_TOKEN_HEADER = "X-Realtime-Token"  # noqa: S105 - a header's name; UNVERIFIED (server_side_event)
+AUTH_REFUSED, THROTTLED, SERVER_ERROR = "auth-refused", "throttled", "server-error"
 READ_TIMEOUT_SECONDS = 20.0
 REQUEST_TIMEOUT = httpx.Timeout(connect=3.0, read=READ_TIMEOUT_SECONDS, write=10.0, pool=5.0)
 
@@ -307,6 +309,12 @@ class Transport:
         self._monotonic = monotonic
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self.calls_made = 0
+        self.outcomes: Counter[str] = Counter()  # calls by answer: for the invocation's metrics
+
+    def take_outcomes(self) -> Counter[str]:
+        """The calls made since the last take, by answer: ok, throttled, server error, auth refused, ..."""
+        taken, self.outcomes = self.outcomes, Counter()
+        return taken
 
     def send(self, request: Request, deadline: Deadline, *, conflict_means_done: bool = False) -> CallResult:
         attempts: list[Attempt] = []
@@ -415,6 +423,7 @@ class Transport:
         ok: bool = False,
         request_id: str | None = None,
     ) -> CallResult:
+        self.outcomes[answer_class(status)] += 1
         attempts.append(
             Attempt(
                 at=at,
@@ -427,6 +436,17 @@ class Transport:
             )
         )
         return CallResult(ok=ok, retryable=retryable, status=status, error=error, attempts=attempts)
+
+
+def answer_class(status: str) -> str:
+    """What the dashboard and alarms count a provider's answer as."""
+    if status in ("401", "403"):
+        return AUTH_REFUSED
+    if status == "429":
+        return THROTTLED
+    if (status.isdigit() and int(status) >= 500) or status in ("timeout", "network"):
+        return SERVER_ERROR
+    return "ok" if (status.isdigit() and int(status) < 400) or status == "409" else "refused"
 
 
 def _json_or_none(response: httpx.Response) -> Any:

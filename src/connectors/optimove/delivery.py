@@ -112,6 +112,10 @@ class OptimoveConnector:
         self._callback_key = callback_key
         self._contacts = contacts
 
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
     def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
         try:
             config = self._config()

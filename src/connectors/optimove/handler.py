@@ -21,16 +21,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from connectors.optimove.client import Credentials, Transport
 from connectors.optimove.config import OptimoveConfig, parse_config
 from connectors.optimove.delivery import NAME, Endpoints, OptimoveConnector
-from db.records import DeliveryStatus
+from dig_connector_kit.metrics import batch_metrics
 from dig_connector_kit.model import Deadline
 from dig_connector_kit.requeue import SqsRequeue
 from dig_connector_kit.runtime import ConnectorRuntime
 from dig_connector_kit.sync import SyncRequest, deliver_one
+from dig_contracts.metrics import NAMESPACE, connector_service
 
 # A batch that counts nothing (callbacks only) would have Powertools warn "No application metrics" each time.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 logger = Logger(service="dig-connector-optimove")
-metrics = Metrics(namespace="DIG", service="dig-connector-optimove")
+metrics = Metrics(namespace=NAMESPACE, service=connector_service(NAME))
 tracer = Tracer(service="dig-connector-optimove", patch_modules=("botocore", "httpx"))  # what it calls
 
 CONFIG_TTL_SECONDS = 60
@@ -139,19 +140,11 @@ def runtime() -> ConnectorRuntime:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = runtime().handle_sqs_batch(event, Deadline.from_context(context))
-    for status in DeliveryStatus:
-        count = sum(1 for s in report.statuses.values() if s is status)
-        if count:
-            metrics.add_metric(name=f"Messages{status.value.title()}", unit=MetricUnit.Count, value=count)
-    for name, value in (
-        ("MessagesUnreadable", report.unreadable),
-        ("CallbackResultsUnreadable", report.callbacks_unreadable),
-        ("CallbackResultsOverdue", report.results_overdue),
-        ("MessagesSentAgain", report.requeued),
-    ):
-        if value:
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    connector = runtime()
+    report = connector.handle_sqs_batch(event, Deadline.from_context(context))
+    answers = connector.connector.transport.take_outcomes()  # type: ignore[attr-defined]
+    for name, value in batch_metrics(report, len(event.get("Records", [])), answers).items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     logger.info(
         "batch done",
         extra={

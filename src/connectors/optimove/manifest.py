@@ -20,6 +20,7 @@ MANIFEST = ConnectorManifest(
     timeout_seconds=120,
     # UpdateCustomerAttributes reports per-customer errors later, to a callback URL.
     callbacks=True,
+    provider_calls_per_minute=300,  # 50 requests per 10 s on the customer APIs
     memory_mb=1024,
     config_parser="connectors.optimove.config.parse_config",
     sample_config="connectors.optimove:sample_config.json",

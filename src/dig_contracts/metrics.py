@@ -1,0 +1,51 @@
+"""Every metric DIG's code emits, in one place: the handlers emit them by these names, the CDK
+dashboard and alarms read them by these names (an infrastructure test holds the two together).
+
+Namespace ``DIG``; one dimension, ``service`` (Powertools' default): ``dig-api`` or
+``dig-connector-<name>``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+NAMESPACE = "DIG"
+SERVICE_DIMENSION = "service"
+API_SERVICE = "dig-api"
+
+
+def connector_service(connector: str) -> str:
+    return f"dig-connector-{connector}"
+
+
+class ApiMetric(StrEnum):
+    EVENTS_ACCEPTED = "EventsAccepted"
+    EVENTS_DUPLICATE = "EventsDuplicate"
+    EVENTS_REJECTED = "EventsRejected"  # batch entries refused (each also counted by reason)
+    EVENTS_SYNCHRONOUS = "EventsSynchronous"
+    CALLBACKS_ACCEPTED = "CallbacksAccepted"
+    SERVER_ERRORS = "ServerErrors"
+
+
+def rejected_metric(code: str) -> str:
+    """A refusal by its error code (VALIDATION_FAILED -> RejectedValidationFailed)."""
+    return "Rejected" + "".join(part.title() for part in code.split("_"))
+
+
+class ConnectorMetric(StrEnum):
+    MESSAGES_DELIVERED = "MessagesDelivered"
+    MESSAGES_FAILED = "MessagesFailed"
+    MESSAGES_SKIPPED = "MessagesSkipped"
+    MESSAGES_PENDING = "MessagesPending"  # a transient failure, back to the queue
+    MESSAGES_UNREADABLE = "MessagesUnreadable"
+    MESSAGES_REPLAYED = "MessagesReplayed"
+    MESSAGES_SENT_AGAIN = "MessagesSentAgain"
+    BATCH_SIZE = "BatchSize"
+    DELIVERY_ATTEMPTS = "DeliveryAttempts"
+    PROVIDER_CALLS = "ProviderCalls"
+    PROVIDER_THROTTLED = "ProviderThrottled"  # 429
+    PROVIDER_SERVER_ERRORS = "ProviderServerErrors"  # 5xx, timeouts, network errors
+    PROVIDER_AUTH_REFUSED = "ProviderAuthRefused"  # 401 / 403: no retry will mend it
+    LATE_FAILURES = "LateFailures"  # failed by the provider's callback after it accepted them
+    CALLBACK_RESULTS_UNREADABLE = "CallbackResultsUnreadable"
+    CALLBACK_RESULTS_OVERDUE = "CallbackResultsOverdue"
