@@ -1,13 +1,16 @@
-"""The least-privilege policy an operator needs for ``dig audit``, ``dig replay`` and ``dig config``:
-read the audit trail, mark replayed deliveries, send to the connectors' own queues, manage the
-connectors' configuration, and read the stack's outputs. Attach it to the operators' role."""
+"""The least-privilege policy an operator needs for ``dig audit``, ``dig replay``, ``dig config``,
+``dig status`` and ``dig member forget``: read the audit trail, mark replayed deliveries and erase a
+member's data (UpdateItem, never DeleteItem), send to the connectors' own queues, read their depths
+and the stack's alarms, manage the connectors' configuration, and read the stack's outputs. Attach
+it to the operators' role."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from aws_cdk import Stack
+import aws_cdk as cdk
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -47,8 +50,39 @@ class OperatorAccess(Construct):
                 resources=[stack.stack_id],
             ),
         )
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                sid="SeeTheStacksAlarms",  # dig status
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=[
+                    stack.format_arn(
+                        service="cloudwatch",
+                        resource="alarm",
+                        resource_name=f"{stack.stack_name}-*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            ),
+            iam.PolicyStatement(
+                sid="ReadQueueAges",  # dig status: SQS publishes the oldest message's age only as a metric
+                actions=["cloudwatch:GetMetricStatistics"],
+                resources=["*"],  # CloudWatch has no resource-level permissions for reading metrics
+            ),
+        )
+        for finding, reason in (
+            ("Resource::*", "cloudwatch:GetMetricStatistics has no resource-level permissions"),
+            (
+                f"Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:{stack.stack_name}-*",
+                "this stack's alarms, whose names CloudFormation generates from the stack name",
+            ),
+        ):
+            cdk.Validations.of(self.policy).acknowledge(
+                cdk.Acknowledgment(id=f"AwsSolutions::AwsSolutions-IAM5[{finding}]", reason=reason)
+            )
         for connector in connectors:
             connector.queue.grant_send_messages(self.policy)
+            for queue in (connector.queue, connector.target_dead_letter_queue):
+                queue.grant(self.policy, "sqs:GetQueueAttributes")
             connector.dead_letter_queue.grant(
                 self.policy,
                 "sqs:ReceiveMessage",

@@ -70,6 +70,8 @@ class DynamoContactStore:
             expires_at = int(item["expiresAt"]["N"])
             if expires_at < now:  # expired, and not yet removed by DynamoDB's TTL
                 continue
+            if "email" not in item and "locale" not in item:  # erased on request
+                continue
             found[item["pk"]["S"].removeprefix("CONTACT#")] = MemberContact(
                 email=item["email"]["S"] if "email" in item else None,
                 locale=item["locale"]["S"] if "locale" in item else None,
@@ -100,6 +102,6 @@ class DynamoContactStore:
         self._audit.batch_put(items)
 
     def forget(self, member_id: str) -> None:
-        self._audit.client.delete_item(
-            TableName=self._audit.table_name, Key={"pk": {"S": contact_pk(member_id)}, "sk": {"S": CONTACT_SK}}
-        )
+        from db.erasure import forget_contact
+
+        forget_contact(self._audit, member_id)

@@ -58,16 +58,38 @@ def forget_member(store: DynamoAuditStore, member_id: str, connectors: Iterable[
         if "LastEvaluatedKey" not in answer:
             break
         kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-    deleted = client.delete_item(
-        TableName=table, Key={"pk": {"S": contact_pk(member_id)}, "sk": {"S": CONTACT_SK}}, ReturnValues="ALL_OLD"
-    )
-    report.contact = bool(deleted.get("Attributes"))
+    # Overwritten, not deleted: operators hold UpdateItem on the audit table, never DeleteItem.
+    report.contact = forget_contact(store, member_id)
     for connector in connectors:
-        state = client.delete_item(
-            TableName=table,
-            Key={"pk": {"S": f"STATE#{connector}#{member_id}"}, "sk": {"S": "ATTRIBUTES"}},
-            ReturnValues="ALL_OLD",
-        )
-        if state.get("Attributes"):
+        pk = f"STATE#{connector}#{member_id}"
+        if _update_if_present(client, table, pk, "ATTRIBUTES", "SET w = :nothing", {":nothing": "{}"}):
             report.connectors.append(connector)
     return report
+
+
+def forget_contact(store: DynamoAuditStore, member_id: str) -> bool:
+    """Erase a member's contact data; whether there was any."""
+    return _update_if_present(
+        store.client,
+        store.table_name,
+        contact_pk(member_id),
+        CONTACT_SK,
+        "REMOVE email, locale SET erasedAt = :now",
+        {":now": iso(utc_now())},
+    )
+
+
+def _update_if_present(client: Any, table: str, pk: str, sk: str, expression: str, values: dict[str, str]) -> bool:
+    try:
+        client.update_item(
+            TableName=table,
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={name: {"S": value} for name, value in values.items()},
+        )
+    except ClientError as error:
+        if not is_conditional_failure(error):
+            raise
+        return False
+    return True

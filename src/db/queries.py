@@ -20,6 +20,7 @@ from db.audit import (
     status_partition,
 )
 from db.records import DeliveryRecord, DeliveryStatus, iso
+from db.replay import runs_partition
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,39 @@ class AuditQueries:
                 ScanIndexForward=not newest_first,
             ):
                 yield delivery_from_item(item)
+
+    def count_deliveries(self, connector: str, status: DeliveryStatus, window: Window) -> int:
+        """How many of a connector's deliveries stand at ``status``, last updated within ``window``."""
+        total = 0
+        for day in window.days():
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "byConnectorStatus",
+                "Select": "COUNT",
+                "KeyConditionExpression": "gsiStatusPk = :pk AND gsiStatusSk BETWEEN :since AND :until",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": status_partition(connector, status, day)},
+                    ":since": {"S": iso(window.since)},
+                    ":until": {"S": iso(window.until) + "~"},
+                },
+            }
+            while True:
+                answer = self._client.query(**request)
+                total += int(answer.get("Count", 0))
+                if "LastEvaluatedKey" not in answer:
+                    break
+                request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return total
+
+    def runs_since(self, connector: str, since: datetime) -> list[str]:
+        """The replay runs of a connector started since then, newest first (db.replay indexes them)."""
+        items = self._query(
+            IndexName="byConnectorStatus",
+            KeyConditionExpression="gsiStatusPk = :pk AND gsiStatusSk >= :since",
+            ExpressionAttributeValues={":pk": {"S": runs_partition(connector)}, ":since": {"S": iso(since)}},
+            ScanIndexForward=False,
+        )
+        return [item["pk"]["S"].removeprefix("RUN#") for item in items]
 
     def messages_by_member(self, member_id: str, window: Window) -> Iterator[MessageRow]:
         for item in self._query(

@@ -1,7 +1,8 @@
 """Replay runs in the audit table, and the claim that makes a replay safe to run twice.
 
   pk            sk               what
-  RUN#<runId>   RUN              who, when, connector, filter, counts, state
+  RUN#<runId>   RUN              who, when, connector, filter, counts, state; in the byConnectorStatus
+                                 index as RUNS#<connector>, <startedAt>
   RUN#<runId>   MSG#<messageId>  a message this run put on the connector's queue
 
 Before a message goes on the queue its delivery is *claimed*: a conditional update sets it PENDING
@@ -21,6 +22,11 @@ from db.audit import DELIVERY_SK_PREFIX, DynamoAuditStore, is_conditional_failur
 from db.records import DeliveryStatus, iso, utc_now
 
 RUN_RETENTION_SECONDS = 180 * 86_400
+
+
+def runs_partition(connector: str) -> str:
+    """A connector's runs in the byConnectorStatus index, by start time (`dig status` finds them)."""
+    return f"RUNS#{connector}"
 
 
 class Claim(StrEnum):
@@ -65,6 +71,8 @@ class ReplayStore:
                 "pk": {"S": f"RUN#{run.runId}"},
                 "sk": {"S": "RUN"},
                 "doc": {"S": json.dumps(run.__dict__, sort_keys=True)},
+                "gsiStatusPk": {"S": runs_partition(run.connector)},
+                "gsiStatusSk": {"S": run.startedAt},
                 "expiresAt": {"N": str(int(utc_now().timestamp()) + RUN_RETENTION_SECONDS)},
             },
         )

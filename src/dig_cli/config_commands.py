@@ -59,7 +59,7 @@ def push(
     stack: Annotated[str | None, typer.Option(help="Deployed stack name (e.g. Dig-dev)")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region of the stack")] = None,
     local: Annotated[bool, typer.Option(help="The running local stack")] = False,
-    local_url: Annotated[str, typer.Option(help="URL of the local stack")] = "http://127.0.0.1:8080",
+    local_url: Annotated[str | None, typer.Option(help="URL of the local stack (default: the running one)")] = None,
 ) -> None:
     """Validate FILE and store it as the next version of CONNECTOR's configuration."""
     from dig_cli.target import resolve
@@ -76,7 +76,7 @@ def show(
     stack: Annotated[str | None, typer.Option(help="Deployed stack name (e.g. Dig-dev)")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region of the stack")] = None,
     local: Annotated[bool, typer.Option(help="The running local stack")] = False,
-    local_url: Annotated[str, typer.Option(help="URL of the local stack")] = "http://127.0.0.1:8080",
+    local_url: Annotated[str | None, typer.Option(help="URL of the local stack (default: the running one)")] = None,
     history: Annotated[bool, typer.Option(help="List every version instead")] = False,
 ) -> None:
     """Print the live configuration of CONNECTOR (or its version history)."""

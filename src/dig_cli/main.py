@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dig_cli import config_commands, operate
+from dig_cli import config_commands, local_state, operate, status
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="DIG: the Data Integration Gateway's command.")
 local_app = typer.Typer(add_completion=False, help="The local stack: moto, the real handlers, an Optimove simulator.")
@@ -25,6 +25,7 @@ app.add_typer(operate.audit_app, name="audit")
 app.add_typer(operate.replay_app, name="replay")
 app.add_typer(operate.dlq_app, name="dlq")
 app.add_typer(operate.member_app, name="member")
+app.command("status")(status.status_command)
 console = Console()
 errors = Console(stderr=True)
 
@@ -53,16 +54,22 @@ def local(
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     url = stack.start()
+    local_state.remember(url)
     print(f"DIG local stack ready at {url} (AWS services at {stack.aws_endpoint}); Ctrl-C stops it", flush=True)
     try:
         if demo:
             from dig_cli.demo import run_demo
+            from dig_cli.target import resolve
 
             run_demo(url, console)
+            figures = status.gather(resolve(stack=None, region=None, local=True, local_url=url))
+            console.print("\n`dig status --local`:")
+            status.render(figures, status.verdict(figures), console)
             console.print(f"\nThe stack keeps serving at {url}. Try:")
             console.print(f'  curl -H "Authorization: Bearer $(dig local token)" {url}/v1/openapi.json', soft_wrap=True)
         stopping.wait()
     finally:
+        local_state.forget()
         stack.stop()
         print("DIG local stack stopped", flush=True)
 

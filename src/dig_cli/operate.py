@@ -35,7 +35,9 @@ Stack = Annotated[
 ]
 Region = Annotated[str | None, typer.Option(help="AWS region of the stack")]
 Local = Annotated[bool, typer.Option(help="The running local stack (dig local)")]
-LocalUrl = Annotated[str, typer.Option(help="URL of the local stack")]
+LocalUrl = Annotated[
+    str | None, typer.Option(help="URL of the local stack (default: the running one, wherever it listens)")
+]
 Connector = Annotated[str | None, typer.Option(help="Connector, e.g. optimove")]
 Status = Annotated[DeliveryStatus | None, typer.Option(help="Delivery status", case_sensitive=False)]
 Since = Annotated[str, typer.Option(help="Start: ISO timestamp, or a duration back from now (30m, 6h, 7d)")]
@@ -49,7 +51,9 @@ def usage(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def connect(stack: str | None, region: str | None, local: bool, local_url: str) -> tuple[Target, DynamoAuditStore]:
+def connect(
+    stack: str | None, region: str | None, local: bool, local_url: str | None
+) -> tuple[Target, DynamoAuditStore]:
     target = resolve(stack=stack, region=region, local=local, local_url=local_url)
     return target, DynamoAuditStore(target.dynamodb(), target.audit_table)
 
@@ -117,7 +121,7 @@ def audit_list(
     stack: Stack = None,
     region: Region = None,
     local: Local = False,
-    local_url: LocalUrl = "http://127.0.0.1:8080",
+    local_url: LocalUrl = None,
 ) -> None:
     """List messages and their deliveries: by connector and status, by event type, or by member."""
     span = time_window(since, until)
@@ -179,7 +183,7 @@ def audit_show(
     stack: Stack = None,
     region: Region = None,
     local: Local = False,
-    local_url: LocalUrl = "http://127.0.0.1:8080",
+    local_url: LocalUrl = None,
 ) -> None:
     """The whole story of a message: envelope, each delivery attempt, replay lineage."""
     from db.replay import ReplayStore
@@ -289,7 +293,7 @@ def replay(
     stack: Stack = None,
     region: Region = None,
     local: Local = False,
-    local_url: LocalUrl = "http://127.0.0.1:8080",
+    local_url: LocalUrl = None,
 ) -> None:
     """Replay through CONNECTOR's own queue: the messages given, or those matching the filters
     (by default FAILED in the last 24 h). Already delivered messages are skipped unless --force."""
@@ -338,7 +342,7 @@ def replay(
     )
     where = f" --stack {stack}" + (f" --region {region}" if region else "")
     if local:
-        where = " --local" + (f" --local-url {local_url}" if local_url != "http://127.0.0.1:8080" else "")
+        where = " --local" + (f" --local-url {local_url}" if local_url else "")
     console.print(f"Follow it: dig replay status {summary.run_id}{where}")
     if summary.failed_to_enqueue:
         raise typer.Exit(1)
@@ -373,7 +377,7 @@ def replay_status(
     stack: Stack = None,
     region: Region = None,
     local: Local = False,
-    local_url: LocalUrl = "http://127.0.0.1:8080",
+    local_url: LocalUrl = None,
 ) -> None:
     """Delivered, failed and pending for the messages of a replay run."""
     from dig_cli.replay import run_status
@@ -416,7 +420,7 @@ def dead_letters(
     stack: Stack = None,
     region: Region = None,
     local: Local = False,
-    local_url: LocalUrl = "http://127.0.0.1:8080",
+    local_url: LocalUrl = None,
 ) -> None:
     """List what sits in CONNECTOR's dead-letter queue with its audit status; with --delete-resolved,
     remove what a replay has since delivered (the audit trail, not the queue, is what you replay from)."""
@@ -495,7 +499,7 @@ def member_forget(
     stack: Stack = None,
     region: Region = None,
     local: Local = False,
-    local_url: LocalUrl = "http://127.0.0.1:8080",
+    local_url: LocalUrl = None,
 ) -> None:
     """Erase a member's personal data (an erasure request): the payload of each of their messages in the
     audit trail, their contact data (email, locale) and every connector's delivery state for them.

@@ -18,8 +18,15 @@ class Target:
     region: str
     queues: dict[str, str] = field(default_factory=dict)  # connector -> queue URL
     dead_letter_queues: dict[str, str] = field(default_factory=dict)
+    rule_target_dead_letter_queues: dict[str, str] = field(default_factory=dict)
     local: bool = False
     endpoint_url: str | None = None
+    stack: str | None = None  # the deployed stack's name (its alarms' names start with it)
+    url: str | None = None  # the local stack's URL
+
+    def where(self) -> str:
+        """The target as the options of a command to run next."""
+        return "--local" if self.local else f"--stack {self.stack}"
 
     def client(self, service: str) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url)
@@ -44,13 +51,19 @@ class Target:
             return os.environ.get("USER", "unknown")
 
 
-def resolve(*, stack: str | None, region: str | None, local: bool, local_url: str) -> Target:
+def resolve(*, stack: str | None, region: str | None, local: bool, local_url: str | None) -> Target:
     if local == bool(stack):
         from dig_cli.main import UsageError
 
         raise UsageError("say where: --local for the local stack, or --stack NAME [--region R] for a deployed one")
     if local:
-        return _local(local_url)
+        from dig_cli.local_state import running_url
+
+        url = local_url or running_url()
+        if url is None:
+            typer.echo("dig: no local stack is running; start one with `dig local` (or pass --local-url URL)", err=True)
+            raise typer.Exit(1)
+        return _local(url)
     assert stack is not None
     return _deployed(stack, region)
 
@@ -76,8 +89,12 @@ def _local(url: str) -> Target:
         region=description["region"],
         queues={name: c["queueUrl"] for name, c in description["connectors"].items()},
         dead_letter_queues={name: c["deadLetterQueueUrl"] for name, c in description["connectors"].items()},
+        rule_target_dead_letter_queues={
+            name: c["ruleTargetDeadLetterQueueUrl"] for name, c in description["connectors"].items()
+        },
         local=True,
         endpoint_url=description["awsEndpoint"],
+        url=url,
     )
 
 
@@ -107,6 +124,11 @@ def _deployed(stack: str, region: str | None) -> Target:
         for k, v in outputs.items()
         if k.endswith("DeadLetterQueueUrl") and "RuleTarget" not in k
     }
+    rule_target_dlqs = {
+        k.removesuffix("RuleTargetDeadLetterQueueUrl").lower(): v
+        for k, v in outputs.items()
+        if k.endswith("RuleTargetDeadLetterQueueUrl")
+    }
     return Target(
         session=session,
         audit_table=outputs["AuditTableName"],
@@ -114,4 +136,6 @@ def _deployed(stack: str, region: str | None) -> Target:
         region=session.region_name,
         queues=queues,
         dead_letter_queues=dlqs,
+        rule_target_dead_letter_queues=rule_target_dlqs,
+        stack=stack,
     )

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -18,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+# The local stacks these tests start note where they listen here, not in the developer's home.
+os.environ.setdefault("DIG_LOCAL_STATE", os.path.join(tempfile.mkdtemp(prefix="dig-e2e-"), "local-stacks.json"))
 READY = re.compile(r"ready at (http://127\.0\.0\.1:\d+)")
 FINAL = {"DELIVERED", "FAILED", "SKIPPED"}
 

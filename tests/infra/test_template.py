@@ -231,7 +231,9 @@ def test_no_policy_grants_a_wildcard_resource_beyond_x_ray(resources: Resources)
     for policy in [*resources("AWS::IAM::Policy").values(), *resources("AWS::IAM::ManagedPolicy").values()]:
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if statement["Resource"] == "*":
-                assert set(actions([statement])) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+                # X-Ray, and reading metrics: neither has resource-level permissions.
+                allowed = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:GetMetricStatistics"}
+                assert set(actions([statement])) <= allowed
 
 
 def test_no_function_role_carries_a_managed_policy(resources: Resources) -> None:
@@ -246,6 +248,9 @@ def test_the_operator_policy_covers_audit_queries_replay_and_config(resources: R
     assert {"dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage", "cloudformation:DescribeStacks"} <= granted
     assert "dynamodb:DeleteItem" not in granted
     assert "sqs:PurgeQueue" not in granted
+    [alarms] = [s for s in policy["PolicyDocument"]["Statement"] if s.get("Sid") == "SeeTheStacksAlarms"]
+    assert alarms["Action"] == "cloudwatch:DescribeAlarms"
+    assert ":alarm:Dig-dev-*" in json.dumps(alarms["Resource"])
 
 
 # --- the API ---------------------------------------------------------------------------------
