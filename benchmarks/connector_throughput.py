@@ -47,7 +47,7 @@ def sqs_batch(start: int, count: int) -> dict[str, Any]:
 
 
 def simulator_client() -> tuple[Any, httpx.Client]:
-    from dig_local.optimove_simulator import OptimoveSimulator
+    from connectors.optimove.local.simulator import OptimoveSimulator
 
     simulator = OptimoveSimulator(api_key="bench-key", realtime_token="bench-token")
 
@@ -177,11 +177,12 @@ def moto_write_ceiling(dynamodb: Any, items: int = 5_000) -> dict[str, Any]:
 def audit_in_memory(batches: list[dict[str, Any]], events: int) -> dict[str, Any]:
     from tests.fakes import FakeAuditStore, FakeCallLog, FakeOperationLedger, FakeWatermarks
 
-    from connectors.optimove.client import Credentials, Transport
+    from connectors.optimove.client import Credentials, authorize, read_body
     from connectors.optimove.config import parse_config
     from connectors.optimove.delivery import Endpoints, OptimoveConnector
-    from connectors.optimove.ratelimit import InMemoryLimiter
+    from dig_connector_kit.http import Transport
     from dig_connector_kit.model import Deadline
+    from dig_connector_kit.ratelimit import InMemoryLimiter
     from dig_connector_kit.runtime import ConnectorRuntime
     from dig_local.stack import SAMPLE_CONFIGS
 
@@ -194,7 +195,7 @@ def audit_in_memory(batches: list[dict[str, Any]], events: int) -> dict[str, Any
     audit = FakeAuditStore()
     connector = OptimoveConnector(
         lambda: config,
-        Transport(http, credentials, InMemoryLimiter()),
+        Transport(http, authorize(credentials), InMemoryLimiter(), read_body=read_body),
         FakeWatermarks(),
         Endpoints(api_base="https://optimove.bench/api", realtime_base="https://optimove.bench/realtime"),
         credentials,

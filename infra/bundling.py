@@ -177,7 +177,8 @@ def function_code(name: str, packages: tuple[str, ...]) -> lambda_.Code:
         shutil.copytree(
             SRC.joinpath(*parts),
             target.joinpath(*parts),
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "sample_*.json"),
+            # A connector's ``local`` package holds its local test double: never shipped.
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "sample_*.json", "local"),
         )
     python = bytecode_python()
     if python:

@@ -18,7 +18,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from db.call_log import STATUS_INDEX
-from dig_connector_kit.requeue import QUEUE_URL_ENV
+from dig_connector_kit import settings as kit_settings
+from dig_connector_kit.settings import ConnectorSettings
 from dig_contracts.bus import SCHEDULED_CHECK
 from dig_contracts.manifest import ConnectorManifest
 from infra.api import Api
@@ -112,22 +113,22 @@ class ConnectorModule(Construct):
                 ],
             )
 
-        environment = {
-            QUEUE_URL_ENV: self.queue.queue_url,
-            "CONTACT_RETENTION_DAYS": str(settings.member_contact_retention_days),
-            "AUDIT_TABLE_NAME": database.audit_table.table_name,
-            "CONFIG_TABLE_NAME": database.config_table.table_name,
-            "MAX_RECEIVE_COUNT": str(manifest.max_receive_count),
-            "AUDIT_RETENTION_DAYS": str(settings.audit_retention_days),
-            "AUDIT_FAILED_RETENTION_DAYS": str(settings.audit_failed_retention_days),
-        }
+        environment = ConnectorSettings(
+            audit_table=database.audit_table.table_name,
+            config_table=database.config_table.table_name,
+            max_receive_count=manifest.max_receive_count,
+            audit_retention_days=settings.audit_retention_days,
+            audit_failed_retention_days=settings.audit_failed_retention_days,
+            contact_retention_days=settings.member_contact_retention_days,
+            queue_url=self.queue.queue_url,
+        ).environment()
         for setting in manifest.settings:
             value = self.node.try_get_context(setting.context_key)
             environment[setting.env] = str(value) if value else setting.default
         secrets: list[secretsmanager.ISecret] = []
         if callbacks is not None:
-            environment["DIG_CALLBACK_URL"] = api.callback_url
-            environment["CALLBACK_KEY_SECRET_ARN"] = api.callback_key.secret_arn
+            environment[kit_settings.DIG_CALLBACK_URL] = api.callback_url
+            environment[kit_settings.CALLBACK_KEY_SECRET_ARN] = api.callback_key.secret_arn
             secrets.append(api.callback_key)
         for index, secret_setting in enumerate(manifest.secrets):
             name = self.node.try_get_context(secret_setting.context_key) or secret_setting.default_name

@@ -10,14 +10,15 @@ from typing import Any
 
 import httpx
 
-from connectors.optimove.client import Credentials, Transport
+from connectors.optimove.client import Credentials, authorize, read_body
 from connectors.optimove.config import OptimoveConfig, parse_config
 from connectors.optimove.delivery import Endpoints, OptimoveConnector
-from connectors.optimove.ratelimit import InMemoryLimiter
+from connectors.optimove.local.simulator import OptimoveSimulator
+from dig_connector_kit.http import Transport
 from dig_connector_kit.model import Deadline, InboundMessage
+from dig_connector_kit.ratelimit import InMemoryLimiter
 from dig_contracts.bus import message_id_for
 from dig_contracts.events import parse_event
-from dig_local.optimove_simulator import OptimoveSimulator
 from tests.fakes import FakeCallLog, FakeContactStore, FakeOperationLedger, FakeWatermarks
 
 SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "src" / "connectors" / "optimove" / "sample_config.json"
@@ -112,8 +113,9 @@ def harness(
     credentials = Credentials(api_key=API_KEY, realtime_token=TOKEN)
     transport = Transport(
         httpx.Client(transport=simulator_transport(simulator, clock)),
-        lambda: credentials,
+        authorize(lambda: credentials),
         InMemoryLimiter(clock=clock, sleep=clock.sleep),
+        read_body=read_body,
         sleep=clock.sleep,
         monotonic=clock,
     )

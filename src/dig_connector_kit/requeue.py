@@ -4,13 +4,11 @@ with time (Optimove's INVALID_CUSTOMER before the customer exists). The same sha
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from dig_contracts.bus import BusDetail, eventbridge_event
 
-QUEUE_URL_ENV = "CONNECTOR_QUEUE_URL"
 SQS_MAX_DELAY_SECONDS = 900
 
 
@@ -23,13 +21,6 @@ class SqsRequeue:
         self._sqs = sqs
         self._queue_url = queue_url
         self._region = region
-
-    @classmethod
-    def from_environment(cls, session: Any) -> SqsRequeue | None:
-        url = os.environ.get(QUEUE_URL_ENV)
-        if not url:
-            return None
-        return cls(session.client("sqs"), url, session.region_name or os.environ.get("AWS_REGION", ""))
 
     def send(self, details: Sequence[BusDetail], delay_seconds: int) -> None:
         delay = max(0, min(delay_seconds, SQS_MAX_DELAY_SECONDS))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from db.schema import AUDIT_TABLE, CONFIG_TABLE
-from dig_connector_kit.requeue import QUEUE_URL_ENV
+from dig_connector_kit.settings import CONNECTOR_QUEUE_URL, MAX_RECEIVE_COUNT, connector_variable
 from dig_contracts.manifest import ConnectorManifest
 
 LOCAL_REGION = "us-east-1"
@@ -18,7 +18,6 @@ LOCAL_ACCOUNT = "123456789012"
 # It only ever signs tokens for a stack on loopback.
 LOCAL_SIGNING_KEY = {"kid": "local", "key": "dig-local-signing-key-for-loopback-only-0000000000000000"}
 LOCAL_ISSUER = "dig-local"
-LOCAL_OPTIMOVE_SECRET = {"apiKey": "local-optimove-api-key", "realtimeToken": "local-realtime-token"}
 LOCAL_CALLBACK_KEY = {"key": "dig-local-callback-key-for-loopback-only"}
 
 
@@ -59,11 +58,18 @@ class LocalResources:
         }
 
 
-def create(session: Any, manifests: list[ConnectorManifest], *, stage: str = "local") -> LocalResources:
+def create(
+    session: Any,
+    manifests: list[ConnectorManifest],
+    *,
+    stage: str = "local",
+    secrets: dict[str, dict[str, str]] | None = None,
+) -> LocalResources:
+    """``secrets``: each connector's secret as its local double accepts it."""
     dynamodb = session.client("dynamodb")
     sqs = session.client("sqs")
     events = session.client("events")
-    secrets = session.client("secretsmanager")
+    secrets_manager = session.client("secretsmanager")
 
     audit_table, config_table = f"dig-{stage}-audit", f"dig-{stage}-config"
     for spec, name in ((AUDIT_TABLE, audit_table), (CONFIG_TABLE, config_table)):
@@ -73,8 +79,12 @@ def create(session: Any, manifests: list[ConnectorManifest], *, stage: str = "lo
         )
     bus_name = f"dig-{stage}"
     events.create_event_bus(Name=bus_name)
-    signing = secrets.create_secret(Name=f"dig/{stage}/api-signing-keys", SecretString=json.dumps(LOCAL_SIGNING_KEY))
-    callback_key = secrets.create_secret(Name=f"dig/{stage}/callback-key", SecretString=json.dumps(LOCAL_CALLBACK_KEY))
+    signing = secrets_manager.create_secret(
+        Name=f"dig/{stage}/api-signing-keys", SecretString=json.dumps(LOCAL_SIGNING_KEY)
+    )
+    callback_key = secrets_manager.create_secret(
+        Name=f"dig/{stage}/callback-key", SecretString=json.dumps(LOCAL_CALLBACK_KEY)
+    )
 
     connectors: dict[str, ConnectorResources] = {}
     for manifest in manifests:
@@ -114,7 +124,8 @@ def create(session: Any, manifests: list[ConnectorManifest], *, stage: str = "lo
                 Targets=[{"Id": "queue", "Arn": queue_arn, "DeadLetterConfig": {"Arn": target_dlq_arn}}],
             )
         for secret in manifest.secrets:
-            secrets.create_secret(Name=secret.default_name, SecretString=json.dumps(_local_secret(manifest.name)))
+            value = _local_secret(manifest.name, (secrets or {}).get(manifest.name))
+            secrets_manager.create_secret(Name=secret.default_name, SecretString=json.dumps(value))
         connectors[manifest.name] = ConnectorResources(
             manifest=manifest,
             queue_url=queue_url,
@@ -122,8 +133,9 @@ def create(session: Any, manifests: list[ConnectorManifest], *, stage: str = "lo
             dead_letter_queue_url=dlq_url,
             target_dead_letter_queue_url=target_dlq_url,
             environment={
-                QUEUE_URL_ENV: queue_url,
-                "MAX_RECEIVE_COUNT": str(manifest.max_receive_count),
+                # One process runs every connector locally: each reads its own (dig_connector_kit.settings).
+                connector_variable(CONNECTOR_QUEUE_URL, manifest.name): queue_url,
+                connector_variable(MAX_RECEIVE_COUNT, manifest.name): str(manifest.max_receive_count),
                 **{s.env: s.default for s in manifest.settings},
                 **{s.env: s.default_name for s in manifest.secrets},
             },
@@ -131,10 +143,10 @@ def create(session: Any, manifests: list[ConnectorManifest], *, stage: str = "lo
     return LocalResources(audit_table, config_table, bus_name, signing["ARN"], callback_key["ARN"], connectors)
 
 
-def _local_secret(connector: str) -> dict[str, str]:
+def _local_secret(connector: str, double: dict[str, str] | None) -> dict[str, str]:
     """The connector's secret in the local stack: DIG_LOCAL_SECRET_<NAME> (JSON) when set, to reach a
-    real provider's sandbox, else the simulator's."""
+    real provider's sandbox, else the one its local double accepts."""
     given = os.environ.get(f"DIG_LOCAL_SECRET_{connector.upper()}")
     if given:
         return dict(json.loads(given))
-    return LOCAL_OPTIMOVE_SECRET if connector == "optimove" else {"apiKey": f"local-{connector}-key"}
+    return double or {}

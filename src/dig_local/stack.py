@@ -22,11 +22,12 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from dig_connector_kit import settings as kit
 from dig_contracts.manifest import ConnectorManifest
 from dig_contracts.registry import installed_connectors, sample_config
 from dig_local import resources
+from dig_local.doubles import ProviderDouble, installed_doubles
 from dig_local.gateway import LocalGateway
-from dig_local.optimove_simulator import OptimoveSimulator
 from dig_local.poller import QueuePoller
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ class LocalStack:
         self.retry_delay_seconds = retry_delay_seconds
         self.manifests = manifests
         self.quiet = quiet
-        self.simulator: OptimoveSimulator | None = None
+        self.doubles = installed_doubles()
+        self.simulators: dict[str, ProviderDouble] = {}
         self.resources: resources.LocalResources | None = None
         self.pollers: list[QueuePoller] = []
         self._moto: subprocess.Popen[str] | None = None
@@ -83,7 +85,7 @@ class LocalStack:
         self.aws_endpoint = ""
         self.check_interval_seconds = check_interval_seconds
         self._stopping = threading.Event()
-        # Set before start (e.g. OPTIMOVE_API_BASE_URL=https://api5.optimove.net): a real provider, no simulator.
+        # A connector's settings set before start (a real provider's URLs): that provider, no local double.
         self._user_settings = {s.env: os.environ[s.env] for m in manifests for s in m.settings if os.environ.get(s.env)}
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -97,7 +99,8 @@ class LocalStack:
         import boto3
 
         session = boto3.session.Session(region_name=resources.LOCAL_REGION)
-        self.resources = resources.create(session, list(self.manifests), stage=STAGE)
+        secrets = {name: dict(double.secret) for name, double in self.doubles.items()}
+        self.resources = resources.create(session, list(self.manifests), stage=STAGE, secrets=secrets)
         self._seed_configuration(session)
 
         # Bind first: the simulator's URLs, which the connector is configured with, need the port.
@@ -182,54 +185,42 @@ class LocalStack:
     def _configure_handlers(self) -> None:
         assert self.resources is not None
         environment = {
-            "AUDIT_TABLE_NAME": self.resources.audit_table,
-            "CONFIG_TABLE_NAME": self.resources.config_table,
+            kit.AUDIT_TABLE_NAME: self.resources.audit_table,
+            kit.CONFIG_TABLE_NAME: self.resources.config_table,
             "EVENT_BUS_NAME": self.resources.bus_name,
             "SIGNING_KEY_SECRET_ARN": self.resources.signing_secret_arn,
             "JWT_ISSUER": resources.LOCAL_ISSUER,
             "JWT_AUDIENCE": "dig-api",
-            "CALLBACK_KEY_SECRET_ARN": self.resources.callback_key_secret_arn,
-            "DIG_CALLBACK_URL": f"{self.url}/v1/callbacks",
+            kit.CALLBACK_KEY_SECRET_ARN: self.resources.callback_key_secret_arn,
+            kit.DIG_CALLBACK_URL: f"{self.url}/v1/callbacks",
         }
         for connector in self.resources.connectors.values():
             environment.update(connector.environment)
-        if self.simulator is not None:
-            environment["OPTIMOVE_API_BASE_URL"] = f"{self.url}/_sim/optimove/api"
-            environment["OPTIMOVE_REALTIME_BASE_URL"] = f"{self.url}/_sim/optimove/realtime"
+        for name in self.simulators:
+            environment.update(self.doubles[name].settings(f"{self.url}/_sim/{name}"))
         environment.update(self._user_settings)
         os.environ.update(environment)
 
     def _seed_configuration(self, session: Any) -> None:
+        """Each connector's sample configuration, and its local double unless a real provider was named."""
         from db.config_store import DynamoConfigStore
 
         assert self.resources is not None
         store = DynamoConfigStore(session.client("dynamodb"), self.resources.config_table)
         for manifest in self.manifests:
             sample = SAMPLE_CONFIGS.get(manifest.name)
+            document = json.loads(sample.read_text()) if sample is not None else {}
             if sample is not None:
-                store.push(manifest.name, json.loads(sample.read_text()), pushed_by="dig local (sample)")
-        if "optimove" in {m.name for m in self.manifests} and "OPTIMOVE_API_BASE_URL" not in self._user_settings:
-            config = json.loads(SAMPLE_CONFIGS["optimove"].read_text())
-            templates = _templates(config)
-            from connectors.optimove.config import parse_config
-            from dig_contracts.events import EventType
-            from dig_contracts.examples import example_event
-
-            self.simulator = OptimoveSimulator(
-                api_key=resources.LOCAL_OPTIMOVE_SECRET["apiKey"],
-                realtime_token=resources.LOCAL_OPTIMOVE_SECRET["realtimeToken"],
-                templates=templates,
-                # The attributes the sample configuration maps exist in this simulated Optimove.
-                known_fields=parse_config(config).realtime_fields(),
-                # ES Loyalty's members exist in Optimove (its daily load); the example member among them.
-                customers=sorted({example_event(t)["memberId"] for t in EventType}),
-            )
+                store.push(manifest.name, document, pushed_by="dig local (sample)")
+            double = self.doubles.get(manifest.name)
+            if double is not None and not any(s.env in self._user_settings for s in manifest.settings):
+                self.simulators[manifest.name] = double.make(document)
 
     def _gateway(self) -> LocalGateway:
         self._wire_synchronous_flow()
         routes = {"/_local/stack": self._describe}
-        if self.simulator is not None:
-            routes["/_sim/optimove"] = self._simulator_route
+        for name in self.simulators:
+            routes[f"/_sim/{name}"] = functools.partial(self._simulator_route, name)
         return LocalGateway(
             stage=STAGE,
             api_handler=load_handler("dig_api.handler.lambda_handler"),
@@ -260,11 +251,10 @@ class LocalStack:
         body = {**self.resources.describe(), "awsEndpoint": self.aws_endpoint, "url": self.url}
         return Response(json.dumps(body), content_type="application/json")
 
-    def _simulator_route(self, request: Request) -> Response:
-        assert self.simulator is not None
-        answer = self.simulator.handle(
+    def _simulator_route(self, name: str, request: Request) -> Response:
+        answer = self.simulators[name].handle(
             request.method,
-            request.path.removeprefix("/_sim/optimove"),
+            request.path.removeprefix(f"/_sim/{name}"),
             dict(request.headers.items()),
             request.get_data(),
         )
@@ -305,14 +295,3 @@ class _Deferred:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         return self.target(environ, start_response)
-
-
-def _templates(config: dict[str, Any]) -> dict[int, list[str]]:
-    """The templates the sample configuration uses, with the tags each expects."""
-    found: dict[int, list[str]] = {}
-    for mapping in (config.get("events") or {}).values():
-        for key in ("mail", "linkMail", "unlinkMail"):
-            mail = (mapping or {}).get(key)
-            if mail:
-                found[int(mail["templateId"])] = list(mail.get("tags", {}))
-    return found

@@ -12,9 +12,10 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from connectors.optimove.handler import ConfigCache
+from connectors.optimove.config import parse_config
 from db.config_store import ConfigConflict, ConfigVersion, DynamoConfigStore
 from dig_cli.main import app
+from dig_connector_kit.lambda_entry import ConfigCache
 from tests.aws import CONFIG, AtomicCalls, create_tables
 from tests.optimove_harness import SAMPLE_CONFIG, sample_config_document
 
@@ -61,7 +62,7 @@ def test_the_connector_rereads_its_configuration_after_the_ttl_only() -> None:
         loads.append(1)
         return ConfigVersion(connector, len(loads), document, "t", "op")
 
-    cache = ConfigCache(load, ttl_seconds=60, clock=lambda: now[0])
+    cache = ConfigCache("optimove", load, parse_config, ttl_seconds=60, clock=lambda: now[0])
     cache()
     now[0] = 59
     cache()
@@ -73,7 +74,7 @@ def test_the_connector_rereads_its_configuration_after_the_ttl_only() -> None:
 
 def test_a_missing_configuration_says_how_to_push_one() -> None:
     with pytest.raises(LookupError, match="dig config push optimove FILE"):
-        ConfigCache(lambda connector: None)()
+        ConfigCache("optimove", lambda connector: None, parse_config)()
 
 
 def test_dig_config_push_validates_and_stores_and_show_prints_it(

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from connectors.optimove import client as api
-from connectors.optimove.client import Credentials, Transport
-from connectors.optimove.config import RateLimit
-from connectors.optimove.ratelimit import InMemoryLimiter
+from connectors.optimove.client import Credentials, authorize, read_body
+from dig_connector_kit.http import Transport
 from dig_connector_kit.model import Deadline
+from dig_connector_kit.ratelimit import InMemoryLimiter, RateLimit
 from tests.optimove_harness import SimulatedClock
 
 LIMIT = RateLimit(requests=50, perSeconds=10)
@@ -31,8 +31,9 @@ def transport(
     return (
         Transport(
             httpx.Client(transport=httpx.MockTransport(handle)),
-            lambda: Credentials(api_key="secret-key"),
+            authorize(lambda: Credentials(api_key="secret-key")),
             InMemoryLimiter(clock=clock, sleep=clock.sleep),
+            read_body=read_body,
             sleep=clock.sleep,
             monotonic=clock,
         ),

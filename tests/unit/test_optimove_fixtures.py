@@ -11,9 +11,9 @@ import pytest
 
 from connectors.optimove import client as api
 from connectors.optimove.client import CustomerError, UpdateResults
-from connectors.optimove.config import RateLimit
+from connectors.optimove.local.simulator import OptimoveSimulator
 from connectors.optimove.mapping import ChannelPreference, MailCall
-from dig_local.optimove_simulator import OptimoveSimulator
+from dig_connector_kit.ratelimit import RateLimit
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "optimove"
 KEY = {"X-API-KEY": "k"}

@@ -13,8 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from connectors.optimove.config import RateLimit
-from connectors.optimove.ratelimit import DynamoLimiter, InMemoryLimiter, RateLimitTimeout
+from dig_connector_kit.ratelimit import DynamoLimiter, InMemoryLimiter, RateLimit, RateLimitTimeout
 from tests.aws import AUDIT, AtomicCalls, create_tables
 from tests.optimove_harness import SimulatedClock
 

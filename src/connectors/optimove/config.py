@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from dig_connector_kit.ratelimit import RateLimit
 from dig_contracts.currencies import ISO_4217_CURRENCIES
 from dig_contracts.events import EventType
 
@@ -121,11 +122,6 @@ class EventMappings(Strict):
 
     def for_type(self, event_type: EventType | str) -> Any:
         return getattr(self, str(event_type))
-
-
-class RateLimit(Strict):
-    requests: int = Field(gt=0)
-    perSeconds: float = Field(gt=0)
 
 
 class RateLimits(Strict):

@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from datetime import UTC
 
 from connectors.optimove import client as api
-from connectors.optimove.client import CallResult, Credentials, Transport
+from connectors.optimove.client import Credentials
 from connectors.optimove.config import OptimoveConfig, RealtimeFormat
 from connectors.optimove.mapping import ChannelPreference, Plan, RealtimeCall, event_contact, plan
 from db.call_log import CallLog
 from db.contacts import ContactStore, MemberContact
 from db.operations import OperationClaim, OperationLedger
 from db.watermarks import Mark, WatermarkStore
+from dig_connector_kit.http import CallResult, Transport
 from dig_connector_kit.model import CallbackReport, Deadline, InboundMessage, LateFailure, Outcome, Result
 from dig_contracts.bus import CallbackDetail
 from dig_contracts.callbacks import callback_url

@@ -3,6 +3,10 @@
 from dig_contracts.events import EventType
 from dig_contracts.manifest import ConnectorManifest, SecretSetting, Setting
 
+API_BASE_URL = "OPTIMOVE_API_BASE_URL"
+REALTIME_BASE_URL = "OPTIMOVE_REALTIME_BASE_URL"
+SECRET_ID = "OPTIMOVE_SECRET_ID"  # noqa: S105 - the variable holding the secret's name
+
 MANIFEST = ConnectorManifest(
     name="optimove",
     description="Optimove: customer attributes, email channel preference, transactional mail, real-time events",
@@ -14,7 +18,7 @@ MANIFEST = ConnectorManifest(
     batch_size=1000,
     max_batching_window_seconds=5,
     # Two concurrent invocations at most: Optimove allows 50 calls per 10 s per API key, and the
-    # shared limiter (connectors.optimove.ratelimit) holds the pace across them.
+    # shared limiter (dig_connector_kit.ratelimit) holds the pace across them.
     max_concurrency=2,
     max_receive_count=5,
     timeout_seconds=120,
@@ -26,13 +30,13 @@ MANIFEST = ConnectorManifest(
     sample_config="connectors.optimove:sample_config.json",
     settings=(
         Setting(
-            env="OPTIMOVE_API_BASE_URL",
+            env=API_BASE_URL,
             context_key="optimoveApiBaseUrl",
             default="https://api5.optimove.net",
             description="Optimove's customer and mail API host for the tenant (api4, api5, ...)",
         ),
         Setting(
-            env="OPTIMOVE_REALTIME_BASE_URL",
+            env=REALTIME_BASE_URL,
             context_key="optimoveRealtimeBaseUrl",
             default="https://gateway.optimove.events",
             description="Optimove's real-time (Track & Trigger) gateway",
@@ -40,7 +44,7 @@ MANIFEST = ConnectorManifest(
     ),
     secrets=(
         SecretSetting(
-            env="OPTIMOVE_SECRET_ID",
+            env=SECRET_ID,
             context_key="optimoveSecretName",
             default_name="dig/optimove",
             description='Secrets Manager secret: {"apiKey": "...", "realtimeToken": "..."}',

@@ -5,7 +5,8 @@ and the documented answers (the callback results, the 409 of a repeated mail). I
 request. Documented samples live in tests/fixtures/optimove/, and the simulator is tested against
 them, as the connector's parsers are, so that the two cannot agree on something Optimove does not do.
 
-It is never imported by Lambda code: the connector reaches it only through its configured base URLs.
+It is never imported by Lambda code (the build leaves the connector's ``local`` package out): the
+connector reaches it only through its configured base URLs.
 
 Served under ``/_sim/optimove`` by the local gateway:
   POST /api/Customers/UpdateCustomerAttributes        PUT  /api/customers/InsertOrUpdateCustomers
@@ -34,8 +35,10 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from dig_local.doubles import Answer
 
 MAX_CUSTOMERS_PER_UPDATE = 1000
 MAX_ATTRIBUTES_PER_CUSTOMER = 10
@@ -61,14 +64,6 @@ CALLS = {
     ("POST", "/realtime"): "serverSideEvent",
 }
 REALTIME_CALLS = frozenset({"reportEvent", "serverSideEvent"})
-
-
-@dataclass
-class Answer:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False  # close the connection instead of answering (the call was performed)
 
 
 class BadRequest(Exception):
@@ -243,7 +238,9 @@ class OptimoveSimulator:
             else:
                 return None
         except (ValueError, KeyError, TypeError):
-            return Answer(400, {"message": f"unexpected body for {method} {path}; see dig_local.optimove_simulator"})
+            return Answer(
+                400, {"message": f"unexpected body for {method} {path}; see connectors.optimove.local.simulator"}
+            )
         return Answer(204)
 
     def _serve(self, call: str, headers: dict[str, str], body: Any) -> Answer:

@@ -1,7 +1,7 @@
-"""Optimove's limits, held across every concurrent invocation.
+"""A provider's request limits, held across every concurrent invocation of a connector.
 
-Optimove counts requests per API key in a window (50 per 10 s on the customer APIs, 10 per second
-for transactional mail). A token bucket would let 50 + 5 x 10 calls through in a 10 s window; a
+Providers count requests per key in a window (Optimove: 50 per 10 s on the customer APIs; Marketo:
+100 per 20 s). A token bucket would let 50 + 5 x 10 calls through in a 10 s window; a
 sliding-window log cannot: it keeps the times of the last ``requests`` calls and lets a call go
 only when the oldest of them left the window. The log lives in one DynamoDB item, updated with a
 conditional write on its version, so that two invocations cannot both take the last slot.
@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from connectors.optimove.config import RateLimit
+from pydantic import BaseModel, ConfigDict, Field
+
 from db.audit import is_conditional_failure
 
 if TYPE_CHECKING:
@@ -25,6 +26,15 @@ if TYPE_CHECKING:
 
 # Clocks of two Lambda containers differ by a few milliseconds; the margin absorbs it.
 CLOCK_MARGIN_SECONDS = 0.15
+
+
+class RateLimit(BaseModel):
+    """At most ``requests`` calls in any ``perSeconds`` window."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests: int = Field(gt=0)
+    perSeconds: float = Field(gt=0)
 
 
 class RateLimitTimeout(Exception):

@@ -1,0 +1,46 @@
+"""The Optimove connector's local test double (dig_local.doubles): the simulator, with the secret it
+accepts and the settings that point the connector at it. Never shipped in a Lambda."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dig_local.doubles import LocalDouble
+
+SECRET = {"apiKey": "local-optimove-api-key", "realtimeToken": "local-realtime-token"}
+
+
+def _settings(base_url: str) -> dict[str, str]:
+    from connectors.optimove.manifest import API_BASE_URL, REALTIME_BASE_URL
+
+    return {API_BASE_URL: f"{base_url}/api", REALTIME_BASE_URL: f"{base_url}/realtime"}
+
+
+def _make(config: Mapping[str, Any]) -> Any:
+    from connectors.optimove.config import parse_config
+    from connectors.optimove.local.simulator import OptimoveSimulator
+    from dig_contracts.events import EventType
+    from dig_contracts.examples import example_event
+
+    parsed = parse_config(config)
+    templates: dict[int, list[str]] = {}
+    for event_type in EventType:
+        mapping = parsed.events.for_type(event_type)
+        for key in ("mail", "linkMail", "unlinkMail"):
+            mail = getattr(mapping, key, None) if mapping is not None else None
+            if mail is not None:
+                templates[mail.templateId] = list(mail.tags)
+    return OptimoveSimulator(
+        api_key=SECRET["apiKey"],
+        realtime_token=SECRET["realtimeToken"],
+        templates=templates,
+        # The attributes the configuration maps exist in this simulated Optimove.
+        known_fields=parsed.realtime_fields(),
+        # ES Loyalty's members exist in Optimove (its daily load); the example member among them.
+        customers=sorted({example_event(t)["memberId"] for t in EventType}),
+        tenant_id=parsed.realtime.tenantId,
+    )
+
+
+LOCAL_DOUBLE = LocalDouble(connector="optimove", secret=SECRET, settings=_settings, make=_make)

@@ -1,0 +1,65 @@
+"""The environment every connector function runs with: the variable names, once, and the typed
+settings read from them. The CDK construct (infra/connector.py) and the local stack
+(dig_local/resources.py) set these names; the kit's handlers read them through ``ConnectorSettings``.
+A connector's own settings and secrets are named in its manifest."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AUDIT_TABLE_NAME = "AUDIT_TABLE_NAME"
+CONFIG_TABLE_NAME = "CONFIG_TABLE_NAME"
+MAX_RECEIVE_COUNT = "MAX_RECEIVE_COUNT"
+AUDIT_RETENTION_DAYS = "AUDIT_RETENTION_DAYS"
+AUDIT_FAILED_RETENTION_DAYS = "AUDIT_FAILED_RETENTION_DAYS"
+CONTACT_RETENTION_DAYS = "CONTACT_RETENTION_DAYS"
+CONNECTOR_QUEUE_URL = "CONNECTOR_QUEUE_URL"
+DIG_CALLBACK_URL = "DIG_CALLBACK_URL"
+CALLBACK_KEY_SECRET_ARN = "CALLBACK_KEY_SECRET_ARN"  # noqa: S105 - a variable name
+
+
+def connector_variable(name: str, connector: str) -> str:
+    return f"{name}_{connector.upper()}"
+
+
+class ConnectorSettings(BaseModel):
+    """What the kit needs from the environment; a missing required one is a sentence naming it."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    audit_table: str = Field(alias=AUDIT_TABLE_NAME)
+    config_table: str = Field(alias=CONFIG_TABLE_NAME)
+    max_receive_count: int = Field(default=5, ge=1, alias=MAX_RECEIVE_COUNT)
+    audit_retention_days: int = Field(default=30, ge=1, alias=AUDIT_RETENTION_DAYS)
+    audit_failed_retention_days: int = Field(default=90, ge=1, alias=AUDIT_FAILED_RETENTION_DAYS)
+    contact_retention_days: int = Field(default=400, ge=1, alias=CONTACT_RETENTION_DAYS)
+    queue_url: str | None = Field(default=None, alias=CONNECTOR_QUEUE_URL)
+    callback_url: str | None = Field(default=None, alias=DIG_CALLBACK_URL)
+    callback_key_secret_arn: str | None = Field(default=None, alias=CALLBACK_KEY_SECRET_ARN)
+
+    @classmethod
+    def from_environment(
+        cls, environ: Mapping[str, str] | None = None, connector: str | None = None
+    ) -> ConnectorSettings:
+        """``connector``: a variable suffixed with its name (CONNECTOR_QUEUE_URL_MARKETO) wins, so that
+        the local stack, which runs every connector in one process, can give each its own."""
+        environ = os.environ if environ is None else environ
+        found = {}
+        for field in cls.model_fields.values():
+            assert field.alias is not None
+            own = environ.get(connector_variable(field.alias, connector)) if connector else None
+            value = own or environ.get(field.alias)
+            if value:
+                found[field.alias] = value
+        return cls.model_validate(found)
+
+    def environment(self) -> dict[str, str]:
+        """These settings as the environment variables a function is given."""
+        return {
+            field.alias: str(value)
+            for name, field in type(self).model_fields.items()
+            if field.alias and (value := getattr(self, name)) is not None
+        }
