@@ -29,8 +29,7 @@ import contextlib
 import json
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -48,6 +47,7 @@ from db.records import (
     parse_iso,
     utc_now,
 )
+from db.table import Table, TableUnavailable, from_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -58,17 +58,11 @@ MESSAGE_SK = "MESSAGE"
 DELIVERY_SK_PREFIX = "DELIVERY#"
 
 
-class AuditUnavailable(Exception):
-    """The audit table could not be read or written (throttled, unreachable, misconfigured)."""
+AuditUnavailable = TableUnavailable  # the audit table could not be read or written
 
 
 # What a delivery that another copy of its message has already completed reads.
 DONE = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED})
-
-
-def is_conditional_failure(error: Any) -> bool:
-    """Whether a botocore ClientError is DynamoDB refusing a write on its condition."""
-    return bool(error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 @dataclass(frozen=True)
@@ -127,23 +121,8 @@ def _n(value: int) -> dict[str, Any]:
     return {"N": str(value)}
 
 
-def _plain(attribute: dict[str, Any]) -> Any:
-    (kind, value), *_ = attribute.items()
-    if kind == "S":
-        return value
-    if kind == "N":
-        return int(value) if value.lstrip("-").isdigit() else float(value)
-    if kind == "B":
-        return value
-    if kind == "BOOL":
-        return value
-    if kind == "NULL":
-        return None
-    raise ValueError(f"unexpected DynamoDB attribute type {kind}")
-
-
 def _plain_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {key: _plain(value) for key, value in item.items()}
+    return from_item(item)
 
 
 def message_pk(message_id: str) -> str:
@@ -269,11 +248,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 # --- DynamoDB --------------------------------------------------------------------------------
 
 
@@ -289,17 +263,10 @@ class DynamoAuditStore:
         self._client = client
         self._table = table_name
         self._retention = retention or Retention()
-        # A connector batch writes a thousand deliveries and as many watermarks: 80 BatchWriteItem
-        # calls, latency-bound, so several run at once (the client's pool must allow as many).
-        self._parallelism = parallelism
-        self._pool: ThreadPoolExecutor | None = None
+        self.table = Table(client, table_name, parallelism=parallelism)
 
     def _map(self, function: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        if len(items) <= 1 or self._parallelism <= 1:
-            return [function(item) for item in items]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self._parallelism, thread_name_prefix="audit")
-        return list(self._pool.map(function, items))
+        return self.table.map(function, items)
 
     @property
     def table_name(self) -> str:
@@ -310,16 +277,8 @@ class DynamoAuditStore:
         return self._client
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return getattr(self._client, operation)(**kwargs)
-        except ClientError as error:
-            if is_conditional_failure(error):
-                raise
-            raise AuditUnavailable(f"{operation} on {self._table}: {error}") from error
-        except BotoCoreError as error:
-            raise AuditUnavailable(f"{operation} on {self._table}: {error}") from error
+        kwargs.pop("TableName", None)
+        return self.table.call(operation, **kwargs)
 
     # The DIG API's side: record, then publish, then mark published.
 
@@ -430,20 +389,8 @@ class DynamoAuditStore:
         return {record.messageId: record for record in records}
 
     def batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The items at ``keys`` (any number), in calls of 100 keys, a few at a time."""
-        return [item for found in self._map(self._batch_get_100, list(chunks(keys, 100))) for item in found]
-
-    def _batch_get_100(self, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        request: dict[str, Any] = {self._table: {"Keys": list(keys), "ConsistentRead": True}}
-        for attempt in range(8):
-            answer = self._call("batch_get_item", RequestItems=request)
-            items.extend(answer.get("Responses", {}).get(self._table, []))
-            request = answer.get("UnprocessedKeys") or {}
-            if not request:
-                return items
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        raise AuditUnavailable(f"batch_get_item on {self._table}: keys left unprocessed after retries")
+        """The items at ``keys`` (any number)."""
+        return self.table.batch_get(keys)
 
     def save_deliveries(
         self, records: Sequence[DeliveryRecord], *, replace_done: bool = False
@@ -531,18 +478,8 @@ class DynamoAuditStore:
             )
 
     def batch_put(self, items: Sequence[dict[str, Any]]) -> None:
-        """Put ``items`` (any number), in calls of 25 items, a few at a time."""
-        self._map(self._batch_put_25, list(chunks(items, 25)))
-
-    def _batch_put_25(self, items: Sequence[dict[str, Any]]) -> None:
-        request: dict[str, Any] = {self._table: [{"PutRequest": {"Item": item}} for item in items]}
-        for attempt in range(8):
-            answer = self._call("batch_write_item", RequestItems=request)
-            request = answer.get("UnprocessedItems") or {}
-            if not request:
-                return
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        raise AuditUnavailable(f"batch_write_item on {self._table}: items left unprocessed")
+        """Put ``items`` (any number)."""
+        self.table.batch_put(items)
 
 
 def _now_iso() -> str:

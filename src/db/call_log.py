@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from db.audit import DynamoAuditStore, is_conditional_failure
+from db.audit import DynamoAuditStore
 from db.records import iso
+from db.table import is_conditional_failure
 
 RETENTION_SECONDS = 3 * 86_400
 MAX_RESULTS_KEPT_BYTES = 100_000  # a DynamoDB item holds 400 KB; results beyond this are cut, and say so
@@ -70,7 +71,7 @@ class CallLog(Protocol):
 
 class DynamoCallLog:
     def __init__(self, audit: DynamoAuditStore, clock: Any = time.time) -> None:
-        self._client = audit.client
+        self._db = audit.table
         self._table = audit.table_name
         self._clock = clock
 
@@ -84,7 +85,8 @@ class DynamoCallLog:
     def record(self, connector: str, call_id: str, carried: Carried, *, due_in_seconds: int) -> None:
         now = self._clock()
         due = self._now(due_in_seconds)
-        self._client.put_item(
+        self._db.call(
+            "put_item",
             TableName=self._table,
             Item={
                 **self._key(connector, call_id),
@@ -98,14 +100,15 @@ class DynamoCallLog:
         )
 
     def lookup(self, connector: str, call_id: str) -> dict[str, dict[str, list[str]]] | None:
-        item = self._client.get_item(TableName=self._table, Key=self._key(connector, call_id)).get("Item")
+        item = self._db.call("get_item", TableName=self._table, Key=self._key(connector, call_id)).get("Item")
         return json.loads(item["doc"]["S"]) if item and "doc" in item else None
 
     def keep_results(self, connector: str, call_id: str, payload: Any, *, readable: bool) -> None:
         text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
         if len(text) > MAX_RESULTS_KEPT_BYTES:
             text = text[:MAX_RESULTS_KEPT_BYTES] + f"... [cut: {len(text)} characters received]"
-        self._client.update_item(
+        self._db.call(
+            "update_item",
             TableName=self._table,
             Key=self._key(connector, call_id),
             UpdateExpression="SET results = :results, resultsAt = :now, readable = :readable, "
@@ -130,11 +133,12 @@ class DynamoCallLog:
             "ExpressionAttributeValues": {":pk": {"S": awaiting_partition(connector)}, ":now": {"S": now}},
         }
         while True:
-            answer = self._client.query(**kwargs)
+            answer = self._db.call("query", **kwargs)
             for item in answer.get("Items", []):
                 call_id = item["pk"]["S"].removeprefix(f"CALL#{connector}#")
                 try:  # results may have arrived since the index was read
-                    self._client.update_item(
+                    self._db.call(
+                        "update_item",
                         TableName=self._table,
                         Key=self._key(connector, call_id),
                         UpdateExpression="SET gsiStatusPk = :overdue, overdueAt = :now",
@@ -155,7 +159,7 @@ class DynamoCallLog:
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     def status(self, connector: str, call_id: str) -> CallStatus | None:
-        item = self._client.get_item(TableName=self._table, Key=self._key(connector, call_id)).get("Item")
+        item = self._db.call("get_item", TableName=self._table, Key=self._key(connector, call_id)).get("Item")
         if not item:
             return None
 

@@ -1,7 +1,8 @@
-"""Erasing one member's personal data on request (``dig member forget``): the payload of each of
-their messages in the audit trail (the record that a message was received, and its deliveries, stay:
-they hold the member id and statuses, no personal data), their contact data, and the per-connector
+"""Erasing one member's personal data on request (``dig member forget``): the payload of each of their
+messages in the audit trail (the record that a message was received, and its deliveries, stay: they
+hold the member id and statuses, no personal data), their contact data, and the per-connector
 delivery state that names them. A message whose payload is erased can no longer be replayed.
+Everything is overwritten, not deleted: operators hold UpdateItem on the audit table, never DeleteItem.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from db.audit import MESSAGE_SK, DynamoAuditStore, is_conditional_failure, message_pk
+from db.audit import MESSAGE_SK, DynamoAuditStore, message_pk
 from db.contacts import CONTACT_SK, contact_pk
 from db.records import iso, utc_now
 
@@ -28,68 +27,37 @@ class ErasureReport:
 
 
 def forget_member(store: DynamoAuditStore, member_id: str, connectors: Iterable[str]) -> ErasureReport:
-    client, table = store.client, store.table_name
+    table = store.table
     report = ErasureReport(member_id)
     now = iso(utc_now())
-    kwargs: dict[str, Any] = {
-        "TableName": table,
+    request: dict[str, Any] = {
         "IndexName": "byMember",
         "KeyConditionExpression": "gsiMemberPk = :pk",
         "ExpressionAttributeValues": {":pk": {"S": f"MEMBER#{member_id}"}},
         "ProjectionExpression": "pk",
     }
     while True:
-        answer = client.query(**kwargs)
+        answer = table.call("query", **request)
         for item in answer.get("Items", []):
             message_id = item["pk"]["S"].removeprefix("MSG#")
-            try:
-                client.update_item(
-                    TableName=table,
-                    Key={"pk": {"S": message_pk(message_id)}, "sk": {"S": MESSAGE_SK}},
-                    UpdateExpression="SET payload = :erased, erasedAt = :now REMOVE payloadZ",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues={":erased": {"S": ERASED_PAYLOAD}, ":now": {"S": now}},
-                )
-            except ClientError as error:  # expired meanwhile: nothing left to erase
-                if not is_conditional_failure(error):
-                    raise
-                continue
-            report.messages.append(message_id)
+            key = {"pk": {"S": message_pk(message_id)}, "sk": {"S": MESSAGE_SK}}
+            # A message that expired meanwhile has nothing left to erase.
+            if table.update_if_present(
+                key, "SET payload = :erased, erasedAt = :now REMOVE payloadZ", {":erased": ERASED_PAYLOAD, ":now": now}
+            ):
+                report.messages.append(message_id)
         if "LastEvaluatedKey" not in answer:
             break
-        kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-    # Overwritten, not deleted: operators hold UpdateItem on the audit table, never DeleteItem.
+        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
     report.contact = forget_contact(store, member_id)
     for connector in connectors:
-        pk = f"STATE#{connector}#{member_id}"
-        if _update_if_present(client, table, pk, "ATTRIBUTES", "SET w = :nothing", {":nothing": "{}"}):
+        key = {"pk": {"S": f"STATE#{connector}#{member_id}"}, "sk": {"S": "ATTRIBUTES"}}
+        if table.update_if_present(key, "SET w = :nothing", {":nothing": "{}"}):
             report.connectors.append(connector)
     return report
 
 
 def forget_contact(store: DynamoAuditStore, member_id: str) -> bool:
     """Erase a member's contact data; whether there was any."""
-    return _update_if_present(
-        store.client,
-        store.table_name,
-        contact_pk(member_id),
-        CONTACT_SK,
-        "REMOVE email, locale SET erasedAt = :now",
-        {":now": iso(utc_now())},
-    )
-
-
-def _update_if_present(client: Any, table: str, pk: str, sk: str, expression: str, values: dict[str, str]) -> bool:
-    try:
-        client.update_item(
-            TableName=table,
-            Key={"pk": {"S": pk}, "sk": {"S": sk}},
-            UpdateExpression=expression,
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={name: {"S": value} for name, value in values.items()},
-        )
-    except ClientError as error:
-        if not is_conditional_failure(error):
-            raise
-        return False
-    return True
+    key = {"pk": {"S": contact_pk(member_id)}, "sk": {"S": CONTACT_SK}}
+    return store.table.update_if_present(key, "REMOVE email, locale SET erasedAt = :now", {":now": iso(utc_now())})

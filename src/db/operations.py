@@ -18,7 +18,8 @@ import time
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from db.audit import is_conditional_failure, message_pk
+from db.audit import message_pk
+from db.table import is_conditional_failure
 
 if TYPE_CHECKING:
     from db.audit import DynamoAuditStore
@@ -42,7 +43,7 @@ class OperationLedger(Protocol):
 
 class DynamoOperationLedger:
     def __init__(self, audit: DynamoAuditStore, lease_seconds: int = 120, clock: Any = time.time) -> None:
-        self._client = audit.client
+        self._db = audit.table
         self._table = audit.table_name
         self._lease = lease_seconds
         self._clock = clock
@@ -56,7 +57,8 @@ class DynamoOperationLedger:
 
         now = int(self._clock())
         try:
-            self._client.update_item(
+            self._db.call(
+                "update_item",
                 TableName=self._table,
                 Key=self._key(connector, message_id, operation),
                 UpdateExpression="SET #state = :busy, #owner = :owner, leaseUntil = :until, expiresAt = :expires",
@@ -79,7 +81,8 @@ class DynamoOperationLedger:
             return OperationClaim.DONE if state == OperationClaim.DONE else OperationClaim.BUSY
 
     def done(self, connector: str, message_id: str, operation: str) -> None:
-        self._client.update_item(
+        self._db.call(
+            "update_item",
             TableName=self._table,
             Key=self._key(connector, message_id, operation),
             UpdateExpression="SET #state = :done REMOVE leaseUntil",
@@ -91,7 +94,8 @@ class DynamoOperationLedger:
         from botocore.exceptions import ClientError
 
         try:
-            self._client.update_item(
+            self._db.call(
+                "update_item",
                 TableName=self._table,
                 Key=self._key(connector, message_id, operation),
                 UpdateExpression="SET leaseUntil = :lapsed",

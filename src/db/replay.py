@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from db.audit import DELIVERY_SK_PREFIX, DynamoAuditStore, is_conditional_failure, message_pk, status_partition
+from db.audit import DELIVERY_SK_PREFIX, DynamoAuditStore, message_pk, status_partition
 from db.records import DeliveryStatus, iso, utc_now
+from db.table import is_conditional_failure
 
 RUN_RETENTION_SECONDS = 180 * 86_400
 
@@ -51,21 +52,25 @@ class RunRecord:
 
 class ReplayStore:
     def __init__(self, store: DynamoAuditStore) -> None:
-        self._client = store.client
+        self._db = store.table
         self._table = store.table_name
 
     # --- runs --------------------------------------------------------------------------------
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        item = self._client.get_item(
-            TableName=self._table, Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": "RUN"}}, ConsistentRead=True
+        item = self._db.call(
+            "get_item",
+            TableName=self._table,
+            Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": "RUN"}},
+            ConsistentRead=True,
         ).get("Item")
         if not item:
             return None
         return RunRecord(**json.loads(item["doc"]["S"]))
 
     def put_run(self, run: RunRecord) -> None:
-        self._client.put_item(
+        self._db.call(
+            "put_item",
             TableName=self._table,
             Item={
                 "pk": {"S": f"RUN#{run.runId}"},
@@ -81,7 +86,8 @@ class ReplayStore:
         now = iso(utc_now())
         expires = str(int(utc_now().timestamp()) + RUN_RETENTION_SECONDS)
         for start in range(0, len(message_ids), 25):
-            self._client.batch_write_item(
+            self._db.call(
+                "batch_write_item",
                 RequestItems={
                     self._table: [
                         {
@@ -96,7 +102,7 @@ class ReplayStore:
                         }
                         for message_id in message_ids[start : start + 25]
                     ]
-                }
+                },
             )
 
     def run_messages(self, run_id: str) -> list[str]:
@@ -107,7 +113,7 @@ class ReplayStore:
             "ExpressionAttributeValues": {":pk": {"S": f"RUN#{run_id}"}, ":prefix": {"S": "MSG#"}},
         }
         while True:
-            answer = self._client.query(**request)
+            answer = self._db.call("query", **request)
             ids.extend(item["sk"]["S"].removeprefix("MSG#") for item in answer.get("Items", []))
             if "LastEvaluatedKey" not in answer:
                 return ids
@@ -124,7 +130,8 @@ class ReplayStore:
             # The connector never recorded this message (its rule target failed, say): start its record.
             doc = {"updatedAt": now, "eventType": "", "memberId": "", "attemptCount": 0, "attempts": []}
             try:
-                self._client.put_item(
+                self._db.call(
+                    "put_item",
                     TableName=self._table,
                     Item={
                         **key,
@@ -148,7 +155,8 @@ class ReplayStore:
         else:
             condition = "#status = :failed"
         try:
-            self._client.update_item(
+            self._db.call(
+                "update_item",
                 TableName=self._table,
                 Key=key,
                 UpdateExpression="SET #status = :pending, replayRunId = :run, gsiStatusPk = :gpk, gsiStatusSk = :gsk",
@@ -180,7 +188,8 @@ class ReplayStore:
     def release(self, connector: str, message_id: str) -> None:
         """Undo a claim whose message could not be put on the queue: FAILED again, replayable."""
         now = iso(utc_now())
-        self._client.update_item(
+        self._db.call(
+            "update_item",
             TableName=self._table,
             Key={"pk": {"S": message_pk(message_id)}, "sk": {"S": DELIVERY_SK_PREFIX + connector}},
             UpdateExpression="SET #status = :failed, gsiStatusPk = :gpk, gsiStatusSk = :gsk REMOVE replayRunId",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from db.audit import is_conditional_failure
+from db.table import Table, is_conditional_failure
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -96,14 +96,18 @@ class DynamoLimiter:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._client = client
+        self._db = Table(client, table_name)
         self._table = table_name
         self._clock = clock
         self._sleep = sleep
 
     def _read(self, key: str) -> _Window:
-        answer = self._client.get_item(
-            TableName=self._table, Key=self._key(key), ConsistentRead=True, ProjectionExpression="stamps, version"
+        answer = self._db.call(
+            "get_item",
+            TableName=self._table,
+            Key=self._key(key),
+            ConsistentRead=True,
+            ProjectionExpression="stamps, version",
         )
         item = answer.get("Item")
         if not item:
@@ -122,7 +126,8 @@ class DynamoLimiter:
             else {"ConditionExpression": "attribute_not_exists(pk)"}
         )
         try:
-            self._client.put_item(
+            self._db.call(
+                "put_item",
                 TableName=self._table,
                 Item={
                     **self._key(key),
