@@ -2,83 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from db.audit import DONE, BeginOutcome, BeginResult
 from db.call_log import CallStatus
 from db.contacts import MemberContact
 from db.operations import OperationClaim
-from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState
 from db.watermarks import Mark, merge
 from dig_api.publisher import PUBLISHED, PublishOutcome
+from dig_connector_kit.testing import InMemoryAuditStore
 from dig_contracts.bus import BusDetail, CallbackDetail
 
-
-class FakeAuditStore:
-    """The audit store's contract, in memory: conditional create, publish lease, deliveries."""
-
-    def __init__(self) -> None:
-        self.messages: dict[str, MessageRecord] = {}
-        self.deliveries: dict[tuple[str, str], DeliveryRecord] = {}
-        self.leases: dict[str, str] = {}
-        self.fail_writes = False
-        self._lock = threading.Lock()
-
-    def begin_message(self, record: MessageRecord, *, owner: str, lease_seconds: int) -> BeginResult:
-        from db.audit import AuditUnavailable
-
-        if self.fail_writes:
-            raise AuditUnavailable("fake: table unavailable")
-        with self._lock:
-            existing = self.messages.get(record.messageId)
-            if existing is None:
-                self.messages[record.messageId] = record
-                self.leases[record.messageId] = owner
-                return BeginResult(BeginOutcome.NEW, record)
-            if existing.publishState in (PublishState.PUBLISHED, PublishState.SYNC):
-                return BeginResult(BeginOutcome.DUPLICATE, existing)
-            if record.messageId in self.leases:
-                return BeginResult(BeginOutcome.IN_PROGRESS, existing)
-            self.leases[record.messageId] = owner
-            existing.publishAttempts += 1
-            return BeginResult(BeginOutcome.RESUMED, existing)
-
-    def mark_published(self, message_id: str, state: PublishState = PublishState.PUBLISHED) -> None:
-        with self._lock:
-            self.messages[message_id].publishState = state
-            self.leases.pop(message_id, None)
-
-    def mark_publish_failed(self, message_id: str, error: str) -> None:
-        with self._lock:
-            self.messages[message_id].publishState = PublishState.FAILED
-            self.messages[message_id].publishError = error
-            self.leases.pop(message_id, None)
-
-    def get_message(self, message_id: str) -> MessageView | None:
-        message = self.messages.get(message_id)
-        if message is None:
-            return None
-        deliveries = [d for (m, _), d in self.deliveries.items() if m == message_id]
-        return MessageView(message=message, deliveries=deliveries)
-
-    def get_deliveries(self, connector: str, message_ids: Iterable[str]) -> dict[str, DeliveryRecord]:
-        return {m: self.deliveries[(m, connector)] for m in message_ids if (m, connector) in self.deliveries}
-
-    def save_deliveries(
-        self, records: Sequence[DeliveryRecord], *, replace_done: bool = False
-    ) -> dict[str, DeliveryRecord]:
-        standing: dict[str, DeliveryRecord] = {}
-        for record in records:
-            key = (record.messageId, record.connector)
-            stored = self.deliveries.get(key)
-            if not replace_done and record.status not in DONE and stored is not None and stored.status in DONE:
-                standing[record.messageId] = stored
-                continue
-            self.deliveries[key] = record
-        return standing
+FakeAuditStore = InMemoryAuditStore  # the kit's, which connector authors' tests use too
 
 
 @dataclass
