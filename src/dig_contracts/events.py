@@ -35,6 +35,7 @@ class EventType(StrEnum):
     MEMBER_PROFILE_UPDATE = "MEMBER_PROFILE_UPDATE"
     MEMBER_TIER = "MEMBER_TIER"
     PARTNER_CARD_LINK = "PARTNER_CARD_LINK"
+    BADGE_AWARD = "BADGE_AWARD"
 
 
 def _require_text(value: Any) -> Any:
@@ -125,6 +126,14 @@ class PartnerCardLinkData(StrictModel):
     last4: Annotated[StrictStr, Field(pattern=r"^\d{4}$")] | None = None
 
 
+class BadgeAwardData(StrictModel):
+    badgeId: Identifier
+    badgeName: Name
+    awardedAt: Rfc3339
+    pointsAwarded: Annotated[StrictInt, Field(ge=0)] | None = None
+    category: Name | None = None
+
+
 class EnvelopeFields(StrictModel):
     eventId: Identifier = Field(description="Unique id of the event in ES Loyalty; DIG deduplicates on it")
     occurredAt: Rfc3339
@@ -177,13 +186,19 @@ class PartnerCardLinkEvent(EnvelopeFields):
     data: PartnerCardLinkData
 
 
+class BadgeAwardEvent(EnvelopeFields):
+    eventType: Literal[EventType.BADGE_AWARD]
+    data: BadgeAwardData
+
+
 LoyaltyEvent = Annotated[
     MemberRegistrationEvent
     | OptInEmailEvent
     | RedemptionEvent
     | MemberProfileUpdateEvent
     | MemberTierEvent
-    | PartnerCardLinkEvent,
+    | PartnerCardLinkEvent
+    | BadgeAwardEvent,
     Field(discriminator="eventType"),
 ]
 EVENT_MODELS: dict[EventType, type[EnvelopeFields]] = {
@@ -193,6 +208,7 @@ EVENT_MODELS: dict[EventType, type[EnvelopeFields]] = {
     EventType.MEMBER_PROFILE_UPDATE: MemberProfileUpdateEvent,
     EventType.MEMBER_TIER: MemberTierEvent,
     EventType.PARTNER_CARD_LINK: PartnerCardLinkEvent,
+    EventType.BADGE_AWARD: BadgeAwardEvent,
 }
 loyalty_event_adapter: TypeAdapter[Any] = TypeAdapter(LoyaltyEvent)
 

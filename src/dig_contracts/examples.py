@@ -76,6 +76,20 @@ _EXAMPLES: dict[EventType, dict[str, Any]] = {
             "last4": "4242",
         },
     },
+    EventType.BADGE_AWARD: {
+        "eventId": "evt-badge-0001",
+        "eventType": "BADGE_AWARD",
+        "occurredAt": "2026-11-21T14:00:00-05:00",
+        "memberId": "M-100001",
+        "locale": "fr-CA",
+        "data": {
+            "badgeId": "B-GOLD-COFFEE",
+            "badgeName": "Coffee Connoisseur",
+            "awardedAt": "2026-11-21T14:00:00-05:00",
+            "pointsAwarded": 250,
+            "category": "dining",
+        },
+    },
 }
 
 

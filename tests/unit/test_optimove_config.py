@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from connectors.optimove.config import ConfigError, parse_config
+from connectors.optimove.manifest import MANIFEST
 from dig_contracts.events import EventType
 from tests.optimove_harness import sample_config_document
 
@@ -17,9 +18,10 @@ def problems(document: dict[str, Any]) -> list[str]:
     return raised.value.problems
 
 
-def test_the_sample_configuration_is_valid_and_covers_every_event_type() -> None:
+def test_the_sample_configuration_is_valid_and_covers_every_event_type_the_connector_takes() -> None:
     config = parse_config(sample_config_document())
-    assert all(config.events.for_type(t) is not None for t in EventType)
+    assert all(config.events.for_type(t) is not None for t in MANIFEST.event_types)
+    assert EventType.BADGE_AWARD not in MANIFEST.event_types  # not mappable to Optimove: not routed there
 
 
 def test_more_than_50_custom_attributes_across_real_time_and_batch_is_refused() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from connectors.optimove import formatting
 from connectors.optimove.config import Attribute, AttributeType, parse_config
+from connectors.optimove.manifest import MANIFEST
 from connectors.optimove.mapping import ConversionError, attribute_value, plan, tag_value, unique_message_id
 from db.contacts import MemberContact
 from dig_contracts.events import EventType, Money
@@ -33,7 +34,7 @@ def requests_for(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"call": r["call"], "path": r["path"], "body": r["body"]} for r in h.calls()]
 
 
-@pytest.mark.parametrize("event_type", list(EventType))
+@pytest.mark.parametrize("event_type", MANIFEST.event_types)
 def test_each_event_type_produces_exactly_the_golden_requests(event_type: EventType) -> None:
     produced = requests_for(example_event(event_type))
     golden = GOLDEN / f"{event_type.value}.json"

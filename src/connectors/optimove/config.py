@@ -121,7 +121,8 @@ class EventMappings(Strict):
     PARTNER_CARD_LINK: PartnerCardMapping | None = None
 
     def for_type(self, event_type: EventType | str) -> Any:
-        return getattr(self, str(event_type))
+        """The mapping of an event type; None for one not configured or not mappable to Optimove."""
+        return getattr(self, str(event_type), None)
 
 
 class RateLimits(Strict):

@@ -1,5 +1,6 @@
 """How the core wires the Optimove connector (see dig_contracts.manifest)."""
 
+from connectors.optimove.config import EventMappings
 from dig_contracts.events import EventType
 from dig_contracts.manifest import ConnectorManifest, SecretSetting, Setting
 
@@ -10,7 +11,9 @@ SECRET_ID = "OPTIMOVE_SECRET_ID"  # noqa: S105 - the variable holding the secret
 MANIFEST = ConnectorManifest(
     name="optimove",
     description="Optimove: customer attributes, email channel preference, transactional mail, real-time events",
-    event_types=tuple(EventType),
+    # The event types its configuration can map (a new ES Loyalty event type is not routed here
+    # until this connector learns it).
+    event_types=tuple(EventType(name) for name in EventMappings.model_fields),
     handler="connectors.optimove.handler.lambda_handler",
     sync_handler="connectors.optimove.handler.sync_handler",
     packages=("connectors.optimove",),
