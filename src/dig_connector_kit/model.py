@@ -42,6 +42,9 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     completed: set[str] = field(default_factory=set)
+    # A RETRY that must wait (a provider's quota resets later): the runtime puts the message back on
+    # the queue after this delay instead of spending one of its receives.
+    hold_seconds: int | None = None
 
 
 class Deadline:

@@ -46,6 +46,7 @@ class BatchReport:
     late_failures: int = 0  # messages a provider's callback failed after it had accepted them
     attempts: int = 0  # provider calls recorded on deliveries
     replayed: int = 0  # messages an operator's replay sent
+    held: int = 0  # messages sent back to wait (a provider's quota)
 
     def response(self) -> dict[str, Any]:
         return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in self.failures]}
@@ -176,9 +177,17 @@ class ConnectorRuntime:
             report.statuses[message_id] = status
             report.records[message_id] = records[-1]
             # Transient failures go back to the queue, the last one too: SQS then moves it to the
-            # dead-letter queue, where the DLQ alarm sees it. A final failure is not retried.
+            # dead-letter queue, where the DLQ alarm sees it. A final failure is not retried. A held
+            # one is sent again later, as a new message: waiting for a quota spends no receive.
             if outcome.result is Result.RETRY and not synchronous:
-                report.failures.extend(c.record_id for c in copies)
+                if (
+                    outcome.hold_seconds
+                    and status is DeliveryStatus.PENDING
+                    and self._hold(details[message_id], outcome)
+                ):
+                    report.held += 1
+                else:
+                    report.failures.extend(c.record_id for c in copies)
         for message_id, standing in self.audit.save_deliveries(records).items():
             # Another copy of this message completed it meanwhile: that stands, and nothing is retried.
             report.statuses[message_id] = standing.status
@@ -285,6 +294,12 @@ class ConnectorRuntime:
         if view is None or view.message.erasedAt:
             return False
         self._requeue.send([BusDetail(messageId=message_id, event=view.message.envelope)], delay_seconds)
+        return True
+
+    def _hold(self, detail: BusDetail, outcome: Outcome) -> bool:
+        if self._requeue is None or not outcome.hold_seconds:
+            return False
+        self._requeue.send([BusDetail(messageId=detail.messageId, event=detail.event)], outcome.hold_seconds)
         return True
 
     def _check_overdue_results(self, report: BatchReport) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.optimove import formatting
+from dig_connector_kit import formatting
 from dig_connector_kit.model import Result
 from dig_contracts.examples import example_event
 from tests.optimove_harness import harness, inbound, sample_config_document

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from connectors.optimove import formatting
 from connectors.optimove.config import Attribute, AttributeType, parse_config
 from connectors.optimove.manifest import MANIFEST
 from connectors.optimove.mapping import ConversionError, attribute_value, plan, tag_value, unique_message_id
 from db.contacts import MemberContact
+from dig_connector_kit import formatting
 from dig_contracts.events import EventType, Money
 from dig_contracts.examples import example_event
 from tests.optimove_harness import harness, inbound, sample_config_document

@@ -25,11 +25,12 @@ from datetime import UTC
 from connectors.optimove import client as api
 from connectors.optimove.client import Credentials
 from connectors.optimove.config import OptimoveConfig, RealtimeFormat
-from connectors.optimove.mapping import ChannelPreference, Plan, RealtimeCall, event_contact, plan
+from connectors.optimove.mapping import ChannelPreference, Plan, RealtimeCall, plan
 from db.call_log import CallLog
-from db.contacts import ContactStore, MemberContact
+from db.contacts import ContactStore
 from db.operations import OperationClaim, OperationLedger
 from db.watermarks import Mark, WatermarkStore
+from dig_connector_kit.contacts import member_contacts
 from dig_connector_kit.http import CallResult, Transport
 from dig_connector_kit.model import CallbackReport, Deadline, InboundMessage, LateFailure, Outcome, Result
 from dig_contracts.bus import CallbackDetail
@@ -126,7 +127,7 @@ class OptimoveConnector:
 
         progress: dict[str, _Progress] = {}
         outcomes: dict[str, Outcome] = {}
-        contacts = self._member_contacts(messages)
+        contacts = member_contacts(self._contacts, messages)
         for message in messages:
             planned = plan(message, config, contacts.get(message.event.memberId))
             if planned.errors:
@@ -152,22 +153,6 @@ class OptimoveConnector:
         for message_id, item in progress.items():
             outcomes[message_id] = self._conclude(item)
         return outcomes
-
-    def _member_contacts(self, messages: Sequence[InboundMessage]) -> dict[str, MemberContact]:
-        """Each member's email and locale: as stored, updated by the newer events of this batch (and
-        stored again, before anything is sent, so that a later mail finds them)."""
-        if self._contacts is None:
-            return {}
-        known = self._contacts.get({m.event.memberId for m in messages})
-        contacts = dict(known)
-        for message in sorted(messages, key=lambda m: utc_key(m.event.occurredAt)):
-            member = message.event.memberId
-            email, locale = event_contact(message.event)
-            contacts[member] = contacts.get(member, MemberContact()).merged(
-                email, locale, utc_key(message.event.occurredAt)
-            )
-        self._contacts.keep(contacts, known)
-        return contacts
 
     # --- phase 1: attributes --------------------------------------------------------------
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from babel import Locale
 
-from connectors.optimove import formatting
 from connectors.optimove.config import Attribute, AttributeType, CustomerCreation, Mail, OptimoveConfig
 from db.contacts import MemberContact
+from dig_connector_kit import formatting
 from dig_connector_kit.model import InboundMessage
 from dig_contracts.events import (
     EnvelopeFields,
@@ -228,12 +228,6 @@ def parameter_value(value: Any) -> str | int | float | bool:
 
 
 # --- the plan -------------------------------------------------------------------------------
-
-
-def event_contact(event: EnvelopeFields) -> tuple[str | None, str | None]:
-    """The contact data an event carries: an email (registration, opt-in, redemption) and a locale."""
-    email = getattr(getattr(event, "data", None), "email", None)
-    return (email if isinstance(email, str) else None), event.locale
 
 
 def plan(message: InboundMessage, config: OptimoveConfig, known: MemberContact | None = None) -> Plan:

@@ -1,5 +1,6 @@
-"""Values formatted for the member's locale: Optimove does not localize transactional mail, so
-money, numbers and dates leave DIG already written the way the member reads them."""
+"""Values formatted for the member's locale: providers do not localize what they send (Optimove's
+transactional mail, Marketo's My Tokens), so money, numbers and dates leave DIG already written the
+way the member reads them."""
 
 from __future__ import annotations
 
