@@ -1,0 +1,179 @@
+"""Adobe Marketo Engage's REST API: the token, one request builder per endpoint, and how Marketo's
+answers are read (errors arrive as HTTP 200 with ``success: false``). The kit's transport sends them.
+
+Facts and sources: ../shared/reference/marketo-api.md (Adobe's docs and three production clients).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from dig_connector_kit.http import REQUEST_TIMEOUT, BodyVerdict, Request
+from dig_connector_kit.ratelimit import RateLimit
+
+MAX_RECORDS_PER_CALL = 300  # leads.json, activities/external.json
+MAX_LEADS_PER_TRIGGER = 100
+LIMITER_KEY = "marketo-rest"
+RENEW_CODES = frozenset({"601", "602"})  # token invalid / expired: renew and resend
+RETRY_CODES = frozenset({"604", "606", "608", "615", "713"})  # timeout, rate, unavailable, concurrency, transient
+DAILY_QUOTA = "607"
+TOKEN_MARGIN_SECONDS = 60  # a token with less life than this is renewed first
+
+
+class TokenRefused(Exception):
+    """The identity service refused the client credentials (no retry will mend it)."""
+
+
+class TokenSource:
+    """The REST token, cached and renewed before it expires and whenever Marketo says 601/602. It
+    travels only in the Authorization header, never in a URL, never in a log or an audit record."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        identity_base: str,
+        credentials: Callable[[], Mapping[str, str]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http = http
+        self._identity = identity_base.rstrip("/")
+        self._credentials = credentials
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires = 0.0
+        self.fetched = 0
+
+    def authorize(self, _request: Request) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token()}"}
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None or self._expires - self._clock() < TOKEN_MARGIN_SECONDS:
+                self._fetch()
+            assert self._token is not None
+            return self._token
+
+    def renew(self) -> None:
+        with self._lock:
+            self._fetch()
+
+    def _fetch(self) -> None:
+        secret = self._credentials()
+        # The client secret goes in a form body (Adobe also takes query parameters: not in a URL).
+        response = self._http.post(
+            f"{self._identity}/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": secret["clientId"],
+                "client_secret": secret["clientSecret"],
+            },
+            timeout=REQUEST_TIMEOUT,
+        )
+        if response.status_code in (400, 401, 403):
+            raise TokenRefused(f"Marketo's identity service refused the client credentials ({response.status_code})")
+        response.raise_for_status()
+        body = response.json()
+        lifetime = float(body.get("expires_in", 0))
+        if not body.get("access_token") or lifetime <= 0:  # expires_in 0 is never a valid token
+            raise httpx.HTTPError("Marketo's identity service gave no usable token")
+        self._token = str(body["access_token"])
+        self._expires = self._clock() + lifetime
+        self.fetched += 1
+
+
+def read_body(_request: Request, status: int, body: Any) -> BodyVerdict | None:
+    """A 200 with ``success: false`` is Marketo's error answer; codes are strings."""
+    if not isinstance(body, dict) or body.get("success") is not False:
+        return None
+    errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
+    codes = [str(e.get("code")) for e in errors]
+    text = "; ".join(f"{e.get('code')} {e.get('message', '')}".strip() for e in errors)[:300] or "success false"
+    first = codes[0] if codes else str(status)
+    if RENEW_CODES & set(codes):
+        return BodyVerdict(text, retryable=True, renew=True, status=first)
+    if DAILY_QUOTA in codes:
+        return BodyVerdict(text, retryable=False, status=DAILY_QUOTA)
+    return BodyVerdict(text, retryable=bool(RETRY_CODES & set(codes)), status=first)
+
+
+# --- request builders: one per endpoint -----------------------------------------------------------
+
+
+def upsert_leads(rest_base: str, leads: Sequence[Mapping[str, Any]], lookup_field: str, limit: RateLimit) -> Request:
+    """POST {rest}/v1/leads.json, createOrUpdate by the lookup field, up to 300 leads."""
+    if not 1 <= len(leads) <= MAX_RECORDS_PER_CALL:
+        raise ValueError(f"{len(leads)} leads in one call; Marketo takes 1 to {MAX_RECORDS_PER_CALL}")
+    body = {"action": "createOrUpdate", "lookupField": lookup_field, "input": [dict(lead) for lead in leads]}
+    return Request("leads.json", "POST", f"{rest_base}/v1/leads.json", body, LIMITER_KEY, limit)
+
+
+def add_activities(rest_base: str, activities: Sequence[Mapping[str, Any]], limit: RateLimit) -> Request:
+    """POST {rest}/v1/activities/external.json, up to 300. Marketo documents no idempotency key for
+    activities: the call is at most once (never sent again after a lost answer)."""
+    if not 1 <= len(activities) <= MAX_RECORDS_PER_CALL:
+        raise ValueError(f"{len(activities)} activities in one call; Marketo takes 1 to {MAX_RECORDS_PER_CALL}")
+    body = {"input": [dict(activity) for activity in activities]}
+    return Request(
+        "activities/external.json",
+        "POST",
+        f"{rest_base}/v1/activities/external.json",
+        body,
+        LIMITER_KEY,
+        limit,
+        at_most_once=True,
+    )
+
+
+def trigger_campaign(
+    rest_base: str, campaign_id: int, lead_ids: Sequence[int], tokens: Mapping[str, str], limit: RateLimit
+) -> Request:
+    """POST {rest}/v1/campaigns/{id}/trigger.json: up to 100 leads and 100 My Tokens, at most once."""
+    if not 1 <= len(lead_ids) <= MAX_LEADS_PER_TRIGGER:
+        raise ValueError(f"{len(lead_ids)} leads; a trigger takes 1 to {MAX_LEADS_PER_TRIGGER}")
+    body = {
+        "input": {
+            "leads": [{"id": lead_id} for lead_id in lead_ids],
+            "tokens": [{"name": name, "value": value} for name, value in tokens.items()],
+        }
+    }
+    url = f"{rest_base}/v1/campaigns/{campaign_id}/trigger.json"
+    return Request("campaigns/trigger.json", "POST", url, body, LIMITER_KEY, limit, at_most_once=True)
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """One input's result, in input order: created / updated / added, or skipped with Marketo's code."""
+
+    status: str
+    id: int | None = None
+    code: str | None = None
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("created", "updated", "added")
+
+
+def record_results(body: Any) -> list[RecordResult]:
+    """The ``result`` list of a leads or activities answer. A skipped item's codes are under
+    ``reasons`` (leads) or ``errors`` (the documented activities example): both are read."""
+    results = []
+    for entry in (body or {}).get("result") or []:
+        reasons = entry.get("reasons") or entry.get("errors") or [{}]
+        first = reasons[0] if isinstance(reasons[0], dict) else {}
+        results.append(
+            RecordResult(
+                status=str(entry.get("status", "")),
+                id=int(entry["id"]) if str(entry.get("id", "")).isdigit() else None,
+                code=str(first["code"]) if "code" in first else None,
+                message=first.get("message"),
+            )
+        )
+    return results

@@ -1,0 +1,325 @@
+"""A Marketo simulator: a test double that enforces what Adobe documents for the calls the connector
+makes (../shared/reference/marketo-api.md): the token (client credentials, expiry, 601/602), errors
+as HTTP 200 with ``success: false``, 300 records a call, 100 leads and tokens a trigger, activity
+types and campaigns that must exist, 100 calls per 20 s (606), 10 at once (615), the daily quota
+(607), record-level codes, and faults (an error code, an HTTP status, or a lost answer: the call is
+performed and its answer lost). It records every request. Never shipped in a Lambda.
+
+Served under ``/_sim/marketo``: ``/identity/oauth/token``, ``/rest/v1/...``, and
+  GET /requests /leads /activities /triggers      POST /faults {"code": "606"} | {"status": 502}, with
+  "rate", "calls" and "mode": "lose-answer"; DELETE /faults      POST /tokens/expire (every token now)
+Assumptions of the simulator's own are named where they are made.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from dig_local.doubles import Answer
+
+MAX_RECORDS = 300
+MAX_TRIGGER_LEADS = 100
+MAX_TOKENS = 100
+TOKEN_NAME = re.compile(r"^\{\{my\.[^{}]+\}\}$")
+CAMPAIGN_PATH = re.compile(r"^/rest/v1/campaigns/(\d+)/trigger\.json$")
+
+
+@dataclass
+class Fault:
+    code: str | None  # a Marketo error code in a 200 body
+    status: int | None  # or an HTTP status
+    rate: float
+    calls: frozenset[str] | None
+    lose_answer: bool = False
+
+
+def _error(code: str, message: str) -> Answer:
+    return Answer(
+        200, {"requestId": uuid.uuid4().hex[:12], "success": False, "errors": [{"code": code, "message": message}]}
+    )
+
+
+def _ok(result: list[dict[str, Any]]) -> Answer:
+    return Answer(200, {"requestId": uuid.uuid4().hex[:12], "success": True, "result": result})
+
+
+class MarketoSimulator:
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        known_fields: Iterable[str] = ("email", "firstName", "lastName"),
+        activity_types: Iterable[int] = (),
+        campaigns: Iterable[int] = (),
+        token_lifetime: int = 3600,
+        calls_per_20s: int = 100,
+        daily_quota: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+        seed: int = 11,
+    ) -> None:
+        self.client_id, self.client_secret = client_id, client_secret
+        self.known_fields = frozenset(known_fields)
+        self.activity_types = frozenset(activity_types)
+        self.campaigns = frozenset(campaigns)
+        self.token_lifetime = token_lifetime
+        self.calls_per_20s = calls_per_20s
+        self.daily_quota = daily_quota
+        self._clock = clock
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._window: deque[float] = deque()
+        self.calls_today = 0
+        self.tokens: dict[str, float] = {}  # token -> expiry
+        self.fault: Fault | None = None
+        self.requests: list[dict[str, Any]] = []
+        self.leads: dict[str, dict[str, Any]] = {}  # email (lower) -> lead, with its "id"
+        self.activities: list[dict[str, Any]] = []
+        self.triggers: list[dict[str, Any]] = []
+
+    # --- HTTP -------------------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        path, _, query = path.partition("?")
+        control = self._control(method, path, body)
+        if control is not None:
+            return control
+        if path == "/identity/oauth/token" and method in ("GET", "POST"):
+            answer = self._token(query, headers, body)
+            self._log(method, path, "token", None, answer)
+            return answer
+        call = self._call_name(method, path)
+        if call is None:
+            return Answer(404, {"message": f"no such endpoint: {method} {path}"})
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            answer = _error("609", "Invalid JSON")
+            parsed = None
+        else:
+            answer = self._serve(call, path, query, headers, parsed)
+        self._log(method, path, call, parsed, answer)
+        return answer
+
+    def _log(self, method: str, path: str, call: str, body: Any, answer: Answer) -> None:
+        with self._lock:
+            codes = [e["code"] for e in (answer.body or {}).get("errors", [])] if isinstance(answer.body, dict) else []
+            self.requests.append(
+                {"method": method, "path": path, "call": call, "body": body, "status": answer.status, "codes": codes}
+            )
+
+    @staticmethod
+    def _call_name(method: str, path: str) -> str | None:
+        if method != "POST":
+            return None
+        if path == "/rest/v1/leads.json":
+            return "leads.json"
+        if path == "/rest/v1/activities/external.json":
+            return "activities/external.json"
+        if CAMPAIGN_PATH.match(path):
+            return "campaigns/trigger.json"
+        return None
+
+    def _control(self, method: str, path: str, body: bytes) -> Answer | None:
+        with self._lock:
+            listings = {
+                "/requests": list(self.requests),
+                "/leads": list(self.leads.values()),
+                "/activities": list(self.activities),
+                "/triggers": list(self.triggers),
+            }
+        if method == "GET" and path in listings:
+            return Answer(200, listings[path])
+        if (method, path) == ("POST", "/faults"):
+            try:
+                spec = json.loads(body or b"{}")
+                lose = spec.get("mode") == "lose-answer"
+                code = spec.get("code")
+                status = spec.get("status", 504 if lose and code is None else None)
+                self.fault = Fault(
+                    str(code) if code else None,
+                    int(status) if status else None,
+                    float(spec.get("rate", 1.0)),
+                    frozenset(spec["calls"]) if spec.get("calls") else None,
+                    lose,
+                )
+            except (ValueError, KeyError, TypeError):
+                return Answer(400, {"message": 'expected {"code": "606"} or {"status": 502}, "rate", "calls", "mode"'})
+            return Answer(204)
+        if (method, path) == ("DELETE", "/faults"):
+            self.fault = None
+            return Answer(204)
+        if (method, path) == ("POST", "/tokens/expire"):
+            with self._lock:
+                self.tokens = dict.fromkeys(self.tokens, 0.0)
+            return Answer(204)
+        if (method, path) == ("DELETE", "/requests"):
+            with self._lock:
+                self.requests.clear()
+            return Answer(204)
+        return None
+
+    # --- identity -----------------------------------------------------------------------------------
+
+    def _token(self, query: str, headers: dict[str, str], body: bytes) -> Answer:
+        form = {k: v[0] for k, v in parse_qs(query).items()}  # the swagger's query parameters
+        if body:  # or a form body, as production clients send it
+            form |= {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        if form.get("grant_type") != "client_credentials":
+            return Answer(
+                400, {"error": "invalid_request", "error_description": "grant_type must be client_credentials"}
+            )
+        if (form.get("client_id"), form.get("client_secret")) != (self.client_id, self.client_secret):
+            return Answer(401, {"error": "invalid_client", "error_description": "Bad client credentials"})
+        now = self._clock()
+        with self._lock:
+            for token, expiry in self.tokens.items():  # asking again returns the live token, with its life left
+                if expiry - now > 0:
+                    return Answer(200, _token_body(token, int(expiry - now)))
+            token = uuid.uuid4().hex
+            self.tokens[token] = now + self.token_lifetime
+        return Answer(200, _token_body(token, self.token_lifetime))
+
+    # --- the REST calls ---------------------------------------------------------------------------
+
+    def _serve(self, call: str, path: str, query: str, headers: dict[str, str], body: Any) -> Answer:
+        if "access_token" in parse_qs(query):
+            return _error("601", "Access token in a query string: send it in the Authorization header")
+        authorization = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+        token = authorization.removeprefix("Bearer ").strip()
+        with self._lock:
+            expiry = self.tokens.get(token)
+            if expiry is None:
+                return _error("601", "Access token invalid")
+            if expiry <= self._clock():
+                return _error("602", "Access token expired")
+            now = self._clock()
+            while self._window and self._window[0] <= now - 20:
+                self._window.popleft()
+            if len(self._window) >= self.calls_per_20s:
+                return _error("606", f"Max rate limit '{self.calls_per_20s}' exceeded with in '20' secs")
+            if self.calls_today >= self.daily_quota:
+                return _error("607", "Daily quota reached")
+            self._window.append(now)
+            self.calls_today += 1
+            fault = self.fault
+            hit = (
+                fault is not None
+                and (fault.calls is None or call in fault.calls)
+                and self._random.random() < fault.rate
+            )
+        if hit and fault is not None and not fault.lose_answer:
+            if fault.code:
+                return _error(fault.code, f"simulated {fault.code}")
+            return Answer(fault.status or 502, {"message": "simulated fault"})
+        answer = self._perform(call, path, body)
+        if hit and fault is not None:  # performed, and then the answer is lost
+            return Answer(fault.status or 504, {"message": "simulated lost answer"})
+        return answer
+
+    def _perform(self, call: str, path: str, body: Any) -> Answer:
+        if not isinstance(body, dict):
+            return _error("609", "Invalid JSON")
+        if call == "leads.json":
+            return self._leads(body)
+        if call == "activities/external.json":
+            return self._activities(body)
+        match = CAMPAIGN_PATH.match(path)
+        assert match is not None
+        return self._trigger(int(match.group(1)), body)
+
+    def _leads(self, body: dict[str, Any]) -> Answer:
+        action = body.get("action", "createOrUpdate")
+        if action not in ("createOrUpdate", "createOnly", "updateOnly", "createDuplicate"):
+            return _error("1003", f"Invalid action {action}")
+        lookup = body.get("lookupField", "email")
+        if lookup not in self.known_fields:
+            return _error("1011", f"Lookup field '{lookup}' not supported")
+        records = body.get("input")
+        if not isinstance(records, list) or not records:
+            return _error("1003", "input must be a non-empty list")
+        if len(records) > MAX_RECORDS:
+            return _error("1003", f"at most {MAX_RECORDS} records per call")
+        result: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        with self._lock:
+            for record in records:
+                key = str(record.get(lookup, "")).lower()
+                unknown = sorted(set(record) - self.known_fields)
+                if not key:
+                    result.append(_skipped("1003", f"Value for required field '{lookup}' not specified"))
+                elif key in seen:
+                    result.append(_skipped("1036", "Duplicate key in the input"))
+                elif unknown:
+                    result.append(_skipped("1006", f"Field '{unknown[0]}' not found"))
+                else:
+                    seen.add(key)
+                    exists = key in self.leads
+                    if action == "createOnly" and exists:
+                        result.append(_skipped("1005", "Lead already exists"))
+                    elif action == "updateOnly" and not exists:
+                        result.append(_skipped("1004", "Lead not found"))
+                    else:
+                        lead = self.leads.setdefault(key, {"id": len(self.leads) + 1000})
+                        lead.update(record)
+                        result.append({"id": lead["id"], "status": "updated" if exists else "created"})
+        return _ok(result)
+
+    def _activities(self, body: dict[str, Any]) -> Answer:
+        records = body.get("input")
+        if not isinstance(records, list) or not records:
+            return _error("1003", "input must be a non-empty list")
+        if len(records) > MAX_RECORDS:
+            return _error("1003", f"at most {MAX_RECORDS} records per call")
+        result: list[dict[str, Any]] = []
+        with self._lock:
+            ids = {lead["id"] for lead in self.leads.values()}
+            for record in records:
+                if record.get("leadId") not in ids:
+                    result.append({"status": "skipped", "errors": [{"code": "1004", "message": "Lead not found"}]})
+                elif record.get("activityTypeId") not in self.activity_types:
+                    # The simulator's assumption: an unknown activity type is a skipped record, code 1003.
+                    result.append(
+                        {"status": "skipped", "errors": [{"code": "1003", "message": "Invalid activityTypeId"}]}
+                    )
+                elif not all(k in record for k in ("activityDate", "primaryAttributeValue")):
+                    result.append({"status": "skipped", "errors": [{"code": "1003", "message": "Missing field"}]})
+                else:
+                    self.activities.append(record)
+                    marketo_id = len(self.activities)
+                    result.append({"id": marketo_id, "marketoGUID": str(marketo_id), "status": "added"})
+        return _ok(result)
+
+    def _trigger(self, campaign_id: int, body: dict[str, Any]) -> Answer:
+        if campaign_id not in self.campaigns:
+            return _error("1003", f"Trigger campaign {campaign_id} not found, or not requested by the Web Service API")
+        spec = body.get("input")
+        if not isinstance(spec, dict) or not isinstance(spec.get("leads"), list) or not spec["leads"]:
+            return _error("1003", "input.leads must be a non-empty list")
+        tokens = spec.get("tokens", [])
+        if len(spec["leads"]) > MAX_TRIGGER_LEADS or len(tokens) > MAX_TOKENS:
+            return _error("1003", f"at most {MAX_TRIGGER_LEADS} leads and {MAX_TOKENS} tokens")
+        for token in tokens:
+            if not (isinstance(token, dict) and TOKEN_NAME.match(str(token.get("name", ""))) and "value" in token):
+                return _error("1003", "tokens are {name: '{{my.name}}', value}")
+        with self._lock:
+            self.triggers.append({"campaignId": campaign_id, **spec})
+        return _ok([{"id": campaign_id}])
+
+
+def _skipped(code: str, message: str) -> dict[str, Any]:
+    return {"status": "skipped", "reasons": [{"code": code, "message": message}]}
+
+
+def _token_body(token: str, expires_in: int) -> dict[str, Any]:
+    return {"access_token": token, "token_type": "bearer", "expires_in": expires_in, "scope": "dig@example.com"}

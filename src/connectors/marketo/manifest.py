@@ -1,0 +1,51 @@
+"""How the core wires the Marketo connector (see dig_contracts.manifest)."""
+
+from dig_contracts.events import EventType
+from dig_contracts.manifest import ConnectorManifest, SecretSetting, Setting
+
+REST_BASE_URL = "MARKETO_REST_BASE_URL"
+IDENTITY_BASE_URL = "MARKETO_IDENTITY_BASE_URL"
+SECRET_ID = "MARKETO_SECRET_ID"  # noqa: S105 - the variable holding the secret's name
+
+MANIFEST = ConnectorManifest(
+    name="marketo",
+    description="Adobe Marketo Engage: leads, custom activities, triggered campaigns",
+    event_types=(EventType.MEMBER_REGISTRATION, EventType.BADGE_AWARD, EventType.REDEMPTION),
+    handler="connectors.marketo.handler.lambda_handler",
+    sync_handler="connectors.marketo.handler.sync_handler",
+    packages=("connectors.marketo",),
+    # Leads and activities go 300 to a call: one batch is a few calls.
+    batch_size=300,
+    max_batching_window_seconds=5,
+    # Marketo allows 10 concurrent calls per instance, shared by every integration: two invocations,
+    # each making one call at a time, stay far below it.
+    max_concurrency=2,
+    max_receive_count=5,
+    timeout_seconds=120,
+    memory_mb=512,
+    provider_calls_per_minute=150,  # 50 per 20 s: half of the instance's 100, as Adobe advises
+    config_parser="connectors.marketo.config.parse_config",
+    sample_config="connectors.marketo:sample_config.json",
+    settings=(
+        Setting(
+            env=REST_BASE_URL,
+            context_key="marketoRestBaseUrl",
+            default="https://000-AAA-000.mktorest.com/rest",
+            description="The instance's REST base (Admin > Web Services): https://<munchkin-id>.mktorest.com/rest",
+        ),
+        Setting(
+            env=IDENTITY_BASE_URL,
+            context_key="marketoIdentityBaseUrl",
+            default="https://000-AAA-000.mktorest.com/identity",
+            description="The instance's identity base: https://<munchkin-id>.mktorest.com/identity",
+        ),
+    ),
+    secrets=(
+        SecretSetting(
+            env=SECRET_ID,
+            context_key="marketoSecretName",
+            default_name="dig/marketo",
+            description='Secrets Manager secret: {"clientId": "...", "clientSecret": "..."}',
+        ),
+    ),
+)
