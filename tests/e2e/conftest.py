@@ -19,10 +19,21 @@ from typing import Any
 import httpx
 import pytest
 
+from dig_contracts.events import EventType
+from dig_contracts.registry import installed_connectors
+
 # The local stacks these tests start note where they listen here, not in the developer's home.
 os.environ.setdefault("DIG_LOCAL_STATE", os.path.join(tempfile.mkdtemp(prefix="dig-e2e-"), "local-stacks.json"))
 READY = re.compile(r"ready at (http://127\.0\.0\.1:\d+)")
 FINAL = {"DELIVERED", "FAILED", "SKIPPED"}
+# Which connectors each event type reaches: a message is final once each of them has recorded an end.
+SUBSCRIBERS = {t.value: {m.name for m in installed_connectors() if t in m.event_types} for t in EventType}
+
+
+def delivery(record: dict[str, Any], connector: str = "optimove") -> dict[str, Any]:
+    """One connector's delivery in a GET /v1/messages answer (an event type can reach several)."""
+    [found] = [d for d in record["deliveries"] if d["connector"] == connector]
+    return found
 
 
 class LocalStackProcess:
@@ -42,8 +53,8 @@ class LocalStackProcess:
         record: dict[str, Any] = {}
         while time.monotonic() < deadline:
             record = self.http.get(f"/v1/messages/{message_id}").json()
-            deliveries = record.get("deliveries") or []
-            if deliveries and all(d["status"] in FINAL for d in deliveries):
+            final = {d["connector"] for d in record.get("deliveries") or [] if d["status"] in FINAL}
+            if record.get("eventType") and final >= SUBSCRIBERS[record["eventType"]]:
                 return record
             time.sleep(0.3)
         raise AssertionError(f"message {message_id} not final after {timeout} s: {record}")

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from connectors.optimove.manifest import MANIFEST
 from dig_contracts.events import EventType
 from dig_contracts.examples import example_event
-from tests.e2e.conftest import LocalStackProcess, start_local_stack
+from tests.e2e.conftest import LocalStackProcess, delivery, start_local_stack
 
 
 @pytest.fixture(scope="module")
@@ -24,22 +25,22 @@ def test_with_a_third_of_calls_failing_nothing_is_lost_and_nobody_is_mailed_twic
     accepted: dict[str, str] = {}
     for round_ in range(5):
         member = stack.existing_member()
-        for event_type in EventType:  # the registration first: it brings the email the mails go to
+        for event_type in MANIFEST.event_types:  # the registration first: it brings the email the mails go to
             suffix = uuid.uuid4().hex[:8]
             answer = stack.post_event(example_event(event_type, eventId=f"f{round_}-{suffix}", memberId=member))
             assert answer.status_code == 202
             accepted[answer.json()["messageId"]] = event_type.value
             if event_type is EventType.MEMBER_REGISTRATION:
                 stack.wait_for_final(answer.json()["messageId"], timeout=180)
-    final = {m: stack.wait_for_final(m, timeout=180)["deliveries"][0] for m in accepted}
+    final = {m: delivery(stack.wait_for_final(m, timeout=180)) for m in accepted}
     stack.http.delete("/_sim/optimove/faults")
 
     assert len(final) == 30
     assert {d["status"] for d in final.values()} <= {"DELIVERED", "FAILED"}
-    for message_id, delivery in final.items():
-        if delivery["status"] == "FAILED" and accepted[message_id] == "MEMBER_REGISTRATION":
+    for message_id, optimove in final.items():
+        if optimove["status"] == "FAILED" and accepted[message_id] == "MEMBER_REGISTRATION":
             # A 500 from the real-time gateway may come after it started the campaign: not sent again.
-            assert "the answer was lost" in delivery["lastError"] or "retries spent" in delivery["lastError"]
+            assert "the answer was lost" in optimove["lastError"] or "retries spent" in optimove["lastError"]
     others = [d["status"] for m, d in final.items() if accepted[m] != "MEMBER_REGISTRATION"]
     assert others.count("DELIVERED") >= 22  # 4 tries x 5 receives at a 33 % fault rate: failures are rare
     requests = stack.simulator_requests()
@@ -67,7 +68,7 @@ def test_a_customer_optimove_rejects_later_ends_failed_and_replays_once_fixed(st
         ids[member] = stack.post_event(document).json()["messageId"]
 
     def status_of(member: str) -> dict[str, object]:
-        return stack.http.get(f"/v1/messages/{ids[member]}").json()["deliveries"][0]
+        return delivery(stack.http.get(f"/v1/messages/{ids[member]}").json())
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (

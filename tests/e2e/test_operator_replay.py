@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from dig_contracts.examples import example_event
-from tests.e2e.conftest import LocalStackProcess, start_local_stack
+from tests.e2e.conftest import LocalStackProcess, delivery, start_local_stack
 
 DIG = str(Path(sys.executable).parent / "dig")
 
@@ -50,7 +50,7 @@ def redemptions(stack: LocalStackProcess, count: int) -> list[str]:
 
 
 def statuses(stack: LocalStackProcess, ids: list[str]) -> list[str]:
-    return [stack.wait_for_final(i, timeout=120)["deliveries"][0]["status"] for i in ids]
+    return [delivery(stack.wait_for_final(i, timeout=120))["status"] for i in ids]
 
 
 def mails_sent(stack: LocalStackProcess) -> Counter[str]:
@@ -92,7 +92,7 @@ def test_an_outage_is_replayed_with_exactly_one_mail_per_redemption(stack: Local
     assert "3 message(s) selected" in dry.stdout
     assert "Dry run: nothing was changed or sent." in dry.stdout
     time.sleep(2)
-    assert [stack.http.get(f"/v1/messages/{i}").json()["deliveries"][0]["status"] for i in ids] == ["FAILED"] * 3
+    assert [delivery(stack.http.get(f"/v1/messages/{i}").json())["status"] for i in ids] == ["FAILED"] * 3
     assert mails_sent(stack) == Counter()
 
     replayed = dig(stack, "replay", "--connector", "optimove", "--status", "FAILED", "--yes")
@@ -113,7 +113,7 @@ def test_an_outage_is_replayed_with_exactly_one_mail_per_redemption(stack: Local
     assert "replayed 1" in forced.stdout
     time.sleep(3)
     record = stack.wait_for_final(ids[0])
-    attempts = [(a["call"], a["status"]) for a in record["deliveries"][0]["attemptLog"]]
+    attempts = [(a["call"], a["status"]) for a in delivery(record)["attemptLog"]]
     assert attempts[-1] == ("SendTransactionalMail", "409")  # sent again, refused by Optimove
     assert sorted(mails_sent(stack).values()) == [1, 1, 1]
 

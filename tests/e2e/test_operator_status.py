@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dig_contracts.examples import example_event
-from tests.e2e.conftest import LocalStackProcess, start_local_stack
+from tests.e2e.conftest import LocalStackProcess, delivery, start_local_stack
 
 DIG = str(Path(sys.executable).parent / "dig")
 
@@ -40,7 +40,7 @@ def test_status_names_the_failing_connector_and_call_then_is_healthy_after_the_r
     message_id = stack.post_event(
         example_event("MEMBER_PROFILE_UPDATE", eventId=f"st-{member}", memberId=member)
     ).json()["messageId"]
-    assert stack.wait_for_final(message_id, timeout=120)["deliveries"][0]["status"] == "FAILED"
+    assert delivery(stack.wait_for_final(message_id, timeout=120))["status"] == "FAILED"
 
     failing = dig("status", "--local")  # no --local-url: it finds the running stack
     assert failing.returncode == 1, failing.stdout + failing.stderr
@@ -54,7 +54,7 @@ def test_status_names_the_failing_connector_and_call_then_is_healthy_after_the_r
     replay = dig("replay", "--connector", "optimove", "--status", "FAILED", "--since", "1h", "--yes", "--local")
     assert replay.returncode == 0, replay.stderr
     stack.wait_until(
-        lambda: stack.http.get(f"/v1/messages/{message_id}").json()["deliveries"][0]["status"] == "DELIVERED",
+        lambda: delivery(stack.http.get(f"/v1/messages/{message_id}").json())["status"] == "DELIVERED",
         "the replayed message DELIVERED",
     )
     cleared = dig("dlq", "--connector", "optimove", "--delete-resolved", "--local")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dig_contracts.examples import example_event
-from tests.e2e.conftest import LocalStackProcess
+from tests.e2e.conftest import LocalStackProcess, delivery
 
 DIG = str(Path(sys.executable).parent / "dig")
 
@@ -37,7 +37,7 @@ def test_a_new_members_registration_creates_the_customer_and_then_updates_reach_
 ) -> None:
     member = f"M-new-{uuid.uuid4().hex[:10]}"  # Optimove does not have this customer yet
     registration = delivered(local_stack, event("MEMBER_REGISTRATION", member))
-    assert registration["deliveries"][0]["status"] == "DELIVERED"
+    assert delivery(registration)["status"] == "DELIVERED"
     [created] = requests_for(local_stack, member, "InsertOrUpdateCustomers")
     assert created["status"] == 202
     assert created["body"]["Customers"][0]["CustomerId"] == member
@@ -47,7 +47,7 @@ def test_a_new_members_registration_creates_the_customer_and_then_updates_reach_
     [call] = requests_for(local_stack, member, "UpdateCustomerAttributes")
     assert call["status"] == 200
     # Its results come back with nothing rejected, and the update stays DELIVERED.
-    [call_id] = {a["callId"] for a in update["deliveries"][0]["attemptLog"]}
+    [call_id] = {a["callId"] for a in delivery(update)["attemptLog"]}
     results = local_stack.wait_until(
         lambda: [c for c in local_stack.http.get("/_sim/optimove/callbacks").json() if c["url"].endswith(call_id)],
         "the UpdateCustomerAttributes results posted back",
@@ -55,7 +55,7 @@ def test_a_new_members_registration_creates_the_customer_and_then_updates_reach_
     assert results[0]["results"]["isSuccess"] is True
     assert results[0]["status"] == 202
     after = local_stack.http.get(f"/v1/messages/{update['messageId']}").json()
-    assert after["deliveries"][0]["status"] == "DELIVERED"
+    assert delivery(after)["status"] == "DELIVERED"
     # The operator sees that the call's results came back.
     shown = subprocess.run(
         [DIG, "audit", "show", update["messageId"], "--json", "--local", "--local-url", local_stack.url],
@@ -76,7 +76,7 @@ def test_a_tier_mail_reaches_optimove_with_the_email_that_came_with_the_registra
     registration["data"]["email"] = f"{member.lower()}@example.com"
     delivered(local_stack, registration)
     tier = delivered(local_stack, event("MEMBER_TIER", member))
-    assert tier["deliveries"][0]["status"] == "DELIVERED", tier["deliveries"][0]["lastError"]
+    assert delivery(tier)["status"] == "DELIVERED", delivery(tier)["lastError"]
     [mail] = [m for m in local_stack.http.get("/_sim/optimove/mails").json() if tier["eventId"] in m["uniqueMessageId"]]
     assert [r["Email"] for r in mail["recipients"]] == [f"{member.lower()}@example.com"]
 
@@ -84,9 +84,9 @@ def test_a_tier_mail_reaches_optimove_with_the_email_that_came_with_the_registra
 def test_a_mail_for_a_member_with_no_known_email_is_failed_with_the_reason(local_stack: LocalStackProcess) -> None:
     member = local_stack.existing_member()
     tier = delivered(local_stack, event("MEMBER_TIER", member))
-    [delivery] = tier["deliveries"]
-    assert delivery["status"] == "FAILED"
-    assert delivery["lastError"] == (
+    delivered_to = delivery(tier)
+    assert delivered_to["status"] == "FAILED"
+    assert delivered_to["lastError"] == (
         f"SendTransactionalMail: no email is known for member {member} (the event carries none and no earlier "
         "event did); replay it once ES Loyalty has sent one"
     )
@@ -99,7 +99,7 @@ def test_with_a_fifth_of_mail_answers_lost_every_redemption_is_mailed_exactly_on
     assert local_stack.http.post("/_sim/optimove/faults", json=fault).status_code == 204
     documents = [event("REDEMPTION", local_stack.existing_member()) for _ in range(20)]
     ids = [local_stack.post_event(d).json()["messageId"] for d in documents]
-    finals = [local_stack.wait_for_final(i, timeout=180)["deliveries"][0]["status"] for i in ids]
+    finals = [delivery(local_stack.wait_for_final(i, timeout=180))["status"] for i in ids]
     local_stack.http.delete("/_sim/optimove/faults")
 
     assert finals == ["DELIVERED"] * 20

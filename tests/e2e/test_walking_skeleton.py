@@ -8,7 +8,7 @@ import uuid
 import httpx
 
 from dig_contracts.examples import example_event
-from tests.e2e.conftest import LocalStackProcess
+from tests.e2e.conftest import LocalStackProcess, delivery
 
 
 def unique(event_type: str, stack: LocalStackProcess | None = None, **changes: object) -> dict[str, object]:
@@ -28,11 +28,11 @@ def test_a_profile_update_is_delivered_to_optimove_with_the_mapped_attributes(lo
     assert record["eventId"] == event["eventId"]
     assert record["memberId"] == event["memberId"]
     assert record["eventType"] == "MEMBER_PROFILE_UPDATE"
-    [delivery] = record["deliveries"]
-    assert delivery["connector"] == "optimove"
-    assert delivery["status"] == "DELIVERED"
-    assert delivery["attempts"] == 1
-    assert delivery["lastError"] is None
+    delivered_to = delivery(record)
+    assert delivered_to["connector"] == "optimove"
+    assert delivered_to["status"] == "DELIVERED"
+    assert delivered_to["attempts"] == 1
+    assert delivered_to["lastError"] is None
 
     calls = [
         r
@@ -59,12 +59,14 @@ def test_with_optimove_failing_every_call_the_message_ends_failed_with_its_attem
     message_id = local_stack.post_event(event).json()["messageId"]
 
     record = local_stack.wait_for_final(message_id, timeout=120)
-    [delivery] = record["deliveries"]
-    assert delivery["status"] == "FAILED"
-    assert delivery["lastError"] == ("retries spent after 5 receives: UpdateCustomerAttributes: simulated fault 500")
-    assert delivery["attempts"] == 20  # 5 receives x 4 tries each
-    assert {a["status"] for a in delivery["attemptLog"]} == {"500"}
-    assert {a["call"] for a in delivery["attemptLog"]} == {"UpdateCustomerAttributes"}
+    delivered_to = delivery(record)
+    assert delivered_to["status"] == "FAILED"
+    assert delivered_to["lastError"] == (
+        "retries spent after 5 receives: UpdateCustomerAttributes: simulated fault 500"
+    )
+    assert delivered_to["attempts"] == 20  # 5 receives x 4 tries each
+    assert {a["status"] for a in delivered_to["attemptLog"]} == {"500"}
+    assert {a["call"] for a in delivered_to["attemptLog"]} == {"UpdateCustomerAttributes"}
     # Nothing lost: the message is still in the audit trail, with its payload, to replay.
     assert record["publishState"] == "PUBLISHED"
 

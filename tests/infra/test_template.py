@@ -13,9 +13,13 @@ from infra.bundling import bytecode_python
 from connectors.optimove.manifest import MANIFEST
 from db.schema import AUDIT_TABLE
 from dig_contracts.events import EventType
+from dig_contracts.registry import installed_connectors
 from tests.infra.conftest import synthesize
 
 Resources = Callable[[str], dict[str, dict[str, Any]]]
+
+
+CONNECTORS = installed_connectors()
 
 
 def one(resources: Resources, kind: str, prefix: str) -> tuple[str, dict[str, Any]]:
@@ -113,7 +117,7 @@ def test_every_queue_is_encrypted_and_refuses_plain_http_and_work_queues_have_a_
     resources: Resources,
 ) -> None:
     queues = resources("AWS::SQS::Queue")
-    assert len(queues) == 3
+    assert len(queues) == 3 * len(CONNECTORS)  # per connector: its queue, dead-letter and rule-target DLQs
     assert all(q["Properties"]["SqsManagedSseEnabled"] is True for q in queues.values())
     _, work = one(resources, "AWS::SQS::Queue", "OptimoveQueue")
     dlq, _ = one(resources, "AWS::SQS::Queue", "OptimoveDeadLetterQueue")
@@ -147,7 +151,7 @@ def test_tables_are_on_demand_encrypted_recoverable_with_ttl(resources: Resource
 
 def test_functions_run_arm64_on_the_newest_python_with_tracing(resources: Resources) -> None:
     functions = resources("AWS::Lambda::Function")
-    assert len(functions) == 4
+    assert len(functions) == 2 + 2 * len(CONNECTORS)  # the API and its authorizer; each connector's two
     for function in functions.values():
         properties = function["Properties"]
         assert properties["Runtime"] == "python3.14"
@@ -186,7 +190,7 @@ def test_the_api_may_write_the_audit_table_put_on_the_bus_and_invoke_the_sync_co
     statements = statements_of(resources, "ApiHandlerRole")
     audit, _ = one(resources, "AWS::DynamoDB::Table", "DatabaseAuditTable")
     bus = next(iter(resources("AWS::Events::EventBus")))
-    sync, _ = one(resources, "AWS::Lambda::Function", "OptimoveSyncHandler")
+    syncs = [arn_of(one(resources, "AWS::Lambda::Function", f"{c.name.title()}SyncHandler")[0]) for c in CONNECTORS]
     by_action = {
         a: s["Resource"] for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
@@ -206,7 +210,7 @@ def test_the_api_may_write_the_audit_table_put_on_the_bus_and_invoke_the_sync_co
     }
     assert by_action["dynamodb:PutItem"] == arn_of(audit)
     assert by_action["events:PutEvents"] == arn_of(bus)
-    assert by_action["lambda:InvokeFunction"] == arn_of(sync)
+    assert sorted(by_action["lambda:InvokeFunction"], key=json.dumps) == sorted(syncs, key=json.dumps)
 
 
 def test_the_connector_reads_its_secret_and_config_and_writes_the_audit_table(resources: Resources) -> None:
@@ -369,10 +373,10 @@ def test_the_bus_archives_every_event_for_the_context_retention(resources: Resou
 def test_alarms_watch_dead_letters_errors_throttles_and_queue_age(resources: Resources) -> None:
     alarms = [a["Properties"] for a in resources("AWS::CloudWatch::Alarm").values()]
     metrics = sorted((a["Namespace"], a["MetricName"]) for a in alarms if "MetricName" in a)
-    assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 2
-    assert metrics.count(("AWS/SQS", "ApproximateAgeOfOldestMessage")) == 1
-    assert metrics.count(("AWS/Lambda", "Errors")) == 3
-    assert metrics.count(("AWS/Lambda", "Throttles")) == 3
+    assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 2 * len(CONNECTORS)
+    assert metrics.count(("AWS/SQS", "ApproximateAgeOfOldestMessage")) == len(CONNECTORS)
+    assert metrics.count(("AWS/Lambda", "Errors")) == 1 + 2 * len(CONNECTORS)
+    assert metrics.count(("AWS/Lambda", "Throttles")) == 1 + 2 * len(CONNECTORS)
     assert all(a["AlarmActions"] for a in alarms)
 
 
@@ -551,7 +555,7 @@ def test_the_dashboard_shows_only_metrics_the_code_emits_or_aws_publishes(resour
 
     emitted = {
         "dig-api": {str(m) for m in ApiMetric} | {rejected_metric(c) for c in REJECTION_CODES},
-        "dig-connector-optimove": {str(m) for m in ConnectorMetric},
+        **{f"dig-connector-{c.name}": {str(m) for m in ConnectorMetric} for c in CONNECTORS},
     }
     metrics = dashboard_metrics(dashboard_body(resources))
     dig = [(name, dims) for namespace, name, dims in metrics if namespace == "DIG"]
@@ -568,7 +572,8 @@ def test_the_dashboard_shows_only_metrics_the_code_emits_or_aws_publishes(resour
 def test_the_dashboard_covers_every_connector_and_every_alarm(resources: Resources) -> None:
     body = dashboard_body(resources)
     titles = [w["properties"].get("title", "") for w in body["widgets"]]
-    assert any(t.startswith("optimove: ") for t in titles)
+    for connector in CONNECTORS:
+        assert any(t.startswith(f"{connector.name}: ") for t in titles), connector.name
     [status] = [w for w in body["widgets"] if w["properties"].get("title") == "Alarms"]
     assert len(status["properties"]["alarms"]) == len(resources("AWS::CloudWatch::Alarm"))
     [calls] = [w for w in body["widgets"] if w["properties"].get("title", "").startswith("optimove: provider calls")]
