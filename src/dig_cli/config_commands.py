@@ -45,9 +45,22 @@ def _validate(connector: str, file: Path) -> dict[str, object]:
 @app.command("validate")
 def validate(
     file: Annotated[Path, typer.Argument(help="Configuration file (JSON)")],
-    connector: Annotated[str, typer.Option(help="Connector the file configures")] = "optimove",
+    connector: Annotated[
+        str | None, typer.Option(help="Connector the file configures (needed when several are installed)")
+    ] = None,
 ) -> None:
     """Check a configuration file without storing it."""
+    if connector is None:
+        from dig_contracts.registry import installed_connectors
+
+        names = [m.name for m in installed_connectors()]
+        if len(names) != 1:
+            from dig_cli.main import UsageError
+
+            raise UsageError(
+                f"say which connector the file configures: --connector NAME (installed: {', '.join(names)})"
+            )
+        connector = names[0]
     _validate(connector, file)
     console.print(f"{file}: a valid {connector} configuration")
 

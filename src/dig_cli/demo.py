@@ -1,5 +1,5 @@
 """``dig local --demo`` (``make run``): one event of each type through the local stack, then the
-audit trail and the Optimove requests they produced."""
+audit trail and the requests each provider's local double received."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from dig_contracts.events import EventType
 from dig_contracts.examples import all_examples
+from dig_contracts.registry import installed_connectors
 
 FINAL = {"DELIVERED", "FAILED", "SKIPPED"}
 
@@ -35,11 +37,12 @@ def run_demo(url: str, console: Console, timeout_seconds: float = 60) -> list[di
             if answer.status_code in (200, 202):
                 posted.append((event_type.value, answer.json()["messageId"]))
 
+        subscribers = {t.value: {m.name for m in installed_connectors() if t in m.event_types} for t in EventType}
         deadline = time.monotonic() + timeout_seconds
         records: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             records = [http.get(f"/v1/messages/{message_id}").json() for _, message_id in posted]
-            if all(r.get("deliveries") and all(d["status"] in FINAL for d in r["deliveries"]) for r in records):
+            if all(_final(r) >= subscribers[r["eventType"]] for r in records):
                 break
             time.sleep(0.5)
 
@@ -59,11 +62,15 @@ def run_demo(url: str, console: Console, timeout_seconds: float = 60) -> list[di
                 )
         console.print(table)
 
-        sent = http.get("/_sim/optimove/requests").json()
-        calls = Table(title="Requests the Optimove simulator received")
-        for column in ("call", "status", "body"):
-            calls.add_column(column)
-        for request in sent:
-            calls.add_row(request["call"], str(request["status"]), json.dumps(request["body"])[:110])
-        console.print(calls)
+        for connector in sorted(http.get("/_local/stack").json()["simulators"]):
+            calls = Table(title=f"Requests the {connector} simulator received (GET /_sim/{connector}/requests)")
+            for column in ("call", "status", "body"):
+                calls.add_column(column)
+            for request in http.get(f"/_sim/{connector}/requests").json():
+                calls.add_row(request["call"], str(request["status"]), json.dumps(request["body"])[:110])
+            console.print(calls)
         return records
+
+
+def _final(record: dict[str, Any]) -> set[str]:
+    return {d["connector"] for d in record.get("deliveries") or [] if d["status"] in FINAL}

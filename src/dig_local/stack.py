@@ -248,7 +248,12 @@ class LocalStack:
 
     def _describe(self, request: Request) -> Response:
         assert self.resources is not None
-        body = {**self.resources.describe(), "awsEndpoint": self.aws_endpoint, "url": self.url}
+        body = {
+            **self.resources.describe(),
+            "awsEndpoint": self.aws_endpoint,
+            "url": self.url,
+            "simulators": sorted(self.simulators),
+        }
         return Response(json.dumps(body), content_type="application/json")
 
     def _simulator_route(self, name: str, request: Request) -> Response:

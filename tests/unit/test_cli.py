@@ -19,7 +19,7 @@ def dig(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_valid_configuration_validates_with_exit_0() -> None:
-    result = dig("config", "validate", str(SAMPLE_CONFIG))
+    result = dig("config", "validate", str(SAMPLE_CONFIG), "--connector", "optimove")
     assert result.returncode == 0
     assert "a valid optimove configuration" in result.stdout
 
@@ -30,7 +30,7 @@ def test_an_invalid_configuration_lists_each_problem_and_exits_1(tmp_path: Path)
     del document["events"]["REDEMPTION"]["mail"]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(document))
-    result = dig("config", "validate", str(bad))
+    result = dig("config", "validate", str(bad), "--connector", "optimove")
     assert result.returncode == 1
     assert "currency: 'ABC' is not an ISO 4217 currency in current use" in result.stderr
     assert "events.REDEMPTION: a transactional event needs mail.templateId" in result.stderr
