@@ -1,0 +1,87 @@
+"""The Marketo connector wired to its simulator through httpx.MockTransport: real requests, no socket.
+Time is simulated, so retries, rate-limit waits and token expiry cost nothing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from connectors.marketo.client import TokenSource, read_body
+from connectors.marketo.config import MarketoConfig, parse_config
+from connectors.marketo.delivery import MarketoConnector
+from connectors.marketo.local import SECRET
+from connectors.marketo.local import _make as make_simulator
+from connectors.marketo.local.simulator import MarketoSimulator
+from dig_connector_kit.http import Transport
+from dig_connector_kit.model import Deadline, InboundMessage
+from dig_connector_kit.ratelimit import InMemoryLimiter
+from tests.fakes import FakeContactStore, FakeOperationLedger
+from tests.optimove_harness import SimulatedClock
+
+SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "src" / "connectors" / "marketo" / "sample_config.json"
+BASE = "https://marketo.test"
+
+
+def sample_config_document() -> dict[str, Any]:
+    return json.loads(SAMPLE_CONFIG.read_text())
+
+
+@dataclass
+class Harness:
+    simulator: MarketoSimulator
+    connector: MarketoConnector
+    tokens: TokenSource
+    clock: SimulatedClock
+    config: MarketoConfig
+    operations: FakeOperationLedger
+    contacts: FakeContactStore
+    now: list[datetime]
+
+    def deliver(self, *messages: InboundMessage) -> dict[str, Any]:
+        return dict(self.connector.deliver(list(messages), Deadline(600, clock=self.clock)))
+
+    def calls(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.simulator.requests if name is None or r["call"] == name]
+
+
+def harness(config: dict[str, Any] | None = None) -> Harness:
+    clock = SimulatedClock()
+    document = config or sample_config_document()
+    simulator: MarketoSimulator = make_simulator(document)
+    simulator._clock = clock  # the simulator's token expiry and rate window follow the simulated time
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("")
+        target = path + (f"?{request.url.query.decode()}" if request.url.query else "")
+        answer = simulator.handle(request.method, target, dict(request.headers), request.content)
+        clock.now += 0.01
+        if answer.drop:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        content = b"" if answer.body is None else json.dumps(answer.body).encode()
+        return httpx.Response(answer.status, content=content, headers={"content-type": "application/json"})
+
+    http = httpx.Client(transport=httpx.MockTransport(handle))
+    tokens = TokenSource(http, f"{BASE}/identity", lambda: SECRET, clock=clock)
+    transport = Transport(
+        http,
+        tokens.authorize,
+        InMemoryLimiter(clock=clock, sleep=clock.sleep),
+        read_body=read_body,
+        renew=tokens.renew,
+        sleep=clock.sleep,
+        monotonic=clock,
+    )
+    operations, contacts = FakeOperationLedger(), FakeContactStore()
+    now = [datetime(2026, 11, 21, 18, 0, tzinfo=UTC)]
+    parsed = parse_config(document)
+    connector = MarketoConnector(lambda: parsed, transport, f"{BASE}/rest", operations, contacts, clock=lambda: now[0])
+    return Harness(simulator, connector, tokens, clock, parsed, operations, contacts, now)
+
+
+def later(h: Harness, **delta: float) -> None:
+    h.now[0] += timedelta(**delta)
