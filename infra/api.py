@@ -18,6 +18,7 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from dig_api import gateway_errors
+from dig_contracts import environment as env
 from infra.bundling import function_code
 from infra.database import Database
 from infra.function import DigFunction, _retention
@@ -53,10 +54,10 @@ class Api(Construct):
             memory_mb=1024,
             description="DIG API: validates ES Loyalty events, audits them and puts them on the bus",
             environment={
-                "AUDIT_TABLE_NAME": audit_table.table_name,
-                "EVENT_BUS_NAME": bus.event_bus_name,
-                "AUDIT_RETENTION_DAYS": str(settings.audit_retention_days),
-                "AUDIT_FAILED_RETENTION_DAYS": str(settings.audit_failed_retention_days),
+                env.AUDIT_TABLE_NAME: audit_table.table_name,
+                env.EVENT_BUS_NAME: bus.event_bus_name,
+                env.AUDIT_RETENTION_DAYS: str(settings.audit_retention_days),
+                env.AUDIT_FAILED_RETENTION_DAYS: str(settings.audit_failed_retention_days),
             },
         )
         Database.grant(audit_table, self.function, "PutItem", "UpdateItem", "GetItem", "Query")
@@ -136,9 +137,9 @@ class Api(Construct):
                 memory_mb=512,
                 description="DIG API authorizer: verifies bearer JWTs",
                 environment={
-                    "SIGNING_KEY_SECRET_ARN": self.signing_secret.secret_arn,
-                    "JWT_ISSUER": self.issuer,
-                    "JWT_AUDIENCE": JWT_AUDIENCE,
+                    env.SIGNING_KEY_SECRET_ARN: self.signing_secret.secret_arn,
+                    env.JWT_ISSUER: self.issuer,
+                    env.JWT_AUDIENCE: JWT_AUDIENCE,
                 },
             )
             self.signing_secret.grant_read(self.authorizer_function)
@@ -181,7 +182,7 @@ class Api(Construct):
         )
         self._callbacks(v1, validator)
         self._web_acl(settings)
-        self.function.add_environment("SYNC_CONNECTORS", "{}")
+        self.function.add_environment(env.SYNC_CONNECTORS, "{}")
 
     def _callbacks(self, v1: apigw.IResource, validator: apigw.IRequestValidator) -> None:
         """POST /v1/callbacks/<connector>/<callId>?sig=...: a provider's results, to a URL the connector
@@ -198,7 +199,7 @@ class Api(Construct):
             ),
         )
         self.callback_key.grant_read(self.function)
-        self.function.add_environment("CALLBACK_KEY_SECRET_ARN", self.callback_key.secret_arn)
+        self.function.add_environment(env.CALLBACK_KEY_SECRET_ARN, self.callback_key.secret_arn)
         # From the API's id, not its stage: the stage depends on the sync connectors' functions,
         # whose environment holds this URL.
         stack = Stack.of(self)
@@ -239,7 +240,7 @@ class Api(Construct):
     def register_sync_connector(self, name: str, function: lambda_.IFunction, event_types: list[str]) -> None:
         """The synchronous flow invokes each connector's sync entry point (RequestResponse)."""
         self._sync_connectors[name] = {"function": function.function_arn, "eventTypes": event_types}
-        self.function.add_environment("SYNC_CONNECTORS", Stack.of(self).to_json_string(self._sync_connectors))
+        self.function.add_environment(env.SYNC_CONNECTORS, Stack.of(self).to_json_string(self._sync_connectors))
         # The function itself, not function.grant_invoke's "<arn>:*" (every version and alias).
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function_arn])

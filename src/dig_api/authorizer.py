@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dig_api.auth import READ_SCOPE, WRITE_SCOPE, InvalidToken, KeySet, Principal, verify
+from dig_contracts import environment as env
 
 logger = Logger(service="dig-authorizer")
 SECRET_MAX_AGE_SECONDS = 300
@@ -29,7 +30,7 @@ def _secrets_provider() -> Any:
 
 
 def load_keys() -> KeySet:
-    secret = _secrets_provider().get(os.environ["SIGNING_KEY_SECRET_ARN"], max_age=SECRET_MAX_AGE_SECONDS)
+    secret = _secrets_provider().get(os.environ[env.SIGNING_KEY_SECRET_ARN], max_age=SECRET_MAX_AGE_SECONDS)
     return KeySet.from_secret(str(secret))
 
 
@@ -58,7 +59,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.info("refused: no bearer token")
         raise Exception("Unauthorized")
     try:
-        principal = verify(token, load_keys(), issuer=os.environ["JWT_ISSUER"], audience=os.environ["JWT_AUDIENCE"])
+        principal = verify(token, load_keys(), issuer=os.environ[env.JWT_ISSUER], audience=os.environ[env.JWT_AUDIENCE])
     except InvalidToken as error:
         logger.info("refused: invalid token", extra={"reason": str(error)})
         raise Exception("Unauthorized") from None

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
 
+from dig_contracts import environment as env
+
 if TYPE_CHECKING:
     from dig_api.ingest import IngestService
     from dig_api.sync import SyncService
@@ -47,13 +49,13 @@ def ingest_service() -> IngestService:
 
     session = boto3.session.Session()
     retention = Retention(
-        delivered_days=int(os.environ.get("AUDIT_RETENTION_DAYS", "30")),
-        failed_days=int(os.environ.get("AUDIT_FAILED_RETENTION_DAYS", "90")),
+        delivered_days=int(os.environ.get(env.AUDIT_RETENTION_DAYS, "30")),
+        failed_days=int(os.environ.get(env.AUDIT_FAILED_RETENTION_DAYS, "90")),
     )
     audit = DynamoAuditStore(
-        session.client("dynamodb", config=boto_config()), os.environ["AUDIT_TABLE_NAME"], retention
+        session.client("dynamodb", config=boto_config()), os.environ[env.AUDIT_TABLE_NAME], retention
     )
-    publisher = EventBridgePublisher(session.client("events", config=boto_config()), os.environ["EVENT_BUS_NAME"])
+    publisher = EventBridgePublisher(session.client("events", config=boto_config()), os.environ[env.EVENT_BUS_NAME])
     return IngestService(audit, publisher, parallelism=INGEST_PARALLELISM)
 
 
@@ -64,7 +66,7 @@ def sync_service() -> SyncService:
 
     from dig_api.sync import LambdaInvoker, SyncService, parse_sync_connectors
 
-    connectors = parse_sync_connectors(os.environ.get("SYNC_CONNECTORS", "{}"))
+    connectors = parse_sync_connectors(os.environ.get(env.SYNC_CONNECTORS, "{}"))
     # The connector's sync function has 25 s; the API 28 s: one attempt, no SDK retry.
     lambda_client = boto3.session.Session().client(
         "lambda", config=Config(connect_timeout=2, read_timeout=26, retries={"total_max_attempts": 1})
@@ -75,7 +77,7 @@ def sync_service() -> SyncService:
 
 def callback_key() -> str | None:
     """The key that signs provider callback URLs (None when the stack has no callbacks)."""
-    arn = os.environ.get("CALLBACK_KEY_SECRET_ARN")
+    arn = os.environ.get(env.CALLBACK_KEY_SECRET_ARN)
     if not arn:
         return None
     import json

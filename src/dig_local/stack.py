@@ -22,7 +22,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from dig_connector_kit import settings as kit
+from dig_contracts import environment as env
 from dig_contracts.manifest import ConnectorManifest
 from dig_contracts.registry import installed_connectors, sample_config
 from dig_local import resources
@@ -185,14 +185,14 @@ class LocalStack:
     def _configure_handlers(self) -> None:
         assert self.resources is not None
         environment = {
-            kit.AUDIT_TABLE_NAME: self.resources.audit_table,
-            kit.CONFIG_TABLE_NAME: self.resources.config_table,
-            "EVENT_BUS_NAME": self.resources.bus_name,
-            "SIGNING_KEY_SECRET_ARN": self.resources.signing_secret_arn,
-            "JWT_ISSUER": resources.LOCAL_ISSUER,
-            "JWT_AUDIENCE": "dig-api",
-            kit.CALLBACK_KEY_SECRET_ARN: self.resources.callback_key_secret_arn,
-            kit.DIG_CALLBACK_URL: f"{self.url}/v1/callbacks",
+            env.AUDIT_TABLE_NAME: self.resources.audit_table,
+            env.CONFIG_TABLE_NAME: self.resources.config_table,
+            env.EVENT_BUS_NAME: self.resources.bus_name,
+            env.SIGNING_KEY_SECRET_ARN: self.resources.signing_secret_arn,
+            env.JWT_ISSUER: resources.LOCAL_ISSUER,
+            env.JWT_AUDIENCE: "dig-api",
+            env.CALLBACK_KEY_SECRET_ARN: self.resources.callback_key_secret_arn,
+            env.DIG_CALLBACK_URL: f"{self.url}/v1/callbacks",
         }
         for connector in self.resources.connectors.values():
             environment.update(connector.environment)
