@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dig_connector_kit.config import ConfigError as ConfigError  # re-exported: the parser raises it
+from dig_connector_kit.config import validate_config
 from dig_connector_kit.ratelimit import RateLimit
 from dig_contracts.currencies import ISO_4217_CURRENCIES
 from dig_contracts.events import EventType
@@ -30,12 +32,6 @@ EVENT_SOURCES: dict[EventType, frozenset[str]] = {
         {"redemptionId", "pointsRedeemed", "pointsBalance", "rewardName", "rewardValue", "redeemedAt", "email"}
     ),
 }
-
-
-class ConfigError(ValueError):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 class Strict(BaseModel):
@@ -125,15 +121,4 @@ def _problems(config: MarketoConfig) -> Any:
 
 def parse_config(document: Any) -> MarketoConfig:
     """Validate a configuration document; ConfigError lists every problem with its path."""
-    try:
-        return MarketoConfig.model_validate(document)
-    except ValidationError as error:
-        problems: list[str] = []
-        for item in error.errors(include_url=False, include_input=False):
-            location = ".".join(str(part) for part in item["loc"])
-            message = str(item["msg"]).removeprefix("Value error, ")
-            if item["type"] == "value_error" and not location:
-                problems.extend(message.splitlines())
-            else:
-                problems.append(f"{location}: {message}" if location else message)
-        raise ConfigError(problems) from None
+    return validate_config(MarketoConfig, document)

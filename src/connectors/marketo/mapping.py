@@ -12,14 +12,11 @@ from db.contacts import MemberContact
 from dig_connector_kit import formatting
 from dig_connector_kit.model import InboundMessage
 from dig_contracts.events import (
-    BadgeAwardEvent,
-    EnvelopeFields,
     EventType,
-    MemberRegistrationEvent,
     Money,
-    RedemptionEvent,
 )
 from dig_contracts.pan import find_card_number
+from dig_contracts.values import event_values
 
 
 @dataclass
@@ -40,46 +37,6 @@ class Plan:
     @property
     def campaign_key(self) -> str | None:
         return f"campaign:{self.campaign_id}" if self.campaign_id else None
-
-
-def sources(event: EnvelopeFields) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "memberId": event.memberId,
-        "eventId": event.eventId,
-        "programId": event.programId,
-        "occurredAt": event.occurredAt,
-    }
-    if isinstance(event, MemberRegistrationEvent):
-        data = event.data
-        values |= {
-            "email": data.email,
-            "firstName": data.firstName,
-            "lastName": data.lastName,
-            "enrollmentChannel": data.enrollmentChannel,
-            "cardType": data.cardType,
-            "registrationDate": event.occurredAt,
-        }
-    elif isinstance(event, BadgeAwardEvent):
-        badge = event.data
-        values |= {
-            "badgeId": badge.badgeId,
-            "badgeName": badge.badgeName,
-            "awardedAt": badge.awardedAt,
-            "pointsAwarded": badge.pointsAwarded,
-            "category": badge.category,
-        }
-    elif isinstance(event, RedemptionEvent):
-        redemption = event.data
-        values |= {
-            "redemptionId": redemption.redemptionId,
-            "pointsRedeemed": redemption.pointsRedeemed,
-            "pointsBalance": redemption.pointsBalance,
-            "rewardName": redemption.reward.name,
-            "rewardValue": redemption.reward.value,
-            "redeemedAt": event.occurredAt,
-            "email": redemption.email,
-        }
-    return values
 
 
 def field_value(value: Any) -> str | int | float | bool:
@@ -120,7 +77,7 @@ def plan(message: InboundMessage, config: MarketoConfig, known: MemberContact | 
     if mapping is None:
         result.skip_reason = f"no Marketo mapping is configured for {message.event_type}"
         return result
-    values = sources(event)
+    values = event_values(event)
     email = values.get("email") or known.email
     if not email:
         result.errors.append(

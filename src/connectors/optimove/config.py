@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dig_connector_kit.config import ConfigError as ConfigError  # re-exported: the parser raises it
+from dig_connector_kit.config import validate_config
 from dig_connector_kit.ratelimit import RateLimit
 from dig_contracts.currencies import ISO_4217_CURRENCIES
 from dig_contracts.events import EventType
@@ -25,12 +27,6 @@ OptimoveField = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")]
 TagName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
 SnakeName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 SourceName = Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class ConfigError(ValueError):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 class Strict(BaseModel):
@@ -347,15 +343,4 @@ def _duplicates(scope: str, mapped: list[tuple[str, Attribute]]) -> Iterable[str
 
 def parse_config(document: Any) -> OptimoveConfig:
     """Validate a configuration document; ConfigError lists every problem with its path."""
-    try:
-        return OptimoveConfig.model_validate(document)
-    except ValidationError as error:
-        problems: list[str] = []
-        for item in error.errors(include_url=False, include_input=False):
-            location = ".".join(str(part) for part in item["loc"])
-            message = str(item["msg"]).removeprefix("Value error, ")
-            if item["type"] == "value_error" and not location:
-                problems.extend(message.splitlines())
-            else:
-                problems.append(f"{location}: {message}" if location else message)
-        raise ConfigError(problems) from None
+    return validate_config(OptimoveConfig, document)

@@ -19,7 +19,6 @@ from db.contacts import MemberContact
 from dig_connector_kit import formatting
 from dig_connector_kit.model import InboundMessage
 from dig_contracts.events import (
-    EnvelopeFields,
     EventType,
     MemberProfileUpdateEvent,
     MemberRegistrationEvent,
@@ -30,6 +29,7 @@ from dig_contracts.events import (
     RedemptionEvent,
 )
 from dig_contracts.pan import find_card_number
+from dig_contracts.values import event_values
 
 MAX_UNIQUE_MESSAGE_ID = 254
 MAX_PARAMETER_LENGTH = 255
@@ -91,60 +91,6 @@ def unique_message_id(event_id: str, template_id: int) -> str:
     if len(candidate) <= MAX_UNIQUE_MESSAGE_ID:
         return candidate
     return f"dig:{template_id}:sha256:{hashlib.sha256(event_id.encode()).hexdigest()}"
-
-
-# --- source values ----------------------------------------------------------------------------
-
-
-def sources(event: EnvelopeFields) -> dict[str, Any]:
-    """The named values an event offers to attribute mappings, mail tags and real-time parameters."""
-    values: dict[str, Any] = {
-        "memberId": event.memberId,
-        "eventId": event.eventId,
-        "programId": event.programId,
-        "occurredAt": event.occurredAt,
-    }
-    if isinstance(event, MemberRegistrationEvent):
-        data = event.data
-        values |= {
-            "email": data.email,
-            "firstName": data.firstName,
-            "lastName": data.lastName,
-            "enrollmentChannel": data.enrollmentChannel,
-            "cardType": data.cardType,
-            "registrationDate": event.occurredAt,
-        }
-    elif isinstance(event, OptInEmailEvent):
-        values |= {"email": event.data.email, "optIn": event.data.optIn, "source": event.data.source}
-    elif isinstance(event, RedemptionEvent):
-        redemption = event.data
-        values |= {
-            "redemptionId": redemption.redemptionId,
-            "pointsRedeemed": redemption.pointsRedeemed,
-            "pointsBalance": redemption.pointsBalance,
-            "rewardName": redemption.reward.name,
-            "rewardValue": redemption.reward.value,
-            "rewardAmount": redemption.reward.value.decimal,
-            "rewardCurrency": redemption.reward.value.currency,
-            "redeemedAt": event.occurredAt,
-            "email": redemption.email,
-        }
-    elif isinstance(event, MemberTierEvent):
-        values |= {
-            "newTier": event.data.newTier,
-            "previousTier": event.data.previousTier,
-            "effectiveAt": event.data.effectiveAt or event.occurredAt,
-        }
-    elif isinstance(event, PartnerCardLinkEvent):
-        link = event.data
-        values |= {
-            "linkId": link.linkId,
-            "partner": link.partner,
-            "cardholderType": link.cardholderType,
-            "linkStatus": link.linkStatus,
-            "last4": link.last4,
-        }
-    return values
 
 
 # --- conversions ----------------------------------------------------------------------------
@@ -244,7 +190,7 @@ def plan(message: InboundMessage, config: OptimoveConfig, known: MemberContact |
     locale, locale_note = formatting.resolve_locale(event.locale or known.locale, config.locale)
     if locale_note:
         result.notes.append(locale_note)
-    values = sources(event)
+    values = event_values(event)
 
     def set_attributes(mapped: dict[str, Attribute], supplied: dict[str, Any], prefix: str) -> None:
         unmapped = sorted(name for name in supplied if name not in mapped)

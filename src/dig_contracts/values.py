@@ -1,0 +1,78 @@
+"""The named values each loyalty event offers to a connector's mappings (attribute and lead fields,
+mail tags, activity attributes, real-time parameters, campaign tokens). A connector's configuration
+names these; which of them it accepts for which event type is its own rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dig_contracts.events import (
+    BadgeAwardEvent,
+    EnvelopeFields,
+    MemberRegistrationEvent,
+    MemberTierEvent,
+    OptInEmailEvent,
+    PartnerCardLinkEvent,
+    RedemptionEvent,
+)
+
+COMMON = frozenset({"memberId", "eventId", "programId", "occurredAt"})
+
+
+def event_values(event: EnvelopeFields) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "memberId": event.memberId,
+        "eventId": event.eventId,
+        "programId": event.programId,
+        "occurredAt": event.occurredAt,
+    }
+    if isinstance(event, MemberRegistrationEvent):
+        data = event.data
+        values |= {
+            "email": data.email,
+            "firstName": data.firstName,
+            "lastName": data.lastName,
+            "enrollmentChannel": data.enrollmentChannel,
+            "cardType": data.cardType,
+            "registrationDate": event.occurredAt,
+        }
+    elif isinstance(event, OptInEmailEvent):
+        values |= {"email": event.data.email, "optIn": event.data.optIn, "source": event.data.source}
+    elif isinstance(event, RedemptionEvent):
+        redemption = event.data
+        values |= {
+            "redemptionId": redemption.redemptionId,
+            "pointsRedeemed": redemption.pointsRedeemed,
+            "pointsBalance": redemption.pointsBalance,
+            "rewardName": redemption.reward.name,
+            "rewardValue": redemption.reward.value,
+            "rewardAmount": redemption.reward.value.decimal,
+            "rewardCurrency": redemption.reward.value.currency,
+            "redeemedAt": event.occurredAt,
+            "email": redemption.email,
+        }
+    elif isinstance(event, MemberTierEvent):
+        values |= {
+            "newTier": event.data.newTier,
+            "previousTier": event.data.previousTier,
+            "effectiveAt": event.data.effectiveAt or event.occurredAt,
+        }
+    elif isinstance(event, PartnerCardLinkEvent):
+        link = event.data
+        values |= {
+            "linkId": link.linkId,
+            "partner": link.partner,
+            "cardholderType": link.cardholderType,
+            "linkStatus": link.linkStatus,
+            "last4": link.last4,
+        }
+    elif isinstance(event, BadgeAwardEvent):
+        badge = event.data
+        values |= {
+            "badgeId": badge.badgeId,
+            "badgeName": badge.badgeName,
+            "awardedAt": badge.awardedAt,
+            "pointsAwarded": badge.pointsAwarded,
+            "category": badge.category,
+        }
+    return values
