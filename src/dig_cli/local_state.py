@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 STATE_ENV = "DIG_LOCAL_STATE"
 
@@ -27,19 +29,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _read() -> dict[str, str]:
+def _read() -> dict[str, dict[str, Any]]:
+    """pid -> {"url", "started"}, for the processes that still run."""
     try:
         entries = json.loads(state_path().read_text())
     except (OSError, ValueError):
         return {}
-    return (
-        {pid: url for pid, url in entries.items() if pid.isdigit() and _alive(int(pid))}
-        if isinstance(entries, dict)
-        else {}
-    )
+    if not isinstance(entries, dict):
+        return {}
+    return {
+        pid: entry
+        for pid, entry in entries.items()
+        if pid.isdigit() and isinstance(entry, dict) and "url" in entry and _alive(int(pid))
+    }
 
 
-def _write(entries: dict[str, str]) -> None:
+def _write(entries: dict[str, dict[str, Any]]) -> None:
     path = state_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -49,7 +54,7 @@ def _write(entries: dict[str, str]) -> None:
 
 def remember(url: str, pid: int | None = None) -> None:
     entries = _read()
-    entries[str(pid or os.getpid())] = url
+    entries[str(pid or os.getpid())] = {"url": url, "started": time.time()}
     _write(entries)
 
 
@@ -61,6 +66,9 @@ def forget(pid: int | None = None) -> None:
 
 
 def running_url() -> str | None:
-    """The URL of the most recently started local stack that still runs."""
+    """The URL of the most recently started local stack that still runs (by start time: process ids
+    wrap around)."""
     entries = _read()
-    return entries[max(entries, key=int)] if entries else None
+    if not entries:
+        return None
+    return str(max(entries.values(), key=lambda entry: float(entry.get("started", 0)))["url"])

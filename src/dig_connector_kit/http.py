@@ -27,6 +27,16 @@ from dig_connector_kit.ratelimit import Limiter, RateLimit, RateLimitTimeout
 AUTH_REFUSED, THROTTLED, SERVER_ERROR = "auth-refused", "throttled", "server-error"
 READ_TIMEOUT_SECONDS = 20.0
 REQUEST_TIMEOUT = httpx.Timeout(connect=3.0, read=READ_TIMEOUT_SECONDS, write=10.0, pool=5.0)
+# A call is only started with at least this much of the invocation left; its read timeout is cut to
+# what is left, so that the synchronous flow (about 20 s in all) can make several calls.
+MIN_CALL_SECONDS = 6.0
+
+
+def request_timeout(deadline: Deadline) -> httpx.Timeout:
+    read = max(1.0, min(READ_TIMEOUT_SECONDS, deadline.remaining() - 1.0))
+    return httpx.Timeout(connect=3.0, read=read, write=min(10.0, read), pool=min(5.0, read))
+
+
 MAX_RENEWALS = 2  # credentials renewed and the call resent at once, per call
 
 
@@ -139,7 +149,7 @@ class Transport:
     def send(self, request: Request, deadline: Deadline, *, conflict_means_done: bool = False) -> CallResult:
         attempts: list[Attempt] = []
         result = CallResult(ok=False, retryable=True, status="not sent", attempts=attempts)
-        if not deadline.allows(READ_TIMEOUT_SECONDS + 1):
+        if not deadline.allows(MIN_CALL_SECONDS):
             result.error = "not sent: the invocation has no time left for another call"
             return result
         attempt, renewals = 0, 0
@@ -151,7 +161,7 @@ class Transport:
                 except RateLimitTimeout as error:
                     result.error = f"rate limit: {error}"
                     return result
-            result = self._once(request, attempts, conflict_means_done)
+            result = self._once(request, attempts, conflict_means_done, request_timeout(deadline))
             if result.renew and self._renew is not None and renewals < MAX_RENEWALS:
                 renewals += 1
                 attempt -= 1  # a renewal does not count as a try
@@ -172,12 +182,14 @@ class Transport:
             wait = min(wait, self._backoff_cap)
             if result.retry_after is not None:
                 wait = max(wait, result.retry_after)
-            if not deadline.allows(wait + READ_TIMEOUT_SECONDS + 1):
+            if not deadline.allows(wait + MIN_CALL_SECONDS):
                 break
             self._sleep(wait)
         return result
 
-    def _once(self, request: Request, attempts: list[Attempt], conflict_means_done: bool) -> CallResult:
+    def _once(
+        self, request: Request, attempts: list[Attempt], conflict_means_done: bool, timeout: httpx.Timeout
+    ) -> CallResult:
         headers = {"Content-Type": "application/json", **request.headers}
         if request.authenticated:
             headers.update(self._authorize(request))
@@ -191,7 +203,7 @@ class Transport:
                 json=request.body,
                 params=request.params,
                 headers=headers,
-                timeout=REQUEST_TIMEOUT,
+                timeout=timeout,
             )
         except (httpx.ConnectTimeout, httpx.ConnectError, httpx.PoolTimeout) as error:  # never sent
             return self._record(attempts, request, at, started, "network", type(error).__name__, retryable=True)

@@ -109,7 +109,7 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
 def test_no_retry_is_started_that_the_invocation_has_no_time_for() -> None:
     clock = SimulatedClock()
     sender, seen = transport([answer(429, headers={"Retry-After": "30"}), answer(200)], clock)
-    result = sender.send(request(), Deadline(40, clock=clock))
+    result = sender.send(request(), Deadline(35, clock=clock))  # 30 s to wait, then too little left
     assert not result.ok
     assert result.retryable
     assert len(seen) == 1
@@ -132,3 +132,17 @@ def test_the_api_key_travels_in_the_header_and_never_in_logs(caplog: pytest.LogC
     assert seen[0].headers["X-API-KEY"] == "secret-key"
     assert "secret-key" not in caplog.text
     assert all("secret-key" not in repr(attempt) for attempt in result.attempts)
+
+
+def test_a_call_near_the_deadline_waits_only_for_what_is_left_and_none_starts_after() -> None:
+    clock = SimulatedClock()
+    sender, seen = transport([answer(200)], clock)
+    assert sender.send(request(), Deadline(10, clock=clock)).ok
+    assert seen[0].extensions["timeout"]["read"] == 9.0  # the synchronous flow's few seconds, not 20
+    late = sender.send(request(), Deadline(5, clock=clock))
+    assert (late.ok, late.retryable, late.error) == (
+        False,
+        True,
+        "not sent: the invocation has no time left for another call",
+    )
+    assert len(seen) == 1

@@ -74,5 +74,8 @@ def test_local_commands_find_the_newest_running_local_stack(tmp_path: Path, monk
     assert local_state.running_url() == "http://127.0.0.1:1111"
     local_state.remember("http://127.0.0.1:2222", pid=2**22 + 7)  # no such process: ignored
     assert local_state.running_url() == "http://127.0.0.1:1111"
+    local_state.remember("http://127.0.0.1:3333", pid=1)  # a lower process id, started later: it wins
+    assert local_state.running_url() == "http://127.0.0.1:3333"
+    local_state.forget(pid=1)
     local_state.forget(pid=os.getpid())
     assert local_state.running_url() is None
