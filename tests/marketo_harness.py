@@ -19,6 +19,7 @@ from connectors.marketo.local import _make as make_simulator
 from connectors.marketo.local.simulator import MarketoSimulator
 from dig_connector_kit.http import Transport
 from dig_connector_kit.model import Deadline, InboundMessage
+from dig_connector_kit.quota import InMemoryDailyQuota
 from dig_connector_kit.ratelimit import InMemoryLimiter
 from tests.fakes import FakeContactStore, FakeOperationLedger
 from tests.optimove_harness import SimulatedClock
@@ -79,7 +80,9 @@ def harness(config: dict[str, Any] | None = None) -> Harness:
     operations, contacts = FakeOperationLedger(), FakeContactStore()
     now = [datetime(2026, 11, 21, 18, 0, tzinfo=UTC)]
     parsed = parse_config(document)
-    connector = MarketoConnector(lambda: parsed, transport, f"{BASE}/rest", operations, contacts, clock=lambda: now[0])
+    connector = MarketoConnector(
+        lambda: parsed, transport, f"{BASE}/rest", operations, contacts, InMemoryDailyQuota(), clock=lambda: now[0]
+    )
     return Harness(simulator, connector, tokens, clock, parsed, operations, contacts, now)
 
 

@@ -153,6 +153,12 @@ class Kit:
         return transport
 
     @cached_property
+    def daily_quota(self) -> Any:
+        from dig_connector_kit.quota import DynamoDailyQuota
+
+        return DynamoDailyQuota(self.audit.table)
+
+    @cached_property
     def watermarks(self) -> Any:
         from db.watermarks import DynamoWatermarkStore
 

@@ -233,6 +233,28 @@ def test_the_daily_quota_holds_every_message_until_it_resets() -> None:
     assert after.result is Result.DELIVERED
 
 
+def test_dig_keeps_to_its_share_of_the_daily_quota_counted_across_invocations() -> None:
+    document = sample_config_document()
+    document["limits"]["dailyCalls"] = 2
+    h = harness(document)
+    known_member(h)
+    [first] = h.deliver(inbound(example_event("BADGE_AWARD", eventId="b-1"))).values()  # leads + activity
+    assert first.result is Result.DELIVERED
+    [second] = h.deliver(inbound(example_event("BADGE_AWARD", eventId="b-2"))).values()
+    assert second.result is Result.RETRY
+    assert second.hold_seconds == 900
+    assert second.error == "held: Marketo's daily API quota is spent (607) until 2026-11-22T06:00:00+00:00"
+    assert len(h.calls("leads.json")) == 1  # the third call was never made
+
+
+def test_the_concurrency_share_must_allow_the_connectors_two_invocations() -> None:
+    document = sample_config_document()
+    document["limits"]["concurrentCalls"] = 1
+    with pytest.raises(ConfigError) as raised:
+        parse_config(document)
+    assert raised.value.problems == ["limits.concurrentCalls: Input should be greater than or equal to 2"]
+
+
 def test_an_activity_whose_answer_was_lost_is_not_sent_again() -> None:
     h = harness()
     known_member(h)

@@ -10,8 +10,9 @@
 Activities and campaign triggers have no idempotency key at Marketo: each is claimed before it is
 sent and recorded done after, so a retry or a replay never sends it again, and a call whose answer
 was lost is not resent (the message is FAILED, saying so). 601/602 renew the token and resend
-(the kit's transport); 606/615/604/608/713 and 502 are retried; 607 (the daily quota) holds every
-message until the quota resets; a record Marketo skips is FAILED with its code.
+(the kit's transport); 606/615/604/608/713 and 502 are retried; 607 (the daily quota), or DIG's own
+share of it counted across invocations (``limits.dailyCalls``), holds every message until the quota
+resets; a record Marketo skips is FAILED with its code.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from connectors.marketo.mapping import Plan, plan
 from db.contacts import ContactStore
 from db.operations import OperationClaim, OperationLedger
 from dig_connector_kit.contacts import member_contacts
-from dig_connector_kit.http import CallResult, Transport
+from dig_connector_kit.http import CallResult, Request, Transport
 from dig_connector_kit.model import Deadline, InboundMessage, Outcome, Result
+from dig_connector_kit.quota import DailyQuota
 
 logger = logging.getLogger(__name__)
 NAME = "marketo"
@@ -76,6 +78,7 @@ class MarketoConnector:
         rest_base: str,
         operations: OperationLedger,
         contacts: ContactStore | None = None,
+        quota: DailyQuota | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._config = config
@@ -83,6 +86,7 @@ class MarketoConnector:
         self._rest = rest_base.rstrip("/")
         self._operations = operations
         self._contacts = contacts
+        self._quota = quota
         self._clock = clock
         self._quota_until: datetime | None = None  # this container saw 607: nothing is sent until then
 
@@ -138,6 +142,18 @@ class MarketoConnector:
             hold_seconds=max(1, min(wait, MAX_HOLD_SECONDS)),
         )
 
+    def _send(self, request: Request, config: MarketoConfig, deadline: Deadline) -> CallResult:
+        """One call, counted against DIG's share of the daily quota first."""
+        day = self._clock().astimezone(QUOTA_TIMEZONE).date().isoformat()
+        if self._quota is not None and not self._quota.take(NAME, day, config.limits.dailyCalls):
+            return CallResult(
+                ok=False,
+                retryable=False,
+                status=api.DAILY_QUOTA,
+                error=f"DIG's share of the daily quota ({config.limits.dailyCalls} calls) is spent",
+            )
+        return self._transport.send(request, deadline)
+
     def _quota_spent(self, result: CallResult) -> bool:
         if result.status == api.DAILY_QUOTA:
             self._quota_until = quota_resets_at(self._clock())
@@ -170,7 +186,7 @@ class MarketoConnector:
             for start in range(0, len(leads), api.MAX_RECORDS_PER_CALL):
                 chunk = leads[start : start + api.MAX_RECORDS_PER_CALL]
                 request = api.upsert_leads(self._rest, [f for _, f in chunk], config.lookupField, config.limits.calls)
-                result = self._transport.send(request, deadline)
+                result = self._send(request, config, deadline)
                 if self._quota_spent(result):
                     for key, _ in chunk:
                         for item in by_lead[key]:
@@ -217,7 +233,7 @@ class MarketoConnector:
         for start in range(0, len(todo), api.MAX_RECORDS_PER_CALL):
             chunk = todo[start : start + api.MAX_RECORDS_PER_CALL]
             activities = [{"leadId": item.lead_id, **(item.plan.activity or {})} for item in chunk]
-            result = self._transport.send(api.add_activities(self._rest, activities, config.limits.calls), deadline)
+            result = self._send(api.add_activities(self._rest, activities, config.limits.calls), config, deadline)
             held = self._quota_spent(result)
             records = api.record_results(result.body) if result.ok else []
             for index, item in enumerate(chunk):
@@ -258,7 +274,7 @@ class MarketoConnector:
         request = api.trigger_campaign(
             self._rest, item.plan.campaign_id, [item.lead_id], item.plan.tokens, config.limits.calls
         )
-        result = self._transport.send(request, deadline)
+        result = self._send(request, config, deadline)
         if self._quota_spent(result):
             item.outcome = self._hold_outcome()
             item.retry.append("held")

@@ -16,6 +16,7 @@ def build(kit: Kit) -> MarketoConnector:
         kit.setting(REST_BASE_URL),
         kit.operations,
         kit.contacts,
+        kit.daily_quota,
     )
 
 
