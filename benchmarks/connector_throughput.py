@@ -96,6 +96,7 @@ def audit_in_moto(batches: list[dict[str, Any]], events: int) -> dict[str, Any]:
     from db.audit import DynamoAuditStore
     from db.config_store import DynamoConfigStore
     from db.schema import AUDIT_TABLE, CONFIG_TABLE
+    from dig_connector_kit.lambda_entry import built
     from dig_contracts.bus import message_id_for
     from dig_local.stack import SAMPLE_CONFIGS
 
@@ -110,8 +111,7 @@ def audit_in_moto(batches: list[dict[str, Any]], events: int) -> dict[str, Any]:
         DynamoConfigStore(dynamodb, "bench-config").push(
             "optimove", json.loads(SAMPLE_CONFIGS["optimove"].read_text()), "bench"
         )
-        handler.runtime.cache_clear()
-        runtime = handler.runtime()
+        _, runtime = built("optimove", fresh=True)
         runtime.connector._transport._http = http  # type: ignore[attr-defined]
 
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -212,6 +212,18 @@ class Kit:
         return answers
 
 
+_BUILT: dict[str, Callable[[], tuple[Kit, ConnectorRuntime]]] = {}
+
+
+def built(connector: str, *, fresh: bool = False) -> tuple[Kit, ConnectorRuntime]:
+    """The kit and runtime a connector's handlers use in this process (benchmarks and tests reach
+    in through it); ``fresh``: made again from the environment as it is now."""
+    made = _BUILT[connector]
+    if fresh:
+        made.cache_clear()  # type: ignore[attr-defined]
+    return made()
+
+
 def connector_handlers(
     manifest: ConnectorManifest, build: Callable[[Kit], Connector]
 ) -> tuple[Callable[[dict[str, Any], LambdaContext], dict[str, Any]], Callable[[dict[str, Any], LambdaContext], Any]]:
@@ -225,6 +237,8 @@ def connector_handlers(
     def made() -> tuple[Kit, ConnectorRuntime]:
         kit = Kit(manifest)
         return kit, kit.runtime(build(kit))
+
+    _BUILT[manifest.name] = made
 
     @logger.inject_lambda_context(log_event=False)
     @metrics.log_metrics
