@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
@@ -47,3 +48,21 @@ def number(value: int | float | Decimal, locale: Locale) -> str:
 def day(value: date | datetime, locale: Locale, style: str) -> str:
     """A date in the member's locale. A timestamp keeps its own offset: it is the member's day."""
     return format_date(value.date() if isinstance(value, datetime) else value, format=style, locale=locale)
+
+
+def text(value: Any, locale: Locale, date_style: str) -> str:
+    """Any event value as the member reads it (a mail tag, a My Token): money, numbers and dates
+    written for the locale, booleans as true/false, nothing as empty."""
+    from dig_contracts.events import Money
+
+    if value is None:
+        return ""
+    if isinstance(value, Money):
+        return money(value.decimal, value.currency, locale)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return number(value, locale)
+    if isinstance(value, datetime | date):
+        return day(value, locale, date_style)
+    return str(value)

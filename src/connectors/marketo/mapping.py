@@ -54,21 +54,6 @@ def field_value(value: Any) -> str | int | float | bool:
     return str(value)
 
 
-def token_value(value: Any, locale: Any, date_style: str) -> str:
-    """A My Token, written for the member's locale (Marketo does not localize it)."""
-    if value is None:
-        return ""
-    if isinstance(value, Money):
-        return formatting.money(value.decimal, value.currency, locale)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float | Decimal):
-        return formatting.number(value, locale)
-    if isinstance(value, datetime | date):
-        return formatting.day(value, locale, date_style)
-    return str(value)
-
-
 def plan(message: InboundMessage, config: MarketoConfig, known: MemberContact | None = None) -> Plan:
     event = message.event
     known = known or MemberContact()
@@ -113,7 +98,7 @@ def plan(message: InboundMessage, config: MarketoConfig, known: MemberContact | 
             result.notes.append(note)
         result.campaign_id = mapping.campaign.campaignId
         result.tokens = {
-            name: token_value(values.get(source), locale, config.dateFormat)
+            name: formatting.text(values.get(source), locale, config.dateFormat)
             for name, source in mapping.campaign.tokens.items()
         }
     _refuse_card_numbers(result)

@@ -142,19 +142,7 @@ def attribute_value(value: Any, attribute: Attribute, locale: Locale) -> str:
     raise ConversionError(f"is not a date (YYYY-MM-DD); {attribute.field} is a date")
 
 
-def tag_value(value: Any, locale: Locale, date_style: str) -> str:
-    """A personalization tag value, formatted for the member's locale."""
-    if value is None:
-        return ""
-    if isinstance(value, Money):
-        return formatting.money(value.decimal, value.currency, locale)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float | Decimal):
-        return formatting.number(value, locale)
-    if isinstance(value, datetime | date):
-        return formatting.day(value, locale, date_style)
-    return str(value)
+tag_value = formatting.text  # a personalization tag value, formatted for the member's locale
 
 
 def parameter_value(value: Any) -> str | int | float | bool:
