@@ -48,16 +48,26 @@ class LocalStackProcess:
     def post_event(self, event: dict[str, Any]) -> httpx.Response:
         return self.http.post("/v1/events", json=event)
 
-    def wait_for_final(self, message_id: str, timeout: float = 90) -> dict[str, Any]:
+    def wait_until(self, condition: Any, what: str, timeout: float = 90) -> Any:
+        """Poll ``condition`` until it returns something truthy (never a fixed wait)."""
         deadline = time.monotonic() + timeout
-        record: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            record = self.http.get(f"/v1/messages/{message_id}").json()
-            final = {d["connector"] for d in record.get("deliveries") or [] if d["status"] in FINAL}
-            if record.get("eventType") and final >= SUBSCRIBERS[record["eventType"]]:
-                return record
+            found = condition()
+            if found:
+                return found
             time.sleep(0.3)
-        raise AssertionError(f"message {message_id} not final after {timeout} s: {record}")
+        raise AssertionError(f"not within {timeout} s: {what}")
+
+    def wait_for_final(self, message_id: str, timeout: float = 90) -> dict[str, Any]:
+        """The message once every connector it reaches has recorded an end."""
+
+        def final() -> dict[str, Any] | None:
+            record: dict[str, Any] = self.http.get(f"/v1/messages/{message_id}").json()
+            ended = {d["connector"] for d in record.get("deliveries") or [] if d["status"] in FINAL}
+            done = record.get("eventType") and ended >= SUBSCRIBERS[record["eventType"]]
+            return record if done else None
+
+        return self.wait_until(final, f"message {message_id} final", timeout)
 
     def simulator_requests(self) -> list[dict[str, Any]]:
         return self.http.get("/_sim/optimove/requests").json()
@@ -67,15 +77,6 @@ class LocalStackProcess:
         member = f"{prefix}-{uuid.uuid4().hex[:10]}"
         assert self.http.post("/_sim/optimove/customers", json={"customers": [member]}).status_code == 204
         return member
-
-    def wait_until(self, condition: Any, what: str, timeout: float = 90) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = condition()
-            if found:
-                return found
-            time.sleep(0.3)
-        raise AssertionError(f"not within {timeout} s: {what}")
 
 
 @pytest.fixture(scope="session")
