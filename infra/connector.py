@@ -7,12 +7,16 @@ Adding a connector is its package, its manifest and one ``ConnectorModule`` line
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -21,6 +25,7 @@ from db.call_log import STATUS_INDEX
 from dig_connector_kit import settings as kit_settings
 from dig_connector_kit.settings import ConnectorSettings
 from dig_contracts.bus import SCHEDULED_CHECK
+from dig_contracts.files import EXTRACTS_PREFIX
 from dig_contracts.manifest import ConnectorManifest
 from infra.api import Api
 from infra.bundling import function_code
@@ -97,20 +102,14 @@ class ConnectorModule(Construct):
         callbacks = manifest.callback_pattern()
         self.callback_rule: events.Rule | None = None
         if callbacks is not None:
-            self.callback_rule = events.Rule(
-                self,
-                "CallbackRule",
-                event_bus=bus,
-                description=f"Routes the provider's callbacks to the {manifest.name} connector",
-                event_pattern=events.EventPattern(source=callbacks["source"], detail_type=callbacks["detail-type"]),
-                targets=[
-                    targets.SqsQueue(
-                        self.queue,
-                        dead_letter_queue=self.target_dead_letter_queue,
-                        retry_attempts=185,
-                        max_event_age=Duration.hours(24),
-                    )
-                ],
+            self.callback_rule = self._extra_rule(
+                "CallbackRule", f"Routes the provider's callbacks to the {manifest.name} connector", callbacks, bus
+            )
+        files = manifest.file_pattern()
+        self.file_rule: events.Rule | None = None
+        if files is not None:
+            self.file_rule = self._extra_rule(
+                "FileReadyRule", f"Routes FILE_READY of {', '.join(manifest.extracts)} to {manifest.name}", files, bus
             )
 
         environment = ConnectorSettings(
@@ -224,3 +223,39 @@ class ConnectorModule(Construct):
             memory_mb=self.manifest.memory_mb,
             description=f"DIG connector: {self.manifest.description}"[:256],
         )
+
+    def _extra_rule(
+        self, construct_id: str, description: str, pattern: dict[str, Any], bus: events.IEventBus
+    ) -> events.Rule:
+        return events.Rule(
+            self,
+            construct_id,
+            event_bus=bus,
+            description=description,
+            event_pattern=events.EventPattern(
+                source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern.get("detail")
+            ),
+            targets=[
+                targets.SqsQueue(
+                    self.queue,
+                    dead_letter_queue=self.target_dead_letter_queue,
+                    retry_attempts=185,
+                    max_event_age=Duration.hours(24),
+                )
+            ],
+        )
+
+    def grant_extracts(self, bucket: s3.IBucket) -> None:
+        """Read access to the validated rows of the extracts the manifest names, and nothing else."""
+        for name in self.manifest.extracts:
+            prefix = f"{EXTRACTS_PREFIX}{name}/"
+            self.function.add_to_role_policy(
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{prefix}*")])
+            )
+            logical_id = Stack.of(self).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
+            cdk.Validations.of(self.function.role or self.function).acknowledge(  # type: ignore[arg-type]
+                cdk.Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{prefix}*]",
+                    reason=f"The {name} extract's validated rows, one prefix per file",
+                )
+            )

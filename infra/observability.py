@@ -4,6 +4,8 @@ infrastructure test checks that each is a heading of the README's runbook)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -14,7 +16,17 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from dig_contracts.metrics import NAMESPACE, SERVICE_DIMENSION, ConnectorMetric, connector_service
+from dig_contracts.metrics import (
+    FILES_SERVICE,
+    NAMESPACE,
+    SERVICE_DIMENSION,
+    ConnectorMetric,
+    FileMetric,
+    connector_service,
+)
+
+if TYPE_CHECKING:
+    from infra.files import FileFlow
 
 OLDEST_MESSAGE_ALARM_SECONDS = 15 * 60
 FAILED_DELIVERY_ALARM_PERCENT = 5
@@ -27,6 +39,7 @@ class RUNBOOK:
     POISON = "A poison message in a dead-letter queue"
     FUNCTION = "A function failing or throttled"
     RESULTS = "Results that never came back"
+    FILE_FAILED = "A batch file failed"
 
 
 def connector_metric(connector: str, metric: ConnectorMetric, statistic: str = "Sum") -> cloudwatch.Metric:
@@ -151,3 +164,45 @@ class Observability(Construct):
                     RUNBOOK.RESULTS,
                     f"dig audit list --connector {connector} --since 1h",
                 )
+
+    def watch_files(self, files: FileFlow) -> None:
+        """A file refused or left unfinished, a run that failed, an upload whose processing never
+        started, and the step functions' errors."""
+        self._alarm(
+            "FilesFailed",
+            cloudwatch.Metric(
+                namespace=NAMESPACE,
+                metric_name=str(FileMetric.FILES_FAILED),
+                dimensions_map={SERVICE_DIMENSION: FILES_SERVICE},
+                period=Duration.minutes(5),
+                statistic="Sum",
+            ),
+            1,
+            "a batch file FAILED: refused at validation, or lines left unprocessed",
+            RUNBOOK.FILE_FAILED,
+            "dig files list",
+        )
+        self._alarm(
+            "FileRunsFailed",
+            files.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"),
+            1,
+            "a file-processing execution failed (the file may still read PROCESSING)",
+            RUNBOOK.FILE_FAILED,
+            "dig files list",
+        )
+        self._alarm(
+            "FileStartDeadLetters",
+            files.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
+            1,
+            "an upload's processing could not be started (the file reads AWAITING_UPLOAD)",
+            RUNBOOK.FILE_FAILED,
+            "dig files list",
+        )
+        for name, function in (
+            ("FilesValidate", files.validate_function),
+            ("FilesBatch", files.batch_function),
+            ("FilesFinish", files.finish_function),
+        ):
+            self.watch_function(name, function)

@@ -15,15 +15,23 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from db.schema import AUDIT_TABLE
+from dig_contracts.files import WORK_PREFIX
 from infra.database import Database
 
 if TYPE_CHECKING:
     from infra.connector import ConnectorModule
+    from infra.files import FileFlow
 
 
 class OperatorAccess(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, database: Database, connectors: Sequence[ConnectorModule]
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        database: Database,
+        connectors: Sequence[ConnectorModule],
+        files: FileFlow | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -90,3 +98,30 @@ class OperatorAccess(Construct):
                 "sqs:GetQueueAttributes",
                 "sqs:DeleteMessage",
             )
+        if files is not None:
+            self._files(files)
+
+    def _files(self, files: FileFlow) -> None:
+        """``dig files retry`` starts the state machine again; ``dig audit list --file`` reads the
+        file's per-chunk results (which lines became which messages)."""
+        files.state_machine.grant_start_execution(self.policy)
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                sid="ReadFileResults",
+                actions=["s3:GetObject"],
+                resources=[files.bucket.arn_for_objects(f"{WORK_PREFIX}*")],
+            ),
+            iam.PolicyStatement(
+                sid="ListFileResults",
+                actions=["s3:ListBucket"],
+                resources=[files.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{WORK_PREFIX}*"]}},
+            ),
+        )
+        logical_id = Stack.of(self).get_logical_id(files.bucket.node.default_child)  # type: ignore[arg-type]
+        cdk.Validations.of(self.policy).acknowledge(
+            cdk.Acknowledgment(
+                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{WORK_PREFIX}*]",
+                reason="A file's results, one key per chunk under its fileId",
+            )
+        )

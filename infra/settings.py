@@ -21,6 +21,11 @@ CONTEXT: dict[str, tuple[str, str]] = {
         "400",
         "Days a member's contact data (email, locale) is kept after their last event",
     ),
+    "fileRetentionDays": ("7", "Days the files bucket keeps uploads, their chunks, results and reports"),
+    "fileMapConcurrency": (
+        "4",
+        "Batches of a file's lines processed at once (the Distributed Map's MaxConcurrency): see Batch files",
+    ),
     "alarmEmail": ("", "Optional address subscribed to the alarm topic"),
 }
 
@@ -37,6 +42,8 @@ class Settings:
     log_retention_days: int
     alarm_email: str | None
     member_contact_retention_days: int = 400
+    file_retention_days: int = 7
+    file_map_concurrency: int = 4
 
     @property
     def stack_name(self) -> str:
@@ -65,4 +72,6 @@ class Settings:
             log_retention_days=int(get("logRetentionDays")),
             alarm_email=get("alarmEmail") or None,
             member_contact_retention_days=int(get("memberContactRetentionDays")),
+            file_retention_days=int(get("fileRetentionDays")),
+            file_map_concurrency=int(get("fileMapConcurrency")),
         )

@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from dig_contracts import environment as env
 from dig_contracts.registry import installed_connectors
 from infra.api import Api
 from infra.bundling import dependencies_layer
@@ -14,6 +15,7 @@ from infra.bus import Bus
 from infra.connector import ConnectorModule
 from infra.dashboard import OperatorDashboard
 from infra.database import Database
+from infra.files import FileFlow
 from infra.observability import Observability
 from infra.operator import OperatorAccess
 from infra.settings import Settings
@@ -30,6 +32,17 @@ class DigStack(Stack):
         bus = Bus(self, "Bus", stage=settings.stage, archive_retention_days=settings.archive_retention_days)
         api = Api(self, "Api", settings=settings, audit_table=database.audit_table, bus=bus.bus, layer=layer)
         observability.watch_function("Api", api.function)
+        files = FileFlow(
+            self,
+            "Files",
+            settings=settings,
+            audit_table=database.audit_table,
+            bus=bus.bus,
+            layer=layer,
+            api_function=api.function,
+        )
+        api.function.add_environment(env.FILES_BUCKET_NAME, files.bucket.bucket_name)
+        observability.watch_files(files)
 
         common = {
             "settings": settings,
@@ -41,8 +54,10 @@ class DigStack(Stack):
         }
         # Construct ids from the names ("optimove" -> "Optimove") keep each connector's logical ids.
         connectors = [ConnectorModule(self, m.name.title(), manifest=m, **common) for m in installed_connectors()]
+        for connector in connectors:
+            connector.grant_extracts(files.bucket)
 
-        operator = OperatorAccess(self, "Operator", database=database, connectors=connectors)
+        operator = OperatorAccess(self, "Operator", database=database, connectors=connectors, files=files)
         dashboard = OperatorDashboard(
             self,
             "Operations",
@@ -61,6 +76,8 @@ class DigStack(Stack):
             "AlarmTopicArn": observability.topic.topic_arn,
             "OperatorPolicyArn": operator.policy.managed_policy_arn,
             "DashboardName": dashboard.dashboard.dashboard_name,
+            "FilesBucketName": files.bucket.bucket_name,
+            "FilesStateMachineArn": files.state_machine.state_machine_arn,
         }
         if api.signing_secret is not None:
             outputs["SigningKeySecretArn"] = api.signing_secret.secret_arn

@@ -13,6 +13,7 @@ from db.watermarks import Mark, merge
 from dig_api.publisher import PUBLISHED, PublishOutcome
 from dig_connector_kit.testing import InMemoryAuditStore
 from dig_contracts.bus import BusDetail, CallbackDetail
+from dig_contracts.files import FileReadyDetail
 
 FakeAuditStore = InMemoryAuditStore  # the kit's, which connector authors' tests use too
 
@@ -26,9 +27,14 @@ class FakePublisher:
     calls: int = 0
 
     callbacks: list[CallbackDetail] = field(default_factory=list)
+    files_ready: list[FileReadyDetail] = field(default_factory=list)
 
     def publish_callback(self, detail: CallbackDetail) -> PublishOutcome:
         self.callbacks.append(detail)
+        return PUBLISHED
+
+    def publish_file_ready(self, detail: FileReadyDetail) -> PublishOutcome:
+        self.files_ready.append(detail)
         return PUBLISHED
 
     def publish(self, details: Sequence[BusDetail]) -> list[PublishOutcome]:

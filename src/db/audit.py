@@ -87,6 +87,9 @@ class BeginOutcome(StrEnum):
 class BeginResult:
     outcome: BeginOutcome
     record: MessageRecord
+    # The message's item as this begin left it (NEW, RESUMED): marking it published rewrites it whole,
+    # on the condition that nobody changed it since, which costs what an update costs and no more.
+    item: dict[str, Any] | None = None
 
 
 class AuditStore(Protocol):
@@ -94,7 +97,9 @@ class AuditStore(Protocol):
 
     def begin_message(self, record: MessageRecord, *, owner: str, lease_seconds: int) -> BeginResult: ...
 
-    def mark_published(self, message_id: str, state: PublishState = PublishState.PUBLISHED) -> None: ...
+    def mark_published(
+        self, message_id: str, state: PublishState = PublishState.PUBLISHED, begun: BeginResult | None = None
+    ) -> None: ...
 
     def mark_publish_failed(self, message_id: str, error: str) -> None: ...
 
@@ -160,10 +165,12 @@ def message_to_item(record: MessageRecord, expires_at: int) -> dict[str, Any]:
         item["payloadZ"] = {"B": zlib.compress(payload, 6)}
     else:
         item["payload"] = _s(payload.decode())
-    for name in ("programId", "client", "sourceIp", "publishedAt", "publishError", "erasedAt"):
+    for name in ("programId", "client", "sourceIp", "publishedAt", "publishError", "erasedAt", "fileId"):
         value = getattr(record, name)
         if value is not None:
             item[name] = _s(value)
+    if record.fileLine is not None:
+        item["fileLine"] = _n(record.fileLine)
     return item
 
 
@@ -193,6 +200,8 @@ def message_from_item(item: dict[str, Any]) -> MessageRecord:
         publishError=plain.get("publishError"),
         publishAttempts=plain.get("publishAttempts", 1),
         erasedAt=plain.get("erasedAt"),
+        fileId=plain.get("fileId"),
+        fileLine=plain.get("fileLine"),
     )
 
 
@@ -291,10 +300,11 @@ class DynamoAuditStore:
         item["publishLeaseUntil"] = _n(now + lease_seconds)
         try:
             self._call("put_item", TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
-            return BeginResult(BeginOutcome.NEW, record)
+            return BeginResult(BeginOutcome.NEW, record, item)
         except ClientError:
             pass
-        # Seen before. Take the publish over if it was never completed and nobody holds it now.
+        # Seen before. Take the publish over if it was never completed and nobody else holds it now (the
+        # same owner may: a file's chunk run again after an interruption).
         try:
             answer = self._call(
                 "update_item",
@@ -302,7 +312,7 @@ class DynamoAuditStore:
                 Key={"pk": _s(message_pk(record.messageId)), "sk": _s(MESSAGE_SK)},
                 UpdateExpression="SET publishLeaseOwner = :owner, publishLeaseUntil = :until ADD publishAttempts :one",
                 ConditionExpression="publishState <> :published AND publishState <> :sync AND "
-                "(attribute_not_exists(publishLeaseUntil) OR publishLeaseUntil < :now)",
+                "(attribute_not_exists(publishLeaseUntil) OR publishLeaseUntil < :now OR publishLeaseOwner = :owner)",
                 ExpressionAttributeValues={
                     ":owner": _s(owner),
                     ":until": _n(now + lease_seconds),
@@ -313,7 +323,7 @@ class DynamoAuditStore:
                 },
                 ReturnValues="ALL_NEW",
             )
-            return BeginResult(BeginOutcome.RESUMED, message_from_item(answer["Attributes"]))
+            return BeginResult(BeginOutcome.RESUMED, message_from_item(answer["Attributes"]), answer["Attributes"])
         except ClientError:
             pass
         existing = self._get_message_item(record.messageId)
@@ -322,7 +332,11 @@ class DynamoAuditStore:
         done = existing.publishState in (PublishState.PUBLISHED, PublishState.SYNC)
         return BeginResult(BeginOutcome.DUPLICATE if done else BeginOutcome.IN_PROGRESS, existing)
 
-    def mark_published(self, message_id: str, state: PublishState = PublishState.PUBLISHED) -> None:
+    def mark_published(
+        self, message_id: str, state: PublishState = PublishState.PUBLISHED, begun: BeginResult | None = None
+    ) -> None:
+        if begun is not None and begun.item is not None and self._put_published(begun.item, state):
+            return
         self._call(
             "update_item",
             TableName=self._table,
@@ -331,6 +345,30 @@ class DynamoAuditStore:
             "REMOVE publishLeaseOwner, publishLeaseUntil, publishError",
             ExpressionAttributeValues={":published": _s(state), ":now": _s(_now_iso())},
         )
+
+    def _put_published(self, item: dict[str, Any], state: PublishState) -> bool:
+        """The item rewritten as published, if it still stands as ``begin_message`` left it (same lease,
+        same expiry, not erased); False when something changed it, and an update must do."""
+        from botocore.exceptions import ClientError
+
+        written = dict(item)
+        owner, until = written.pop("publishLeaseOwner", None), written.pop("publishLeaseUntil", None)
+        if owner is None or until is None:
+            return False
+        written.pop("publishError", None)
+        written["publishState"] = _s(state)
+        written["publishedAt"] = _s(_now_iso())
+        try:
+            self._call(
+                "put_item",
+                Item=written,
+                ConditionExpression="publishLeaseOwner = :owner AND publishLeaseUntil = :until "
+                "AND expiresAt = :expires AND attribute_not_exists(erasedAt)",
+                ExpressionAttributeValues={":owner": owner, ":until": until, ":expires": item["expiresAt"]},
+            )
+        except ClientError:  # _call re-raises only the conditional refusal
+            return False
+        return True
 
     def mark_publish_failed(self, message_id: str, error: str) -> None:
         self._call(

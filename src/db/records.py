@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -60,6 +61,14 @@ class Attempt(BaseModel):
     callId: str | None = Field(default=None, description="A call whose results the provider posts back later")
 
 
+@dataclass(frozen=True)
+class FileLine:
+    """Where an event from a batch file came from."""
+
+    file_id: str
+    line: int
+
+
 class MessageRecord(BaseModel):
     messageId: str
     eventId: str
@@ -77,6 +86,12 @@ class MessageRecord(BaseModel):
     publishError: str | None = None
     publishAttempts: int = 1
     erasedAt: str | None = Field(default=None, description="The payload was erased on request (dig member forget)")
+    fileId: str | None = Field(default=None, description="The batch file the event came in (POST /v1/files)")
+    fileLine: int | None = Field(default=None, description="Its line in that file")
+
+    @property
+    def origin(self) -> FileLine | None:
+        return FileLine(self.fileId, self.fileLine) if self.fileId and self.fileLine is not None else None
 
 
 class DeliveryRecord(BaseModel):

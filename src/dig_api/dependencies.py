@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from dig_contracts import environment as env
 
 if TYPE_CHECKING:
+    from dig_api.files.processing import FileSteps
+    from dig_api.files.service import FileService
     from dig_api.ingest import IngestService
     from dig_api.sync import SyncService
 
@@ -75,6 +77,45 @@ def sync_service() -> SyncService:
     return SyncService(service, service.audit, LambdaInvoker(lambda_client, connectors), connectors)
 
 
+@cache
+def s3_files() -> object:
+    import boto3
+    from botocore.config import Config
+
+    from dig_api.files.storage import S3Files
+
+    # SigV4 presigned URLs (S3 refuses SigV2 in most regions), the regional endpoint.
+    config = Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 5})
+    return S3Files(boto3.session.Session().client("s3", config=config), os.environ[env.FILES_BUCKET_NAME])
+
+
+@cache
+def file_store() -> object:
+    import boto3
+
+    from db.files import FileStore
+    from db.table import Table
+
+    client = boto3.session.Session().client("dynamodb", config=boto_config())
+    retention = int(os.environ.get(env.AUDIT_FAILED_RETENTION_DAYS, "90"))
+    return FileStore(Table(client, os.environ[env.AUDIT_TABLE_NAME]), retention_days=retention)
+
+
+@cache
+def file_service() -> FileService:
+    from dig_api.files.service import FileService
+
+    return FileService(file_store(), s3_files())  # type: ignore[arg-type]
+
+
+@cache
+def file_steps() -> FileSteps:
+    from dig_api.files.processing import FileSteps
+
+    ingest = providers.ingest()
+    return FileSteps(s3_files(), file_store(), ingest, ingest.publisher)  # type: ignore[arg-type]
+
+
 def callback_key() -> str | None:
     """The key that signs provider callback URLs (None when the stack has no callbacks)."""
     arn = os.environ.get(env.CALLBACK_KEY_SECRET_ARN)
@@ -92,11 +133,15 @@ class Providers:
     ingest: Callable[[], IngestService] = field(default=ingest_service)
     sync: Callable[[], SyncService] = field(default=sync_service)
     callback_key: Callable[[], str | None] = field(default=callback_key)
+    files: Callable[[], FileService] = field(default=file_service)
+    file_steps: Callable[[], FileSteps] = field(default=file_steps)
 
     def reset(self) -> None:
         self.ingest = ingest_service
         self.sync = sync_service
         self.callback_key = callback_key
+        self.files = file_service
+        self.file_steps = file_steps
 
 
 providers = Providers()

@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -39,6 +39,7 @@ from dig_api.errors import (
     card_number_details,
     validation_details,
 )
+from dig_api.files.service import FileDeclaration, FileDeclared, FileList, FileView
 from dig_api.ingest import (
     EVENT_TAGS,
     MAX_BATCH_EVENTS,
@@ -60,6 +61,7 @@ from dig_api.models import (
 from dig_contracts.bus import CallbackDetail
 from dig_contracts.callbacks import verify as verify_callback
 from dig_contracts.events import EnvelopeFields, LoyaltyEvent
+from dig_contracts.files import MULTIPART_THRESHOLD_BYTES
 from dig_contracts.metrics import API_SERVICE, NAMESPACE, ApiMetric, rejected_metric
 from dig_contracts.pan import may_hold_card_number
 
@@ -89,6 +91,9 @@ ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("GET", re.compile(r"^/v1/messages/[^/]+$")),
     ("GET", re.compile(r"^/v1/events/[^/]+$")),
     ("GET", re.compile(r"^/v1/openapi\.json$")),
+    ("POST", re.compile(r"^/v1/files$")),
+    ("GET", re.compile(r"^/v1/files$")),
+    ("GET", re.compile(r"^/v1/files/[^/]+$")),
 )
 
 
@@ -250,6 +255,48 @@ def get_event(eventId: Annotated[str, Path(max_length=128)]):
     if view is None:
         raise NotFound(f"no message for eventId {eventId}")
     return _json(HTTPStatus.OK, MessageResponse.of(view))
+
+
+@app.post(
+    "/v1/files",
+    summary="Declare a batch file, and get where to upload it",
+    description="Events (JSON lines, each an event envelope) or a named data extract (JSON lines or CSV with a "
+    "header). The answer holds a presigned upload straight to S3: PUT, or MULTIPART above "
+    f"{MULTIPART_THRESHOLD_BYTES // 1024**2} MiB. Processing starts when the upload completes; follow it with "
+    "GET /v1/files/{fileId}. The same file declared again answers 200 with duplicate=true and its status.",
+    responses={
+        201: json_response("Declared: upload the file as the answer says", FileDeclared),
+        200: json_response("Declared before: nothing to upload", FileDeclared),
+        **ERROR_RESPONSES,
+    },
+    tags=["files"],
+)
+def post_file(declaration: Annotated[FileDeclaration, Body()]):
+    declared = providers.files().declare(declaration, caller())
+    return _json(HTTPStatus.OK if declared.duplicate else HTTPStatus.CREATED, declared)
+
+
+@app.get(
+    "/v1/files",
+    summary="Recent batch files, newest first",
+    responses={200: json_response("Recent files", FileList), **ERROR_RESPONSES},
+    tags=["files"],
+)
+def list_files(limit: Annotated[int, Query(ge=1, le=100)] = 20):
+    return _json(HTTPStatus.OK, providers.files().recent(limit))
+
+
+@app.get(
+    "/v1/files/<fileId>",
+    summary="A batch file's status, counts, timings and rejected-lines report",
+    responses={200: json_response("The file", FileView), 404: ERROR_RESPONSES[404]},
+    tags=["files"],
+)
+def get_file(fileId: Annotated[str, Path(max_length=64)]):
+    view = providers.files().view(fileId)
+    if view is None:
+        raise NotFound(f"no file {fileId}")
+    return _json(HTTPStatus.OK, view)
 
 
 @app.get("/v1/openapi.json", summary="This API's OpenAPI document", tags=["meta"], include_in_schema=False)

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from db.audit import AuditStore, AuditUnavailable, BeginOutcome, BeginResult
-from db.records import MessageRecord, MessageView, PublishState, iso, utc_now
+from db.records import FileLine, MessageRecord, MessageView, PublishState, iso, utc_now
 from dig_api.errors import (
     ApiError,
     CardNumberRefused,
@@ -128,6 +128,10 @@ class IngestService:
     def audit(self) -> AuditStore:
         return self._audit
 
+    @property
+    def publisher(self) -> EventPublisher:
+        return self._publisher
+
     # --- one event ------------------------------------------------------------------------
 
     def ingest(self, event: EnvelopeFields, size_bytes: int, caller: Caller) -> Accepted:
@@ -148,14 +152,22 @@ class IngestService:
                 "the event bus did not take the event; it is recorded, retry with the same eventId",
                 headers={"Retry-After": str(ServiceUnavailable.retry_after)},
             )
-        self._mark_published(record.messageId)
+        self._mark_published(record.messageId, begun=begun)
         return Accepted(IngestStatus.ACCEPTED, record.messageId)
 
     # --- a batch ---------------------------------------------------------------------------
 
-    def ingest_batch(self, documents: Sequence[Any], sizes: Sequence[int], caller: Caller) -> list[BatchEntryResult]:
+    def ingest_batch(
+        self,
+        documents: Sequence[Any],
+        sizes: Sequence[int],
+        caller: Caller,
+        origins: Sequence[FileLine] | None = None,
+    ) -> list[BatchEntryResult]:
         """Each entry on its own: a bad entry rejects only itself. Entries the bus keeps refusing
-        are rejected with a retryable error, never reported accepted."""
+        are rejected with a retryable error, never reported accepted. ``origins``: each entry's file
+        and line (the batch-file flow); a line this file already got accepted, in an earlier run of
+        it, is reported accepted again, not duplicate."""
         results: dict[int, BatchEntryResult] = {}
         valid: list[tuple[int, EnvelopeFields]] = []
         first_of: dict[str, int] = {}  # eventId -> the entry that carries it in this batch
@@ -178,7 +190,7 @@ class IngestService:
         def begin(item: tuple[int, EnvelopeFields]) -> tuple[int, EnvelopeFields, BeginResult | ApiError]:
             index, event = item
             try:
-                return index, event, self._begin(event, sizes[index], caller)
+                return index, event, self._begin(event, sizes[index], caller, origins[index] if origins else None)
             except ServiceUnavailable as error:
                 return index, event, error
 
@@ -186,13 +198,18 @@ class IngestService:
             begun = list(pool.map(begin, valid))
 
         to_publish: list[tuple[int, MessageRecord]] = []
+        begun_by_index: dict[int, BeginResult] = {}
         for index, event, begin_outcome in begun:
             outcome = begin_outcome
             if isinstance(outcome, ApiError):
                 results[index] = BatchEntryResult(index, event.eventId, IngestStatus.REJECTED, error=outcome)
             elif outcome.outcome is BeginOutcome.DUPLICATE:
+                again = origins is not None and origins[index] == outcome.record.origin
                 results[index] = BatchEntryResult(
-                    index, event.eventId, IngestStatus.DUPLICATE, message_id=outcome.record.messageId
+                    index,
+                    event.eventId,
+                    IngestStatus.ACCEPTED if again else IngestStatus.DUPLICATE,
+                    message_id=outcome.record.messageId,
                 )
             elif outcome.outcome is BeginOutcome.IN_PROGRESS:
                 results[index] = BatchEntryResult(
@@ -204,13 +221,16 @@ class IngestService:
                 )
             else:
                 to_publish.append((index, outcome.record))
+                begun_by_index[index] = outcome
 
         published_outcomes = self._publisher.publish(
             [BusDetail(messageId=record.messageId, event=record.envelope) for _, record in to_publish]
         )
         published = [(i, r) for (i, r), o in zip(to_publish, published_outcomes, strict=True) if o.ok]
         with ThreadPoolExecutor(max_workers=self._parallelism) as pool:
-            list(pool.map(lambda item: self._mark_published(item[1].messageId), published))
+            list(
+                pool.map(lambda item: self._mark_published(item[1].messageId, begun=begun_by_index[item[0]]), published)
+            )
         for (index, record), publish in zip(to_publish, published_outcomes, strict=True):
             if publish.ok:
                 results[index] = BatchEntryResult(
@@ -270,7 +290,9 @@ class IngestService:
     def mark_delivered_synchronously(self, message_id: str) -> None:
         self._mark_published(message_id, PublishState.SYNC)
 
-    def _begin(self, event: EnvelopeFields, size_bytes: int, caller: Caller) -> BeginResult:
+    def _begin(
+        self, event: EnvelopeFields, size_bytes: int, caller: Caller, origin: FileLine | None = None
+    ) -> BeginResult:
         envelope = event_to_json_dict(event)
         record = MessageRecord(
             messageId=message_id_for(event.eventId),
@@ -284,6 +306,8 @@ class IngestService:
             sourceIp=caller.source_ip,
             sizeBytes=size_bytes,
             envelope=envelope,
+            fileId=origin.file_id if origin else None,
+            fileLine=origin.line if origin else None,
         )
         try:
             return self._audit.begin_message(record, owner=caller.request_id, lease_seconds=self._lease_seconds)
@@ -294,9 +318,11 @@ class IngestService:
                 headers={"Retry-After": "5"},
             ) from None
 
-    def _mark_published(self, message_id: str, state: PublishState = PublishState.PUBLISHED) -> None:
+    def _mark_published(
+        self, message_id: str, state: PublishState = PublishState.PUBLISHED, *, begun: BeginResult | None = None
+    ) -> None:
         try:
-            self._audit.mark_published(message_id, state)
+            self._audit.mark_published(message_id, state, begun)
         except AuditUnavailable as error:
             # The event is on the bus: it is accepted. The record still reads PENDING, so a retry
             # would publish it again, which connectors absorb (they deduplicate on messageId).

@@ -93,6 +93,8 @@ class MessageResponse(BaseModel):
     receivedAt: str
     publishState: Literal["PENDING", "PUBLISHED", "FAILED", "SYNC"]
     client: str | None = None
+    fileId: str | None = Field(default=None, description="The batch file the event came in, if any")
+    fileLine: int | None = Field(default=None, description="Its line in that file")
     deliveries: list[DeliveryView]
 
     @classmethod
@@ -106,5 +108,7 @@ class MessageResponse(BaseModel):
             receivedAt=message.receivedAt,
             publishState=message.publishState.value,
             client=message.client,
+            fileId=message.fileId,
+            fileLine=message.fileLine,
             deliveries=[DeliveryView.of(d) for d in sorted(view.deliveries, key=lambda d: d.connector)],
         )

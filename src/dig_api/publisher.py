@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dig_contracts.bus import BUS_SOURCE, CALLBACK_SOURCE, BusDetail, CallbackDetail, callback_detail_type
+from dig_contracts.files import FILE_READY, FILES_SOURCE, FileReadyDetail
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -42,6 +43,10 @@ class EventPublisher(Protocol):
 
     def publish_callback(self, detail: CallbackDetail) -> PublishOutcome:
         """Put a provider's callback on the bus, for the connector that asked for it."""
+        ...
+
+    def publish_file_ready(self, detail: FileReadyDetail) -> PublishOutcome:
+        """Announce a validated extract to the connectors whose manifests map it."""
         ...
 
 
@@ -96,6 +101,15 @@ class EventBridgePublisher:
             "Source": CALLBACK_SOURCE,
             "DetailType": callback_detail_type(detail.connector),
             "Detail": json.dumps(detail.model_dump(mode="json"), separators=(",", ":")),
+        }
+        return self._publish_entries([entry])[0]
+
+    def publish_file_ready(self, detail: FileReadyDetail) -> PublishOutcome:
+        entry = {
+            "EventBusName": self._bus_name,
+            "Source": FILES_SOURCE,
+            "DetailType": FILE_READY,
+            "Detail": detail.model_dump_json(),
         }
         return self._publish_entries([entry])[0]
 

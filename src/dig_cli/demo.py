@@ -61,6 +61,7 @@ def run_demo(url: str, console: Console, timeout_seconds: float = 60) -> list[di
                     detail[:80],
                 )
         console.print(table)
+        demo_file(http, console, timeout_seconds)
 
         for connector in sorted(http.get("/_local/stack").json()["simulators"]):
             calls = Table(title=f"Requests the {connector} simulator received (GET /_sim/{connector}/requests)")
@@ -70,6 +71,33 @@ def run_demo(url: str, console: Console, timeout_seconds: float = 60) -> list[di
                 calls.add_row(request["call"], str(request["status"]), json.dumps(request["body"])[:110])
             console.print(calls)
         return records
+
+
+def demo_file(http: httpx.Client, console: Console, timeout_seconds: float) -> None:
+    """A small events file, one bad line in it, as `dig files upload` sends it: declared, uploaded
+    straight to the local S3, processed by the local file driver; then its summary."""
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    from dig_cli.files import Uploader, describe, render
+    from dig_contracts.examples import example_event
+
+    run = uuid.uuid4().hex[:6]
+    lines = [json.dumps(example_event("MEMBER_PROFILE_UPDATE", eventId=f"demo-file-{run}-{n}")) for n in range(1, 6)]
+    lines.insert(2, '{"eventId": "broken line"')
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "demo-events.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        declaration = describe(path, kind="events", name=None, on_bytes=lambda _: None)
+        with httpx.Client(timeout=30) as storage:
+            uploader = Uploader(http, storage)
+            declared = uploader.declare(declaration)
+            console.print(f"\nPOST /v1/files ({len(lines)} lines, one of them broken) -> {declared['fileId']}")
+            uploader.upload(path, declared["upload"], lambda _: None)
+            view = uploader.wait(declared["fileId"], timeout_seconds, lambda _: None, interval=0.5)
+            report = storage.get(view["report"]["url"]).text if view.get("report") else None
+    render(view, report)
 
 
 def _final(record: dict[str, Any]) -> set[str]:

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dig_cli import config_commands, local_state, operate, status
+from dig_cli import config_commands, files, local_state, operate, status
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="DIG: the Data Integration Gateway's command.")
 local_app = typer.Typer(add_completion=False, help="The local stack: moto, the real handlers, an Optimove simulator.")
@@ -25,6 +25,7 @@ app.add_typer(operate.audit_app, name="audit")
 app.add_typer(operate.replay_app, name="replay")
 app.add_typer(operate.dlq_app, name="dlq")
 app.add_typer(operate.member_app, name="member")
+app.add_typer(files.files_app, name="files")
 app.command("status")(status.status_command)
 console = Console()
 errors = Console(stderr=True)
@@ -43,13 +44,19 @@ def local(
     ] = False,
     retry_delay: Annotated[int, typer.Option(help="Seconds before a failed message is retried")] = 2,
     verbose: Annotated[bool, typer.Option(help="Show the handlers' logs")] = False,
+    batching_window: Annotated[
+        float | None,
+        typer.Option(help="Seconds a connector's poller gathers a batch (default: its manifest's, as in AWS)"),
+    ] = None,
 ) -> None:
     """Run the local stack in the foreground until Ctrl-C or SIGTERM."""
     if ctx.invoked_subcommand is not None:
         return
     from dig_local.stack import LocalStack
 
-    stack = LocalStack(port=port, retry_delay_seconds=retry_delay, quiet=not verbose)
+    stack = LocalStack(
+        port=port, retry_delay_seconds=retry_delay, quiet=not verbose, batching_window_seconds=batching_window
+    )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())

@@ -107,6 +107,25 @@ def rows_for(
         yield row
 
 
+def file_rows(
+    store: DynamoAuditStore, target: Target, file_id: str, *, connector: str | None, status: DeliveryStatus | None
+) -> Iterator[MessageRow]:
+    """The messages a batch file's lines became, read from its per-chunk results (no index needed)."""
+    from dig_cli.files import file_messages
+
+    for _, message_id in file_messages(target, file_id):
+        view = store.get_message(message_id)
+        if view is None:  # expired by its retention
+            continue
+        message = view.message
+        deliveries = [d for d in view.deliveries if connector in (None, d.connector)]
+        if not deliveries and status is None:
+            yield MessageRow(message_id, message.receivedAt, message.eventType, message.memberId)
+        for d in deliveries:
+            if status is None or d.status is status:
+                yield MessageRow(message_id, message.receivedAt, message.eventType, message.memberId, d, d.connector)
+
+
 @audit_app.command("list")
 def audit_list(
     connector: Connector = None,
@@ -115,6 +134,7 @@ def audit_list(
     until: Until = None,
     event_type: EventType = None,
     member: Member = None,
+    file: Annotated[str | None, typer.Option("--file", help="The messages of a batch file (its fileId)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines, for scripts")] = False,
     limit: Annotated[int, typer.Option(help="Rows per page (0: all, on one page)")] = 50,
     page: Annotated[int, typer.Option(min=1, help="Which page of --limit rows to show")] = 1,
@@ -123,10 +143,16 @@ def audit_list(
     local: Local = False,
     local_url: LocalUrl = None,
 ) -> None:
-    """List messages and their deliveries: by connector and status, by event type, or by member."""
+    """List messages and their deliveries: by connector and status, by event type, by member, or by
+    batch file (in line order; --since does not apply)."""
     span = time_window(since, until)
     target, store = connect(stack, region, local, local_url)
-    rows = rows_for(store, target, connector=connector, status=status, event_type=event_type, member=member, span=span)
+    if file:
+        rows = file_rows(store, target, file, connector=connector, status=status)
+    else:
+        rows = rows_for(
+            store, target, connector=connector, status=status, event_type=event_type, member=member, span=span
+        )
     skipped = (page - 1) * limit
     shown = list(islice(rows, skipped, skipped + limit + 1)) if limit else list(rows)
     more = bool(limit) and len(shown) > limit

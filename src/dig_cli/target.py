@@ -23,6 +23,12 @@ class Target:
     endpoint_url: str | None = None
     stack: str | None = None  # the deployed stack's name (its alarms' names start with it)
     url: str | None = None  # the local stack's URL
+    api_url: str | None = None  # where ES Loyalty posts (the local stack's URL, or the stack's ApiUrl)
+    files_bucket: str | None = None
+    files_state_machine: str | None = None  # deployed: its ARN (dig files retry starts an execution)
+    file_arrivals_queue: str | None = None  # local: the file driver's queue stands in for StartExecution
+    signing_secret_arn: str | None = None  # a JWT stack: dig mints a token for its own upload
+    jwt_issuer: str | None = None
 
     def where(self) -> str:
         """The target as the options of a command to run next."""
@@ -95,6 +101,9 @@ def _local(url: str) -> Target:
         local=True,
         endpoint_url=description["awsEndpoint"],
         url=url,
+        api_url=url,
+        files_bucket=description.get("filesBucket"),
+        file_arrivals_queue=description.get("fileArrivalsQueueUrl"),
     )
 
 
@@ -138,4 +147,9 @@ def _deployed(stack: str, region: str | None) -> Target:
         dead_letter_queues=dlqs,
         rule_target_dead_letter_queues=rule_target_dlqs,
         stack=stack,
+        api_url=outputs.get("ApiUrl"),
+        files_bucket=outputs.get("FilesBucketName"),
+        files_state_machine=outputs.get("FilesStateMachineArn"),
+        signing_secret_arn=outputs.get("SigningKeySecretArn"),
+        jwt_issuer=outputs.get("JwtIssuer"),
     )

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from db.records import Attempt
 from dig_contracts.bus import CallbackDetail, ReplayTag
 from dig_contracts.events import EnvelopeFields
+from dig_contracts.files import FileReadyDetail
 
 
 @dataclass(frozen=True)
@@ -105,3 +106,10 @@ class CallbackConnector(Connector, Protocol):
     def overdue_results(self) -> int:
         """Record calls whose results are overdue (a scheduled check); how many were found."""
         ...
+
+
+class FileConnector(Connector, Protocol):
+    """A connector that consumes validated extract files (manifest: ``extracts``): each FILE_READY
+    arrives once or more (deduplicate on ``fileId``); raising sends it back to the queue."""
+
+    def handle_file_ready(self, detail: FileReadyDetail) -> None: ...

@@ -26,6 +26,7 @@ from dig_connector_kit.model import CallbackReport, Connector, Deadline, Inbound
 from dig_connector_kit.requeue import Requeue
 from dig_contracts.bus import CALLBACK_SOURCE, SCHEDULE_SOURCE, BusDetail, CallbackDetail
 from dig_contracts.events import parse_event
+from dig_contracts.files import FILES_SOURCE, FileReadyDetail
 from dig_contracts.pan import mask_card_numbers
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class BatchReport:
     attempts: int = 0  # provider calls recorded on deliveries
     replayed: int = 0  # messages an operator's replay sent
     held: int = 0  # messages sent back to wait (a provider's quota)
+    files_ready: int = 0  # FILE_READY events handled
 
     def response(self) -> dict[str, Any]:
         return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in self.failures]}
@@ -71,6 +73,14 @@ def is_scheduled_check(record: Mapping[str, Any]) -> bool:
     """The schedule's periodic record (look for provider results that never came)."""
     body = json.loads(record["body"])
     return isinstance(body, dict) and body.get("source") == SCHEDULE_SOURCE
+
+
+def read_file_ready(record: Mapping[str, Any]) -> FileReadyDetail | None:
+    """The FILE_READY a record carries (an extract the connector's manifest maps), else None."""
+    body = json.loads(record["body"])
+    if not isinstance(body, dict) or body.get("source") != FILES_SOURCE:
+        return None
+    return FileReadyDetail.model_validate(body["detail"])
 
 
 def read_record(record: Mapping[str, Any]) -> Received:
@@ -108,6 +118,10 @@ class ConnectorRuntime:
                 callback = read_callback(record)
                 if callback is not None:
                     self._apply_callback(callback, record, report)
+                    continue
+                file_ready = read_file_ready(record)
+                if file_ready is not None:
+                    self._file_ready(file_ready, record, report)
                     continue
                 received.append(read_record(record))
             except (ValueError, KeyError, TypeError, ValidationError):
@@ -211,6 +225,20 @@ class ConnectorRuntime:
                 logger.error("no outcome from the connector", extra={"messageId": message.message_id})
                 outcomes[message.message_id] = Outcome(Result.RETRY, error="the connector reported no outcome for it")
         return {message.message_id: outcomes[message.message_id] for message in inbound}
+
+    def _file_ready(self, detail: FileReadyDetail, record: Mapping[str, Any], report: BatchReport) -> None:
+        handle = getattr(self.connector, "handle_file_ready", None)
+        if handle is None:  # a manifest naming extracts for a connector that reads none: to the DLQ
+            logger.error("FILE_READY for a connector without handle_file_ready", extra={"fileId": detail.fileId})
+            report.failures.append(record["messageId"])
+            return
+        try:
+            handle(detail)
+        except Exception:
+            logger.exception("FILE_READY not handled; it goes back to the queue", extra={"fileId": detail.fileId})
+            report.failures.append(record["messageId"])
+            return
+        report.files_ready += 1
 
     def _apply_callback(self, detail: CallbackDetail, record: Mapping[str, Any], report: BatchReport) -> None:
         """A provider's late results: the messages it rejected after all become FAILED (replayable), or,

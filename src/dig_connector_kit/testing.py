@@ -11,6 +11,7 @@ from typing import Any
 from db.audit import DONE, BeginOutcome, BeginResult
 from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState
 from dig_contracts.bus import BusDetail, eventbridge_event, message_id_for
+from dig_contracts.files import FILE_READY, FILES_SOURCE, FileReadyDetail
 
 
 def sqs_record(event: dict[str, Any], *, receive_count: int = 1, record_id: str | None = None) -> dict[str, Any]:
@@ -20,6 +21,25 @@ def sqs_record(event: dict[str, Any], *, receive_count: int = 1, record_id: str 
         "messageId": record_id or f"sqs-{event['eventId']}-{receive_count}",
         "body": json.dumps(eventbridge_event(detail, region="us-east-1")),
         "attributes": {"ApproximateReceiveCount": str(receive_count)},
+    }
+
+
+def file_ready_record(detail: FileReadyDetail, *, record_id: str | None = None) -> dict[str, Any]:
+    """A FILE_READY event as the connector's queue delivers it (a connector whose manifest names extracts)."""
+    event = {
+        "version": "0",
+        "id": f"file-ready-{detail.fileId}",
+        "detail-type": FILE_READY,
+        "source": FILES_SOURCE,
+        "time": detail.completedAt,
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail.model_dump(mode="json"),
+    }
+    return {
+        "messageId": record_id or f"sqs-{detail.fileId}",
+        "body": json.dumps(event),
+        "attributes": {"ApproximateReceiveCount": "1"},
     }
 
 
@@ -46,13 +66,15 @@ class InMemoryAuditStore:
                 return BeginResult(BeginOutcome.NEW, record)
             if existing.publishState in (PublishState.PUBLISHED, PublishState.SYNC):
                 return BeginResult(BeginOutcome.DUPLICATE, existing)
-            if record.messageId in self.leases:
+            if self.leases.get(record.messageId, owner) != owner:
                 return BeginResult(BeginOutcome.IN_PROGRESS, existing)
             self.leases[record.messageId] = owner
             existing.publishAttempts += 1
             return BeginResult(BeginOutcome.RESUMED, existing)
 
-    def mark_published(self, message_id: str, state: PublishState = PublishState.PUBLISHED) -> None:
+    def mark_published(
+        self, message_id: str, state: PublishState = PublishState.PUBLISHED, begun: BeginResult | None = None
+    ) -> None:
         with self._lock:
             self.messages[message_id].publishState = state
             self.leases.pop(message_id, None)

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dig_contracts.bus import BUS_SOURCE, CALLBACK_SOURCE, callback_detail_type
 from dig_contracts.events import EventType
+from dig_contracts.extracts import EXTRACTS
+from dig_contracts.files import FILE_READY, FILES_SOURCE
 
 ConnectorName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,30}$")]
 
@@ -60,6 +62,9 @@ class ConnectorManifest(BaseModel):
     memory_mb: int = Field(default=512, ge=128, le=10_240)
     settings: tuple[Setting, ...] = ()
     secrets: tuple[SecretSetting, ...] = ()
+    # The data extracts (dig_contracts.extracts) whose validated files the connector consumes: each
+    # one's FILE_READY event is routed to its queue, and its function may read that extract's rows.
+    extracts: tuple[str, ...] = ()
     # Whether the provider reports results later, to a callback URL the connector signs.
     callbacks: bool = False
     # The provider's documented request limit per API key, per minute: drawn on the dashboard against
@@ -86,6 +91,19 @@ class ConnectorManifest(BaseModel):
     def event_pattern(self) -> dict[str, Any]:
         """The EventBridge rule pattern that routes this connector's event types to its queue."""
         return {"source": [BUS_SOURCE], "detail-type": [t.value for t in self.event_types]}
+
+    def file_pattern(self) -> dict[str, Any] | None:
+        """The pattern of a rule, to the same queue, for the FILE_READY events of its extracts."""
+        if not self.extracts:
+            return None
+        return {"source": [FILES_SOURCE], "detail-type": [FILE_READY], "detail": {"name": list(self.extracts)}}
+
+    @model_validator(mode="after")
+    def _known_extracts(self) -> ConnectorManifest:
+        unknown = [name for name in self.extracts if name not in EXTRACTS]
+        if unknown:
+            raise ValueError(f"extracts {unknown} are not among {sorted(EXTRACTS)}")
+        return self
 
     def callback_pattern(self) -> dict[str, Any] | None:
         """The pattern of a second rule, to the same queue, for the provider's callbacks."""

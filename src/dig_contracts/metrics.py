@@ -27,6 +27,17 @@ class ApiMetric(StrEnum):
     SERVER_ERRORS = "ServerErrors"
 
 
+FILES_SERVICE = "dig-files"
+
+
+class FileMetric(StrEnum):
+    FILES_COMPLETED = "FilesCompleted"
+    FILES_COMPLETED_WITH_ERRORS = "FilesCompletedWithErrors"
+    FILES_FAILED = "FilesFailed"  # refused at validation, or chunks that failed after their retries
+    FILE_LINES_ACCEPTED = "FileLinesAccepted"
+    FILE_LINES_REJECTED = "FileLinesRejected"
+
+
 def rejected_metric(code: str) -> str:
     """A refusal by its error code (VALIDATION_FAILED -> RejectedValidationFailed)."""
     return "Rejected" + "".join(part.title() for part in code.split("_"))

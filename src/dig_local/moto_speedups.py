@@ -12,6 +12,18 @@ PutEvents about 4 ms per entry a rule matches, and the whole stack stalls behind
 - The server: to route each request to a service, under a lock that every request takes, it lists
   and stats moto's two hundred package directories and then tries the URL patterns of every
   service; the answer for a host never changes.
+- Every request: finding the account's backend takes moto's global backend lock and then checks that
+  the service's backend dictionary is registered with ``not in`` over a list of every service's
+  dictionary, which compares dictionaries by content: three quarters of a PutItem. Once an account's
+  backend exists and the dictionary is registered, both answers stay true (the local stack never
+  resets moto).
+
+- SQS: each message sent (EventBridge's deliveries to a queue included) reads the queue's attributes
+  for one flag, and computing them walks every message of the queue three times (the approximate
+  counts): a cost that grows with the queue's depth. A send never reads the counts; while one runs,
+  they are left out.
+- DynamoDB: every conditional write lexes its condition expression again, a fifth of a PutItem; the
+  tokens of one expression text never change, so they are kept per text.
 
 Each replacement answers exactly what the original answers. The local stack applies them in its moto
 process before it serves; nothing in a Lambda function imports this module.
@@ -19,8 +31,10 @@ process before it serves; nothing in a Lambda function imports this module.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import functools
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -53,6 +67,70 @@ def _remembering_backends(get_backend_for_host: Callable[[Any, str | None], Any]
     return get
 
 
+def _known_accounts(create: Callable[[Any, str], None]) -> Callable[[Any, str], None]:
+    def ensure(self: Any, account_id: str) -> None:
+        if dict.__contains__(self, account_id) and self.__dict__.get("_dig_registered"):
+            return
+        create(self, account_id)
+        self.__dict__["_dig_registered"] = True
+
+    return ensure
+
+
+_SENDS = threading.local()
+_COUNTS = (
+    "approximate_number_of_messages",
+    "approximate_number_of_messages_delayed",
+    "approximate_number_of_messages_not_visible",
+)
+
+
+class _QueueWithoutCounts:
+    """A queue as Queue.attributes reads it, its message counts left out."""
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+
+    def __getattr__(self, name: str) -> Any:
+        return 0 if name in _COUNTS else getattr(self._queue, name)
+
+
+def _attributes_while_sending(read: Callable[[Any], dict[str, Any]]) -> property:
+    def attributes(self: Any) -> dict[str, Any]:
+        if getattr(_SENDS, "depth", 0):
+            return read(_QueueWithoutCounts(self))
+        return read(self)
+
+    return property(attributes)
+
+
+def _sending(send: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(send)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        _SENDS.depth = getattr(_SENDS, "depth", 0) + 1
+        try:
+            return send(*args, **kwargs)
+        finally:
+            _SENDS.depth -= 1
+
+    return wrapped
+
+
+def _lexed_once(lex: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    known: dict[str, tuple[Any, ...]] = {}
+
+    def cached(self: Any) -> Any:
+        expression = self.condition_expression
+        nodes = known.get(expression)
+        if nodes is None:
+            nodes = tuple(lex(self))  # the parser's later passes build new nodes; these stay as lexed
+            if len(known) < 4096:
+                known[expression] = nodes
+        return collections.deque(nodes)
+
+    return cached
+
+
 def apply() -> None:
     """Patch moto's SQS and EventBridge models and its server's routing in this process (idempotent)."""
     global _applied
@@ -60,6 +138,7 @@ def apply() -> None:
         return
     import jsonpath_ng.ext
     from moto import backends
+    from moto.core.base_backend import BackendDict
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
     from moto.sqs import models
 
@@ -69,6 +148,18 @@ def apply() -> None:
         DomainDispatcherApplication.get_backend_for_host
     )
 
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    read_attributes = vars(models.Queue)["attributes"].fget
+    models.Queue.attributes = _attributes_while_sending(read_attributes)  # type: ignore[method-assign,assignment]
+    models.SQSBackend.send_message = _sending(models.SQSBackend.send_message)  # type: ignore[method-assign]
+    models.SQSBackend.send_message_batch = _sending(models.SQSBackend.send_message_batch)  # type: ignore[method-assign]
+    ConditionExpressionParser._lex_condition_expression = _lexed_once(  # type: ignore[method-assign,assignment]
+        ConditionExpressionParser._lex_condition_expression
+    )
+    BackendDict._create_account_specific_backend = _known_accounts(  # type: ignore[method-assign,assignment]
+        BackendDict._create_account_specific_backend
+    )
     models.unix_time = _unix_time
     models.unix_time_millis = _unix_time_millis
     models.SQSBackend.is_message_valid_based_on_retention_period = _within_retention_period  # type: ignore[method-assign]

@@ -28,7 +28,7 @@ class QueuePoller(threading.Thread):
         manifest: ConnectorManifest,
         region: str,
         retry_delay_seconds: int = 2,
-        batching_window_seconds: float = 0.5,
+        batching_window_seconds: float | None = None,
         idle_sleep_seconds: float = 0.1,
     ) -> None:
         super().__init__(name=f"poller-{manifest.name}", daemon=True)
@@ -39,7 +39,8 @@ class QueuePoller(threading.Thread):
         self._manifest = manifest
         self._region = region
         self._retry_delay = retry_delay_seconds
-        self._window = min(batching_window_seconds, manifest.max_batching_window_seconds)
+        window = manifest.max_batching_window_seconds
+        self._window = window if batching_window_seconds is None else min(batching_window_seconds, window)
         self._idle = idle_sleep_seconds
         self._stopping = threading.Event()
         self.invocations = 0

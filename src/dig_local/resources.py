@@ -10,6 +10,7 @@ from typing import Any
 
 from db.schema import AUDIT_TABLE, CONFIG_TABLE
 from dig_connector_kit.settings import CONNECTOR_QUEUE_URL, MAX_RECEIVE_COUNT, connector_variable
+from dig_contracts.files import UPLOADS_PREFIX
 from dig_contracts.manifest import ConnectorManifest
 
 LOCAL_REGION = "us-east-1"
@@ -39,6 +40,8 @@ class LocalResources:
     signing_secret_arn: str
     callback_key_secret_arn: str
     connectors: dict[str, ConnectorResources]
+    files_bucket: str = ""
+    file_arrivals_queue_url: str = ""
 
     def describe(self) -> dict[str, Any]:
         """What `dig --local` commands need to find the resources (served at /_local/stack)."""
@@ -47,6 +50,8 @@ class LocalResources:
             "configTable": self.config_table,
             "eventBus": self.bus_name,
             "region": LOCAL_REGION,
+            "filesBucket": self.files_bucket,
+            "fileArrivalsQueueUrl": self.file_arrivals_queue_url,
             "connectors": {
                 name: {
                     "queueUrl": c.queue_url,
@@ -86,6 +91,7 @@ def create(
         Name=f"dig/{stage}/callback-key", SecretString=json.dumps(LOCAL_CALLBACK_KEY)
     )
 
+    files_bucket, arrivals_url = _files(session, stage)
     connectors: dict[str, ConnectorResources] = {}
     for manifest in manifests:
         prefix = f"dig-{stage}-{manifest.name}"
@@ -113,13 +119,14 @@ def create(
             EventBusName=bus_name,
             Targets=[{"Id": "queue", "Arn": queue_arn, "DeadLetterConfig": {"Arn": target_dlq_arn}}],
         )
-        callbacks = manifest.callback_pattern()
-        if callbacks is not None:
+        for suffix, extra in (("callbacks", manifest.callback_pattern()), ("files", manifest.file_pattern())):
+            if extra is None:
+                continue
             events.put_rule(
-                Name=f"{prefix}-callbacks", EventBusName=bus_name, EventPattern=json.dumps(callbacks), State="ENABLED"
+                Name=f"{prefix}-{suffix}", EventBusName=bus_name, EventPattern=json.dumps(extra), State="ENABLED"
             )
             events.put_targets(
-                Rule=f"{prefix}-callbacks",
+                Rule=f"{prefix}-{suffix}",
                 EventBusName=bus_name,
                 Targets=[{"Id": "queue", "Arn": queue_arn, "DeadLetterConfig": {"Arn": target_dlq_arn}}],
             )
@@ -140,7 +147,30 @@ def create(
                 **{s.env: s.default_name for s in manifest.secrets},
             },
         )
-    return LocalResources(audit_table, config_table, bus_name, signing["ARN"], callback_key["ARN"], connectors)
+    return LocalResources(
+        audit_table, config_table, bus_name, signing["ARN"], callback_key["ARN"], connectors, files_bucket, arrivals_url
+    )
+
+
+def _files(session: Any, stage: str) -> tuple[str, str]:
+    """The files bucket, reporting uploads to EventBridge as in AWS; the rule that starts the state
+    machine there puts the event on a queue here, for the local file driver."""
+    s3, sqs, events = session.client("s3"), session.client("sqs"), session.client("events")
+    bucket = f"dig-{stage}-files"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    queue_url = sqs.create_queue(QueueName=f"dig-{stage}-file-arrivals", Attributes={"VisibilityTimeout": "900"})[
+        "QueueUrl"
+    ]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [bucket]}, "object": {"key": [{"prefix": UPLOADS_PREFIX}]}},
+    }
+    events.put_rule(Name=f"dig-{stage}-start-on-upload", EventPattern=json.dumps(pattern), State="ENABLED")
+    events.put_targets(Rule=f"dig-{stage}-start-on-upload", Targets=[{"Id": "driver", "Arn": queue_arn}])
+    return bucket, queue_url
 
 
 def _local_secret(connector: str, double: dict[str, str] | None) -> dict[str, str]:

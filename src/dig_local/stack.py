@@ -27,6 +27,7 @@ from dig_contracts.manifest import ConnectorManifest
 from dig_contracts.registry import installed_connectors, sample_config
 from dig_local import resources
 from dig_local.doubles import ProviderDouble, installed_doubles
+from dig_local.file_driver import FileDriver
 from dig_local.gateway import LocalGateway
 from dig_local.poller import QueuePoller
 
@@ -68,6 +69,8 @@ class LocalStack:
         manifests: tuple[ConnectorManifest, ...] = MANIFESTS,
         quiet: bool = True,
         check_interval_seconds: float = 60.0,
+        file_concurrency: int = 4,
+        batching_window_seconds: float | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -78,6 +81,10 @@ class LocalStack:
         self.simulators: dict[str, ProviderDouble] = {}
         self.resources: resources.LocalResources | None = None
         self.pollers: list[QueuePoller] = []
+        self.file_driver: FileDriver | None = None
+        self.file_concurrency = file_concurrency
+        # None: each connector's manifest's window, as its event source mapping batches in AWS.
+        self.batching_window_seconds = batching_window_seconds
         self._moto: subprocess.Popen[str] | None = None
         self._server: BaseWSGIServer | None = None
         self._server_thread: threading.Thread | None = None
@@ -92,6 +99,9 @@ class LocalStack:
 
     def start(self) -> str:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
+        # The file driver runs map children side by side on one boto3 client (in AWS each has its own
+        # Lambda): the pool then drops connections it cannot keep, which is no fault.
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
         self.aws_endpoint = self._start_moto()
         self._configure_process()
@@ -120,10 +130,22 @@ class LocalStack:
                 manifest=connector.manifest,
                 region=resources.LOCAL_REGION,
                 retry_delay_seconds=self.retry_delay_seconds,
+                batching_window_seconds=self.batching_window_seconds,
             )
             poller.start()
             self.pollers.append(poller)
             logger.info("polling %s", name)
+        self.file_driver = FileDriver(
+            sqs=session.client("sqs"),
+            s3=session.client("s3"),
+            queue_url=self.resources.file_arrivals_queue_url,
+            bucket=self.resources.files_bucket,
+            validate=load_handler("dig_api.files.handler.validate_handler"),
+            batch=load_handler("dig_api.files.handler.batch_handler"),
+            finish=load_handler("dig_api.files.handler.finish_handler"),
+            concurrency=self.file_concurrency,
+        )
+        self.file_driver.start()
         threading.Thread(target=self._check_periodically, name="scheduled-checks", daemon=True).start()
         return self.url
 
@@ -131,6 +153,8 @@ class LocalStack:
         self._stopping.set()
         for poller in self.pollers:
             poller.stop()
+        if self.file_driver is not None:
+            self.file_driver.stop()
         for poller in self.pollers:
             poller.join(timeout=10)
         if self._server is not None:
@@ -193,6 +217,7 @@ class LocalStack:
             env.JWT_AUDIENCE: "dig-api",
             env.CALLBACK_KEY_SECRET_ARN: self.resources.callback_key_secret_arn,
             env.DIG_CALLBACK_URL: f"{self.url}/v1/callbacks",
+            env.FILES_BUCKET_NAME: self.resources.files_bucket,
         }
         for connector in self.resources.connectors.values():
             environment.update(connector.environment)

@@ -117,7 +117,8 @@ def test_every_queue_is_encrypted_and_refuses_plain_http_and_work_queues_have_a_
     resources: Resources,
 ) -> None:
     queues = resources("AWS::SQS::Queue")
-    assert len(queues) == 3 * len(CONNECTORS)  # per connector: its queue, dead-letter and rule-target DLQs
+    # Per connector: its queue, dead-letter and rule-target DLQs; and the file flow's start DLQ.
+    assert len(queues) == 3 * len(CONNECTORS) + 1
     assert all(q["Properties"]["SqsManagedSseEnabled"] is True for q in queues.values())
     _, work = one(resources, "AWS::SQS::Queue", "OptimoveQueue")
     dlq, _ = one(resources, "AWS::SQS::Queue", "OptimoveDeadLetterQueue")
@@ -151,7 +152,8 @@ def test_tables_are_on_demand_encrypted_recoverable_with_ttl(resources: Resource
 
 def test_functions_run_arm64_on_the_newest_python_with_tracing(resources: Resources) -> None:
     functions = resources("AWS::Lambda::Function")
-    assert len(functions) == 2 + 2 * len(CONNECTORS)  # the API and its authorizer; each connector's two
+    # The API and its authorizer; the file flow's three steps; each connector's two.
+    assert len(functions) == 2 + 3 + 2 * len(CONNECTORS)
     for function in functions.values():
         properties = function["Properties"]
         assert properties["Runtime"] == "python3.14"
@@ -207,6 +209,10 @@ def test_the_api_may_write_the_audit_table_put_on_the_bus_and_invoke_the_sync_co
         "logs:PutLogEvents",
         "secretsmanager:GetSecretValue",  # the callback key
         "secretsmanager:DescribeSecret",
+        "s3:PutObject",  # presigned uploads (and their parts) under uploads/
+        "s3:AbortMultipartUpload",
+        "s3:GetObject",  # presigned report links under reports/
+        "s3:ListBucket",  # a file's progress: its results under work/
     }
     assert by_action["dynamodb:PutItem"] == arn_of(audit)
     assert by_action["events:PutEvents"] == arn_of(bus)
@@ -238,7 +244,27 @@ def test_no_policy_grants_a_wildcard_resource_beyond_x_ray(resources: Resources)
             if statement["Resource"] == "*":
                 # X-Ray, and reading metrics: neither has resource-level permissions.
                 allowed = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "cloudwatch:GetMetricStatistics"}
+                if ref(next(n for n in resources("AWS::IAM::Role") if n.startswith("FilesStateMachineRole"))) in (
+                    policy["Properties"].get("Roles") or []
+                ):
+                    allowed |= STATE_MACHINE_WILDCARDS
                 assert set(actions([statement])) <= allowed
+
+
+# What Step Functions' own logging (CloudWatch Logs vended delivery) and tracing need, on "*" as AWS
+# documents them: none takes a resource ARN.
+STATE_MACHINE_WILDCARDS = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+}
 
 
 def test_no_function_role_carries_a_managed_policy(resources: Resources) -> None:
@@ -373,10 +399,13 @@ def test_the_bus_archives_every_event_for_the_context_retention(resources: Resou
 def test_alarms_watch_dead_letters_errors_throttles_and_queue_age(resources: Resources) -> None:
     alarms = [a["Properties"] for a in resources("AWS::CloudWatch::Alarm").values()]
     metrics = sorted((a["Namespace"], a["MetricName"]) for a in alarms if "MetricName" in a)
-    assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 2 * len(CONNECTORS)
+    # Each connector's two dead-letter queues, and the file flow's.
+    assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 2 * len(CONNECTORS) + 1
     assert metrics.count(("AWS/SQS", "ApproximateAgeOfOldestMessage")) == len(CONNECTORS)
-    assert metrics.count(("AWS/Lambda", "Errors")) == 1 + 2 * len(CONNECTORS)
-    assert metrics.count(("AWS/Lambda", "Throttles")) == 1 + 2 * len(CONNECTORS)
+    # The API, the file flow's three steps, each connector's two functions.
+    assert metrics.count(("AWS/Lambda", "Errors")) == 1 + 3 + 2 * len(CONNECTORS)
+    assert metrics.count(("AWS/Lambda", "Throttles")) == 1 + 3 + 2 * len(CONNECTORS)
+    assert metrics.count(("AWS/States", "ExecutionsFailed")) == 1
     assert all(a["AlarmActions"] for a in alarms)
 
 

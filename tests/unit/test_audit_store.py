@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from db.audit import COMPRESSION_THRESHOLD_BYTES, BeginOutcome, DynamoAuditStore, Retention
 from db.records import Attempt, DeliveryRecord, DeliveryStatus, MessageRecord, PublishState
-from tests.aws import AUDIT, create_tables
+from tests.aws import AUDIT, AtomicCalls, create_tables
 
 
 @pytest.fixture
@@ -55,6 +55,58 @@ def test_a_new_message_is_recorded_pending_then_published(store: DynamoAuditStor
     assert view.message.envelope["data"] == {"newTier": "GOLD"}
 
 
+def item_of(dynamodb: Any, message_id: str = "m-1") -> dict[str, Any]:
+    return dict(
+        dynamodb.get_item(TableName=AUDIT, Key={"pk": {"S": f"MSG#{message_id}"}, "sk": {"S": "MESSAGE"}})["Item"]
+    )
+
+
+def test_marked_published_by_rewriting_the_item_its_begin_left(store: DynamoAuditStore, dynamodb: Any) -> None:
+    begun = store.begin_message(message(), owner="req-1", lease_seconds=30)
+    before = item_of(dynamodb)
+
+    store.mark_published("m-1", begun=begun)
+
+    after = item_of(dynamodb)
+    assert after["publishState"] == {"S": "PUBLISHED"}
+    assert "publishedAt" in after
+    assert "publishLeaseOwner" not in after
+    assert "publishLeaseUntil" not in after
+    unchanged = set(before) - {"publishState", "publishLeaseOwner", "publishLeaseUntil"}
+    assert {k: after[k] for k in unchanged} == {k: before[k] for k in unchanged}
+
+
+@pytest.mark.parametrize(
+    "meanwhile",
+    [
+        "SET expiresAt = :later",  # a connector that failed the delivery kept the message longer
+        "SET erasedAt = :now",  # dig member forget
+        "SET publishLeaseOwner = :other",  # another request took the publish over
+    ],
+)
+def test_an_item_changed_since_its_begin_is_marked_published_without_undoing_the_change(
+    store: DynamoAuditStore, dynamodb: Any, meanwhile: str
+) -> None:
+    begun = store.begin_message(message(), owner="req-1", lease_seconds=30)
+    values = {":later": {"N": "9999999999"}, ":now": {"S": "2026-11-30T00:00:00Z"}, ":other": {"S": "req-2"}}
+    used = {k: v for k, v in values.items() if k in meanwhile}
+    dynamodb.update_item(
+        TableName=AUDIT,
+        Key={"pk": {"S": "MSG#m-1"}, "sk": {"S": "MESSAGE"}},
+        UpdateExpression=meanwhile,
+        ExpressionAttributeValues=used,
+    )
+    changed = item_of(dynamodb)
+
+    store.mark_published("m-1", begun=begun)
+
+    after = item_of(dynamodb)
+    assert after["publishState"] == {"S": "PUBLISHED"}
+    attribute = meanwhile.split()[1]
+    if attribute != "publishLeaseOwner":
+        assert after[attribute] == changed[attribute]
+
+
 def test_the_same_message_again_is_a_duplicate_once_published(store: DynamoAuditStore) -> None:
     store.begin_message(message(), owner="req-1", lease_seconds=30)
     store.mark_published("m-1")
@@ -83,7 +135,8 @@ def test_an_expired_lease_is_taken_over(store: DynamoAuditStore) -> None:
     assert store.begin_message(message(), owner="req-2", lease_seconds=30).outcome is BeginOutcome.RESUMED
 
 
-def test_racing_requests_yield_one_publisher(store: DynamoAuditStore) -> None:
+def test_racing_requests_yield_one_publisher(dynamodb: Any) -> None:
+    store = DynamoAuditStore(AtomicCalls(dynamodb), AUDIT)  # each call atomic, as DynamoDB's are
     with ThreadPoolExecutor(max_workers=8) as pool:
         outcomes = list(
             pool.map(lambda i: store.begin_message(message(), owner=f"r{i}", lease_seconds=30).outcome, range(8))

@@ -83,3 +83,40 @@ def test_the_local_stacks_eventbridge_speedup_delivers_the_same_event_to_the_que
         assert sorted(b["detail"]["n"] for b in bodies) == [1, 2]  # each event its own, not a cached one
         assert all(b["detail"]["nested"] == [1, {"none": None}] for b in bodies)
         assert {(b["source"], b["detail-type"], b["region"]) for b in bodies} == {("dig.api", "T", "us-east-1")}
+
+
+def test_the_local_stacks_send_and_condition_speedups_answer_as_moto_does() -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+    from moto import mock_aws
+
+    from dig_local import moto_speedups
+    from tests.aws import AUDIT, create_tables
+
+    moto_speedups.apply()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="one")
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "two"}])
+        counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        assert counts["Attributes"] == {"ApproximateNumberOfMessages": "2"}  # counted when asked, not when sending
+
+        dynamodb = create_tables()
+        condition = {
+            "ConditionExpression": "attribute_not_exists(pk) OR #s = :s",
+            "ExpressionAttributeNames": {"#s": "s"},
+        }
+
+        def put(value: str, expected: str) -> None:
+            dynamodb.put_item(
+                TableName=AUDIT,
+                Item={"pk": {"S": "p"}, "sk": {"S": "k"}, "s": {"S": value}},
+                ExpressionAttributeValues={":s": {"S": expected}},
+                **condition,
+            )
+
+        put("a", "-")  # new item
+        put("b", "a")  # the same expression text, other values: evaluated with these
+        with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+            put("c", "a")

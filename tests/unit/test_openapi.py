@@ -24,6 +24,8 @@ def test_every_route_is_documented_with_bearer_security() -> None:
         "/v1/sync/events",
         "/v1/messages/{messageId}",
         "/v1/events/{eventId}",
+        "/v1/files",
+        "/v1/files/{fileId}",
     }
     assert document["security"] == [{"bearer": []}]
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
