@@ -94,10 +94,10 @@ def local_stack() -> Iterator[LocalStackProcess]:
 
 
 def start_local_stack() -> Iterator[LocalStackProcess]:
-    # A one-second batching window: tests wait on each delivery; the manifests' windows are longer.
+    # A half-second batching window: tests wait on each delivery; the manifests' windows are longer.
     command = [
         str(Path(sys.executable).parent / "dig"),
-        *("local", "--port", "0", "--retry-delay", "1", "--batching-window", "1"),
+        *("local", "--port", "0", "--retry-delay", "1", "--batching-window", "0.5"),
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
     assert process.stdout is not None
