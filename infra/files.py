@@ -20,9 +20,11 @@ from constructs import Construct
 
 from dig_contracts import environment as env
 from dig_contracts.files import (
+    BATCH_RETRY_ATTEMPTS,
     CHUNKS_PER_BATCH,
     EXTRACTS_PREFIX,
     REPORTS_PREFIX,
+    TOLERATED_FAILURE_PERCENT,
     UPLOADS_PREFIX,
     WORK_PREFIX,
 )
@@ -33,10 +35,6 @@ from infra.settings import Settings
 
 # Where the map's ResultWriter keeps its record of each child execution (under the map run's id).
 MAP_RESULTS_PREFIX = f"{WORK_PREFIX}map-results"
-# A chunk the batch function could not finish (the bus or the table refused) is tried again this often.
-BATCH_RETRY_ATTEMPTS = 6
-# Above this share of failed child executions the map run stops; the finish step reports the file.
-TOLERATED_FAILURE_PERCENT = 10
 DYNAMODB_INGEST_ACTIONS = ("PutItem", "UpdateItem", "GetItem")
 RESULT_WRITER_V2_FLAG = "@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2"
 

@@ -54,6 +54,10 @@ CHUNK_LINES = 500
 CHUNK_MAX_BYTES = 8 * 1024 * 1024
 # Chunks per child execution of the Distributed Map (its ItemBatcher): 1,000 lines per invocation.
 CHUNKS_PER_BATCH = 2
+# The map's child executions: a batch the bus or the table refused is tried this often (10 s, doubling),
+# and the run stops above this share of failed children. The local file driver follows the same.
+BATCH_RETRY_ATTEMPTS = 6
+TOLERATED_FAILURE_PERCENT = 10
 # Uploads larger than this are multipart: one presigned URL per part.
 MULTIPART_THRESHOLD_BYTES = 100 * 1024 * 1024
 MULTIPART_PART_BYTES = 64 * 1024 * 1024

@@ -17,13 +17,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from dig_contracts.files import CHUNKS_PER_BATCH
+from dig_contracts.files import BATCH_RETRY_ATTEMPTS, CHUNKS_PER_BATCH, TOLERATED_FAILURE_PERCENT
 from dig_local.lambda_context import LocalContext
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-BATCH_ATTEMPTS = 6  # infra.files.BATCH_RETRY_ATTEMPTS
-TOLERATED_FAILURE_PERCENT = 10  # infra.files.TOLERATED_FAILURE_PERCENT
 
 
 class MapRunFailed(Exception):
@@ -95,13 +93,13 @@ class FileDriver(threading.Thread):
     def _child(self, event: dict[str, Any]) -> bool:
         """A child execution: the batch step with its retry policy (interval, backoff 2)."""
         delay = self._retry_seconds
-        for attempt in range(1, BATCH_ATTEMPTS + 1):
+        for attempt in range(1, BATCH_RETRY_ATTEMPTS + 1):
             try:
                 self._batch(event, LocalContext("dig-files-batch", 300))
                 return True
             except Exception as error:
                 logger.warning("file batch failed (attempt %s): %s", attempt, type(error).__name__)
-                if attempt == BATCH_ATTEMPTS or self._stopping.wait(delay):
+                if attempt == BATCH_RETRY_ATTEMPTS or self._stopping.wait(delay):
                     return False
                 delay *= 2
         return False
