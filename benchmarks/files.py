@@ -3,16 +3,11 @@
 
 from __future__ import annotations
 
-import collections
 import gzip
 import json
 import os
-import re
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -20,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.local_stack import DIG, REPO
+from benchmarks.local_stack import local_stack
 
 FINAL = {"COMPLETED", "COMPLETED_WITH_ERRORS", "FAILED"}
 
@@ -83,21 +78,7 @@ def local(lines: int = 100_000) -> dict[str, Any]:
     """A ``lines``-line events file uploaded to `dig local` as `dig files upload` does it."""
     from dig_cli.files import Uploader, describe
 
-    process = subprocess.Popen(
-        [DIG, "local", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO
-    )
-    assert process.stdout is not None
-    url = None
-    while url is None:
-        line = process.stdout.readline()
-        if not line:
-            raise RuntimeError("dig local did not start")
-        found = re.search(r"ready at (http://\S+)", line)
-        url = found.group(1) if found else None
-    threading.Thread(target=collections.deque, args=(process.stdout, 0), name="drain", daemon=True).start()
-    try:
-        token = subprocess.run([DIG, "local", "token"], capture_output=True, text=True, check=True).stdout.strip()
-        api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+    with local_stack() as (process, api):
         api.post("/_sim/optimove/customers", json={"customers": [f"M-{i:06d}" for i in range(lines)]})
         with tempfile.TemporaryDirectory() as folder, httpx.Client(timeout=300) as storage:
             path = Path(folder) / "bench.jsonl.gz"
@@ -117,9 +98,6 @@ def local(lines: int = 100_000) -> dict[str, Any]:
             "lines_per_second": round(view["counts"]["lines"] / seconds, 1),
             "local_stack_peak_rss_mib": round(peak_kib / 1024) if peak_kib else None,
         }
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def _peak_rss_kib(pid: int) -> int | None:

@@ -5,6 +5,7 @@ the connector and the simulator (50 requests per 10 s), until every one is DELIV
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import re
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ DIG = str(Path(sys.executable).parent / "dig")
 WAIT_SECONDS = 1800  # after the last batch is accepted, for every message to be DELIVERED or FAILED
 
 
-def run(events: int = 20_000, batch: int = 500) -> dict[str, Any]:
+@contextlib.contextmanager
+def local_stack() -> Iterator[tuple[subprocess.Popen[str], httpx.Client]]:
+    """`dig local` on a free port, and a client on its API with a bearer token; stopped afterwards."""
     process = subprocess.Popen(
         [DIG, "local", "--port", "0"],
         stdout=subprocess.PIPE,
@@ -47,7 +50,15 @@ def run(events: int = 20_000, batch: int = 500) -> dict[str, Any]:
     threading.Thread(target=collections.deque, args=(process.stdout, 0), name="drain", daemon=True).start()
     try:
         token = subprocess.run([DIG, "local", "token"], capture_output=True, text=True, check=True).stdout.strip()
-        http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
+            yield process, http
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def run(events: int = 20_000, batch: int = 500) -> dict[str, Any]:
+    with local_stack() as (_, http):
         # The members exist in the simulated Optimove, as ES Loyalty's members do in a tenant's.
         http.post("/_sim/optimove/customers", json={"customers": [f"M-{i:06d}" for i in range(events)]})
         started = time.perf_counter()
@@ -86,9 +97,6 @@ def run(events: int = 20_000, batch: int = 500) -> dict[str, Any]:
             "optimove_calls": sum(1 for r in requests if r["call"] == "UpdateCustomerAttributes"),
             "http_429": sum(1 for r in requests if r["status"] == 429),
         }
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def _final_counter(http: httpx.Client, days: set[str]) -> Callable[[], tuple[int, int]]:

@@ -236,10 +236,7 @@ def show_command(
 ) -> None:
     """A file's status, counts, timings and first rejected lines."""
     target = resolve(stack=stack, region=region, local=local, local_url=local_url)
-    record = _store(target).get(file_id)
-    if record is None:
-        errors.print(f"dig: no file {file_id}")
-        raise typer.Exit(1)
+    record = _record(target, file_id)
     view = json.loads(record.model_dump_json())
     if as_json:
         print(json.dumps(view))
@@ -292,10 +289,7 @@ def retry_command(
     """Process the file again, from its upload: every line it got accepted stays accepted, nothing is
     published twice, and the counts and report are made again."""
     target = resolve(stack=stack, region=region, local=local, local_url=local_url)
-    record = _store(target).get(file_id)
-    if record is None:
-        errors.print(f"dig: no file {file_id}")
-        raise typer.Exit(1)
+    record = _record(target, file_id)
     if record.status in (FileStatus.AWAITING_UPLOAD, FileStatus.COMPLETED, FileStatus.COMPLETED_WITH_ERRORS):
         errors.print(f"dig: {file_id} is {record.status.value}: nothing to retry")
         raise typer.Exit(2)
@@ -365,6 +359,14 @@ def render(view: dict[str, Any], report: str | None) -> None:
 
 
 # --- plumbing ------------------------------------------------------------------------------------
+
+
+def _record(target: Target, file_id: str) -> Any:
+    record = _store(target).get(file_id)
+    if record is None:
+        errors.print(f"dig: no file {file_id}")
+        raise typer.Exit(1)
+    return record
 
 
 def _store(target: Target) -> Any:
