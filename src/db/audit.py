@@ -29,7 +29,7 @@ import contextlib
 import json
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -92,6 +92,15 @@ class BeginResult:
     item: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What ``record_messages`` did with one record."""
+
+    written: bool
+    standing: MessageRecord | None = None  # not written: the record that stood in its way
+    unavailable: bool = False  # not written: the table failed
+
+
 class AuditStore(Protocol):
     """The port the DIG API and the connectors write the audit trail through."""
 
@@ -101,7 +110,15 @@ class AuditStore(Protocol):
         self, message_id: str, state: PublishState = PublishState.PUBLISHED, begun: BeginResult | None = None
     ) -> None: ...
 
-    def mark_publish_failed(self, message_id: str, error: str) -> None: ...
+    def find_messages(self, message_ids: Iterable[str]) -> dict[str, MessageRecord]: ...
+
+    def record_messages(
+        self, records: Sequence[MessageRecord], *, owner: str, absent: Collection[str] = ()
+    ) -> dict[str, Recorded]:
+        """Write each record (published, or refused by the bus) unless the message already stands
+        published; for each, whether it was written, what stood in its way, or that the table failed.
+        ``absent``: the messages the caller just found no record of (``find_messages``)."""
+        ...
 
     def get_message(self, message_id: str) -> MessageView | None: ...
 
@@ -370,20 +387,63 @@ class DynamoAuditStore:
             return False
         return True
 
-    def mark_publish_failed(self, message_id: str, error: str) -> None:
-        self._call(
-            "update_item",
-            TableName=self._table,
-            Key={"pk": _s(message_pk(message_id)), "sk": _s(MESSAGE_SK)},
-            UpdateExpression="SET publishState = :failed, publishError = :error "
-            "REMOVE publishLeaseOwner, publishLeaseUntil",
-            ConditionExpression="publishState <> :published",
-            ExpressionAttributeValues={
-                ":failed": _s(PublishState.FAILED),
-                ":published": _s(PublishState.PUBLISHED),
-                ":error": _s(error[:1000]),
-            },
-        )
+    # The asynchronous flows: publish, then record once (ingest.py says why in that order).
+
+    def find_messages(self, message_ids: Iterable[str]) -> dict[str, MessageRecord]:
+        """The messages recorded under these ids. Eventually consistent reads, at half the price: a
+        record missed here is still caught by the condition of ``record_messages``."""
+        keys = [{"pk": _s(message_pk(m)), "sk": _s(MESSAGE_SK)} for m in dict.fromkeys(message_ids)]
+        found = (message_from_item(item) for item in self.table.batch_get(keys, consistent=False))
+        return {record.messageId: record for record in found}
+
+    def record_messages(
+        self, records: Sequence[MessageRecord], *, owner: str, absent: Collection[str] = ()
+    ) -> dict[str, Recorded]:
+        now = int(time.time())
+        answers: dict[str, Recorded] = {}
+        # Published and found absent a moment ago: written in batches of 25 (a conditional write is one
+        # call per item). Only a post of the same event racing this one, within that moment, can have
+        # written the record since; its record is the same event, received a few milliseconds apart.
+        batched = [r for r in records if r.messageId in absent and r.publishState is PublishState.PUBLISHED]
+        if batched:
+            expiry = self._retention.delivered_days
+            items = [message_to_item(r, epoch_after(parse_iso(r.receivedAt), expiry)) for r in batched]
+            try:
+                self.table.batch_put(items)
+                answers.update((r.messageId, Recorded(True)) for r in batched)
+            except AuditUnavailable:
+                answers.update((r.messageId, Recorded(False, unavailable=True)) for r in batched)
+        conditional = [r for r in records if r.messageId not in answers]
+
+        def put(record: MessageRecord) -> Recorded:
+            from botocore.exceptions import ClientError
+
+            item = message_to_item(record, epoch_after(parse_iso(record.receivedAt), self._retention.delivered_days))
+            try:
+                self._call(
+                    "put_item",
+                    Item=item,
+                    # Never over a published one, an erased one, or one a synchronous delivery holds now.
+                    ConditionExpression="attribute_not_exists(pk) OR (attribute_not_exists(erasedAt) AND "
+                    "(publishState = :failed OR (publishState = :pending AND (attribute_not_exists(publishLeaseUntil)"
+                    " OR publishLeaseUntil < :now OR publishLeaseOwner = :owner))))",
+                    ExpressionAttributeValues={
+                        ":failed": _s(PublishState.FAILED),
+                        ":pending": _s(PublishState.PENDING),
+                        ":now": _n(now),
+                        ":owner": _s(owner),
+                    },
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as error:  # _call re-raises only the conditional refusal
+                old = error.response.get("Item")
+                return Recorded(False, standing=message_from_item(old) if old else None)
+            except AuditUnavailable:
+                return Recorded(False, unavailable=True)
+            return Recorded(True)
+
+        answers.update(zip((r.messageId for r in conditional), self._map(put, conditional), strict=True))
+        return answers
 
     # Reading.
 

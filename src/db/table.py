@@ -114,15 +114,17 @@ class Table:
         except BotoCoreError as error:
             raise TableUnavailable(f"{operation} on {self.name}: {error}") from error
 
-    def batch_get(self, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The items at ``keys`` (any number), consistent reads, in calls of 100 keys, a few at a time."""
-        return [item for found in self.map(self._batch_get, list(chunks(keys, BATCH_GET_KEYS))) for item in found]
+    def batch_get(self, keys: Sequence[dict[str, Any]], *, consistent: bool = True) -> list[dict[str, Any]]:
+        """The items at ``keys`` (any number), in calls of 100 keys, a few at a time."""
+        calls = [(list(part), consistent) for part in chunks(keys, BATCH_GET_KEYS)]
+        return [item for found in self.map(self._batch_get, calls) for item in found]
 
-    def _batch_get(self, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _batch_get(self, call: tuple[list[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        keys, consistent = call
         items: list[dict[str, Any]] = []
-        request: dict[str, Any] = {self.name: {"Keys": list(keys), "ConsistentRead": True}}
+        request: dict[str, Any] = {self.name: {"Keys": keys, "ConsistentRead": consistent}}
         for attempt in range(BATCH_RETRIES):
             try:
                 answer = self.client.batch_get_item(RequestItems=request)

@@ -1,10 +1,16 @@
-"""Accepting ES Loyalty events: record, publish, mark published. No HTTP and no boto3 here.
+"""Accepting ES Loyalty events: publish, then record once. No HTTP and no boto3 here.
 
-The order is what makes "accepted" true: the audit record is written before the event goes on the
-bus, and marked published after. If publishing fails the record says so and the client is told to
-retry; the retry (same eventId, hence same messageId) completes the publish instead of answering
-"duplicate". Two requests racing with one event cannot both publish: a conditional write gives
-one of them the publish lease.
+An event is accepted when it is on the bus and its audit record says so, in one write: the record is
+written after the publish, on the condition that no published record of the message stands. If the
+bus refuses it, the record says that instead and the client is told to retry; if the record cannot be
+written after a publish, the client is told to retry too, and the retry (same eventId, hence same
+messageId) publishes again and records it. So an accepted event always has its record, and the bus
+may carry a message more than once (racing posts of one event, a retry after a lost answer), as
+EventBridge itself may: connectors deliver on messageId, once. Before publishing, the records of the
+batch are read: an event already published is answered "duplicate" and not published again.
+
+The synchronous flow keeps the two-step record (begin with a lease, then mark): it holds the message
+while the connectors answer, and two requests must not deliver it side by side.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -20,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from db.audit import AuditStore, AuditUnavailable, BeginOutcome, BeginResult
+from db.audit import AuditStore, AuditUnavailable, BeginResult
 from db.records import FileLine, MessageRecord, MessageView, PublishState, iso, utc_now
 from dig_api.errors import (
     ApiError,
@@ -41,6 +46,7 @@ from dig_contracts.pan import may_hold_card_number
 logger = logging.getLogger(__name__)
 
 EVENT_TAGS = frozenset(t.value for t in EventType)
+PUBLISHED_STATES = frozenset({PublishState.PUBLISHED, PublishState.SYNC})
 # EventBridge takes entries up to 1 MB; DIG's wrapper (messageId, keys) needs a little of that.
 MAX_EVENT_BYTES = 1_000_000
 MAX_BATCH_EVENTS = 500
@@ -136,24 +142,11 @@ class IngestService:
 
     def ingest(self, event: EnvelopeFields, size_bytes: int, caller: Caller) -> Accepted:
         check_event_size(size_bytes)
-        begun = self._begin(event, size_bytes, caller)
-        if begun.outcome is BeginOutcome.DUPLICATE:
-            return Accepted(IngestStatus.DUPLICATE, begun.record.messageId)
-        if begun.outcome is BeginOutcome.IN_PROGRESS:
-            raise PublishInProgress(
-                "another request is publishing this eventId right now; retry shortly for its outcome",
-                headers={"Retry-After": "1"},
-            )
-        record = begun.record
-        (outcome,) = self._publisher.publish([BusDetail(messageId=record.messageId, event=record.envelope)])
-        if not outcome.ok:
-            self._record_publish_failure(record.messageId, f"{outcome.error_code}: {outcome.error_message}")
-            raise ServiceUnavailable(
-                "the event bus did not take the event; it is recorded, retry with the same eventId",
-                headers={"Retry-After": str(ServiceUnavailable.retry_after)},
-            )
-        self._mark_published(record.messageId, begun=begun)
-        return Accepted(IngestStatus.ACCEPTED, record.messageId)
+        (result,) = self._accept([(0, event, size_bytes, None)], caller).values()
+        if result.error is not None:
+            raise result.error
+        assert result.message_id is not None
+        return Accepted(result.status, result.message_id)
 
     # --- a batch ---------------------------------------------------------------------------
 
@@ -187,67 +180,11 @@ class IngestService:
             first_of[event.eventId] = index
             valid.append((index, event))
 
-        def begin(item: tuple[int, EnvelopeFields]) -> tuple[int, EnvelopeFields, BeginResult | ApiError]:
-            index, event = item
-            try:
-                return index, event, self._begin(event, sizes[index], caller, origins[index] if origins else None)
-            except ServiceUnavailable as error:
-                return index, event, error
-
-        with ThreadPoolExecutor(max_workers=self._parallelism) as pool:
-            begun = list(pool.map(begin, valid))
-
-        to_publish: list[tuple[int, MessageRecord]] = []
-        begun_by_index: dict[int, BeginResult] = {}
-        for index, event, begin_outcome in begun:
-            outcome = begin_outcome
-            if isinstance(outcome, ApiError):
-                results[index] = BatchEntryResult(index, event.eventId, IngestStatus.REJECTED, error=outcome)
-            elif outcome.outcome is BeginOutcome.DUPLICATE:
-                again = origins is not None and origins[index] == outcome.record.origin
-                results[index] = BatchEntryResult(
-                    index,
-                    event.eventId,
-                    IngestStatus.ACCEPTED if again else IngestStatus.DUPLICATE,
-                    message_id=outcome.record.messageId,
-                )
-            elif outcome.outcome is BeginOutcome.IN_PROGRESS:
-                results[index] = BatchEntryResult(
-                    index,
-                    event.eventId,
-                    IngestStatus.REJECTED,
-                    message_id=outcome.record.messageId,
-                    error=PublishInProgress("another request is publishing this eventId right now; retry shortly"),
-                )
-            else:
-                to_publish.append((index, outcome.record))
-                begun_by_index[index] = outcome
-
-        published_outcomes = self._publisher.publish(
-            [BusDetail(messageId=record.messageId, event=record.envelope) for _, record in to_publish]
+        results.update(
+            self._accept(
+                [(index, event, sizes[index], origins[index] if origins else None) for index, event in valid], caller
+            )
         )
-        published = [(i, r) for (i, r), o in zip(to_publish, published_outcomes, strict=True) if o.ok]
-        with ThreadPoolExecutor(max_workers=self._parallelism) as pool:
-            list(
-                pool.map(lambda item: self._mark_published(item[1].messageId, begun=begun_by_index[item[0]]), published)
-            )
-        for (index, record), publish in zip(to_publish, published_outcomes, strict=True):
-            if publish.ok:
-                results[index] = BatchEntryResult(
-                    index, record.eventId, IngestStatus.ACCEPTED, message_id=record.messageId
-                )
-                continue
-            self._record_publish_failure(record.messageId, f"{publish.error_code}: {publish.error_message}")
-            results[index] = BatchEntryResult(
-                index,
-                record.eventId,
-                IngestStatus.REJECTED,
-                message_id=record.messageId,
-                error=ServiceUnavailable(
-                    f"the event bus did not take the event ({publish.error_code}); "
-                    "it is recorded, retry it with the same eventId"
-                ),
-            )
         for index, first in repeats.items():
             original = results[first]
             if original.status is IngestStatus.REJECTED:
@@ -257,6 +194,124 @@ class IngestService:
                     index, original.event_id, IngestStatus.DUPLICATE, message_id=original.message_id
                 )
         return [results[index] for index in range(len(documents))]
+
+    def _accept(
+        self, entries: Sequence[tuple[int, EnvelopeFields, int, FileLine | None]], caller: Caller
+    ) -> dict[int, BatchEntryResult]:
+        """Publish what is new, then record it: each entry's result, by its index."""
+        results: dict[int, BatchEntryResult] = {}
+        records = {index: self._record(event, size, caller, origin) for index, event, size, origin in entries}
+        try:
+            existing = self._audit.find_messages(r.messageId for r in records.values())
+        except AuditUnavailable as error:
+            logger.error("audit table unavailable", extra={"error": str(error)})
+            unavailable = ServiceUnavailable(
+                "the audit trail cannot be read right now; nothing was accepted, retry later",
+                headers={"Retry-After": "5"},
+            )
+            return {
+                i: BatchEntryResult(i, r.eventId, IngestStatus.REJECTED, error=unavailable) for i, r in records.items()
+            }
+
+        to_publish: list[tuple[int, MessageRecord]] = []
+        for index, record in records.items():
+            found = existing.get(record.messageId)
+            if found is None:
+                to_publish.append((index, record))
+            elif not found.erasedAt and found.publishState in (PublishState.FAILED, PublishState.PENDING):
+                # Refused by the bus before, or held by a synchronous delivery (the condition decides).
+                to_publish.append((index, record.model_copy(update={"publishAttempts": found.publishAttempts + 1})))
+            else:
+                results[index] = self._already(index, record, found)
+
+        outcomes = self._publisher.publish(
+            [BusDetail(messageId=record.messageId, event=record.envelope) for _, record in to_publish]
+        )
+        now = iso(self._clock())
+        written: list[MessageRecord] = []
+        for (_, record), publish in zip(to_publish, outcomes, strict=True):
+            if publish.ok:
+                written.append(record.model_copy(update={"publishState": PublishState.PUBLISHED, "publishedAt": now}))
+            else:
+                refusal = f"{publish.error_code}: {publish.error_message}"
+                logger.error("publish failed", extra={"messageId": record.messageId, "error": refusal})
+                written.append(
+                    record.model_copy(update={"publishState": PublishState.FAILED, "publishError": refusal[:1000]})
+                )
+        absent = {r.messageId for r in written if r.messageId not in existing}
+        recorded = self._audit.record_messages(written, owner=caller.request_id, absent=absent) if written else {}
+
+        for (index, record), publish in zip(to_publish, outcomes, strict=True):
+            outcome = recorded[record.messageId]
+            if outcome.standing is not None and outcome.standing.publishState in PUBLISHED_STATES:
+                results[index] = self._already(index, record, outcome.standing)  # recorded meanwhile
+            elif not publish.ok:
+                results[index] = BatchEntryResult(
+                    index,
+                    record.eventId,
+                    IngestStatus.REJECTED,
+                    message_id=record.messageId,
+                    error=ServiceUnavailable(
+                        f"the event bus did not take the event ({publish.error_code}); "
+                        "it is recorded, retry it with the same eventId",
+                        headers={"Retry-After": str(ServiceUnavailable.retry_after)},
+                    ),
+                )
+            elif outcome.written:
+                results[index] = BatchEntryResult(
+                    index, record.eventId, IngestStatus.ACCEPTED, message_id=record.messageId
+                )
+            elif outcome.unavailable:
+                logger.error("published but not recorded", extra={"messageId": record.messageId})
+                results[index] = BatchEntryResult(
+                    index,
+                    record.eventId,
+                    IngestStatus.REJECTED,
+                    message_id=record.messageId,
+                    error=ServiceUnavailable(
+                        "the audit trail cannot be written right now; nothing was accepted, "
+                        "retry it with the same eventId",
+                        headers={"Retry-After": "5"},
+                    ),
+                )
+            else:  # a synchronous delivery of the same event holds it right now
+                results[index] = BatchEntryResult(
+                    index,
+                    record.eventId,
+                    IngestStatus.REJECTED,
+                    message_id=record.messageId,
+                    error=PublishInProgress(
+                        "another request is delivering this eventId right now; retry shortly for its outcome",
+                        headers={"Retry-After": "1"},
+                    ),
+                )
+        return results
+
+    @staticmethod
+    def _already(index: int, record: MessageRecord, found: MessageRecord) -> BatchEntryResult:
+        """An event recorded before: a duplicate, unless it is the same file line again (a chunk run
+        again), which is reported accepted as it was the first time."""
+        again = record.origin is not None and record.origin == found.origin
+        status = IngestStatus.ACCEPTED if again else IngestStatus.DUPLICATE
+        return BatchEntryResult(index, record.eventId, status, message_id=found.messageId)
+
+    def _record(self, event: EnvelopeFields, size_bytes: int, caller: Caller, origin: FileLine | None) -> MessageRecord:
+        envelope = event_to_json_dict(event)
+        return MessageRecord(
+            messageId=message_id_for(event.eventId),
+            eventId=event.eventId,
+            eventType=envelope["eventType"],
+            memberId=event.memberId,
+            programId=event.programId,
+            occurredAt=envelope["occurredAt"],
+            receivedAt=iso(self._clock()),
+            client=caller.client_id,
+            sourceIp=caller.source_ip,
+            sizeBytes=size_bytes,
+            envelope=envelope,
+            fileId=origin.file_id if origin else None,
+            fileLine=origin.line if origin else None,
+        )
 
     # --- provider callbacks ------------------------------------------------------------------
 
@@ -290,25 +345,8 @@ class IngestService:
     def mark_delivered_synchronously(self, message_id: str) -> None:
         self._mark_published(message_id, PublishState.SYNC)
 
-    def _begin(
-        self, event: EnvelopeFields, size_bytes: int, caller: Caller, origin: FileLine | None = None
-    ) -> BeginResult:
-        envelope = event_to_json_dict(event)
-        record = MessageRecord(
-            messageId=message_id_for(event.eventId),
-            eventId=event.eventId,
-            eventType=envelope["eventType"],
-            memberId=event.memberId,
-            programId=event.programId,
-            occurredAt=envelope["occurredAt"],
-            receivedAt=iso(self._clock()),
-            client=caller.client_id,
-            sourceIp=caller.source_ip,
-            sizeBytes=size_bytes,
-            envelope=envelope,
-            fileId=origin.file_id if origin else None,
-            fileLine=origin.line if origin else None,
-        )
+    def _begin(self, event: EnvelopeFields, size_bytes: int, caller: Caller) -> BeginResult:
+        record = self._record(event, size_bytes, caller, None)
         try:
             return self._audit.begin_message(record, owner=caller.request_id, lease_seconds=self._lease_seconds)
         except AuditUnavailable as error:
@@ -318,22 +356,13 @@ class IngestService:
                 headers={"Retry-After": "5"},
             ) from None
 
-    def _mark_published(
-        self, message_id: str, state: PublishState = PublishState.PUBLISHED, *, begun: BeginResult | None = None
-    ) -> None:
+    def _mark_published(self, message_id: str, state: PublishState) -> None:
         try:
-            self._audit.mark_published(message_id, state, begun)
+            self._audit.mark_published(message_id, state)
         except AuditUnavailable as error:
-            # The event is on the bus: it is accepted. The record still reads PENDING, so a retry
-            # would publish it again, which connectors absorb (they deduplicate on messageId).
-            logger.error("published but not marked published", extra={"messageId": message_id, "error": str(error)})
-
-    def _record_publish_failure(self, message_id: str, error: str) -> None:
-        logger.error("publish failed", extra={"messageId": message_id, "error": error})
-        try:
-            self._audit.mark_publish_failed(message_id, error)
-        except Exception as failure:  # the lease expires on its own; a retry takes the publish over
-            logger.error("could not record the publish failure", extra={"messageId": message_id, "error": str(failure)})
+            # Delivered: the record still reads PENDING, and its lease lapses; a retry of the event
+            # delivers it again through the bus, which connectors absorb (they deduplicate on messageId).
+            logger.error("delivered but not marked", extra={"messageId": message_id, "error": str(error)})
 
 
 def batch_too_large(count: int) -> PayloadTooLarge:

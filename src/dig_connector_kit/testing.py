@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from db.audit import DONE, BeginOutcome, BeginResult
+from db.audit import DONE, BeginOutcome, BeginResult, Recorded
 from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState
 from dig_contracts.bus import BusDetail, eventbridge_event, message_id_for
 from dig_contracts.files import FILE_READY, FILES_SOURCE, FileReadyDetail
@@ -51,6 +51,7 @@ class InMemoryAuditStore:
         self.deliveries: dict[tuple[str, str], DeliveryRecord] = {}
         self.leases: dict[str, str] = {}
         self.fail_writes = False
+        self.fail_records = False  # record_messages fails (after the publish), reads still work
         self._lock = threading.Lock()
 
     def begin_message(self, record: MessageRecord, *, owner: str, lease_seconds: int) -> BeginResult:
@@ -79,11 +80,38 @@ class InMemoryAuditStore:
             self.messages[message_id].publishState = state
             self.leases.pop(message_id, None)
 
-    def mark_publish_failed(self, message_id: str, error: str) -> None:
+    def find_messages(self, message_ids: Iterable[str]) -> dict[str, MessageRecord]:
+        from db.audit import AuditUnavailable
+
+        if self.fail_writes:
+            raise AuditUnavailable("fake: table unavailable")
+        return {m: self.messages[m].model_copy() for m in message_ids if m in self.messages}
+
+    def record_messages(
+        self, records: Sequence[MessageRecord], *, owner: str, absent: Collection[str] = ()
+    ) -> dict[str, Recorded]:
+        answers: dict[str, Recorded] = {}
         with self._lock:
-            self.messages[message_id].publishState = PublishState.FAILED
-            self.messages[message_id].publishError = error
-            self.leases.pop(message_id, None)
+            for record in records:
+                standing = self.messages.get(record.messageId)
+                holder = self.leases.get(record.messageId)
+                replaceable = standing is None or (
+                    not standing.erasedAt
+                    and (
+                        standing.publishState is PublishState.FAILED
+                        or (standing.publishState is PublishState.PENDING and holder in (None, owner))
+                    )
+                )
+                if self.fail_writes or self.fail_records:
+                    answers[record.messageId] = Recorded(False, unavailable=True)
+                elif replaceable:
+                    self.messages[record.messageId] = record.model_copy()
+                    self.leases.pop(record.messageId, None)
+                    answers[record.messageId] = Recorded(True)
+                else:
+                    assert standing is not None
+                    answers[record.messageId] = Recorded(False, standing=standing.model_copy())
+        return answers
 
     def get_message(self, message_id: str) -> MessageView | None:
         message = self.messages.get(message_id)

@@ -23,7 +23,14 @@ PutEvents about 4 ms per entry a rule matches, and the whole stack stalls behind
   counts): a cost that grows with the queue's depth. A send never reads the counts; while one runs,
   they are left out.
 - DynamoDB: every conditional write lexes its condition expression again, a fifth of a PutItem; the
-  tokens of one expression text never change, so they are kept per text.
+  tokens of one expression text never change, so they are kept per text. Parsing it is another
+  two fifths: the parsed condition (read-only operators over the item) is kept per expression, names
+  and values, which repeat across the items of a batch (the same lease owner, the same second).
+- SQS: deleting a message walks the whole queue twice, to find it and to rebuild the list without it,
+  for each entry of a DeleteMessageBatch: a batch is deleted in one walk instead, under the lock
+  that sending takes (moto's own delete does not take it, and can drop a message sent meanwhile).
+- DynamoDB: a Query on the table's own key sorts every item of the table and then keeps those of
+  the partition: the items of that partition are all it needs to look at.
 
 Each replacement answers exactly what the original answers. The local stack applies them in its moto
 process before it serves; nothing in a Lambda function imports this module.
@@ -34,6 +41,8 @@ from __future__ import annotations
 import collections
 import datetime
 import functools
+import inspect
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -131,6 +140,95 @@ def _lexed_once(lex: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return cached
 
 
+def _parsed_once(parse: Callable[..., Any]) -> Callable[..., Any]:
+    known: dict[str, Any] = {}
+
+    def cached(expression: str | None, names: Any, values: Any) -> Any:
+        key = json.dumps([expression, names, values], sort_keys=True)
+        found = known.get(key)
+        if found is None:
+            found = parse(expression, names, values)  # an invalid expression raises, and is not kept
+            if len(known) >= 4096:
+                known.clear()
+            known[key] = found
+        return found
+
+    return cached
+
+
+def _delete_message_batch(self: Any, queue_name: str, receipts: list[dict[str, Any]]) -> Any:
+    from moto.sqs.models import Message
+
+    queue = self.get_queue(queue_name)
+    wanted = {r["ReceiptHandle"] for r in receipts}
+    found: set[str] = set()
+    with queue._messages_lock:
+        kept: list[Message] = []
+        for message in queue._messages:
+            handles = message.all_receipt_handles
+            hit = wanted.intersection(handles)
+            if hit:
+                found.update(hit)
+                queue.pending_messages.discard(message)
+                queue.deleted_messages.update(handles)
+            else:
+                kept.append(message)
+        queue._messages = kept
+    success, errors = [], []
+    for receipt in receipts:
+        handle = receipt["ReceiptHandle"]
+        if handle in found or handle in queue.deleted_messages:
+            success.append(receipt["Id"])
+        else:
+            errors.append(
+                {
+                    "Id": receipt["Id"],
+                    "SenderFault": True,
+                    "Code": "ReceiptHandleIsInvalid",
+                    "Message": f'The input receipt handle "{handle}" is not a valid receipt handle.',
+                }
+            )
+    return success, errors
+
+
+def _delete_message(self: Any, queue_name: str, receipt_handle: str) -> None:
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+    _, errors = _delete_message_batch(self, queue_name, [{"Id": "0", "ReceiptHandle": receipt_handle}])
+    if errors:
+        raise ReceiptHandleIsInvalid()
+
+
+_PARTITION = threading.local()
+
+
+def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
+    signature = inspect.signature(query)
+
+    @functools.wraps(query)
+    def wrapped(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = signature.bind(self, hash_key, *args, **kwargs).arguments.get("index_name")
+        if index_name or hash_key is None or not self.range_key_attr:
+            return query(self, hash_key, *args, **kwargs)
+        _PARTITION.key = hash_key
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _PARTITION.key = None
+
+    return wrapped
+
+
+def _partition_items(all_items: Callable[[Any], list[Any]]) -> Callable[[Any], list[Any]]:
+    def items(self: Any) -> list[Any]:
+        key = getattr(_PARTITION, "key", None)
+        if key is None:
+            return all_items(self)
+        return sorted(self.items.get(key, {}).values(), key=lambda item: (item.hash_key, item.range_key))
+
+    return items
+
+
 def apply() -> None:
     """Patch moto's SQS and EventBridge models and its server's routing in this process (idempotent)."""
     global _applied
@@ -148,7 +246,9 @@ def apply() -> None:
         DomainDispatcherApplication.get_backend_for_host
     )
 
-    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.comparisons import ConditionExpressionParser, get_filter_expression
+    from moto.dynamodb.models import table as dynamodb_table
 
     read_attributes = vars(models.Queue)["attributes"].fget
     models.Queue.attributes = _attributes_while_sending(read_attributes)  # type: ignore[method-assign,assignment]
@@ -157,6 +257,13 @@ def apply() -> None:
     ConditionExpressionParser._lex_condition_expression = _lexed_once(  # type: ignore[method-assign,assignment]
         ConditionExpressionParser._lex_condition_expression
     )
+    parsed_once = _parsed_once(get_filter_expression)
+    dynamodb_models.get_filter_expression = parsed_once
+    dynamodb_table.get_filter_expression = parsed_once
+    models.SQSBackend.delete_message_batch = _delete_message_batch  # type: ignore[method-assign]
+    models.SQSBackend.delete_message = _delete_message  # type: ignore[method-assign]
+    dynamodb_table.Table.query = _partition_query(dynamodb_table.Table.query)  # type: ignore[method-assign]
+    dynamodb_table.Table.all_items = _partition_items(dynamodb_table.Table.all_items)  # type: ignore[method-assign,assignment]
     BackendDict._create_account_specific_backend = _known_accounts(  # type: ignore[method-assign,assignment]
         BackendDict._create_account_specific_backend
     )

@@ -235,6 +235,26 @@ def test_the_bus_unavailable_is_503_the_record_says_so_and_a_retry_completes_the
     assert len(bus.published) == 1
 
 
+def test_an_event_published_but_not_recorded_is_not_accepted_and_its_retry_records_it(
+    audit: FakeAuditStore, bus: FakePublisher
+) -> None:
+    event = example_event("REDEMPTION")
+    audit.fail_records = True
+    status, headers, body = call("POST", "/v1/events", event)
+    assert status == 503
+    assert headers["Retry-After"] == "5"
+    assert_error(body, "SERVICE_UNAVAILABLE")
+    assert "nothing was accepted" in body["error"]["message"]
+    assert message_id_for(event["eventId"]) not in audit.messages
+
+    audit.fail_records = False
+    status, _, body = call("POST", "/v1/events", event)
+    assert (status, body["status"]) == (202, "accepted")
+    assert audit.messages[body["messageId"]].publishState is PublishState.PUBLISHED
+    # On the bus twice, as one message: connectors deliver on messageId, once.
+    assert [d.messageId for d in bus.published] == [body["messageId"]] * 2
+
+
 # --- GET --------------------------------------------------------------------------------------
 
 

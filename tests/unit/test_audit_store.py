@@ -118,16 +118,102 @@ def test_while_one_request_holds_the_lease_another_is_told_in_progress(store: Dy
     assert store.begin_message(message(), owner="req-2", lease_seconds=30).outcome is BeginOutcome.IN_PROGRESS
 
 
-def test_a_failed_publish_is_resumed_by_the_next_request(store: DynamoAuditStore) -> None:
-    store.begin_message(message(), owner="req-1", lease_seconds=30)
-    store.mark_publish_failed("m-1", "InternalFailure: bus down")
+def test_a_message_is_recorded_once_published_and_found_by_its_id(store: DynamoAuditStore) -> None:
+    published = message(publishState=PublishState.PUBLISHED, publishedAt="2026-11-21T12:00:01.100Z")
+    assert store.record_messages([published], owner="req-1")["m-1"].written
+    found = store.find_messages(["m-1", "m-unknown"])
+    assert list(found) == ["m-1"]
+    assert found["m-1"].publishState is PublishState.PUBLISHED
+    assert found["m-1"].envelope["data"] == {"newTier": "GOLD"}
+
+
+def test_a_published_record_stands_against_a_second_one(store: DynamoAuditStore) -> None:
+    store.record_messages([message(publishState=PublishState.PUBLISHED)], owner="req-1")
+    again = message(publishState=PublishState.PUBLISHED, receivedAt="2026-11-21T12:05:00.000Z", client="other")
+    answer = store.record_messages([again], owner="req-2")["m-1"]
+    assert not answer.written
+    assert answer.standing is not None
+    assert (answer.standing.receivedAt, answer.standing.client) == ("2026-11-21T12:00:01.000Z", "es-loyalty")
+
+
+def test_a_publish_the_bus_refused_is_recorded_then_replaced_by_the_retry(store: DynamoAuditStore) -> None:
+    refused = message(publishState=PublishState.FAILED, publishError="InternalFailure: bus down")
+    assert store.record_messages([refused], owner="req-1")["m-1"].written
+    assert store.find_messages(["m-1"])["m-1"].publishState is PublishState.FAILED
+    retried = message(publishState=PublishState.PUBLISHED, publishAttempts=2)
+    assert store.record_messages([retried], owner="req-2")["m-1"].written
     view = store.get_message("m-1")
     assert view is not None
-    assert view.message.publishState is PublishState.FAILED
-    resumed = store.begin_message(message(envelope={"ignored": True}), owner="req-2", lease_seconds=30)
-    assert resumed.outcome is BeginOutcome.RESUMED
-    assert resumed.record.envelope["eventId"] == "e-1"  # the recorded envelope is the one published
-    assert resumed.record.publishAttempts == 2
+    assert (view.message.publishState, view.message.publishAttempts, view.message.publishError) == (
+        PublishState.PUBLISHED,
+        2,
+        None,
+    )
+
+
+def test_a_refused_publish_never_replaces_a_published_record(store: DynamoAuditStore) -> None:
+    store.record_messages([message(publishState=PublishState.PUBLISHED)], owner="req-1")
+    answer = store.record_messages([message(publishState=PublishState.FAILED)], owner="req-2")["m-1"]
+    assert answer.standing is not None
+    assert answer.standing.publishState is PublishState.PUBLISHED
+
+
+def test_an_erased_record_is_never_written_over(store: DynamoAuditStore, dynamodb: Any) -> None:
+    store.record_messages([message(publishState=PublishState.FAILED)], owner="req-1")
+    dynamodb.update_item(
+        TableName=AUDIT,
+        Key={"pk": {"S": "MSG#m-1"}, "sk": {"S": "MESSAGE"}},
+        UpdateExpression="SET erasedAt = :now",
+        ExpressionAttributeValues={":now": {"S": "2026-11-30T00:00:00Z"}},
+    )
+    assert not store.record_messages([message(publishState=PublishState.PUBLISHED)], owner="req-2")["m-1"].written
+    assert "erasedAt" in item_of(dynamodb)
+
+
+def test_a_synchronous_delivery_holding_the_message_keeps_it_until_its_lease_lapses(store: DynamoAuditStore) -> None:
+    store.begin_message(message(), owner="sync-request", lease_seconds=30)
+    held = store.record_messages([message(publishState=PublishState.PUBLISHED)], owner="req-2")["m-1"]
+    assert not held.written
+    assert held.standing is not None
+    assert held.standing.publishState is PublishState.PENDING
+    store.begin_message(message(eventId="e-2", messageId="m-2"), owner="crashed-sync", lease_seconds=-1)
+    lapsed = message(messageId="m-2", publishState=PublishState.PUBLISHED)
+    assert store.record_messages([lapsed], owner="r")["m-2"].written
+
+
+def test_records_found_absent_are_written_25_to_a_call_and_the_others_on_their_condition(dynamodb: Any) -> None:
+    calls: list[str] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            calls.append(name)
+            return getattr(dynamodb, name)
+
+    store = DynamoAuditStore(Counting(), AUDIT)  # type: ignore[arg-type]
+    store.record_messages([message(messageId="m-old", publishState=PublishState.FAILED)], owner="a")
+    calls.clear()
+    fresh = [message(messageId=f"m-{i}", publishState=PublishState.PUBLISHED) for i in range(30)]
+    refused = message(messageId="m-refused", publishState=PublishState.FAILED)
+    retried = message(messageId="m-old", publishState=PublishState.PUBLISHED)
+    answers = store.record_messages(
+        [*fresh, refused, retried], owner="b", absent={*(r.messageId for r in fresh), "m-refused"}
+    )
+    assert all(a.written for a in answers.values())
+    assert sorted(calls) == ["batch_write_item"] * 2 + ["put_item"] * 2
+    assert {m: r.publishState for m, r in store.find_messages(["m-0", "m-29", "m-refused", "m-old"]).items()} == {
+        "m-0": PublishState.PUBLISHED,
+        "m-29": PublishState.PUBLISHED,
+        "m-refused": PublishState.FAILED,
+        "m-old": PublishState.PUBLISHED,
+    }
+
+
+def test_the_table_failing_is_reported_per_record_not_raised(dynamodb: Any) -> None:
+    store = DynamoAuditStore(dynamodb, "no-such-table")
+    published = message(publishState=PublishState.PUBLISHED)
+    for absent in (set(), {"m-1"}):  # on its condition, and in a batch
+        answer = store.record_messages([published], owner="req-1", absent=absent)["m-1"]
+        assert (answer.written, answer.unavailable) == (False, True)
 
 
 def test_an_expired_lease_is_taken_over(store: DynamoAuditStore) -> None:
@@ -246,3 +332,20 @@ def test_a_providers_later_verdict_replaces_a_delivered_record(store: DynamoAudi
     verdict = delivery("m-1", DeliveryStatus.FAILED, 59)
     assert store.save_deliveries([verdict], replace_done=True) == {}
     assert store.get_deliveries("optimove", ["m-1"]) == {"m-1": verdict}
+
+
+@pytest.mark.parametrize("kind", ["dynamodb", "in-memory fake"])
+def test_the_fake_records_messages_as_the_dynamodb_store_does(dynamodb: Any, kind: str) -> None:
+    """The contract the ingest tests rely on when they use the kit's in-memory store."""
+    from dig_connector_kit.testing import InMemoryAuditStore
+
+    store: Any = DynamoAuditStore(dynamodb, AUDIT) if kind == "dynamodb" else InMemoryAuditStore()
+    seen = []
+    for state, owner in [(PublishState.FAILED, "a"), (PublishState.PUBLISHED, "b"), (PublishState.PUBLISHED, "c")]:
+        answer = store.record_messages([message(publishState=state, client=owner)], owner=owner)["m-1"]
+        standing = answer.standing.publishState if answer.standing else None
+        seen.append((answer.written, standing, store.find_messages(["m-1"])["m-1"].client))
+    assert seen == [(True, None, "a"), (True, None, "b"), (False, PublishState.PUBLISHED, "b")]
+    store.begin_message(message(messageId="m-2"), owner="sync", lease_seconds=30)
+    held = store.record_messages([message(messageId="m-2", publishState=PublishState.PUBLISHED)], owner="x")["m-2"]
+    assert (held.written, held.standing.publishState if held.standing else None) == (False, PublishState.PENDING)

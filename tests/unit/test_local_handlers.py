@@ -120,3 +120,52 @@ def test_the_local_stacks_send_and_condition_speedups_answer_as_moto_does() -> N
         put("b", "a")  # the same expression text, other values: evaluated with these
         with pytest.raises(ClientError, match="ConditionalCheckFailed"):
             put("c", "a")
+
+
+def test_the_local_stacks_delete_and_query_speedups_answer_as_moto_does() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from dig_local import moto_speedups
+    from tests.aws import AUDIT, create_tables
+
+    moto_speedups.apply()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(5)])
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=0)["Messages"]
+        entries = [{"Id": m["Body"], "ReceiptHandle": m["ReceiptHandle"]} for m in received]
+        answer = sqs.delete_message_batch(QueueUrl=url, Entries=[*entries, {"Id": "bad", "ReceiptHandle": "nope"}])
+        assert sorted(s["Id"] for s in answer["Successful"]) == sorted(m["Body"] for m in received)
+        assert [(f["Id"], f["Code"]) for f in answer["Failed"]] == [("bad", "ReceiptHandleIsInvalid")]
+        again = sqs.delete_message_batch(QueueUrl=url, Entries=entries[:1])  # deleted already: still a success
+        assert [s["Id"] for s in again["Successful"]] == [entries[0]["Id"]]
+        left = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert len(left) == 2
+        assert {m["Body"] for m in left}.isdisjoint(m["Body"] for m in received)
+
+        dynamodb = create_tables()
+        for pk in ("MSG#a", "MSG#b"):
+            for sk in ("MESSAGE", "DELIVERY#x", "DELIVERY#y"):
+                item = {
+                    "pk": {"S": pk},
+                    "sk": {"S": sk},
+                    "gsiMemberPk": {"S": "MEMBER#1"},
+                    "gsiMemberSk": {"S": pk + sk},
+                }
+                dynamodb.put_item(TableName=AUDIT, Item=item)
+
+        def query(**extra: Any) -> list[str]:
+            answer = dynamodb.query(TableName=AUDIT, **extra)
+            return [i["pk"]["S"] + " " + i["sk"]["S"] for i in answer["Items"]]
+
+        by_key = {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": "MSG#b"}}}
+        assert query(**by_key) == ["MSG#b DELIVERY#x", "MSG#b DELIVERY#y", "MSG#b MESSAGE"]
+        assert query(**by_key, ScanIndexForward=False, Limit=2) == ["MSG#b MESSAGE", "MSG#b DELIVERY#y"]
+        by_index = {
+            "IndexName": "byMember",
+            "KeyConditionExpression": "gsiMemberPk = :m",
+            "ExpressionAttributeValues": {":m": {"S": "MEMBER#1"}},
+        }
+        assert len(query(**by_index)) == 6  # an index query still sees every partition
