@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup run test unit infra-test e2e lint format synth deploy diff destroy bench openapi lock clean
+.PHONY: help setup run test unit infra-test e2e lint format synth deploy diff destroy bench cost openapi lock clean
 
 help:
 	@echo "make run      start the local stack (moto + Optimove simulator), post sample events, show the audit trail"
@@ -16,6 +16,7 @@ help:
 	@echo "make deploy   cdk deploy to the AWS account of your current credentials"
 	@echo "make lint     ruff and mypy;  make format  ruff format and fixes"
 	@echo "make bench    benchmarks (cold start, warm path, connector throughput)"
+	@echo "make cost     what a million events cost, metered through the local stack (dig cost)"
 	@echo "make openapi  regenerate docs/openapi.json from the code"
 
 $(VENV)/.stamp: pyproject.toml requirements/dev.txt
@@ -68,6 +69,11 @@ destroy: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks
+
+# The template first: its alarms, secrets and web ACL are the fixed monthly costs.
+cost: synth
+	$(BIN)/dig cost --route batch --events 5000
+	$(BIN)/dig cost --route single --events 1000
 
 openapi: setup
 	$(BIN)/python -m dig_api.openapi > docs/openapi.json

@@ -19,6 +19,7 @@ from constructs import Construct
 
 from dig_api import gateway_errors
 from dig_contracts import environment as env
+from dig_contracts import functions
 from infra.bundling import function_code
 from infra.database import Database
 from infra.function import DigFunction, _retention
@@ -46,12 +47,12 @@ class Api(Construct):
             self,
             "Handler",
             service="dig-api",
-            handler="dig_api.handler.lambda_handler",
+            handler=functions.API.handler,
             code=function_code("api", ("dig_api",)),
             layer=layer,
             log_retention_days=settings.log_retention_days,
             timeout_seconds=28,  # inside API Gateway's 29 s
-            memory_mb=1024,
+            memory_mb=functions.API.memory_mb,
             description="DIG API: validates ES Loyalty events, audits them and puts them on the bus",
             environment={
                 env.AUDIT_TABLE_NAME: audit_table.table_name,
@@ -129,12 +130,12 @@ class Api(Construct):
                 self,
                 "Authorizer",
                 service="dig-authorizer",
-                handler="dig_api.authorizer.lambda_handler",
+                handler=functions.AUTHORIZER.handler,
                 code=function_code("authorizer", ("dig_api",)),
                 layer=layer,
                 log_retention_days=settings.log_retention_days,
                 timeout_seconds=10,
-                memory_mb=512,
+                memory_mb=functions.AUTHORIZER.memory_mb,
                 description="DIG API authorizer: verifies bearer JWTs",
                 environment={
                     env.SIGNING_KEY_SECRET_ARN: self.signing_secret.secret_arn,

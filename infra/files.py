@@ -19,6 +19,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from dig_contracts import environment as env
+from dig_contracts import functions
 from dig_contracts.files import (
     BATCH_RETRY_ATTEMPTS,
     CHUNKS_PER_BATCH,
@@ -94,42 +95,38 @@ class FileFlow(Construct):
         }
         code = function_code("files", ("dig_api",))
 
-        def function(name: str, handler: str, description: str, *, timeout: int, memory: int) -> DigFunction:
+        def function(name: str, spec: functions.FunctionSpec, description: str, *, timeout: int) -> DigFunction:
             return DigFunction(
                 self,
                 name,
                 service="dig-files",
-                handler=f"dig_api.files.handler.{handler}",
+                handler=spec.handler,
                 code=code,
                 layer=layer,
                 log_retention_days=settings.log_retention_days,
                 timeout_seconds=timeout,
-                memory_mb=memory,
+                memory_mb=spec.memory_mb,
                 description=description,
                 environment=common_environment,
             )
 
-        # Reading, hashing and decoding the whole upload: a full vCPU (1,769 MB) and Lambda's 15 minutes.
         self.validate_function = function(
             "Validate",
-            "validate_handler",
+            functions.FILE_VALIDATE,
             "DIG files: checks an upload's size, checksum and gzip, and plans its chunks",
             timeout=900,
-            memory=1769,
         )
         self.batch_function = function(
             "Batch",
-            "batch_handler",
+            functions.FILE_BATCH,
             "DIG files: ingests one batch of a file's lines (events) or validates its rows (extracts)",
             timeout=300,
-            memory=1024,
         )
         self.finish_function = function(
             "Finish",
-            "finish_handler",
+            functions.FILE_FINISH,
             "DIG files: sums a file's results, writes its report, announces an extract",
             timeout=300,
-            memory=1024,
         )
         self._grant(audit_table, bus, api_function)
         # Nobody else writes an upload, an administrator included: only a request the API presigned.

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dig_cli import config_commands, files, local_state, operate, status
+from dig_cli import config_commands, cost, files, local_state, operate, status
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="DIG: the Data Integration Gateway's command.")
 local_app = typer.Typer(add_completion=False, help="The local stack: moto, the real handlers, an Optimove simulator.")
@@ -27,6 +27,7 @@ app.add_typer(operate.dlq_app, name="dlq")
 app.add_typer(operate.member_app, name="member")
 app.add_typer(files.files_app, name="files")
 app.command("status")(status.status_command)
+app.command("cost")(cost.cost_command)
 console = Console()
 errors = Console(stderr=True)
 

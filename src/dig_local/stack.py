@@ -23,6 +23,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from dig_contracts import environment as env
+from dig_contracts import functions
 from dig_contracts.manifest import ConnectorManifest
 from dig_contracts.registry import installed_connectors, sample_config
 from dig_local import resources
@@ -71,6 +72,7 @@ class LocalStack:
         check_interval_seconds: float = 60.0,
         file_concurrency: int = 4,
         batching_window_seconds: float | None = None,
+        wrap_handler: Callable[[str, Any], Any] | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -85,6 +87,8 @@ class LocalStack:
         self.file_concurrency = file_concurrency
         # None: each connector's manifest's window, as its event source mapping batches in AWS.
         self.batching_window_seconds = batching_window_seconds
+        # Around every handler the stack invokes, by its dotted path (`dig cost` times them).
+        self._wrap_handler = wrap_handler
         self._moto: subprocess.Popen[str] | None = None
         self._server: BaseWSGIServer | None = None
         self._server_thread: threading.Thread | None = None
@@ -94,6 +98,10 @@ class LocalStack:
         self._stopping = threading.Event()
         # A connector's settings set before start (a real provider's URLs): that provider, no local double.
         self._user_settings = {s.env: os.environ[s.env] for m in manifests for s in m.settings if os.environ.get(s.env)}
+
+    def _load(self, dotted: str) -> Any:
+        handler = load_handler(dotted)
+        return handler if self._wrap_handler is None else self._wrap_handler(dotted, handler)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -126,7 +134,7 @@ class LocalStack:
                 sqs=session.client("sqs"),
                 queue_url=connector.queue_url,
                 queue_arn=connector.queue_arn,
-                handler=load_handler(connector.manifest.handler),
+                handler=self._load(connector.manifest.handler),
                 manifest=connector.manifest,
                 region=resources.LOCAL_REGION,
                 retry_delay_seconds=self.retry_delay_seconds,
@@ -140,9 +148,9 @@ class LocalStack:
             s3=session.client("s3"),
             queue_url=self.resources.file_arrivals_queue_url,
             bucket=self.resources.files_bucket,
-            validate=load_handler("dig_api.files.handler.validate_handler"),
-            batch=load_handler("dig_api.files.handler.batch_handler"),
-            finish=load_handler("dig_api.files.handler.finish_handler"),
+            validate=self._load(functions.FILE_VALIDATE.handler),
+            batch=self._load(functions.FILE_BATCH.handler),
+            finish=self._load(functions.FILE_FINISH.handler),
             concurrency=self.file_concurrency,
         )
         self.file_driver.start()
@@ -248,8 +256,8 @@ class LocalStack:
             routes[f"/_sim/{name}"] = functools.partial(self._simulator_route, name)
         return LocalGateway(
             stage=STAGE,
-            api_handler=load_handler("dig_api.handler.lambda_handler"),
-            authorizer=load_handler("dig_api.authorizer.lambda_handler"),
+            api_handler=self._load(functions.API.handler),
+            authorizer=self._load(functions.AUTHORIZER.handler),
             routes=routes,
         )
 

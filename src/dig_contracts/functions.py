@@ -1,0 +1,22 @@
+"""The DIG core's Lambda functions: handler and memory, read by the CDK app (infra/) and by `dig cost`,
+which prices each function's measured duration at its configured memory. Connectors name theirs in
+their manifests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    handler: str
+    memory_mb: int
+
+
+API = FunctionSpec("dig_api.handler.lambda_handler", 1024)
+AUTHORIZER = FunctionSpec("dig_api.authorizer.lambda_handler", 512)
+# Reading, hashing and decoding the whole upload: a full vCPU (1,769 MB) and Lambda's 15 minutes.
+FILE_VALIDATE = FunctionSpec("dig_api.files.handler.validate_handler", 1769)
+FILE_BATCH = FunctionSpec("dig_api.files.handler.batch_handler", 1024)
+FILE_FINISH = FunctionSpec("dig_api.files.handler.finish_handler", 1024)
+CORE_FUNCTIONS = (API, AUTHORIZER, FILE_VALIDATE, FILE_BATCH, FILE_FINISH)

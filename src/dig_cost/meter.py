@@ -1,0 +1,348 @@
+"""Every AWS request the handlers make, counted with what AWS bills for it, through botocore's event
+hooks on every boto3 session created once the meter is installed.
+
+DynamoDB bills a write on the larger of the item before and after it, plus a write to each global
+secondary index whose projection the change touches (two when the index key changes); a conditional
+write that is refused is still billed. To know the item before and after, the meter reads it with a
+client of its own, which it does not count. Reads are billed on the size of what they read, at least
+one unit per item (half for an eventually consistent read).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from dig_cost.units import chunks_64k, item_size, read_units, write_units
+
+Item = dict[str, Any]
+
+
+@dataclass
+class Usage:
+    """What the metered requests add up to."""
+
+    calls: Counter[tuple[str, str]] = field(default_factory=Counter)  # (service, operation) -> requests
+    # Billed units, some of them halves (eventually consistent reads).
+    units: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))  # price key -> units
+    write_units_by_purpose: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    read_units_by_purpose: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    bus_deliveries: int = 0  # messages EventBridge put on connector queues (SQS requests it makes)
+    empty_receives: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.calls.update(other.calls)
+        for mine, theirs in (
+            (self.units, other.units),
+            (self.write_units_by_purpose, other.write_units_by_purpose),
+            (self.read_units_by_purpose, other.read_units_by_purpose),
+        ):
+            for key, value in theirs.items():
+                mine[key] += value
+        self.bus_deliveries += other.bus_deliveries
+        self.empty_receives += other.empty_receives
+
+
+def purpose(table: str, key: Mapping[str, Any], config_table: str | None = None) -> str:
+    """What an item of DIG's tables is for, from its key (db/audit.py lists the layout)."""
+    if config_table is not None and table == config_table:
+        return "configuration"
+    pk = str(key.get("pk", {}).get("S", ""))
+    sk = str(key.get("sk", {}).get("S", ""))
+    if pk.startswith("MSG#"):
+        if sk == "MESSAGE":
+            return "audit: message records"
+        if sk.startswith("DELIVERY#"):
+            return "audit: delivery records"
+        if sk.startswith("OP#"):
+            return "operations ledger"
+    prefixes = {
+        "STATE#": "watermarks",
+        "CALL#": "call log",
+        "CALLS#": "call log",
+        "LIMIT#": "rate limiter",
+        "QUOTA#": "rate limiter",
+        "CONTACT#": "member contacts",
+        "RUN#": "replay runs",
+        "RUNS#": "replay runs",
+        "FILE#": "files",
+        "CONNECTOR#": "configuration",
+    }
+    return next((name for prefix, name in prefixes.items() if pk.startswith(prefix)), "other")
+
+
+def _from_bus(body: str) -> bool:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and str(document.get("source", "")).startswith("dig.")
+
+
+class TableShapes:
+    """Each table's key attributes and global secondary indexes, read once with the meter's client."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._known: dict[str, tuple[tuple[str, ...], list[tuple[tuple[str, ...], Any]]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, table: str) -> tuple[tuple[str, ...], list[tuple[tuple[str, ...], Any]]]:
+        with self._lock:
+            if table not in self._known:
+                description = self._client.describe_table(TableName=table)["Table"]
+                keys = tuple(k["AttributeName"] for k in description["KeySchema"])
+                indexes = [
+                    (tuple(k["AttributeName"] for k in index["KeySchema"]), index["Projection"])
+                    for index in description.get("GlobalSecondaryIndexes", [])
+                ]
+                self._known[table] = (keys, indexes)
+            return self._known[table]
+
+
+def _projected(item: Item | None, keys: tuple[str, ...], table_keys: tuple[str, ...], projection: Any) -> Item | None:
+    if not item or not all(k in item for k in keys):
+        return None  # not in the index
+    if projection["ProjectionType"] == "ALL":
+        return item
+    kept = set(keys) | set(table_keys) | set(projection.get("NonKeyAttributes", []))
+    return {k: v for k, v in item.items() if k in kept}
+
+
+def index_write_units(
+    before: Item | None, after: Item | None, shapes: tuple[tuple[str, ...], list[tuple[tuple[str, ...], Any]]]
+) -> int:
+    """The writes a change from ``before`` to ``after`` makes to the table's global secondary indexes."""
+    table_keys, indexes = shapes
+    units = 0
+    for keys, projection in indexes:
+        old = _projected(before, keys, table_keys, projection)
+        new = _projected(after, keys, table_keys, projection)
+        if old is None and new is None:
+            continue
+        if old is not None and new is not None and all(old[k] == new[k] for k in keys):
+            if old != new:
+                units += write_units(max(item_size(old), item_size(new)))
+            continue
+        units += (write_units(item_size(old)) if old is not None else 0) + (
+            write_units(item_size(new)) if new is not None else 0
+        )
+    return units
+
+
+class AwsMeter:
+    """Install, run the handlers, ``attach`` a DynamoDB client to read items with, read ``usage``.
+    Until a client is attached, requests are counted but not sized (the stack starting up)."""
+
+    def __init__(self) -> None:
+        self._peek: Any = None
+        self._shapes: TableShapes | None = None
+        self._config_table: str | None = None
+        self._lock = threading.Lock()
+        self._pending = threading.local()
+        self.usage = Usage()
+
+    def attach(self, peek: Any, *, config_table: str | None = None) -> None:
+        self._peek, self._shapes, self._config_table = peek, TableShapes(peek), config_table
+
+    def unmetered(self, session: Any) -> Any:
+        """``session`` with the meter's hooks taken off (a client of the meter's own)."""
+        session.events.unregister("before-parameter-build", self._before)
+        session.events.unregister("after-call", self._after)
+        return session
+
+    def reset(self) -> Usage:
+        with self._lock:
+            done, self.usage = self.usage, Usage()
+        return done
+
+    @contextmanager
+    def installed(self) -> Iterator[AwsMeter]:
+        """Meter every boto3 session created inside the block (the handlers create their own)."""
+        import boto3.session
+
+        original = boto3.session.Session.__init__
+        meter = self
+
+        def init(session: Any, *args: Any, **kwargs: Any) -> None:
+            original(session, *args, **kwargs)
+            session.events.register("before-parameter-build", meter._before)
+            session.events.register("after-call", meter._after)
+
+        boto3.session.Session.__init__ = init
+        try:
+            yield self
+        finally:
+            boto3.session.Session.__init__ = original
+
+    # --- hooks ---------------------------------------------------------------------------------
+
+    def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        service = model.service_model.service_name
+        before = None
+        if service == "dynamodb" and self._peek is not None:
+            before = self._images_before(model.name, params)
+        self._pending.call = (dict(params), before)
+
+    def _after(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        params, before = getattr(self._pending, "call", ({}, None))
+        self._pending.call = ({}, None)
+        service, operation = model.service_model.service_name, model.name
+        usage = Usage()
+        usage.calls[(service, operation)] += 1
+        ok = http_response.status_code < 300
+        bill: Callable[..., None] | None = getattr(self, f"_bill_{service.replace('-', '_')}", None)
+        if bill is not None and self._shapes is not None:
+            bill(usage, operation, params, parsed, ok, before)
+        with self._lock:
+            self.usage.add(usage)
+
+    # --- DynamoDB ------------------------------------------------------------------------------
+
+    def _key(self, table: str, item: Mapping[str, Any]) -> Item:
+        assert self._shapes is not None
+        keys, _ = self._shapes.get(table)
+        return {k: item[k] for k in keys if k in item}
+
+    def _get(self, table: str, key: Item) -> Item | None:
+        found: Item | None = self._peek.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+        return found
+
+    def _images_before(self, operation: str, params: dict[str, Any]) -> Any:
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            table = params["TableName"]
+            key = self._key(table, params["Item"]) if operation == "PutItem" else params["Key"]
+            return self._get(table, key)
+        if operation == "BatchWriteItem":
+            images = {}
+            for table, requests in params["RequestItems"].items():
+                for request in requests:
+                    item = request.get("PutRequest", {}).get("Item") or request.get("DeleteRequest", {}).get("Key")
+                    key = self._key(table, item)
+                    images[(table, json.dumps(key, sort_keys=True))] = self._get(table, key)
+            return images
+        return None
+
+    def _write(self, usage: Usage, table: str, before: Item | None, after: Item | None, written: bool) -> None:
+        assert self._shapes is not None
+        shapes = self._shapes.get(table)
+        key = self._key(table, after or before or {})
+        units = write_units(max(item_size(before), item_size(after)))
+        if written:
+            units += index_write_units(before, after, shapes)
+        usage.units["dynamodb.write_unit"] += units
+        usage.write_units_by_purpose[purpose(table, key, self._config_table)] += units
+
+    def _read(self, usage: Usage, table: str, items: list[Item], missing: int, consistent: bool, one: bool) -> None:
+        if one:  # a query or scan: its items' sizes together, rounded up once
+            units = read_units(sum(item_size(i) for i in items), consistent=consistent)
+            usage.units["dynamodb.read_unit"] += units
+            usage.read_units_by_purpose[purpose(table, items[0] if items else {}, self._config_table)] += units
+            return
+        for item in items:
+            units = read_units(item_size(item), consistent=consistent)
+            usage.units["dynamodb.read_unit"] += units
+            usage.read_units_by_purpose[purpose(table, item, self._config_table)] += units
+        if missing:
+            units = missing * read_units(0, consistent=consistent)
+            usage.units["dynamodb.read_unit"] += units
+            usage.read_units_by_purpose["lookups of absent items"] += units
+
+    def _bill_dynamodb(
+        self, usage: Usage, operation: str, params: dict[str, Any], parsed: dict[str, Any], ok: bool, before: Any
+    ) -> None:
+        if operation == "PutItem":
+            self._write(usage, params["TableName"], before, params["Item"] if ok else before, ok)
+        elif operation == "UpdateItem":
+            table = params["TableName"]
+            self._write(usage, table, before, self._get(table, params["Key"]) if ok else before, ok)
+        elif operation == "DeleteItem":
+            self._write(usage, params["TableName"], before, None if ok else before, ok)
+        elif operation == "BatchWriteItem" and ok:
+            unprocessed = {
+                (
+                    table,
+                    json.dumps(
+                        self._key(table, r.get("PutRequest", {}).get("Item") or r["DeleteRequest"]["Key"]),
+                        sort_keys=True,
+                    ),
+                )
+                for table, requests in (parsed.get("UnprocessedItems") or {}).items()
+                for r in requests
+            }
+            for table, requests in params["RequestItems"].items():
+                for request in requests:
+                    put = request.get("PutRequest", {}).get("Item")
+                    key = self._key(table, put or request["DeleteRequest"]["Key"])
+                    name = (table, json.dumps(key, sort_keys=True))
+                    if name not in unprocessed:
+                        self._write(usage, table, before.get(name), put, True)
+        elif operation == "GetItem" and ok:
+            item = parsed.get("Item")
+            self._read(
+                usage,
+                params["TableName"],
+                [item] if item else [],
+                0 if item else 1,
+                bool(params.get("ConsistentRead")),
+                one=False,
+            )
+        elif operation == "BatchGetItem" and ok:
+            for table, request in params["RequestItems"].items():
+                found = (parsed.get("Responses") or {}).get(table, [])
+                left = len((parsed.get("UnprocessedKeys") or {}).get(table, {}).get("Keys", []))
+                missing = len(request["Keys"]) - len(found) - left
+                self._read(usage, table, found, missing, bool(request.get("ConsistentRead")), one=False)
+        elif operation in ("Query", "Scan") and ok:
+            self._read(
+                usage, params["TableName"], parsed.get("Items", []), 0, bool(params.get("ConsistentRead")), one=True
+            )
+        elif operation == "TransactWriteItems" and ok:  # transactions bill every item twice
+            for entry in params["TransactItems"]:
+                ((_, request),) = entry.items()
+                size = item_size(request.get("Item") or request.get("Key"))
+                usage.units["dynamodb.write_unit"] += 2 * write_units(size)
+                usage.write_units_by_purpose[
+                    purpose(request["TableName"], request.get("Item") or request["Key"], self._config_table)
+                ] += 2 * write_units(size)
+
+    # --- EventBridge, SQS, S3, Secrets Manager -------------------------------------------------
+
+    def _bill_events(self, usage: Usage, operation: str, params: dict[str, Any], *_: Any) -> None:
+        if operation != "PutEvents":
+            return
+        for entry in params["Entries"]:
+            size = 14 + sum(len(str(entry.get(k, "")).encode()) for k in ("Source", "DetailType", "Detail"))
+            size += sum(len(r.encode()) for r in entry.get("Resources", []))
+            usage.units["eventbridge.event"] += chunks_64k(size)
+
+    def _bill_sqs(self, usage: Usage, operation: str, params: dict[str, Any], parsed: dict[str, Any], *_: Any) -> None:
+        if operation == "SendMessage":
+            size = len(params["MessageBody"].encode())
+        elif operation == "SendMessageBatch":
+            size = sum(len(e["MessageBody"].encode()) for e in params["Entries"])
+        elif operation == "ReceiveMessage":
+            messages = parsed.get("Messages", [])
+            if not messages:  # an idle queue's polling: a fixed monthly cost (report.py), not one per event
+                usage.empty_receives += 1
+                return
+            size = sum(len(m["Body"].encode()) for m in messages)
+            for message in messages:  # a first receive of what a rule put there: EventBridge's SendMessage
+                if message.get("Attributes", {}).get("ApproximateReceiveCount") == "1" and _from_bus(message["Body"]):
+                    usage.bus_deliveries += 1
+                    usage.units["sqs.request"] += chunks_64k(len(message["Body"].encode()))
+        else:
+            size = 0
+        usage.units["sqs.request"] += chunks_64k(size)
+
+    def _bill_s3(self, usage: Usage, operation: str, *_: Any) -> None:
+        writes = ("Put", "Copy", "Post", "List", "Create", "Complete", "Upload")
+        usage.units["s3.put" if operation.startswith(writes) else "s3.get"] += 1
+
+    def _bill_secretsmanager(self, usage: Usage, operation: str, *_: Any) -> None:
+        usage.units["secretsmanager.call"] += 1

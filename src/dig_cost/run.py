@@ -1,0 +1,198 @@
+"""Drive events through the local stack's real handlers with every AWS request metered.
+
+The handlers run in this process (the local stack's gateway, its pollers standing in for the event
+source mappings), moto in its own; the meter counts what the handlers ask of AWS, the wrapper times
+each invocation, and what the handlers log is counted in bytes at the level a deployed function logs
+(INFO). A warm-up event goes first, so that loading configuration and secrets, which a warm function
+does once, is not counted per event.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from dig_cost.meter import AwsMeter, Usage
+
+SETTLE_CHECKS = 3  # consecutive looks at empty connector queues before the run counts as done
+
+
+class Route(StrEnum):
+    BATCH = "batch"  # POST /v1/events/batch, 500 events a request
+    SINGLE = "single"  # POST /v1/events, one event a request
+
+
+@dataclass
+class Invocations:
+    count: Counter[str] = field(default_factory=Counter)
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wrap(self, dotted: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        def timed(event: Any, context: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return handler(event, context)
+            finally:
+                with self.lock:
+                    self.count[dotted] += 1
+                    self.seconds[dotted] += time.perf_counter() - started
+
+        return timed
+
+    def reset(self) -> None:
+        with self.lock:
+            self.count.clear()
+            self.seconds.clear()
+
+
+@dataclass
+class Measurement:
+    route: Route
+    event_type: str
+    events: int
+    accepted: int
+    api_requests: int
+    usage: Usage
+    invocations: dict[str, int]
+    seconds: dict[str, float]
+    log_bytes: int
+    memory_mb: dict[str, int]
+    wall_seconds: float
+
+
+class _CountingStream(io.TextIOBase):
+    """Stands in for standard output: counts what the handlers' loggers write, and drops it."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self.bytes += len(text.encode())
+        return len(text)
+
+    def reset(self) -> int:
+        with self._lock:
+            done, self.bytes = self.bytes, 0
+        return done
+
+
+@contextmanager
+def _stdout_counted() -> Iterator[_CountingStream]:
+    stream, original = _CountingStream(), sys.stdout
+    sys.stdout = stream  # the handlers' loggers bind to it when the local stack imports them
+    try:
+        yield stream
+    finally:
+        sys.stdout = original
+
+
+def measure(route: Route, events: int, event_type: str = "MEMBER_PROFILE_UPDATE", batch_size: int = 500) -> Measurement:
+    import boto3
+    import httpx
+
+    from dig_contracts import functions
+    from dig_contracts.examples import example_event
+    from dig_local import resources
+    from dig_local.stack import LocalStack
+
+    invocations = Invocations()
+    meter = AwsMeter()
+    with _stdout_counted() as logs, meter.installed():
+        # Each connector batches with its manifest's window, as its event source mapping does in AWS.
+        stack = LocalStack(port=0, quiet=False, wrap_handler=invocations.wrap)
+        stack.start()
+        try:
+            assert stack.resources is not None
+            session = meter.unmetered(boto3.session.Session(region_name=resources.LOCAL_REGION))
+            sqs = session.client("sqs", endpoint_url=stack.aws_endpoint)
+            meter.attach(
+                session.client("dynamodb", endpoint_url=stack.aws_endpoint), config_table=stack.resources.config_table
+            )
+            queues = [c.queue_url for c in stack.resources.connectors.values()]
+            token = {"Authorization": f"Bearer {_token()}"}
+            with httpx.Client(base_url=stack.url, headers=token, timeout=120) as http:
+                members = [f"COST-{i:07d}" for i in range(events + 1)]
+                http.post("/_sim/optimove/customers", json={"customers": members})
+
+                def event(i: int) -> dict[str, Any]:
+                    return example_event(event_type, eventId=f"cost-{time.time_ns()}-{i}", memberId=members[i])
+
+                # Warm-up: the handlers are imported already (at start); this loads configuration and secrets.
+                http.post("/v1/events", json=event(events))
+                _wait_drained(sqs, queues)
+                meter.reset()
+                invocations.reset()
+                logs.reset()
+
+                started = time.perf_counter()
+                accepted = requests = 0
+                if route is Route.BATCH:
+                    for start in range(0, events, batch_size):
+                        batch = [event(i) for i in range(start, min(start + batch_size, events))]
+                        results = http.post("/v1/events/batch", json={"events": batch}).json()["results"]
+                        accepted += sum(1 for r in results if r["status"] == "accepted")
+                        requests += 1
+                else:
+                    for i in range(events):
+                        accepted += http.post("/v1/events", json=event(i)).status_code == 202
+                        requests += 1
+                _wait_drained(sqs, queues)
+                wall = time.perf_counter() - started
+                usage = meter.reset()
+        finally:
+            stack.stop()
+        memory = {f.handler: f.memory_mb for f in functions.CORE_FUNCTIONS}
+        memory.update({m.handler: m.memory_mb for m in stack.manifests})
+        with invocations.lock:
+            return Measurement(
+                route=route,
+                event_type=event_type,
+                events=events,
+                accepted=accepted,
+                api_requests=requests,
+                usage=usage,
+                invocations=dict(invocations.count),
+                seconds=dict(invocations.seconds),
+                log_bytes=logs.reset(),
+                memory_mb=memory,
+                wall_seconds=wall,
+            )
+
+
+def _token() -> str:
+    import json
+
+    from dig_api.auth import ALL_SCOPES, KeySet, mint
+    from dig_local.resources import LOCAL_ISSUER, LOCAL_SIGNING_KEY
+
+    keys = KeySet.from_secret(json.dumps(LOCAL_SIGNING_KEY))
+    return mint(keys, client_id="dig-cost", issuer=LOCAL_ISSUER, audience="dig-api", scopes=ALL_SCOPES, hours=2)
+
+
+def _wait_drained(sqs: Any, queue_urls: list[str], timeout: float = 1800) -> None:
+    """Until every connector queue is empty, visible and in flight, several looks in a row."""
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+    deadline = time.monotonic() + timeout
+    empty = 0
+    while time.monotonic() < deadline:
+        counts = [sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"] for url in queue_urls]
+        empty = empty + 1 if all(v == "0" for c in counts for v in c.values()) else 0
+        if empty >= SETTLE_CHECKS:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"the connector queues did not drain within {timeout} s")

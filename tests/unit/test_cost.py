@@ -1,0 +1,224 @@
+"""`dig cost`: what AWS bills for each request the handlers make, and the price per million."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from db.audit import delivery_to_item, message_to_item
+from db.records import DeliveryRecord, DeliveryStatus, MessageRecord, PublishState
+from dig_contracts import functions
+from dig_cost.meter import AwsMeter, Usage
+from dig_cost.report import IDLE_RECEIVES_PER_MONTH, monthly_costs, price
+from dig_cost.run import Measurement, Route
+from dig_cost.units import chunks_64k, item_size, read_units, value_size, write_units
+from tests.aws import AUDIT, CONFIG, create_tables
+
+# --- sizes --------------------------------------------------------------------------------------
+
+
+def test_item_sizes_follow_dynamodbs_rules() -> None:
+    assert item_size({"pk": {"S": "abc"}}) == 2 + 3
+    assert item_size({"é": {"S": "é"}}) == 2 + 2  # UTF-8 bytes, names too
+    assert value_size({"N": "123"}) == 3  # ceil(3 digits / 2) + 1
+    assert value_size({"N": "-0.0012500"}) == 3  # significant digits only: 125
+    assert value_size({"B": b"\x00" * 10}) == 10
+    assert value_size({"BOOL": True}) == value_size({"NULL": True}) == 1
+    assert value_size({"L": [{"S": "ab"}, {"N": "1"}]}) == 3 + (1 + 2) + (1 + 2)
+    assert value_size({"M": {"k": {"S": "v"}}}) == 3 + 1 + 1 + 1
+
+
+def test_units_round_up_per_item_and_chunk() -> None:
+    assert [write_units(n) for n in (0, 1, 1024, 1025)] == [1, 1, 1, 2]
+    assert read_units(4096, consistent=True) == 1.0
+    assert read_units(4097, consistent=False) == 1.0
+    assert read_units(0, consistent=False) == 0.5  # an absent item still costs the minimum
+    assert [chunks_64k(n) for n in (0, 65536, 65537)] == [1, 1, 2]
+
+
+# --- the meter against moto (in process) ---------------------------------------------------------
+
+
+@pytest.fixture
+def metered() -> Iterator[tuple[AwsMeter, Any]]:
+    with mock_aws():
+        create_tables()
+        meter = AwsMeter()
+        with meter.installed():
+            peek = meter.unmetered(boto3.session.Session(region_name="us-east-1")).client("dynamodb")
+            meter.attach(peek, config_table=CONFIG)
+            client = boto3.session.Session(region_name="us-east-1").client("dynamodb")
+            yield meter, client
+
+
+def message_item(message_id: str = "m-1") -> dict[str, Any]:
+    record = MessageRecord(
+        messageId=message_id,
+        eventId="e-1",
+        eventType="MEMBER_TIER",
+        memberId="M-1",
+        occurredAt="2026-11-21T12:00:00Z",
+        receivedAt="2026-11-21T12:00:01.000Z",
+        sizeBytes=120,
+        envelope={"eventId": "e-1", "data": {"newTier": "GOLD"}},
+        publishState=PublishState.PUBLISHED,
+    )
+    return message_to_item(record, 1_900_000_000)
+
+
+def delivery_item(message_id: str, status: DeliveryStatus = DeliveryStatus.DELIVERED) -> dict[str, Any]:
+    record = DeliveryRecord(
+        messageId=message_id,
+        connector="optimove",
+        status=status,
+        eventType="MEMBER_TIER",
+        memberId="M-1",
+        updatedAt="2026-11-21T12:00:02.000Z",
+    )
+    return delivery_to_item(record, 1_900_000_000)
+
+
+def test_a_new_message_record_is_billed_with_a_write_to_each_index_it_appears_in(
+    metered: tuple[AwsMeter, Any],
+) -> None:
+    meter, client = metered
+    client.put_item(TableName=AUDIT, Item=message_item())
+    usage = meter.reset()
+    # The item (under 1 KB) and the byMember and byEventType indexes, which project it whole.
+    assert usage.write_units_by_purpose == ({"audit: message records": 3})
+    assert usage.calls == Counter({("dynamodb", "PutItem"): 1})
+
+
+def test_a_refused_conditional_write_is_billed_without_index_writes(metered: tuple[AwsMeter, Any]) -> None:
+    meter, client = metered
+    client.put_item(TableName=AUDIT, Item=message_item())
+    meter.reset()
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+        client.put_item(TableName=AUDIT, Item=message_item(), ConditionExpression="attribute_not_exists(pk)")
+    assert meter.reset().units["dynamodb.write_unit"] == 1
+
+
+def test_a_batch_write_bills_each_item_and_an_index_key_change_twice(metered: tuple[AwsMeter, Any]) -> None:
+    meter, client = metered
+    items = [{"PutRequest": {"Item": delivery_item(f"m-{i}", DeliveryStatus.PENDING)}} for i in range(25)]
+    client.batch_write_item(RequestItems={AUDIT: items})
+    assert meter.reset().write_units_by_purpose == ({"audit: delivery records": 25 * 2})
+
+    client.put_item(TableName=AUDIT, Item=delivery_item("m-0", DeliveryStatus.DELIVERED))
+    # The item, and in byConnectorStatus the PENDING entry deleted and the DELIVERED one written.
+    assert meter.reset().units["dynamodb.write_unit"] == 1 + 2
+
+
+def test_an_update_is_billed_on_the_larger_of_before_and_after(metered: tuple[AwsMeter, Any]) -> None:
+    meter, client = metered
+    client.put_item(TableName=AUDIT, Item={"pk": {"S": "STATE#optimove#M-1"}, "sk": {"S": "ATTRIBUTES"}})
+    meter.reset()
+    client.update_item(
+        TableName=AUDIT,
+        Key={"pk": {"S": "STATE#optimove#M-1"}, "sk": {"S": "ATTRIBUTES"}},
+        UpdateExpression="SET big = :v",
+        ExpressionAttributeValues={":v": {"S": "x" * 1500}},
+    )
+    assert meter.reset().write_units_by_purpose == ({"watermarks": 2})
+
+
+def test_reads_are_billed_per_item_read_and_absent_items_at_the_minimum(metered: tuple[AwsMeter, Any]) -> None:
+    meter, client = metered
+    client.put_item(TableName=AUDIT, Item=message_item("m-1"))
+    meter.reset()
+    keys = [{"pk": {"S": f"MSG#m-{i}"}, "sk": {"S": "MESSAGE"}} for i in (1, 2, 3)]
+    client.batch_get_item(RequestItems={AUDIT: {"Keys": keys, "ConsistentRead": True}})
+    client.get_item(TableName=AUDIT, Key=keys[2])  # eventually consistent, absent
+    usage = meter.reset()
+    assert usage.read_units_by_purpose == ({"audit: message records": 1, "lookups of absent items": 2.5})
+
+
+def test_eventbridge_and_sqs_are_billed_per_64_kb_chunk_and_idle_polls_are_not_per_event() -> None:
+    with mock_aws():
+        meter = AwsMeter()
+        with meter.installed():
+            session = boto3.session.Session(region_name="us-east-1")
+            meter.attach(meter.unmetered(boto3.session.Session(region_name="us-east-1")).client("dynamodb"))
+            events, sqs = session.client("events"), session.client("sqs")
+            entry = {"Source": "dig.api", "DetailType": "LoyaltyEvent", "EventBusName": "default"}
+            events.put_events(Entries=[{**entry, "Detail": json.dumps({"x": "y" * 70_000})}, {**entry, "Detail": "{}"}])
+            url = sqs.create_queue(QueueName="q")["QueueUrl"]
+            sqs.receive_message(QueueUrl=url)  # nothing there
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"source": "dig.api", "detail": {}}))
+            sqs.receive_message(QueueUrl=url, AttributeNames=["All"])
+        usage = meter.reset()
+    assert usage.units["eventbridge.event"] == 2 + 1
+    assert usage.empty_receives == 1
+    # Creating the queue, the send, the receive that found it; and the first receive of a bus event
+    # counts the rule's send to the queue too.
+    assert usage.units["sqs.request"] == 1 + 1 + 1 + 1
+    assert usage.bus_deliveries == 1
+
+
+# --- pricing --------------------------------------------------------------------------------------
+
+
+def measurement(**overrides: Any) -> Measurement:
+    usage = Usage()
+    usage.write_units_by_purpose.update({"audit: message records": 3000, "audit: delivery records": 2000})
+    usage.units.update({"dynamodb.write_unit": 5000, "eventbridge.event": 1000, "sqs.request": 1200})
+    usage.bus_deliveries = 1000
+    fields: dict[str, Any] = {
+        "route": Route.BATCH,
+        "event_type": "MEMBER_PROFILE_UPDATE",
+        "events": 1000,
+        "accepted": 1000,
+        "api_requests": 2,
+        "usage": usage,
+        "invocations": {functions.API.handler: 4, functions.AUTHORIZER.handler: 2, "connectors.optimove.handler.h": 5},
+        "seconds": {functions.API.handler: 2.0, "connectors.optimove.handler.h": 1.0},
+        "log_bytes": 0,
+        "memory_mb": {functions.API.handler: 1024, "connectors.optimove.handler.h": 2048},
+        "wall_seconds": 10.0,
+    }
+    return Measurement(**{**fields, **overrides})
+
+
+def test_a_measurement_is_priced_per_million_by_component() -> None:
+    report = price(measurement())
+    lines = {(line.component, line.detail): line.usd_per_million for line in report.lines}
+    assert lines[("DynamoDB writes", "audit: message records")] == 1.875  # 3 write units at $0.625 per million
+    assert lines[("DynamoDB writes", "audit: delivery records")] == 1.25
+    assert lines[("EventBridge", "PutEvents entries (64 KB chunks)")] == 1.0
+    assert lines[("SQS", "rules' deliveries to connector queues")] == 0.4
+    assert lines[("SQS", "receives, deletes, sends (event source mappings, handlers)")] == 0.08
+    # 4 API invocations (posts and callbacks) are 4 API Gateway requests for 1,000 events.
+    assert lines[("API Gateway", "REST requests (posts and provider callbacks)")] == 0.014
+    # 2 s at 1 GB for 1,000 events: 2,000 GB-s per million.
+    assert lines[("Lambda", "dig_api: GB-seconds at 1024 MB")] == pytest.approx(2000 * 0.0000133334, abs=1e-4)
+    assert lines[("Lambda", "connectors.optimove: GB-seconds at 2048 MB")] == pytest.approx(
+        2000 * 0.0000133334, abs=1e-4
+    )
+    assert not any("authorizer" in detail for _, detail in lines)  # cached by API Gateway: not per event
+    assert report.audit_share == pytest.approx((1.875 + 1.25) / report.total, abs=0.001)
+
+
+def test_fixed_monthly_costs_come_from_the_template() -> None:
+    template = {
+        "Resources": {
+            "A1": {"Type": "AWS::CloudWatch::Alarm"},
+            "A2": {"Type": "AWS::CloudWatch::Alarm"},
+            "S": {"Type": "AWS::SecretsManager::Secret"},
+            "W": {"Type": "AWS::WAFv2::WebACL", "Properties": {"Rules": [{}, {}, {}]}},
+            "E": {"Type": "AWS::Lambda::EventSourceMapping"},
+            "T": {"Type": "AWS::DynamoDB::Table"},
+        }
+    }
+    lines = {line.detail: (line.per_event, line.usd_per_million) for line in monthly_costs(template)}
+    assert lines["AWS::CloudWatch::Alarm"] == (2, 0.2)
+    assert lines["AWS::SecretsManager::Secret"] == (1, 0.4)
+    assert lines["AWS::WAFv2::WebACL"] == (1, 5.0)
+    assert lines["AWS::WAFv2::WebACL rule"] == (3, 3.0)
+    assert lines["idle event source mappings' long polls (modelled)"][0] == IDLE_RECEIVES_PER_MONTH
+    assert "AWS::DynamoDB::Table" not in lines  # on-demand: nothing when idle
