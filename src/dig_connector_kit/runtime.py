@@ -61,31 +61,27 @@ class Received:
     detail: BusDetail
 
 
-def read_callback(record: Mapping[str, Any]) -> CallbackDetail | None:
-    """The callback a record carries, or None when it carries a message."""
-    body = json.loads(record["body"])
-    if body.get("source") != CALLBACK_SOURCE:
+def read_callback(body: Any) -> CallbackDetail | None:
+    """The callback a record's body carries, or None when it carries something else."""
+    if not isinstance(body, dict) or body.get("source") != CALLBACK_SOURCE:
         return None
     return CallbackDetail.model_validate(body["detail"])
 
 
-def is_scheduled_check(record: Mapping[str, Any]) -> bool:
+def is_scheduled_check(body: Any) -> bool:
     """The schedule's periodic record (look for provider results that never came)."""
-    body = json.loads(record["body"])
     return isinstance(body, dict) and body.get("source") == SCHEDULE_SOURCE
 
 
-def read_file_ready(record: Mapping[str, Any]) -> FileReadyDetail | None:
-    """The FILE_READY a record carries (an extract the connector's manifest maps), else None."""
-    body = json.loads(record["body"])
+def read_file_ready(body: Any) -> FileReadyDetail | None:
+    """The FILE_READY a record's body carries (an extract the connector's manifest maps), else None."""
     if not isinstance(body, dict) or body.get("source") != FILES_SOURCE:
         return None
     return FileReadyDetail.model_validate(body["detail"])
 
 
-def read_record(record: Mapping[str, Any]) -> Received:
+def read_record(record: Mapping[str, Any], body: Any) -> Received:
     """An SQS record whose body is the EventBridge event a rule (or a replay) put there."""
-    body = json.loads(record["body"])
     detail = BusDetail.model_validate(body["detail"])
     receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
     return Received(record_id=record["messageId"], receive_count=receive_count, detail=detail)
@@ -112,18 +108,19 @@ class ConnectorRuntime:
         received: list[Received] = []
         for record in event.get("Records", []):
             try:
-                if is_scheduled_check(record):
+                body = json.loads(record["body"])  # once: a thousand records a batch
+                if is_scheduled_check(body):
                     self._check_overdue_results(report)
                     continue
-                callback = read_callback(record)
+                callback = read_callback(body)
                 if callback is not None:
                     self._apply_callback(callback, record, report)
                     continue
-                file_ready = read_file_ready(record)
+                file_ready = read_file_ready(body)
                 if file_ready is not None:
                     self._file_ready(file_ready, record, report)
                     continue
-                received.append(read_record(record))
+                received.append(read_record(record, body))
             except (ValueError, KeyError, TypeError, ValidationError):
                 # No messageId to audit it under. It goes back to the queue, and after
                 # maxReceiveCount to the dead-letter queue, where the DLQ alarm finds it.
@@ -181,12 +178,15 @@ class ConnectorRuntime:
 
         records: list[DeliveryRecord] = []
         details = {m: c[0].detail for m, c in by_message.items()}
+        now = iso(self._clock())  # one timestamp for the batch's records: they are recorded together
         for message_id, outcome in outcomes.items():
             copies = by_message[message_id]
             receive_count = max(c.receive_count for c in copies)
             status = self._status(outcome, receive_count, synchronous)
             records.append(
-                self._record(details[message_id], existing.get(message_id), outcome, status, receive_count, synchronous)
+                self._record(
+                    details[message_id], existing.get(message_id), outcome, status, receive_count, synchronous, now
+                )
             )
             report.statuses[message_id] = status
             report.records[message_id] = records[-1]
@@ -349,6 +349,7 @@ class ConnectorRuntime:
         status: DeliveryStatus,
         receive_count: int,
         synchronous: bool,
+        now: str,
     ) -> DeliveryRecord:
         attempts = [*(previous.attempts if previous else []), *outcome.attempts][-MAX_ATTEMPTS_KEPT:]
         error = outcome.error
@@ -361,7 +362,7 @@ class ConnectorRuntime:
             status=status,
             eventType=str(detail.event.get("eventType", "")),
             memberId=str(detail.event.get("memberId", "")),
-            updatedAt=iso(self._clock()),
+            updatedAt=now,
             attempts=attempts,
             attemptCount=(previous.attemptCount if previous else 0) + len(outcome.attempts),
             lastError=error if status is not DeliveryStatus.DELIVERED else None,

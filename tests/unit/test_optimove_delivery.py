@@ -364,3 +364,11 @@ def test_the_server_side_real_time_format() -> None:
         "customer": "M-100001",
         "context": call["body"]["context"],
     }
+
+
+# From year 1000: before it strftime writes three-digit years, which no event carries.
+@given(st.datetimes(min_value=datetime(1000, 1, 2), timezones=st.timezones()))
+def test_the_watermark_key_of_a_moment_is_its_utc_time_to_the_microsecond(moment: datetime) -> None:
+    from connectors.optimove.delivery import utc_key
+
+    assert utc_key(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

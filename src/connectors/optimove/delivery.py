@@ -86,7 +86,8 @@ def utc_key(moment: object) -> str:
     from datetime import datetime
 
     assert isinstance(moment, datetime)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: the same text at a third of the cost, twice per message.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 class OptimoveConnector:
