@@ -29,8 +29,9 @@ PutEvents about 4 ms per entry a rule matches, and the whole stack stalls behind
 - SQS: deleting a message walks the whole queue twice, to find it and to rebuild the list without it,
   for each entry of a DeleteMessageBatch: a batch is deleted in one walk instead, under the lock
   that sending takes (moto's own delete does not take it, and can drop a message sent meanwhile).
-- DynamoDB: a Query on the table's own key sorts every item of the table and then keeps those of
-  the partition: the items of that partition are all it needs to look at.
+- DynamoDB: a Query sorts every item of the table and then keeps those of the partition asked for:
+  on the table's own key, that partition's items are all it needs to look at; on an index, the items
+  whose index key matches are all it needs to sort.
 
 Each replacement answers exactly what the original answers. The local stack applies them in its moto
 process before it serves; nothing in a Lambda function imports this module.
@@ -207,24 +208,37 @@ def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(query)
     def wrapped(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = signature.bind(self, hash_key, *args, **kwargs).arguments.get("index_name")
-        if index_name or hash_key is None or not self.range_key_attr:
-            return query(self, hash_key, *args, **kwargs)
-        _PARTITION.key = hash_key
+        arguments = signature.bind(self, hash_key, *args, **kwargs).arguments
+        if arguments.get("index_name"):
+            # An index query keeps the items whose index keys equal these: only they need sorting.
+            _PARTITION.conditions = list(arguments.get("hash_key_conditions") or []) or None
+        elif hash_key is not None and self.range_key_attr:
+            _PARTITION.key = hash_key
         try:
             return query(self, hash_key, *args, **kwargs)
         finally:
-            _PARTITION.key = None
+            _PARTITION.key = _PARTITION.conditions = None
 
     return wrapped
+
+
+def _sort_key(item: Any) -> Any:
+    return (item.hash_key, item.range_key) if item.range_key else item.hash_key
 
 
 def _partition_items(all_items: Callable[[Any], list[Any]]) -> Callable[[Any], list[Any]]:
     def items(self: Any) -> list[Any]:
         key = getattr(_PARTITION, "key", None)
-        if key is None:
-            return all_items(self)
-        return sorted(self.items.get(key, {}).values(), key=lambda item: (item.hash_key, item.range_key))
+        if key is not None:
+            return sorted(self.items.get(key, {}).values(), key=_sort_key)
+        conditions = getattr(_PARTITION, "conditions", None)
+        if conditions:
+            stored = (i for part in self.items.values() for i in (part.values() if self.range_key_attr else [part]))
+            return sorted(
+                (i for i in stored if all(i.attrs.get(a) and i.attrs.get(a) == v for a, v in conditions)),
+                key=_sort_key,
+            )
+        return all_items(self)
 
     return items
 

@@ -8,12 +8,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dig_contracts.manifest import ConnectorManifest
 from dig_local.lambda_context import LocalContext
 
 logger = logging.getLogger(__name__)
+DELETERS = 4
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -43,6 +45,7 @@ class QueuePoller(threading.Thread):
         self._window = window if batching_window_seconds is None else min(batching_window_seconds, window)
         self._idle = idle_sleep_seconds
         self._stopping = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=DELETERS, thread_name_prefix=f"poller-{manifest.name}-delete")
         self.invocations = 0
 
     def stop(self) -> None:
@@ -90,12 +93,9 @@ class QueuePoller(threading.Thread):
             logger.exception("connector handler raised: the whole batch goes back to the queue")
             failed = {m["MessageId"] for m in messages}
         done = [m for m in messages if m["MessageId"] not in failed]
-        for start in range(0, len(done), 10):
-            chunk = done[start : start + 10]
-            self._sqs.delete_message_batch(
-                QueueUrl=self._queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
-            )
+        chunks = [done[start : start + 10] for start in range(0, len(done), 10)]
+        # Side by side, as the event source mapping deletes a thousand-message batch (100 calls).
+        list(self._pool.map(self._delete, chunks))
         retry = [m for m in messages if m["MessageId"] in failed]
         for start in range(0, len(retry), 10):
             chunk = retry[start : start + 10]
@@ -106,6 +106,12 @@ class QueuePoller(threading.Thread):
                     for i, m in enumerate(chunk)
                 ],
             )
+
+    def _delete(self, chunk: list[dict[str, Any]]) -> None:
+        self._sqs.delete_message_batch(
+            QueueUrl=self._queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+        )
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         """An SQS message as the event source mapping hands it to Lambda."""
