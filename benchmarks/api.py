@@ -248,12 +248,78 @@ def batch_put_events_calls() -> dict[str, Any]:
     return {"events": 500, "put_events_calls": publisher.calls_made, "published": sum(o.ok for o in outcomes)}
 
 
+def batch_route(events: int = 500, batches: int = 6) -> dict[str, Any]:
+    """The API's own time per event through POST /v1/events/batch (500 events a request), with the
+    table and the bus in memory: what a batch costs in Lambda beyond waiting for AWS."""
+    warnings.filterwarnings("ignore", "No application metrics to publish")
+    from tests.apigw import FakeLambdaContext, rest_event
+    from tests.fakes import FakeAuditStore, FakePublisher
+
+    from dig_api import handler
+    from dig_api.dependencies import providers
+    from dig_api.ingest import IngestService
+
+    template = one_kb_event()
+    requests = [
+        rest_event("POST", "/v1/events/batch", {"events": [dict(template, eventId=f"b{b}-{i}") for i in range(events)]})
+        for b in range(batches)
+    ]
+    service = IngestService(FakeAuditStore(), FakePublisher())
+    providers.ingest = lambda: service
+    context = FakeLambdaContext()
+    with contextlib.redirect_stdout(io.StringIO()):
+        handler.lambda_handler(requests[0], context)  # warm
+        started = time.perf_counter()
+        for request in requests[1:]:
+            assert handler.lambda_handler(request, context)["statusCode"] == 200
+        seconds = time.perf_counter() - started
+    providers.reset()
+    return {"events_per_request": events, "us_per_event": round(seconds / ((batches - 1) * events) * 1e6)}
+
+
+def single_path_calls() -> dict[str, Any]:
+    """The AWS calls POST /v1/events makes, in order (moto in process): one after another, they are
+    the floor of the route's latency."""
+    warnings.filterwarnings("ignore", "No application metrics to publish")
+    import boto3
+    from moto import mock_aws
+    from tests.apigw import FakeLambdaContext, rest_event
+    from tests.aws import AUDIT, create_tables
+
+    from db.audit import DynamoAuditStore
+    from dig_api import handler
+    from dig_api.dependencies import providers
+    from dig_api.ingest import IngestService
+    from dig_api.publisher import EventBridgePublisher
+
+    with mock_aws():
+        create_tables()
+        session = boto3.session.Session(region_name="us-east-1")
+        calls: list[str] = []
+        session.events.register(
+            "before-call", lambda model, **_: calls.append(f"{model.service_model.service_name}.{model.name}")
+        )
+        session.client("events").create_event_bus(Name="bench")
+        calls.clear()
+        service = IngestService(
+            DynamoAuditStore(session.client("dynamodb"), AUDIT), EventBridgePublisher(session.client("events"), "bench")
+        )
+        providers.ingest = lambda: service
+        with contextlib.redirect_stdout(io.StringIO()):
+            answer = handler.lambda_handler(rest_event("POST", "/v1/events", one_kb_event()), FakeLambdaContext())
+        providers.reset()
+    assert answer["statusCode"] == 202, answer
+    return {"calls_in_order": calls, "sequential_calls": len(calls)}
+
+
 def run() -> dict[str, Any]:
     return {
         "cold_start": cold_start(),
         "cold_start_as_deployed": cold_start_as_deployed(),
         "warm_path": warm_path(),
         "batch": batch_put_events_calls(),
+        "batch_route": batch_route(),
+        "single_path": single_path_calls(),
     }
 
 
