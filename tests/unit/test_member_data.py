@@ -122,3 +122,22 @@ def test_an_event_that_repeats_what_is_known_writes_nothing(store: DynamoAuditSt
     known = MemberContact(email="a@b.c", locale="fr-CA", seen_at="2026-11-21T10:00:00.000000Z")
     assert known.merged("a@b.c", "fr-CA", "2026-11-22T10:00:00.000000Z") is known
     assert known.merged(None, "en-CA", "2026-11-22T10:00:00.000000Z").locale == "en-CA"
+
+
+def test_a_calls_carried_messages_are_stored_compressed_and_older_uncompressed_ones_still_read(
+    store: DynamoAuditStore,
+) -> None:
+    import json
+
+    log = DynamoCallLog(store)
+    carried = {f"M-{i:04d}": {f"{i:032x}": ["FIRST_NAME", "CITY", "TIER"]} for i in range(1000)}
+    log.record("optimove", "c1", carried, due_in_seconds=600)
+    key = {"pk": {"S": "CALL#optimove#c1"}, "sk": {"S": "CALL"}}
+    item = store.client.get_item(TableName=AUDIT, Key=key)["Item"]
+    assert "doc" not in item
+    # Written to the table and its status index alike: a third of the JSON's size or less.
+    assert len(item["docZ"]["B"]) * 3 < len(json.dumps(carried, separators=(",", ":")))
+    assert log.lookup("optimove", "c1") == carried
+    older = {**key, "sk": {"S": "CALL"}, "doc": {"S": json.dumps({"M-1": {"m1": ["CITY"]}})}}
+    store.client.put_item(TableName=AUDIT, Item={**older, "pk": {"S": "CALL#optimove#c0"}})
+    assert log.lookup("optimove", "c0") == {"M-1": {"m1": ["CITY"]}}
