@@ -105,18 +105,23 @@ def run(events: int = 20_000, batch: int = 500) -> dict[str, Any]:
         }
 
 
-def _drained(http: httpx.Client, connector: str) -> Callable[[], bool]:
-    """Whether the connector's queue holds no message, visible or in flight."""
+def _aws_client(stack: dict[str, Any], service: str) -> Any:
+    """A client on the local stack's moto, from what /_local/stack describes."""
     import boto3
 
-    stack = http.get("/_local/stack").json()
-    sqs = boto3.client(
-        "sqs",
+    return boto3.client(
+        service,
         endpoint_url=stack["awsEndpoint"],
         region_name=stack["region"],
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
+
+
+def _drained(http: httpx.Client, connector: str) -> Callable[[], bool]:
+    """Whether the connector's queue holds no message, visible or in flight."""
+    stack = http.get("/_local/stack").json()
+    sqs = _aws_client(stack, "sqs")
     queue_url = stack["connectors"][connector]["queueUrl"]
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
 
@@ -130,16 +135,8 @@ def _drained(http: httpx.Client, connector: str) -> Callable[[], bool]:
 def _final_counter(http: httpx.Client, days: set[str]) -> Callable[[], tuple[int, int]]:
     """Counts DELIVERED and FAILED deliveries with the status index (a few queries a second, not a
     GET per message); ``days`` grows with the run, in case it crosses midnight UTC."""
-    import boto3
-
     stack = http.get("/_local/stack").json()
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=stack["awsEndpoint"],
-        region_name=stack["region"],
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    client = _aws_client(stack, "dynamodb")
 
     def count_status(status: str) -> int:
         total = 0

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from db.audit import AuditStore, AuditUnavailable, BeginResult
+from db.audit import AuditStore, AuditUnavailable, BeginResult, Recorded
 from db.records import FileLine, MessageRecord, MessageView, PublishState, iso, utc_now
 from dig_api.errors import (
     ApiError,
@@ -38,7 +38,7 @@ from dig_api.errors import (
     card_number_details,
     validation_details,
 )
-from dig_api.publisher import EventPublisher
+from dig_api.publisher import EventPublisher, PublishOutcome
 from dig_contracts.bus import BusDetail, CallbackDetail, message_id_for
 from dig_contracts.events import EnvelopeFields, EventType, event_to_json_dict, parse_event
 from dig_contracts.pan import may_hold_card_number
@@ -242,50 +242,36 @@ class IngestService:
         recorded = self._audit.record_messages(written, owner=caller.request_id, absent=absent) if written else {}
 
         for (index, record), publish in zip(to_publish, outcomes, strict=True):
-            outcome = recorded[record.messageId]
-            if outcome.standing is not None and outcome.standing.publishState in PUBLISHED_STATES:
-                results[index] = self._already(index, record, outcome.standing)  # recorded meanwhile
-            elif not publish.ok:
-                results[index] = BatchEntryResult(
-                    index,
-                    record.eventId,
-                    IngestStatus.REJECTED,
-                    message_id=record.messageId,
-                    error=ServiceUnavailable(
-                        f"the event bus did not take the event ({publish.error_code}); "
-                        "it is recorded, retry it with the same eventId",
-                        headers={"Retry-After": str(ServiceUnavailable.retry_after)},
-                    ),
-                )
-            elif outcome.written:
-                results[index] = BatchEntryResult(
-                    index, record.eventId, IngestStatus.ACCEPTED, message_id=record.messageId
-                )
-            elif outcome.unavailable:
-                logger.error("published but not recorded", extra={"messageId": record.messageId})
-                results[index] = BatchEntryResult(
-                    index,
-                    record.eventId,
-                    IngestStatus.REJECTED,
-                    message_id=record.messageId,
-                    error=ServiceUnavailable(
-                        "the audit trail cannot be written right now; nothing was accepted, "
-                        "retry it with the same eventId",
-                        headers={"Retry-After": "5"},
-                    ),
-                )
-            else:  # a synchronous delivery of the same event holds it right now
-                results[index] = BatchEntryResult(
-                    index,
-                    record.eventId,
-                    IngestStatus.REJECTED,
-                    message_id=record.messageId,
-                    error=PublishInProgress(
-                        "another request is delivering this eventId right now; retry shortly for its outcome",
-                        headers={"Retry-After": "1"},
-                    ),
-                )
+            results[index] = self._result(index, record, publish, recorded[record.messageId])
         return results
+
+    def _result(
+        self, index: int, record: MessageRecord, publish: PublishOutcome, outcome: Recorded
+    ) -> BatchEntryResult:
+        """One published (or refused) event's answer, from what recording it did."""
+        if outcome.standing is not None and outcome.standing.publishState in PUBLISHED_STATES:
+            return self._already(index, record, outcome.standing)  # recorded meanwhile
+        if publish.ok and outcome.written:
+            return BatchEntryResult(index, record.eventId, IngestStatus.ACCEPTED, message_id=record.messageId)
+        error: ApiError
+        if not publish.ok:
+            error = ServiceUnavailable(
+                f"the event bus did not take the event ({publish.error_code}); "
+                "it is recorded, retry it with the same eventId",
+                headers={"Retry-After": str(ServiceUnavailable.retry_after)},
+            )
+        elif outcome.unavailable:
+            logger.error("published but not recorded", extra={"messageId": record.messageId})
+            error = ServiceUnavailable(
+                "the audit trail cannot be written right now; nothing was accepted, retry it with the same eventId",
+                headers={"Retry-After": "5"},
+            )
+        else:  # a synchronous delivery of the same event holds it right now
+            error = PublishInProgress(
+                "another request is delivering this eventId right now; retry shortly for its outcome",
+                headers={"Retry-After": "1"},
+            )
+        return BatchEntryResult(index, record.eventId, IngestStatus.REJECTED, message_id=record.messageId, error=error)
 
     @staticmethod
     def _already(index: int, record: MessageRecord, found: MessageRecord) -> BatchEntryResult:

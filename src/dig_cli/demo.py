@@ -19,12 +19,9 @@ FINAL = {"DELIVERED", "FAILED", "SKIPPED"}
 
 
 def local_token() -> str:
-    from dig_api.auth import KeySet, mint
-    from dig_local.resources import LOCAL_ISSUER, LOCAL_SIGNING_KEY
+    from dig_local.resources import local_token as mint_local
 
-    return mint(
-        KeySet.from_secret(json.dumps(LOCAL_SIGNING_KEY)), client_id="demo", issuer=LOCAL_ISSUER, audience="dig-api"
-    )
+    return mint_local("demo")
 
 
 def run_demo(url: str, console: Console, timeout_seconds: float = 60) -> list[dict[str, Any]]:

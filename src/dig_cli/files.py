@@ -404,10 +404,9 @@ def _mint(target: Target) -> str | None:
     from dig_api.auth import ALL_SCOPES, KeySet, mint
 
     if target.local:
-        from dig_local.resources import LOCAL_ISSUER, LOCAL_SIGNING_KEY
+        from dig_local.resources import local_token
 
-        keys = KeySet.from_secret(json.dumps(LOCAL_SIGNING_KEY))
-        return mint(keys, client_id="es-loyalty", issuer=LOCAL_ISSUER, audience="dig-api", scopes=ALL_SCOPES, hours=1)
+        return local_token(hours=1)
     if target.signing_secret_arn is None:
         return None  # an IAM (SigV4) stack
     secret = target.client("secretsmanager").get_secret_value(SecretId=target.signing_secret_arn)

@@ -5,7 +5,6 @@ Exit codes: 0 success, 1 partial failure, 2 usage error. Errors are sentences, n
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -89,12 +88,10 @@ def local_token(
     read_only: Annotated[bool, typer.Option(help="Only the events:read scope")] = False,
 ) -> None:
     """Print a bearer token that a local stack with default settings accepts."""
-    from dig_api.auth import ALL_SCOPES, READ_SCOPE, KeySet, mint
-    from dig_local.resources import LOCAL_ISSUER, LOCAL_SIGNING_KEY
+    from dig_api.auth import READ_SCOPE
+    from dig_local.resources import local_token as mint_local
 
-    scopes = (READ_SCOPE,) if read_only else ALL_SCOPES
-    keys = KeySet.from_secret(json.dumps(LOCAL_SIGNING_KEY))
-    print(mint(keys, client_id=client, issuer=LOCAL_ISSUER, audience="dig-api", scopes=scopes, hours=hours))
+    print(mint_local(client, scopes=(READ_SCOPE,) if read_only else None, hours=hours))
 
 
 @app.command("token")

@@ -79,7 +79,7 @@ def price(measurement: Measurement, template: dict[str, Any] | None = None) -> R
         "sqs.request",
     )
     for handler, count in sorted(measurement.invocations.items()):
-        name = handler.rsplit(".", 2)[0]
+        name = handler.rpartition(".")[0]  # the module: dig_api.handler, connectors.optimove.handler
         if handler == functions.AUTHORIZER.handler:
             continue  # API Gateway caches its answer for 5 minutes: a fixed cost, not one per event
         add("Lambda", f"{name}: invocations", count, "lambda.request")

@@ -104,6 +104,7 @@ def measure(route: Route, events: int, event_type: str = "MEMBER_PROFILE_UPDATE"
     from dig_contracts import functions
     from dig_contracts.examples import example_event
     from dig_local import resources
+    from dig_local.resources import local_token
     from dig_local.stack import LocalStack
 
     invocations = Invocations()
@@ -120,7 +121,7 @@ def measure(route: Route, events: int, event_type: str = "MEMBER_PROFILE_UPDATE"
                 session.client("dynamodb", endpoint_url=stack.aws_endpoint), config_table=stack.resources.config_table
             )
             queues = [c.queue_url for c in stack.resources.connectors.values()]
-            token = {"Authorization": f"Bearer {_token()}"}
+            token = {"Authorization": f"Bearer {local_token('dig-cost', hours=2)}"}
             with httpx.Client(base_url=stack.url, headers=token, timeout=120) as http:
                 members = [f"COST-{i:07d}" for i in range(events + 1)]
                 http.post("/_sim/optimove/customers", json={"customers": members})
@@ -168,16 +169,6 @@ def measure(route: Route, events: int, event_type: str = "MEMBER_PROFILE_UPDATE"
                 memory_mb=memory,
                 wall_seconds=wall,
             )
-
-
-def _token() -> str:
-    import json
-
-    from dig_api.auth import ALL_SCOPES, KeySet, mint
-    from dig_local.resources import LOCAL_ISSUER, LOCAL_SIGNING_KEY
-
-    keys = KeySet.from_secret(json.dumps(LOCAL_SIGNING_KEY))
-    return mint(keys, client_id="dig-cost", issuer=LOCAL_ISSUER, audience="dig-api", scopes=ALL_SCOPES, hours=2)
 
 
 def _wait_drained(sqs: Any, queue_urls: list[str], timeout: float = 1800) -> None:

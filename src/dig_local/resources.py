@@ -18,6 +18,18 @@ LOCAL_ACCOUNT = "123456789012"
 # `dig local token` mints with this key, so that a local stack with default settings accepts it.
 # It only ever signs tokens for a stack on loopback.
 LOCAL_SIGNING_KEY = {"kid": "local", "key": "dig-local-signing-key-for-loopback-only-0000000000000000"}
+
+
+def local_token(client_id: str = "es-loyalty", *, scopes: tuple[str, ...] | None = None, hours: float = 12) -> str:
+    """A bearer token a local stack with default settings accepts (every scope unless ``scopes``)."""
+    from dig_api.auth import ALL_SCOPES, KeySet, mint
+
+    keys = KeySet.from_secret(json.dumps(LOCAL_SIGNING_KEY))
+    return mint(
+        keys, client_id=client_id, issuer=LOCAL_ISSUER, audience="dig-api", scopes=scopes or ALL_SCOPES, hours=hours
+    )
+
+
 LOCAL_ISSUER = "dig-local"
 LOCAL_CALLBACK_KEY = {"key": "dig-local-callback-key-for-loopback-only"}
 

@@ -177,9 +177,17 @@ def measurement(**overrides: Any) -> Measurement:
         "api_requests": 2,
         "usage": usage,
         "invocations": {functions.API.handler: 4, functions.AUTHORIZER.handler: 2, "connectors.optimove.handler.h": 5},
-        "seconds": {functions.API.handler: 2.0, "connectors.optimove.handler.h": 1.0},
+        "seconds": {
+            functions.API.handler: 2.0,
+            functions.AUTHORIZER.handler: 1.0,
+            "connectors.optimove.handler.h": 1.0,
+        },
         "log_bytes": 0,
-        "memory_mb": {functions.API.handler: 1024, "connectors.optimove.handler.h": 2048},
+        "memory_mb": {
+            functions.API.handler: 1024,
+            functions.AUTHORIZER.handler: 512,
+            "connectors.optimove.handler.h": 2048,
+        },
         "wall_seconds": 10.0,
     }
     return Measurement(**{**fields, **overrides})
@@ -196,11 +204,17 @@ def test_a_measurement_is_priced_per_million_by_component() -> None:
     # 4 API invocations (posts and callbacks) are 4 API Gateway requests for 1,000 events.
     assert lines[("API Gateway", "REST requests (posts and provider callbacks)")] == 0.014
     # 2 s at 1 GB for 1,000 events: 2,000 GB-s per million.
-    assert lines[("Lambda", "dig_api: GB-seconds at 1024 MB")] == pytest.approx(2000 * 0.0000133334, abs=1e-4)
-    assert lines[("Lambda", "connectors.optimove: GB-seconds at 2048 MB")] == pytest.approx(
+    assert lines[("Lambda", "dig_api.handler: GB-seconds at 1024 MB")] == pytest.approx(2000 * 0.0000133334, abs=1e-4)
+    assert lines[("Lambda", "connectors.optimove.handler: GB-seconds at 2048 MB")] == pytest.approx(
         2000 * 0.0000133334, abs=1e-4
     )
-    assert not any("authorizer" in detail for _, detail in lines)  # cached by API Gateway: not per event
+    # The authorizer ran twice for a second, but API Gateway caches its answer: not a cost per event.
+    assert [detail for component, detail in lines if component == "Lambda"] == [
+        "connectors.optimove.handler: invocations",
+        "connectors.optimove.handler: GB-seconds at 2048 MB",
+        "dig_api.handler: invocations",
+        "dig_api.handler: GB-seconds at 1024 MB",
+    ]
     assert report.audit_share == pytest.approx((1.875 + 1.25) / report.total, abs=0.001)
 
 
