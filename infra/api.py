@@ -21,7 +21,7 @@ from dig_api import gateway_errors
 from dig_contracts import environment as env
 from dig_contracts import functions
 from infra.bundling import function_code
-from infra.database import Database
+from infra.database import INGEST_ACTIONS, Database
 from infra.function import DigFunction, _retention
 from infra.settings import Settings
 
@@ -61,7 +61,7 @@ class Api(Construct):
                 env.AUDIT_FAILED_RETENTION_DAYS: str(settings.audit_failed_retention_days),
             },
         )
-        Database.grant(audit_table, self.function, "PutItem", "UpdateItem", "GetItem", "Query")
+        Database.grant(audit_table, self.function, *INGEST_ACTIONS, "Query")
         bus.grant_put_events_to(self.function)
 
         self.rest_api = apigw.RestApi(

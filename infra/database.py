@@ -16,6 +16,12 @@ def _attribute(key: Key) -> dynamodb.Attribute:
     return dynamodb.Attribute(name=key.name, type=_TYPES[key.type])
 
 
+# What accepting events asks of the audit table (dig_api.ingest, db.audit): whether they are recorded
+# (BatchGetItem), their records (BatchWriteItem; PutItem over a refused one), the synchronous flow's
+# lease (GetItem, PutItem, UpdateItem).
+INGEST_ACTIONS = ("BatchGetItem", "BatchWriteItem", "PutItem", "UpdateItem", "GetItem")
+
+
 class Database(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)

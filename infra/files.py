@@ -30,13 +30,12 @@ from dig_contracts.files import (
     WORK_PREFIX,
 )
 from infra.bundling import function_code
-from infra.database import Database
+from infra.database import INGEST_ACTIONS, Database
 from infra.function import DigFunction, _retention
 from infra.settings import Settings
 
 # Where the map's ResultWriter keeps its record of each child execution (under the map run's id).
 MAP_RESULTS_PREFIX = f"{WORK_PREFIX}map-results"
-DYNAMODB_INGEST_ACTIONS = ("PutItem", "UpdateItem", "GetItem")
 RESULT_WRITER_V2_FLAG = "@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2"
 
 
@@ -178,7 +177,7 @@ class FileFlow(Construct):
         batch = self.batch_function
         self._allow(batch, ["s3:GetObject"], [self._objects(UPLOADS_PREFIX), self._objects(WORK_PREFIX)])
         self._allow(batch, ["s3:PutObject"], [self._objects(WORK_PREFIX), self._objects(EXTRACTS_PREFIX)])
-        Database.grant(audit_table, batch, *DYNAMODB_INGEST_ACTIONS)
+        Database.grant(audit_table, batch, *INGEST_ACTIONS)
         bus.grant_put_events_to(batch)
 
         finish = self.finish_function

@@ -17,7 +17,9 @@ console = Console()
 
 def cost_command(
     events: Annotated[int, typer.Option(help="Events to send through the stack", min=1)] = 2000,
-    route: Annotated[str, typer.Option(help="batch (POST /v1/events/batch, 500 a request) or single")] = "batch",
+    route: Annotated[
+        str, typer.Option(help="batch (POST /v1/events/batch, 500 a request), single, or file (one JSON-lines file)")
+    ] = "batch",
     event_type: Annotated[str, typer.Option(help="The event type sent")] = EventType.MEMBER_PROFILE_UPDATE.value,
     template: Annotated[
         Path | None, typer.Option(help="A synthesized template for the fixed monthly costs (default: cdk.out/)")

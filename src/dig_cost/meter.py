@@ -10,6 +10,7 @@ one unit per item (half for an eventually consistent read).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import threading
 from collections import Counter, defaultdict
@@ -21,6 +22,9 @@ from typing import Any
 from dig_cost.units import chunks_64k, item_size, read_units, write_units
 
 Item = dict[str, Any]
+# The handler making a request (module.function), set around each invocation; carried into the
+# threads a handler starts (the meter hands its context to each task an executor runs).
+current_function: contextvars.ContextVar[str] = contextvars.ContextVar("current_function", default="")
 
 
 @dataclass
@@ -146,6 +150,9 @@ class AwsMeter:
         self._lock = threading.Lock()
         self._pending = threading.local()
         self.usage = Usage()
+        # (handler, service, operation) -> requests, since installed and never reset (warm-ups too):
+        # what each function asked of AWS, which its IAM policy must allow.
+        self.calls_by_function: Counter[tuple[str, str, str]] = Counter()
 
     def attach(self, peek: Any, *, config_table: str | None = None) -> None:
         self._peek, self._shapes, self._config_table = peek, TableShapes(peek), config_table
@@ -164,10 +171,16 @@ class AwsMeter:
     @contextmanager
     def installed(self) -> Iterator[AwsMeter]:
         """Meter every boto3 session created inside the block (the handlers create their own)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         import boto3.session
 
         original = boto3.session.Session.__init__
+        original_submit = ThreadPoolExecutor.submit
         meter = self
+
+        def submit(executor: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+            return original_submit(executor, contextvars.copy_context().run, fn, *args, **kwargs)
 
         def init(session: Any, *args: Any, **kwargs: Any) -> None:
             original(session, *args, **kwargs)
@@ -175,10 +188,12 @@ class AwsMeter:
             session.events.register("after-call", meter._after)
 
         boto3.session.Session.__init__ = init
+        ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
         try:
             yield self
         finally:
             boto3.session.Session.__init__ = original
+            ThreadPoolExecutor.submit = original_submit  # type: ignore[method-assign]
 
     # --- hooks ---------------------------------------------------------------------------------
 
@@ -201,6 +216,7 @@ class AwsMeter:
             bill(usage, operation, params, parsed, ok, before)
         with self._lock:
             self.usage.add(usage)
+            self.calls_by_function[(current_function.get(), service, operation)] += 1
 
     # --- DynamoDB ------------------------------------------------------------------------------
 

@@ -37,6 +37,8 @@ class Report:
     lines: list[Line] = field(default_factory=list)
     monthly: list[Line] = field(default_factory=list)
     requests_per_event: dict[str, float] = field(default_factory=dict)
+    # handler -> the "service:Operation" requests it made (API names, as botocore calls them)
+    calls_by_function: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -79,7 +81,10 @@ def price(measurement: Measurement, template: dict[str, Any] | None = None) -> R
         "sqs.request",
     )
     for handler, count in sorted(measurement.invocations.items()):
-        name = handler.rpartition(".")[0]  # the module: dig_api.handler, connectors.optimove.handler
+        # The module (dig_api.handler, connectors.optimove.handler), or with the function when it is not
+        # the module's lambda_handler (dig_api.files.handler.batch_handler).
+        module, _, function = handler.rpartition(".")
+        name = module if function == "lambda_handler" else handler
         if handler == functions.AUTHORIZER.handler:
             continue  # API Gateway caches its answer for 5 minutes: a fixed cost, not one per event
         add("Lambda", f"{name}: invocations", count, "lambda.request")
@@ -88,13 +93,24 @@ def price(measurement: Measurement, template: dict[str, Any] | None = None) -> R
     # Every invocation of the API function is a request through API Gateway and the WAF: ES Loyalty's
     # posts, and the providers' result callbacks.
     api_requests = measurement.invocations.get(functions.API.handler, 0)
-    add("API Gateway", "REST requests (posts and provider callbacks)", api_requests, "apigateway.request")
+    add("API Gateway", "REST requests (posts, file status, provider callbacks)", api_requests, "apigateway.request")
     add("WAF", "requests through the web ACL", api_requests, "waf.request")
     invocations = sum(c for h, c in measurement.invocations.items() if h != functions.AUTHORIZER.handler)
     log_gb = (measurement.log_bytes + invocations * LAMBDA_PLATFORM_LOG_BYTES) / 1e9
     add("CloudWatch Logs", "handlers' log lines and Lambda's START/END/REPORT", log_gb, "logs.gb")
     traced = sum(c for h, c in measurement.invocations.items() if h != functions.AUTHORIZER.handler)
     add("X-Ray", f"traces, {XRAY_SAMPLED:.0%} sampled", traced * XRAY_SAMPLED, "xray.trace")
+    # Step Functions is not metered (the local stack's file driver stands in for it): modelled from the
+    # definition (infra/files.py): per file Validate, Proceed?, the map and Finish; per child one task.
+    files, batches = (
+        measurement.invocations.get(f.handler, 0) for f in (functions.FILE_VALIDATE, functions.FILE_BATCH)
+    )
+    add(
+        "Step Functions",
+        "state transitions (modelled: 4 a file, 1 a batch)",
+        4 * files + batches,
+        "stepfunctions.transition",
+    )
     add("Secrets Manager", "GetSecretValue", usage.units["secretsmanager.call"], "secretsmanager.call")
     add("S3", "PUT and LIST requests", usage.units["s3.put"], "s3.put")
     add("S3", "GET requests", usage.units["s3.get"], "s3.get")
@@ -103,6 +119,7 @@ def price(measurement: Measurement, template: dict[str, Any] | None = None) -> R
         f"{service}.{operation}": round(count / events, 4)
         for (service, operation), count in sorted(usage.calls.items(), key=lambda kv: -kv[1])
     }
+    report.calls_by_function = measurement.calls_by_function
     if template is not None:
         report.monthly = monthly_costs(template)
     return report

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from dig_cost.meter import AwsMeter, Usage
+from dig_cost.meter import AwsMeter, Usage, current_function
 
 SETTLE_CHECKS = 3  # consecutive looks at empty connector queues before the run counts as done
 
@@ -28,6 +28,7 @@ SETTLE_CHECKS = 3  # consecutive looks at empty connector queues before the run 
 class Route(StrEnum):
     BATCH = "batch"  # POST /v1/events/batch, 500 events a request
     SINGLE = "single"  # POST /v1/events, one event a request
+    FILE = "file"  # one JSON-lines events file through POST /v1/files and the file flow
 
 
 @dataclass
@@ -39,9 +40,11 @@ class Invocations:
     def wrap(self, dotted: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         def timed(event: Any, context: Any) -> Any:
             started = time.perf_counter()
+            token = current_function.set(dotted)
             try:
                 return handler(event, context)
             finally:
+                current_function.reset(token)
                 with self.lock:
                     self.count[dotted] += 1
                     self.seconds[dotted] += time.perf_counter() - started
@@ -67,6 +70,7 @@ class Measurement:
     log_bytes: int
     memory_mb: dict[str, int]
     wall_seconds: float
+    calls_by_function: dict[str, list[str]] = field(default_factory=dict)  # handler -> "service:Operation"
 
 
 class _CountingStream(io.TextIOBase):
@@ -144,10 +148,13 @@ def measure(route: Route, events: int, event_type: str = "MEMBER_PROFILE_UPDATE"
                         results = http.post("/v1/events/batch", json={"events": batch}).json()["results"]
                         accepted += sum(1 for r in results if r["status"] == "accepted")
                         requests += 1
-                else:
+                elif route is Route.SINGLE:
                     for i in range(events):
                         accepted += http.post("/v1/events", json=event(i)).status_code == 202
                         requests += 1
+                else:
+                    accepted = _send_file(http, [event(i) for i in range(events)])
+                    requests = 2  # the declaration, and the file's status when done
                 _wait_drained(sqs, queues)
                 wall = time.perf_counter() - started
                 usage = meter.reset()
@@ -168,7 +175,39 @@ def measure(route: Route, events: int, event_type: str = "MEMBER_PROFILE_UPDATE"
                 log_bytes=logs.reset(),
                 memory_mb=memory,
                 wall_seconds=wall,
+                calls_by_function=_by_function(meter.calls_by_function),
             )
+
+
+def _send_file(http: Any, events: list[dict[str, Any]]) -> int:
+    """Upload ``events`` as a JSON-lines file the way `dig files upload` does; the lines it accepted."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import httpx
+
+    from dig_cli.files import Uploader, describe
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "events.jsonl"
+        path.write_text("".join(json.dumps(e) + "\n" for e in events))
+        with httpx.Client(timeout=120) as storage:
+            uploader = Uploader(http, storage)
+            upload = uploader.declare(describe(path, kind="events", name=None, on_bytes=lambda _: None))
+            uploader.upload(path, upload["upload"], lambda _: None)
+            view = uploader.wait(upload["fileId"], timeout=1800, on_progress=lambda _: None, interval=0.5)
+    if view["status"] != "COMPLETED":
+        raise RuntimeError(f"the file ended {view['status']}: {view.get('failure')}")
+    return int(view["counts"]["accepted"])
+
+
+def _by_function(calls: Counter[tuple[str, str, str]]) -> dict[str, list[str]]:
+    by_function: dict[str, set[str]] = defaultdict(set)
+    for handler, service, operation in calls:
+        if handler:  # "": the stack's own requests (the pollers, standing in for event source mappings)
+            by_function[handler].add(f"{service}:{operation}")
+    return {handler: sorted(calls) for handler, calls in sorted(by_function.items())}
 
 
 def _wait_drained(sqs: Any, queue_urls: list[str], timeout: float = 1800) -> None:

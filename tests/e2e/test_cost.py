@@ -1,20 +1,52 @@
-"""`dig cost` end to end: its own local stack, the real handlers, every AWS request metered."""
+"""`dig cost` end to end: its own local stack, the real handlers, every AWS request metered; and what
+each handler asked of AWS checked against its IAM policy in the synthesized template."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import synthesize
+
+# botocore's operation names that IAM spells otherwise (service authorization reference).
+IAM_ACTIONS = {
+    "s3:HeadObject": "s3:GetObject",
+    "s3:ListObjectsV2": "s3:ListBucket",
+    "s3:CreateMultipartUpload": "s3:PutObject",
+    "s3:UploadPart": "s3:PutObject",
+    "s3:CompleteMultipartUpload": "s3:PutObject",
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    "lambda:Invoke": "lambda:InvokeFunction",
+    "stepfunctions:StartExecution": "states:StartExecution",
+}
 
 
-def test_dig_cost_prices_the_batch_route_from_what_the_handlers_actually_asked_of_aws() -> None:
+def dig_cost(*arguments: str) -> dict[str, Any]:
     dig = str(Path(sys.executable).parent / "dig")
-    done = subprocess.run(
-        [dig, "cost", "--events", "300", "--json"], capture_output=True, text=True, timeout=600, check=False
-    )
+    done = subprocess.run([dig, "cost", *arguments, "--json"], capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout)
+    return dict(json.loads(done.stdout))
+
+
+@pytest.fixture(scope="module")
+def report() -> dict[str, Any]:
+    return dig_cost("--events", "300")
+
+
+@pytest.fixture(scope="module")
+def file_report() -> dict[str, Any]:
+    return dig_cost("--route", "file", "--events", "1000")
+
+
+def test_dig_cost_prices_the_batch_route_from_what_the_handlers_actually_asked_of_aws(report: dict[str, Any]) -> None:
     assert (report["route"], report["accepted"]) == ("batch", 300)
     lines = {(line["component"], line["detail"]): line for line in report["lines"]}
     # One record per event: the item and its two index entries (byMember, byEventType), under 1 KB each.
@@ -25,8 +57,64 @@ def test_dig_cost_prices_the_batch_route_from_what_the_handlers_actually_asked_o
     assert 1 <= lines[("EventBridge", "PutEvents entries (64 KB chunks)")]["per_event"] < 1.05
     assert 1 <= lines[("SQS", "rules' deliveries to connector queues")]["per_event"] < 1.05
     # One POST per 500 events, plus Optimove's result callbacks: far below one API request per event.
-    assert lines[("API Gateway", "REST requests (posts and provider callbacks)")]["per_event"] < 0.05
+    assert lines[("API Gateway", "REST requests (posts, file status, provider callbacks)")]["per_event"] < 0.05
     assert report["requests_per_event"]["events.PutEvents"] < 0.11  # 10 entries a call, and the callbacks
     total = sum(line["usd_per_million"] for line in report["lines"])
     assert abs(report["totalUsdPerMillion"] - total) < 0.01
     assert 0 < report["auditTrailShare"] < 1
+
+
+def test_dig_cost_prices_a_file_of_events_with_each_step_of_the_file_flow(file_report: dict[str, Any]) -> None:
+    assert (file_report["route"], file_report["accepted"]) == ("file", 1000)
+    lines = {(line["component"], line["detail"]): line for line in file_report["lines"]}
+    assert lines[("DynamoDB writes", "audit: message records")]["per_event"] == 3
+    assert 1 <= lines[("EventBridge", "PutEvents entries (64 KB chunks)")]["per_event"] < 1.05
+    # 1,000 lines are 2 chunks of 500, one map batch: a validation, a batch and a finish.
+    for step in ("validate_handler", "batch_handler", "finish_handler"):
+        assert lines[("Lambda", f"dig_api.files.handler.{step}: invocations")]["per_event"] == 0.001
+    assert lines[("Step Functions", "state transitions (modelled: 4 a file, 1 a batch)")]["per_event"] == 0.005
+    assert lines[("S3", "PUT and LIST requests")]["per_event"] > 0
+
+
+def granted_actions(template: dict[str, Any], handler: str) -> set[str]:
+    """The actions the IAM policies of the function with ``handler`` allow."""
+    resources = template["Resources"]
+    [role] = {
+        r["Properties"]["Role"]["Fn::GetAtt"][0]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == handler
+    }
+    granted: set[str] = set()
+    for policy in resources.values():
+        if policy["Type"] == "AWS::IAM::Policy" and {"Ref": role} in policy["Properties"]["Roles"]:
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if statement["Effect"] == "Allow":
+                    action = statement["Action"]
+                    granted.update([action] if isinstance(action, str) else action)
+    return granted
+
+
+def test_every_request_a_handler_made_is_one_its_deployed_role_allows(
+    report: dict[str, Any], file_report: dict[str, Any], tmp_path: Path
+) -> None:
+    # moto enforces no IAM: without this check, a handler calling what its role lacks passes every
+    # local test and fails every request in AWS (AccessDenied).
+    template = json.loads((synthesize(tmp_path / "cdk.out") / "Dig-dev.template.json").read_text())
+    called: dict[str, set[str]] = {}
+    for run in (report, file_report):
+        for handler, calls in run["calls_by_function"].items():
+            called.setdefault(handler, set()).update(calls)
+    assert {
+        "dig_api.handler.lambda_handler",
+        "dig_api.files.handler.batch_handler",
+        "connectors.optimove.handler.lambda_handler",
+    } <= set(called)
+    missing = {
+        handler: sorted(
+            action
+            for action in (IAM_ACTIONS.get(call, call) for call in calls)
+            if not any(fnmatchcase(action, allowed) for allowed in granted_actions(template, handler))
+        )
+        for handler, calls in called.items()
+    }
+    assert {handler: actions for handler, actions in missing.items() if actions} == {}

@@ -188,6 +188,8 @@ def test_each_step_may_touch_its_own_prefixes_only(resources: Resources) -> None
     }
     batch = statements_of(resources, "FilesBatchRole")
     assert {a for a in actions(batch) if a.startswith(("dynamodb:", "events:"))} == {
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:GetItem",

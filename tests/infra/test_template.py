@@ -197,6 +197,8 @@ def test_the_api_may_write_the_audit_table_put_on_the_bus_and_invoke_the_sync_co
         a: s["Resource"] for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
     assert actions(statements) == {
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:GetItem",
@@ -214,7 +216,7 @@ def test_the_api_may_write_the_audit_table_put_on_the_bus_and_invoke_the_sync_co
         "s3:GetObject",  # presigned report links under reports/
         "s3:ListBucket",  # a file's progress: its results under work/
     }
-    assert by_action["dynamodb:PutItem"] == arn_of(audit)
+    assert by_action["dynamodb:PutItem"] == by_action["dynamodb:BatchWriteItem"] == arn_of(audit)
     assert by_action["events:PutEvents"] == arn_of(bus)
     assert sorted(by_action["lambda:InvokeFunction"], key=json.dumps) == sorted(syncs, key=json.dumps)
 

@@ -14,7 +14,7 @@ from moto import mock_aws
 from db.audit import delivery_to_item, message_to_item
 from db.records import DeliveryRecord, DeliveryStatus, MessageRecord, PublishState
 from dig_contracts import functions
-from dig_cost.meter import AwsMeter, Usage
+from dig_cost.meter import AwsMeter, Usage, current_function
 from dig_cost.report import IDLE_RECEIVES_PER_MONTH, monthly_costs, price
 from dig_cost.run import Measurement, Route
 from dig_cost.units import chunks_64k, item_size, read_units, value_size, write_units
@@ -161,6 +161,26 @@ def test_eventbridge_and_sqs_are_billed_per_64_kb_chunk_and_idle_polls_are_not_p
     assert usage.bus_deliveries == 1
 
 
+def test_each_request_is_attributed_to_the_handler_running_it_even_from_the_threads_it_starts(
+    metered: tuple[AwsMeter, Any],
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    meter, client = metered
+    key = {"pk": {"S": "MSG#m-1"}, "sk": {"S": "MESSAGE"}}
+    client.get_item(TableName=AUDIT, Key=key)  # no handler running: the stack's own request
+    token = current_function.set("dig_api.handler.lambda_handler")
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda _: client.put_item(TableName=AUDIT, Item=message_item()), range(2)))
+    finally:
+        current_function.reset(token)
+    meter.reset()  # a warm-up's reset: what each function asked stays known
+    assert meter.calls_by_function == Counter(
+        {("", "dynamodb", "GetItem"): 1, ("dig_api.handler.lambda_handler", "dynamodb", "PutItem"): 2}
+    )
+
+
 # --- pricing --------------------------------------------------------------------------------------
 
 
@@ -176,17 +196,21 @@ def measurement(**overrides: Any) -> Measurement:
         "accepted": 1000,
         "api_requests": 2,
         "usage": usage,
-        "invocations": {functions.API.handler: 4, functions.AUTHORIZER.handler: 2, "connectors.optimove.handler.h": 5},
+        "invocations": {
+            functions.API.handler: 4,
+            functions.AUTHORIZER.handler: 2,
+            "connectors.optimove.handler.lambda_handler": 5,
+        },
         "seconds": {
             functions.API.handler: 2.0,
             functions.AUTHORIZER.handler: 1.0,
-            "connectors.optimove.handler.h": 1.0,
+            "connectors.optimove.handler.lambda_handler": 1.0,
         },
         "log_bytes": 0,
         "memory_mb": {
             functions.API.handler: 1024,
             functions.AUTHORIZER.handler: 512,
-            "connectors.optimove.handler.h": 2048,
+            "connectors.optimove.handler.lambda_handler": 2048,
         },
         "wall_seconds": 10.0,
     }
@@ -202,7 +226,7 @@ def test_a_measurement_is_priced_per_million_by_component() -> None:
     assert lines[("SQS", "rules' deliveries to connector queues")] == 0.4
     assert lines[("SQS", "receives, deletes, sends (event source mappings, handlers)")] == 0.08
     # 4 API invocations (posts and callbacks) are 4 API Gateway requests for 1,000 events.
-    assert lines[("API Gateway", "REST requests (posts and provider callbacks)")] == 0.014
+    assert lines[("API Gateway", "REST requests (posts, file status, provider callbacks)")] == 0.014
     # 2 s at 1 GB for 1,000 events: 2,000 GB-s per million.
     assert lines[("Lambda", "dig_api.handler: GB-seconds at 1024 MB")] == pytest.approx(2000 * 0.0000133334, abs=1e-4)
     assert lines[("Lambda", "connectors.optimove.handler: GB-seconds at 2048 MB")] == pytest.approx(
