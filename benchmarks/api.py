@@ -1,13 +1,12 @@
-"""The DIG API's figures (issue: DIG API).
+"""The request path's figures, as users feel them (issues: DIG API, cost and latency).
 
-Cold start: importing each handler module against `import boto3`, side by side in fresh processes,
-median of 9, with the environment a deployed function has (tracing on), and where the time goes.
-Then the same imports laid out as Lambda lays them out (dependencies as the layer installs them,
-code as the function asset ships it, nothing writable), without bytecode and with it: what the
-build's bytecode step (infra/bundling.py) saves every cold start.
-Warm path: time per event for a 1 KB event through the handler, with the bus and table replaced by
-in-memory fakes, against a baseline that only parses the JSON and calls the fake PutEvents.
-Batch: PutEvents calls for a 500-event batch.
+Import time as deployed: each function's handler module and `import boto3`, laid out as Lambda lays
+them out (dependencies as the layer installs them, code as the function asset ships it, nothing
+writable), with the bytecode the build compiles and without it; median of 9 fresh processes; and,
+with SnapStart, what a restored environment still does (its restore hooks and rebuilding its clients)
+against the init a snapshot spares it.
+Warm path: the API's own time per event, one 1 KB event a request and 500 a request, with the table
+and the bus in memory. Single-event path: the AWS calls POST /v1/events makes, in order (its floor).
 """
 
 from __future__ import annotations
@@ -24,14 +23,16 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
-
-from aws_lambda_powertools.event_handler.openapi.params import Body
-
-from dig_contracts.events import LoyaltyEvent
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-HANDLERS = ("dig_api.handler", "dig_api.authorizer", "connectors.optimove.handler")
+HANDLERS = (
+    "dig_api.handler",
+    "dig_api.authorizer",
+    "dig_api.files.handler",
+    "connectors.optimove.handler",
+    "connectors.marketo.handler",
+)
 RUNS = 9
 
 
@@ -93,28 +94,13 @@ def import_breakdown(module: str) -> dict[str, int]:
     return {label: cumulative[name] for label, name in BREAKDOWN.items() if name in cumulative}
 
 
-def cold_start() -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    for module in HANDLERS:
-        # Side by side: boto3 measured right before each handler, on the same machine state.
-        boto3_ms = import_milliseconds("boto3")
-        handler_ms = import_milliseconds(module)
-        results[module] = {
-            "import_ms": round(handler_ms),
-            "boto3_ms": round(boto3_ms),
-            "ratio": round(handler_ms / boto3_ms, 2),
-            "of_which_ms": import_breakdown(module),
-        }
-    return results
-
-
 def lambda_layout_milliseconds(module: str, task: Path, layer: Path, runs: int = 5) -> float:
     """Import time with only the function's code and the layer on the path, as in Lambda."""
     env = {**deployed_env(), "PYTHONPATH": f"{task}{os.pathsep}{layer}", "PYTHONDONTWRITEBYTECODE": "1"}
     return import_milliseconds(module, runs, env=env, flags=("-S",))  # -S: no site-packages, only these
 
 
-def cold_start_as_deployed() -> dict[str, Any]:
+def import_as_deployed() -> dict[str, Any]:
     from infra import bundling
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -130,10 +116,58 @@ def cold_start_as_deployed() -> dict[str, Any]:
         without = {module: lambda_layout_milliseconds(module, task, layer) for module in HANDLERS}
         bundling.compile_bytecode(layer, bundling.LAYER_ROOT, sys.executable)
         bundling.compile_bytecode(task, bundling.FUNCTION_ROOT, sys.executable)
-        with_bytecode = {module: lambda_layout_milliseconds(module, task, layer) for module in HANDLERS}
+        results: dict[str, Any] = {}
+        for module in HANDLERS:
+            # Side by side: boto3 right before each handler, on the same machine state and layout.
+            boto3_ms = lambda_layout_milliseconds("boto3", task, layer)
+            handler_ms = lambda_layout_milliseconds(module, task, layer)
+            results[module] = {
+                "with_bytecode_ms": round(handler_ms),
+                "boto3_with_bytecode_ms": round(boto3_ms),
+                "ratio_to_boto3": round(handler_ms / boto3_ms, 2),
+                "without_bytecode_ms": round(without[module]),
+                "of_which_ms": import_breakdown(module),
+            }
+    return results
+
+
+SNAPSTART_PROBE = """
+import os, time
+os.environ.update(AUDIT_TABLE_NAME="audit", EVENT_BUS_NAME="bus", FILES_BUCKET_NAME="files")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+t = time.perf_counter()
+from dig_api import dependencies, handler
+from dig_contracts import snapstart
+dependencies.warm()
+init = time.perf_counter() - t
+t = time.perf_counter()
+for hook in snapstart.restore_hooks():
+    hook()
+dependencies.warm()  # what the first request after a restore builds again
+print(init * 1000, (time.perf_counter() - t) * 1000)
+"""
+
+
+def snapstart_restore() -> dict[str, Any]:
+    """The API's init (imports, clients), which a snapshot holds, against what a restored environment
+    still does before its first answer: its restore hooks and its clients built again (from loaded
+    service models). Lambda's own restore time comes on top and cannot be measured here."""
+    inits, restores = [], []
+    for _ in range(5):
+        done = subprocess.run(
+            [sys.executable, "-c", SNAPSTART_PROBE],
+            capture_output=True,
+            text=True,
+            env=deployed_env(),
+            cwd=REPO,
+            check=True,
+        )
+        init_ms, restore_ms = map(float, done.stdout.split())
+        inits.append(init_ms)
+        restores.append(restore_ms)
     return {
-        module: {"without_bytecode_ms": round(without[module]), "with_bytecode_ms": round(with_bytecode[module])}
-        for module in HANDLERS
+        "api_init_ms_the_snapshot_holds": round(statistics.median(inits)),
+        "api_after_restore_ms": round(statistics.median(restores)),
     }
 
 
@@ -175,77 +209,8 @@ def warm_path(events: int = 3000) -> dict[str, Any]:
             answer = handler.lambda_handler(request, context)
             assert answer["statusCode"] == 202, answer
         handler_us = (time.perf_counter() - started) / events * 1e6
-        floor_us = framework_floor_us(requests, context)
-
-    from dig_contracts.bus import BusDetail
-
-    baseline_bus = FakePublisher()
-    started = time.perf_counter()
-    for body in bodies:
-        document = json.loads(body)
-        baseline_bus.publish([BusDetail(messageId=document["eventId"], event=document)])
-    baseline_us = (time.perf_counter() - started) / events * 1e6
     providers.reset()
-    return {
-        "event_bytes": len(bodies[0]),
-        "handler_us_per_event": round(handler_us),
-        "baseline_us_per_event": round(baseline_us),
-        "ratio": round(handler_us / baseline_us, 2),
-        "framework_floor_us_per_event": round(floor_us),
-    }
-
-
-def framework_floor_us(requests: list[dict[str, Any]], context: Any) -> float:
-    """A bare Powertools handler that validates the same event against the same model and puts it on
-    the same fake bus, with the same decorators: what the framework costs before DIG does anything."""
-    from aws_lambda_powertools import Logger, Metrics, Tracer
-    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-    from tests.fakes import FakePublisher
-
-    from dig_contracts.bus import BusDetail
-
-    logger, metrics, tracer = Logger(service="floor"), Metrics(namespace="floor"), Tracer(service="floor")
-    app = APIGatewayRestResolver(enable_validation=True)
-    bus = FakePublisher()
-
-    @app.post("/v1/events")
-    def post(event: Annotated[LoyaltyEvent, Body()]) -> tuple[dict[str, str], int]:
-        bus.publish([BusDetail(messageId=event.eventId, event={"eventId": event.eventId})])
-        metrics.add_metric(name="Accepted", unit="Count", value=1)
-        return {"status": "accepted"}, 202
-
-    @logger.inject_lambda_context
-    @metrics.log_metrics
-    @tracer.capture_lambda_handler(capture_response=False)
-    def floor(event: dict[str, Any], lambda_context: Any) -> dict[str, Any]:
-        return app.resolve(event, lambda_context)
-
-    for request in requests[:50]:
-        floor(request, context)
-    started = time.perf_counter()
-    for request in requests:
-        answer = floor(request, context)
-        assert answer["statusCode"] == 202, answer
-    return (time.perf_counter() - started) / len(requests) * 1e6
-
-
-def batch_put_events_calls() -> dict[str, Any]:
-    import boto3
-    from botocore.stub import Stubber
-
-    from dig_api.publisher import EventBridgePublisher
-    from dig_contracts.bus import BusDetail
-    from dig_contracts.examples import example_event
-
-    client = boto3.client("events", region_name="us-east-1")
-    publisher = EventBridgePublisher(client, "bench")
-    stub = Stubber(client)
-    for _ in range(50):
-        stub.add_response("put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "x"}] * 10})
-    details = [BusDetail(messageId=f"m-{i}", event=example_event("MEMBER_TIER", eventId=f"b-{i}")) for i in range(500)]
-    with stub:
-        outcomes = publisher.publish(details)
-    return {"events": 500, "put_events_calls": publisher.calls_made, "published": sum(o.ok for o in outcomes)}
+    return {"event_bytes": len(bodies[0]), "handler_us_per_event": round(handler_us)}
 
 
 def batch_route(events: int = 500, batches: int = 6) -> dict[str, Any]:
@@ -314,10 +279,9 @@ def single_path_calls() -> dict[str, Any]:
 
 def run() -> dict[str, Any]:
     return {
-        "cold_start": cold_start(),
-        "cold_start_as_deployed": cold_start_as_deployed(),
-        "warm_path": warm_path(),
-        "batch": batch_put_events_calls(),
+        "import_as_deployed": import_as_deployed(),
+        "snapstart": snapstart_restore(),
+        "single_event_path": warm_path(),
         "batch_route": batch_route(),
         "single_path": single_path_calls(),
     }

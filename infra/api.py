@@ -54,6 +54,7 @@ class Api(Construct):
             timeout_seconds=28,  # inside API Gateway's 29 s
             memory_mb=functions.API.memory_mb,
             description="DIG API: validates ES Loyalty events, audits them and puts them on the bus",
+            snap_start=settings.snap_start,
             environment={
                 env.AUDIT_TABLE_NAME: audit_table.table_name,
                 env.EVENT_BUS_NAME: bus.event_bus_name,
@@ -137,6 +138,7 @@ class Api(Construct):
                 timeout_seconds=10,
                 memory_mb=functions.AUTHORIZER.memory_mb,
                 description="DIG API authorizer: verifies bearer JWTs",
+                snap_start=settings.snap_start,
                 environment={
                     env.SIGNING_KEY_SECRET_ARN: self.signing_secret.secret_arn,
                     env.JWT_ISSUER: self.issuer,
@@ -154,7 +156,7 @@ class Api(Construct):
             authorizer = apigw.TokenAuthorizer(
                 self,
                 "TokenAuthorizer",
-                handler=self.authorizer_function,
+                handler=self.authorizer_function.entry,
                 identity_source=apigw.IdentitySource.header("Authorization"),
                 results_cache_ttl=Duration.minutes(5),
             )
@@ -176,7 +178,7 @@ class Api(Construct):
         proxy = v1.add_resource("{proxy+}")
         proxy.add_method(
             "ANY",
-            apigw.LambdaIntegration(self.function),
+            apigw.LambdaIntegration(self.function.entry),
             request_validator=validator,
             request_parameters={"method.request.header.Authorization": True},
             **method_options,  # type: ignore[arg-type]
@@ -213,7 +215,7 @@ class Api(Construct):
             .add_resource("{proxy+}")
             .add_method(
                 "POST",
-                apigw.LambdaIntegration(self.function),
+                apigw.LambdaIntegration(self.function.entry),
                 request_validator=validator,
                 request_parameters={"method.request.querystring.sig": True},
                 authorization_type=apigw.AuthorizationType.NONE,
@@ -239,10 +241,11 @@ class Api(Construct):
         )
 
     def register_sync_connector(self, name: str, function: lambda_.IFunction, event_types: list[str]) -> None:
-        """The synchronous flow invokes each connector's sync entry point (RequestResponse)."""
+        """The synchronous flow invokes each connector's sync entry point (RequestResponse): ``function``,
+        its ``live`` alias under SnapStart."""
         self._sync_connectors[name] = {"function": function.function_arn, "eventTypes": event_types}
         self.function.add_environment(env.SYNC_CONNECTORS, Stack.of(self).to_json_string(self._sync_connectors))
-        # The function itself, not function.grant_invoke's "<arn>:*" (every version and alias).
+        # That function or alias only, not function.grant_invoke's "<arn>:*" (every version and alias).
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function_arn])
         )

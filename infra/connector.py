@@ -149,13 +149,22 @@ class ConnectorModule(Construct):
             )
         )
         functions = [self.function]
-        self.sync_function: lambda_.Function | None = None
+        self.sync_function: DigFunction | None = None
         if manifest.sync_handler:
             self.sync_function = self._function(
-                "SyncHandler", manifest.sync_handler, code, layer, environment, settings, SYNC_TIMEOUT_SECONDS
+                "SyncHandler",
+                manifest.sync_handler,
+                code,
+                layer,
+                environment,
+                settings,
+                SYNC_TIMEOUT_SECONDS,
+                snap_start=settings.snap_start,
             )
             functions.append(self.sync_function)
-            api.register_sync_connector(manifest.name, self.sync_function, [t.value for t in manifest.event_types])
+            api.register_sync_connector(
+                manifest.name, self.sync_function.entry, [t.value for t in manifest.event_types]
+            )
 
         for function in functions:
             Database.grant(
@@ -209,6 +218,8 @@ class ConnectorModule(Construct):
         environment: dict[str, str],
         settings: Settings,
         timeout_seconds: int,
+        *,
+        snap_start: bool = False,
     ) -> DigFunction:
         return DigFunction(
             self,
@@ -222,6 +233,7 @@ class ConnectorModule(Construct):
             timeout_seconds=timeout_seconds,
             memory_mb=self.manifest.memory_mb,
             description=f"DIG connector: {self.manifest.description}"[:256],
+            snap_start=snap_start,
         )
 
     def _extra_rule(

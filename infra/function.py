@@ -1,5 +1,6 @@
 """A DIG Lambda function: arm64, the newest Python runtime, Powertools settings, X-Ray tracing, and
-a log group of its own with a retention period."""
+a log group of its own with a retention period; on the request path, SnapStart on its published
+versions and a ``live`` alias on the current one, which callers invoke (``entry``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.bundling import ARCHITECTURE, RUNTIME
+
+LIVE_ALIAS = "live"
 
 
 class DigFunction(lambda_.Function):
@@ -28,6 +31,7 @@ class DigFunction(lambda_.Function):
         timeout_seconds: int = 29,
         memory_mb: int = 512,
         description: str,
+        snap_start: bool = False,
     ) -> None:
         log_group = logs.LogGroup(
             scope,
@@ -58,6 +62,11 @@ class DigFunction(lambda_.Function):
             log_group=log_group,
             role=role,
             description=description,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
+            # A replaced version is deleted, not kept: SnapStart bills each version's cached snapshot.
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.DESTROY)
+            if snap_start
+            else None,
             environment={
                 "POWERTOOLS_SERVICE_NAME": service,
                 "POWERTOOLS_METRICS_NAMESPACE": "DIG",
@@ -65,6 +74,13 @@ class DigFunction(lambda_.Function):
                 **environment,
             },
         )
+        # What callers invoke: with SnapStart, the alias on the version CDK publishes when the code or
+        # configuration changes (SnapStart applies to published versions only); else the function.
+        self.entry: lambda_.IFunction = self
+        if snap_start:
+            self.entry = lambda_.Alias(
+                scope, f"{construct_id}Live", alias_name=LIVE_ALIAS, version=self.current_version
+            )
         cdk.Validations.of(role).acknowledge(
             cdk.Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",

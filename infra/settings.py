@@ -27,6 +27,10 @@ CONTEXT: dict[str, tuple[str, str]] = {
         "Batches of a file's lines processed at once (the Distributed Map's MaxConcurrency): see Batch files",
     ),
     "alarmEmail": ("", "Optional address subscribed to the alarm topic"),
+    "snapStart": (
+        "true",
+        "SnapStart on the request path (the API, the authorizer, connectors' synchronous entry points): true or false",
+    ),
 }
 
 
@@ -44,6 +48,7 @@ class Settings:
     member_contact_retention_days: int = 400
     file_retention_days: int = 7
     file_map_concurrency: int = 4
+    snap_start: bool = True
 
     @property
     def stack_name(self) -> str:
@@ -61,6 +66,9 @@ class Settings:
         stage = get("stage")
         if not stage.replace("-", "").isalnum():
             raise ValueError(f"context stage must be letters, digits and dashes, not {stage!r}")
+        snap_start = get("snapStart").lower()
+        if snap_start not in ("true", "false"):
+            raise ValueError(f"context snapStart must be true or false, not {snap_start!r}")
         return cls(
             stage=stage,
             api_auth=auth,  # type: ignore[arg-type]
@@ -74,4 +82,5 @@ class Settings:
             member_contact_retention_days=int(get("memberContactRetentionDays")),
             file_retention_days=int(get("fileRetentionDays")),
             file_map_concurrency=int(get("fileMapConcurrency")),
+            snap_start=snap_start == "true",
         )

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dig_api.auth import READ_SCOPE, WRITE_SCOPE, InvalidToken, KeySet, Principal, verify
 from dig_contracts import environment as env
+from dig_contracts import snapstart
 
 logger = Logger(service="dig-authorizer")
 SECRET_MAX_AGE_SECONDS = 300
@@ -65,3 +66,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise Exception("Unauthorized") from None
     logger.info("authorized", extra={"clientId": principal.client_id})
     return policy_for(principal, str(event["methodArn"]))
+
+
+# SnapStart (dig_contracts.snapstart): the secrets client built while Lambda snapshots, rebuilt after a restore.
+snapstart.prepare(warm=_secrets_provider, refresh=_secrets_provider.cache_clear)

@@ -4,7 +4,9 @@ Routes call ``providers.ingest()`` and ``providers.sync()``; a test (or the loca
 a provider with a function returning a service built on fakes. (Powertools' ``Depends`` would do
 the same, but it re-evaluates type hints on every request: about 0.9 ms each.)
 
-boto3 is imported here, on first use, not when the handler module loads.
+boto3 is imported here, on first use, not when the handler module loads; under SnapStart ``warm``
+builds the services while Lambda snapshots, and ``refresh`` drops them after a restore
+(dig_contracts.snapstart).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from dig_contracts import environment as env
+from dig_contracts import snapstart
 
 if TYPE_CHECKING:
     from dig_api.files.processing import FileSteps
@@ -43,13 +46,11 @@ def boto_config() -> object:
 
 @cache
 def ingest_service() -> IngestService:
-    import boto3
-
     from db.audit import DynamoAuditStore, Retention
     from dig_api.ingest import IngestService
     from dig_api.publisher import EventBridgePublisher
 
-    session = boto3.session.Session()
+    session = snapstart.session()
     retention = Retention(
         delivered_days=int(os.environ.get(env.AUDIT_RETENTION_DAYS, "30")),
         failed_days=int(os.environ.get(env.AUDIT_FAILED_RETENTION_DAYS, "90")),
@@ -63,14 +64,13 @@ def ingest_service() -> IngestService:
 
 @cache
 def sync_service() -> SyncService:
-    import boto3
     from botocore.config import Config
 
     from dig_api.sync import LambdaInvoker, SyncService, parse_sync_connectors
 
     connectors = parse_sync_connectors(os.environ.get(env.SYNC_CONNECTORS, "{}"))
     # The connector's sync function has 25 s; the API 28 s: one attempt, no SDK retry.
-    lambda_client = boto3.session.Session().client(
+    lambda_client = snapstart.session().client(
         "lambda", config=Config(connect_timeout=2, read_timeout=26, retries={"total_max_attempts": 1})
     )
     service = providers.ingest()
@@ -79,24 +79,21 @@ def sync_service() -> SyncService:
 
 @cache
 def s3_files() -> object:
-    import boto3
     from botocore.config import Config
 
     from dig_api.files.storage import S3Files
 
     # SigV4 presigned URLs (S3 refuses SigV2 in most regions), the regional endpoint.
     config = Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 5})
-    return S3Files(boto3.session.Session().client("s3", config=config), os.environ[env.FILES_BUCKET_NAME])
+    return S3Files(snapstart.session().client("s3", config=config), os.environ[env.FILES_BUCKET_NAME])
 
 
 @cache
 def file_store() -> object:
-    import boto3
-
     from db.files import FileStore
     from db.table import Table
 
-    client = boto3.session.Session().client("dynamodb", config=boto_config())
+    client = snapstart.session().client("dynamodb", config=boto_config())
     retention = int(os.environ.get(env.AUDIT_FAILED_RETENTION_DAYS, "90"))
     return FileStore(Table(client, os.environ[env.AUDIT_TABLE_NAME]), retention_days=retention)
 
@@ -114,6 +111,22 @@ def file_steps() -> FileSteps:
 
     ingest = providers.ingest()
     return FileSteps(s3_files(), file_store(), ingest, ingest.publisher)  # type: ignore[arg-type]
+
+
+BUILDERS = (ingest_service, sync_service, s3_files, file_store, file_service, file_steps)
+
+
+def warm() -> None:
+    """The API's services, built (imports, clients; no request made): SnapStart's snapshot holds them."""
+    providers.ingest()
+    providers.sync()
+    providers.files()
+
+
+def refresh() -> None:
+    """After a restore: the services are built again on first use, with fresh credentials and connections."""
+    for builder in BUILDERS:
+        builder.cache_clear()
 
 
 def callback_key() -> str | None:

@@ -24,6 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from db.records import iso, utc_now
+from dig_api import dependencies
 from dig_api.dependencies import providers
 from dig_api.errors import (
     ApiError,
@@ -58,6 +59,7 @@ from dig_api.models import (
     SyncDelivery,
     SyncResponse,
 )
+from dig_contracts import snapstart
 from dig_contracts.bus import CallbackDetail
 from dig_contracts.callbacks import verify as verify_callback
 from dig_contracts.events import EnvelopeFields, LoyaltyEvent
@@ -429,3 +431,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "isBase64Encoded": False,
         }
     return app.resolve(event, context)
+
+
+# SnapStart (dig_contracts.snapstart): the services built while Lambda snapshots, rebuilt after a restore.
+snapstart.prepare(warm=dependencies.warm, refresh=dependencies.refresh)

@@ -28,6 +28,7 @@ from dig_connector_kit.model import Connector, Deadline
 from dig_connector_kit.runtime import ConnectorRuntime
 from dig_connector_kit.settings import ConnectorSettings
 from dig_connector_kit.sync import SyncRequest, deliver_one
+from dig_contracts import snapstart
 from dig_contracts.manifest import ConnectorManifest
 from dig_contracts.metrics import NAMESPACE, connector_service
 
@@ -80,9 +81,9 @@ class Kit:
 
     @cached_property
     def session(self) -> Any:
-        import boto3
+        from dig_contracts import snapstart
 
-        return boto3.session.Session()
+        return snapstart.session()
 
     @cached_property
     def dynamodb(self) -> Any:
@@ -239,6 +240,9 @@ def connector_handlers(
         return kit, kit.runtime(build(kit))
 
     _BUILT[manifest.name] = made
+    # SnapStart (the synchronous entry point; dig_contracts.snapstart): the kit and connector built while
+    # Lambda snapshots (clients, no data), built again after a restore.
+    snapstart.prepare(warm=made, refresh=made.cache_clear)
 
     @logger.inject_lambda_context(log_event=False)
     @metrics.log_metrics

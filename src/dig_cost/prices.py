@@ -35,7 +35,14 @@ PER_UNIT: dict[str, Price] = {
     "logs.gb": Price(0.50, "GB ingested", REFERENCE),
     "xray.trace": Price(5.00e-6, "trace recorded", REFERENCE),
     "stepfunctions.transition": Price(0.025e-3, "standard state transition", REFERENCE),
+    "lambda.snapstart_cache_gb_second": Price(
+        0.0000015, "GB-second a SnapStart version's snapshot is cached", f"{REFERENCE} (third-party summaries)"
+    ),
+    "lambda.snapstart_restore_gb": Price(
+        0.00014, "GB restored from a snapshot (each new environment)", f"{REFERENCE} (third-party summaries)"
+    ),
 }
+SECONDS_PER_MONTH = 730 * 3600
 
 MONTHLY: dict[str, Price] = {
     "AWS::CloudWatch::Alarm": Price(0.10, "standard alarm per month", "Amazon CloudWatch pricing page"),

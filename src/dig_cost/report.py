@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from dig_contracts import functions
-from dig_cost.prices import AS_OF, LAMBDA_PLATFORM_LOG_BYTES, MONTHLY, PER_UNIT, REGION, XRAY_SAMPLED
+from dig_cost.prices import (
+    AS_OF,
+    LAMBDA_PLATFORM_LOG_BYTES,
+    MONTHLY,
+    PER_UNIT,
+    REGION,
+    SECONDS_PER_MONTH,
+    XRAY_SAMPLED,
+)
 from dig_cost.run import Measurement
 
 MILLION = 1_000_000
@@ -142,6 +150,21 @@ def monthly_costs(template: dict[str, Any]) -> list[Line]:
     if rules:
         key = "AWS::WAFv2::WebACL rule"
         lines.append(Line("fixed", key, float(rules), round(rules * MONTHLY[key].usd, 2)))
+    snapshots_gb = sum(
+        r["Properties"].get("MemorySize", 128) / 1024
+        for r in resources.values()
+        if r.get("Type") == "AWS::Lambda::Function" and r.get("Properties", {}).get("SnapStart")
+    )
+    if snapshots_gb:  # one live version each (old ones are deleted when replaced: infra/function.py)
+        gb_seconds = snapshots_gb * SECONDS_PER_MONTH
+        lines.append(
+            Line(
+                "fixed",
+                f"SnapStart snapshots cached ({snapshots_gb:g} GB of live versions; restores extra)",
+                round(gb_seconds),
+                round(gb_seconds * PER_UNIT["lambda.snapstart_cache_gb_second"].usd, 2),
+            )
+        )
     mappings = kinds.get("AWS::Lambda::EventSourceMapping", 0)
     if mappings:
         receives = mappings * IDLE_RECEIVES_PER_MONTH

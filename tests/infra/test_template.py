@@ -192,7 +192,8 @@ def test_the_api_may_write_the_audit_table_put_on_the_bus_and_invoke_the_sync_co
     statements = statements_of(resources, "ApiHandlerRole")
     audit, _ = one(resources, "AWS::DynamoDB::Table", "DatabaseAuditTable")
     bus = next(iter(resources("AWS::Events::EventBus")))
-    syncs = [arn_of(one(resources, "AWS::Lambda::Function", f"{c.name.title()}SyncHandler")[0]) for c in CONNECTORS]
+    # Under SnapStart, each sync entry point's live alias (the function, not every version of it).
+    syncs = [ref(one(resources, "AWS::Lambda::Alias", f"{c.name.title()}SyncHandlerLive")[0]) for c in CONNECTORS]
     by_action = {
         a: s["Resource"] for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
@@ -500,8 +501,53 @@ def test_cfn_lint_finds_no_error(cloud_assembly: Path) -> None:
     assert {m.rule.id for m in matches} <= {"W3005"}, [str(m) for m in matches]
 
 
-def test_iam_authentication_is_selectable_by_context(tmp_path: Path) -> None:
-    outdir = synthesize(tmp_path / "iam", apiAuth="iam", stage="prod", optimoveApiBaseUrl="https://api4.optimove.net")
+def snap_started(resources: dict[str, Any]) -> set[str]:
+    return {
+        name
+        for name, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("SnapStart") == {"ApplyOn": "PublishedVersions"}
+    }
+
+
+def test_the_request_path_answers_from_snapstart_versions_through_their_live_aliases(
+    template: dict[str, Any], resources: Resources
+) -> None:
+    every = template["Resources"]
+    request_path = {"ApiHandler", "ApiAuthorizer", *(f"{c.name.title()}SyncHandler" for c in CONNECTORS)}
+    assert {name.rstrip("0123456789ABCDEF") for name in snap_started(every)} == request_path
+    aliases = {
+        name: r["Properties"]
+        for name, r in resources("AWS::Lambda::Alias").items()
+        if r["Properties"]["Name"] == "live"
+    }
+    for function in request_path:
+        [properties] = [p for n, p in aliases.items() if n.startswith(f"{function}Live")]
+        # On the version CDK publishes from the current code and configuration.
+        [version] = [n for n in resources("AWS::Lambda::Version") if n.startswith(f"{function}CurrentVersion")]
+        assert properties["FunctionVersion"] == {"Fn::GetAtt": [version, "Version"]}
+    api_alias = next(n for n in aliases if n.startswith("ApiHandlerLive"))
+    integrations = [m["Properties"]["Integration"]["Uri"] for m in resources("AWS::ApiGateway::Method").values()]
+    assert integrations
+    assert all(ref(api_alias) in uri["Fn::Join"][1] for uri in integrations)
+    [(_, authorizer)] = resources("AWS::ApiGateway::Authorizer").items()
+    assert (
+        ref(next(n for n in aliases if n.startswith("ApiAuthorizerLive")))
+        in authorizer["Properties"]["AuthorizerUri"]["Fn::Join"][1]
+    )
+    # API Gateway may invoke the aliases (and nothing else of those functions).
+    permitted = {json.dumps(p["Properties"]["FunctionName"]) for p in resources("AWS::Lambda::Permission").values()}
+    assert json.dumps(ref(api_alias)) in permitted
+    assert json.dumps(arn_of(one(resources, "AWS::Lambda::Function", "ApiHandler")[0])) not in permitted
+
+
+def test_iam_authentication_and_no_snapstart_are_selectable_by_context(tmp_path: Path) -> None:
+    outdir = synthesize(
+        tmp_path / "iam",
+        apiAuth="iam",
+        stage="prod",
+        optimoveApiBaseUrl="https://api4.optimove.net",
+        snapStart="false",
+    )
     template = json.loads((outdir / "Dig-prod.template.json").read_text())
     methods = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Method"]
     assert sorted(m["Properties"]["AuthorizationType"] for m in methods) == ["AWS_IAM", "NONE"]
@@ -512,9 +558,11 @@ def test_iam_authentication_is_selectable_by_context(tmp_path: Path) -> None:
     )
     report = json.loads((outdir / "validation-report.json").read_text())
     assert report["pluginReports"][0]["violations"] == []
+    assert not snap_started(template["Resources"])
+    assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Alias"]
 
 
-@pytest.mark.parametrize(("key", "value"), [("apiAuth", "basic"), ("stage", "dev stage")])
+@pytest.mark.parametrize(("key", "value"), [("apiAuth", "basic"), ("stage", "dev stage"), ("snapStart", "maybe")])
 def test_bad_context_is_refused_with_a_clear_error(tmp_path: Path, key: str, value: str) -> None:
     with pytest.raises(ValueError, match=key):
         synthesize(tmp_path / "bad", **{key: value})

@@ -251,6 +251,11 @@ def test_fixed_monthly_costs_come_from_the_template() -> None:
             "W": {"Type": "AWS::WAFv2::WebACL", "Properties": {"Rules": [{}, {}, {}]}},
             "E": {"Type": "AWS::Lambda::EventSourceMapping"},
             "T": {"Type": "AWS::DynamoDB::Table"},
+            "F1": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {"MemorySize": 1024, "SnapStart": {"ApplyOn": "PublishedVersions"}},
+            },
+            "F2": {"Type": "AWS::Lambda::Function", "Properties": {"MemorySize": 512}},
         }
     }
     lines = {line.detail: (line.per_event, line.usd_per_million) for line in monthly_costs(template)}
@@ -260,3 +265,5 @@ def test_fixed_monthly_costs_come_from_the_template() -> None:
     assert lines["AWS::WAFv2::WebACL rule"] == (3, 3.0)
     assert lines["idle event source mappings' long polls (modelled)"][0] == IDLE_RECEIVES_PER_MONTH
     assert "AWS::DynamoDB::Table" not in lines  # on-demand: nothing when idle
+    # 1 GB of snapshot cached all month (730 hours) at $0.0000015 a GB-second; F2 has no SnapStart.
+    assert lines["SnapStart snapshots cached (1 GB of live versions; restores extra)"] == (2_628_000, 3.94)
