@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from benchmarks import api, connector_throughput, files, local_stack
+from benchmarks import api, connector_throughput, feed, files, local_stack
 
 
 def main() -> None:
@@ -14,6 +14,7 @@ def main() -> None:
         "connector_throughput": connector_throughput.run(),
         "local_stack_end_to_end": local_stack.run(),
         "files": files.run(),
+        "optimove_feed": feed.run(),
     }
     json.dump(results, sys.stdout, indent=2)
     print()

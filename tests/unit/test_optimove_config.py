@@ -40,6 +40,21 @@ def test_exactly_50_custom_attributes_is_accepted() -> None:
     assert len(parse_config(document).realtime_fields()) + len(parse_config(document).batchAttributes) == 50
 
 
+def test_the_batch_feeds_customer_columns_count_in_the_limit_and_may_not_repeat_a_real_time_field() -> None:
+    document = sample_config_document()
+    columns = [{"source": "tier", "target": f"FEED_{i}"} for i in range(30)] + [{"source": "tier", "target": "TIER"}]
+    document["batchFeed"] = {
+        "dataSets": [{"name": "customers", "kind": "customers", "extract": "memberAccounts", "columns": columns}],
+        "destination": {"bucket": "optimove-tenant-bucket"},
+        "readinessTimeUtc": "05:00",
+    }
+    assert problems(document) == [  # 20 real-time and 3 + 31 batch, TIER in both: 53 attributes
+        "53 custom attributes are mapped (20 real-time, 34 batch); "
+        "Optimove allows at most 50 across the real-time and batch channels",
+        "TIER: mapped both in real time and in batchFeed; the two channels need separate attributes",
+    ]
+
+
 def test_a_transactional_event_without_a_template_id_is_refused() -> None:
     document = sample_config_document()
     del document["events"]["REDEMPTION"]["mail"]

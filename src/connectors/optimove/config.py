@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from connectors.optimove.feed.config import BatchFeed
 from dig_connector_kit.config import ConfigError as ConfigError  # re-exported: the parser raises it
 from dig_connector_kit.config import validate_config
 from dig_connector_kit.ratelimit import RateLimit
@@ -210,6 +211,9 @@ class OptimoveConfig(Strict):
     batchAttributes: list[OptimoveField] = Field(
         default_factory=list, description="Optimove fields the daily batch feed fills (counted in the limit of 50)"
     )
+    batchFeed: BatchFeed | None = Field(
+        default=None, description="The daily batch channel: data sets, format, destination, readiness time"
+    )
     events: EventMappings = EventMappings()
 
     @model_validator(mode="after")
@@ -254,10 +258,11 @@ def _rule_problems(config: OptimoveConfig) -> Iterable[str]:
 
     realtime = config.realtime_fields()
     batch = Counter(config.batchAttributes)
-    custom = realtime | set(batch)
+    fed = config.batchFeed.customer_attributes() if config.batchFeed is not None else set()
+    custom = realtime | set(batch) | fed
     if len(custom) > MAX_CUSTOM_ATTRIBUTES:
         yield (
-            f"{len(custom)} custom attributes are mapped ({len(realtime)} real-time, {len(batch)} batch); "
+            f"{len(custom)} custom attributes are mapped ({len(realtime)} real-time, {len(set(batch) | fed)} batch); "
             f"Optimove allows at most {MAX_CUSTOM_ATTRIBUTES} across the real-time and batch channels"
         )
     for field, count in batch.items():
@@ -265,6 +270,8 @@ def _rule_problems(config: OptimoveConfig) -> Iterable[str]:
             yield f"batchAttributes: {field} is listed {count} times"
     for field in sorted(realtime & set(batch)):
         yield f"{field}: mapped both in real time and in batchAttributes; the two channels need separate attributes"
+    for field in sorted(realtime & fed):
+        yield f"{field}: mapped both in real time and in batchFeed; the two channels need separate attributes"
 
     # Within what one event sends, one Optimove field may have one source only.
     profile = [(f"profileAttributes.{n}", a) for n, a in config.profileAttributes.items()]
