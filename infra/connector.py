@@ -17,6 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -24,9 +25,10 @@ from constructs import Construct
 from db.call_log import STATUS_INDEX
 from dig_connector_kit import settings as kit_settings
 from dig_connector_kit.settings import ConnectorSettings
+from dig_contracts import environment as env
 from dig_contracts.bus import SCHEDULED_CHECK
 from dig_contracts.files import EXTRACTS_PREFIX
-from dig_contracts.manifest import ConnectorManifest
+from dig_contracts.manifest import ConnectorManifest, ScheduledJob
 from infra.api import Api
 from infra.bundling import function_code
 from infra.database import Database
@@ -136,6 +138,9 @@ class ConnectorModule(Construct):
             secrets.append(secret)
 
         code = function_code(manifest.name, manifest.packages)
+        self._code, self._layer, self._environment, self._settings = code, layer, environment, settings
+        self._database, self._observability = database, observability
+        self.jobs: dict[str, DigFunction] = {}
         self.function = self._function(
             "Handler", manifest.handler, code, layer, environment, settings, manifest.timeout_seconds
         )
@@ -257,15 +262,112 @@ class ConnectorModule(Construct):
             ],
         )
 
-    def grant_extracts(self, bucket: s3.IBucket) -> None:
+    def use_files(self, bucket: s3.IBucket) -> None:
+        """The files bucket: the connector's function reads its extracts; its scheduled jobs are made."""
+        self._grant_extracts(self.function, bucket)
+        for job in self.manifest.scheduled:
+            self.jobs[job.name] = self._scheduled_job(job, bucket)
+
+    def _scheduled_job(self, job: ScheduledJob, bucket: s3.IBucket) -> DigFunction:
+        """The job's function, its schedule, its access (its extracts; its prefix of the files bucket;
+        the bucket, role and key outside DIG that its settings name) and its alarms."""
+        construct_id = f"{job.name.title()}Job"
+        function = DigFunction(
+            self,
+            construct_id,
+            service=f"dig-connector-{self.manifest.name}",
+            handler=job.handler,
+            code=self._code,
+            layer=self._layer,
+            environment={**self._environment, env.FILES_BUCKET_NAME: bucket.bucket_name},
+            log_retention_days=self._settings.log_retention_days,
+            timeout_seconds=job.timeout_seconds,
+            memory_mb=job.memory_mb,
+            description=f"DIG connector {self.manifest.name}: {job.description}"[:256],
+        )
+        audit = self._database.audit_table
+        Database.grant(audit, function, "GetItem", "PutItem", "Query")
+        Database.grant(self._database.config_table, function, "GetItem")
+        self._grant_extracts(function, bucket)
+        prefix = job.state_prefix(self.manifest.name)
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject"], resources=[bucket.arn_for_objects(f"{prefix}*")]
+            )
+        )
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+            )
+        )
+        acknowledged = [f"Resource::<{self._bucket_logical_id(bucket)}.Arn>/{prefix}*"]
+        named = {s.env: str(self.node.try_get_context(s.context_key) or s.default) for s in self.manifest.settings}
+        destination = named.get(job.writes_bucket_setting or "", "")
+        if destination:
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[f"arn:aws:s3:::{destination}/*"]
+                )
+            )
+            acknowledged.append(f"Resource::arn:aws:s3:::{destination}/*")
+        role = named.get(job.assumes_role_setting or "", "")
+        if role:
+            function.add_to_role_policy(iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[role]))
+        key = named.get(job.kms_key_setting or "", "")
+        if key:
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Encrypt"], resources=[key])
+            )
+        cdk.Validations.of(function.role or function).acknowledge(  # type: ignore[arg-type]
+            *[
+                cdk.Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[{resource}]",
+                    reason=f"The {job.name} job's objects: its state under its own prefix, its day's files",
+                )
+                for resource in acknowledged
+            ]
+        )
+        # A role of its own, allowed to invoke the function only (the default target role also allows
+        # every version of it, "<arn>:*").
+        invoker = iam.Role(
+            self,
+            f"{construct_id}ScheduleRole",
+            assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"),
+            description=f"EventBridge Scheduler: invokes the {self.manifest.name} {job.name} job",
+        )
+        invoker.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function_arn]))
+        # The L1 schedule: the L2 target grants its role every version of the function too.
+        scheduler.CfnSchedule(
+            self,
+            f"{construct_id}Schedule",
+            description=f"Every {job.every_minutes} minutes: {job.description}"[:512],
+            schedule_expression=f"rate({job.every_minutes} minutes)",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=function.function_arn,
+                role_arn=invoker.role_arn,
+                input="{}",
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(maximum_retry_attempts=0),
+            ),
+        )
+        self._observability.watch_function(f"{self.manifest.name.title()}{construct_id}", function)
+        self._observability.watch_job(self.manifest.name, job.name)
+        return function
+
+    def _bucket_logical_id(self, bucket: s3.IBucket) -> str:
+        return Stack.of(self).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
+
+    def _grant_extracts(self, function: lambda_.Function, bucket: s3.IBucket) -> None:
         """Read access to the validated rows of the extracts the manifest names, and nothing else."""
         for name in self.manifest.extracts:
             prefix = f"{EXTRACTS_PREFIX}{name}/"
-            self.function.add_to_role_policy(
+            function.add_to_role_policy(
                 iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{prefix}*")])
             )
-            logical_id = Stack.of(self).get_logical_id(bucket.node.default_child)  # type: ignore[arg-type]
-            cdk.Validations.of(self.function.role or self.function).acknowledge(  # type: ignore[arg-type]
+            logical_id = self._bucket_logical_id(bucket)
+            cdk.Validations.of(function.role or function).acknowledge(  # type: ignore[arg-type]
                 cdk.Acknowledgment(
                     id=f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{prefix}*]",
                     reason=f"The {name} extract's validated rows, one prefix per file",

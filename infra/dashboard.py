@@ -18,6 +18,7 @@ from dig_contracts.metrics import (
     SERVICE_DIMENSION,
     ApiMetric,
     ConnectorMetric,
+    JobMetric,
     rejected_metric,
 )
 from infra.api import Api
@@ -109,7 +110,7 @@ class OperatorDashboard(Construct):
         manifest = module.manifest
         name = manifest.name
 
-        def dig(metric: ConnectorMetric, statistic: str = "Sum") -> cloudwatch.Metric:
+        def dig(metric: ConnectorMetric | JobMetric, statistic: str = "Sum") -> cloudwatch.Metric:
             return connector_metric(name, metric, statistic).with_(period=PERIOD, label=str(metric))
 
         rules = [module.rule, *([module.callback_rule] if module.callback_rule is not None else [])]
@@ -185,3 +186,10 @@ class OperatorDashboard(Construct):
                 ],
             ),
         )
+        if module.jobs:
+            self.dashboard.add_widgets(
+                graph(
+                    f"{name}: scheduled jobs ({', '.join(module.jobs)})",
+                    [dig(JobMetric.JOB_LATE, "Maximum"), dig(JobMetric.JOB_INPUT_MISSING, "Maximum")],
+                )
+            )

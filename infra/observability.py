@@ -22,6 +22,7 @@ from dig_contracts.metrics import (
     SERVICE_DIMENSION,
     ConnectorMetric,
     FileMetric,
+    JobMetric,
     connector_service,
 )
 
@@ -40,9 +41,11 @@ class RUNBOOK:
     FUNCTION = "A function failing or throttled"
     RESULTS = "Results that never came back"
     FILE_FAILED = "A batch file failed"
+    FEED_LATE = "A daily feed late or failed"
+    FEED_INPUT_MISSING = "An expected extract did not arrive"
 
 
-def connector_metric(connector: str, metric: ConnectorMetric, statistic: str = "Sum") -> cloudwatch.Metric:
+def connector_metric(connector: str, metric: ConnectorMetric | JobMetric, statistic: str = "Sum") -> cloudwatch.Metric:
     return cloudwatch.Metric(
         namespace=NAMESPACE,
         metric_name=str(metric),
@@ -119,6 +122,26 @@ class Observability(Construct):
                 RUNBOOK.FUNCTION,
                 "dig status",
             )
+
+    def watch_job(self, connector: str, job: str) -> None:
+        """A connector's scheduled job: its day not complete past its deadline; an expected input absent."""
+        prefix = f"{connector.title()}{job.title()}Job"
+        self._alarm(
+            f"{prefix}Late",
+            connector_metric(connector, JobMetric.JOB_LATE, "Maximum"),
+            1,
+            f"{connector} {job}: the day's files are not complete past the provider's readiness time",
+            RUNBOOK.FEED_LATE,
+            "dig feed status --days 3",
+        )
+        self._alarm(
+            f"{prefix}InputMissing",
+            connector_metric(connector, JobMetric.JOB_INPUT_MISSING, "Maximum"),
+            1,
+            f"{connector} {job}: an extract the day expected did not arrive before its build",
+            RUNBOOK.FEED_INPUT_MISSING,
+            "dig feed status --days 3",
+        )
 
     def watch_connector(self, connector: str, *, callbacks: bool) -> None:
         """Deliveries failing at a rate, the provider refusing DIG's credentials, and (for providers that

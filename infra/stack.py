@@ -55,7 +55,7 @@ class DigStack(Stack):
         # Construct ids from the names ("optimove" -> "Optimove") keep each connector's logical ids.
         connectors = [ConnectorModule(self, m.name.title(), manifest=m, **common) for m in installed_connectors()]
         for connector in connectors:
-            connector.grant_extracts(files.bucket)
+            connector.use_files(files.bucket)
 
         operator = OperatorAccess(self, "Operator", database=database, connectors=connectors, files=files)
         dashboard = OperatorDashboard(
@@ -87,5 +87,7 @@ class DigStack(Stack):
             outputs[f"{prefix}QueueUrl"] = connector.queue.queue_url
             outputs[f"{prefix}DeadLetterQueueUrl"] = connector.dead_letter_queue.queue_url
             outputs[f"{prefix}RuleTargetDeadLetterQueueUrl"] = connector.target_dead_letter_queue.queue_url
+            for job, function in connector.jobs.items():
+                outputs[f"{prefix}{job.title()}JobFunctionName"] = function.function_name
         for name, value in outputs.items():
             CfnOutput(self, name, value=value)

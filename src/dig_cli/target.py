@@ -29,6 +29,7 @@ class Target:
     file_arrivals_queue: str | None = None  # local: the file driver's queue stands in for StartExecution
     signing_secret_arn: str | None = None  # a JWT stack: dig mints a token for its own upload
     jwt_issuer: str | None = None
+    jobs: dict[str, str] = field(default_factory=dict)  # "<connector>.<job>" -> its function's name (deployed)
 
     def where(self) -> str:
         """The target as the options of a command to run next."""
@@ -152,4 +153,17 @@ def _deployed(stack: str, region: str | None) -> Target:
         files_state_machine=outputs.get("FilesStateMachineArn"),
         signing_secret_arn=outputs.get("SigningKeySecretArn"),
         jwt_issuer=outputs.get("JwtIssuer"),
+        jobs=_jobs(outputs),
     )
+
+
+def _jobs(outputs: dict[str, str]) -> dict[str, str]:
+    """OptimoveFeedJobFunctionName -> {"optimove.feed": name}."""
+    import re
+
+    found = {}
+    for key, value in outputs.items():
+        matched = re.fullmatch(r"([A-Z][a-z0-9]+)([A-Z][a-z0-9]+)JobFunctionName", key)
+        if matched:
+            found[f"{matched[1].lower()}.{matched[2].lower()}"] = value
+    return found

@@ -43,6 +43,30 @@ class SecretSetting(BaseModel):
     description: str
 
 
+class ScheduledJob(BaseModel):
+    """A job of the connector's own, run every ``every_minutes`` by an EventBridge Scheduler schedule
+    (and on an operator's request, with its own input): a function with the connector's environment
+    and, besides, the files bucket (``FILES_BUCKET_NAME``), whose ``jobs/<connector>/`` prefix it owns.
+    It may write to a bucket outside DIG, assume a role and encrypt with a KMS key that deploy-time
+    settings name (the envs of three of the manifest's ``settings``; empty: none). It reports
+    ``JobLate`` and ``JobInputMissing`` metrics (dimensions Connector, Job), which raise alarms."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,20}$")]
+    handler: str
+    description: str
+    every_minutes: int = Field(default=15, ge=1, le=1440)
+    memory_mb: int = Field(default=1769, ge=128, le=10_240)
+    timeout_seconds: int = Field(default=900, ge=1, le=900)
+    writes_bucket_setting: str | None = None
+    assumes_role_setting: str | None = None
+    kms_key_setting: str | None = None
+
+    def state_prefix(self, connector: str) -> str:
+        return f"jobs/{connector}/{self.name}/"
+
+
 class ConnectorManifest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -65,6 +89,8 @@ class ConnectorManifest(BaseModel):
     # The data extracts (dig_contracts.extracts) whose validated files the connector consumes: each
     # one's FILE_READY event is routed to its queue, and its function may read that extract's rows.
     extracts: tuple[str, ...] = ()
+    # Its scheduled jobs (a daily export, ...), each a function of its own.
+    scheduled: tuple[ScheduledJob, ...] = ()
     # Whether the provider reports results later, to a callback URL the connector signs.
     callbacks: bool = False
     # The provider's documented request limit per API key, per minute: drawn on the dashboard against
@@ -103,6 +129,15 @@ class ConnectorManifest(BaseModel):
         unknown = [name for name in self.extracts if name not in EXTRACTS]
         if unknown:
             raise ValueError(f"extracts {unknown} are not among {sorted(EXTRACTS)}")
+        return self
+
+    @model_validator(mode="after")
+    def _jobs_name_their_settings(self) -> ConnectorManifest:
+        envs = {s.env for s in self.settings}
+        for job in self.scheduled:
+            for named in (job.writes_bucket_setting, job.assumes_role_setting, job.kms_key_setting):
+                if named is not None and named not in envs:
+                    raise ValueError(f"scheduled job {job.name}: {named} is not one of the manifest's settings")
         return self
 
     def callback_pattern(self) -> dict[str, Any] | None:

@@ -58,5 +58,13 @@ class ConnectorMetric(StrEnum):
     PROVIDER_SERVER_ERRORS = "ProviderServerErrors"  # 5xx, timeouts, network errors
     PROVIDER_AUTH_REFUSED = "ProviderAuthRefused"  # 401 / 403: no retry will mend it
     LATE_FAILURES = "LateFailures"  # failed by the provider's callback after it accepted them
+
     CALLBACK_RESULTS_UNREADABLE = "CallbackResultsUnreadable"
     CALLBACK_RESULTS_OVERDUE = "CallbackResultsOverdue"
+
+
+class JobMetric(StrEnum):
+    """What a connector's scheduled job (manifest: ``scheduled``) emits, under the connector's service."""
+
+    JOB_LATE = "JobLate"  # its day not complete past its deadline (a provider's readiness time)
+    JOB_INPUT_MISSING = "JobInputMissing"  # an input it expected did not arrive

@@ -40,6 +40,7 @@ class LocalDouble:
     secret: Mapping[str, str]  # what the double accepts as credentials (the connector's secret, locally)
     settings: Callable[[str], dict[str, str]]  # the double's base URL -> the connector's settings
     make: Callable[[Mapping[str, Any]], ProviderDouble]  # the sample configuration -> a running double
+    buckets: tuple[str, ...] = ()  # the provider's S3 buckets, made in the local stack's S3 (a feed's destination)
 
 
 def installed_doubles(entry_points: Iterable[Any] | None = None) -> dict[str, LocalDouble]:

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -96,6 +97,8 @@ class LocalStack:
         self.aws_endpoint = ""
         self.check_interval_seconds = check_interval_seconds
         self._stopping = threading.Event()
+        self._job_handlers: dict[str, tuple[Any, Any]] = {}
+        self._job_lock = threading.Lock()
         # A connector's settings set before start (a real provider's URLs): that provider, no local double.
         self._user_settings = {s.env: os.environ[s.env] for m in manifests for s in m.settings if os.environ.get(s.env)}
 
@@ -119,6 +122,10 @@ class LocalStack:
         session = boto3.session.Session(region_name=resources.LOCAL_REGION)
         secrets = {name: dict(double.secret) for name, double in self.doubles.items()}
         self.resources = resources.create(session, list(self.manifests), stage=STAGE, secrets=secrets)
+        s3 = session.client("s3")
+        for double in self.doubles.values():
+            for bucket in double.buckets:
+                s3.create_bucket(Bucket=bucket)
         self._seed_configuration(session)
 
         # Bind first: the simulator's URLs, which the connector is configured with, need the port.
@@ -126,6 +133,8 @@ class LocalStack:
         self._server = make_server(self.host, self.requested_port, gateway, threaded=True)
         self.url = f"http://{self.host}:{self._server.server_port}"
         self._configure_handlers()
+        self._job_handlers = self._jobs()
+        self._job_lock = threading.Lock()
         gateway.target = self._gateway()
         self._server_thread = threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True)
         self._server_thread.start()
@@ -155,6 +164,8 @@ class LocalStack:
         )
         self.file_driver.start()
         threading.Thread(target=self._check_periodically, name="scheduled-checks", daemon=True).start()
+        if self._job_handlers:
+            threading.Thread(target=self._run_jobs_periodically, name="scheduled-jobs", daemon=True).start()
         return self.url
 
     def stop(self) -> None:
@@ -251,7 +262,7 @@ class LocalStack:
 
     def _gateway(self) -> LocalGateway:
         self._wire_synchronous_flow()
-        routes = {"/_local/stack": self._describe}
+        routes = {"/_local/stack": self._describe, "/_local/jobs/": self._job_route}
         for name in self.simulators:
             routes[f"/_sim/{name}"] = functools.partial(self._simulator_route, name)
         return LocalGateway(
@@ -303,6 +314,41 @@ class LocalStack:
                     connection.shutdown(socket.SHUT_RDWR)
         body = b"" if answer.body is None else json.dumps(answer.body).encode()
         return Response(body, status=answer.status, headers=answer.headers, content_type="application/json")
+
+    def _jobs(self) -> dict[str, tuple[Any, Any]]:
+        """Each connector's scheduled jobs by "<connector>/<job>": the job and its (wrapped) handler."""
+        return {f"{m.name}/{job.name}": (job, self._load(job.handler)) for m in self.manifests for job in m.scheduled}
+
+    def _job_route(self, request: Request) -> Response:
+        """POST /_local/jobs/<connector>/<job>: the job's handler with the request's event, as
+        `dig feed run --stack` invokes its function (stands in for Lambda's Invoke)."""
+        from dig_local.lambda_context import LocalContext
+
+        found = self._job_handlers.get(request.path.removeprefix("/_local/jobs/").strip("/"))
+        if found is None or request.method != "POST":
+            return Response(json.dumps({"error": "no such job"}), status=404, content_type="application/json")
+        job, handler = found
+        event = json.loads(request.get_data() or b"{}")
+        try:
+            with self._job_lock:  # one invocation at a time, as the schedule and an operator would
+                answer = handler(event, LocalContext(job.name, job.timeout_seconds, job.memory_mb))
+        except Exception as error:
+            logger.exception("job %s failed", job.name)
+            body = {"error": f"{type(error).__name__}: {error}"}
+            return Response(json.dumps(body), status=500, content_type="application/json")
+        return Response(json.dumps(answer, default=str), content_type="application/json")
+
+    def _run_jobs_periodically(self) -> None:
+        """Stands in for each job's EventBridge Scheduler schedule."""
+        from dig_local.lambda_context import LocalContext
+
+        due = {name: time.monotonic() + job.every_minutes * 60 for name, (job, _) in self._job_handlers.items()}
+        while not self._stopping.wait(5):
+            for name, (job, handler) in self._job_handlers.items():
+                if time.monotonic() >= due[name]:
+                    due[name] = time.monotonic() + job.every_minutes * 60
+                    with contextlib.suppress(Exception), self._job_lock:  # logged by the handler
+                        handler({}, LocalContext(job.name, job.timeout_seconds, job.memory_mb))
 
     def _check_periodically(self) -> None:
         """Stands in for each callback connector's schedule: the periodic check record on its queue."""

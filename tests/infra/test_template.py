@@ -152,8 +152,8 @@ def test_tables_are_on_demand_encrypted_recoverable_with_ttl(resources: Resource
 
 def test_functions_run_arm64_on_the_newest_python_with_tracing(resources: Resources) -> None:
     functions = resources("AWS::Lambda::Function")
-    # The API and its authorizer; the file flow's three steps; each connector's two.
-    assert len(functions) == 2 + 3 + 2 * len(CONNECTORS)
+    # The API and its authorizer; the file flow's three steps; each connector's two, and its jobs.
+    assert len(functions) == 2 + 3 + sum(2 + len(c.scheduled) for c in CONNECTORS)
     for function in functions.values():
         properties = function["Properties"]
         assert properties["Runtime"] == "python3.14"
@@ -405,10 +405,13 @@ def test_alarms_watch_dead_letters_errors_throttles_and_queue_age(resources: Res
     # Each connector's two dead-letter queues, and the file flow's.
     assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 2 * len(CONNECTORS) + 1
     assert metrics.count(("AWS/SQS", "ApproximateAgeOfOldestMessage")) == len(CONNECTORS)
-    # The API, the file flow's three steps, each connector's two functions.
-    assert metrics.count(("AWS/Lambda", "Errors")) == 1 + 3 + 2 * len(CONNECTORS)
-    assert metrics.count(("AWS/Lambda", "Throttles")) == 1 + 3 + 2 * len(CONNECTORS)
+    # The API, the file flow's three steps, each connector's two functions and its jobs'.
+    functions = 1 + 3 + sum(2 + len(c.scheduled) for c in CONNECTORS)
+    assert metrics.count(("AWS/Lambda", "Errors")) == metrics.count(("AWS/Lambda", "Throttles")) == functions
     assert metrics.count(("AWS/States", "ExecutionsFailed")) == 1
+    # Each job's day late past the provider's readiness time, and an expected input absent.
+    jobs = sum(len(c.scheduled) for c in CONNECTORS)
+    assert metrics.count(("DIG", "JobLate")) == metrics.count(("DIG", "JobInputMissing")) == jobs == 1
     assert all(a["AlarmActions"] for a in alarms)
 
 
@@ -630,11 +633,15 @@ def dashboard_metrics(body: dict[str, Any]) -> list[tuple[str, str, dict[str, st
 
 def test_the_dashboard_shows_only_metrics_the_code_emits_or_aws_publishes(resources: Resources) -> None:
     from dig_api.errors import REJECTION_CODES
-    from dig_contracts.metrics import ApiMetric, ConnectorMetric, rejected_metric
+    from dig_contracts.metrics import ApiMetric, ConnectorMetric, JobMetric, rejected_metric
 
     emitted = {
         "dig-api": {str(m) for m in ApiMetric} | {rejected_metric(c) for c in REJECTION_CODES},
-        **{f"dig-connector-{c.name}": {str(m) for m in ConnectorMetric} for c in CONNECTORS},
+        **{
+            f"dig-connector-{c.name}": {str(m) for m in ConnectorMetric}
+            | ({str(m) for m in JobMetric} if c.scheduled else set())
+            for c in CONNECTORS
+        },
     }
     metrics = dashboard_metrics(dashboard_body(resources))
     dig = [(name, dims) for namespace, name, dims in metrics if namespace == "DIG"]
@@ -645,7 +652,7 @@ def test_the_dashboard_shows_only_metrics_the_code_emits_or_aws_publishes(resour
     aws = {namespace for namespace, _, _ in metrics if namespace != "DIG"}
     assert aws == {"AWS/ApiGateway", "AWS/SQS", "AWS/Events"}
     shown = {name for name, dims in dig if dims["service"] == "dig-connector-optimove"}
-    assert shown == {str(m) for m in ConnectorMetric}
+    assert shown == {str(m) for m in ConnectorMetric} | {str(m) for m in JobMetric}  # Optimove has a feed job
 
 
 def test_the_dashboard_covers_every_connector_and_every_alarm(resources: Resources) -> None:

@@ -35,6 +35,7 @@ from dig_connector_kit.http import CallResult, Transport
 from dig_connector_kit.model import CallbackReport, Deadline, InboundMessage, LateFailure, Outcome, Result
 from dig_contracts.bus import CallbackDetail
 from dig_contracts.callbacks import callback_url
+from dig_contracts.files import FileReadyDetail
 
 logger = logging.getLogger(__name__)
 NAME = "optimove"
@@ -104,7 +105,9 @@ class OptimoveConnector:
         call_log: CallLog | None = None,
         callback_key: Callable[[], str | None] = lambda: None,
         contacts: ContactStore | None = None,
+        record_extract: Callable[[FileReadyDetail], object] | None = None,
     ) -> None:
+        self._record_extract = record_extract
         self._config = config
         self._transport = transport
         self._watermarks = watermarks
@@ -118,6 +121,12 @@ class OptimoveConnector:
     @property
     def transport(self) -> Transport:
         return self._transport
+
+    def handle_file_ready(self, detail: FileReadyDetail) -> None:
+        """An extract arrived: recorded for the day of the batch channel it feeds (the feed job builds
+        the day's files from it; connectors.optimove.feed)."""
+        if self._record_extract is not None:
+            self._record_extract(detail)
 
     def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
         try:

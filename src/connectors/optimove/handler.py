@@ -10,12 +10,21 @@ from connectors.optimove.client import Credentials, authorize, read_body
 from connectors.optimove.delivery import Endpoints, OptimoveConnector
 from connectors.optimove.manifest import API_BASE_URL, MANIFEST, REALTIME_BASE_URL, SECRET_ID
 from dig_connector_kit.lambda_entry import Kit, connector_handlers
+from dig_contracts.files import FileReadyDetail
 
 
 def build(kit: Kit) -> OptimoveConnector:
     def credentials() -> Credentials:
         secret = kit.secret(SECRET_ID)
         return Credentials(api_key=secret["apiKey"], realtime_token=secret.get("realtimeToken"))
+
+    def record_extract(detail: FileReadyDetail) -> object:
+        from connectors.optimove.feed.service import record_arrival
+        from db.feeds import FeedStore
+        from db.table import Table
+
+        records = FeedStore(Table(kit.dynamodb, kit.settings.audit_table), MANIFEST.name)
+        return record_arrival(kit.config().batchFeed, records, detail)
 
     return OptimoveConnector(
         kit.config,
@@ -27,6 +36,7 @@ def build(kit: Kit) -> OptimoveConnector:
         call_log=kit.call_log,
         callback_key=kit.callback_key,
         contacts=kit.contacts,
+        record_extract=record_extract,
     )
 
 

@@ -2,11 +2,27 @@
 
 from connectors.optimove.config import EventMappings
 from dig_contracts.events import EventType
-from dig_contracts.manifest import ConnectorManifest, SecretSetting, Setting
+from dig_contracts.extracts import EXTRACTS
+from dig_contracts.manifest import ConnectorManifest, ScheduledJob, SecretSetting, Setting
 
 API_BASE_URL = "OPTIMOVE_API_BASE_URL"
 REALTIME_BASE_URL = "OPTIMOVE_REALTIME_BASE_URL"
 SECRET_ID = "OPTIMOVE_SECRET_ID"  # noqa: S105 - the variable holding the secret's name
+FEED_BUCKET = "OPTIMOVE_FEED_BUCKET"
+FEED_ROLE_ARN = "OPTIMOVE_FEED_ROLE_ARN"
+FEED_KMS_KEY_ARN = "OPTIMOVE_FEED_KMS_KEY_ARN"
+FEED_JOB = ScheduledJob(
+    name="feed",
+    handler="connectors.optimove.feed.handler.lambda_handler",
+    description="Optimove's daily batch files: builds the day's files before the readiness time",
+    every_minutes=15,
+    # Streaming a 10,000,000-row extract (benchmarks.feed) takes minutes on one full vCPU.
+    memory_mb=1769,
+    timeout_seconds=900,
+    writes_bucket_setting=FEED_BUCKET,
+    assumes_role_setting=FEED_ROLE_ARN,
+    kms_key_setting=FEED_KMS_KEY_ARN,
+)
 
 MANIFEST = ConnectorManifest(
     name="optimove",
@@ -27,6 +43,10 @@ MANIFEST = ConnectorManifest(
     timeout_seconds=120,
     # UpdateCustomerAttributes reports per-customer errors later, to a callback URL.
     callbacks=True,
+    # The daily batch channel: every extract may feed a data set (the configuration's batchFeed says
+    # which); their arrivals are recorded, and the feed job builds each day's files from them.
+    extracts=tuple(EXTRACTS),
+    scheduled=(FEED_JOB,),
     provider_calls_per_minute=300,  # 50 requests per 10 s on the customer APIs
     memory_mb=1024,
     config_parser="connectors.optimove.config.parse_config",
@@ -43,6 +63,24 @@ MANIFEST = ConnectorManifest(
             context_key="optimoveRealtimeBaseUrl",
             default="https://gateway.optimove.events",
             description="Optimove's real-time (Track & Trigger) gateway",
+        ),
+        Setting(
+            env=FEED_BUCKET,
+            context_key="optimoveFeedBucket",
+            default="",
+            description="Optimove's bucket for the daily batch files (the feed job may write only there)",
+        ),
+        Setting(
+            env=FEED_ROLE_ARN,
+            context_key="optimoveFeedRoleArn",
+            default="",
+            description="A role of Optimove's the feed job assumes to write, when Optimove gives one",
+        ),
+        Setting(
+            env=FEED_KMS_KEY_ARN,
+            context_key="optimoveFeedKmsKeyArn",
+            default="",
+            description="The KMS key Optimove's bucket requires (SSE-KMS), if any",
         ),
     ),
     secrets=(

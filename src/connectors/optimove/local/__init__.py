@@ -40,7 +40,11 @@ def _make(config: Mapping[str, Any]) -> Any:
         # ES Loyalty's members exist in Optimove (its daily load); the example member among them.
         customers=sorted({example_event(t)["memberId"] for t in EventType}),
         tenant_id=parsed.realtime.tenantId,
+        # The daily load reads the files the way the configuration's batch channel agreed them.
+        batch_feed=parsed.batchFeed,
     )
 
 
-LOCAL_DOUBLE = LocalDouble(connector="optimove", secret=SECRET, settings=_settings, make=_make)
+# Optimove's bucket for the daily batch files, as the sample configuration's batchFeed names it.
+FEED_BUCKET = "optimove-local-feed"
+LOCAL_DOUBLE = LocalDouble(connector="optimove", secret=SECRET, settings=_settings, make=_make, buckets=(FEED_BUCKET,))

@@ -35,7 +35,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from dig_local.doubles import Answer
@@ -106,6 +106,7 @@ class OptimoveSimulator:
         known_fields: Iterable[str] | None = None,
         customers: Iterable[str] = (),
         tenant_id: int | None = None,
+        batch_feed: Any = None,
         callback_sender: Callable[[str, dict[str, Any]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         seed: int = 7,
@@ -126,6 +127,13 @@ class OptimoveSimulator:
         self.requests: list[dict[str, Any]] = []
         self.mails: dict[str, dict[str, Any]] = {}
         self.customers: dict[str, dict[str, str]] = {c: {} for c in customers}
+        self.loads: list[dict[str, Any]] = []  # the batch loader's reports, a day each
+        self._loader = None
+        if batch_feed is not None:
+            from connectors.optimove.local.batch_loader import BatchLoader
+
+            self._loader = BatchLoader(batch_feed, self._customers_from_batch)
+            self._feed_bucket = batch_feed.destination.bucket
         self.preferences: dict[tuple[str, int, int], int] = {}
         self.events: list[dict[str, Any]] = []
         self.known_fields = frozenset(known_fields) if known_fields is not None else None
@@ -150,6 +158,24 @@ class OptimoveSimulator:
     def clear_fault(self) -> None:
         with self._lock:
             self.fault = None
+
+    def _customers_from_batch(self, customers: dict[str, dict[str, str]]) -> int:
+        with self._lock:
+            created = sum(1 for c in customers if c not in self.customers)
+            for customer, attributes in customers.items():
+                self.customers.setdefault(customer, {}).update(attributes)
+        return created
+
+    def load_batch_day(self, day: str) -> dict[str, Any]:
+        """Optimove's daily load of ``day`` from its bucket (the local stack's S3)."""
+        import boto3
+
+        if self._loader is None:
+            raise ValueError("no batchFeed in the configuration the simulator was made with")
+        report = asdict(self._loader.load(boto3.client("s3"), self._feed_bucket, day))
+        with self._lock:
+            self.loads.append(report)
+        return report
 
     def add_customers(self, customers: Iterable[str]) -> None:
         with self._lock:
@@ -200,6 +226,7 @@ class OptimoveSimulator:
                 "/mails": list(self.mails.values()),
                 "/callbacks": list(self.callbacks),
                 "/customers": sorted(self.customers),
+                "/batch/loads": list(self.loads),
                 "/preferences": [
                     {"customerId": c, "channelId": ch, "appId": app, "communicationMode": mode}
                     for (c, ch, app), mode in self.preferences.items()
@@ -225,6 +252,8 @@ class OptimoveSimulator:
                 )
             elif (method, path) == ("DELETE", "/faults"):
                 self.clear_fault()
+            elif (method, path) == ("POST", "/batch/load"):
+                return Answer(200, self.load_batch_day(str(document()["day"])))
             elif (method, path) == ("POST", "/customers"):
                 self.add_customers(document()["customers"])
             elif (method, path) == ("POST", "/rejections"):
