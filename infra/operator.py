@@ -98,6 +98,10 @@ class OperatorAccess(Construct):
                 "sqs:GetQueueAttributes",
                 "sqs:DeleteMessage",
             )
+            for job in connector.jobs.values():  # dig feed run: a day built again, by the job's own function
+                self.policy.add_statements(
+                    iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[job.function_arn])
+                )
         if files is not None:
             self._files(files)
 

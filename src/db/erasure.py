@@ -13,6 +13,7 @@ from typing import Any
 
 from db.audit import MESSAGE_SK, DynamoAuditStore, message_pk
 from db.contacts import CONTACT_SK, contact_pk
+from db.feeds import record_erasure
 from db.records import iso, utc_now
 
 ERASED_PAYLOAD = "{}"
@@ -50,6 +51,8 @@ def forget_member(store: DynamoAuditStore, member_id: str, connectors: Iterable[
             break
         request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
     report.contact = forget_contact(store, member_id)
+    # Remembered, so that no daily feed sends the member again (db.feeds; the feed drops its fingerprints).
+    record_erasure(table, member_id)
     for connector in connectors:
         key = {"pk": {"S": f"STATE#{connector}#{member_id}"}, "sk": {"S": "ATTRIBUTES"}}
         if table.update_if_present(key, "SET w = :nothing", {":nothing": "{}"}):

@@ -40,7 +40,7 @@ def day_report(store: Any, day: str) -> dict[str, Any]:
 
 @feed_app.command("status")
 def status_command(
-    days: Annotated[int, typer.Option(min=1, max=90, help="Days back from tomorrow")] = 7,
+    days: Annotated[int, typer.Option(min=1, max=90, help="Days back from three days ahead")] = 7,
     connector: Connector = "optimove",
     as_json: Annotated[bool, typer.Option("--json", help="As JSON")] = False,
     stack: Stack = None,
@@ -51,7 +51,8 @@ def status_command(
     """Each day: the extracts that arrived for it, whether its files are complete, and its runs."""
     target = resolve(stack=stack, region=region, local=local, local_url=local_url)
     store = _store(target, connector)
-    first = date.today() + timedelta(days=1)
+    # Ahead too: an extract that arrives after its day was built feeds the next day, which may be ahead.
+    first = date.today() + timedelta(days=3)
     reports = [day_report(store, (first - timedelta(days=n)).isoformat()) for n in range(days)]
     if as_json:
         print(json.dumps(reports, indent=2))

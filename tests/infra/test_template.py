@@ -664,3 +664,69 @@ def test_the_dashboard_covers_every_connector_and_every_alarm(resources: Resourc
     assert len(status["properties"]["alarms"]) == len(resources("AWS::CloudWatch::Alarm"))
     [calls] = [w for w in body["widgets"] if w["properties"].get("title", "").startswith("optimove: provider calls")]
     assert calls["properties"]["annotations"]["horizontal"][0]["value"] == 300
+
+
+# --- scheduled jobs (Optimove's daily feed) ---------------------------------------------------------
+
+
+def test_the_feed_job_runs_on_a_schedule_with_access_to_its_extracts_its_state_and_nothing_outside(
+    resources: Resources,
+) -> None:
+    [(_, schedule)] = resources("AWS::Scheduler::Schedule").items()
+    function, _ = one(resources, "AWS::Lambda::Function", "OptimoveFeedJob")
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == "rate(15 minutes)"
+    assert props["Target"]["Arn"] == arn_of(function)
+    role = props["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    [invoke] = statements_of(resources, role)
+    assert (invoke["Action"], invoke["Resource"]) == ("lambda:InvokeFunction", arn_of(function))
+    statements = statements_of(resources, "OptimoveFeedJobRole")
+    files_bucket, _ = one(resources, "AWS::S3::Bucket", "FilesBucket")
+    granted = {
+        (a, json.dumps(s["Resource"], sort_keys=True))
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    state = {"Fn::Join": ["", [arn_of(files_bucket), "/jobs/optimove/feed/*"]]}
+    assert ("s3:PutObject", json.dumps(state, sort_keys=True)) in granted
+    assert ("s3:GetObject", json.dumps(state, sort_keys=True)) in granted
+    [listing] = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["jobs/optimove/feed/*"]}}
+    # No destination, role or key was named at deploy time: nothing outside DIG.
+    assert not {a for a in actions(statements) if a.startswith(("sts:", "kms:"))}
+    assert all("arn:aws:s3:::" not in json.dumps(s["Resource"]) for s in statements)
+    assert {a for a in actions(statements) if a.startswith("dynamodb:")} == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+    }
+
+
+def test_the_feed_jobs_destination_role_and_key_come_from_deploy_time_settings(tmp_path: Path) -> None:
+    outdir = synthesize(
+        tmp_path / "feed",
+        stage="feedtest",
+        optimoveFeedBucket="optimove-tenant-123",
+        optimoveFeedRoleArn="arn:aws:iam::111111111111:role/optimove-writer",
+        optimoveFeedKmsKeyArn="arn:aws:kms:us-east-1:111111111111:key/abc",
+    )
+    template = json.loads((outdir / "Dig-feedtest.template.json").read_text())
+
+    def of_type(kind: str) -> dict[str, dict[str, Any]]:
+        return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+    statements = statements_of(of_type, "OptimoveFeedJobRole")
+    by_action = {
+        a: s["Resource"] for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert by_action["s3:AbortMultipartUpload"] == "arn:aws:s3:::optimove-tenant-123/*"
+    assert by_action["sts:AssumeRole"] == "arn:aws:iam::111111111111:role/optimove-writer"
+    assert by_action["kms:GenerateDataKey"] == "arn:aws:kms:us-east-1:111111111111:key/abc"
+    [function] = [f for n, f in of_type("AWS::Lambda::Function").items() if n.startswith("OptimoveFeedJob")]
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["OPTIMOVE_FEED_BUCKET"] == "optimove-tenant-123"
+    assert "FILES_BUCKET_NAME" in variables
+    # Operators may run the job (dig feed run --stack), and the CLI finds it among the outputs.
+    operator = next(p for n, p in of_type("AWS::IAM::ManagedPolicy").items() if n.startswith("OperatorPolicy"))
+    assert any(s["Action"] == "lambda:InvokeFunction" for s in operator["Properties"]["PolicyDocument"]["Statement"])
+    assert "OptimoveFeedJobFunctionName" in template["Outputs"]

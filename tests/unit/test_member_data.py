@@ -13,6 +13,7 @@ from db.audit import DynamoAuditStore
 from db.call_log import DynamoCallLog
 from db.contacts import DynamoContactStore, MemberContact
 from db.erasure import forget_member
+from db.feeds import FeedStore
 from db.records import MessageRecord, PublishState
 from db.watermarks import DynamoWatermarkStore
 from tests.aws import AUDIT, create_tables
@@ -112,6 +113,8 @@ def test_forgetting_a_member_erases_payloads_contacts_and_delivery_state(store: 
     assert other.message.envelope["data"] == {"email": "ada@example.com"}  # another member's stays
     assert DynamoContactStore(store).get(["M-1"]) == {}
     assert DynamoWatermarkStore(store).get("optimove", ["M-1"]) == {"M-1": {}}  # no marks left
+    # Remembered for the daily feeds, which never send the member again.
+    assert FeedStore(store.table, "optimove").forgotten() == {"M-1"}
 
 
 def _key(message_id: str) -> dict[str, Any]:

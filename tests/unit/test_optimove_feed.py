@@ -4,6 +4,7 @@ incremental choice of rows by content, and the day's files (splitting, manifest,
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Mapping, Sequence
@@ -240,7 +241,8 @@ def test_a_day_is_its_parts_then_the_manifest_then_the_completion_marker_and_a_r
     assert part["key"] == "dig/2026-12-01/customers/part-00001.csv.gz"
     assert (part["rows"], part["bytes"]) == (500, len(first.objects[part["key"]]))
     assert first.objects[part["key"]][:3] == b"\x1f\x8b\x08"  # gzip
-    assert first.objects[f"dig/2026-12-01/{COMPLETION_MARKER}"] == b""
+    marker = first.objects[f"dig/2026-12-01/{COMPLETION_MARKER}"]
+    assert marker == hashlib.sha256(first.objects[f"dig/2026-12-01/{MANIFEST}"]).hexdigest().encode() + b"\n"
 
 
 @pytest.mark.parametrize("file_format", [FileFormat.CSV, FileFormat.JSONL])
@@ -264,3 +266,221 @@ def test_parts_stay_under_the_size_limit_and_together_hold_every_row_once(file_f
         else:
             read.extend([list(json.loads(line).values()) for line in text.splitlines()])
     assert read == rows
+
+
+# --- the service: arrivals, the schedule, runs ------------------------------------------------------
+
+
+class MemoryRecords:
+    def __init__(self) -> None:
+        self.inputs_by_day: dict[str, list[Any]] = {}
+        self.runs: list[Any] = []
+        self.completed: set[str] = set()
+        self.erased: set[str] = set()
+
+    def record_input(self, day: str, found: Any) -> bool:
+        known = self.inputs_by_day.setdefault(day, [])
+        if any(i.fileId == found.fileId for i in known):
+            return False
+        known.append(found)
+        return True
+
+    def inputs(self, day: str) -> list[Any]:
+        return list(self.inputs_by_day.get(day, []))
+
+    def save_run(self, run: Any) -> None:
+        self.runs.append(run)
+
+    def complete(self, day: str) -> bool:
+        return day in self.completed
+
+    def mark_complete(self, day: str, manifest_key: str) -> None:
+        self.completed.add(day)
+
+    def forgotten(self) -> set[str]:
+        return set(self.erased)
+
+
+def file_ready(file_id: str, completed_at: str, name: str = "memberAccounts") -> Any:
+    from dig_contracts.files import FileReadyDetail
+
+    return FileReadyDetail(
+        fileId=file_id,
+        kind="extract",
+        name=name,
+        bucket="files",
+        prefix=f"extracts/{name}/{file_id}/",
+        parts=[f"extracts/{name}/{file_id}/part-1.jsonl.gz"],
+        rows=2,
+        rejected=0,
+        uploadedAt=completed_at,
+        completedAt=completed_at,
+    )
+
+
+def feed_service(records: MemoryRecords, now: str, rows: dict[str, list[dict[str, Any]]], sink: MemorySink) -> Any:
+    from datetime import datetime
+
+    from connectors.optimove.feed.service import FeedService
+
+    state = MemoryFingerprints()
+    return FeedService(
+        lambda: feed(),
+        records,
+        lambda found: rows[found.fileId],
+        lambda destination: sink,
+        lambda: state,
+        clock=lambda: datetime.fromisoformat(now),
+    )
+
+
+def test_an_extract_feeds_the_first_day_whose_build_is_to_come_and_a_late_one_the_next() -> None:
+    records, sink = MemoryRecords(), MemorySink()
+    service = feed_service(records, "2026-12-01T04:30:00+00:00", {}, sink)
+    # Readiness 05:00 UTC, built an hour before: until 04:00 an extract feeds that day, after it the next.
+    assert service.record_arrival(file_ready("a", "2026-12-01T03:59:59Z")) == "2026-12-01"
+    assert service.record_arrival(file_ready("b", "2026-12-01T04:00:00Z")) == "2026-12-02"
+    assert service.record_arrival(file_ready("c", "2026-12-01T03:00:00Z", name="orders")) is None  # not mapped
+    records.completed.add("2026-12-01")
+    assert service.record_arrival(file_ready("d", "2026-12-01T03:30:00Z")) == "2026-12-02"  # its day was built
+    assert [i.fileId for i in records.inputs("2026-12-02")] == ["b", "d"]
+
+
+def test_the_schedule_builds_the_due_day_once_and_reports_missing_extracts_and_lateness() -> None:
+    records, sink = MemoryRecords(), MemorySink()
+    records.record_input("2026-12-01", file_ready("a", "2026-12-01T01:00:00Z"))
+    service = feed_service(records, "2026-12-01T04:15:00+00:00", {"a": [member(1), member(2)]}, sink)
+    tick = service.tick()
+    assert (tick.day, tick.late, tick.missing_extracts) == ("2026-12-01", False, [])
+    assert tick.built is not None
+    assert tick.built.sent == {"customers": 2}
+    assert service.tick().built is None  # complete: not built again by the schedule
+    assert [r.status for r in records.runs] == ["COMPLETE"]
+
+    # A day with no extract at all, past its readiness time and failing to write: late, missing, failed.
+    class Refusing(MemorySink):
+        def put(self, key: str, body: bytes) -> None:
+            raise PermissionError("AccessDenied")
+
+    late = feed_service(MemoryRecords(), "2026-12-01T05:30:00+00:00", {}, Refusing())
+    tick = late.tick()
+    assert (tick.late, tick.missing_extracts) == (True, [])
+    assert tick.error == "PermissionError: AccessDenied"
+
+
+def test_a_run_records_what_it_read_and_wrote_and_a_forgotten_member_is_not_sent() -> None:
+    records, sink = MemoryRecords(), MemorySink()
+    records.erased.add("M-00002")
+    records.record_input("2026-12-01", file_ready("a", "2026-12-01T01:00:00Z"))
+    service = feed_service(records, "2026-12-01T12:00:00+00:00", {"a": [member(1), member(2), member(3)]}, sink)
+    run = service.run("2026-12-01", full=True)
+    assert (run.status, run.trigger, run.full, run.extracts) == ("COMPLETE", "operator", True, ["a"])
+    assert (run.considered, run.sent, run.files) == ({"customers": 3}, {"customers": 2}, 1)
+    assert run.bytes == sum(len(v) for k, v in sink.objects.items() if k.endswith(".gz"))
+    assert {r["CustomerID"] for r in sink.rows("dig/2026-12-01/")} == {"M-00001", "M-00003"}
+
+
+# --- the simulator's daily load ------------------------------------------------------------------------
+
+
+def test_the_simulated_optimove_loads_a_complete_day_and_refuses_what_optimove_refuses() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from connectors.optimove.local.batch_loader import BatchLoader
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="optimove-tenant-bucket")
+        created: dict[str, dict[str, str]] = {}
+
+        def add(customers: dict[str, dict[str, str]]) -> int:
+            new = len(set(customers) - set(created))
+            created.update(customers)
+            return new
+
+        loader = BatchLoader(feed(), add)
+        assert loader.load(s3, "optimove-tenant-bucket", "2026-12-01").reason == (
+            "no _SUCCESS under dig/2026-12-01/: the day is not complete"
+        )
+
+        sink = MemorySink()
+        build_day(
+            feed(), "2026-12-01", [extract([member(1), member(2)], "2026-12-01T02:00:00Z")], sink, MemoryFingerprints()
+        )
+        # Three rows Optimove refuses, written over the good part: no customer id, malformed dates.
+        text = "CustomerID,Tier,PointsBalance,EnrolledAt,LastUpdated\n"
+        text += "M-1,GOLD,1,2024-01-31,2026-12-01 02:00:00\n,GOLD,1,2024-01-31,2026-12-01 02:00:00\n"
+        text += "M-3,GOLD,1,31/01/2024,2026-12-01 02:00:00\nM-4,GOLD,1,2024-01-31,2026-12-01T02:00:00Z\n"
+        import gzip
+
+        part = "dig/2026-12-01/customers/part-00001.csv.gz"
+        sink.objects[part] = gzip.compress(text.encode())
+        for key, body in sink.objects.items():
+            s3.put_object(Bucket="optimove-tenant-bucket", Key=key, Body=body)
+        report = loader.load(s3, "optimove-tenant-bucket", "2026-12-01")
+        assert report.loaded
+        assert report.rows == {"customers": 1}
+        assert report.refused == {
+            "customers: no customer id": 1,
+            "customers: malformed date in EnrolledAt": 1,
+            "customers: malformed datetime in LastUpdated": 1,
+        }
+        assert (report.customersCreated, set(created)) == (1, {"M-1"})
+
+        # A part that is not gzip is refused whole; a part the manifest lists but the bucket lacks is missing.
+        s3.put_object(Bucket="optimove-tenant-bucket", Key=part, Body=text.encode())
+        manifest = json.loads(sink.objects["dig/2026-12-01/manifest.json"])
+        manifest["parts"].append({**manifest["parts"][0], "key": "dig/2026-12-01/customers/part-00002.csv.gz"})
+        s3.put_object(Bucket="optimove-tenant-bucket", Key="dig/2026-12-01/manifest.json", Body=json.dumps(manifest))
+        again = loader.load(s3, "optimove-tenant-bucket", "2026-12-01")
+        assert [(f["key"], f["status"], f.get("reason")) for f in again.files] == [(part, "refused", "not gzip")]
+        assert again.missingFiles == ["dig/2026-12-01/customers/part-00002.csv.gz"]
+        # The row-count check: no rows against the one of the day before.
+        assert again.rowCountCheck["customers"] == {"rows": 0, "average": 1.0, "ratio": 0.0}
+
+
+# --- the S3 adapters, and the fakes' contract ------------------------------------------------------------
+
+
+@pytest.fixture
+def s3() -> Any:
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="files")
+        yield client
+
+
+@pytest.mark.parametrize("kind", ["memory", "s3"])
+def test_the_fingerprint_store_answers_the_latest_day_before_the_one_asked(kind: str, s3: Any) -> None:
+    from connectors.optimove.feed.storage import S3FingerprintStore
+
+    store: Any = MemoryFingerprints() if kind == "memory" else S3FingerprintStore(s3, "files", "jobs/optimove/feed/")
+    store.save("customers", "2026-12-01", 3, {"M-1": b"\x01" * 16, "M\tX": b"\x02" * 16})
+    store.save("customers", "2026-12-02", 3, {"M-1": b"\x03" * 16})
+    if kind == "s3":
+        store = S3FingerprintStore(s3, "files", "jobs/optimove/feed/")  # a new build lists the days again
+    assert store.before("customers", "2026-12-01", 3) == {}
+    assert store.before("customers", "2026-12-02", 3) == {"M-1": b"\x01" * 16, "M\tX": b"\x02" * 16}
+    assert store.before("customers", "2026-12-05", 3) == {"M-1": b"\x03" * 16}
+    assert store.before("customers", "2026-12-05", 4) == {}
+    assert store.before("offers", "2026-12-05", 3) == {}
+
+
+def test_the_s3_sink_streams_a_large_part_as_a_multipart_upload_and_a_small_one_as_one_put(s3: Any) -> None:
+    from connectors.optimove.feed.storage import UPLOAD_PART_BYTES, S3Sink
+
+    sink = S3Sink(s3, "files")
+    big = bytes(range(256)) * (UPLOAD_PART_BYTES // 256 * 2 + 100)
+    writer = sink.open("day/big.gz")
+    for start in range(0, len(big), 1_000_000):
+        writer.write(big[start : start + 1_000_000])
+    writer.close()
+    sink.put("day/_SUCCESS", b"abc\n")
+    assert s3.get_object(Bucket="files", Key="day/big.gz")["Body"].read() == big
+    # Parts of at least 8 MiB as written (9 MB, then the rest): a two-part upload.
+    assert s3.head_object(Bucket="files", Key="day/big.gz")["ETag"].endswith('-2"')
+    assert s3.get_object(Bucket="files", Key="day/_SUCCESS")["Body"].read() == b"abc\n"

@@ -1,6 +1,6 @@
 """The day's files as Optimove reads them: gzip parts of at most the configured size per data set,
 under ``<prefix><yyyy-MM-dd>/``, then ``manifest.json`` (every part: data set, rows, bytes, SHA-256),
-then the completion marker ``_SUCCESS``, last, so that Optimove never reads half a day.
+then the completion marker ``_SUCCESS`` (the manifest's SHA-256), last, so that Optimove never reads half a day.
 
 Deterministic: the same rows give the same bytes (gzip without a timestamp or a name, rows in a
 fixed order, no clock in the manifest), so writing a day again replaces it exactly.
@@ -136,9 +136,11 @@ class DataSetFile:
 
 
 def finish_day(sink: Sink, prefix: str, manifest: Manifest) -> None:
-    """The manifest, then the completion marker: the day is complete once the marker exists."""
-    sink.put(f"{prefix}{MANIFEST}", manifest.body())
-    sink.put(f"{prefix}{COMPLETION_MARKER}", b"")
+    """The manifest, then the completion marker (the manifest's SHA-256): the day is complete once the
+    marker exists."""
+    body = manifest.body()
+    sink.put(f"{prefix}{MANIFEST}", body)
+    sink.put(f"{prefix}{COMPLETION_MARKER}", f"{hashlib.sha256(body).hexdigest()}\n".encode())
 
 
 def read_parts(chunks: Iterable[bytes]) -> bytes:
