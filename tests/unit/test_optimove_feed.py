@@ -351,10 +351,13 @@ def test_the_schedule_builds_the_due_day_once_and_reports_missing_extracts_and_l
     records.record_input("2026-12-01", file_ready("a", "2026-12-01T01:00:00Z"))
     service = feed_service(records, "2026-12-01T04:15:00+00:00", {"a": [member(1), member(2)]}, sink)
     tick = service.tick()
+    assert tick is not None
     assert (tick.day, tick.late, tick.missing_extracts) == ("2026-12-01", False, [])
     assert tick.built is not None
     assert tick.built.sent == {"customers": 2}
-    assert service.tick().built is None  # complete: not built again by the schedule
+    again = service.tick()
+    assert again is not None
+    assert again.built is None  # complete: not built again by the schedule
     assert [r.status for r in records.runs] == ["COMPLETE"]
 
     # A day with no extract at all, past its readiness time and failing to write: late, missing, failed.
@@ -364,8 +367,28 @@ def test_the_schedule_builds_the_due_day_once_and_reports_missing_extracts_and_l
 
     late = feed_service(MemoryRecords(), "2026-12-01T05:30:00+00:00", {}, Refusing())
     tick = late.tick()
+    assert tick is not None
     assert (tick.late, tick.missing_extracts) == (True, [])
     assert tick.error == "PermissionError: AccessDenied"
+
+
+def test_without_a_batch_channel_the_schedule_does_nothing_and_fails_nothing() -> None:
+    from datetime import datetime
+
+    from connectors.optimove.feed.service import FeedNotConfigured, FeedService
+
+    service = FeedService(
+        lambda: None,
+        MemoryRecords(),
+        lambda found: [],
+        lambda destination: MemorySink(),
+        MemoryFingerprints,
+        clock=lambda: datetime.fromisoformat("2026-12-01T06:00:00+00:00"),
+    )
+    assert service.tick() is None
+    assert service.record_arrival(file_ready("a", "2026-12-01T01:00:00Z")) is None
+    with pytest.raises(FeedNotConfigured, match="the Optimove configuration has no batchFeed"):
+        service.run("2026-12-01")
 
 
 def test_a_run_records_what_it_read_and_wrote_and_a_forgotten_member_is_not_sent() -> None:

@@ -91,6 +91,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.info("day built", extra={"day": run.day, "sent": run.sent, "files": run.files})
         return {"run": run.__dict__}
     tick = service().tick()
+    if tick is None:  # the configuration has no batchFeed: the tenant does not use the batch channel
+        return {"configured": False}
     for name, value in (
         (JobMetric.JOB_LATE, int(tick.late)),
         (JobMetric.JOB_INPUT_MISSING, len(tick.missing_extracts)),

@@ -81,10 +81,12 @@ class FeedService:
     def record_arrival(self, detail: FileReadyDetail) -> str | None:
         return record_arrival(self._feed(), self._records, detail)
 
-    def tick(self) -> Tick:
+    def tick(self) -> Tick | None:
         """The day whose build time passed last: built if it is not complete; late once its
-        readiness time passed without its files."""
-        feed = self.configured()
+        readiness time passed without its files. None when there is no batch channel to run."""
+        feed = self._feed()
+        if feed is None:
+            return None
         now = self._clock()
         day = (
             date.fromisoformat(feed_day(now, feed.readinessTimeUtc, BUILD_LEAD_MINUTES)) - timedelta(days=1)
