@@ -82,6 +82,7 @@ lock: $(VENV)/.stamp
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --no-emit-package dig -q -o requirements/dev.txt
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.14 --python-platform aarch64-manylinux_2_28 -q -o requirements/lambda.txt
+	$(BIN)/uv pip compile src/connectors/optimove/feed/requirements.in --python-version 3.14 --python-platform aarch64-manylinux_2_28 -q -o src/connectors/optimove/feed/lambda-requirements.txt
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

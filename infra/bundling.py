@@ -107,11 +107,16 @@ def compile_bytecode(directory: Path, deployed_at: str, python: str) -> None:
         )
 
 
-def dependencies_directory() -> Path:
-    """The layer's content (``python/...``), built once per lock file."""
+# Lambda's limit on a function's code and layers together, unzipped.
+UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+
+
+def dependencies_directory(lock: Path = LOCK, unused: tuple[str, ...] = ()) -> Path:
+    """A layer's content (``python/...``) from ``lock``, without the ``unused`` globs, built once per
+    lock file."""
     python = bytecode_python()
-    flavour = f"{PIP_PYTHON_VERSION}{PIP_PLATFORMS}{'+bytecode' if python else ''}"
-    digest = hashlib.sha256(LOCK.read_bytes() + flavour.encode()).hexdigest()[:16]
+    flavour = f"{PIP_PYTHON_VERSION}{PIP_PLATFORMS}{'+bytecode' if python else ''}{unused}"
+    digest = hashlib.sha256(lock.read_bytes() + flavour.encode()).hexdigest()[:16]
     root = BUILD / "layers" / digest
     marker = BUILD / "layers" / f"{digest}.complete"
     if not marker.exists():
@@ -136,7 +141,7 @@ def dependencies_directory() -> Path:
                 "--target",
                 str(root / "python"),
                 "-r",
-                str(LOCK),
+                str(lock),
             ],
             check=False,
             capture_output=True,
@@ -144,10 +149,44 @@ def dependencies_directory() -> Path:
         )
         if completed.returncode != 0:
             raise RuntimeError(f"pip could not build the Lambda dependencies:\n{completed.stderr[-3000:]}")
+        for pattern in unused:
+            for path in (root / "python").glob(pattern):
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
         if python:
             compile_bytecode(root / "python", LAYER_ROOT, python)
         marker.touch()
     return root
+
+
+def unzipped_bytes(*directories: Path) -> int:
+    return sum(f.stat().st_size for d in directories for f in d.rglob("*") if f.is_file())
+
+
+def requirements_layer(
+    scope: Construct, construct_id: str, lock: Path, description: str, unused: tuple[str, ...] = ()
+) -> tuple[lambda_.LayerVersion, Path]:
+    """A layer of a function's own (a scheduled job's heavier dependencies), and its directory."""
+    directory = dependencies_directory(lock, unused)
+    layer = lambda_.LayerVersion(
+        scope,
+        construct_id,
+        code=lambda_.Code.from_asset(str(directory)),
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[ARCHITECTURE],
+        description=description[:256],
+    )
+    return layer, directory
+
+
+def check_unzipped_size(name: str, *directories: Path) -> int:
+    """Lambda refuses a function whose code and layers exceed 250 MB unzipped: say so at synth."""
+    size = unzipped_bytes(*directories)
+    if size > UNZIPPED_LIMIT_BYTES:
+        raise ValueError(
+            f"{name}: its code and layers are {size / 2**20:.0f} MB unzipped; Lambda allows 250 MB. "
+            "Leave out what the function does not import (infra/bundling.py)."
+        )
+    return size
 
 
 def dependencies_layer(scope: Construct, construct_id: str) -> lambda_.LayerVersion:
@@ -170,6 +209,10 @@ def dependencies_layer(scope: Construct, construct_id: str) -> lambda_.LayerVers
 
 def function_code(name: str, packages: tuple[str, ...]) -> lambda_.Code:
     """An asset holding only ``packages`` (dotted names) and the core packages."""
+    return lambda_.Code.from_asset(str(function_directory(name, packages)))
+
+
+def function_directory(name: str, packages: tuple[str, ...]) -> Path:
     target = BUILD / "functions" / name
     shutil.rmtree(target, ignore_errors=True)
     for package in dict.fromkeys((*CORE_PACKAGES, *packages)):
@@ -183,4 +226,4 @@ def function_code(name: str, packages: tuple[str, ...]) -> lambda_.Code:
     python = bytecode_python()
     if python:
         compile_bytecode(target, FUNCTION_ROOT, python)
-    return lambda_.Code.from_asset(str(target))
+    return target

@@ -7,6 +7,8 @@ Adding a connector is its package, its manifest and one ``ConnectorModule`` line
 
 from __future__ import annotations
 
+import importlib.resources
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -30,7 +32,7 @@ from dig_contracts.bus import SCHEDULED_CHECK
 from dig_contracts.files import EXTRACTS_PREFIX
 from dig_contracts.manifest import ConnectorManifest, ScheduledJob
 from infra.api import Api
-from infra.bundling import function_code
+from infra.bundling import check_unzipped_size, dependencies_directory, function_directory, requirements_layer
 from infra.database import Database
 from infra.function import DigFunction
 from infra.observability import Observability
@@ -137,7 +139,8 @@ class ConnectorModule(Construct):
             environment[secret_setting.env] = secret.secret_name
             secrets.append(secret)
 
-        code = function_code(manifest.name, manifest.packages)
+        self._code_directory = function_directory(manifest.name, manifest.packages)
+        code = lambda_.Code.from_asset(str(self._code_directory))
         self._code, self._layer, self._environment, self._settings = code, layer, environment, settings
         self._database, self._observability = database, observability
         self.jobs: dict[str, DigFunction] = {}
@@ -272,6 +275,21 @@ class ConnectorModule(Construct):
         """The job's function, its schedule, its access (its extracts; its prefix of the files bucket;
         the bucket, role and key outside DIG that its settings name) and its alarms."""
         construct_id = f"{job.name.title()}Job"
+        extra_layers: tuple[lambda_.ILayerVersion, ...] = ()
+        if job.requirements is not None:
+            package, _, file = job.requirements.partition(":")
+            lock = Path(str(importlib.resources.files(package).joinpath(file)))
+            layer, directory = requirements_layer(
+                self,
+                f"{construct_id}Layer",
+                lock,
+                f"DIG connector {self.manifest.name}, {job.name} job: {package}:{file}",
+                job.leave_out,
+            )
+            extra_layers = (layer,)
+            check_unzipped_size(
+                f"{self.manifest.name} {job.name} job", dependencies_directory(), directory, self._code_directory
+            )
         function = DigFunction(
             self,
             construct_id,
@@ -279,6 +297,7 @@ class ConnectorModule(Construct):
             handler=job.handler,
             code=self._code,
             layer=self._layer,
+            extra_layers=extra_layers,
             environment={**self._environment, env.FILES_BUCKET_NAME: bucket.bucket_name},
             log_retention_days=self._settings.log_retention_days,
             timeout_seconds=job.timeout_seconds,

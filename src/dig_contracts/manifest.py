@@ -62,6 +62,10 @@ class ScheduledJob(BaseModel):
     writes_bucket_setting: str | None = None
     assumes_role_setting: str | None = None
     kms_key_setting: str | None = None
+    # ``package:file`` of a lock of dependencies only this job needs (a layer of its own, for the
+    # Lambda runtime), and globs, relative to the layer's python/, of what that layer leaves out.
+    requirements: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[\w.-]+$")
+    leave_out: tuple[str, ...] = ()
 
     def state_prefix(self, connector: str) -> str:
         return f"jobs/{connector}/{self.name}/"

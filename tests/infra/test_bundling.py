@@ -111,3 +111,19 @@ def test_function_code_ships_a_pyc_for_every_module_when_an_interpreter_is_found
     }
     assert Path("dig_api/handler") in modules
     assert compiled == modules
+
+
+def test_a_function_over_lambdas_unzipped_limit_stops_the_synth_with_a_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra import bundling
+
+    (tmp_path / "layer").mkdir()
+    (tmp_path / "layer" / "big.so").write_bytes(b"x" * 3000)
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "handler.py").write_bytes(b"y" * 100)
+    monkeypatch.setattr(bundling, "UNZIPPED_LIMIT_BYTES", 4000)
+    assert bundling.check_unzipped_size("feed job", tmp_path / "layer", tmp_path / "code") == 3100
+    monkeypatch.setattr(bundling, "UNZIPPED_LIMIT_BYTES", 3000)
+    with pytest.raises(ValueError, match=r"feed job: its code and layers are 0 MB unzipped; Lambda allows 250 MB"):
+        bundling.check_unzipped_size("feed job", tmp_path / "layer", tmp_path / "code")

@@ -154,12 +154,20 @@ def test_functions_run_arm64_on_the_newest_python_with_tracing(resources: Resour
     functions = resources("AWS::Lambda::Function")
     # The API and its authorizer; the file flow's three steps; each connector's two, and its jobs.
     assert len(functions) == 2 + 3 + sum(2 + len(c.scheduled) for c in CONNECTORS)
-    for function in functions.values():
+    [shared] = resources("AWS::Lambda::LayerVersion").keys() - {
+        n for n in resources("AWS::Lambda::LayerVersion") if "Job" in n
+    }
+    for name, function in functions.items():
         properties = function["Properties"]
         assert properties["Runtime"] == "python3.14"
         assert properties["Architectures"] == ["arm64"]
         assert properties["TracingConfig"] == {"Mode": "Active"}
-        assert len(properties["Layers"]) == 1
+        # The shared dependencies; a job with requirements of its own (Optimove's feed: pyarrow) one more.
+        expected = [ref(shared), ref("OptimoveFeedJobLayer")] if name.startswith("OptimoveFeedJob") else [ref(shared)]
+        assert [
+            {"Ref": layer["Ref"].rstrip("0123456789ABCDEF")} if "Job" in layer["Ref"] else layer
+            for layer in properties["Layers"]
+        ] == expected
 
 
 def test_the_api_function_knows_its_table_and_bus(resources: Resources) -> None:
@@ -448,22 +456,39 @@ def test_lambda_assets_hold_no_simulator_local_stack_or_cli_code(cloud_assembly:
         assert not list(asset.rglob("sample_config.json"))
 
 
-def test_the_dependencies_layer_is_built_for_arm64_and_the_lambda_python(
+def test_the_dependencies_layers_are_built_for_arm64_and_the_lambda_python(
     cloud_assembly: Path, resources: Resources
 ) -> None:
-    [layer] = resources("AWS::Lambda::LayerVersion").values()
-    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
-    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
-    root = asset_directory(cloud_assembly, layer["Properties"]["Content"]) / "python"
+    layers = resources("AWS::Lambda::LayerVersion")
+    for layer in layers.values():
+        assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
+    [shared] = [v for n, v in layers.items() if "Job" not in n]
+    root = asset_directory(cloud_assembly, shared["Properties"]["Content"]) / "python"
     [core] = list(root.glob("pydantic_core/_pydantic_core*.so"))
     assert "cpython-314-aarch64-linux-gnu" in core.name
+    assert not list(root.glob("pyarrow"))  # only the feed job's own layer has it
+    # The feed job's: pyarrow for arm64 without what writing Parquet does not load, and with the
+    # shared layer and the code under Lambda's 250 MB unzipped.
+    [feed] = [v for n, v in layers.items() if n.startswith("OptimoveFeedJobLayer")]
+    feed_root = asset_directory(cloud_assembly, feed["Properties"]["Content"]) / "python"
+    [arrow] = list(feed_root.glob("pyarrow/lib.cpython-314-aarch64-linux-gnu.so"))
+    assert arrow.exists()
+    assert not list(feed_root.glob("pyarrow/*flight*"))
+    assert not list(feed_root.glob("pyarrow/include"))
+    [function] = [f for n, f in resources("AWS::Lambda::Function").items() if n.startswith("OptimoveFeedJob")]
+    code = asset_directory(cloud_assembly, function["Properties"]["Code"])
+    total = sum(f.stat().st_size for d in (root, feed_root, code) for f in d.rglob("*") if f.is_file())
+    assert total < 250 * 1024 * 1024
 
 
 def test_code_ships_bytecode_for_the_lambda_python_or_the_synth_says_what_cold_starts_cost(
     cloud_assembly: Path, resources: Resources
 ) -> None:
-    [layer] = resources("AWS::Lambda::LayerVersion").values()
-    assets = [asset_directory(cloud_assembly, layer["Properties"]["Content"])]
+    assets = [
+        asset_directory(cloud_assembly, layer["Properties"]["Content"])
+        for layer in resources("AWS::Lambda::LayerVersion").values()
+    ]
     assets += [
         asset_directory(cloud_assembly, f["Properties"]["Code"]) for f in resources("AWS::Lambda::Function").values()
     ]

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,7 +105,6 @@ def extract(rows: Sequence[Mapping[str, Any]], completed_at: str, file_id: str =
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"format": "parquet"}, "format: parquet is not written by DIG yet"),
         ({"maxFileMegabytes": 2048}, "less than or equal to 1024"),
         ({"readinessTimeUtc": "25:00"}, "readinessTimeUtc"),
         (
@@ -507,3 +507,83 @@ def test_the_s3_sink_streams_a_large_part_as_a_multipart_upload_and_a_small_one_
     # Parts of at least 8 MiB as written (9 MB, then the rest): a two-part upload.
     assert s3.head_object(Bucket="files", Key="day/big.gz")["ETag"].endswith('-2"')
     assert s3.get_object(Bucket="files", Key="day/_SUCCESS")["Body"].read() == b"abc\n"
+
+
+# --- Parquet ------------------------------------------------------------------------------------------
+
+
+def test_parquet_parts_have_gzip_pages_stay_under_the_limit_and_hold_every_row_once() -> None:
+    import pyarrow.parquet as pq
+
+    from connectors.optimove.feed.files import ParquetDataSetFile
+
+    sink, limit = MemorySink(), 64 * 1024
+    out = ParquetDataSetFile(sink, "d/", "orders", ["CustomerID", "Note"], limit, group_rows=1000)
+    rows = [[f"M-{i}", "" if i % 7 == 0 else f"{i * 7919 % 100_003:x}-{i}" * 3] for i in range(20_000)]
+    for row in rows:
+        out.write(row)
+    parts = out.close()
+    assert len(parts) >= 3
+    assert all(p.key.endswith(".parquet") and len(sink.objects[p.key]) == p.bytes <= limit for p in parts)
+    read: list[list[str | None]] = []
+    for part in parts:
+        parquet = pq.ParquetFile(io.BytesIO(sink.objects[part.key]))
+        meta = parquet.metadata
+        assert {meta.row_group(g).column(c).compression for g in range(meta.num_row_groups) for c in range(2)} == {
+            "GZIP"
+        }
+        assert parquet.schema_arrow.names == ["CustomerID", "Note"]
+        read.extend([r["CustomerID"], r["Note"]] for r in parquet.read().to_pylist())
+    assert read == [[a, b or None] for a, b in rows]  # blank as null
+
+
+def test_a_parquet_day_is_deterministic_and_the_simulated_optimove_loads_it(s3: Any) -> None:
+    from connectors.optimove.local.batch_loader import BatchLoader
+
+    parquet = feed(format="parquet", destination={"bucket": "files", "prefix": "dig/"})
+    rows = [member(i) for i in range(300)]
+    first, again = MemorySink(), MemorySink()
+    build_day(parquet, "2026-12-01", [extract(rows, "2026-12-01T02:00:00Z")], first, MemoryFingerprints())
+    build_day(parquet, "2026-12-01", [extract(rows, "2026-12-01T02:00:00Z")], again, MemoryFingerprints())
+    assert first.objects == again.objects
+    assert "dig/2026-12-01/customers/part-00001.parquet" in first.objects
+    for key, body in first.objects.items():
+        s3.put_object(Bucket="files", Key=key, Body=body)
+    created: list[str] = []
+    report = BatchLoader(parquet, lambda customers: len(created.extend(customers) or customers)).load(
+        s3, "files", "2026-12-01"
+    )
+    assert (report.loaded, report.rows, report.refused) == (True, {"customers": 300}, {})
+    assert sorted(created)[:2] == ["M-00000", "M-00001"]
+
+
+def test_the_feed_jobs_trimmed_pyarrow_still_writes_and_reads_parquet(tmp_path: Path) -> None:
+    """The layer leaves out what PYARROW_UNUSED names; on the x86_64 wheel of the same version, what
+    stays imports and round-trips a GZIP Parquet table in a fresh interpreter."""
+    import shutil
+    import subprocess
+    import sys
+
+    import pyarrow
+
+    from connectors.optimove.manifest import PYARROW_UNUSED
+
+    installed = Path(pyarrow.__file__).parent
+    shutil.copytree(installed, tmp_path / "pyarrow", symlinks=True)
+    before = sum(f.stat().st_size for f in (tmp_path / "pyarrow").rglob("*") if f.is_file())
+    for pattern in PYARROW_UNUSED:
+        for path in tmp_path.glob(pattern):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    after = sum(f.stat().st_size for f in (tmp_path / "pyarrow").rglob("*") if f.is_file())
+    assert after < 0.75 * before
+    code = (
+        "import io, pyarrow as pa, pyarrow.parquet as pq\n"
+        f"assert pa.__file__.startswith({str(tmp_path)!r})\n"
+        "t = pa.table({'a': pa.array(['x', None], pa.string())})\n"
+        "b = io.BytesIO(); w = pq.ParquetWriter(b, t.schema, compression='gzip'); w.write_table(t); w.close()\n"
+        "assert pq.read_table(io.BytesIO(b.getvalue())).to_pylist() == [{'a': 'x'}, {'a': None}]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={"PYTHONPATH": str(tmp_path)}, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

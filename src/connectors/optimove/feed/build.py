@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from connectors.optimove.feed.config import BatchFeed, DataSet, HistoryMode
-from connectors.optimove.feed.files import DataSetFile, Manifest, Sink, day_prefix, finish_day
+from connectors.optimove.feed.files import Manifest, Sink, data_set_file, day_prefix, finish_day
 from connectors.optimove.feed.rows import RowMapper, RowSkipped, header, optimove_datetime
 from connectors.optimove.feed.rows import fingerprint as row_fingerprint
 from dig_contracts.extracts import EXTRACTS
@@ -93,7 +93,9 @@ def build_day(
     for data_set in feed.dataSets:
         arrived = sorted((e for e in extracts if e.name == data_set.extract), key=lambda e: e.completed_at)
         outcome = outcomes[data_set.name] = DataSetOutcome()
-        out = DataSetFile(sink, prefix, data_set.name, header(data_set), feed.format, feed.maxFileMegabytes * MEBIBYTE)
+        out = data_set_file(
+            sink, prefix, data_set.name, header(data_set), feed.format, feed.maxFileMegabytes * MEBIBYTE
+        )
         with tempfile.TemporaryDirectory(prefix=f"dig-feed-{data_set.name}-") as scratch:
             spread = _spread(data_set, arrived, scratch, partitions, outcome, forgotten)
             for partition in range(partitions):

@@ -1,4 +1,5 @@
-"""The day's files as Optimove reads them: gzip parts of at most the configured size per data set,
+"""The day's files as Optimove reads them: gzip parts (CSV, JSON lines) or Parquet parts with GZIP
+pages, of at most the configured size per data set,
 under ``<prefix><yyyy-MM-dd>/``, then ``manifest.json`` (every part: data set, rows, bytes, SHA-256),
 then the completion marker ``_SUCCESS`` (the manifest's SHA-256), last, so that Optimove never reads half a day.
 
@@ -15,7 +16,7 @@ import json
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from connectors.optimove.feed.config import FileFormat
 
@@ -133,6 +134,106 @@ class DataSetFile:
         self._writer.close()
         self.parts.append(Part(self._key, self._name, self._rows, self._out, self._digest.hexdigest()))
         self._writer = None
+
+
+class _CountedWriter:
+    """A part's writer as the file-like object pyarrow writes to, counting and hashing what passes."""
+
+    def __init__(self, writer: PartWriter) -> None:
+        self._writer, self.bytes, self.digest, self.closed = writer, 0, hashlib.sha256(), False
+
+    def write(self, data: bytes) -> int:
+        data = bytes(data)
+        self._writer.write(data)
+        self.digest.update(data)
+        self.bytes += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.bytes
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._writer.close()
+
+
+class ParquetDataSetFile:
+    """Rows of one data set into Parquet parts (every column text, as the CSV has it, blank as null;
+    GZIP pages: "gzip only", read for Parquet as the codec; UNVERIFIED), a row group every
+    ``group_rows`` rows, a new part before the next row group could take one over ``max_bytes``."""
+
+    GROUP_ROWS = 50_000
+
+    def __init__(
+        self, sink: Sink, prefix: str, name: str, header: Sequence[str], max_bytes: int, group_rows: int = GROUP_ROWS
+    ) -> None:
+        import pyarrow as pa
+
+        self._sink, self._prefix, self._name, self._header = sink, prefix, name, list(header)
+        self._max_bytes, self._group_rows = max_bytes, group_rows
+        self._schema = pa.schema([(column, pa.string()) for column in self._header])
+        self._pending: list[Sequence[str]] = []
+        self._writer: Any = None
+        self._out: _CountedWriter | None = None
+        self._rows = 0
+        self.parts: list[Part] = []
+
+    def write(self, values: Sequence[str]) -> None:
+        self._pending.append(values)
+        if len(self._pending) >= self._group_rows:
+            self._write_group()
+
+    def close(self) -> list[Part]:
+        if self._pending or (self._writer is None and not self.parts):
+            self._write_group()  # a data set with nothing new still gets its (empty) part
+        if self._writer is not None:
+            self._close_part()
+        return self.parts
+
+    def _write_group(self) -> None:
+        import pyarrow as pa
+
+        if self._writer is None:
+            self._open()
+        assert self._out is not None
+        columns = list(zip(*self._pending, strict=True)) if self._pending else [() for _ in self._header]
+        table = pa.table(
+            [pa.array([v or None for v in column], pa.string()) for column in columns], schema=self._schema
+        )
+        before = self._out.bytes
+        self._writer.write_table(table)
+        self._rows += len(self._pending)
+        self._pending = []
+        group_bytes = self._out.bytes - before
+        if self._out.bytes + 1.2 * group_bytes + 64 * 1024 > self._max_bytes:
+            self._close_part()
+
+    def _open(self) -> None:
+        import pyarrow.parquet as pq
+
+        self._key = f"{self._prefix}{self._name}/part-{len(self.parts) + 1:05d}.parquet"
+        self._out = _CountedWriter(self._sink.open(self._key))
+        self._writer = pq.ParquetWriter(self._out, self._schema, compression="gzip")
+        self._rows = 0
+
+    def _close_part(self) -> None:
+        assert self._out is not None
+        self._writer.close()
+        self._out.close()
+        self.parts.append(Part(self._key, self._name, self._rows, self._out.bytes, self._out.digest.hexdigest()))
+        self._writer = self._out = None
+
+
+def data_set_file(
+    sink: Sink, prefix: str, name: str, header: Sequence[str], file_format: FileFormat, max_bytes: int
+) -> DataSetFile | ParquetDataSetFile:
+    if file_format is FileFormat.PARQUET:
+        return ParquetDataSetFile(sink, prefix, name, header, max_bytes)
+    return DataSetFile(sink, prefix, name, header, file_format, max_bytes)
 
 
 def finish_day(sink: Sink, prefix: str, manifest: Manifest) -> None:

@@ -1,7 +1,8 @@
 """The simulator's batch loader: reads a completed day of files the way Optimove's batch guide says its
 ETL does (../shared/reference/optimove-api.md, "Batch data delivery"), and reports what it loaded.
 
-Optimove's documented rules it applies: gzip only (a file that is not gzip is refused), at most 1 GB a
+Optimove's documented rules it applies: gzip only (a file that is not gzip is refused; a Parquet file
+whose pages are not all GZIP-compressed likewise, DIG's reading of the rule for Parquet), at most 1 GB a
 file, dates ``yyyy-MM-dd`` and datetimes ``yyyy-MM-dd HH:mm:ss`` in the columns the onboarding typed as
 such (a row with a malformed one is refused), a customer id on every row, a missing-file check (every
 data set the onboarding expects has a file; every file the manifest lists is there) and a row-count
@@ -81,10 +82,11 @@ class BatchLoader:
                 entry.update(status="refused", reason="over 1 GB")
                 continue
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            if body[:2] != b"\x1f\x8b":
+            read = _parquet_rows(body) if key.endswith(".parquet") else _gzip_rows(body, key)
+            if read is None:
                 entry.update(status="refused", reason="not gzip")
                 continue
-            for row in _rows(read_parts([body]).decode(), key):
+            for row in read:
                 problem = self._problem(data_set, row)
                 if problem:
                     report.refused[f"{data_set}: {problem}"] = report.refused.get(f"{data_set}: {problem}", 0) + 1
@@ -127,10 +129,28 @@ class BatchLoader:
         return None
 
 
-def _rows(text: str, key: str) -> list[dict[str, str]]:
+def _gzip_rows(body: bytes, key: str) -> list[dict[str, str]] | None:
+    if body[:2] != b"\x1f\x8b":
+        return None
+    text = read_parts([body]).decode()
     if ".csv" in key:
         return list(csv.DictReader(io.StringIO(text)))
     return [{k: "" if v is None else str(v) for k, v in json.loads(line).items()} for line in text.splitlines() if line]
+
+
+def _parquet_rows(body: bytes) -> list[dict[str, str]] | None:
+    """A Parquet part's rows, None unless every column chunk is GZIP-compressed."""
+    import pyarrow.parquet as pq
+
+    if body[:4] != b"PAR1":
+        return None
+    parquet = pq.ParquetFile(io.BytesIO(body))
+    metadata = parquet.metadata
+    for group in range(metadata.num_row_groups):
+        for column in range(metadata.num_columns):
+            if metadata.row_group(group).column(column).compression != "GZIP":
+                return None
+    return [{k: "" if v is None else str(v) for k, v in row.items()} for row in parquet.read().to_pylist()]
 
 
 def _listing(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
