@@ -302,6 +302,7 @@ class ConnectorModule(Construct):
             log_retention_days=self._settings.log_retention_days,
             timeout_seconds=job.timeout_seconds,
             memory_mb=job.memory_mb,
+            ephemeral_storage_mb=job.ephemeral_storage_mb,
             description=f"DIG connector {self.manifest.name}: {job.description}"[:256],
         )
         audit = self._database.audit_table
@@ -337,7 +338,8 @@ class ConnectorModule(Construct):
         key = named.get(job.kms_key_setting or "", "")
         if key:
             function.add_to_role_policy(
-                iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Encrypt"], resources=[key])
+                # Decrypt too: S3 reads a multipart upload's encrypted parts back to complete it.
+                iam.PolicyStatement(actions=["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"], resources=[key])
             )
         cdk.Validations.of(function.role or function).acknowledge(  # type: ignore[arg-type]
             *[

@@ -33,6 +33,7 @@ class DigFunction(lambda_.Function):
         memory_mb: int = 512,
         description: str,
         snap_start: bool = False,
+        ephemeral_storage_mb: int = 512,
     ) -> None:
         log_group = logs.LogGroup(
             scope,
@@ -59,6 +60,7 @@ class DigFunction(lambda_.Function):
             layers=[layer, *extra_layers],
             timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_mb,
+            ephemeral_storage_size=cdk.Size.mebibytes(ephemeral_storage_mb),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             role=role,

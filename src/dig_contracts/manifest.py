@@ -59,6 +59,7 @@ class ScheduledJob(BaseModel):
     every_minutes: int = Field(default=15, ge=1, le=1440)
     memory_mb: int = Field(default=1769, ge=128, le=10_240)
     timeout_seconds: int = Field(default=900, ge=1, le=900)
+    ephemeral_storage_mb: int = Field(default=512, ge=512, le=10_240)  # Lambda's /tmp
     writes_bucket_setting: str | None = None
     assumes_role_setting: str | None = None
     kms_key_setting: str | None = None

@@ -701,6 +701,8 @@ def test_the_feed_job_runs_on_a_schedule_with_access_to_its_extracts_its_state_a
     function, _ = one(resources, "AWS::Lambda::Function", "OptimoveFeedJob")
     props = schedule["Properties"]
     assert props["ScheduleExpression"] == "rate(15 minutes)"
+    job = resources("AWS::Lambda::Function")[function]["Properties"]
+    assert (job["MemorySize"], job["Timeout"], job["EphemeralStorage"]) == (1769, 900, {"Size": 4096})
     assert props["Target"]["Arn"] == arn_of(function)
     role = props["Target"]["RoleArn"]["Fn::GetAtt"][0]
     [invoke] = statements_of(resources, role)
@@ -746,7 +748,7 @@ def test_the_feed_jobs_destination_role_and_key_come_from_deploy_time_settings(t
     }
     assert by_action["s3:AbortMultipartUpload"] == "arn:aws:s3:::optimove-tenant-123/*"
     assert by_action["sts:AssumeRole"] == "arn:aws:iam::111111111111:role/optimove-writer"
-    assert by_action["kms:GenerateDataKey"] == "arn:aws:kms:us-east-1:111111111111:key/abc"
+    assert by_action["kms:GenerateDataKey"] == by_action["kms:Decrypt"] == "arn:aws:kms:us-east-1:111111111111:key/abc"
     [function] = [f for n, f in of_type("AWS::Lambda::Function").items() if n.startswith("OptimoveFeedJob")]
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["OPTIMOVE_FEED_BUCKET"] == "optimove-tenant-123"
