@@ -150,7 +150,9 @@ def _parquet_rows(body: bytes) -> list[dict[str, str]] | None:
         for column in range(metadata.num_columns):
             if metadata.row_group(group).column(column).compression != "GZIP":
                 return None
-    return [{k: "" if v is None else str(v) for k, v in row.items()} for row in parquet.read().to_pylist()]
+    # Without threads: pyarrow 26 aborts at interpreter exit now and then after a threaded read.
+    table = parquet.read(use_threads=False)
+    return [{k: "" if v is None else str(v) for k, v in row.items()} for row in table.to_pylist()]
 
 
 def _listing(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
