@@ -75,6 +75,17 @@ def dig(stack: LocalStackProcess, *arguments: str) -> subprocess.CompletedProces
     return subprocess.run(command, capture_output=True, text=True, timeout=600, check=False, env=environment)
 
 
+def file_done(stack: LocalStackProcess, file_id: str) -> dict[str, Any]:
+    """The file's view once it is done. FILE_READY goes on the bus before an extract is marked done
+    (never done without its announcement), so its consumers may see it PROCESSING for a moment."""
+
+    def done() -> dict[str, Any] | None:
+        view: dict[str, Any] = stack.http.get(f"/v1/files/{file_id}").json()
+        return view if view["status"] not in ("AWAITING_UPLOAD", "VALIDATING", "PROCESSING") else None
+
+    return dict(stack.wait_until(done, f"file {file_id} done", 60))
+
+
 def optimove_customers(stack: LocalStackProcess) -> set[str]:
     return {
         customer["CustomerID"]
@@ -212,6 +223,6 @@ def test_an_extract_is_announced_on_the_bus_to_the_connector_that_maps_it(
         (f"X-{run}-1", 120, True, "ada@example.com"),
         (f"X-{run}-3", 0, False, None),
     ]
-    view = local_stack.http.get(f"/v1/files/{declared['fileId']}").json()
+    view = file_done(local_stack, declared["fileId"])
     assert view["status"] == "COMPLETED_WITH_ERRORS"
     assert view["counts"]["rejected"] == 1

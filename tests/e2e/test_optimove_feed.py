@@ -16,7 +16,7 @@ import httpx
 
 from connectors.optimove.local import FEED_BUCKET
 from tests.e2e.conftest import LocalStackProcess
-from tests.e2e.test_files import aws, client, dig
+from tests.e2e.test_files import aws, client, dig, file_done
 
 MEMBERS = 20_000
 PREFIX = "dig/"
@@ -126,7 +126,7 @@ def test_day_one_sends_every_member_day_two_exactly_the_changed_and_new_and_a_re
     second = upload_extract(local_stack, gzip.compress(data, mtime=0))
     day2 = recorded_day(local_stack, second)
     assert day2 > day1  # day 1 was built: what arrives after it feeds the next day
-    file_view = local_stack.http.get(f"/v1/files/{second}").json()
+    file_view = file_done(local_stack, second)
     assert (file_view["status"], file_view["counts"]["rejected"]) == ("COMPLETED_WITH_ERRORS", 3)
     build(local_stack, day2)
     objects2 = day_objects(s3, day2)
