@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from connectors.optimove.feed.rows import optimove_datetime
 from connectors.optimove.local import FEED_BUCKET
 from tests.e2e.conftest import LocalStackProcess
 from tests.e2e.test_files import aws, client, dig, file_done
@@ -96,18 +97,21 @@ def test_day_one_sends_every_member_day_two_exactly_the_changed_and_new_and_a_re
     day1 = recorded_day(local_stack, first)
     build(local_stack, day1)
     objects1 = day_objects(s3, day1)
-    assert list(objects1)[-1:] == [f"{PREFIX}{day1}/_SUCCESS"] or f"{PREFIX}{day1}/_SUCCESS" in objects1
+    manifest_body = objects1[f"{PREFIX}{day1}/manifest.json"]
+    # The completion marker names the manifest it completes.
+    assert objects1[f"{PREFIX}{day1}/_SUCCESS"] == hashlib.sha256(manifest_body).hexdigest().encode() + b"\n"
     sent1 = customer_rows(objects1, run)
     assert len(sent1) == MEMBERS
+    # LastUpdated: when DIG saw the extract complete, in Optimove's datetime format.
+    completed = file_done(local_stack, first)["timings"]["completedAt"]
     assert sent1[f"FEED-{run}-00007"] == {
         "CustomerID": f"FEED-{run}-00007",
         "LIFETIME_POINTS": "1007",
         "ENROLLED_AT": "2024-01-31",
         "COUNTRY": "US",
-        "LastUpdated": sent1[f"FEED-{run}-00007"]["LastUpdated"],
+        "LastUpdated": optimove_datetime(completed),
     }
-    assert len(sent1[f"FEED-{run}-00007"]["LastUpdated"]) == len("2026-12-01 04:00:00")
-    manifest = json.loads(objects1[f"{PREFIX}{day1}/manifest.json"])
+    manifest = json.loads(manifest_body)
     assert first in manifest["extracts"]
     assert {p["dataSet"] for p in manifest["parts"]} == {"customers", "offers", "orders"}
     for part in manifest["parts"]:

@@ -372,6 +372,20 @@ def test_the_schedule_builds_the_due_day_once_and_reports_missing_extracts_and_l
     assert tick.error == "PermissionError: AccessDenied"
 
 
+def test_a_destination_other_than_the_deployed_one_is_refused_naming_the_field() -> None:
+    from connectors.optimove.feed.config import Destination
+    from connectors.optimove.feed.service import DestinationRefused, check_destination
+
+    deployed = {"bucket": "optimove-tenant-123", "roleArn": "", "kmsKeyArn": "arn:aws:kms:us-east-1:1:key/k"}
+    allowed = Destination(bucket="optimove-tenant-123", kmsKeyArn="arn:aws:kms:us-east-1:1:key/k")
+    check_destination(allowed, deployed.get)  # the role is not restricted: none is named
+    check_destination(Destination(bucket="anything-local"), lambda field: "")  # nothing deployed: local
+    with pytest.raises(DestinationRefused, match=r"destination.bucket is elsewhere-bucket, but this deployment"):
+        check_destination(Destination(bucket="elsewhere-bucket", kmsKeyArn=allowed.kmsKeyArn), deployed.get)
+    with pytest.raises(DestinationRefused, match=r"destination.kmsKeyArn is unset"):
+        check_destination(Destination(bucket="optimove-tenant-123"), deployed.get)
+
+
 def test_without_a_batch_channel_the_schedule_does_nothing_and_fails_nothing() -> None:
     from datetime import datetime
 
@@ -550,12 +564,16 @@ def test_a_parquet_day_is_deterministic_and_the_simulated_optimove_loads_it(s3: 
     assert "dig/2026-12-01/customers/part-00001.parquet" in first.objects
     for key, body in first.objects.items():
         s3.put_object(Bucket="files", Key=key, Body=body)
-    created: list[str] = []
-    report = BatchLoader(parquet, lambda customers: len(created.extend(customers) or customers)).load(
-        s3, "files", "2026-12-01"
-    )
+    created: dict[str, dict[str, str]] = {}
+
+    def add(customers: dict[str, dict[str, str]]) -> int:
+        created.update(customers)
+        return len(customers)
+
+    report = BatchLoader(parquet, add).load(s3, "files", "2026-12-01")
     assert (report.loaded, report.rows, report.refused) == (True, {"customers": 300}, {})
     assert sorted(created)[:2] == ["M-00000", "M-00001"]
+    assert created["M-00001"]["Tier"] == "GOLD"
 
 
 def test_the_feed_jobs_trimmed_pyarrow_still_writes_and_reads_parquet(tmp_path: Path) -> None:

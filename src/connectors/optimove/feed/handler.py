@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from connectors.optimove.feed.config import Destination
-from connectors.optimove.feed.service import FeedService
+from connectors.optimove.feed.service import FeedService, check_destination
 from connectors.optimove.manifest import FEED_BUCKET, FEED_JOB, FEED_KMS_KEY_ARN, FEED_ROLE_ARN, MANIFEST
 from dig_contracts import environment as env
 from dig_contracts.metrics import NAMESPACE, JobMetric, connector_service
@@ -26,10 +26,6 @@ SERVICE = connector_service(MANIFEST.name)
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
-
-
-class DestinationRefused(PermissionError):
-    pass
 
 
 @cache
@@ -42,21 +38,14 @@ def service() -> FeedService:
     kit = Kit(MANIFEST)
     s3 = kit.session.client("s3")
     files_bucket = os.environ[env.FILES_BUCKET_NAME]
-    deployed = {name: kit.setting(name) for name in (FEED_BUCKET, FEED_ROLE_ARN, FEED_KMS_KEY_ARN)}
+    deployed = {
+        "bucket": kit.setting(FEED_BUCKET),
+        "roleArn": kit.setting(FEED_ROLE_ARN),
+        "kmsKeyArn": kit.setting(FEED_KMS_KEY_ARN),
+    }
 
     def sink_for(destination: Destination) -> S3Sink:
-        # The stack's role may write one bucket (and assume one role, use one key): the configuration
-        # must name the same, or the run fails saying which setting to deploy.
-        for name, configured in (
-            (FEED_BUCKET, destination.bucket),
-            (FEED_ROLE_ARN, destination.roleArn),
-            (FEED_KMS_KEY_ARN, destination.kmsKeyArn),
-        ):
-            if deployed[name] and (configured or "") != deployed[name]:
-                raise DestinationRefused(
-                    f"batchFeed.destination names {configured or 'none'}, but this deployment may use only "
-                    f"{deployed[name]} ({name}); change the configuration or deploy with the matching setting"
-                )
+        check_destination(destination, deployed.get)
         client = s3
         if destination.roleArn:
             credentials = kit.session.client("sts").assume_role(

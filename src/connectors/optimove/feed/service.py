@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from connectors.optimove.feed.build import Extract, FingerprintStore, build_day
 from connectors.optimove.feed.config import BatchFeed, Destination
 from connectors.optimove.feed.files import MANIFEST, Sink, day_prefix
-from db.feeds import FeedInput, FeedRun, build_due, feed_day, readiness
+from db.feeds import FeedInput, FeedRun, feed_day, readiness
 from db.records import iso, parse_iso, utc_now
 from dig_contracts.files import FileReadyDetail
 
@@ -33,6 +33,24 @@ class FeedRecords(Protocol):
 
 class FeedNotConfigured(LookupError):
     pass
+
+
+class DestinationRefused(PermissionError):
+    pass
+
+
+def check_destination(destination: Destination, deployed: Callable[[str], str | None]) -> None:
+    """The stack's role may write one bucket (assume one role, use one key), named at deploy time:
+    a configuration naming another is refused, saying which setting to deploy. ``deployed(name)``:
+    the deploy-time value of ``bucket``, ``roleArn`` or ``kmsKeyArn`` (empty: not restricted)."""
+    for name in ("bucket", "roleArn", "kmsKeyArn"):
+        allowed, configured = deployed(name), getattr(destination, name) or ""
+        if allowed and configured != allowed:
+            raise DestinationRefused(
+                f"batchFeed.destination.{name} is {configured or 'unset'}, but this deployment may use only "
+                f"{allowed}; change the configuration or deploy with the matching setting (README: the daily "
+                "batch channel, Access)"
+            )
 
 
 @dataclass
@@ -91,7 +109,6 @@ class FeedService:
         day = (
             date.fromisoformat(feed_day(now, feed.readinessTimeUtc, BUILD_LEAD_MINUTES)) - timedelta(days=1)
         ).isoformat()
-        assert build_due(day, feed.readinessTimeUtc, BUILD_LEAD_MINUTES) <= now
         outcome = Tick(day)
         if not self._records.complete(day):
             try:
