@@ -15,6 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_wafv2 as wafv2
+from aws_cdk import aws_xray as xray
 from constructs import Construct
 
 from dig_api import gateway_errors
@@ -217,7 +218,7 @@ class Api(Construct):
                 "POST",
                 apigw.LambdaIntegration(self.function.entry),
                 request_validator=validator,
-                request_parameters={"method.request.querystring.sig": True},
+                request_parameters={"method.request.querystring.sig": True, "method.request.querystring.exp": True},
                 authorization_type=apigw.AuthorizationType.NONE,
             )
         )
@@ -230,6 +231,25 @@ class Api(Construct):
             cdk.Acknowledgment(
                 id="AwsSolutions::AwsSolutions-COG4",
                 reason="Provider callbacks authenticate by their signed URL, not a Cognito user pool",
+            ),
+        )
+        # X-Ray records a traced request's whole URL, the signature included: the callback route is
+        # never sampled (API Gateway follows the account's sampling rules; priority 1 comes first).
+        xray.CfnSamplingRule(
+            self,
+            "CallbacksNotTraced",
+            sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(
+                rule_name=f"dig-{self._stage_name}-callbacks",
+                priority=1,
+                fixed_rate=0,
+                reservoir_size=0,
+                service_name=f"dig-{self._stage_name}/{self._stage_name}",
+                service_type="*",
+                host="*",
+                http_method="POST",
+                url_path="*/v1/callbacks/*",
+                resource_arn="*",
+                version=1,
             ),
         )
         cdk.Validations.of(self.callback_key).acknowledge(

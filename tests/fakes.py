@@ -76,6 +76,7 @@ class FakeCallLog:
     calls: dict[tuple[str, str], dict[str, dict[str, list[str]]]] = field(default_factory=dict)
     due: dict[tuple[str, str], float] = field(default_factory=dict)
     results: dict[tuple[str, str], tuple[Any, bool]] = field(default_factory=dict)
+    receipts: dict[tuple[str, str], str] = field(default_factory=dict)
     overdue: set[tuple[str, str]] = field(default_factory=set)
     now: float = 0.0
 
@@ -88,8 +89,15 @@ class FakeCallLog:
     def lookup(self, connector: str, call_id: str) -> dict[str, dict[str, list[str]]] | None:
         return self.calls.get((connector, call_id))
 
-    def keep_results(self, connector: str, call_id: str, payload: Any, *, readable: bool) -> None:
+    def keep_results(
+        self, connector: str, call_id: str, payload: Any, *, readable: bool, receipt: str | None = None
+    ) -> bool:
+        if receipt is not None:
+            if self.receipts.get((connector, call_id), receipt) != receipt:
+                return False
+            self.receipts[(connector, call_id)] = receipt
         self.results[(connector, call_id)] = (payload, readable)
+        return True
 
     def flag_overdue(self, connector: str) -> list[str]:
         late = [

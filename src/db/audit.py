@@ -191,6 +191,40 @@ def message_to_item(record: MessageRecord, expires_at: int) -> dict[str, Any]:
     return item
 
 
+# DynamoDB refuses an item over 400 KB (and a BatchWriteItem holding one, whole); a message record keeps
+# room for what is written to it later (publishError, erasure, a synchronous lease).
+MAX_ITEM_BYTES = 400 * 1024
+MAX_MESSAGE_ITEM_BYTES = MAX_ITEM_BYTES - 8 * 1024
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it: UTF-8 names plus values, numbers about a byte per two
+    digits, 3 bytes of overhead per map or list and 1 per element (``CapacityUnitCalculations``)."""
+
+    def value_size(value: dict[str, Any]) -> int:
+        ((kind, data),) = value.items()
+        if kind == "S":
+            return len(data.encode())
+        if kind == "B":
+            return len(data)
+        if kind == "N":
+            return (len(data.lstrip("-").replace(".", "")) + 1) // 2 + 1
+        if kind == "BOOL" or kind == "NULL":
+            return 1
+        if kind == "M":
+            return 3 + sum(len(k.encode()) + value_size(v) + 1 for k, v in data.items())
+        if kind == "L":
+            return 3 + sum(value_size(v) + 1 for v in data)
+        return sum(len(str(x).encode()) for x in data)  # SS, NS, BS
+
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+
+
+def message_item_size(record: MessageRecord) -> int:
+    """The bytes a message record takes in the audit table, compressed as it is written."""
+    return item_size(message_to_item(record, 0))
+
+
 def message_from_item(item: dict[str, Any]) -> MessageRecord:
     plain = _plain_item(item)
     if "payloadZ" in plain:

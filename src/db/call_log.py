@@ -63,7 +63,12 @@ class CallLog(Protocol):
 
     def lookup(self, connector: str, call_id: str) -> dict[str, dict[str, list[str]]] | None: ...
 
-    def keep_results(self, connector: str, call_id: str, payload: Any, *, readable: bool) -> None: ...
+    def keep_results(
+        self, connector: str, call_id: str, payload: Any, *, readable: bool, receipt: str | None = None
+    ) -> bool:
+        """Keep a call's results; False (nothing kept) when results from another receipt (another
+        post to the callback URL) were kept before: a call's results are applied once."""
+        ...
 
     def flag_overdue(self, connector: str) -> list[str]:
         """Mark the calls whose results are overdue, each once; their ids."""
@@ -108,23 +113,40 @@ class DynamoCallLog:
             return json.loads(zlib.decompress(item["docZ"]["B"]))
         return json.loads(item["doc"]["S"]) if item and "doc" in item else None
 
-    def keep_results(self, connector: str, call_id: str, payload: Any, *, readable: bool) -> None:
+    def keep_results(
+        self, connector: str, call_id: str, payload: Any, *, readable: bool, receipt: str | None = None
+    ) -> bool:
+        from botocore.exceptions import ClientError
+
         text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
         if len(text) > MAX_RESULTS_KEPT_BYTES:
             text = text[:MAX_RESULTS_KEPT_BYTES] + f"... [cut: {len(text)} characters received]"
-        self._db.call(
-            "update_item",
-            TableName=self._table,
-            Key=self._key(connector, call_id),
-            UpdateExpression="SET results = :results, resultsAt = :now, readable = :readable, "
-            "expiresAt = if_not_exists(expiresAt, :expires) REMOVE gsiStatusPk, gsiStatusSk",
-            ExpressionAttributeValues={
-                ":results": {"S": text},
-                ":now": {"S": self._now()},
-                ":readable": {"BOOL": readable},
-                ":expires": {"N": str(int(self._clock()) + RETENTION_SECONDS)},
-            },
-        )
+        values: dict[str, Any] = {
+            ":results": {"S": text},
+            ":now": {"S": self._now()},
+            ":readable": {"BOOL": readable},
+            ":expires": {"N": str(int(self._clock()) + RETENTION_SECONDS)},
+        }
+        condition: dict[str, Any] = {}
+        if receipt is not None:  # the same receipt again is SQS redelivering it: applied again, harmlessly
+            values[":receipt"] = {"S": receipt}
+            condition["ConditionExpression"] = "attribute_not_exists(resultsReceipt) OR resultsReceipt = :receipt"
+        try:
+            self._db.call(
+                "update_item",
+                TableName=self._table,
+                Key=self._key(connector, call_id),
+                UpdateExpression="SET results = :results, resultsAt = :now, readable = :readable, "
+                + ("resultsReceipt = :receipt, " if receipt is not None else "")
+                + "expiresAt = if_not_exists(expiresAt, :expires) REMOVE gsiStatusPk, gsiStatusSk",
+                ExpressionAttributeValues=values,
+                **condition,
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            return False
+        return True
 
     def flag_overdue(self, connector: str) -> list[str]:
         from botocore.exceptions import ClientError

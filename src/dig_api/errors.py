@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from dig_contracts.pan import card_number_paths, mask_card_numbers
+from dig_contracts.pan import key_by_position, path_segment
 
 
 class ErrorDetail(BaseModel):
@@ -110,26 +110,54 @@ REJECTION_CODES: tuple[str, ...] = tuple(
 CARD_NUMBER_RULE = "must not contain a payment card number (DIG never accepts card numbers)"
 
 
-def field_path(location: Iterable[Any]) -> str:
+def _position(node: Any, key: object) -> int | None:
+    if isinstance(node, Mapping):
+        for position, name in enumerate(node, start=1):
+            if name == key:
+                return position
+    return None
+
+
+def field_path(location: Iterable[Any], document: Any = None, *, unknown_last: bool = False) -> str:
     """('data', 'reward', 'value', 'amount') -> 'data.reward.value.amount'; list indexes as [i].
 
-    A location can hold a submitted key, and a key can be a card number: it is masked."""
+    A location holds the client's keys, which may be anything (a card number, a formula): a key is
+    shown only when it is a plain name holding no card number, else by its position in its object
+    (``data.<key 3>``), found in ``document``. ``unknown_last``: the last part is a key the schema
+    does not know, never shown (named by position)."""
+    parts = list(location)
     path = ""
-    for part in location:
+    node = document
+    for index, part in enumerate(parts):
         if isinstance(part, int):
             path += f"[{part}]"
-        else:
-            path = f"{path}.{part}" if path else str(part)
-    return mask_card_numbers(path)
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+            continue
+        if part == "[key]":  # pydantic's marker: the error is about the key just named
+            continue
+        position = _position(node, part)
+        last = index == len(parts) - 1 or (index == len(parts) - 2 and parts[-1] == "[key]")
+        segment = key_by_position(position) if (unknown_last and last) else path_segment(part, position)
+        path = f"{path}.{segment}" if path else segment
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return path
 
 
-def validation_details(errors: Iterable[Mapping[str, Any]], *, event_tags: frozenset[str]) -> list[ErrorDetail]:
-    """Pydantic errors as field/rule pairs, without the submitted values.
+def validation_details(
+    errors: Iterable[Mapping[str, Any]],
+    *,
+    event_tags: frozenset[str],
+    document: Any = None,
+    card_paths: Iterable[str] = (),
+) -> list[ErrorDetail]:
+    """Pydantic errors as field/rule pairs, without the submitted values or unknown keys, followed by
+    ``card_paths`` (where the document holds card numbers), named the same way.
 
     A discriminated union puts the chosen event type into the location (('REDEMPTION', 'data', ...));
     that tag is dropped, and a missing or unknown type is reported on the ``eventType`` field.
     """
     details: list[ErrorDetail] = []
+    renamed: dict[str, str] = {}  # an unknown key's path as card_number_paths names it -> by position
     for error in errors:
         location = [part for part in error.get("loc", ()) if part not in ("body",)]
         if location and location[0] in event_tags:
@@ -143,22 +171,27 @@ def validation_details(errors: Iterable[Mapping[str, Any]], *, event_tags: froze
             details.append(ErrorDetail(field=field_path([*location, "eventType"]), rule="is required"))
             continue
         rule = _RULES.get(kind) or str(error.get("msg", kind))
-        details.append(ErrorDetail(field=field_path(location) or "(body)", rule=rule))
+        unknown = kind == "extra_forbidden" or (bool(location) and location[-1] == "[key]")
+        field = field_path(location, document, unknown_last=unknown) or "(body)"
+        if unknown:
+            renamed[field_path(location, document)] = field
+        details.append(ErrorDetail(field=field, rule=rule))
+    for path in card_paths:
+        for plain, positional in renamed.items():
+            if path == plain or path.startswith(f"{plain}.") or path.startswith(f"{plain}["):
+                path = positional + path[len(plain) :]
+                break
+        detail = ErrorDetail(field=path or "(body)", rule=CARD_NUMBER_RULE)
+        if detail not in details:
+            details.append(detail)
     return details
 
 
 _RULES = {
     "missing": "is required",
-    "extra_forbidden": "is not a known field of this event (unknown keys are refused)",
+    "extra_forbidden": "is not a known field (unknown keys are refused; named by position, never echoed)",
     "model_type": "must be a JSON object",
     "model_attributes_type": "must be a JSON object",
     "dict_type": "must be a JSON object",
     "list_type": "must be a JSON array",
 }
-
-
-def card_number_details(document: Any, prefix: str = "") -> list[ErrorDetail]:
-    return [
-        ErrorDetail(field=f"{prefix}{path}" if path else prefix or "(body)", rule=CARD_NUMBER_RULE)
-        for path in card_number_paths(document)
-    ]

@@ -37,18 +37,21 @@ from dig_api.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
-    card_number_details,
     validation_details,
 )
 from dig_api.files.service import FileDeclaration, FileDeclared, FileList, FileView
 from dig_api.ingest import (
     EVENT_TAGS,
     MAX_BATCH_EVENTS,
+    MAX_JSON_DEPTH,
     Caller,
     IngestStatus,
     batch_too_large,
+    card_paths,
+    card_paths_by_entry,
     check_card_numbers,
     check_event_size,
+    too_deep,
 )
 from dig_api.models import (
     BatchEntry,
@@ -65,7 +68,7 @@ from dig_contracts.callbacks import verify as verify_callback
 from dig_contracts.events import EnvelopeFields, LoyaltyEvent
 from dig_contracts.files import MULTIPART_THRESHOLD_BYTES
 from dig_contracts.metrics import API_SERVICE, NAMESPACE, ApiMetric, rejected_metric
-from dig_contracts.pan import may_hold_card_number
+from dig_contracts.pan import mask_card_numbers, mask_card_numbers_in
 
 # A request that counts nothing (every GET) would have Powertools warn "No application metrics" each time.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -145,7 +148,7 @@ def body_size() -> int:
     tags=["events"],
 )
 def post_event(event: Annotated[LoyaltyEvent, Body()]):
-    check_card_numbers(app.current_event.body or "", app.current_event.json_body)
+    check_card_numbers(app.current_event.decoded_body or "")
     assert isinstance(event, EnvelopeFields)
     accepted = providers.ingest().ingest(event, body_size(), caller())
     metrics.add_metric(name=INGEST_METRICS[accepted.status], unit=MetricUnit.Count, value=1)
@@ -165,7 +168,8 @@ def post_batch(batch: Annotated[BatchRequest, Body()]):
     if len(batch.events) > MAX_BATCH_EVENTS:
         raise batch_too_large(len(batch.events))
     sizes = [len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()) for document in batch.events]
-    results = providers.ingest().ingest_batch(batch.events, sizes, caller())
+    found = card_paths_by_entry(app.current_event.decoded_body or "")
+    results = providers.ingest().ingest_batch(batch.events, sizes, caller(), found_card_paths=found)
     entries = [
         BatchEntry(
             index=result.index,
@@ -195,7 +199,7 @@ def post_batch(batch: Annotated[BatchRequest, Body()]):
     tags=["events"],
 )
 def post_sync_event(event: Annotated[LoyaltyEvent, Body()]):
-    check_card_numbers(app.current_event.body or "", app.current_event.json_body)
+    check_card_numbers(app.current_event.decoded_body or "")
     assert isinstance(event, EnvelopeFields)
     answer = providers.sync().deliver(event, body_size(), caller())
     metrics.add_metric(name=ApiMetric.EVENTS_SYNCHRONOUS, unit=MetricUnit.Count, value=1)
@@ -218,16 +222,24 @@ def post_callback(connector: str, callId: str):
     provider cannot hold one). Put on the bus for that connector; answered 202."""
     key = providers.callback_key()
     given = app.current_event.get_query_string_value("sig", "") or ""
-    if key is None or not CONNECTOR.match(connector) or not verify_callback(key, connector, callId, given):
-        raise Forbidden("the callback URL is not one DIG signed")
+    expires = app.current_event.get_query_string_value("exp", "") or ""
+    if key is None or not CONNECTOR.match(connector) or not verify_callback(key, connector, callId, expires, given):
+        raise Forbidden("the callback URL is not one DIG signed, or it has expired")
+    raw = app.current_event.decoded_body or ""
     try:
-        payload = app.current_event.json_body
+        payload: Any = mask_card_numbers_in(json.loads(raw))  # masked before anything keeps it
     except ValueError:
         # Kept as received and answered 2xx all the same: the provider would only send it again, and
         # the connector keeps it with the call's log and counts it (CallbackResultsUnreadable).
-        payload = (app.current_event.decoded_body or "")[:MAX_UNREADABLE_CALLBACK_CHARS]
+        payload = mask_card_numbers(raw[:MAX_UNREADABLE_CALLBACK_CHARS])
         logger.warning("callback body is not JSON", extra={"connector": connector, "callId": callId})
-    detail = CallbackDetail(connector=connector, callId=callId, payload=payload, receivedAt=iso(utc_now()))
+    detail = CallbackDetail(
+        connector=connector,
+        callId=callId,
+        payload=payload,
+        receivedAt=iso(utc_now()),
+        receiptId=app.current_event.request_context.request_id,
+    )
     providers.ingest().accept_callback(detail)
     metrics.add_metric(name=ApiMetric.CALLBACKS_ACCEPTED, unit=MetricUnit.Count, value=1)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body='{"status":"accepted"}')
@@ -242,7 +254,7 @@ def post_callback(connector: str, callId: str):
 def get_message(messageId: Annotated[str, Path(max_length=64)]):
     view = providers.ingest().message(messageId)
     if view is None:
-        raise NotFound(f"no message {messageId}")
+        raise NotFound("no such message")
     return _json(HTTPStatus.OK, MessageResponse.of(view))
 
 
@@ -255,7 +267,7 @@ def get_message(messageId: Annotated[str, Path(max_length=64)]):
 def get_event(eventId: Annotated[str, Path(max_length=128)]):
     view = providers.ingest().message_for_event(eventId)
     if view is None:
-        raise NotFound(f"no message for eventId {eventId}")
+        raise NotFound("no message for this eventId")
     return _json(HTTPStatus.OK, MessageResponse.of(view))
 
 
@@ -297,7 +309,7 @@ def list_files(limit: Annotated[int, Query(ge=1, le=100)] = 20):
 def get_file(fileId: Annotated[str, Path(max_length=64)]):
     view = providers.files().view(fileId)
     if view is None:
-        raise NotFound(f"no file {fileId}")
+        raise NotFound("no such file")
     return _json(HTTPStatus.OK, view)
 
 
@@ -349,10 +361,11 @@ def handle_validation_error(error: RequestValidationError) -> Response[Any]:
     errors = error.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return handle_api_error(InvalidJson("the body is not valid JSON"))
-    details = validation_details(errors, event_tags=EVENT_TAGS)
-    with contextlib.suppress(ValueError):  # the body is not JSON: nothing to scan
-        if may_hold_card_number(app.current_event.body or ""):
-            details += [d for d in card_number_details(app.current_event.json_body) if d not in details]
+    document = None
+    with contextlib.suppress(ValueError):  # the body is not JSON: keys cannot be placed
+        document = app.current_event.json_body
+    found = card_paths(app.current_event.decoded_body or "")
+    details = validation_details(errors, event_tags=EVENT_TAGS, document=document, card_paths=found)
     return handle_api_error(ValidationFailed("the request does not match its schema", details))
 
 
@@ -367,10 +380,10 @@ def handle_not_found(_: Exception) -> Response[Any]:
     allowed = sorted({method for method, pattern in ROUTES if pattern.match(path)})
     if allowed:
         error: ApiError = MethodNotAllowed(
-            f"{app.current_event.http_method} is not allowed on {path}", headers={"Allow": ", ".join(allowed)}
+            "this method is not allowed on this route", headers={"Allow": ", ".join(allowed)}
         )
     else:
-        error = NotFound(f"no route {path}")
+        error = NotFound("no such route")
     return error_response(error)
 
 
@@ -401,7 +414,13 @@ def precheck(event: dict[str, Any]) -> ApiError | None:
             return InvalidJson("the body is not UTF-8 JSON")
         size = len(raw)
     else:
-        size = len(body.encode())
+        raw = body.encode()
+        size = len(raw)
+    if too_deep(raw):
+        return InvalidJson(
+            "the JSON nests too deeply",
+            [ErrorDetail(field="(body)", rule=f"at most {MAX_JSON_DEPTH} levels of arrays and objects")],
+        )
     if event.get("path") == "/v1/events/batch":
         if size > MAX_REQUEST_BYTES:
             return PayloadTooLarge(

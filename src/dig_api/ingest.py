@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -25,23 +26,24 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from db.audit import AuditStore, AuditUnavailable, BeginResult, Recorded
+from db.audit import MAX_MESSAGE_ITEM_BYTES, AuditStore, AuditUnavailable, BeginResult, Recorded, message_item_size
 from db.records import FileLine, MessageRecord, MessageView, PublishState, iso, utc_now
 from dig_api.errors import (
+    CARD_NUMBER_RULE,
     ApiError,
     CardNumberRefused,
     ErrorDetail,
+    InvalidJson,
     PayloadTooLarge,
     PublishInProgress,
     ServiceUnavailable,
     ValidationFailed,
-    card_number_details,
     validation_details,
 )
-from dig_api.publisher import EventPublisher, PublishOutcome
+from dig_api.publisher import MAX_ENTRY_BYTES, EventPublisher, PublishOutcome, detail_entry_size
 from dig_contracts.bus import BusDetail, CallbackDetail, message_id_for
 from dig_contracts.events import EnvelopeFields, EventType, event_to_json_dict, parse_event
-from dig_contracts.pan import may_hold_card_number
+from dig_contracts.pan import card_number_paths_in_json, echoable, may_hold_card_number
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,11 @@ PUBLISHED_STATES = frozenset({PublishState.PUBLISHED, PublishState.SYNC})
 MAX_EVENT_BYTES = 1_000_000
 MAX_BATCH_EVENTS = 500
 PUBLISH_LEASE_SECONDS = 30
+# Deeper JSON is refused before it is parsed: no event schema nests more than 5 levels, and a parser
+# or a walk that recursed a thousand levels would fail the request (or a file's chunk) with a 500.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 
 @dataclass(frozen=True)
@@ -88,30 +95,95 @@ def check_event_size(size_bytes: int) -> None:
         raise PayloadTooLarge(f"an event may be at most {MAX_EVENT_BYTES} bytes; this one is {size_bytes}")
 
 
-def check_card_numbers(raw: str, document: Any) -> None:
-    """Refuse an event holding a card number. One regex pass over the raw body screens it; the
-    document is walked, to name the fields, only when that pass finds a candidate."""
-    if not may_hold_card_number(raw):
-        return
-    details = card_number_details(document)
-    if details:
-        raise CardNumberRefused("the event holds what looks like a payment card number", details)
+def too_deep(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON text nests arrays and objects deeper than ``limit`` (brackets in strings aside)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > limit:
+            return True
+    return False
 
 
-def validate_event(document: Any) -> EnvelopeFields:
-    """Validate a decoded JSON document as an event, reporting every violated field (422)."""
+def check_nesting(text: str | bytes) -> None:
+    if too_deep(text):
+        raise InvalidJson(
+            f"the JSON nests deeper than {MAX_JSON_DEPTH} levels",
+            [ErrorDetail(field="(body)", rule=f"at most {MAX_JSON_DEPTH} levels of arrays and objects")],
+        )
+
+
+def card_paths(raw: str | bytes) -> list[str]:
+    """Where a JSON text holds a card number (dig_contracts.pan), numbers read as written. One regex
+    pass screens the text; it is parsed again, to name the fields, only when that pass finds a candidate."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if not may_hold_card_number(text):
+        return []
+    try:
+        return card_number_paths_in_json(text)
+    except ValueError:
+        return []
+
+
+def card_paths_by_entry(raw_batch: str) -> dict[int, list[str]]:
+    """card_paths of a batch body ``{"events": [...]}``, by entry, each path inside its entry."""
+    found: dict[int, list[str]] = {}
+    for path in card_paths(raw_batch):
+        match = re.match(r"^events\[(\d+)\]\.?(.*)$", path)
+        if match:
+            found.setdefault(int(match.group(1)), []).append(match.group(2))
+    return found
+
+
+def card_details(paths: Sequence[str]) -> list[ErrorDetail]:
+    return [ErrorDetail(field=path or "(body)", rule=CARD_NUMBER_RULE) for path in paths]
+
+
+def check_card_numbers(raw: str | bytes) -> None:
+    """Refuse an event holding a card number, naming each field that holds one."""
+    paths = card_paths(raw)
+    if paths:
+        raise CardNumberRefused("the event holds what looks like a payment card number", card_details(paths))
+
+
+def validate_event(document: Any, found_card_paths: Sequence[str] | None = None) -> EnvelopeFields:
+    """Validate a decoded JSON document as an event, reporting every violated field (422).
+    ``found_card_paths``: where its JSON text holds card numbers, when the caller had the text."""
+    if found_card_paths is None:
+        found_card_paths = card_paths(json.dumps(document, ensure_ascii=False)) if isinstance(document, dict) else []
     try:
         event = parse_event(document)
     except ValidationError as error:
-        details = validation_details(error.errors(include_input=False), event_tags=EVENT_TAGS)
-        details += card_number_details(document)
+        details = validation_details(
+            error.errors(include_input=False), event_tags=EVENT_TAGS, document=document, card_paths=found_card_paths
+        )
         raise ValidationFailed("the event does not match its schema", details) from None
-    if may_hold_card_number(json.dumps(document, ensure_ascii=False)):
-        details = card_number_details(document)
-        if details:
-            raise CardNumberRefused("the event holds what looks like a payment card number", details)
+    if found_card_paths:
+        raise CardNumberRefused("the event holds what looks like a payment card number", card_details(found_card_paths))
     assert isinstance(event, EnvelopeFields)
     return event
+
+
+def check_storable(record: MessageRecord, detail: BusDetail) -> None:
+    """An event the audit table or the bus could not hold is refused on its own, naming the limit
+    it passes, measured as each is written (the record compressed, the entry as UTF-8 JSON)."""
+    stored = message_item_size(record)
+    if stored > MAX_MESSAGE_ITEM_BYTES:
+        raise PayloadTooLarge(
+            f"the event takes {stored} bytes as recorded in the audit trail, compressed; at most "
+            f"{MAX_MESSAGE_ITEM_BYTES} fit (DynamoDB's 400 KB item)",
+            [ErrorDetail(field="(event)", rule=f"at most {MAX_MESSAGE_ITEM_BYTES} bytes as stored")],
+        )
+    entry = detail_entry_size(detail)
+    if entry > MAX_ENTRY_BYTES:
+        raise PayloadTooLarge(
+            f"the event takes {entry} bytes on the event bus; at most {MAX_ENTRY_BYTES} fit (EventBridge's 1 MB entry)",
+            [ErrorDetail(field="(event)", rule=f"at most {MAX_ENTRY_BYTES} bytes on the bus")],
+        )
 
 
 class IngestService:
@@ -156,21 +228,25 @@ class IngestService:
         sizes: Sequence[int],
         caller: Caller,
         origins: Sequence[FileLine] | None = None,
+        found_card_paths: Mapping[int, Sequence[str]] | None = None,
     ) -> list[BatchEntryResult]:
         """Each entry on its own: a bad entry rejects only itself. Entries the bus keeps refusing
         are rejected with a retryable error, never reported accepted. ``origins``: each entry's file
         and line (the batch-file flow); a line this file already got accepted, in an earlier run of
-        it, is reported accepted again, not duplicate."""
+        it, is reported accepted again, not duplicate. ``found_card_paths``: where each entry's JSON
+        text holds card numbers, when the caller scanned the text (card_paths_by_entry)."""
         results: dict[int, BatchEntryResult] = {}
         valid: list[tuple[int, EnvelopeFields]] = []
         first_of: dict[str, int] = {}  # eventId -> the entry that carries it in this batch
         repeats: dict[int, int] = {}
         for index, (document, size) in enumerate(zip(documents, sizes, strict=True)):
-            raw_id = document.get("eventId") if isinstance(document, dict) else None
-            event_id = raw_id if isinstance(raw_id, str) else None
+            # Never echoed when it could be a card number (or is not an id at all).
+            event_id = echoable(document.get("eventId") if isinstance(document, dict) else None)
             try:
                 check_event_size(size)
-                event = validate_event(document)
+                event = validate_event(
+                    document, found_card_paths.get(index, ()) if found_card_paths is not None else None
+                )
             except ApiError as error:
                 results[index] = BatchEntryResult(index, event_id, IngestStatus.REJECTED, error=error)
                 continue
@@ -200,7 +276,17 @@ class IngestService:
     ) -> dict[int, BatchEntryResult]:
         """Publish what is new, then record it: each entry's result, by its index."""
         results: dict[int, BatchEntryResult] = {}
-        records = {index: self._record(event, size, caller, origin) for index, event, size, origin in entries}
+        records: dict[int, MessageRecord] = {}
+        for index, event, size, origin in entries:
+            record = self._record(event, size, caller, origin)
+            try:
+                check_storable(record, BusDetail(messageId=record.messageId, event=record.envelope))
+            except ApiError as error:
+                results[index] = BatchEntryResult(index, echoable(record.eventId), IngestStatus.REJECTED, error=error)
+                continue
+            records[index] = record
+        if not records:
+            return results
         try:
             existing = self._audit.find_messages(r.messageId for r in records.values())
         except AuditUnavailable as error:
@@ -209,9 +295,13 @@ class IngestService:
                 "the audit trail cannot be read right now; nothing was accepted, retry later",
                 headers={"Retry-After": "5"},
             )
-            return {
-                i: BatchEntryResult(i, r.eventId, IngestStatus.REJECTED, error=unavailable) for i, r in records.items()
-            }
+            results.update(
+                {
+                    i: BatchEntryResult(i, r.eventId, IngestStatus.REJECTED, error=unavailable)
+                    for i, r in records.items()
+                }
+            )
+            return results
 
         to_publish: list[tuple[int, MessageRecord]] = []
         for index, record in records.items():
@@ -333,6 +423,7 @@ class IngestService:
 
     def _begin(self, event: EnvelopeFields, size_bytes: int, caller: Caller) -> BeginResult:
         record = self._record(event, size_bytes, caller, None)
+        check_storable(record, BusDetail(messageId=record.messageId, event=record.envelope))
         try:
             return self._audit.begin_message(record, owner=caller.request_id, lease_seconds=self._lease_seconds)
         except AuditUnavailable as error:

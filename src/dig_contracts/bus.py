@@ -72,3 +72,6 @@ class CallbackDetail(BaseModel):
     callId: str
     payload: Any
     receivedAt: str
+    # The API request that received it: the same post redelivered by SQS keeps it, a replayed post
+    # (the provider's, or anyone's who saw the URL) gets a new one, and is not applied again.
+    receiptId: str | None = None

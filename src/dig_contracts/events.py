@@ -49,10 +49,16 @@ Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_require_text)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=255)]
 Identifier = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Email = Annotated[StrictStr, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ada@example.com"])]
-# Free-form profile and Extended Member Data values: JSON scalars only.
-ProfileValue = StrictStr | StrictBool | StrictInt | StrictFloat | None
+# Free-form profile and Extended Member Data values: JSON scalars only, each text at most
+# MAX_PROFILE_TEXT_CHARS, at most MAX_PROFILE_FIELDS of them. (An event within every field's limit may
+# still be too large to record: the API measures it as stored and refuses it alone, with a 413.)
+MAX_PROFILE_TEXT_CHARS = 4096
+MAX_PROFILE_FIELDS = 200
+ProfileValue = (
+    Annotated[StrictStr, Field(max_length=MAX_PROFILE_TEXT_CHARS)] | StrictBool | StrictInt | StrictFloat | None
+)
 FieldName = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
-Profile = dict[FieldName, ProfileValue]
+Profile = Annotated[dict[FieldName, ProfileValue], Field(max_length=MAX_PROFILE_FIELDS)]
 # BCP 47 as used for locales: language, optional script, optional region (fr-CA, zh-Hant-TW, de).
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|\d{3}))?$")
 

@@ -133,7 +133,11 @@ def test_a_card_number_in_an_otherwise_invalid_event_is_reported_with_the_other_
     event["data"]["cardNumber"] = "4111-1111-1111-1111"
     status, _, body = call("POST", "/v1/events", event)
     assert status == 422
-    assert {d["field"] for d in body["error"]["details"]} == {"data.cardNumber"}
+    # An unknown key is named by its position, never echoed; the card-number rule names it the same way.
+    assert {(d["field"], d["rule"][:24]) for d in body["error"]["details"]} == {
+        ("data.<key 6>", "is not a known field (un"),
+        ("data.<key 6>", "must not contain a payme"),
+    }
     assert len(body["error"]["details"]) == 2  # unknown key, and a card number
     assert "4111" not in json.dumps(body)
 
@@ -148,11 +152,11 @@ def test_a_card_number_as_a_key_is_refused_and_never_echoed_in_the_error_or_the_
     assert_error(body, "VALIDATION_FAILED")
     assert body["error"]["details"] == [
         {
-            "field": "data.profile.card 550000******0004.[key]",
+            "field": "data.profile.<key 4>",
             "rule": "String should match pattern '^[A-Za-z][A-Za-z0-9_.-]*$'",
         },
         {
-            "field": "data.profile.card 550000******0004",
+            "field": "data.profile.<key 4>",
             "rule": "must not contain a payment card number (DIG never accepts card numbers)",
         },
     ]
@@ -437,7 +441,7 @@ def test_a_batch_over_the_lambda_payload_limit_is_413() -> None:
 def test_a_batch_body_that_is_not_an_object_with_events_is_422() -> None:
     status, _, body = call("POST", "/v1/events/batch", {"items": []})
     assert status == 422
-    assert {d["field"] for d in body["error"]["details"]} == {"events", "items"}
+    assert {d["field"] for d in body["error"]["details"]} == {"events", "<key 1>"}  # unknown keys not echoed
 
 
 def test_a_body_that_is_not_utf8_is_400_not_a_server_error() -> None:
@@ -498,3 +502,87 @@ def test_the_handler_imports_nothing_its_paths_do_not_use_even_with_tracing_on()
     }
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# --- one bad input hurts nobody else (#21) ---------------------------------------------------------
+
+
+def oversized(index: int) -> dict[str, Any]:
+    """An event within every field's limit that no audit record can hold: 800 KB of incompressible text."""
+    import random
+    import string
+
+    rng = random.Random(index)
+    event = example_event("MEMBER_PROFILE_UPDATE", eventId=f"evt-big-{index}")
+    event["data"]["profile"] = {f"f{i}": "".join(rng.choices(string.ascii_letters, k=4000)) for i in range(200)}
+    return event
+
+
+def test_a_batch_of_500_with_one_oversized_event_accepts_the_499_and_names_the_limit(
+    audit: FakeAuditStore, bus: FakePublisher
+) -> None:
+    events = [example_event("MEMBER_TIER", eventId=f"evt-{i:03d}") for i in range(500)]
+    events[137] = oversized(137)
+    status, _, body = call("POST", "/v1/events/batch", {"events": events})
+    assert status == 200
+    statuses = [r["status"] for r in body["results"]]
+    assert statuses.count("accepted") == 499
+    refused = body["results"][137]
+    assert (refused["status"], refused["error"]["code"], refused["retryable"]) == (
+        "rejected",
+        "PAYLOAD_TOO_LARGE",
+        False,
+    )
+    assert refused["error"]["details"] == [{"field": "(event)", "rule": "at most 401408 bytes as stored"}]
+    assert "DynamoDB's 400 KB item" in refused["error"]["message"]
+    assert len(bus.published) == 499 and message_id_for("evt-big-137") not in audit.messages
+
+
+def test_an_oversized_single_event_is_413_naming_the_limit(bus: FakePublisher) -> None:
+    status, _, body = call("POST", "/v1/events", oversized(1))
+    assert status == 413
+    assert_error(body, "PAYLOAD_TOO_LARGE")
+    assert body["error"]["details"][0]["rule"] == "at most 401408 bytes as stored"
+    assert not bus.published
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/events/batch", "/v1/sync/events", "/v1/files"])
+def test_deeply_nested_json_is_400_not_500(path: str) -> None:
+    status, _, body = call("POST", path, "[" * 5000 + "]" * 5000, raw=True)
+    assert status == 400
+    assert_error(body, "INVALID_JSON")
+    assert body["error"]["details"] == [{"field": "(body)", "rule": "at most 32 levels of arrays and objects"}]
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(bus: FakePublisher) -> None:
+    event = example_event("MEMBER_PROFILE_UPDATE")
+    event["data"]["profile"]["note"] = "[[[[{{{{" * 20
+    assert call("POST", "/v1/events", event)[0] == 202
+
+
+def test_the_batch_answer_never_echoes_an_event_id_that_could_be_a_card_number(bus: FakePublisher) -> None:
+    events = [example_event("MEMBER_TIER", eventId="evt-4111111111111111"), example_event("MEMBER_TIER")]
+    _, _, body = call("POST", "/v1/events/batch", {"events": events})
+    first = body["results"][0]
+    assert (first["eventId"], first["error"]["code"]) == (None, "CARD_NUMBER_REFUSED")
+    assert first["error"]["details"] == [
+        {"field": "eventId", "rule": "must not contain a payment card number (DIG never accepts card numbers)"}
+    ]
+    assert "4111" not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/v1/messages/4111111111111111", 404),
+        ("GET", "/v1/events/evt-%3Cscript%3E", 404),
+        ("GET", "/v1/files/4111-1111-1111-1111", 404),
+        ("GET", "/v1/nothing/4111111111111111", 404),
+        ("DELETE", "/v1/events/4111111111111111", 405),
+    ],
+)
+def test_404_and_405_bodies_echo_no_id_and_no_path(method: str, path: str, status: int) -> None:
+    providers.files = lambda: type("NoFiles", (), {"view": staticmethod(lambda file_id: None)})()
+    got, _, body = call(method, path)
+    assert got == status
+    assert "4111" not in json.dumps(body) and "script" not in json.dumps(body)

@@ -4,6 +4,7 @@ only that member's messages, the audit trail says so, and a replay can send them
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,11 +34,14 @@ def profile(member: str, event_id: str, **fields: Any) -> dict[str, Any]:
     return document
 
 
-def callback_of(url: str, results: dict[str, Any]) -> CallbackDetail:
+def callback_of(url: str, results: dict[str, Any], receipt: str = "request-1") -> CallbackDetail:
     parts = urlsplit(url)
     connector, call_id = parts.path.split("/")[-2:]
-    assert verify(CALLBACK_KEY, connector, call_id, parse_qs(parts.query)["sig"][0])
-    return CallbackDetail(connector=connector, callId=call_id, payload=results, receivedAt="2026-11-21T12:01:00.000Z")
+    query = parse_qs(parts.query)
+    assert verify(CALLBACK_KEY, connector, call_id, query["exp"][0], query["sig"][0])
+    return CallbackDetail(
+        connector=connector, callId=call_id, payload=results, receivedAt="2026-11-21T12:01:00.000Z", receiptId=receipt
+    )
 
 
 def test_the_call_carries_a_signed_callback_url_and_its_results_fail_only_the_rejected_member() -> None:
@@ -65,6 +69,9 @@ def test_the_call_carries_a_signed_callback_url_and_its_results_fail_only_the_re
     # The raw results are kept with the call's log.
     call_id = urlsplit(url).path.split("/")[-1]
     assert h.call_log.results[("optimove", call_id)] == (results, True)
+    # SQS redelivering the same receipt applies it again (harmless); another post of the URL changes nothing.
+    assert h.connector.handle_callback(callback_of(url, results)).failures == report.failures
+    assert h.connector.handle_callback(callback_of(url, results, receipt="request-2")) == CallbackReport()
 
 
 def test_an_unknown_field_fails_only_the_message_that_sent_it() -> None:
@@ -239,20 +246,69 @@ def test_a_signed_callback_is_put_on_the_bus_for_its_connector(bus: FakePublishe
     assert (detail.connector, detail.callId, detail.payload) == ("optimove", "call-1", {"Errors": []})
 
 
-@pytest.mark.parametrize("sig", ["", "0" * 64, signature("another-key", "optimove", "call-1")])
-def test_an_unsigned_or_forged_callback_is_403(bus: FakePublisher, sig: str) -> None:
-    answer = post(f"/v1/callbacks/optimove/call-1?sig={sig}", {"Errors": []})
+SOON = int(time.time()) + 3600
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"exp={SOON}&sig=",
+        f"exp={SOON}&sig={'0' * 64}",
+        f"exp={SOON}&sig={signature('another-key', 'optimove', 'call-1', SOON)}",
+        f"exp={SOON + 1}&sig={signature(CALLBACK_KEY, 'optimove', 'call-1', SOON)}",  # expiry changed
+        f"exp={SOON}&sig={signature(CALLBACK_KEY, 'optimove', 'call-2', SOON)}",  # another call's
+        f"exp={int(time.time()) - 1}&sig={signature(CALLBACK_KEY, 'optimove', 'call-1', int(time.time()) - 1)}",
+        f"exp={SOON + 30 * 86400}&sig={signature(CALLBACK_KEY, 'optimove', 'call-1', SOON + 30 * 86400)}",
+        f"exp=soon&sig={signature(CALLBACK_KEY, 'optimove', 'call-1', SOON)}",
+        f"exp={SOON}&sig=%C3%A9t%C3%A9",  # not ASCII: compare_digest would raise
+        f"sig={signature(CALLBACK_KEY, 'optimove', 'call-1', SOON)}",
+    ],
+    ids=[
+        "empty",
+        "zeros",
+        "other-key",
+        "exp-changed",
+        "other-call",
+        "expired",
+        "too-far",
+        "exp-text",
+        "non-ascii",
+        "no-exp",
+    ],
+)
+def test_an_unsigned_forged_or_expired_callback_is_403_and_goes_nowhere(bus: FakePublisher, query: str) -> None:
+    answer = post(f"/v1/callbacks/optimove/call-1?{query}", {"Errors": []})
     assert answer["statusCode"] == 403
     assert json.loads(answer["body"])["error"]["code"] == "FORBIDDEN"
     assert bus.callbacks == []
+
+
+def test_a_callback_url_is_valid_until_its_expiry_and_no_longer() -> None:
+    url = urlsplit(callback_url("https://x/v1/callbacks", CALLBACK_KEY, "optimove", "c", validity_seconds=60, now=1000))
+    query = parse_qs(url.query)
+    assert query["exp"] == ["1060"]
+    assert verify(CALLBACK_KEY, "optimove", "c", "1060", query["sig"][0], now=1060)
+    assert not verify(CALLBACK_KEY, "optimove", "c", "1060", query["sig"][0], now=1061)
+    with pytest.raises(ValueError, match="valid for 1 to"):
+        callback_url("https://x", CALLBACK_KEY, "optimove", "c", validity_seconds=30 * 86400)
+
+
+def test_a_card_number_in_a_callback_body_is_masked_before_it_goes_anywhere(bus: FakePublisher) -> None:
+    url = callback_url("https://x/v1/callbacks", CALLBACK_KEY, "optimove", "call-1")
+    body = {"errors": [{"customerId": "4111 1111 1111 1111", "note": 4111111111111111}]}
+    answer = post(urlsplit(url).path + "?" + urlsplit(url).query, body)
+    assert answer["statusCode"] == 202
+    [detail] = bus.callbacks
+    assert detail.payload == {"errors": [{"customerId": "411111******1111", "note": "411111******1111"}]}
+    assert detail.receiptId
 
 
 def test_a_callback_body_that_is_not_json_is_accepted_and_passed_on_as_received(bus: FakePublisher) -> None:
     url = urlsplit(callback_url("https://x/v1/callbacks", CALLBACK_KEY, "optimove", "call-2"))
     event = rest_event("POST", url.path, None)
     event["body"] = "<html>Bad Gateway</html>"
-    event["queryStringParameters"] = {"sig": parse_qs(url.query)["sig"][0]}
-    event["multiValueQueryStringParameters"] = {"sig": parse_qs(url.query)["sig"]}
+    event["queryStringParameters"] = {k: v[0] for k, v in parse_qs(url.query).items()}
+    event["multiValueQueryStringParameters"] = parse_qs(url.query)
     answer = handler.lambda_handler(event, FakeLambdaContext())
     assert answer["statusCode"] == 202
     [detail] = bus.callbacks

@@ -299,8 +299,13 @@ class OptimoveConnector:
 
     def handle_callback(self, detail: CallbackDetail) -> CallbackReport:
         results = api.parse_update_results(detail.payload)
-        if self._call_log is not None:
-            self._call_log.keep_results(NAME, detail.callId, detail.payload, readable=results is not None)
+        if self._call_log is not None and not self._call_log.keep_results(
+            NAME, detail.callId, detail.payload, readable=results is not None, receipt=detail.receiptId
+        ):
+            logger.warning(
+                "results for this call were applied before; this post is ignored", extra={"callId": detail.callId}
+            )
+            return CallbackReport()
         if results is None:
             logger.error("unreadable callback results, kept with the call's log", extra={"callId": detail.callId})
             return CallbackReport(unreadable=True)
