@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from dig_contracts.pan import find_card_number
+from dig_contracts.pan import key_by_position, looks_like_card_number
 
 LAST_UPDATED = "LastUpdated"
 MAX_TEXT_CHARS = 4000
@@ -213,12 +213,12 @@ def validate_row(schema: ExtractSchema, row: Mapping[str, Any]) -> dict[str, Any
     """The row typed as the schema says; RowRefused listing every column that breaks a rule."""
     problems: list[RowProblem] = []
     typed: dict[str, Any] = {}
-    for name in row:
-        if schema.column(name) is None:
-            problems.append(RowProblem(name, f"is not a column of extract {schema.name}"))
+    for position, name in enumerate(row, start=1):
+        if schema.column(name) is None:  # named by position: a client's key is never echoed
+            problems.append(RowProblem(key_by_position(position), f"is not a column of extract {schema.name}"))
     for column in schema.columns:
         value = row.get(column.name)
-        if isinstance(value, str | int) and find_card_number(str(value)) is not None:
+        if looks_like_card_number(value):
             problems.append(RowProblem(column.name, "must not contain a payment card number"))
             continue
         try:

@@ -62,6 +62,12 @@ TOLERATED_FAILURE_PERCENT = 10
 MULTIPART_THRESHOLD_BYTES = 100 * 1024 * 1024
 MULTIPART_PART_BYTES = 64 * 1024 * 1024
 MAX_FILE_BYTES = 50 * 1024**3  # 800 parts; the validate step reads it well within Lambda's 15 minutes
+# A gzip upload decoding to more than this, or more than MAX_GZIP_RATIO times its compressed size past
+# the first GZIP_RATIO_GRACE_BYTES, is a gzip bomb: FAILED (GZIP_BOMB) as soon as it passes.
+MAX_DECODED_BYTES = 200 * 1024**3
+MAX_GZIP_RATIO = 100
+GZIP_RATIO_GRACE_BYTES = 64 * 1024**2
+MAX_FILE_LINES = 50_000_000  # 100,000 chunks of 500: the map's child executions stay countable
 UPLOAD_URL_SECONDS = 3600
 REPORT_URL_SECONDS = 900
 

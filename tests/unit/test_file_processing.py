@@ -184,7 +184,7 @@ def test_the_same_upload_reported_twice_is_processed_once(harness: FileHarness) 
             b"memberId,shoeSize\nM-1,9\n",
             {"kind": "extract", "name": "memberAccounts", "file_format": "csv"},
             "HEADER_MISMATCH",
-            "not columns of extract memberAccounts: shoeSize; required columns missing: LastUpdated",
+            "columns 2 (counted from 1) are not columns of extract memberAccounts; required columns missing: LastUpdated",
         ),
     ],
 )
@@ -240,3 +240,70 @@ def test_an_extract_is_validated_row_by_row_and_announced_once_with_its_typed_ro
         ["3", "M-2", "VALIDATION_FAILED", "pointsBalance"],
         ["4", "", "WRONG_COLUMN_COUNT", "(line)"],
     ]
+
+
+# --- hardening (#21) ------------------------------------------------------------------------------
+
+DISGUISED = [
+    "4111.1111.1111.1111",
+    "tel 6135550100 4111111111111111",
+    "x4111111111111111/123",
+    "４１１１１１１１１１１１１１１１",
+]
+
+
+def test_card_numbers_in_disguise_and_hostile_lines_are_refused_alone_and_never_written(harness: FileHarness) -> None:
+    lines: list[Any] = [event(1)]
+    for number, card in enumerate(DISGUISED, start=2):
+        document = event(number)
+        document["data"]["profile"]["note"] = card
+        lines.append(document)
+    lines.append(b'{"eventId": "evt-6", "n": 4111111111111111.0}')
+    lines.append(b"[" * 3000 + b"]" * 3000)  # would exhaust the recursion of a parser or a walk
+    hostile = {**event(8), '=HYPERLINK("http://x")': "1", "eventId": "=cmd|' /C calc'!A0"}
+    lines.append(hostile)
+    data = jsonl(lines)
+    file_id = harness.declare(data)
+    harness.upload(file_id, data)
+
+    result = harness.run(file_id)
+
+    assert (result["accepted"], result["rejected"]) == (1, 7)
+    report = harness.report(file_id)
+    by_line = {int(row[0]): row for row in report[1:]}
+    assert [by_line[n][2] for n in range(2, 6)] == ["CARD_NUMBER_REFUSED"] * 4
+    rows_6 = [row for row in report[1:] if row[0] == "6"]  # a card number as a JSON float, in an invalid event
+    assert {(row[2], row[3]) for row in rows_6} >= {("VALIDATION_FAILED", "eventType"), ("VALIDATION_FAILED", "n")}
+    assert any(row[3] == "n" and "card number" in row[4] for row in rows_6)
+    assert by_line[7][2:] == ["INVALID_JSON", "(line)", "at most 32 levels of nesting"]
+    # A cell a spreadsheet would run as a formula starts with a quote; an unknown key is named by position.
+    rows_8 = [row for row in report[1:] if row[0] == "8"]
+    assert {row[1] for row in rows_8} == {"'=cmd|' /C calc'!A0"}
+    assert {row[3] for row in rows_8} == {"eventId", f"<key {len(hostile)}>"}
+    text = "\n".join(",".join(row) for row in report)
+    assert "4111" not in text and "HYPERLINK" not in text
+
+
+def test_a_gzip_bomb_fails_fast_with_the_reason(harness: FileHarness) -> None:
+    bomb = gzip.compress(b"\n" * (80 * 1024**2), compresslevel=9)  # 80 MiB of newlines in about 80 KB
+    file_id = harness.declare(bomb, compression="gzip")
+    harness.upload(file_id, bomb)
+
+    assert harness.run(file_id) == {"proceed": False, "fileId": file_id, "reason": "GZIP_BOMB"}
+    record = harness.files.get(file_id)
+    assert record is not None and record.status is FileStatus.FAILED
+    assert "decompression bomb" in (record.failureMessage or "")
+
+
+def test_a_file_the_validator_cannot_read_ends_failed_not_validating(harness: FileHarness) -> None:
+    data = jsonl([event(1)])
+    file_id = harness.declare(data)
+    harness.upload(file_id, data)
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("S3 went away")
+
+    harness.steps.storage.stream = broken  # type: ignore[method-assign]
+    assert harness.run(file_id)["reason"] == "VALIDATION_ERROR"
+    record = harness.files.get(file_id)
+    assert record is not None and (record.status, record.failureCode) == (FileStatus.FAILED, "VALIDATION_ERROR")

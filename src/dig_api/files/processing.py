@@ -33,11 +33,15 @@ from db.records import FileLine
 from dig_api.errors import ApiError
 from dig_api.files.lines import Chunk, ChunkPlanner, Line, read_lines
 from dig_api.files.storage import S3Files
-from dig_api.ingest import Caller, IngestService, IngestStatus
+from dig_api.ingest import MAX_JSON_DEPTH, Caller, IngestService, IngestStatus, card_paths, too_deep
 from dig_api.publisher import EventPublisher
 from dig_contracts.extracts import EXTRACTS, ExtractSchema, RowRefused, validate_row
 from dig_contracts.files import (
     CHUNK_LINES,
+    GZIP_RATIO_GRACE_BYTES,
+    MAX_DECODED_BYTES,
+    MAX_FILE_LINES,
+    MAX_GZIP_RATIO,
     MAX_LINE_BYTES,
     Compression,
     FileCounts,
@@ -55,7 +59,7 @@ from dig_contracts.files import (
     results_prefix,
     upload_key,
 )
-from dig_contracts.pan import find_card_number
+from dig_contracts.pan import echoable
 
 logger = logging.getLogger(__name__)
 RESULT_READERS = 16
@@ -147,7 +151,11 @@ class FileSteps:
         if started is None:
             logger.info("file not in a state to start", extra={"fileId": file_id, "status": record.status})
             return {"proceed": False, "fileId": file_id, "reason": f"the file is {record.status.value}"}
-        outcome = self._check(started)
+        try:
+            outcome = self._check(started)
+        except Exception:  # never left VALIDATING: FAILED, and `dig files retry` runs it again
+            logger.exception("file validation failed", extra={"fileId": file_id})
+            outcome = FileFailure("VALIDATION_ERROR", "the file could not be validated; retry it: dig files retry")
         if isinstance(outcome, FileFailure):
             self._fail(started, outcome)
             return {"proceed": False, "fileId": file_id, "reason": outcome.code}
@@ -185,10 +193,22 @@ class FileSteps:
         digest = hashlib.sha256()
         gzipped = record.compression == Compression.GZIP
         writer = self.storage.writer(plain_key(record.fileId)) if gzipped else None
+        read = _Counted(self.storage.stream(key), digest)
+        decoded = 0
         try:
-            raw = _tee_digest(self.storage.stream(key), digest)
-            for piece in _gunzip(raw) if gzipped else raw:
+            for piece in _gunzip(read) if gzipped else read:
                 planner.feed(piece)
+                decoded += len(piece)
+                if gzipped and _bomb(decoded, read.count):
+                    _abort(writer)
+                    return FileFailure(
+                        "GZIP_BOMB",
+                        f"the gzip stream decodes to more than {MAX_GZIP_RATIO} times its size (or past "
+                        f"{MAX_DECODED_BYTES} bytes); refused as a decompression bomb",
+                    )
+                if planner.lines > MAX_FILE_LINES:
+                    _abort(writer)
+                    return FileFailure("TOO_MANY_LINES", f"a file may hold at most {MAX_FILE_LINES} lines")
                 if writer is not None:
                     writer.write(piece)
             planner.finish()
@@ -249,6 +269,7 @@ class FileSteps:
     def _events(self, record: FileRecord, chunk: Chunk, lines: Iterator[Line]) -> ChunkResult:
         result = ChunkResult(chunk.index)
         documents: list[Any] = []
+        found_paths: dict[int, list[str]] = {}
         sizes: list[int] = []
         origins: list[FileLine] = []
         for line in lines:
@@ -256,16 +277,22 @@ class FileSteps:
             if line.text is None:
                 result.reject(line.number, "LINE_TOO_LONG", [("(line)", f"at most {MAX_LINE_BYTES} bytes")])
                 continue
+            if too_deep(line.text):
+                result.reject(line.number, "INVALID_JSON", [("(line)", f"at most {MAX_JSON_DEPTH} levels of nesting")])
+                continue
             try:
                 document = json.loads(line.text)
             except ValueError:
                 result.reject(line.number, "INVALID_JSON", [("(line)", "must be one JSON object")])
                 continue
+            found = card_paths(line.text)
+            if found:
+                found_paths[len(documents)] = found
             documents.append(document)
             sizes.append(line.length)
             origins.append(FileLine(record.fileId, line.number))
         caller = Caller(request_id=f"file:{record.fileId}", client_id=record.client)
-        outcomes = self.ingest.ingest_batch(documents, sizes, caller, origins) if documents else []
+        outcomes = self.ingest.ingest_batch(documents, sizes, caller, origins, found_paths) if documents else []
         unfinished = [
             o.error for o in outcomes if o.error is not None and (o.error.status >= 500 or o.error.status == 409)
         ]
@@ -277,7 +304,7 @@ class FileSteps:
         for origin, outcome in zip(origins, outcomes, strict=True):
             if outcome.status is IngestStatus.REJECTED:
                 assert outcome.error is not None
-                result.reject(origin.line, *_error(outcome.error), identifier=_safe_id(outcome.event_id))
+                result.reject(origin.line, *_error(outcome.error), identifier=echoable(outcome.event_id))
                 continue
             if outcome.status is IngestStatus.ACCEPTED:
                 result.accepted += 1
@@ -298,7 +325,7 @@ class FileSteps:
                 row = _row(line, columns, result)
                 if row is None:
                     continue
-                identifier = _safe_id(row.get(schema.key) if isinstance(row.get(schema.key), str) else None)
+                identifier = echoable(row.get(schema.key))
                 try:
                     typed = validate_row(schema, row)
                 except RowRefused as refused:
@@ -343,10 +370,10 @@ class FileSteps:
                         report.writerow(
                             [
                                 rejection["line"],
-                                rejection["id"] or "",
+                                report_cell(rejection["id"] or ""),
                                 rejection["code"],
-                                detail["field"],
-                                detail["rule"],
+                                report_cell(detail["field"]),
+                                report_cell(detail["rule"]),
                             ]
                         )
                 writer.write(text.getvalue().encode())
@@ -395,10 +422,31 @@ class FileSteps:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _tee_digest(pieces: Iterable[bytes], digest: Any) -> Iterator[bytes]:
-    for piece in pieces:
-        digest.update(piece)
-        yield piece
+class _Counted:
+    """The upload's pieces, hashed and counted as they are read."""
+
+    def __init__(self, pieces: Iterable[bytes], digest: Any) -> None:
+        self._pieces = pieces
+        self._digest = digest
+        self.count = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for piece in self._pieces:
+            self._digest.update(piece)
+            self.count += len(piece)
+            yield piece
+
+
+def _bomb(decoded: int, compressed: int) -> bool:
+    return decoded > MAX_DECODED_BYTES or (
+        decoded > GZIP_RATIO_GRACE_BYTES and decoded > MAX_GZIP_RATIO * max(compressed, 1)
+    )
+
+
+def report_cell(text: str) -> str:
+    """A report cell a spreadsheet shows as text: one starting with = + - @ (or a tab or carriage
+    return) would be read as a formula (OWASP's CSV injection rule: prefix a single quote)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _gunzip(pieces: Iterable[bytes]) -> Iterator[bytes]:
@@ -439,12 +487,13 @@ def _header_problem(schema: ExtractSchema, header: bytes) -> str | None:
     except (UnicodeDecodeError, StopIteration, csv.Error):
         return f"the first line must be the CSV header of extract {schema.name}"
     names = [c.strip() for c in columns]
-    unknown = [n for n in names if schema.column(n) is None]
+    # Which column, by position, never its text: a header is client data too.
+    unknown = [str(position) for position, n in enumerate(names, start=1) if schema.column(n) is None]
     missing = [c.name for c in schema.columns if c.required and c.name not in names]
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted({n for n in names if names.count(n) > 1 and schema.column(n) is not None})
     problems = []
     if unknown:
-        problems.append(f"not columns of extract {schema.name}: {', '.join(unknown)}")
+        problems.append(f"columns {', '.join(unknown)} (counted from 1) are not columns of extract {schema.name}")
     if missing:
         problems.append(f"required columns missing: {', '.join(missing)}")
     if repeated:
@@ -457,6 +506,9 @@ def _row(line: Line, columns: list[str] | None, result: ChunkResult) -> dict[str
         result.reject(line.number, "LINE_TOO_LONG", [("(line)", f"at most {MAX_LINE_BYTES} bytes")])
         return None
     if columns is None:
+        if too_deep(line.text):
+            result.reject(line.number, "INVALID_JSON", [("(line)", f"at most {MAX_JSON_DEPTH} levels of nesting")])
+            return None
         try:
             row = json.loads(line.text)
         except ValueError:
@@ -481,10 +533,3 @@ def _row(line: Line, columns: list[str] | None, result: ChunkResult) -> dict[str
 
 def _error(error: ApiError) -> tuple[str, list[tuple[str, str]]]:
     return error.code, [(d.field, d.rule) for d in error.details] or [("(event)", error.message)]
-
-
-def _safe_id(identifier: str | None) -> str | None:
-    """An eventId or key for the report, unless it could be a card number (never written anywhere)."""
-    if identifier is None or len(identifier) > 200 or find_card_number(identifier) is not None:
-        return None
-    return identifier
