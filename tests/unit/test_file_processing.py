@@ -184,7 +184,8 @@ def test_the_same_upload_reported_twice_is_processed_once(harness: FileHarness) 
             b"memberId,shoeSize\nM-1,9\n",
             {"kind": "extract", "name": "memberAccounts", "file_format": "csv"},
             "HEADER_MISMATCH",
-            "columns 2 (counted from 1) are not columns of extract memberAccounts; required columns missing: LastUpdated",
+            "columns 2 (counted from 1) are not columns of extract memberAccounts; "
+            "required columns missing: LastUpdated",
         ),
     ],
 )
@@ -248,7 +249,7 @@ DISGUISED = [
     "4111.1111.1111.1111",
     "tel 6135550100 4111111111111111",
     "x4111111111111111/123",
-    "４１１１１１１１１１１１１１１１",
+    "\uff14\uff11\uff11\uff11" * 4,  # full-width digits,
 ]
 
 
@@ -281,7 +282,8 @@ def test_card_numbers_in_disguise_and_hostile_lines_are_refused_alone_and_never_
     assert {row[1] for row in rows_8} == {"'=cmd|' /C calc'!A0"}
     assert {row[3] for row in rows_8} == {"eventId", f"<key {len(hostile)}>"}
     text = "\n".join(",".join(row) for row in report)
-    assert "4111" not in text and "HYPERLINK" not in text
+    assert "4111" not in text
+    assert "HYPERLINK" not in text
 
 
 def test_a_gzip_bomb_fails_fast_with_the_reason(harness: FileHarness) -> None:
@@ -291,7 +293,8 @@ def test_a_gzip_bomb_fails_fast_with_the_reason(harness: FileHarness) -> None:
 
     assert harness.run(file_id) == {"proceed": False, "fileId": file_id, "reason": "GZIP_BOMB"}
     record = harness.files.get(file_id)
-    assert record is not None and record.status is FileStatus.FAILED
+    assert record is not None
+    assert record.status is FileStatus.FAILED
     assert "decompression bomb" in (record.failureMessage or "")
 
 
@@ -306,4 +309,5 @@ def test_a_file_the_validator_cannot_read_ends_failed_not_validating(harness: Fi
     harness.steps.storage.stream = broken  # type: ignore[method-assign]
     assert harness.run(file_id)["reason"] == "VALIDATION_ERROR"
     record = harness.files.get(file_id)
-    assert record is not None and (record.status, record.failureCode) == (FileStatus.FAILED, "VALIDATION_ERROR")
+    assert record is not None
+    assert (record.status, record.failureCode) == (FileStatus.FAILED, "VALIDATION_ERROR")

@@ -123,7 +123,7 @@ def test_a_card_number_sent_as_a_json_number_or_float_is_found(number: str) -> N
 
 @given(disguised(), st.integers(min_value=1, max_value=5))
 def test_a_card_number_in_a_key_is_named_by_position_never_by_its_text(case: tuple[str, str], others: int) -> None:
-    number, written = case
+    _number, written = case
     profile = {f"field{i}": "x" for i in range(others)} | {f"k{written}": "value"}
     [path] = card_number_paths({"data": {"profile": profile}})
     assert path == f"data.profile.<key {others + 1}>"
