@@ -249,7 +249,7 @@ DISGUISED = [
     "4111.1111.1111.1111",
     "tel 6135550100 4111111111111111",
     "x4111111111111111/123",
-    "\uff14\uff11\uff11\uff11" * 4,  # full-width digits,
+    "\uff14" + "\uff11" * 15,  # full-width digits
 ]
 
 
