@@ -4,6 +4,7 @@ logs, stage throttling, WAF) in front of the DIG API Lambda."""
 from __future__ import annotations
 
 import json
+import re
 
 import aws_cdk as cdk
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -19,6 +20,7 @@ from aws_cdk import aws_xray as xray
 from constructs import Construct
 
 from dig_api import gateway_errors
+from dig_api.auth import usage_key_prefix
 from dig_contracts import environment as env
 from dig_contracts import functions
 from infra.bundling import function_code
@@ -37,6 +39,7 @@ class Api(Construct):
         *,
         settings: Settings,
         audit_table: dynamodb.ITable,
+        config_table: dynamodb.ITable,
         bus: events.IEventBus,
         layer: lambda_.ILayerVersion,
     ) -> None:
@@ -72,6 +75,8 @@ class Api(Construct):
             rest_api_name=f"dig-{settings.stage}",
             description="DIG: the REST interface ES Loyalty posts member events to",
             endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Per-client throttling: the authorizer names the client's usage-plan key (never a client's credential).
+            api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER if settings.api_auth == "jwt" else None,
             cloud_watch_role=True,
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigw.StageOptions(
@@ -144,9 +149,13 @@ class Api(Construct):
                     env.SIGNING_KEY_SECRET_ARN: self.signing_secret.secret_arn,
                     env.JWT_ISSUER: self.issuer,
                     env.JWT_AUDIENCE: JWT_AUDIENCE,
+                    env.JWT_MAX_LIFETIME_SECONDS: str(settings.token_max_hours * 3600),
+                    env.CONFIG_TABLE_NAME: config_table.table_name,
+                    env.USAGE_KEY_PREFIX: usage_key_prefix(settings.stage),
                 },
             )
             self.signing_secret.grant_read(self.authorizer_function)
+            Database.grant(config_table, self.authorizer_function, "GetItem")  # the revocation list
             cdk.Validations.of(self.signing_secret).acknowledge(
                 cdk.Acknowledgment(
                     id="AwsSolutions::AwsSolutions-SMG4",
@@ -159,9 +168,14 @@ class Api(Construct):
                 "TokenAuthorizer",
                 handler=self.authorizer_function.entry,
                 identity_source=apigw.IdentitySource.header("Authorization"),
-                results_cache_ttl=Duration.minutes(5),
+                # With the authorizer's 30 s cache of the revocation list, a revocation holds within a minute.
+                results_cache_ttl=Duration.seconds(30),
             )
-            method_options = {"authorization_type": apigw.AuthorizationType.CUSTOM, "authorizer": authorizer}
+            method_options = {
+                "authorization_type": apigw.AuthorizationType.CUSTOM,
+                "authorizer": authorizer,
+                "api_key_required": True,
+            }
         cdk.Validations.of(self.rest_api).acknowledge(
             cdk.Acknowledgment(
                 id="AwsSolutions::AwsSolutions-COG4",
@@ -185,6 +199,8 @@ class Api(Construct):
             **method_options,  # type: ignore[arg-type]
         )
         self._callbacks(v1, validator)
+        if settings.api_auth == "jwt":
+            self._usage_plan(settings)
         self._web_acl(settings)
         self.function.add_environment(env.SYNC_CONNECTORS, "{}")
 
@@ -260,6 +276,26 @@ class Api(Construct):
             )
         )
 
+    def _usage_plan(self, settings: Settings) -> None:
+        """One usage plan, one key per configured client: API Gateway throttles each key on its own,
+        so one client cannot starve another. The authorizer answers the key for the token's subject;
+        a client with no key is refused (403). Key values name a client; they authenticate nothing."""
+        plan = self.rest_api.add_usage_plan(
+            "PerClient",
+            name=f"dig-{settings.stage}-per-client",
+            throttle=apigw.ThrottleSettings(rate_limit=settings.client_rate, burst_limit=settings.client_burst),
+            api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
+        )
+        for client in settings.clients:
+            key = apigw.ApiKey(
+                self,
+                f"Client{''.join(part.title() for part in re.split(r'[^A-Za-z0-9]', client))}Key",
+                api_key_name=f"dig-{settings.stage}-{client}",
+                value=usage_key_prefix(settings.stage) + client,
+                description=f"DIG: usage identifier of client {client} (set by the authorizer, not sent by it)",
+            )
+            plan.add_api_key(key)
+
     def register_sync_connector(self, name: str, function: lambda_.IFunction, event_types: list[str]) -> None:
         """The synchronous flow invokes each connector's sync entry point (RequestResponse): ``function``,
         its ``live`` alias under SnapStart."""
@@ -293,22 +329,76 @@ class Api(Construct):
             rules=[
                 managed("AWSManagedRulesAmazonIpReputationList", 0),
                 managed("AWSManagedRulesKnownBadInputsRuleSet", 1),
-                wafv2.CfnWebACL.RuleProperty(
-                    name="RatePerSourceIp",
-                    priority=2,
-                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-                    statement=wafv2.CfnWebACL.StatementProperty(
-                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                            aggregate_key_type="IP", limit=settings.api_throttle_rate * 300
+                # Every legitimate request carries a bearer token or is a provider's signed callback:
+                # anything else is refused by the authorizer anyway, and is either a scan or a broken
+                # client. 100 in 5 minutes from one address is enough to see the 401 and stop.
+                _rate_rule(
+                    "UnauthenticatedPerSourceIp",
+                    2,
+                    100,
+                    wafv2.CfnWebACL.StatementProperty(
+                        and_statement=wafv2.CfnWebACL.AndStatementProperty(
+                            statements=[
+                                _not(_header_present("authorization")),
+                                _not(_path_contains("/v1/callbacks/")),
+                            ]
                         )
                     ),
-                    visibility_config=_visibility("RatePerSourceIp"),
                 ),
+                # Providers post one callback per call; far more from one address is not a provider.
+                _rate_rule(
+                    "CallbacksPerSourceIp", 3, settings.api_throttle_rate * 60, _path_contains("/v1/callbacks/")
+                ),
+                # The stage's own throttling is per API; per client it is the usage plan. This caps one
+                # address at half the stage, so a single misbehaving host cannot take all of it.
+                _rate_rule("RatePerSourceIp", 4, max(100, settings.api_throttle_rate * 150), None),
             ],
         )
         wafv2.CfnWebACLAssociation(
             self, "WebAclAssociation", resource_arn=self.rest_api.deployment_stage.stage_arn, web_acl_arn=acl.attr_arn
         )
+
+
+def _rate_rule(
+    name: str, priority: int, limit: int, scope: wafv2.CfnWebACL.StatementProperty | None
+) -> wafv2.CfnWebACL.RuleProperty:
+    return wafv2.CfnWebACL.RuleProperty(
+        name=name,
+        priority=priority,
+        action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+        statement=wafv2.CfnWebACL.StatementProperty(
+            rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                aggregate_key_type="IP", limit=limit, scope_down_statement=scope
+            )
+        ),
+        visibility_config=_visibility(name),
+    )
+
+
+def _not(statement: wafv2.CfnWebACL.StatementProperty) -> wafv2.CfnWebACL.StatementProperty:
+    return wafv2.CfnWebACL.StatementProperty(not_statement=wafv2.CfnWebACL.NotStatementProperty(statement=statement))
+
+
+def _header_present(name: str) -> wafv2.CfnWebACL.StatementProperty:
+    return wafv2.CfnWebACL.StatementProperty(
+        size_constraint_statement=wafv2.CfnWebACL.SizeConstraintStatementProperty(
+            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(single_header={"Name": name}),
+            comparison_operator="GT",
+            size=0,
+            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+        )
+    )
+
+
+def _path_contains(text: str) -> wafv2.CfnWebACL.StatementProperty:
+    return wafv2.CfnWebACL.StatementProperty(
+        byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(uri_path={}),
+            positional_constraint="CONTAINS",
+            search_string=text,
+            text_transformations=[wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+        )
+    )
 
 
 def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:

@@ -168,6 +168,8 @@ class ConnectorModule(Construct):
                 settings,
                 SYNC_TIMEOUT_SECONDS,
                 snap_start=settings.snap_start,
+                # The synchronous flow can take no more than its share: queue deliveries keep theirs.
+                reserved_concurrency=settings.sync_concurrency,
             )
             functions.append(self.sync_function)
             api.register_sync_connector(
@@ -228,6 +230,7 @@ class ConnectorModule(Construct):
         timeout_seconds: int,
         *,
         snap_start: bool = False,
+        reserved_concurrency: int | None = None,
     ) -> DigFunction:
         return DigFunction(
             self,
@@ -242,6 +245,7 @@ class ConnectorModule(Construct):
             memory_mb=self.manifest.memory_mb,
             description=f"DIG connector: {self.manifest.description}"[:256],
             snap_start=snap_start,
+            reserved_concurrency=reserved_concurrency,
         )
 
     def _extra_rule(

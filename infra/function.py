@@ -34,6 +34,7 @@ class DigFunction(lambda_.Function):
         description: str,
         snap_start: bool = False,
         ephemeral_storage_mb: int = 512,
+        reserved_concurrency: int | None = None,
     ) -> None:
         log_group = logs.LogGroup(
             scope,
@@ -62,6 +63,7 @@ class DigFunction(lambda_.Function):
             memory_size=memory_mb,
             ephemeral_storage_size=cdk.Size.mebibytes(ephemeral_storage_mb),
             tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=reserved_concurrency,
             log_group=log_group,
             role=role,
             description=description,

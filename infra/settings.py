@@ -27,6 +27,11 @@ CONTEXT: dict[str, tuple[str, str]] = {
         "Batches of a file's lines processed at once (the Distributed Map's MaxConcurrency): see Batch files",
     ),
     "alarmEmail": ("", "Optional address subscribed to the alarm topic"),
+    "tokenMaxHours": ("24", "Longest lifetime of a bearer token the authorizer accepts (exp - iat), in hours"),
+    "clientRateLimit": ("50", "Per-client throttling (usage plan): steady requests per second for each client"),
+    "clientBurstLimit": ("100", "Per-client throttling (usage plan): burst for each client"),
+    "clients": ("es-loyalty", "Comma-separated client ids (the tokens' subjects), each throttled on its own"),
+    "syncConcurrency": ("10", "Reserved concurrency of each connector's synchronous entry point"),
     "snapStart": (
         "true",
         "SnapStart on the request path (the API, the authorizer, connectors' synchronous entry points): true or false",
@@ -49,6 +54,11 @@ class Settings:
     file_retention_days: int = 7
     file_map_concurrency: int = 4
     snap_start: bool = True
+    token_max_hours: int = 24
+    client_rate: int = 50
+    client_burst: int = 100
+    clients: tuple[str, ...] = ("es-loyalty",)
+    sync_concurrency: int = 10
 
     @property
     def stack_name(self) -> str:
@@ -83,4 +93,9 @@ class Settings:
             file_retention_days=int(get("fileRetentionDays")),
             file_map_concurrency=int(get("fileMapConcurrency")),
             snap_start=snap_start == "true",
+            token_max_hours=int(get("tokenMaxHours")),
+            client_rate=int(get("clientRateLimit")),
+            client_burst=int(get("clientBurstLimit")),
+            clients=tuple(c.strip() for c in get("clients").split(",") if c.strip()),
+            sync_concurrency=int(get("syncConcurrency")),
         )

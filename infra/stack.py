@@ -30,7 +30,15 @@ class DigStack(Stack):
         )
         database = Database(self, "Database")
         bus = Bus(self, "Bus", stage=settings.stage, archive_retention_days=settings.archive_retention_days)
-        api = Api(self, "Api", settings=settings, audit_table=database.audit_table, bus=bus.bus, layer=layer)
+        api = Api(
+            self,
+            "Api",
+            settings=settings,
+            audit_table=database.audit_table,
+            config_table=database.config_table,
+            bus=bus.bus,
+            layer=layer,
+        )
         observability.watch_function("Api", api.function)
         files = FileFlow(
             self,
@@ -82,6 +90,7 @@ class DigStack(Stack):
         if api.signing_secret is not None:
             outputs["SigningKeySecretArn"] = api.signing_secret.secret_arn
             outputs["JwtIssuer"] = api.issuer
+            outputs["JwtMaxLifetimeHours"] = str(settings.token_max_hours)
         for connector in connectors:
             prefix = connector.manifest.name.title()
             outputs[f"{prefix}QueueUrl"] = connector.queue.queue_url

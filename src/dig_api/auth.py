@@ -15,11 +15,21 @@ from typing import Any
 
 import jwt
 
+from db.revocations import NONE as NO_REVOCATIONS
+from db.revocations import Revocations
+
 ALGORITHM = "HS256"
 WRITE_SCOPE = "events:write"
 READ_SCOPE = "events:read"
 ALL_SCOPES = (WRITE_SCOPE, READ_SCOPE)
 DEFAULT_TOKEN_HOURS = 12
+MAX_TOKEN_HOURS = 24  # the authorizer refuses a token whose exp - iat is longer (JWT_MAX_LIFETIME_SECONDS)
+
+
+def usage_key_prefix(stage: str) -> str:
+    """A client's usage-plan key value is this prefix and its id (at least 20 characters, as API
+    Gateway requires); the authorizer answers it so that API Gateway throttles each client alone."""
+    return f"dig-usage-{stage}-client-"
 
 
 class InvalidToken(Exception):
@@ -68,7 +78,10 @@ def mint(
     scopes: tuple[str, ...] = ALL_SCOPES,
     hours: float = DEFAULT_TOKEN_HOURS,
     now: float | None = None,
+    max_hours: float = MAX_TOKEN_HOURS,
 ) -> str:
+    if not 0 < hours <= max_hours:
+        raise ValueError(f"a token may live at most {max_hours:g} hours (the authorizer refuses longer ones)")
     issued = int(now if now is not None else time.time())
     claims = {
         "iss": issuer,
@@ -82,7 +95,16 @@ def mint(
     return jwt.encode(claims, keys.current.key, algorithm=ALGORITHM, headers={"kid": keys.current.kid})
 
 
-def verify(token: str, keys: KeySet, *, issuer: str, audience: str, leeway_seconds: int = 30) -> Principal:
+def verify(
+    token: str,
+    keys: KeySet,
+    *,
+    issuer: str,
+    audience: str,
+    leeway_seconds: int = 30,
+    max_lifetime_seconds: int = MAX_TOKEN_HOURS * 3600,
+    revocations: Revocations = NO_REVOCATIONS,
+) -> Principal:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as error:
@@ -98,8 +120,12 @@ def verify(token: str, keys: KeySet, *, issuer: str, audience: str, leeway_secon
             audience=audience,
             issuer=issuer,
             leeway=leeway_seconds,
-            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
         )
     except jwt.PyJWTError as error:
         raise InvalidToken(type(error).__name__) from error
+    if int(claims["exp"]) - int(claims["iat"]) > max_lifetime_seconds:
+        raise InvalidToken(f"token lives longer than {max_lifetime_seconds} seconds")
+    if revocations.refuses(claims):
+        raise InvalidToken("token revoked")
     return Principal(client_id=str(claims["sub"]), scopes=frozenset(str(claims.get("scope", "")).split()))

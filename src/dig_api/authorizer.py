@@ -9,18 +9,23 @@ that denies what its scopes do not cover (403).
 from __future__ import annotations
 
 import os
+import time
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from dig_api.auth import READ_SCOPE, WRITE_SCOPE, InvalidToken, KeySet, Principal, verify
+from db.revocations import DynamoRevocations, Revocations
+from dig_api.auth import MAX_TOKEN_HOURS, READ_SCOPE, WRITE_SCOPE, InvalidToken, KeySet, Principal, verify
 from dig_contracts import environment as env
 from dig_contracts import snapstart
 
 logger = Logger(service="dig-authorizer")
 SECRET_MAX_AGE_SECONDS = 300
+# A revocation takes effect within a minute: this, plus API Gateway's cache of answers (infra/api.py).
+REVOCATIONS_MAX_AGE_SECONDS = 30
+_revocations: tuple[float, Revocations] | None = None
 
 
 @cache
@@ -35,6 +40,36 @@ def load_keys() -> KeySet:
     return KeySet.from_secret(str(secret))
 
 
+@cache
+def _revocation_store() -> DynamoRevocations:
+    import boto3
+
+    return DynamoRevocations(boto3.client("dynamodb"), os.environ[env.CONFIG_TABLE_NAME])
+
+
+def load_revocations(now: float | None = None) -> Revocations:
+    """The revocation list, read at most every REVOCATIONS_MAX_AGE_SECONDS. If it cannot be read, the
+    last list read stands; with none read yet, the error stands (no token is let through unchecked)."""
+    global _revocations
+    moment = now if now is not None else time.monotonic()
+    if _revocations is not None and moment - _revocations[0] < REVOCATIONS_MAX_AGE_SECONDS:
+        return _revocations[1]
+    try:
+        _revocations = (moment, _revocation_store().read())
+    except Exception:
+        if _revocations is None:
+            raise
+        logger.exception("revocation list unreadable; the last one read stands")
+    return _revocations[1]
+
+
+def _refresh() -> None:
+    global _revocations
+    _secrets_provider.cache_clear()
+    _revocation_store.cache_clear()
+    _revocations = None
+
+
 def policy_for(principal: Principal, method_arn: str) -> dict[str, Any]:
     """arn:aws:execute-api:region:account:apiId/stage/METHOD/path -> statements over that API stage."""
     api_stage = "/".join(method_arn.split("/")[:2])
@@ -45,11 +80,15 @@ def policy_for(principal: Principal, method_arn: str) -> dict[str, Any]:
     if READ_SCOPE in principal.scopes:
         allowed.append(f"{api_stage}/GET/v1/*")
     statements = [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": allowed}]
-    return {
+    answer: dict[str, Any] = {
         "principalId": principal.client_id,
         "policyDocument": {"Version": "2012-10-17", "Statement": statements},
         "context": {"clientId": principal.client_id, "scopes": " ".join(sorted(principal.scopes))},
     }
+    prefix = os.environ.get(env.USAGE_KEY_PREFIX)
+    if prefix:  # API Gateway throttles this client on its own usage-plan key (infra/api.py)
+        answer["usageIdentifierKey"] = prefix + principal.client_id
+    return answer
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -60,7 +99,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.info("refused: no bearer token")
         raise Exception("Unauthorized")
     try:
-        principal = verify(token, load_keys(), issuer=os.environ[env.JWT_ISSUER], audience=os.environ[env.JWT_AUDIENCE])
+        principal = verify(
+            token,
+            load_keys(),
+            issuer=os.environ[env.JWT_ISSUER],
+            audience=os.environ[env.JWT_AUDIENCE],
+            max_lifetime_seconds=int(os.environ.get(env.JWT_MAX_LIFETIME_SECONDS, MAX_TOKEN_HOURS * 3600)),
+            revocations=load_revocations(),
+        )
     except InvalidToken as error:
         logger.info("refused: invalid token", extra={"reason": str(error)})
         raise Exception("Unauthorized") from None
@@ -68,5 +114,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return policy_for(principal, str(event["methodArn"]))
 
 
-# SnapStart (dig_contracts.snapstart): the secrets client built while Lambda snapshots, rebuilt after a restore.
-snapstart.prepare(warm=_secrets_provider, refresh=_secrets_provider.cache_clear)
+# SnapStart (dig_contracts.snapstart): the secrets client built while Lambda snapshots; after a restore
+# it and the revocation list are built and read again.
+snapstart.prepare(warm=_secrets_provider, refresh=_refresh)

@@ -104,7 +104,7 @@ def token(
     read_only: Annotated[bool, typer.Option(help="Only the events:read scope")] = False,
 ) -> None:
     """Mint a bearer token for a deployed stack (needs read access to its signing-key secret)."""
-    from dig_api.auth import ALL_SCOPES, READ_SCOPE, KeySet, mint
+    from dig_api.auth import ALL_SCOPES, MAX_TOKEN_HOURS, READ_SCOPE, KeySet, mint
     from dig_cli.target import stack_outputs
 
     session, outputs = stack_outputs(stack, region)
@@ -113,7 +113,59 @@ def token(
     secret = session.client("secretsmanager").get_secret_value(SecretId=outputs["SigningKeySecretArn"])
     scopes = (READ_SCOPE,) if read_only else ALL_SCOPES
     keys = KeySet.from_secret(secret["SecretString"])
-    print(mint(keys, client_id=client, issuer=outputs["JwtIssuer"], audience="dig-api", scopes=scopes, hours=hours))
+    max_hours = float(outputs.get("JwtMaxLifetimeHours", MAX_TOKEN_HOURS))
+    try:
+        minted = mint(
+            keys,
+            client_id=client,
+            issuer=outputs["JwtIssuer"],
+            audience="dig-api",
+            scopes=scopes,
+            hours=hours,
+            max_hours=max_hours,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    print(minted)
+
+
+@app.command("revoke")
+def revoke(
+    token_text: Annotated[
+        str | None, typer.Option("--token", help="A bearer token to refuse from now on (until it expires)")
+    ] = None,
+    client: Annotated[
+        str | None, typer.Option(help="A client whose tokens issued until now are all refused (new ones work)")
+    ] = None,
+    stack: Annotated[str | None, typer.Option(help="Deployed stack name, e.g. Dig-dev")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region of the stack")] = None,
+    local: Annotated[bool, typer.Option(help="The running local stack (dig local)")] = False,
+    local_url: Annotated[str | None, typer.Option(help="URL of the local stack")] = None,
+) -> None:
+    """Revoke a bearer token (by its jti) or every token a client holds. Takes effect within a minute
+    (the authorizer's and API Gateway's caches, 30 s each). Needs write access to the config table."""
+    import jwt
+
+    from db.revocations import DynamoRevocations
+    from dig_cli.target import resolve
+
+    if bool(token_text) == bool(client):
+        raise UsageError("say what to revoke: --token TOKEN, or --client CLIENT_ID")
+    target = resolve(stack=stack, region=region, local=local, local_url=local_url)
+    store = DynamoRevocations(target.dynamodb(), target.config_table)
+    if token_text:
+        try:
+            claims = jwt.decode(token_text, options={"verify_signature": False})  # only to find its jti
+        except jwt.PyJWTError:
+            raise UsageError("that is not a JWT") from None
+        if "jti" not in claims or "exp" not in claims:
+            raise UsageError("that token has no jti or exp: the authorizer refuses it anyway")
+        store.revoke_token(str(claims["jti"]), int(claims["exp"]))
+        print(f"revoked token {claims['jti']} of client {claims.get('sub')}; refused within a minute")
+    else:
+        assert client is not None
+        store.revoke_client(client)
+        print(f"revoked every token client {client} holds; refused within a minute (mint it a new one)")
 
 
 INTERRUPTED = 130  # Typer's exit code for Ctrl-C

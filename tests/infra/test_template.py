@@ -305,7 +305,12 @@ def test_every_route_is_authorized_by_the_jwt_authorizer_and_validated(resources
     # The one route without a bearer token: provider callbacks, to a signed URL checked by the Lambda.
     assert callback["Properties"]["AuthorizationType"] == "NONE"
     assert callback["Properties"]["HttpMethod"] == "POST"
-    assert callback["Properties"]["RequestParameters"] == {"method.request.querystring.sig": True}
+    assert callback["Properties"]["RequestParameters"] == {
+        "method.request.querystring.sig": True,
+        "method.request.querystring.exp": True,
+    }
+    assert callback["Properties"].get("ApiKeyRequired") in (None, False)  # no authorizer, no usage key
+    assert method["Properties"]["ApiKeyRequired"] is True
     authorizer, authorizer_properties = one(resources, "AWS::ApiGateway::Authorizer", "ApiTokenAuthorizer")
     assert method["Properties"]["AuthorizationType"] == "CUSTOM"
     assert method["Properties"]["AuthorizerId"] == ref(authorizer)
@@ -314,6 +319,63 @@ def test_every_route_is_authorized_by_the_jwt_authorizer_and_validated(resources
     assert authorizer_properties["IdentitySource"] == "method.request.header.Authorization"
     _, validator = one(resources, "AWS::ApiGateway::RequestValidator", "ApiRestApiRequestValidator")
     assert validator["ValidateRequestParameters"] is True
+
+
+def test_each_client_is_throttled_on_its_own_usage_plan_key_named_by_the_authorizer(
+    resources: Resources, template: dict[str, Any]
+) -> None:
+    [api] = resources("AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
+    _, plan = one(resources, "AWS::ApiGateway::UsagePlan", "ApiRestApiPerClient")
+    assert plan["Throttle"] == {"RateLimit": 50, "BurstLimit": 100}
+    [key] = [r["Properties"] for r in resources("AWS::ApiGateway::ApiKey").values()]
+    assert key["Value"] == "dig-usage-dev-client-es-loyalty"
+    assert len(resources("AWS::ApiGateway::UsagePlanKey")) == 1
+    _, authorizer = one(resources, "AWS::Lambda::Function", "ApiAuthorizer")
+    assert authorizer["Environment"]["Variables"]["USAGE_KEY_PREFIX"] == "dig-usage-dev-client-"
+
+
+def test_tokens_live_at_most_a_day_and_revocations_hold_within_a_minute(resources: Resources) -> None:
+    _, authorizer = one(resources, "AWS::Lambda::Function", "ApiAuthorizer")
+    variables = authorizer["Environment"]["Variables"]
+    assert variables["JWT_MAX_LIFETIME_SECONDS"] == "86400"
+    assert "CONFIG_TABLE_NAME" in variables
+    _, cached = one(resources, "AWS::ApiGateway::Authorizer", "ApiTokenAuthorizer")
+    assert cached["AuthorizerResultTtlInSeconds"] == 30  # + the authorizer's own 30 s cache of the list
+    statements = statements_of(resources, "ApiAuthorizerRole")
+    [config] = [s for s in statements if "dynamodb" in json.dumps(s["Action"])]
+    assert config["Action"] == "dynamodb:GetItem"
+    config_table = next(n for n in resources("AWS::DynamoDB::Table") if n.startswith("DatabaseConfigTable"))
+    assert config["Resource"] == arn_of(config_table)
+
+
+def test_the_callback_route_is_never_traced_since_x_ray_records_the_signed_url(resources: Resources) -> None:
+    [rule] = [r["Properties"]["SamplingRule"] for r in resources("AWS::XRay::SamplingRule").values()]
+    assert (rule["Priority"], rule["FixedRate"], rule["ReservoirSize"]) == (1, 0, 0)
+    assert (rule["URLPath"], rule["HTTPMethod"], rule["ServiceName"]) == ("*/v1/callbacks/*", "POST", "dig-dev/dev")
+
+
+def test_the_waf_limits_unauthenticated_callers_and_single_addresses(resources: Resources) -> None:
+    [acl] = [r["Properties"] for r in resources("AWS::WAFv2::WebACL").values()]
+    rates = {
+        rule["Name"]: rule["Statement"]["RateBasedStatement"]
+        for rule in acl["Rules"]
+        if "RateBasedStatement" in rule["Statement"]
+    }
+    assert {name: rate["Limit"] for name, rate in rates.items()} == {
+        "UnauthenticatedPerSourceIp": 100,
+        "CallbacksPerSourceIp": 6000,
+        "RatePerSourceIp": 15000,
+    }
+    unauthenticated = json.dumps(rates["UnauthenticatedPerSourceIp"]["ScopeDownStatement"])
+    assert '"SingleHeader": {"Name": "authorization"}' in unauthenticated
+    assert "/v1/callbacks/" in unauthenticated
+
+
+def test_the_synchronous_flow_has_reserved_concurrency(resources: Resources) -> None:
+    syncs = [r["Properties"] for n, r in resources("AWS::Lambda::Function").items() if "SyncHandler" in n]
+    assert syncs
+    assert {p["ReservedConcurrentExecutions"] for p in syncs} == {10}
 
 
 def test_the_stage_logs_access_and_errors_without_bodies_and_is_throttled(resources: Resources) -> None:

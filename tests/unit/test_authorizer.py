@@ -9,6 +9,7 @@ from typing import Any
 import jwt
 import pytest
 
+from db.revocations import DynamoRevocations, Revocations
 from dig_api import authorizer
 from dig_api.auth import READ_SCOPE, WRITE_SCOPE, InvalidToken, KeySet, SigningKey, mint, verify
 from dig_local.gateway import allows
@@ -75,6 +76,7 @@ def test_the_handler_answers_unauthorized_for_a_missing_or_bad_token(monkeypatch
     monkeypatch.setenv("JWT_ISSUER", "dig-dev")
     monkeypatch.setenv("JWT_AUDIENCE", "dig-api")
     monkeypatch.setattr(authorizer, "load_keys", lambda: KEYS)
+    monkeypatch.setattr(authorizer, "load_revocations", lambda: Revocations())
     from tests.apigw import FakeLambdaContext
 
     for header in ("", "Basic abc", "Bearer nope"):
@@ -90,3 +92,100 @@ def test_the_secret_format_is_read_with_an_optional_previous_key() -> None:
     keys = KeySet.from_secret(json.dumps({"kid": "k1", "key": "abc"}))
     assert keys.current == SigningKey("k1", "abc")
     assert keys.previous is None
+
+
+# --- lifetime, revocation, per-client throttling (#21) --------------------------------------------
+
+
+def test_a_token_living_longer_than_the_maximum_is_refused_and_cannot_be_minted() -> None:
+    long_lived = jwt.encode(
+        {
+            "sub": "c",
+            "iss": "dig-dev",
+            "aud": "dig-api",
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 25 * 3600,
+            "jti": "j",
+        },
+        KEYS.current.key,
+        algorithm="HS256",
+        headers={"kid": KEYS.current.kid},
+    )
+    with pytest.raises(InvalidToken, match="longer than 86400"):
+        verify(long_lived, KEYS, issuer="dig-dev", audience="dig-api")
+    with pytest.raises(InvalidToken, match="longer than 3600"):
+        verify(token(hours=2), KEYS, issuer="dig-dev", audience="dig-api", max_lifetime_seconds=3600)
+    with pytest.raises(ValueError, match="at most 24 hours"):
+        token(hours=25)
+
+
+def test_a_token_without_a_jti_is_refused() -> None:
+    claims = {"sub": "c", "iss": "dig-dev", "aud": "dig-api", "iat": int(time.time()), "exp": int(time.time()) + 60}
+    bare = jwt.encode(claims, KEYS.current.key, algorithm="HS256", headers={"kid": KEYS.current.kid})
+    with pytest.raises(InvalidToken):
+        verify(bare, KEYS, issuer="dig-dev", audience="dig-api")
+
+
+def test_a_revoked_token_and_a_revoked_clients_older_tokens_are_refused() -> None:
+    first = token()
+    jti = jwt.decode(first, options={"verify_signature": False})["jti"]
+    revoked = Revocations(tokens={jti: int(time.time()) + 3600})
+    with pytest.raises(InvalidToken, match="revoked"):
+        verify(first, KEYS, issuer="dig-dev", audience="dig-api", revocations=revoked)
+    assert verify(token(), KEYS, issuer="dig-dev", audience="dig-api", revocations=revoked).client_id == "es-loyalty"
+
+    cutoff = int(time.time())
+    client_revoked = Revocations(clients={"es-loyalty": cutoff})
+    with pytest.raises(InvalidToken, match="revoked"):
+        verify(token(now=cutoff - 60), KEYS, issuer="dig-dev", audience="dig-api", revocations=client_revoked)
+    later = token(now=cutoff + 1)
+    assert verify(later, KEYS, issuer="dig-dev", audience="dig-api", revocations=client_revoked)
+
+
+def test_the_revocation_list_is_read_at_most_every_30_seconds_and_survives_a_failed_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[int] = []
+
+    class Store:
+        def read(self) -> Revocations:
+            reads.append(1)
+            if len(reads) > 1:
+                raise RuntimeError("DynamoDB unavailable")
+            return Revocations(tokens={"j": 1})
+
+    monkeypatch.setattr(authorizer, "_revocation_store", lambda: Store())
+    monkeypatch.setattr(authorizer, "_revocations", None)
+    assert authorizer.load_revocations(now=100).tokens == {"j": 1}
+    assert authorizer.load_revocations(now=129).tokens == {"j": 1}
+    assert len(reads) == 1
+    assert authorizer.load_revocations(now=131).tokens == {"j": 1}  # the read failed: the last list stands
+    assert len(reads) == 2
+
+
+def test_the_authorizer_names_the_clients_usage_plan_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USAGE_KEY_PREFIX", "dig-usage-dev-client-")
+    principal = verify(token(), KEYS, issuer="dig-dev", audience="dig-api")
+    assert authorizer.policy_for(principal, ARN)["usageIdentifierKey"] == "dig-usage-dev-client-es-loyalty"
+
+
+def test_revocations_are_stored_merged_and_pruned_in_the_config_table() -> None:
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="config",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        now = [1000.0]
+        store = DynamoRevocations(client, "config", clock=lambda: now[0])
+        assert store.read() == Revocations()
+        store.revoke_token("a", 2000)
+        store.revoke_client("partner")
+        now[0] = 2500  # "a" has expired: dropped at the next write
+        store.revoke_token("b", 9000)
+        assert store.read() == Revocations(tokens={"b": 9000}, clients={"partner": 1000})

@@ -53,3 +53,15 @@ def test_dig_local_token_is_accepted_by_a_default_local_stack() -> None:
         audience="dig-api",
     )
     assert principal.scopes == {READ_SCOPE}
+
+
+def test_dig_token_cannot_mint_beyond_the_stacks_maximum(deployed_stack: None) -> None:
+    result = runner.invoke(app, ["token", "--stack", "Dig-dev", "--region", "us-east-1", "--hours", "48"])
+    assert result.exit_code != 0
+    assert "at most 24 hours" in str(result.exception) + result.output
+
+
+def test_dig_revoke_needs_one_thing_to_revoke() -> None:
+    result = runner.invoke(app, ["revoke", "--local"])
+    assert result.exit_code != 0
+    assert "--token TOKEN, or --client" in str(result.exception) + result.output
