@@ -14,7 +14,7 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from db.schema import AUDIT_TABLE
+from db.schema import AUDIT_TABLE, OPERATOR_WRITABLE_KEYS
 from dig_contracts.files import WORK_PREFIX
 from infra.database import Database
 
@@ -46,9 +46,17 @@ class OperatorAccess(Construct):
             "GetItem",
             "BatchGetItem",
             "Query",
-            "PutItem",
-            "UpdateItem",
             indexes=tuple(index.name for index in AUDIT_TABLE.indexes),
+        )
+        # Writes: UpdateItem only (no PutItem, BatchWriteItem or DeleteItem), on the items replay and
+        # erasure change, and every one the CLI makes is conditioned (tests/unit/test_operator_writes.py).
+        self.policy.add_statements(
+            iam.PolicyStatement(
+                sid="ReplayAndEraseByConditionedUpdates",
+                actions=["dynamodb:UpdateItem"],
+                resources=[database.audit_table.table_arn],
+                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(OPERATOR_WRITABLE_KEYS)}},
+            )
         )
         Database.grant(database.config_table, self.policy, "GetItem", "Query", "PutItem", "ConditionCheckItem")
         self.policy.add_statements(

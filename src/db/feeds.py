@@ -176,6 +176,8 @@ def record_erasure(table: Table, member_id: str) -> None:
         "update_item",
         Key=to_item({"pk": ERASED_PK, "sk": f"MEMBER#{member_id}"}),
         UpdateExpression="SET erasedAt = :now, expiresAt = :expires",
+        # Conditioned like every write an operator makes: an erasure marker, or nothing.
+        ConditionExpression="attribute_not_exists(pk) OR attribute_exists(erasedAt)",
         ExpressionAttributeValues=to_item(
             {":now": iso(utc_now()), ":expires": epoch_after(utc_now(), ERASURE_RETENTION_DAYS)}
         ),

@@ -68,42 +68,43 @@ class ReplayStore:
             return None
         return RunRecord(**json.loads(item["doc"]["S"]))
 
+    # Operators write the audit table only through conditioned UpdateItems (they hold no PutItem or
+    # BatchWriteItem): a run item is written only as the same run (its start), an enqueued mark once.
+
     def put_run(self, run: RunRecord) -> None:
         self._db.call(
-            "put_item",
+            "update_item",
             TableName=self._table,
-            Item={
-                "pk": {"S": f"RUN#{run.runId}"},
-                "sk": {"S": "RUN"},
-                "doc": {"S": json.dumps(run.__dict__, sort_keys=True)},
-                "gsiStatusPk": {"S": runs_partition(run.connector)},
-                "gsiStatusSk": {"S": run.startedAt},
-                "expiresAt": {"N": str(int(utc_now().timestamp()) + RUN_RETENTION_SECONDS)},
+            Key={"pk": {"S": f"RUN#{run.runId}"}, "sk": {"S": "RUN"}},
+            UpdateExpression="SET doc = :doc, gsiStatusPk = :gpk, gsiStatusSk = :started, expiresAt = :expires",
+            ConditionExpression="attribute_not_exists(pk) OR gsiStatusSk = :started",
+            ExpressionAttributeValues={
+                ":doc": {"S": json.dumps(run.__dict__, sort_keys=True)},
+                ":gpk": {"S": runs_partition(run.connector)},
+                ":started": {"S": run.startedAt},
+                ":expires": {"N": str(int(utc_now().timestamp()) + RUN_RETENTION_SECONDS)},
             },
         )
 
     def record_enqueued(self, run_id: str, message_ids: list[str]) -> None:
+        from botocore.exceptions import ClientError
+
         now = iso(utc_now())
         expires = str(int(utc_now().timestamp()) + RUN_RETENTION_SECONDS)
-        for start in range(0, len(message_ids), 25):
-            self._db.call(
-                "batch_write_item",
-                RequestItems={
-                    self._table: [
-                        {
-                            "PutRequest": {
-                                "Item": {
-                                    "pk": {"S": f"RUN#{run_id}"},
-                                    "sk": {"S": f"MSG#{message_id}"},
-                                    "at": {"S": now},
-                                    "expiresAt": {"N": expires},
-                                }
-                            }
-                        }
-                        for message_id in message_ids[start : start + 25]
-                    ]
-                },
-            )
+        for message_id in message_ids:
+            try:
+                self._db.call(
+                    "update_item",
+                    TableName=self._table,
+                    Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": f"MSG#{message_id}"}},
+                    UpdateExpression="SET #at = :now, expiresAt = :expires",
+                    ConditionExpression="attribute_not_exists(pk)",
+                    ExpressionAttributeNames={"#at": "at"},
+                    ExpressionAttributeValues={":now": {"S": now}, ":expires": {"N": expires}},
+                )
+            except ClientError as error:
+                if not is_conditional_failure(error):
+                    raise
 
     def run_messages(self, run_id: str) -> list[str]:
         ids: list[str] = []
@@ -131,19 +132,22 @@ class ReplayStore:
             doc = {"updatedAt": now, "eventType": "", "memberId": "", "attemptCount": 0, "attempts": []}
             try:
                 self._db.call(
-                    "put_item",
+                    "update_item",
                     TableName=self._table,
-                    Item={
-                        **key,
-                        "status": {"S": DeliveryStatus.PENDING},
-                        "doc": {"S": json.dumps(doc)},
-                        "replayRunId": {"S": run_id},
-                        "gsiStatusPk": {"S": status_partition(connector, DeliveryStatus.PENDING, now[:10])},
-                        "gsiStatusSk": {"S": f"{now}#{message_id}"},
-                        # Until the connector records the delivery (with its own retention).
-                        "expiresAt": {"N": str(int(utc_now().timestamp()) + RUN_RETENTION_SECONDS)},
-                    },
+                    Key=key,
+                    UpdateExpression="SET #status = :pending, doc = :doc, replayRunId = :run, gsiStatusPk = :gpk, "
+                    "gsiStatusSk = :gsk, expiresAt = :expires",
                     ConditionExpression="attribute_not_exists(pk)",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={
+                        ":pending": {"S": DeliveryStatus.PENDING},
+                        ":doc": {"S": json.dumps(doc)},
+                        ":run": {"S": run_id},
+                        ":gpk": {"S": status_partition(connector, DeliveryStatus.PENDING, now[:10])},
+                        ":gsk": {"S": f"{now}#{message_id}"},
+                        # Until the connector records the delivery (with its own retention).
+                        ":expires": {"N": str(int(utc_now().timestamp()) + RUN_RETENTION_SECONDS)},
+                    },
                 )
                 return Claim.CLAIMED
             except ClientError as error:
@@ -185,18 +189,27 @@ class ReplayStore:
                 return Claim.IN_FLIGHT
             return Claim.NOT_REPLAYABLE
 
-    def release(self, connector: str, message_id: str) -> None:
-        """Undo a claim whose message could not be put on the queue: FAILED again, replayable."""
+    def release(self, connector: str, message_id: str, run_id: str) -> None:
+        """Undo this run's claim of a message that could not be put on the queue: FAILED again, replayable."""
+        from botocore.exceptions import ClientError
+
         now = iso(utc_now())
-        self._db.call(
-            "update_item",
-            TableName=self._table,
-            Key={"pk": {"S": message_pk(message_id)}, "sk": {"S": DELIVERY_SK_PREFIX + connector}},
-            UpdateExpression="SET #status = :failed, gsiStatusPk = :gpk, gsiStatusSk = :gsk REMOVE replayRunId",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":failed": {"S": DeliveryStatus.FAILED},
-                ":gpk": {"S": status_partition(connector, DeliveryStatus.FAILED, now[:10])},
-                ":gsk": {"S": f"{now}#{message_id}"},
-            },
-        )
+        try:
+            self._db.call(
+                "update_item",
+                TableName=self._table,
+                Key={"pk": {"S": message_pk(message_id)}, "sk": {"S": DELIVERY_SK_PREFIX + connector}},
+                UpdateExpression="SET #status = :failed, gsiStatusPk = :gpk, gsiStatusSk = :gsk REMOVE replayRunId",
+                ConditionExpression="#status = :pending AND replayRunId = :run",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":failed": {"S": DeliveryStatus.FAILED},
+                    ":pending": {"S": DeliveryStatus.PENDING},
+                    ":run": {"S": run_id},
+                    ":gpk": {"S": status_partition(connector, DeliveryStatus.FAILED, now[:10])},
+                    ":gsk": {"S": f"{now}#{message_id}"},
+                },
+            )
+        except ClientError as error:  # the connector took it meanwhile: its record stands
+            if not is_conditional_failure(error):
+                raise

@@ -92,3 +92,8 @@ CONFIG_TABLE = TableSpec(
     sort_key=Key("sk"),
     ttl_attribute=TTL_ATTRIBUTE,
 )
+
+
+# The partition keys an operator's UpdateItem may touch (dig replay: runs and deliveries; dig member
+# forget: messages, contacts, per-connector state, the erasure marker). IAM's dynamodb:LeadingKeys.
+OPERATOR_WRITABLE_KEYS = ("MSG#*", "RUN#*", "CONTACT#*", "STATE#*", "ERASED")

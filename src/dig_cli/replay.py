@@ -247,7 +247,7 @@ class Replayer:
         sent: list[str] = []
         for index, (candidate, _) in enumerate(batch):
             if index in failed:
-                self._replays.release(connector, candidate.message_id)
+                self._replays.release(connector, candidate.message_id, run_id)
                 summary.failed_to_enqueue += 1
             else:
                 sent.append(candidate.message_id)

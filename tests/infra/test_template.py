@@ -290,6 +290,22 @@ def test_the_operator_policy_covers_audit_queries_replay_and_config(resources: R
     assert {"dynamodb:Query", "dynamodb:UpdateItem", "sqs:SendMessage", "cloudformation:DescribeStacks"} <= granted
     assert "dynamodb:DeleteItem" not in granted
     assert "sqs:PurgeQueue" not in granted
+    # The audit table: reads, and UpdateItem on the keys replay and erasure change; never a put.
+    audit = next(n for n in resources("AWS::DynamoDB::Table") if n.startswith("DatabaseAuditTable"))
+    audit_arn = json.dumps(arn_of(audit))
+    on_audit = [s for s in policy["PolicyDocument"]["Statement"] if audit_arn in json.dumps(s["Resource"])]
+    audit_actions = actions(on_audit)
+    assert audit_actions == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem"}
+    [update] = [s for s in on_audit if s.get("Sid") == "ReplayAndEraseByConditionedUpdates"]
+    assert update["Action"] == "dynamodb:UpdateItem"
+    assert update["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["MSG#*", "RUN#*", "CONTACT#*", "STATE#*", "ERASED"]}
+    }
+    assert [
+        s
+        for s in on_audit
+        if s.get("Sid") != "ReplayAndEraseByConditionedUpdates" and "dynamodb:UpdateItem" in s["Action"]
+    ] == []
     [alarms] = [s for s in policy["PolicyDocument"]["Statement"] if s.get("Sid") == "SeeTheStacksAlarms"]
     assert alarms["Action"] == "cloudwatch:DescribeAlarms"
     assert ":alarm:Dig-dev-*" in json.dumps(alarms["Resource"])

@@ -137,7 +137,7 @@ def test_a_released_claim_is_failed_and_replayable_again(store: DynamoAuditStore
     message_id = record(store, "e-1")
     replays = ReplayStore(store)
     replays.claim("optimove", message_id, "run-a", force=False, exists=True)
-    replays.release("optimove", message_id)
+    replays.release("optimove", message_id, "run-a")
     assert store.get_deliveries("optimove", [message_id])[message_id].status is DeliveryStatus.FAILED
     assert replays.claim("optimove", message_id, "run-b", force=False, exists=True) is Claim.CLAIMED
 
