@@ -43,7 +43,7 @@ def test_the_request_path_functions_register_their_restore_hooks() -> None:
 
     hooks = snapstart.restore_hooks()
     assert hooks.index(snapstart.reseed_and_forget) < hooks.index(dependencies.refresh)
-    assert authorizer._secrets_provider.cache_clear in hooks
+    assert authorizer._refresh in hooks  # the secrets client, the DynamoDB client and the revocation list
     assert lambda_entry._BUILT["optimove"].cache_clear in hooks  # type: ignore[attr-defined]
 
 
@@ -93,3 +93,13 @@ def test_sessions_share_one_loader_of_service_models_but_resolve_credentials_eac
     first, second = snapstart.session(), snapstart.session()
     assert first._session.get_component("data_loader") is second._session.get_component("data_loader")
     assert first._session is not second._session
+
+
+def test_a_restored_authorizer_reads_its_secrets_and_revocations_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    from db.revocations import Revocations
+
+    monkeypatch.setattr(authorizer, "_revocations", (0.0, Revocations(tokens={"j": 1})))
+    secrets = authorizer._secrets_provider()
+    restore()
+    assert authorizer._revocations is None
+    assert authorizer._secrets_provider() is not secrets
