@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from dig_cli.console import console, errors
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Connector configuration, versioned in the configuration table."
 )
-console = Console()
-errors = Console(stderr=True)
 
 
 def _validate(connector: str, file: Path) -> dict[str, object]:
@@ -35,7 +34,7 @@ def _validate(connector: str, file: Path) -> dict[str, object]:
     try:
         parse(document)
     except ValueError as error:  # the connector's own error, listing its problems where it can
-        errors.print(f"[bold red]{file} is not a valid {connector} configuration:[/]")
+        errors.print(f"{file} is not a valid {connector} configuration:", style="bold red")
         for problem in getattr(error, "problems", None) or [str(error)]:
             errors.print(f"  - {problem}")
         raise typer.Exit(1) from None

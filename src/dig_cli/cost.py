@@ -7,12 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from dig_cli.console import console
 from dig_contracts.events import EventType
-
-console = Console()
 
 
 def cost_command(

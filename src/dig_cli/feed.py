@@ -9,14 +9,13 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from dig_cli.console import console, styled
 from dig_cli.operate import Local, LocalUrl, Region, Stack
 from dig_cli.target import Target, resolve
 
 feed_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Daily batch feeds: status, rebuild.")
-console = Console()
 Connector = Annotated[str, typer.Option(help="The connector whose feed job it is")]
 JOB = "feed"
 
@@ -96,7 +95,7 @@ def run_command(
     answer = invoke_job(target, connector, {"day": day, "full": full})
     run = answer.get("run") or {}
     if run.get("status") != "COMPLETE":
-        console.print(f"[red]The run failed:[/red] {answer.get('error') or run.get('error') or answer}")
+        console.print(styled(("The run failed:", "red"), f" {answer.get('error') or run.get('error') or answer}"))
         raise typer.Exit(1)
     sent = ", ".join(f"{k} {v}" for k, v in run["sent"].items())
     console.print(f"{day}: {run['files']} files, {run['bytes']:,} bytes, sent {sent} ({run['seconds']:.1f} s)")
@@ -114,7 +113,7 @@ def invoke_job(target: Target, connector: str, event: dict[str, Any]) -> dict[st
 
     name = target.jobs.get(f"{connector}.{JOB}")
     if name is None:
-        console.print(f"[red]The stack has no {connector} {JOB} job.[/red]")
+        console.print(f"The stack has no {connector} {JOB} job.", style="red")
         raise typer.Exit(1)
     client = target.session.client("lambda", config=Config(read_timeout=910, retries={"total_max_attempts": 1}))
     answer = client.invoke(FunctionName=name, Payload=json.dumps(event).encode())

@@ -22,17 +22,15 @@ from xml.sax.saxutils import escape
 
 import httpx
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
+from dig_cli.console import console, errors, styled
 from dig_cli.operate import Local, LocalUrl, Region, Stack
 from dig_cli.target import Target, resolve
 from dig_contracts.files import FileStatus, report_key, results_prefix, upload_key
 
 files_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Batch files: upload, follow, retry.")
-console = Console()
-errors = Console(stderr=True)
 READ_BYTES = 1024 * 1024
 REPORT_ROWS_SHOWN = 20
 FINAL = {s.value for s in FileStatus if s.final}
@@ -329,8 +327,11 @@ def render(view: dict[str, Any], report: str | None) -> None:
     counts = view["counts"]
     colour = {"COMPLETED": "green", "COMPLETED_WITH_ERRORS": "yellow", "FAILED": "red"}.get(view["status"], "white")
     console.print(
-        f"[bold]{view['fileId']}[/bold] ({view['kind']}{' ' + view['name'] if view.get('name') else ''}): "
-        f"[{colour}]{view['status']}[/{colour}]"
+        styled(
+            (view["fileId"], "bold"),
+            f" ({view['kind']}{' ' + view['name'] if view.get('name') else ''}): ",
+            (view["status"], colour),
+        )
     )
     console.print(
         f"  lines {counts['lines']}  accepted {counts['accepted']}  duplicates {counts['duplicates']}  "
@@ -347,7 +348,7 @@ def render(view: dict[str, Any], report: str | None) -> None:
         {"code": view["failureCode"], "message": view.get("failureMessage")} if view.get("failureCode") else None
     )
     if failure:
-        console.print(f"  [red]{failure['code']}[/red]: {failure['message']}")
+        console.print(styled("  ", (failure["code"], "red"), f": {failure['message']}"))
     if report:
         rows = list(csv.reader(io.StringIO(report)))[1:]
         table = Table(title=f"Rejected lines ({len(rows)}; first {min(len(rows), REPORT_ROWS_SHOWN)} shown)")

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from dig_cli import config_commands, cost, feed, files, local_state, operate, status
+from dig_cli.console import console, errors
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="DIG: the Data Integration Gateway's command.")
 local_app = typer.Typer(add_completion=False, help="The local stack: moto, the real handlers, an Optimove simulator.")
@@ -28,8 +28,6 @@ app.add_typer(files.files_app, name="files")
 app.add_typer(feed.feed_app, name="feed")
 app.command("status")(status.status_command)
 app.command("cost")(cost.cost_command)
-console = Console()
-errors = Console(stderr=True)
 
 
 class UsageError(Exception):

@@ -12,7 +12,6 @@ from itertools import islice
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -20,6 +19,7 @@ from db.audit import DynamoAuditStore
 from db.call_log import CallStatus
 from db.queries import AuditQueries, MessageRow, Window, delivery_row
 from db.records import DeliveryRecord, DeliveryStatus
+from dig_cli.console import console, errors
 from dig_cli.target import Target, resolve
 from dig_cli.timewindow import BadTime, window
 
@@ -27,8 +27,6 @@ audit_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Query 
 replay_app = typer.Typer(
     add_completion=False, help="Replay messages from the audit trail through one connector's queue."
 )
-console = Console()
-errors = Console(stderr=True)
 
 Stack = Annotated[
     str | None, typer.Option(help="Deployed stack name, e.g. Dig-dev (outputs name the table and queues)")

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from db.records import DeliveryStatus, utc_now
+from dig_cli.console import console, styled
 from dig_cli.target import Target
 
 OLDEST_MESSAGE_ATTENTION_SECONDS = 15 * 60  # the same as the queue-age alarm
@@ -253,11 +254,11 @@ def render(figures: Figures, judged: Verdict, console: Console) -> None:
         )
     console.print(table)
     for alarm in figures.alarms:
-        console.print(f"[red]ALARM[/red] {alarm.name}: {alarm.reason}")
+        console.print(styled(("ALARM", "red"), f" {alarm.name}: {alarm.reason}"))
     if judged.healthy:
-        console.print("[bold green]healthy[/bold green]")
+        console.print("healthy", style="bold green")
     else:
-        console.print(f"[bold red]{judged.line()}[/bold red]")
+        console.print(judged.line(), style="bold red")
         for problem in judged.problems:
             console.print(f"- {problem}", soft_wrap=True)
 
@@ -275,7 +276,6 @@ def status_command(
     from dig_cli.target import resolve
 
     target = resolve(stack=stack, region=region, local=local, local_url=local_url)
-    console = Console()
     while True:
         figures = gather(target)
         judged = verdict(figures)

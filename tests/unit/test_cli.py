@@ -63,3 +63,24 @@ def test_usage_errors_exit_2_with_a_sentence(args: list[str], message: str) -> N
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_dig_prints_provider_text_and_report_cells_as_written_never_as_rich_markup() -> None:
+    from dig_cli.console import console
+    from dig_cli.files import render
+
+    hostile = "[link=https://evil.example]click[/link] [/] [bold]"
+    view = {
+        "fileId": "f-1",
+        "kind": "events",
+        "status": "FAILED",
+        "counts": {"lines": 1, "accepted": 0, "duplicates": 0, "rejected": 1, "unprocessed": 0},
+        "failureCode": "HEADER_MISMATCH",
+        "failureMessage": hostile,
+    }
+    report = f"line,id,code,field,rule\n1,{hostile},VALIDATION_FAILED,x,y\n"
+    with console.capture() as captured:
+        render(view, report)
+    text = captured.get()
+    assert "[link=https://evil.example]click[/link]" in text
+    assert "[/]" in text
