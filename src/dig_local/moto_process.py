@@ -14,9 +14,27 @@ import os
 import signal
 import sys
 import threading
+from typing import Any
 
 READY_PREFIX = "moto listening on "
 SERVER_THREADS = 16  # the handlers' boto3 pools hold up to 16 connections each
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def raw_uploads(app: Any) -> Any:
+    """S3 stores the bytes of a PUT whatever its Content-Type; moto's Flask app would parse a form
+    content type as a form and store nothing. A PUT's body is handed on as bytes (its stored
+    content type becomes application/octet-stream, which DIG never reads)."""
+
+    def middleware(environ: dict[str, Any], start_response: Any) -> Any:
+        content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if environ.get("REQUEST_METHOD") == "PUT" and content_type in FORM_TYPES:
+            environ["CONTENT_TYPE"] = "application/octet-stream"
+        return app(environ, start_response)
+
+    return middleware
 
 
 def main() -> None:
@@ -37,7 +55,11 @@ def main() -> None:
     # new thread for each of the thousands of requests a file makes, a third of moto's time. Waitress
     # keeps connections alive.
     server = create_server(
-        DomainDispatcherApplication(create_backend_app), host=args.host, port=0, threads=SERVER_THREADS, ident=None
+        raw_uploads(DomainDispatcherApplication(create_backend_app)),
+        host=args.host,
+        port=0,
+        threads=SERVER_THREADS,
+        ident=None,
     )
     threading.Thread(target=server.run, name="moto", daemon=True).start()
     print(f"{READY_PREFIX}{server.effective_host}:{server.effective_port}", flush=True)

@@ -176,3 +176,29 @@ def test_the_local_stacks_delete_and_query_speedups_answer_as_moto_does() -> Non
         assert query(**by_index, ScanIndexForward=False, Limit=2) == expected[::-1][:2]
         member_2 = {**by_index, "ExpressionAttributeValues": {":m": {"S": "MEMBER#2"}}}
         assert query(**member_2) == ["MSG#c MESSAGE"]
+
+
+def test_the_local_s3_stores_a_put_whatever_its_content_type() -> None:
+    """moto's Flask app parses a form content type and would store 0 bytes; S3 stores the bytes sent."""
+    from dig_local.moto_process import raw_uploads
+
+    seen: list[tuple[str, str]] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append((environ["REQUEST_METHOD"], environ.get("CONTENT_TYPE", "")))
+        return []
+
+    wrapped = raw_uploads(app)
+    for method, content_type in [
+        ("PUT", "application/x-www-form-urlencoded"),
+        ("PUT", "multipart/form-data; boundary=x"),
+        ("PUT", "text/csv"),
+        ("POST", "application/x-www-form-urlencoded"),
+    ]:
+        wrapped({"REQUEST_METHOD": method, "CONTENT_TYPE": content_type}, None)
+    assert seen == [
+        ("PUT", "application/octet-stream"),
+        ("PUT", "application/octet-stream"),
+        ("PUT", "text/csv"),
+        ("POST", "application/x-www-form-urlencoded"),  # S3's browser-form uploads are forms
+    ]
