@@ -59,6 +59,7 @@ class Received:
     record_id: str
     receive_count: int
     detail: BusDetail
+    archive_replay: str | None = None  # the name of the EventBridge archive replay that sent it again
 
 
 def read_callback(body: Any) -> CallbackDetail | None:
@@ -84,7 +85,16 @@ def read_record(record: Mapping[str, Any], body: Any) -> Received:
     """An SQS record whose body is the EventBridge event a rule (or a replay) put there."""
     detail = BusDetail.model_validate(body["detail"])
     receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-    return Received(record_id=record["messageId"], receive_count=receive_count, detail=detail)
+    replay_name = body.get("replay-name")  # EventBridge marks the events an archive replay re-sends
+    return Received(
+        record_id=record["messageId"],
+        receive_count=receive_count,
+        detail=detail,
+        archive_replay=str(replay_name) if replay_name else None,
+    )
+
+
+DONE_STATUSES = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED})
 
 
 class ConnectorRuntime:
@@ -147,11 +157,13 @@ class ConnectorRuntime:
 
         existing = self.audit.get_deliveries(self.connector.name, by_message)
         inbound: list[InboundMessage] = []
-        invalid: dict[str, Outcome] = {}
+        invalid: dict[str, Outcome] = self._erased_since_archived(by_message, existing)
         for message_id, copies in by_message.items():
             previous = existing.get(message_id)
             if previous is not None and previous.status in (DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED):
                 report.statuses[message_id] = previous.status  # already done: acknowledge, do nothing
+                continue
+            if message_id in invalid:
                 continue
             first = copies[0]
             try:
@@ -209,6 +221,33 @@ class ConnectorRuntime:
             retried = {c.record_id for c in by_message[message_id]}
             report.failures = [f for f in report.failures if f not in retried]
         return report
+
+    def _erased_since_archived(
+        self, by_message: Mapping[str, list[Received]], existing: Mapping[str, DeliveryRecord]
+    ) -> dict[str, Outcome]:
+        """Events EventBridge's archive sends again carry the payload as it was published: a member
+        erased since must not be sent again, nor a message the audit trail no longer holds (its
+        record expired: it could not be audited or replayed). Both SKIPPED, saying why."""
+        archived = [
+            m
+            for m, copies in by_message.items()
+            if copies[0].archive_replay and (m not in existing or existing[m].status not in DONE_STATUSES)
+        ]
+        if not archived:
+            return {}
+        records = self.audit.find_messages(archived)
+        skipped: dict[str, Outcome] = {}
+        for message_id in archived:
+            record = records.get(message_id)
+            if record is None:
+                skipped[message_id] = Outcome(
+                    Result.SKIPPED, error="sent again by an archive replay, but no longer in the audit trail: not sent"
+                )
+            elif record.erasedAt:
+                skipped[message_id] = Outcome(
+                    Result.SKIPPED, error=f"sent again by an archive replay; the member was erased at {record.erasedAt}"
+                )
+        return skipped
 
     def _deliver(self, inbound: list[InboundMessage], deadline: Deadline) -> dict[str, Outcome]:
         """The connector's outcomes, with every message accounted for: a connector that raises, or

@@ -250,3 +250,42 @@ def test_on_the_last_receive_too_a_completed_delivery_is_not_turned_failed() -> 
     report = run(runtime, sqs_record("e-1", receive_count=5))
     assert report.response() == {"batchItemFailures": []}
     assert audit.deliveries[(message_id_for("e-1"), "scripted")].status is DeliveryStatus.DELIVERED
+
+
+def archived(event_id: str) -> dict[str, Any]:
+    """The record as an EventBridge archive replay puts it on the queue: the event, with replay-name."""
+    record = sqs_record(event_id)
+    body = json.loads(record["body"])
+    record["body"] = json.dumps({**body, "replay-name": "after-the-outage"})
+    return record
+
+
+def test_an_archive_replay_skips_erased_members_and_messages_the_audit_trail_no_longer_holds() -> None:
+    from db.records import MessageRecord
+
+    audit = FakeAuditStore()
+    for event_id, erased in (("e-kept", None), ("e-erased", "2026-11-30T00:00:00.000Z")):
+        audit.messages[message_id_for(event_id)] = MessageRecord(
+            messageId=message_id_for(event_id),
+            eventId=event_id,
+            eventType="MEMBER_TIER",
+            memberId="M-1",
+            occurredAt="t",
+            receivedAt="t",
+            sizeBytes=1,
+            envelope={} if erased else example_event("MEMBER_TIER", eventId=event_id),
+            erasedAt=erased,
+        )
+    connector = ScriptedConnector({})
+    runtime = ConnectorRuntime(connector, audit, max_receive_count=5)
+    report = run(runtime, archived("e-kept"), archived("e-erased"), archived("e-expired"), sqs_record("e-live"))
+    assert report.response() == {"batchItemFailures": []}
+    assert sorted(m.event.eventId for m in connector.received) == ["e-kept", "e-live"]
+    erased = audit.deliveries[(message_id_for("e-erased"), "scripted")]
+    assert erased.status is DeliveryStatus.SKIPPED
+    assert "member was erased at 2026-11-30" in (erased.lastError or "")
+    expired = audit.deliveries[(message_id_for("e-expired"), "scripted")]
+    assert (expired.status, "no longer in the audit trail" in (expired.lastError or "")) == (
+        DeliveryStatus.SKIPPED,
+        True,
+    )
