@@ -22,7 +22,7 @@ help:
 $(VENV)/.stamp: pyproject.toml requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
@@ -80,9 +80,9 @@ openapi: setup
 
 lock: $(VENV)/.stamp
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --no-emit-package dig -q -o requirements/dev.txt
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.14 --python-platform aarch64-manylinux_2_28 -q -o requirements/lambda.txt
-	$(BIN)/uv pip compile src/connectors/optimove/feed/requirements.in --python-version 3.14 --python-platform aarch64-manylinux_2_28 -q -o src/connectors/optimove/feed/lambda-requirements.txt
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --no-emit-package dig --generate-hashes -q -o requirements/dev.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.14 --python-platform aarch64-manylinux_2_28 --generate-hashes -q -o requirements/lambda.txt
+	$(BIN)/uv pip compile src/connectors/optimove/feed/requirements.in --python-version 3.14 --python-platform aarch64-manylinux_2_28 --generate-hashes -q -o src/connectors/optimove/feed/lambda-requirements.txt
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

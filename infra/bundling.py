@@ -138,6 +138,7 @@ def dependencies_directory(lock: Path = LOCK, unused: tuple[str, ...] = ()) -> P
                 "--only-binary=:all:",
                 "--no-compile",
                 "--no-deps",
+                "--require-hashes",  # the lock's hashes: what was reviewed is what ships
                 "--target",
                 str(root / "python"),
                 "-r",

@@ -24,6 +24,7 @@ from dig_contracts.files import (
     BATCH_RETRY_ATTEMPTS,
     CHUNKS_PER_BATCH,
     EXTRACTS_PREFIX,
+    FILE_SLOT_WAIT_SECONDS,
     REPORTS_PREFIX,
     TOLERATED_FAILURE_PERCENT,
     UPLOADS_PREFIX,
@@ -91,6 +92,7 @@ class FileFlow(Construct):
             env.FILES_BUCKET_NAME: self.bucket.bucket_name,
             env.AUDIT_RETENTION_DAYS: str(settings.audit_retention_days),
             env.AUDIT_FAILED_RETENTION_DAYS: str(settings.audit_failed_retention_days),
+            env.FILES_AT_ONCE: str(settings.files_at_once),
         }
         code = function_code("files", ("dig_api",))
 
@@ -239,7 +241,7 @@ class FileFlow(Construct):
                     "header.$": "$.validation.batchInput.header",
                 },
             ),
-            max_concurrency=settings.file_map_concurrency,
+            max_concurrency=settings.file_map_concurrency,  # per file; files at once: filesAtOnce
             tolerated_failure_percentage=TOLERATED_FAILURE_PERCENT,
             result_writer_v2=sfn.ResultWriterV2(bucket=self.bucket, prefix=MAP_RESULTS_PREFIX),
             result_path=sfn.JsonPath.DISCARD,
@@ -266,9 +268,36 @@ class FileFlow(Construct):
             finish("FinishFileAfterMapFailure", map_error=True), errors=["States.ALL"], result_path="$.mapError"
         )
         nothing_to_do = sfn.Succeed(self, "NothingToProcess", comment="Refused at validation, or another run has it")
+        # At most filesAtOnce files are processed at once; the others wait here, and ask again in order.
+        wait_for_slot = sfn.Wait(
+            self, "WaitForSlot", time=sfn.WaitTime.duration(Duration.seconds(FILE_SLOT_WAIT_SECONDS))
+        ).next(validate)
+        # A validation step that fails past its retries (a timeout) still ends the file FAILED.
+        failed_validation = tasks.LambdaInvoke(
+            self,
+            "FailFileAfterValidationFailure",
+            lambda_function=self.finish_function,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "uploadKey": sfn.JsonPath.string_at("$.detail.object.key"),
+                    "mapError": sfn.JsonPath.string_at("$.validationError.Error"),
+                }
+            ),
+            payload_response_only=True,
+            retry_on_service_exceptions=True,
+        )
+        validate.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(5), max_attempts=2)
+        validate.add_catch(failed_validation, errors=["States.ALL"], result_path="$.validationError")
         definition = validate.next(
             sfn.Choice(self, "Proceed?")
             .when(sfn.Condition.boolean_equals("$.validation.proceed", True), chunks.next(finish("FinishFile", False)))
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.validation.wait"),
+                    sfn.Condition.boolean_equals("$.validation.wait", True),
+                ),
+                wait_for_slot,
+            )
             .otherwise(nothing_to_do)
         )
         machine = sfn.StateMachine(

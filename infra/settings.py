@@ -26,6 +26,7 @@ CONTEXT: dict[str, tuple[str, str]] = {
         "4",
         "Batches of a file's lines processed at once (the Distributed Map's MaxConcurrency): see Batch files",
     ),
+    "filesAtOnce": ("2", "Files processed at once; the others wait their turn, in the order they arrived"),
     "alarmEmail": ("", "Optional address subscribed to the alarm topic"),
     "tokenMaxHours": ("24", "Longest lifetime of a bearer token the authorizer accepts (exp - iat), in hours"),
     "clientRateLimit": ("50", "Per-client throttling (usage plan): steady requests per second for each client"),
@@ -54,6 +55,7 @@ class Settings:
     file_retention_days: int = 7
     file_map_concurrency: int = 4
     snap_start: bool = True
+    files_at_once: int = 2
     token_max_hours: int = 24
     client_rate: int = 50
     client_burst: int = 100
@@ -93,6 +95,7 @@ class Settings:
             file_retention_days=int(get("fileRetentionDays")),
             file_map_concurrency=int(get("fileMapConcurrency")),
             snap_start=snap_start == "true",
+            files_at_once=int(get("filesAtOnce")),
             token_max_hours=int(get("tokenMaxHours")),
             client_rate=int(get("clientRateLimit")),
             client_burst=int(get("clientBurstLimit")),

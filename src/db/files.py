@@ -55,6 +55,10 @@ class FileStore:
         self._table = table
         self._retention_days = retention_days
 
+    @property
+    def table(self) -> Table:
+        return self._table
+
     def get(self, file_id: str) -> FileRecord | None:
         answer = self._table.call("get_item", Key=_key(file_id), ConsistentRead=True)
         return _record(answer["Item"]) if "Item" in answer else None

@@ -107,10 +107,13 @@ def file_service() -> FileService:
 
 @cache
 def file_steps() -> FileSteps:
+    from db.file_gate import FileGate
     from dig_api.files.processing import FileSteps
 
     ingest = providers.ingest()
-    return FileSteps(s3_files(), file_store(), ingest, ingest.publisher)  # type: ignore[arg-type]
+    store = file_store()
+    gate = FileGate(store.table, limit=int(os.environ.get(env.FILES_AT_ONCE, "2")))  # type: ignore[attr-defined]
+    return FileSteps(s3_files(), store, ingest, ingest.publisher, gate=gate)  # type: ignore[arg-type]
 
 
 BUILDERS = (ingest_service, sync_service, s3_files, file_store, file_service, file_steps)

@@ -67,6 +67,7 @@ MAX_FILE_BYTES = 50 * 1024**3  # 800 parts; the validate step reads it well with
 MAX_DECODED_BYTES = 200 * 1024**3
 MAX_GZIP_RATIO = 100
 GZIP_RATIO_GRACE_BYTES = 64 * 1024**2
+FILE_SLOT_WAIT_SECONDS = 60  # a file waiting for a slot asks again this often (within 24 h: 1,440 loops)
 MAX_FILE_LINES = 50_000_000  # 100,000 chunks of 500: the map's child executions stay countable
 UPLOAD_URL_SECONDS = 3600
 REPORT_URL_SECONDS = 900

@@ -70,6 +70,8 @@ class FileDriver(threading.Thread):
         self.executions += 1
         state = dict(execution_input)
         state["validation"] = self._validate(execution_input, LocalContext("dig-files-validate", 900))
+        while state["validation"].get("wait") and not self._stopping.wait(self._retry_seconds):  # WaitForSlot
+            state["validation"] = self._validate(execution_input, LocalContext("dig-files-validate", 900))
         validation = state["validation"]
         if not validation["proceed"]:
             return None

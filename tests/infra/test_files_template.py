@@ -104,8 +104,23 @@ def test_the_state_machine_validates_then_maps_chunks_in_batches_then_finishes(r
     assert definition(resources)["StartAt"] == "ValidateUpload"
     assert states["ValidateUpload"]["ResultPath"] == "$.validation"
     assert states["Proceed?"]["Choices"] == [
-        {"Variable": "$.validation.proceed", "BooleanEquals": True, "Next": "ProcessChunks"}
+        {"Variable": "$.validation.proceed", "BooleanEquals": True, "Next": "ProcessChunks"},
+        {
+            "And": [
+                {"Variable": "$.validation.wait", "IsPresent": True},
+                {"Variable": "$.validation.wait", "BooleanEquals": True},
+            ],
+            "Next": "WaitForSlot",
+        },
     ]
+    # Files over the cap wait a minute and ask again; a validation that fails past its retries ends FAILED.
+    assert states["WaitForSlot"] == {"Type": "Wait", "Seconds": 60, "Next": "ValidateUpload"}
+    [validation_catch] = states["ValidateUpload"]["Catch"]
+    assert validation_catch["Next"] == "FailFileAfterValidationFailure"
+    assert states["FailFileAfterValidationFailure"]["Parameters"] == {
+        "uploadKey.$": "$.detail.object.key",
+        "mapError.$": "$.validationError.Error",
+    }
     chunks = states["ProcessChunks"]
     assert chunks["ItemReader"] == {
         "Resource": "arn:${AWS::Partition}:states:::s3:getObject",

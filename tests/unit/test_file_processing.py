@@ -16,7 +16,7 @@ from moto import mock_aws
 from dig_api.files.processing import ChunkNotDone
 from dig_contracts.bus import message_id_for
 from dig_contracts.examples import example_event
-from dig_contracts.files import MAX_LINE_BYTES, FileStatus
+from dig_contracts.files import MAX_LINE_BYTES, FileStatus, upload_key
 from tests.files_harness import BUCKET, CHUNK_LINES, FileHarness, gzipped, jsonl
 
 CARD = "4111 1111 1111 1111"
@@ -308,6 +308,36 @@ def test_a_file_the_validator_cannot_read_ends_failed_not_validating(harness: Fi
 
     harness.steps.storage.stream = broken  # type: ignore[method-assign]
     assert harness.run(file_id)["reason"] == "VALIDATION_ERROR"
+    record = harness.files.get(file_id)
+    assert record is not None
+    assert (record.status, record.failureCode) == (FileStatus.FAILED, "VALIDATION_ERROR")
+
+
+def test_a_file_over_the_cap_waits_and_runs_once_a_slot_is_free(harness: FileHarness) -> None:
+    from db.file_gate import FileGate
+
+    harness.steps.gate = FileGate(harness.files.table, limit=1)
+    first, second = jsonl([event(1)]), jsonl([event(2)])
+    one, two = harness.declare(first), harness.declare(second)
+    harness.upload(one, first)
+    harness.upload(two, second)
+    assert harness.steps.gate.admit(one)  # the first file is being processed
+    waiting = harness.steps.validate(upload_key(two))
+    assert waiting == {"proceed": False, "wait": True, "fileId": two, "reason": "waiting for a slot"}
+    record = harness.files.get(two)
+    assert record is not None
+    assert record.status is FileStatus.AWAITING_UPLOAD  # untouched while it waits
+    harness.steps.gate.release(one)
+    assert harness.run(two)["status"] == "COMPLETED"
+    assert harness.steps.gate.state()["running"] == {}
+
+
+def test_a_validation_step_that_failed_past_its_retries_ends_the_file_failed(harness: FileHarness) -> None:
+    data = jsonl([event(1)])
+    file_id = harness.declare(data)
+    harness.upload(file_id, data)
+    harness.files.advance(file_id, FileStatus.VALIDATING, allowed_from={FileStatus.AWAITING_UPLOAD})
+    assert harness.steps.finish(file_id, "States.Timeout") == {"fileId": file_id, "status": "FAILED"}
     record = harness.files.get(file_id)
     assert record is not None
     assert (record.status, record.failureCode) == (FileStatus.FAILED, "VALIDATION_ERROR")

@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dig_api.dependencies import providers
-from dig_contracts.files import FileStatus
+from dig_contracts.files import FileStatus, file_id_from_key
 from dig_contracts.metrics import FILES_SERVICE, NAMESPACE, FileMetric
 
 logger = Logger(service=FILES_SERVICE)
@@ -45,7 +45,9 @@ def batch_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def finish_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = providers.file_steps().finish(event["fileId"], event.get("mapError"))
+    # After a failed validation step the state machine knows the upload's key, not yet the file's id.
+    file_id = event.get("fileId") or file_id_from_key(event["uploadKey"])
+    result = providers.file_steps().finish(file_id, event.get("mapError"))
     metric = FINAL_METRICS.get(result.get("status") or "")
     if metric is not None and "lines" in result:
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)

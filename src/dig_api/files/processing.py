@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from db.file_gate import FileGate
 from db.files import FileRecord, FileStore, now_iso
 from db.records import FileLine
 from dig_api.errors import ApiError
@@ -119,12 +120,14 @@ class FileSteps:
         publisher: EventPublisher,
         *,
         chunk_lines: int = CHUNK_LINES,
+        gate: FileGate | None = None,
     ) -> None:
         self.storage = storage
         self.files = files
         self.ingest = ingest
         self.publisher = publisher
         self.chunk_lines = chunk_lines
+        self.gate = gate
 
     # --- 1. validate ----------------------------------------------------------------------------
 
@@ -137,6 +140,13 @@ class FileSteps:
             logger.warning("an upload nobody declared", extra={"key": key})
             return {"proceed": False, "fileId": file_id, "reason": "no such file"}
         allowed = RERUN_FROM | {FileStatus.AWAITING_UPLOAD} if rerun else {FileStatus.AWAITING_UPLOAD}
+        if record.status not in allowed:
+            logger.info("file not in a state to start", extra={"fileId": file_id, "status": record.status})
+            return {"proceed": False, "fileId": file_id, "reason": f"the file is {record.status.value}"}
+        # Files processed at once are capped; the others wait their turn (the state machine waits and
+        # asks again), in the order they arrived.
+        if self.gate is not None and not self.gate.admit(file_id):
+            return {"proceed": False, "wait": True, "fileId": file_id, "reason": "waiting for a slot"}
         started = self.files.advance(
             file_id,
             FileStatus.VALIDATING,
@@ -149,6 +159,7 @@ class FileSteps:
             completedAt=None,
         )
         if started is None:
+            self._release(file_id)
             logger.info("file not in a state to start", extra={"fileId": file_id, "status": record.status})
             return {"proceed": False, "fileId": file_id, "reason": f"the file is {record.status.value}"}
         try:
@@ -158,6 +169,7 @@ class FileSteps:
             outcome = FileFailure("VALIDATION_ERROR", "the file could not be validated; retry it: dig files retry")
         if isinstance(outcome, FileFailure):
             self._fail(started, outcome)
+            self._release(file_id)
             return {"proceed": False, "fileId": file_id, "reason": outcome.code}
         planner, source = outcome
         self.storage.put_json(chunks_key(file_id), [c.item() for c in planner.chunks])
@@ -344,7 +356,21 @@ class FileSteps:
     # --- 3. finish --------------------------------------------------------------------------------
 
     def finish(self, file_id: str, map_error: str | None = None) -> dict[str, Any]:
+        try:
+            return self._finish(file_id, map_error)
+        finally:
+            self._release(file_id)
+
+    def _release(self, file_id: str) -> None:
+        if self.gate is not None:
+            self.gate.release(file_id)
+
+    def _finish(self, file_id: str, map_error: str | None) -> dict[str, Any]:
         record = self.files.get(file_id)
+        if record is not None and record.status is FileStatus.VALIDATING and map_error is not None:
+            # The validation step itself failed past its retries (a timeout, say): never left VALIDATING.
+            self._fail(record, FileFailure("VALIDATION_ERROR", f"validation did not complete ({map_error}); retry it"))
+            return {"fileId": file_id, "status": FileStatus.FAILED.value}
         if record is None or record.status is not FileStatus.PROCESSING:
             return {"fileId": file_id, "status": record.status.value if record else None}
         chunks = [Chunk.from_item(item) for item in self.storage.read_json(chunks_key(file_id))]
