@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from benchmarks import api, connector_throughput, feed, files, local_stack
+from benchmarks import api, connector_throughput, feed, files, local_stack, pan
 
 
 def main() -> None:
@@ -15,6 +15,7 @@ def main() -> None:
         "local_stack_end_to_end": local_stack.run(),
         "files": files.run(),
         "optimove_feed": feed.run(),
+        "card_number_rule": pan.run(),
     }
     json.dump(results, sys.stdout, indent=2)
     print()
