@@ -45,6 +45,9 @@ FAMILIES: dict[str, Callable[[random.Random], object]] = {
     "order_id (ORD-YYYYMMDD-NNNNNN)": lambda rng: f"ORD-{_moment(rng):%Y%m%d}-{_digits(rng, 6)}",
     "member_id (M- and 6-10 digits)": lambda rng: f"M-{_digits(rng, rng.randint(6, 10))}",
     "ean13_barcode (13 bare digits)": _ean13,
+    "event_id (evt-<nanosecond epoch>-<n>)": lambda rng: (
+        f"evt-{int(_moment(rng).timestamp() * 1e9)}-{rng.randrange(1000)}"
+    ),
     "any_16_digit_number (bare, uniform)": lambda rng: _digits(rng, 16),
     "epoch_nanos (19 bare digits)": lambda rng: str(int(_moment(rng).timestamp()) * 10**9 + rng.randrange(10**9)),
 }

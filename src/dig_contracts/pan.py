@@ -7,8 +7,13 @@ The rule, applied to every string, key and number a client sends:
 2. Digit runs: digits in which any two neighbours may be separated by up to three separators, in any
    mix: whitespace of any kind, any dash, dot, slash, backslash, underscore, comma, pipe. Letters and
    other characters end a run but do not hide what they touch ("card4111...x" is a run).
-3. Windows: every window of 13 to 19 consecutive digits of a run (separators dropped), so a card
-   number preceded by a phone number or followed by a CVV or an expiry, in the same run, is found.
+3. Windows of 13 to 19 consecutive digits of a run (separators dropped), starting where a group of
+   the run starts (its first digit, or the first after a separator), so that a card number followed
+   by a CVV or an expiry, or after a phone number, in the same run, is found; in a group of more than
+   19 bare digits, every window (a phone number glued to a card number). Not from the middle of a
+   shorter group: a 16-digit id or a nanosecond epoch is one number, and "ORD-<19 digits>-17" is not
+   searched for a card number starting inside its id. The price: digits glued before a card number
+   that is itself written in separated groups ("0100411111111 11111111") hide where it starts.
 4. A window is a card number when it passes the Luhn check AND starts with an issuer prefix whose
    network issues numbers of that length (``_ISSUERS``: Visa, Mastercard, Amex, Discover, Diners,
    JCB, UnionPay, Maestro, Mir, RuPay, Troy, Verve, and smaller schemes). Luhn alone flags one random
@@ -33,7 +38,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 MIN_PAN_DIGITS = 13
@@ -44,6 +49,7 @@ MAX_SEPARATORS = 3  # between two digits: "4111 - 1111" is one run, a sentence i
 _SEPARATOR_CLASS = r"\s\-\u2010-\u2015\u2212\u2043\u2e3a\u2e3b\u301c\u30a0\ufe31\ufe32._/\\,|"
 _RUN = re.compile(rf"[0-9](?:[{_SEPARATOR_CLASS}]{{0,{MAX_SEPARATORS}}}[0-9])*")
 _NOT_DIGIT = re.compile(r"[^0-9]")
+_GROUP = re.compile(r"[0-9]+")
 _UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 E164_MAX_DIGITS = 15
 # For the raw-text screen: any decimal digit, any non-word character or underscore between them.
@@ -99,10 +105,13 @@ def _known_issuer(window: str) -> bool:
     return False
 
 
-def card_in_digits(digits: str) -> str | None:
-    """The first 13-19 digit window of ``digits`` (ASCII digits only) that is a card number."""
+def card_in_digits(digits: str, starts: Iterable[int] | None = None) -> str | None:
+    """The first 13-19 digit window of ``digits`` (ASCII digits only) that is a card number, among
+    those starting at ``starts`` (every position when None)."""
     count = len(digits)
-    for start in range(count - MIN_PAN_DIGITS + 1):
+    for start in range(count - MIN_PAN_DIGITS + 1) if starts is None else starts:
+        if start > count - MIN_PAN_DIGITS:
+            break
         if digits[start] not in _ISSUER_FIRST_DIGITS:
             continue
         for length in range(MIN_PAN_DIGITS, min(MAX_PAN_DIGITS, count - start) + 1):
@@ -145,7 +154,18 @@ def _card_in_run(text: str, match: re.Match[str]) -> str | None:
         return None
     if len(digits) == MIN_PAN_DIGITS and digits == match.group() and _ean13(digits):
         return None
-    return card_in_digits(digits)
+    return card_in_digits(digits, _window_starts(match.group()))
+
+
+def _window_starts(run: str) -> list[int]:
+    """Where windows of a run may start (indexes into its digits): each group's first digit, and
+    every digit of a group longer than MAX_PAN_DIGITS."""
+    starts: list[int] = []
+    index = 0
+    for group in _GROUP.findall(run):
+        starts.extend(range(index, index + len(group)) if len(group) > MAX_PAN_DIGITS else (index,))
+        index += len(group)
+    return starts
 
 
 def find_card_number(text: str) -> str | None:
