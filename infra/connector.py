@@ -131,6 +131,7 @@ class ConnectorModule(Construct):
         secrets: list[secretsmanager.ISecret] = []
         if callbacks is not None:
             environment[kit_settings.DIG_CALLBACK_URL] = api.callback_url
+            environment[kit_settings.DIG_CALLBACK_VALIDITY_SECONDS] = str(settings.callback_validity_hours * 3600)
             environment[kit_settings.CALLBACK_KEY_SECRET_ARN] = api.callback_key.secret_arn
             secrets.append(api.callback_key)
         for index, secret_setting in enumerate(manifest.secrets):

@@ -7,6 +7,8 @@ from typing import Literal
 
 from constructs import Node
 
+from dig_contracts.callbacks import MAX_VALIDITY_SECONDS
+
 # key: (default, description) -- the README's configuration table is generated from this list
 CONTEXT: dict[str, tuple[str, str]] = {
     "stage": ("dev", "Deployment stage; names the stack (Dig-<stage>) and the API stage"),
@@ -28,6 +30,7 @@ CONTEXT: dict[str, tuple[str, str]] = {
     ),
     "filesAtOnce": ("2", "Files processed at once; the others wait their turn, in the order they arrived"),
     "alarmEmail": ("", "Optional address subscribed to the alarm topic"),
+    "callbackValidityHours": ("72", "How long a callback URL a connector gives a provider stays valid (at most 168)"),
     "tokenMaxHours": ("24", "Longest lifetime of a bearer token the authorizer accepts (exp - iat), in hours"),
     "clientRateLimit": ("50", "Per-client throttling (usage plan): steady requests per second for each client"),
     "clientBurstLimit": ("100", "Per-client throttling (usage plan): burst for each client"),
@@ -56,6 +59,7 @@ class Settings:
     file_map_concurrency: int = 4
     snap_start: bool = True
     files_at_once: int = 2
+    callback_validity_hours: int = 72
     token_max_hours: int = 24
     client_rate: int = 50
     client_burst: int = 100
@@ -96,9 +100,17 @@ class Settings:
             file_map_concurrency=int(get("fileMapConcurrency")),
             snap_start=snap_start == "true",
             files_at_once=int(get("filesAtOnce")),
+            callback_validity_hours=_callback_hours(get("callbackValidityHours")),
             token_max_hours=int(get("tokenMaxHours")),
             client_rate=int(get("clientRateLimit")),
             client_burst=int(get("clientBurstLimit")),
             clients=tuple(c.strip() for c in get("clients").split(",") if c.strip()),
             sync_concurrency=int(get("syncConcurrency")),
         )
+
+
+def _callback_hours(value: str) -> int:
+    hours = int(value)
+    if not 1 <= hours <= MAX_VALIDITY_SECONDS // 3600:
+        raise ValueError(f"context callbackValidityHours must be 1 to {MAX_VALIDITY_SECONDS // 3600}, not {hours}")
+    return hours

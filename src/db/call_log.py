@@ -9,7 +9,8 @@ One item per call: pk ``CALL#<connector>#<callId>``, sk ``CALL``, with
   calledAt / dueAt (when results count as overdue) / resultsAt / overdueAt
   results    the raw body the provider posted (kept as received, readable or not), ``readable``
 and, while results are awaited, the keys of the byConnectorStatus index: ``CALLS#<connector>#AWAITING``,
-``<dueAt>#<callId>``, so that a scheduled check finds the overdue ones with one query. Kept three days.
+``<dueAt>#<callId>``, so that a scheduled check finds the overdue ones with one query. Kept as long as
+a callback URL can be valid (seven days).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from typing import Any, Protocol
 from db.audit import DynamoAuditStore
 from db.records import iso
 from db.table import is_conditional_failure
+from dig_contracts.callbacks import MAX_VALIDITY_SECONDS
 
-RETENTION_SECONDS = 3 * 86_400
+RETENTION_SECONDS = MAX_VALIDITY_SECONDS  # results may come as long as a callback URL is valid
 MAX_RESULTS_KEPT_BYTES = 100_000  # a DynamoDB item holds 400 KB; results beyond this are cut, and say so
 STATUS_INDEX = "byConnectorStatus"
 Carried = Mapping[str, Mapping[str, list[str]]]  # customer -> message -> fields

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dig_contracts.callbacks import DEFAULT_VALIDITY_SECONDS, MAX_VALIDITY_SECONDS
 from dig_contracts.environment import (
     AUDIT_FAILED_RETENTION_DAYS,
     AUDIT_RETENTION_DAYS,
@@ -19,6 +20,7 @@ from dig_contracts.environment import (
     CONNECTOR_QUEUE_URL,
     CONTACT_RETENTION_DAYS,
     DIG_CALLBACK_URL,
+    DIG_CALLBACK_VALIDITY_SECONDS,
     MAX_RECEIVE_COUNT,
 )
 
@@ -31,6 +33,7 @@ __all__ = [
     "CONNECTOR_QUEUE_URL",
     "CONTACT_RETENTION_DAYS",
     "DIG_CALLBACK_URL",
+    "DIG_CALLBACK_VALIDITY_SECONDS",
     "MAX_RECEIVE_COUNT",
     "ConnectorSettings",
     "connector_variable",
@@ -54,6 +57,9 @@ class ConnectorSettings(BaseModel):
     contact_retention_days: int = Field(default=400, ge=1, alias=CONTACT_RETENTION_DAYS)
     queue_url: str | None = Field(default=None, alias=CONNECTOR_QUEUE_URL)
     callback_url: str | None = Field(default=None, alias=DIG_CALLBACK_URL)
+    callback_validity_seconds: int = Field(
+        default=DEFAULT_VALIDITY_SECONDS, ge=60, le=MAX_VALIDITY_SECONDS, alias=DIG_CALLBACK_VALIDITY_SECONDS
+    )
     callback_key_secret_arn: str | None = Field(default=None, alias=CALLBACK_KEY_SECRET_ARN)
 
     @classmethod

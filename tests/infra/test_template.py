@@ -668,7 +668,10 @@ def test_iam_authentication_and_no_snapstart_are_selectable_by_context(tmp_path:
     assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Alias"]
 
 
-@pytest.mark.parametrize(("key", "value"), [("apiAuth", "basic"), ("stage", "dev stage"), ("snapStart", "maybe")])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("apiAuth", "basic"), ("stage", "dev stage"), ("snapStart", "maybe"), ("callbackValidityHours", "200")],
+)
 def test_bad_context_is_refused_with_a_clear_error(tmp_path: Path, key: str, value: str) -> None:
     with pytest.raises(ValueError, match=key):
         synthesize(tmp_path / "bad", **{key: value})
@@ -835,3 +838,10 @@ def test_the_feed_jobs_destination_role_and_key_come_from_deploy_time_settings(t
     operator = next(p for n, p in of_type("AWS::IAM::ManagedPolicy").items() if n.startswith("OperatorPolicy"))
     assert any(s["Action"] == "lambda:InvokeFunction" for s in operator["Properties"]["PolicyDocument"]["Statement"])
     assert "OptimoveFeedJobFunctionName" in template["Outputs"]
+
+
+def test_callback_urls_are_valid_for_the_configured_hours(resources: Resources) -> None:
+    [optimove] = [
+        r["Properties"] for n, r in resources("AWS::Lambda::Function").items() if n.startswith("OptimoveHandler")
+    ]
+    assert optimove["Environment"]["Variables"]["DIG_CALLBACK_VALIDITY_SECONDS"] == str(72 * 3600)

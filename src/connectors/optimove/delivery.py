@@ -34,7 +34,7 @@ from dig_connector_kit.contacts import member_contacts
 from dig_connector_kit.http import CallResult, Transport
 from dig_connector_kit.model import CallbackReport, Deadline, InboundMessage, LateFailure, Outcome, Result
 from dig_contracts.bus import CallbackDetail
-from dig_contracts.callbacks import callback_url
+from dig_contracts.callbacks import DEFAULT_VALIDITY_SECONDS, callback_url
 from dig_contracts.files import FileReadyDetail
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class Endpoints:
     realtime_base: str
     # Where Optimove posts UpdateCustomerAttributes results: the DIG API's callback route.
     callback_base: str | None = None
+    callback_validity_seconds: int = DEFAULT_VALIDITY_SECONDS
 
 
 @dataclass
@@ -280,7 +281,13 @@ class OptimoveConnector:
         key = self._callback_key() if self._endpoints.callback_base else None
         if not key or not self._endpoints.callback_base:
             return call_id, None
-        return call_id, callback_url(self._endpoints.callback_base, key, NAME, call_id)
+        return call_id, callback_url(
+            self._endpoints.callback_base,
+            key,
+            NAME,
+            call_id,
+            validity_seconds=self._endpoints.callback_validity_seconds,
+        )
 
     @staticmethod
     def _carried(

@@ -30,7 +30,12 @@ def build(kit: Kit) -> OptimoveConnector:
         kit.config,
         kit.transport(authorize(credentials), read_body=read_body),
         kit.watermarks,
-        Endpoints(kit.setting(API_BASE_URL), kit.setting(REALTIME_BASE_URL), kit.callback_base),
+        Endpoints(
+            kit.setting(API_BASE_URL),
+            kit.setting(REALTIME_BASE_URL),
+            kit.callback_base,
+            kit.settings.callback_validity_seconds,
+        ),
         credentials,
         operations=kit.operations,
         call_log=kit.call_log,
