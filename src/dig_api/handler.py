@@ -42,11 +42,9 @@ from dig_api.errors import (
 from dig_api.files.service import FileDeclaration, FileDeclared, FileList, FileView
 from dig_api.ingest import (
     EVENT_TAGS,
-    MAX_BATCH_EVENTS,
     MAX_JSON_DEPTH,
     Caller,
     IngestStatus,
-    batch_too_large,
     card_paths,
     card_paths_by_entry,
     check_card_numbers,
@@ -94,7 +92,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("POST", re.compile(r"^/v1/sync/events$")),
     ("POST", re.compile(r"^/v1/callbacks/[^/]+/[^/]+$")),
     ("GET", re.compile(r"^/v1/messages/[^/]+$")),
-    ("GET", re.compile(r"^/v1/events/[^/]+$")),
+    ("GET", re.compile(r"^/v1/events/(?!batch$)[^/]+$")),
     ("GET", re.compile(r"^/v1/openapi\.json$")),
     ("POST", re.compile(r"^/v1/files$")),
     ("GET", re.compile(r"^/v1/files$")),
@@ -106,20 +104,31 @@ def json_response(description: str, model: type[Any]) -> Any:
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
-ERROR_SCHEMA = ErrorBody.model_json_schema()
-ERROR_RESPONSES: dict[int, Any] = {
-    status: {"description": description, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
-    for status, description in (
-        (400, "The body is not valid JSON"),
-        (401, "Missing or invalid bearer token"),
-        (403, "The token does not allow this route"),
-        (404, "No such message, event or route"),
-        (413, "The event or batch is too large"),
-        (415, "The body is not JSON"),
-        (422, "The event does not match its schema, or holds a card number"),
-        (503, "The bus or the audit table is unavailable; retry after Retry-After seconds"),
-    )
+# The error answers each route can give; dig_api.openapi adds those every route shares (401, 403, 405,
+# 429, 500) with an example and Retry-After where it is sent.
+ERROR_DESCRIPTIONS = {
+    400: "The body is not valid JSON, or nests deeper than 32 levels",
+    401: "Missing or invalid bearer token",
+    403: "The token does not allow this route (or its client is not registered, or the WAF blocked it)",
+    404: "No such message, event, file or route",
+    405: "The method is not allowed on this route (Allow lists those that are)",
+    409: "Another request is delivering this eventId right now; retry after Retry-After seconds",
+    413: "The event or batch is too large (as posted, or as it would be stored)",
+    415: "The body is not JSON",
+    422: "The request does not match its schema, or holds a card number",
+    429: "Too many requests from this client; retry later",
+    500: "An unexpected error; the requestId identifies it in the logs",
+    503: "The bus or the audit table is unavailable; retry after Retry-After seconds",
 }
+
+
+def error_responses(*statuses: int) -> dict[int, Any]:
+    return {status: json_response(ERROR_DESCRIPTIONS[status], ErrorBody) for status in statuses}
+
+
+POST_ERRORS = error_responses(400, 413, 415, 422, 503)
+EVENT_ERRORS = error_responses(400, 409, 413, 415, 422, 503)
+READ_ERRORS = error_responses(404, 503)
 
 
 def caller() -> Caller:
@@ -143,7 +152,7 @@ def body_size() -> int:
     responses={
         202: json_response("Accepted: recorded and on the bus", IngestResponse),
         200: json_response("Duplicate: the original messageId", IngestResponse),
-        **ERROR_RESPONSES,
+        **EVENT_ERRORS,
     },
     tags=["events"],
 )
@@ -161,12 +170,10 @@ def post_event(event: Annotated[LoyaltyEvent, Body()]):
     summary="Submit up to 500 events",
     description="One result per input entry, in input order. A bad entry rejects only itself; an entry the "
     "bus could not take is 'rejected' with code SERVICE_UNAVAILABLE and retryable=true, never 'accepted'.",
-    responses={200: json_response("One result per entry", BatchResponse), **ERROR_RESPONSES},
+    responses={200: json_response("One result per entry", BatchResponse), **POST_ERRORS},
     tags=["events"],
 )
 def post_batch(batch: Annotated[BatchRequest, Body()]):
-    if len(batch.events) > MAX_BATCH_EVENTS:
-        raise batch_too_large(len(batch.events))
     sizes = [len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()) for document in batch.events]
     found = card_paths_by_entry(app.current_event.decoded_body or "")
     results = providers.ingest().ingest_batch(batch.events, sizes, caller(), found_card_paths=found)
@@ -195,7 +202,7 @@ def post_batch(batch: Annotated[BatchRequest, Body()]):
     description="Records the event like POST /v1/events, then invokes each subscribed connector directly and "
     "answers every connector's result within the API's timeout. A connector that fails is recorded FAILED, "
     "replayable; the same eventId again answers its recorded deliveries with status 'duplicate'.",
-    responses={200: json_response("Each connector's result", SyncResponse), **ERROR_RESPONSES},
+    responses={200: json_response("Each connector's result", SyncResponse), **EVENT_ERRORS},
     tags=["events"],
 )
 def post_sync_event(event: Annotated[LoyaltyEvent, Body()]):
@@ -248,7 +255,7 @@ def post_callback(connector: str, callId: str):
 @app.get(
     "/v1/messages/<messageId>",
     summary="The audit record of a message",
-    responses={200: json_response("The message and its deliveries", MessageResponse), 404: ERROR_RESPONSES[404]},
+    responses={200: json_response("The message and its deliveries", MessageResponse), **READ_ERRORS},
     tags=["messages"],
 )
 def get_message(messageId: Annotated[str, Path(max_length=64)]):
@@ -261,10 +268,16 @@ def get_message(messageId: Annotated[str, Path(max_length=64)]):
 @app.get(
     "/v1/events/<eventId>",
     summary="The audit record of a message, by ES Loyalty's eventId",
-    responses={200: json_response("The message and its deliveries", MessageResponse), 404: ERROR_RESPONSES[404]},
+    responses={
+        200: json_response("The message and its deliveries", MessageResponse),
+        **READ_ERRORS,
+        **error_responses(405),
+    },
     tags=["messages"],
 )
 def get_event(eventId: Annotated[str, Path(max_length=128)]):
+    if eventId == "batch":  # GET /v1/events/batch: the batch route takes POST only
+        raise MethodNotAllowed("this method is not allowed on this route", headers={"Allow": "POST"})
     view = providers.ingest().message_for_event(eventId)
     if view is None:
         raise NotFound("no message for this eventId")
@@ -281,7 +294,7 @@ def get_event(eventId: Annotated[str, Path(max_length=128)]):
     responses={
         201: json_response("Declared: upload the file as the answer says", FileDeclared),
         200: json_response("Declared before: nothing to upload", FileDeclared),
-        **ERROR_RESPONSES,
+        **POST_ERRORS,
     },
     tags=["files"],
 )
@@ -293,7 +306,7 @@ def post_file(declaration: Annotated[FileDeclaration, Body()]):
 @app.get(
     "/v1/files",
     summary="Recent batch files, newest first",
-    responses={200: json_response("Recent files", FileList), **ERROR_RESPONSES},
+    responses={200: json_response("Recent files", FileList), **error_responses(422, 503)},
     tags=["files"],
 )
 def list_files(limit: Annotated[int, Query(ge=1, le=100)] = 20):
@@ -303,7 +316,7 @@ def list_files(limit: Annotated[int, Query(ge=1, le=100)] = 20):
 @app.get(
     "/v1/files/<fileId>",
     summary="A batch file's status, counts, timings and rejected-lines report",
-    responses={200: json_response("The file", FileView), 404: ERROR_RESPONSES[404]},
+    responses={200: json_response("The file", FileView), **READ_ERRORS},
     tags=["files"],
 )
 def get_file(fileId: Annotated[str, Path(max_length=64)]):
@@ -378,6 +391,10 @@ def handle_content_type(_: RequestUnsupportedContentType) -> Response[Any]:
 def handle_not_found(_: Exception) -> Response[Any]:
     path = app.current_event.path
     allowed = sorted({method for method, pattern in ROUTES if pattern.match(path)})
+    if app.current_event.http_method in allowed:
+        # A route of this method, with an id the router could not read (a character it does not take):
+        # no such message, event or file.
+        return error_response(NotFound("no such message, event or file"))
     if allowed:
         error: ApiError = MethodNotAllowed(
             "this method is not allowed on this route", headers={"Allow": ", ".join(allowed)}

@@ -440,10 +440,3 @@ class IngestService:
             # Delivered: the record still reads PENDING, and its lease lapses; a retry of the event
             # delivers it again through the bus, which connectors absorb (they deduplicate on messageId).
             logger.error("delivered but not marked", extra={"messageId": message_id, "error": str(error)})
-
-
-def batch_too_large(count: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"a batch may hold at most {MAX_BATCH_EVENTS} events; this one holds {count}",
-        [ErrorDetail(field="events", rule=f"at most {MAX_BATCH_EVENTS} items")],
-    )

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from db.records import Attempt, DeliveryRecord, MessageView
 from dig_api.errors import ErrorInfo
+from dig_api.ingest import MAX_BATCH_EVENTS
 
 
 class IngestResponse(BaseModel):
@@ -22,6 +23,7 @@ class BatchRequest(BaseModel):
         description="Up to 500 events, each an Event (see POST /v1/events); each is validated on its own, "
         "so a bad entry rejects only itself",
         min_length=1,
+        max_length=MAX_BATCH_EVENTS,
     )
 
 

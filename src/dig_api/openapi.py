@@ -35,7 +35,78 @@ def openapi_document() -> str:
         )
     )
     _add_examples(schema)
+    _complete_errors(schema)
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+# Every route can answer these (API Gateway's authorizer, usage plan and WAF, the router, the handler).
+SHARED_ERRORS = (401, 403, 405, 429, 500)
+ERROR_EXAMPLES: dict[int, tuple[str, str, list[dict[str, str]]]] = {
+    400: ("INVALID_JSON", "the body is not valid JSON", []),
+    401: ("UNAUTHORIZED", "missing or invalid bearer token", []),
+    403: ("FORBIDDEN", "the token does not allow this route", []),
+    404: ("NOT_FOUND", "no such message", []),
+    405: ("METHOD_NOT_ALLOWED", "this method is not allowed on this route", []),
+    409: ("PUBLISH_IN_PROGRESS", "another request is delivering this eventId right now; retry shortly", []),
+    413: (
+        "PAYLOAD_TOO_LARGE",
+        "the event takes 512000 bytes as recorded in the audit trail",
+        [{"field": "(event)", "rule": "at most 401408 bytes as stored"}],
+    ),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "send the body as application/json", []),
+    422: (
+        "VALIDATION_FAILED",
+        "the event does not match its schema",
+        [{"field": "data.reward.value.amount", "rule": "String should match pattern '^-?\\d{1,15}(\\.\\d{1,4})?$'"}],
+    ),
+    429: ("THROTTLED", "too many requests; retry later", []),
+    500: ("INTERNAL_ERROR", "an unexpected error occurred; the request id identifies it in the logs", []),
+    503: ("SERVICE_UNAVAILABLE", "the audit trail cannot be read right now; nothing was accepted, retry later", []),
+}
+RETRY_AFTER = {409, 429, 503}
+ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def _complete_errors(schema: dict[str, Any]) -> None:
+    """Each operation lists every status it can answer, each with the one error shape, an example,
+    and Retry-After where it is sent; Powertools' own validation-error schemas (never answered:
+    dig_api.handler maps them to the error shape) are dropped."""
+    from dig_api.handler import ERROR_DESCRIPTIONS
+
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            for status in sorted({*SHARED_ERRORS, *(int(s) for s in responses if int(s) >= 400)}):
+                code, message, details = ERROR_EXAMPLES[status]
+                response: dict[str, Any] = {
+                    "description": ERROR_DESCRIPTIONS[status],
+                    "content": {
+                        "application/json": {
+                            "schema": ERROR_REF,
+                            "example": {
+                                "error": {"code": code, "message": message, "details": details},
+                                "requestId": "c7eaec91-f957-4a0c-ae5f-fcc2458fc86c",
+                            },
+                        }
+                    },
+                }
+                if status in RETRY_AFTER:
+                    response["headers"] = {
+                        "Retry-After": {
+                            "description": "Seconds to wait before sending the same request again",
+                            "schema": {"type": "integer", "minimum": 0},
+                        }
+                    }
+                if status == 405:
+                    response["headers"] = {
+                        "Allow": {"description": "The methods this path takes", "schema": {"type": "string"}}
+                    }
+                responses[str(status)] = response
+    components = schema["components"]["schemas"]
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        components.pop(unused, None)
+    text = json.dumps(schema)
+    assert "#/$defs/" not in text, "a reference the document cannot resolve"
 
 
 def _add_examples(schema: dict[str, Any]) -> None:

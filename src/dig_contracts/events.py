@@ -46,9 +46,31 @@ def _require_text(value: Any) -> Any:
 
 
 Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_require_text)]
+
+
+def _require_number(value: Any) -> Any:
+    """A JSON number, as JSON Schema's "integer" reads it: 356 or 356.0, never "356" or true."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number")
+    return value
+
+
+# What the OpenAPI document says "integer" means: an integral JSON number (356.0 included).
+PositiveWholeNumber = Annotated[int, Field(gt=0), BeforeValidator(_require_number)]
+NonNegativeWholeNumber = Annotated[int, Field(ge=0), BeforeValidator(_require_number)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=255)]
 Identifier = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
-Email = Annotated[StrictStr, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", examples=["ada@example.com"])]
+# No whitespace or control character: the class is spelt out so that Python's and JSON Schema's (ECMA)
+# regular expressions, whose \s differ, accept exactly the same addresses.
+_NOT_IN_EMAIL = r"@\s\x00-\x1f\x7f-\x9f\ufeff"
+Email = Annotated[
+    StrictStr,
+    Field(
+        max_length=254,
+        pattern=rf"^[^{_NOT_IN_EMAIL}]+@[^{_NOT_IN_EMAIL}]+\.[^{_NOT_IN_EMAIL}]+$",
+        examples=["ada@example.com"],
+    ),
+]
 # Free-form profile and Extended Member Data values: JSON scalars only, each text at most
 # MAX_PROFILE_TEXT_CHARS, at most MAX_PROFILE_FIELDS of them. (An event within every field's limit may
 # still be too large to record: the API measures it as stored and refuses it alone, with a 413.)
@@ -58,7 +80,12 @@ ProfileValue = (
     Annotated[StrictStr, Field(max_length=MAX_PROFILE_TEXT_CHARS)] | StrictBool | StrictInt | StrictFloat | None
 )
 FieldName = Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
-Profile = Annotated[dict[FieldName, ProfileValue], Field(max_length=MAX_PROFILE_FIELDS)]
+# The schema says what the validator does: keys of FieldName's pattern only (patternProperties alone
+# would let any other key through).
+Profile = Annotated[
+    dict[FieldName, ProfileValue],
+    Field(max_length=MAX_PROFILE_FIELDS, json_schema_extra={"additionalProperties": False}),
+]
 # BCP 47 as used for locales: language, optional script, optional region (fr-CA, zh-Hant-TW, de).
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|\d{3}))?$")
 
@@ -86,7 +113,14 @@ class Money(StrictModel):
     amount: Annotated[
         StrictStr, Field(pattern=r"^-?\d{1,15}(\.\d{1,4})?$", description="A decimal string", examples=["25.00"])
     ]
-    currency: Annotated[StrictStr, Field(description="ISO 4217 code", examples=["CAD"])]
+    currency: Annotated[
+        StrictStr,
+        Field(
+            description="ISO 4217 code",
+            examples=["CAD"],
+            json_schema_extra={"enum": sorted(ISO_4217_CURRENCIES)},
+        ),
+    ]
 
     @field_validator("currency")
     @classmethod
@@ -107,9 +141,9 @@ class Reward(StrictModel):
 
 class RedemptionData(StrictModel):
     redemptionId: Identifier
-    pointsRedeemed: Annotated[StrictInt, Field(gt=0)]
+    pointsRedeemed: PositiveWholeNumber
     reward: Reward
-    pointsBalance: Annotated[StrictInt, Field(ge=0)]
+    pointsBalance: NonNegativeWholeNumber
     email: Email | None = None
 
 
@@ -136,7 +170,7 @@ class BadgeAwardData(StrictModel):
     badgeId: Identifier
     badgeName: Name
     awardedAt: Rfc3339
-    pointsAwarded: Annotated[StrictInt, Field(ge=0)] | None = None
+    pointsAwarded: NonNegativeWholeNumber | None = None
     category: Name | None = None
 
 
@@ -145,9 +179,10 @@ class EnvelopeFields(StrictModel):
     occurredAt: Rfc3339
     memberId: Identifier
     programId: Identifier | None = None
-    locale: Annotated[StrictStr, Field(max_length=35, examples=["fr-CA"])] | None = Field(
-        default=None, description="BCP 47 tag of the member's locale, e.g. fr-CA"
-    )
+    locale: (
+        Annotated[StrictStr, Field(max_length=35, examples=["fr-CA"], json_schema_extra={"pattern": _LOCALE.pattern})]
+        | None
+    ) = Field(default=None, description="BCP 47 tag of the member's locale, e.g. fr-CA")
 
     def __repr_args__(self) -> Any:
         # An event's repr names it and nothing of the member: libraries log reprs at debug level.

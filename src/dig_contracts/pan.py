@@ -20,7 +20,8 @@ The rule, applied to every string, key and number a client sends:
    digit string in ten; the issuer table is the usual compromise that keeps order ids, epoch times
    and barcodes mostly out. Left out: UATP (prefix 1, airline cards: every epoch time starts with 1)
    and Indonesia's GPN (prefixes 50, 56, 58, 60-63 at 16-19 digits: a tenth of all digit runs).
-JSON numbers are read as their decimal text; a float with an integer value as that integer.
+JSON numbers are read as their decimal text; a float with an integer value as that integer
+(4111111111111111.0, 4.111111111111111e15); a fractional one not at all.
 
 Three shapes are not card numbers, by their own rules, and are let through: a UUID's canonical text
 holding a hex letter (its dashes do not join its groups, none of which can hold 13 digits); a run
@@ -198,13 +199,25 @@ def may_hold_card_number(raw_json: str) -> bool:
 
 
 def _number_texts(value: int | float) -> tuple[str, ...]:
+    """A JSON number as the rule reads it: an integral one as its integer, however it was written
+    (4111111111111111.0, 4.111111111111111e15); a fractional one not at all (its digits measure
+    something: a float's mantissa would match one time in twenty)."""
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return ()
-        if value.is_integer():
-            return (str(int(value)), repr(value))  # 4111111111111111.0, and 4.111111111111111e+15
-        return (repr(value),)  # 4111.111111111111: a card written with a dot
+        return (str(int(value)),) if value.is_integer() else ()
     return (str(value),)
+
+
+def _json_number(text: str) -> str | int:
+    """json.loads's parse_float for the rule: an integral number as its exact integer, else nothing."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return ""
+    if number.is_finite() and number == number.to_integral_value() and abs(number) < 10**30:
+        return int(number)
+    return ""
 
 
 def looks_like_card_number(value: object) -> bool:
@@ -258,9 +271,9 @@ def card_number_paths(value: Any, path: str = "") -> Iterator[str]:
 
 
 def card_number_paths_in_json(raw: str | bytes) -> list[str]:
-    """card_number_paths of a JSON text, its numbers read as written (a float would drop the trailing
-    zeros of 3700.24455568990, a card written with a dot). Raises ValueError when it is not JSON."""
-    return list(card_number_paths(json.loads(raw, parse_float=str, parse_int=str)))
+    """card_number_paths of a JSON text, its integral numbers read exactly (a float would round
+    4111111111111111111.0). Raises ValueError when it is not JSON."""
+    return list(card_number_paths(json.loads(raw, parse_float=_json_number, parse_int=str)))
 
 
 def mask_card_numbers_in(document: Any) -> Any:

@@ -421,12 +421,14 @@ def test_an_entry_the_bus_refuses_is_rejected_as_retryable_never_accepted(
     assert [r["status"] for r in again["results"]] == ["duplicate", "accepted", "duplicate"]
 
 
-def test_a_batch_over_500_events_is_413() -> None:
+def test_a_batch_over_500_events_is_422_as_its_schema_says() -> None:
     events = [example_event("MEMBER_TIER", eventId=f"d-{i}") for i in range(501)]
     status, _, body = call("POST", "/v1/events/batch", {"events": events})
-    assert status == 413
-    assert_error(body, "PAYLOAD_TOO_LARGE")
-    assert body["error"]["details"] == [{"field": "events", "rule": "at most 500 items"}]
+    assert status == 422
+    assert_error(body, "VALIDATION_FAILED")
+    assert body["error"]["details"] == [
+        {"field": "events", "rule": "List should have at most 500 items after validation, not 501"}
+    ]
 
 
 def test_a_batch_over_the_lambda_payload_limit_is_413() -> None:

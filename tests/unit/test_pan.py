@@ -3,6 +3,7 @@ stand in a text; the ids, timestamps, amounts and phone numbers events are made 
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -120,8 +121,14 @@ def test_a_card_number_sent_as_a_json_number_or_float_is_found(number: str) -> N
     if len(number) <= 15:  # exactly representable as a float
         assert looks_like_card_number(float(number))
         assert list(card_number_paths({"data": {"profile": {"note": float(number)}}})) == ["data.profile.note"]
-    written = f'{{"data": {{"a": {number}, "b": {number[:4]}.{number[4:]}, "c": {number}.0}}}}'
+    written = f'{{"data": {{"a": {number}, "b": {number[0]}.{number[1:]}e{len(number) - 1}, "c": {number}.0}}}}'
     assert card_number_paths_in_json(written) == ["data.a", "data.b", "data.c"]
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False).filter(lambda f: not f.is_integer()))
+def test_a_fractional_json_number_is_a_measure_not_a_card_number(value: float) -> None:
+    assert not looks_like_card_number(value)
+    assert card_number_paths_in_json(json.dumps({"v": value})) == []
 
 
 @given(disguised(), st.integers(min_value=1, max_value=5))

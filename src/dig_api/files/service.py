@@ -34,10 +34,29 @@ from dig_contracts.files import (
 logger = logging.getLogger(__name__)
 
 
+def _per_kind(schema: dict[str, Any]) -> None:
+    """What problems() checks, said in the schema, one complete schema per kind: an events file is JSON
+    lines and has no name; an extract names one of the extracts."""
+    base = {key: schema.pop(key) for key in ("properties", "required", "additionalProperties", "type")}
+
+    def branch(title: str, changes: dict[str, Any], required: list[str]) -> dict[str, Any]:
+        properties = {**base["properties"], **changes}
+        return {**base, "title": title, "properties": properties, "required": [*base["required"], *required]}
+
+    schema["oneOf"] = [
+        branch(
+            "EventsFile",
+            {"kind": {"const": "events"}, "format": {"const": "jsonl", "default": "jsonl"}, "name": {"type": "null"}},
+            [],
+        ),
+        branch("ExtractFile", {"kind": {"const": "extract"}, "name": {"enum": list(EXTRACTS)}}, ["name"]),
+    ]
+
+
 class FileDeclaration(BaseModel):
     """What ES Loyalty is about to upload."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_per_kind)
 
     kind: FileKind
     name: str | None = Field(default=None, description="The extract's name (kind extract only): " + ", ".join(EXTRACTS))
