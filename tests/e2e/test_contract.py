@@ -24,7 +24,8 @@ EXAMPLES = 25  # per operation and phase: about a minute
 
 
 def test_schemathesis_finds_no_failure_and_no_unresolvable_reference(local_stack: LocalStackProcess) -> None:
-    seed = int(os.environ.get("DIG_SCHEMATHESIS_SEED") or random.randrange(2**31))
+    # A fixed seed by default (make test repeats itself); set one to explore further or to replay.
+    seed = int(os.environ.get("DIG_SCHEMATHESIS_SEED") or 2026)
     print(f"schemathesis seed {seed} (DIG_SCHEMATHESIS_SEED={seed} replays it)")
     token = local_stack.http.headers["Authorization"]
     done = subprocess.run(
