@@ -42,14 +42,13 @@ from dig_api.errors import (
 from dig_api.files.service import FileDeclaration, FileDeclared, FileList, FileView
 from dig_api.ingest import (
     EVENT_TAGS,
-    MAX_JSON_DEPTH,
     Caller,
     IngestStatus,
     card_paths,
     card_paths_by_entry,
     check_card_numbers,
     check_event_size,
-    too_deep,
+    check_nesting,
 )
 from dig_api.models import (
     BatchEntry,
@@ -433,11 +432,10 @@ def precheck(event: dict[str, Any]) -> ApiError | None:
     else:
         raw = body.encode()
         size = len(raw)
-    if too_deep(raw):
-        return InvalidJson(
-            "the JSON nests too deeply",
-            [ErrorDetail(field="(body)", rule=f"at most {MAX_JSON_DEPTH} levels of arrays and objects")],
-        )
+    try:
+        check_nesting(raw)
+    except ApiError as error:
+        return error
     if event.get("path") == "/v1/events/batch":
         if size > MAX_REQUEST_BYTES:
             return PayloadTooLarge(
