@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from db.audit import MAX_ATTEMPTS_KEPT, AuditStore
+from db.audit import DONE, MAX_ATTEMPTS_KEPT, AuditStore
 from db.records import DeliveryRecord, DeliveryStatus, iso, parse_iso, utc_now
 from dig_connector_kit.model import CallbackReport, Connector, Deadline, InboundMessage, LateFailure, Outcome, Result
 from dig_connector_kit.requeue import Requeue
@@ -92,9 +92,6 @@ def read_record(record: Mapping[str, Any], body: Any) -> Received:
         detail=detail,
         archive_replay=str(replay_name) if replay_name else None,
     )
-
-
-DONE_STATUSES = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED})
 
 
 class ConnectorRuntime:
@@ -231,7 +228,7 @@ class ConnectorRuntime:
         archived = [
             m
             for m, copies in by_message.items()
-            if copies[0].archive_replay and (m not in existing or existing[m].status not in DONE_STATUSES)
+            if copies[0].archive_replay and (m not in existing or existing[m].status not in DONE)
         ]
         if not archived:
             return {}
