@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from db.audit import DynamoAuditStore
 from db.records import iso
-from db.table import is_conditional_failure
+from db.table import Table, is_conditional_failure
 from dig_contracts.callbacks import MAX_VALIDITY_SECONDS
 
 RETENTION_SECONDS = MAX_VALIDITY_SECONDS  # results may come as long as a callback URL is valid
@@ -80,9 +79,8 @@ class CallLog(Protocol):
 
 
 class DynamoCallLog:
-    def __init__(self, audit: DynamoAuditStore, clock: Any = time.time) -> None:
-        self._db = audit.table
-        self._table = audit.table_name
+    def __init__(self, table: Table, clock: Any = time.time) -> None:
+        self._table = table
         self._clock = clock
 
     @staticmethod
@@ -95,9 +93,8 @@ class DynamoCallLog:
     def record(self, connector: str, call_id: str, carried: Carried, *, due_in_seconds: int) -> None:
         now = self._clock()
         due = self._now(due_in_seconds)
-        self._db.call(
+        self._table.call(
             "put_item",
-            TableName=self._table,
             Item={
                 **self._key(connector, call_id),
                 "docZ": {"B": zlib.compress(json.dumps(carried, separators=(",", ":")).encode(), 6)},
@@ -110,7 +107,7 @@ class DynamoCallLog:
         )
 
     def lookup(self, connector: str, call_id: str) -> dict[str, dict[str, list[str]]] | None:
-        item = self._db.call("get_item", TableName=self._table, Key=self._key(connector, call_id)).get("Item")
+        item = self._table.call("get_item", Key=self._key(connector, call_id)).get("Item")
         if item and "docZ" in item:
             return json.loads(zlib.decompress(item["docZ"]["B"]))
         return json.loads(item["doc"]["S"]) if item and "doc" in item else None
@@ -134,9 +131,8 @@ class DynamoCallLog:
             values[":receipt"] = {"S": receipt}
             condition["ConditionExpression"] = "attribute_not_exists(resultsReceipt) OR resultsReceipt = :receipt"
         try:
-            self._db.call(
+            self._table.call(
                 "update_item",
-                TableName=self._table,
                 Key=self._key(connector, call_id),
                 UpdateExpression="SET results = :results, resultsAt = :now, readable = :readable, "
                 + ("resultsReceipt = :receipt, " if receipt is not None else "")
@@ -156,19 +152,17 @@ class DynamoCallLog:
         now = self._now()
         flagged: list[str] = []
         kwargs: dict[str, Any] = {
-            "TableName": self._table,
             "IndexName": STATUS_INDEX,
             "KeyConditionExpression": "gsiStatusPk = :pk AND gsiStatusSk < :now",
             "ExpressionAttributeValues": {":pk": {"S": awaiting_partition(connector)}, ":now": {"S": now}},
         }
         while True:
-            answer = self._db.call("query", **kwargs)
+            answer = self._table.call("query", **kwargs)
             for item in answer.get("Items", []):
                 call_id = item["pk"]["S"].removeprefix(f"CALL#{connector}#")
                 try:  # results may have arrived since the index was read
-                    self._db.call(
+                    self._table.call(
                         "update_item",
-                        TableName=self._table,
                         Key=self._key(connector, call_id),
                         UpdateExpression="SET gsiStatusPk = :overdue, overdueAt = :now",
                         ConditionExpression="gsiStatusPk = :awaiting",
@@ -188,7 +182,7 @@ class DynamoCallLog:
             kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     def status(self, connector: str, call_id: str) -> CallStatus | None:
-        item = self._db.call("get_item", TableName=self._table, Key=self._key(connector, call_id)).get("Item")
+        item = self._table.call("get_item", Key=self._key(connector, call_id)).get("Item")
         if not item:
             return None
 

@@ -48,18 +48,18 @@ def _version_sk(version: int) -> dict[str, str]:
 class DynamoConfigStore:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
-        self._table = table_name
+        self._table_name = table_name
 
     def current(self, connector: str) -> ConfigVersion | None:
         answer = self._client.get_item(
-            TableName=self._table, Key={"pk": _pk(connector), "sk": {"S": "CURRENT"}}, ConsistentRead=True
+            TableName=self._table_name, Key={"pk": _pk(connector), "sk": {"S": "CURRENT"}}, ConsistentRead=True
         )
         item = answer.get("Item")
         return _from_item(connector, item) if item else None
 
     def history(self, connector: str) -> list[ConfigVersion]:
         answer = self._client.query(
-            TableName=self._table,
+            TableName=self._table_name,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
             ExpressionAttributeValues={":pk": _pk(connector), ":prefix": {"S": "VERSION#"}},
             ScanIndexForward=False,
@@ -91,14 +91,14 @@ class DynamoConfigStore:
                 TransactItems=[
                     {
                         "Put": {
-                            "TableName": self._table,
+                            "TableName": self._table_name,
                             "Item": {"pk": _pk(connector), "sk": _version_sk(version), **attributes},
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
                     {
                         "Put": {
-                            "TableName": self._table,
+                            "TableName": self._table_name,
                             "Item": {"pk": _pk(connector), "sk": {"S": "CURRENT"}, **attributes},
                             **current_condition,
                         }

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from db.audit import DynamoAuditStore
+    from db.table import Table
 
 CONTACT_SK = "CONTACT"
 DEFAULT_RETENTION_DAYS = 400
@@ -57,8 +57,8 @@ class ContactStore(Protocol):
 
 
 class DynamoContactStore:
-    def __init__(self, audit: DynamoAuditStore, retention_days: int = DEFAULT_RETENTION_DAYS, clock: Any = time.time):
-        self._audit = audit
+    def __init__(self, table: Table, retention_days: int = DEFAULT_RETENTION_DAYS, clock: Any = time.time):
+        self._table = table
         self._retention_seconds = retention_days * 86_400
         self._clock = clock
 
@@ -66,7 +66,7 @@ class DynamoContactStore:
         keys = [{"pk": {"S": contact_pk(m)}, "sk": {"S": CONTACT_SK}} for m in dict.fromkeys(member_ids)]
         found: dict[str, MemberContact] = {}
         now = self._clock()
-        for item in self._audit.batch_get(keys):
+        for item in self._table.batch_get(keys):
             expires_at = int(item["expiresAt"]["N"])
             if expires_at < now:  # expired, and not yet removed by DynamoDB's TTL
                 continue
@@ -99,9 +99,9 @@ class DynamoContactStore:
             if contact.locale:
                 item["locale"] = {"S": contact.locale}
             items.append(item)
-        self._audit.batch_put(items)
+        self._table.batch_put(items)
 
     def forget(self, member_id: str) -> None:
         from db.erasure import forget_contact
 
-        forget_contact(self._audit, member_id)
+        forget_contact(self._table, member_id)

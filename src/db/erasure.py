@@ -15,6 +15,7 @@ from db.audit import MESSAGE_SK, DynamoAuditStore, message_pk
 from db.contacts import CONTACT_SK, contact_pk
 from db.feeds import record_erasure
 from db.records import iso, utc_now
+from db.table import Table
 
 ERASED_PAYLOAD = "{}"
 
@@ -50,7 +51,7 @@ def forget_member(store: DynamoAuditStore, member_id: str, connectors: Iterable[
         if "LastEvaluatedKey" not in answer:
             break
         request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-    report.contact = forget_contact(store, member_id)
+    report.contact = forget_contact(store.table, member_id)
     # Remembered, so that no daily feed sends the member again (db.feeds; the feed drops its fingerprints).
     record_erasure(table, member_id)
     for connector in connectors:
@@ -60,7 +61,7 @@ def forget_member(store: DynamoAuditStore, member_id: str, connectors: Iterable[
     return report
 
 
-def forget_contact(store: DynamoAuditStore, member_id: str) -> bool:
+def forget_contact(table: Table, member_id: str) -> bool:
     """Erase a member's contact data; whether there was any."""
     key = {"pk": {"S": contact_pk(member_id)}, "sk": {"S": CONTACT_SK}}
-    return store.table.update_if_present(key, "REMOVE email, locale SET erasedAt = :now", {":now": iso(utc_now())})
+    return table.update_if_present(key, "REMOVE email, locale SET erasedAt = :now", {":now": iso(utc_now())})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from db.records import epoch_after, iso, utc_now
 from db.table import Table, from_item, is_conditional_failure, to_item
@@ -76,7 +76,18 @@ def readiness(day: str, readiness_utc: str) -> datetime:
     return build_due(day, readiness_utc, 0)
 
 
-class FeedStore:
+class FeedStore(Protocol):
+    """A connector's batch-feed records, as its feed job uses them."""
+
+    def record_input(self, day: str, found: FeedInput) -> bool: ...
+    def inputs(self, day: str) -> list[FeedInput]: ...
+    def save_run(self, run: FeedRun) -> None: ...
+    def complete(self, day: str) -> bool: ...
+    def mark_complete(self, day: str, manifest_key: str) -> None: ...
+    def forgotten(self) -> set[str]: ...
+
+
+class DynamoFeedStore:
     def __init__(self, table: Table, connector: str) -> None:
         self._table, self._connector = table, connector
 

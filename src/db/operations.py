@@ -22,7 +22,7 @@ from db.audit import message_pk
 from db.table import is_conditional_failure
 
 if TYPE_CHECKING:
-    from db.audit import DynamoAuditStore
+    from db.table import Table
 
 RETENTION_SECONDS = 180 * 86_400  # as long as a replay of the message can come (replay runs are kept as long)
 
@@ -42,9 +42,8 @@ class OperationLedger(Protocol):
 
 
 class DynamoOperationLedger:
-    def __init__(self, audit: DynamoAuditStore, lease_seconds: int = 120, clock: Any = time.time) -> None:
-        self._db = audit.table
-        self._table = audit.table_name
+    def __init__(self, table: Table, lease_seconds: int = 120, clock: Any = time.time) -> None:
+        self._table = table
         self._lease = lease_seconds
         self._clock = clock
 
@@ -57,9 +56,8 @@ class DynamoOperationLedger:
 
         now = int(self._clock())
         try:
-            self._db.call(
+            self._table.call(
                 "update_item",
-                TableName=self._table,
                 Key=self._key(connector, message_id, operation),
                 UpdateExpression="SET #state = :busy, #owner = :owner, leaseUntil = :until, expiresAt = :expires",
                 ConditionExpression="attribute_not_exists(pk) OR (#state = :busy AND leaseUntil < :now)",
@@ -81,9 +79,8 @@ class DynamoOperationLedger:
             return OperationClaim.DONE if state == OperationClaim.DONE else OperationClaim.BUSY
 
     def done(self, connector: str, message_id: str, operation: str) -> None:
-        self._db.call(
+        self._table.call(
             "update_item",
-            TableName=self._table,
             Key=self._key(connector, message_id, operation),
             UpdateExpression="SET #state = :done REMOVE leaseUntil",
             ExpressionAttributeNames={"#state": "state"},
@@ -94,9 +91,8 @@ class DynamoOperationLedger:
         from botocore.exceptions import ClientError
 
         try:
-            self._db.call(
+            self._table.call(
                 "update_item",
-                TableName=self._table,
                 Key=self._key(connector, message_id, operation),
                 UpdateExpression="SET leaseUntil = :lapsed",
                 ConditionExpression="#owner = :owner AND #state = :busy",

@@ -53,10 +53,10 @@ class AuditQueries:
     def __init__(self, store: DynamoAuditStore) -> None:
         self._store = store
         self._client = store.client
-        self._table = store.table_name
+        self._table_name = store.table_name
 
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        request = {"TableName": self._table, **kwargs}
+        request = {"TableName": self._table_name, **kwargs}
         while True:
             answer = self._client.query(**request)
             yield from answer.get("Items", [])
@@ -86,7 +86,7 @@ class AuditQueries:
         total = 0
         for day in window.days():
             request: dict[str, Any] = {
-                "TableName": self._table,
+                "TableName": self._table_name,
                 "IndexName": "byConnectorStatus",
                 "Select": "COUNT",
                 "KeyConditionExpression": "gsiStatusPk = :pk AND gsiStatusSk BETWEEN :since AND :until",

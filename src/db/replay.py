@@ -52,15 +52,13 @@ class RunRecord:
 
 class ReplayStore:
     def __init__(self, store: DynamoAuditStore) -> None:
-        self._db = store.table
-        self._table = store.table_name
+        self._table = store.table
 
     # --- runs --------------------------------------------------------------------------------
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        item = self._db.call(
+        item = self._table.call(
             "get_item",
-            TableName=self._table,
             Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": "RUN"}},
             ConsistentRead=True,
         ).get("Item")
@@ -72,9 +70,8 @@ class ReplayStore:
     # BatchWriteItem): a run item is written only as the same run (its start), an enqueued mark once.
 
     def put_run(self, run: RunRecord) -> None:
-        self._db.call(
+        self._table.call(
             "update_item",
-            TableName=self._table,
             Key={"pk": {"S": f"RUN#{run.runId}"}, "sk": {"S": "RUN"}},
             UpdateExpression="SET doc = :doc, gsiStatusPk = :gpk, gsiStatusSk = :started, expiresAt = :expires",
             ConditionExpression="attribute_not_exists(pk) OR gsiStatusSk = :started",
@@ -93,9 +90,8 @@ class ReplayStore:
         expires = str(int(utc_now().timestamp()) + RUN_RETENTION_SECONDS)
         for message_id in message_ids:
             try:
-                self._db.call(
+                self._table.call(
                     "update_item",
-                    TableName=self._table,
                     Key={"pk": {"S": f"RUN#{run_id}"}, "sk": {"S": f"MSG#{message_id}"}},
                     UpdateExpression="SET #at = :now, expiresAt = :expires",
                     ConditionExpression="attribute_not_exists(pk)",
@@ -109,12 +105,11 @@ class ReplayStore:
     def run_messages(self, run_id: str) -> list[str]:
         ids: list[str] = []
         request: dict[str, Any] = {
-            "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
             "ExpressionAttributeValues": {":pk": {"S": f"RUN#{run_id}"}, ":prefix": {"S": "MSG#"}},
         }
         while True:
-            answer = self._db.call("query", **request)
+            answer = self._table.call("query", **request)
             ids.extend(item["sk"]["S"].removeprefix("MSG#") for item in answer.get("Items", []))
             if "LastEvaluatedKey" not in answer:
                 return ids
@@ -131,9 +126,8 @@ class ReplayStore:
             # The connector never recorded this message (its rule target failed, say): start its record.
             doc = {"updatedAt": now, "eventType": "", "memberId": "", "attemptCount": 0, "attempts": []}
             try:
-                self._db.call(
+                self._table.call(
                     "update_item",
-                    TableName=self._table,
                     Key=key,
                     UpdateExpression="SET #status = :pending, doc = :doc, replayRunId = :run, gsiStatusPk = :gpk, "
                     "gsiStatusSk = :gsk, expiresAt = :expires",
@@ -159,9 +153,8 @@ class ReplayStore:
         else:
             condition = "#status = :failed"
         try:
-            self._db.call(
+            self._table.call(
                 "update_item",
-                TableName=self._table,
                 Key=key,
                 UpdateExpression="SET #status = :pending, replayRunId = :run, gsiStatusPk = :gpk, gsiStatusSk = :gsk",
                 ConditionExpression=f"attribute_exists(pk) AND {condition}",
@@ -195,9 +188,8 @@ class ReplayStore:
 
         now = iso(utc_now())
         try:
-            self._db.call(
+            self._table.call(
                 "update_item",
-                TableName=self._table,
                 Key={"pk": {"S": message_pk(message_id)}, "sk": {"S": DELIVERY_SK_PREFIX + connector}},
                 UpdateExpression="SET #status = :failed, gsiStatusPk = :gpk, gsiStatusSk = :gsk REMOVE replayRunId",
                 ConditionExpression="#status = :pending AND replayRunId = :run",

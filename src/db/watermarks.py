@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from db.audit import DynamoAuditStore
+    from db.table import Table
 
 Mark = tuple[str, str]  # (occurredAt as UTC ISO, messageId)
 
@@ -51,15 +51,15 @@ def _pk(connector: str, member_id: str) -> str:
 
 
 class DynamoWatermarkStore:
-    def __init__(self, audit: DynamoAuditStore, retention_days: int = 400) -> None:
-        self._audit = audit
+    def __init__(self, table: Table, retention_days: int = 400) -> None:
+        self._table = table
         self._retention_days = retention_days
 
     def get(self, connector: str, member_ids: Iterable[str]) -> dict[str, dict[str, Mark]]:
         keys = [{"pk": {"S": _pk(connector, m)}, "sk": {"S": "ATTRIBUTES"}} for m in dict.fromkeys(member_ids)]
         found: dict[str, dict[str, Mark]] = {}
         prefix = f"STATE#{connector}#"
-        for item in self._audit.batch_get(keys):
+        for item in self._table.batch_get(keys):
             member = item["pk"]["S"].removeprefix(prefix)
             found[member] = {k: (v[0], v[1]) for k, v in json.loads(item["w"]["S"]).items()}
         return found
@@ -79,7 +79,7 @@ class DynamoWatermarkStore:
                     "expiresAt": {"N": str(expires)},
                 }
             )
-        self._audit.batch_put(items)
+        self._table.batch_put(items)
 
     def forget(self, connector: str, sent_by: Mapping[str, Mapping[str, str]]) -> None:
         known = self.get(connector, sent_by)
@@ -88,7 +88,7 @@ class DynamoWatermarkStore:
             for member in sent_by
         }
         expires = int(time.time()) + self._retention_days * 86_400
-        self._audit.batch_put(
+        self._table.batch_put(
             [
                 {
                     "pk": {"S": _pk(connector, member)},

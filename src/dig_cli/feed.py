@@ -21,10 +21,10 @@ JOB = "feed"
 
 
 def _store(target: Target, connector: str) -> Any:
-    from db.feeds import FeedStore
+    from db.feeds import DynamoFeedStore
     from db.table import Table as DynamoTable
 
-    return FeedStore(DynamoTable(target.dynamodb(), target.audit_table), connector)
+    return DynamoFeedStore(DynamoTable(target.dynamodb(), target.audit_table), connector)
 
 
 def day_report(store: Any, day: str) -> dict[str, Any]:

@@ -260,7 +260,7 @@ def _results_of(store: DynamoAuditStore, delivery: DeliveryRecord) -> list[CallS
     """Where the provider's later results of each call that carried this delivery stand."""
     from db.call_log import DynamoCallLog
 
-    log = DynamoCallLog(store)
+    log = DynamoCallLog(store.table)
     call_ids = dict.fromkeys(a.callId for a in delivery.attempts if a.callId)
     return [status for call_id in call_ids if (status := log.status(delivery.connector, call_id)) is not None]
 

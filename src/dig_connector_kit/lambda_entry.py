@@ -16,7 +16,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 from functools import cache, cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -25,11 +25,28 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from dig_connector_kit.http import ReadBody, Request, Transport
 from dig_connector_kit.metrics import batch_metrics
 from dig_connector_kit.model import Connector, Deadline
+from dig_connector_kit.ports import (
+    AuditStore,
+    CallLog,
+    ContactStore,
+    DailyQuota,
+    FeedStore,
+    Limiter,
+    OperationLedger,
+    WatermarkStore,
+)
 from dig_connector_kit.runtime import ConnectorRuntime
 from dig_connector_kit.settings import ConnectorSettings
 from dig_connector_kit.sync import SyncRequest, deliver_one
 from dig_contracts import snapstart
 from dig_contracts.manifest import ConnectorManifest
+
+if TYPE_CHECKING:
+    import boto3
+    import httpx
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from db.table import Table
 from dig_contracts.metrics import NAMESPACE, connector_service
 
 # A batch that counts nothing (callbacks only) would have Powertools warn "No application metrics" each time.
@@ -80,13 +97,13 @@ class Kit:
         self.transports: list[Transport] = []
 
     @cached_property
-    def session(self) -> Any:
+    def session(self) -> boto3.Session:
         from dig_contracts import snapstart
 
         return snapstart.session()
 
     @cached_property
-    def dynamodb(self) -> Any:
+    def dynamodb(self) -> DynamoDBClient:
         from botocore.config import Config
 
         return self.session.client(
@@ -97,7 +114,14 @@ class Kit:
         )
 
     @cached_property
-    def audit(self) -> Any:
+    def table(self) -> Table:
+        """The audit table, which every store of a connector's state shares (one item family each)."""
+        from db.table import Table
+
+        return Table(self.dynamodb, self.settings.audit_table)
+
+    @cached_property
+    def audit(self) -> AuditStore:
         from db.audit import DynamoAuditStore, Retention
 
         retention = Retention(self.settings.audit_retention_days, self.settings.audit_failed_retention_days)
@@ -131,16 +155,16 @@ class Kit:
         )
 
     @cached_property
-    def http(self) -> Any:
+    def http(self) -> httpx.Client:
         import httpx
 
         return httpx.Client(limits=httpx.Limits(max_connections=10, max_keepalive_connections=10))
 
     @cached_property
-    def limiter(self) -> Any:
+    def limiter(self) -> Limiter:
         from dig_connector_kit.ratelimit import DynamoLimiter
 
-        return DynamoLimiter(self.dynamodb, self.settings.audit_table)
+        return DynamoLimiter(self.table)
 
     def transport(
         self,
@@ -154,34 +178,41 @@ class Kit:
         return transport
 
     @cached_property
-    def daily_quota(self) -> Any:
+    def daily_quota(self) -> DailyQuota:
         from dig_connector_kit.quota import DynamoDailyQuota
 
-        return DynamoDailyQuota(self.audit.table)
+        return DynamoDailyQuota(self.table)
 
     @cached_property
-    def watermarks(self) -> Any:
+    def watermarks(self) -> WatermarkStore:
         from db.watermarks import DynamoWatermarkStore
 
-        return DynamoWatermarkStore(self.audit)
+        return DynamoWatermarkStore(self.table)
 
     @cached_property
-    def operations(self) -> Any:
+    def operations(self) -> OperationLedger:
         from db.operations import DynamoOperationLedger
 
-        return DynamoOperationLedger(self.audit)
+        return DynamoOperationLedger(self.table)
 
     @cached_property
-    def call_log(self) -> Any:
+    def call_log(self) -> CallLog:
         from db.call_log import DynamoCallLog
 
-        return DynamoCallLog(self.audit)
+        return DynamoCallLog(self.table)
 
     @cached_property
-    def contacts(self) -> Any:
+    def contacts(self) -> ContactStore:
         from db.contacts import DynamoContactStore
 
-        return DynamoContactStore(self.audit, retention_days=self.settings.contact_retention_days)
+        return DynamoContactStore(self.table, retention_days=self.settings.contact_retention_days)
+
+    @cached_property
+    def feeds(self) -> FeedStore:
+        """The records of this connector's daily batch feed (extract arrivals, runs, completed days)."""
+        from db.feeds import DynamoFeedStore
+
+        return DynamoFeedStore(self.table, self.manifest.name)
 
     @property
     def callback_base(self) -> str | None:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from db.table import Table, is_conditional_failure
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+    pass
 
 # Clocks of two Lambda containers differ by a few milliseconds; the margin absorbs it.
 CLOCK_MARGIN_SECONDS = 0.15
@@ -90,21 +90,18 @@ class DynamoLimiter:
 
     def __init__(
         self,
-        client: DynamoDBClient,
-        table_name: str,
+        table: Table,
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._db = Table(client, table_name)
-        self._table = table_name
+        self._table = table
         self._clock = clock
         self._sleep = sleep
 
     def _read(self, key: str) -> _Window:
-        answer = self._db.call(
+        answer = self._table.call(
             "get_item",
-            TableName=self._table,
             Key=self._key(key),
             ConsistentRead=True,
             ProjectionExpression="stamps, version",
@@ -126,9 +123,8 @@ class DynamoLimiter:
             else {"ConditionExpression": "attribute_not_exists(pk)"}
         )
         try:
-            self._db.call(
+            self._table.call(
                 "put_item",
-                TableName=self._table,
                 Item={
                     **self._key(key),
                     "stamps": {"S": json.dumps([round(s, 3) for s in stamps])},

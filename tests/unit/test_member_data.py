@@ -13,7 +13,7 @@ from db.audit import DynamoAuditStore
 from db.call_log import DynamoCallLog
 from db.contacts import DynamoContactStore, MemberContact
 from db.erasure import forget_member
-from db.feeds import FeedStore
+from db.feeds import DynamoFeedStore
 from db.records import MessageRecord, PublishState
 from db.watermarks import DynamoWatermarkStore
 from tests.aws import AUDIT, create_tables
@@ -36,7 +36,7 @@ def store() -> Iterator[DynamoAuditStore]:
 
 @pytest.mark.parametrize("kind", ["dynamo", "fake"])
 def test_contacts_keep_the_newest_data_and_forget_on_request(kind: str, store: DynamoAuditStore) -> None:
-    contacts: Any = DynamoContactStore(store, retention_days=30) if kind == "dynamo" else FakeContactStore()
+    contacts: Any = DynamoContactStore(store.table, retention_days=30) if kind == "dynamo" else FakeContactStore()
     assert contacts.get(["M-1"]) == {}
     first = MemberContact().merged("ada@example.com", "fr-CA", "2026-11-21T10:00:00.000000Z")
     contacts.keep({"M-1": first, "M-2": MemberContact()}, {})
@@ -53,7 +53,7 @@ def test_contacts_keep_the_newest_data_and_forget_on_request(kind: str, store: D
 
 def test_contact_data_expires_after_the_retention_and_is_refreshed_by_later_events(store: DynamoAuditStore) -> None:
     clock = Clock()
-    contacts = DynamoContactStore(store, retention_days=30, clock=clock)
+    contacts = DynamoContactStore(store.table, retention_days=30, clock=clock)
     contacts.keep({"M-1": MemberContact(email="a@b.c", seen_at="t1")}, {})
     known = contacts.get(["M-1"])
     clock.now += 2 * 86_400  # two days on: an event for the member pushes the expiry back
@@ -67,7 +67,7 @@ def test_contact_data_expires_after_the_retention_and_is_refreshed_by_later_even
 @pytest.mark.parametrize("kind", ["dynamo", "fake"])
 def test_call_log_results_and_overdue_calls(kind: str, store: DynamoAuditStore) -> None:
     clock = Clock()
-    log: Any = DynamoCallLog(store, clock=clock) if kind == "dynamo" else FakeCallLog(now=clock.now)
+    log: Any = DynamoCallLog(store.table, clock=clock) if kind == "dynamo" else FakeCallLog(now=clock.now)
     log.record("optimove", "c1", {"M-1": {"m1": ["CITY"]}}, due_in_seconds=600)
     log.record("optimove", "c2", {"M-2": {"m2": ["CITY"]}}, due_in_seconds=600)
     assert log.lookup("optimove", "c1") == {"M-1": {"m1": ["CITY"]}}
@@ -97,8 +97,8 @@ def test_forgetting_a_member_erases_payloads_contacts_and_delivery_state(store: 
         )
         store.begin_message(record, owner="t", lease_seconds=60)
         store.mark_published(record.messageId, PublishState.PUBLISHED)
-    DynamoContactStore(store).keep({"M-1": MemberContact(email="ada@example.com", seen_at="t")}, {})
-    DynamoWatermarkStore(store).advance("optimove", {"M-1": {"CITY": ("t", "msg-0")}}, {})
+    DynamoContactStore(store.table).keep({"M-1": MemberContact(email="ada@example.com", seen_at="t")}, {})
+    DynamoWatermarkStore(store.table).advance("optimove", {"M-1": {"CITY": ("t", "msg-0")}}, {})
 
     report = forget_member(store, "M-1", ["optimove", "marketo"])
     assert (sorted(report.messages), report.contact, report.connectors) == (["msg-0", "msg-1"], True, ["optimove"])
@@ -111,10 +111,10 @@ def test_forgetting_a_member_erases_payloads_contacts_and_delivery_state(store: 
     other = store.get_message("msg-2")
     assert other is not None
     assert other.message.envelope["data"] == {"email": "ada@example.com"}  # another member's stays
-    assert DynamoContactStore(store).get(["M-1"]) == {}
-    assert DynamoWatermarkStore(store).get("optimove", ["M-1"]) == {"M-1": {}}  # no marks left
+    assert DynamoContactStore(store.table).get(["M-1"]) == {}
+    assert DynamoWatermarkStore(store.table).get("optimove", ["M-1"]) == {"M-1": {}}  # no marks left
     # Remembered for the daily feeds, which never send the member again.
-    assert FeedStore(store.table, "optimove").forgotten() == {"M-1"}
+    assert DynamoFeedStore(store.table, "optimove").forgotten() == {"M-1"}
 
 
 def _key(message_id: str) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def test_a_calls_carried_messages_are_stored_compressed_and_older_uncompressed_o
 ) -> None:
     import json
 
-    log = DynamoCallLog(store)
+    log = DynamoCallLog(store.table)
     carried = {f"M-{i:04d}": {f"{i:032x}": ["FIRST_NAME", "CITY", "TIER"]} for i in range(1000)}
     log.record("optimove", "c1", carried, due_in_seconds=600)
     key = {"pk": {"S": "CALL#optimove#c1"}, "sk": {"S": "CALL"}}

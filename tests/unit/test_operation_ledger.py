@@ -31,7 +31,7 @@ def clock() -> Clock:
 @pytest.fixture
 def ledger(clock: Clock) -> Iterator[DynamoOperationLedger]:
     with mock_aws():
-        yield DynamoOperationLedger(DynamoAuditStore(AtomicCalls(create_tables()), AUDIT), 120, clock)
+        yield DynamoOperationLedger(DynamoAuditStore(AtomicCalls(create_tables()), AUDIT).table, 120, clock)
 
 
 def test_one_copy_claims_the_others_wait_and_after_it_is_done_nobody_calls_again(

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from db.table import Table
 from dig_connector_kit.ratelimit import DynamoLimiter, InMemoryLimiter, RateLimit, RateLimitTimeout
 from tests.aws import AUDIT, AtomicCalls, create_tables
 from tests.optimove_harness import SimulatedClock
@@ -77,7 +78,7 @@ def test_the_dynamodb_window_holds_across_concurrent_invocations(dynamodb: Any) 
             last_read.value = time.time()
             return float(last_read.value)
 
-        limiter = DynamoLimiter(table, AUDIT, clock=clock)  # type: ignore[arg-type]
+        limiter = DynamoLimiter(Table(table, AUDIT), clock=clock)  # type: ignore[arg-type]
         for _ in range(8):
             limiter.acquire("optimove:customer-api", limit, budget_seconds=30)
             with lock:

@@ -29,11 +29,10 @@ from zoneinfo import ZoneInfo
 from connectors.marketo import client as api
 from connectors.marketo.config import MarketoConfig
 from connectors.marketo.mapping import Plan, plan
-from db.contacts import ContactStore
-from db.operations import OperationClaim, OperationLedger
 from dig_connector_kit.contacts import member_contacts
 from dig_connector_kit.http import CallResult, Request, Transport
 from dig_connector_kit.model import Deadline, InboundMessage, Outcome, Result
+from dig_connector_kit.ports import ContactStore, OperationClaim, OperationLedger
 from dig_connector_kit.quota import DailyQuota
 
 logger = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 from connectors.marketo.config import MarketoConfig
-from db.contacts import MemberContact
 from dig_connector_kit import formatting
 from dig_connector_kit.model import InboundMessage
+from dig_connector_kit.ports import MemberContact
 from dig_contracts.events import (
     EventType,
     Money,

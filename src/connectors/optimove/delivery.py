@@ -26,13 +26,10 @@ from connectors.optimove import client as api
 from connectors.optimove.client import Credentials
 from connectors.optimove.config import OptimoveConfig, RealtimeFormat
 from connectors.optimove.mapping import ChannelPreference, Plan, RealtimeCall, plan
-from db.call_log import CallLog
-from db.contacts import ContactStore
-from db.operations import OperationClaim, OperationLedger
-from db.watermarks import Mark, WatermarkStore
 from dig_connector_kit.contacts import member_contacts
 from dig_connector_kit.http import CallResult, Transport
 from dig_connector_kit.model import CallbackReport, Deadline, InboundMessage, LateFailure, Outcome, Result
+from dig_connector_kit.ports import CallLog, ContactStore, Mark, OperationClaim, OperationLedger, WatermarkStore
 from dig_contracts.bus import CallbackDetail
 from dig_contracts.callbacks import DEFAULT_VALIDITY_SECONDS, callback_url
 from dig_contracts.files import FileReadyDetail

@@ -20,11 +20,8 @@ def build(kit: Kit) -> OptimoveConnector:
 
     def record_extract(detail: FileReadyDetail) -> object:
         from connectors.optimove.feed.service import record_arrival
-        from db.feeds import FeedStore
-        from db.table import Table
 
-        records = FeedStore(Table(kit.dynamodb, kit.settings.audit_table), MANIFEST.name)
-        return record_arrival(kit.config().batchFeed, records, detail)
+        return record_arrival(kit.config().batchFeed, kit.feeds, detail)
 
     return OptimoveConnector(
         kit.config,

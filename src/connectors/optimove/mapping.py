@@ -15,9 +15,9 @@ from typing import Any
 from babel import Locale
 
 from connectors.optimove.config import Attribute, AttributeType, CustomerCreation, Mail, OptimoveConfig
-from db.contacts import MemberContact
 from dig_connector_kit import formatting
 from dig_connector_kit.model import InboundMessage
+from dig_connector_kit.ports import MemberContact
 from dig_contracts.events import (
     EventType,
     MemberProfileUpdateEvent,

@@ -31,8 +31,6 @@ tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
 @cache
 def service() -> FeedService:
     from connectors.optimove.feed.storage import S3FingerprintStore, S3Sink, extract_rows
-    from db.feeds import FeedStore
-    from db.table import Table
     from dig_connector_kit.lambda_entry import Kit
 
     kit = Kit(MANIFEST)
@@ -64,7 +62,7 @@ def service() -> FeedService:
 
     return FeedService(
         feed,
-        FeedStore(Table(kit.dynamodb, kit.settings.audit_table), MANIFEST.name),
+        kit.feeds,
         lambda found: extract_rows(s3, found.bucket, found.parts),
         sink_for,
         lambda: S3FingerprintStore(s3, files_bucket, FEED_JOB.state_prefix(MANIFEST.name)),

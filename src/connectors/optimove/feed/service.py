@@ -8,27 +8,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from connectors.optimove.feed.build import Extract, FingerprintStore, build_day
 from connectors.optimove.feed.config import BatchFeed, Destination
 from connectors.optimove.feed.files import MANIFEST, Sink, day_prefix
-from db.feeds import FeedInput, FeedRun, feed_day, readiness
-from db.records import iso, parse_iso, utc_now
+from dig_connector_kit.ports import FeedInput, FeedRun, FeedStore, feed_day, iso, parse_iso, readiness, utc_now
 from dig_contracts.files import FileReadyDetail
 
 BUILD_LEAD_MINUTES = 60  # the day is built this long before Optimove's readiness time
-
-
-class FeedRecords(Protocol):
-    """db.feeds.FeedStore, as the service uses it."""
-
-    def record_input(self, day: str, found: FeedInput) -> bool: ...
-    def inputs(self, day: str) -> list[FeedInput]: ...
-    def save_run(self, run: FeedRun) -> None: ...
-    def complete(self, day: str) -> bool: ...
-    def mark_complete(self, day: str, manifest_key: str) -> None: ...
-    def forgotten(self) -> set[str]: ...
 
 
 class FeedNotConfigured(LookupError):
@@ -64,7 +52,7 @@ class Tick:
     error: str | None = None  # the build failed (its run is recorded FAILED with the reason)
 
 
-def record_arrival(feed: BatchFeed | None, records: FeedRecords, detail: FileReadyDetail) -> str | None:
+def record_arrival(feed: BatchFeed | None, records: FeedStore, detail: FileReadyDetail) -> str | None:
     """Record ``detail``'s extract for the day it feeds (the first not built yet); that day, or None
     when no data set maps the extract (or there is no batch channel)."""
     if feed is None or detail.name not in {d.extract for d in feed.dataSets}:
@@ -81,7 +69,7 @@ class FeedService:
     def __init__(
         self,
         feed: Callable[[], BatchFeed | None],
-        records: FeedRecords,
+        records: FeedStore,
         read_rows: Callable[[FeedInput], Iterable[Mapping[str, Any]]],
         sink_for: Callable[[Destination], Sink],
         state: Callable[[], FingerprintStore],

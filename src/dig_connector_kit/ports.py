@@ -1,0 +1,45 @@
+"""The ports a connector uses, and the values they carry: the only names a connector takes from DIG's
+storage. ``db`` keeps the DynamoDB implementations; the ``Kit`` hands a connector these, and
+``dig_connector_kit.testing`` has an in-memory fake of each (a contract test holds the two alike).
+
+A connector imports from here, never from ``db`` (tests/unit/test_connector_seam.py fails if one does).
+"""
+
+from __future__ import annotations
+
+from db.audit import AuditStore
+from db.call_log import CallLog, CallStatus
+from db.contacts import ContactStore, MemberContact
+from db.feeds import FeedInput, FeedRun, FeedStore, feed_day, readiness
+from db.operations import OperationClaim, OperationLedger
+from db.records import Attempt, DeliveryStatus, iso, parse_iso, utc_now
+from db.watermarks import Mark, WatermarkStore, merge
+from dig_connector_kit.quota import DailyQuota
+from dig_connector_kit.ratelimit import Limiter
+from dig_connector_kit.requeue import Requeue
+
+__all__ = [
+    "Attempt",
+    "AuditStore",
+    "CallLog",
+    "CallStatus",
+    "ContactStore",
+    "DailyQuota",
+    "DeliveryStatus",
+    "FeedInput",
+    "FeedRun",
+    "FeedStore",
+    "Limiter",
+    "Mark",
+    "MemberContact",
+    "OperationClaim",
+    "OperationLedger",
+    "Requeue",
+    "WatermarkStore",
+    "feed_day",
+    "iso",
+    "merge",
+    "parse_iso",
+    "readiness",
+    "utc_now",
+]
