@@ -38,7 +38,7 @@ run: setup
 test: lint unit infra-test e2e
 
 unit: setup
-	$(BIN)/pytest tests/unit -q
+	$(BIN)/pytest tests/unit src/connectors -q
 
 infra-test: setup
 	$(BIN)/pytest tests/infra -q
@@ -82,7 +82,10 @@ lock: $(VENV)/.stamp
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --no-emit-package dig --generate-hashes -q -o requirements/dev.txt
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.14 --python-platform aarch64-manylinux_2_28 --generate-hashes -q -o requirements/lambda.txt
-	$(BIN)/uv pip compile src/connectors/optimove/feed/requirements.in --python-version 3.14 --python-platform aarch64-manylinux_2_28 --generate-hashes -q -o src/connectors/optimove/feed/lambda-requirements.txt
+	# Every installed connector's own locks (its manifest's and its jobs' requirements), each from requirements.in beside it.
+	$(BIN)/python -m dig_contracts.registry | while read -r source lock; do \
+		$(BIN)/uv pip compile "$$source" --python-version 3.14 --python-platform aarch64-manylinux_2_28 --generate-hashes -q -o "$$lock" || exit 1; \
+	done
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

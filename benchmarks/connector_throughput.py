@@ -182,8 +182,6 @@ def moto_write_ceiling(dynamodb: Any, items: int = 5_000) -> dict[str, Any]:
 
 def audit_in_memory(batches: list[dict[str, Any]], events: int, *, profile: bool = False) -> dict[str, Any]:
     """The connector's own pace; ``profile``: a second run, profiled, for where its time goes."""
-    from tests.fakes import FakeAuditStore, FakeCallLog, FakeOperationLedger, FakeWatermarks
-
     from connectors.optimove.client import Credentials, authorize, read_body
     from connectors.optimove.config import parse_config
     from connectors.optimove.delivery import Endpoints, OptimoveConnector
@@ -191,6 +189,8 @@ def audit_in_memory(batches: list[dict[str, Any]], events: int, *, profile: bool
     from dig_connector_kit.model import Deadline
     from dig_connector_kit.ratelimit import InMemoryLimiter
     from dig_connector_kit.runtime import ConnectorRuntime
+    from dig_connector_kit.testing import FakeCallLog, FakeOperationLedger, FakeWatermarks
+    from dig_connector_kit.testing import InMemoryAuditStore as FakeAuditStore
     from dig_local.stack import SAMPLE_CONFIGS
 
     simulator, http = simulator_client()

@@ -37,6 +37,7 @@ PIP_PYTHON_VERSION = "3.14"
 PIP_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 # Every function needs the shared contracts, the audit trail and the connector kit.
 CORE_PACKAGES = ("dig_contracts", "db", "dig_connector_kit")
+NEVER_SHIPPED = ("local", "tests", "testing")
 BYTECODE_PYTHON_VARIABLE = "DIG_LAMBDA_PYTHON"
 # Where Lambda puts a layer's and a function's files: the paths tracebacks show.
 LAYER_ROOT = "/opt/python"
@@ -221,8 +222,8 @@ def function_directory(name: str, packages: tuple[str, ...]) -> Path:
         shutil.copytree(
             SRC.joinpath(*parts),
             target.joinpath(*parts),
-            # A connector's ``local`` package holds its local test double: never shipped.
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "sample_*.json", "local"),
+            # Never shipped: a connector's ``local`` double and ``tests``, the kit's ``testing`` module.
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "sample_*.json", *NEVER_SHIPPED),
         )
     python = bytecode_python()
     if python:

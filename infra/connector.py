@@ -145,6 +145,9 @@ class ConnectorModule(Construct):
         self._code, self._layer, self._environment, self._settings = code, layer, environment, settings
         self._database, self._observability = database, observability
         self.jobs: dict[str, DigFunction] = {}
+        self._extra_layers = self._own_layer(
+            "ConnectorLayer", manifest.requirements, manifest.leave_out, f"{manifest.name} connector"
+        )
         self.function = self._function(
             "Handler", manifest.handler, code, layer, environment, settings, manifest.timeout_seconds
         )
@@ -207,7 +210,7 @@ class ConnectorModule(Construct):
         )
         observability.watch_queue_age(f"{manifest.name.title()}Queue", self.queue, f"{manifest.name} queue")
         observability.watch_connector(manifest.name, callbacks=callbacks is not None)
-        if callbacks is not None:
+        if manifest.checks_results:
             self._schedule_results_check(manifest)
 
     def _schedule_results_check(self, manifest: ConnectorManifest) -> None:
@@ -215,7 +218,7 @@ class ConnectorModule(Construct):
         events.Rule(
             self,
             "ResultsCheckSchedule",
-            description=f"Every {RESULTS_CHECK_MINUTES} minutes: {manifest.name} results that never came back",
+            description=f"Every {RESULTS_CHECK_MINUTES} minutes: {manifest.name} results to poll or overdue",
             schedule=events.Schedule.rate(Duration.minutes(RESULTS_CHECK_MINUTES)),
             targets=[targets.SqsQueue(self.queue, message=events.RuleTargetInput.from_object(SCHEDULED_CHECK))],
         )
@@ -240,6 +243,7 @@ class ConnectorModule(Construct):
             handler=handler,
             code=code,
             layer=layer,
+            extra_layers=self._extra_layers,
             environment=environment,
             log_retention_days=settings.log_retention_days,
             timeout_seconds=timeout_seconds,
@@ -276,25 +280,28 @@ class ConnectorModule(Construct):
         for job in self.manifest.scheduled:
             self.jobs[job.name] = self._scheduled_job(job, bucket)
 
+    def _own_layer(
+        self, construct_id: str, requirements: str | None, leave_out: tuple[str, ...], what: str
+    ) -> tuple[lambda_.ILayerVersion, ...]:
+        """A layer of the libraries a manifest names for a function beyond DIG's (none when it names
+        none), checked with the function's code against Lambda's unzipped limit."""
+        if requirements is None:
+            return ()
+        package, _, file = requirements.partition(":")
+        lock = Path(str(importlib.resources.files(package).joinpath(file)))
+        layer, directory = requirements_layer(
+            self, construct_id, lock, f"DIG connector {what}: {package}:{file}", leave_out
+        )
+        check_unzipped_size(what, dependencies_directory(), directory, self._code_directory)
+        return (layer,)
+
     def _scheduled_job(self, job: ScheduledJob, bucket: s3.IBucket) -> DigFunction:
         """The job's function, its schedule, its access (its extracts; its prefix of the files bucket;
         the bucket, role and key outside DIG that its settings name) and its alarms."""
         construct_id = f"{job.name.title()}Job"
-        extra_layers: tuple[lambda_.ILayerVersion, ...] = ()
-        if job.requirements is not None:
-            package, _, file = job.requirements.partition(":")
-            lock = Path(str(importlib.resources.files(package).joinpath(file)))
-            layer, directory = requirements_layer(
-                self,
-                f"{construct_id}Layer",
-                lock,
-                f"DIG connector {self.manifest.name}, {job.name} job: {package}:{file}",
-                job.leave_out,
-            )
-            extra_layers = (layer,)
-            check_unzipped_size(
-                f"{self.manifest.name} {job.name} job", dependencies_directory(), directory, self._code_directory
-            )
+        extra_layers = self._own_layer(
+            f"{construct_id}Layer", job.requirements, job.leave_out, f"{self.manifest.name} {job.name} job"
+        )
         function = DigFunction(
             self,
             construct_id,
@@ -302,7 +309,7 @@ class ConnectorModule(Construct):
             handler=job.handler,
             code=self._code,
             layer=self._layer,
-            extra_layers=extra_layers,
+            extra_layers=(*self._extra_layers, *extra_layers),
             environment={**self._environment, env.FILES_BUCKET_NAME: bucket.bucket_name},
             log_retention_days=self._settings.log_retention_days,
             timeout_seconds=job.timeout_seconds,

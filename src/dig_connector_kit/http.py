@@ -126,8 +126,10 @@ class Transport:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        provider: str = "the provider",
     ) -> None:
         self._http = http
+        self._provider = provider  # named in the audit trail's text
         self._authorize = authorize
         self._read_body = read_body
         self._renew = renew
@@ -170,7 +172,7 @@ class Transport:
             if request.at_most_once and result.answer_lost:
                 result.retryable = False
                 result.error = (
-                    f"the answer was lost ({result.error or result.status}): Optimove may have acted on it, "
+                    f"the answer was lost ({result.error or result.status}): {self._provider} may have acted on it, "
                     "and it does not deduplicate this call, so it is not sent again automatically"
                 )
                 return result

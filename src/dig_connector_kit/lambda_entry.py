@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dig_connector_kit.http import ReadBody, Request, Transport
 from dig_connector_kit.metrics import batch_metrics
-from dig_connector_kit.model import Connector, Deadline
+from dig_connector_kit.model import Connector, Deadline, check_capabilities
 from dig_connector_kit.ports import (
     AuditStore,
     CallLog,
@@ -173,7 +173,14 @@ class Kit:
         read_body: ReadBody | None = None,
         renew: Callable[[], None] | None = None,
     ) -> Transport:
-        transport = Transport(self.http, authorize, self.limiter, read_body=read_body, renew=renew)
+        transport = Transport(
+            self.http,
+            authorize,
+            self.limiter,
+            read_body=read_body,
+            renew=renew,
+            provider=self.manifest.name.title(),
+        )
         self.transports.append(transport)
         return transport
 
@@ -228,7 +235,10 @@ class Kit:
         return str(json.loads(str(secret))["key"])
 
     def runtime(self, connector: Connector) -> ConnectorRuntime:
+        """The runtime of the connector ``build`` made, once it does what its manifest declares."""
         from dig_connector_kit.requeue import SqsRequeue
+
+        check_capabilities(self.manifest, connector)
 
         requeue = None
         if self.settings.queue_url:

@@ -6,12 +6,15 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from db.records import Attempt
 from dig_contracts.bus import CallbackDetail, ReplayTag
 from dig_contracts.events import EnvelopeFields
 from dig_contracts.files import FileReadyDetail
+
+if TYPE_CHECKING:
+    from dig_contracts.manifest import ConnectorManifest
 
 
 @dataclass(frozen=True)
@@ -98,18 +101,56 @@ class Connector(Protocol):
         ...
 
 
-class CallbackConnector(Connector, Protocol):
-    """A connector whose provider reports results later, to a callback (manifest: callbacks=True)."""
+@runtime_checkable
+class TakesCallbacks(Protocol):
+    """A connector whose provider reports results later, to a callback (manifest: ``callbacks=True``)."""
 
     def handle_callback(self, detail: CallbackDetail) -> CallbackReport: ...
 
     def overdue_results(self) -> int:
-        """Record calls whose results are overdue (a scheduled check); how many were found."""
+        """Record calls whose results are overdue (on the scheduled check); how many were found."""
         ...
 
 
-class FileConnector(Connector, Protocol):
+@runtime_checkable
+class PollsResults(Protocol):
+    """A connector that asks the provider for late results (a status URL per accepted call; SFMC's
+    asynchronous writes) on the scheduled check (manifest: ``polled_results=True``). It reports the
+    messages that failed after all, as a callback does; the runtime records them FAILED (replayable)
+    or sends them again, as ``LateFailure`` says."""
+
+    def poll_results(self, deadline: Deadline) -> CallbackReport: ...
+
+
+@runtime_checkable
+class ReadsFiles(Protocol):
     """A connector that consumes validated extract files (manifest: ``extracts``): each FILE_READY
     arrives once or more (deduplicate on ``fileId``); raising sends it back to the queue."""
 
     def handle_file_ready(self, detail: FileReadyDetail) -> None: ...
+
+
+class CapabilityMismatch(TypeError):
+    """A connector and its manifest disagree about what it can do: found when the connector is built."""
+
+
+def check_capabilities(manifest: ConnectorManifest, connector: object) -> None:
+    """Raise CapabilityMismatch naming each capability the manifest declares and the connector does not
+    implement (a misspelt method), or the connector implements and the manifest does not declare."""
+    declared = {
+        "callbacks": (manifest.callbacks, TakesCallbacks),
+        "polled_results": (manifest.polled_results, PollsResults),
+        "extracts": (bool(manifest.extracts), ReadsFiles),
+    }
+    problems = []
+    for key, (wanted, capability) in declared.items():
+        methods = ", ".join(
+            sorted(m for m in vars(capability) if not m.startswith("_") and callable(vars(capability)[m]))
+        )
+        has = isinstance(connector, capability)
+        if wanted and not has:
+            problems.append(f"the manifest declares {key} but {type(connector).__name__} lacks {methods}")
+        elif has and not wanted:
+            problems.append(f"{type(connector).__name__} implements {methods} but the manifest does not declare {key}")
+    if problems:
+        raise CapabilityMismatch(f"{manifest.name}: " + "; ".join(problems))

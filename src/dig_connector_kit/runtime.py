@@ -22,7 +22,18 @@ from pydantic import ValidationError
 
 from db.audit import DONE, MAX_ATTEMPTS_KEPT, AuditStore
 from db.records import DeliveryRecord, DeliveryStatus, iso, parse_iso, utc_now
-from dig_connector_kit.model import CallbackReport, Connector, Deadline, InboundMessage, LateFailure, Outcome, Result
+from dig_connector_kit.model import (
+    CallbackReport,
+    Connector,
+    Deadline,
+    InboundMessage,
+    LateFailure,
+    Outcome,
+    PollsResults,
+    ReadsFiles,
+    Result,
+    TakesCallbacks,
+)
 from dig_connector_kit.requeue import Requeue
 from dig_contracts.bus import CALLBACK_SOURCE, SCHEDULE_SOURCE, BusDetail, CallbackDetail
 from dig_contracts.events import parse_event
@@ -42,6 +53,7 @@ class BatchReport:
     duplicates: int = 0
     unreadable: int = 0
     callbacks_unreadable: int = 0
+    results_unreadable: int = 0  # polled results the connector could not read
     results_overdue: int = 0
     requeued: int = 0
     late_failures: int = 0  # messages a provider's callback failed after it had accepted them
@@ -117,7 +129,7 @@ class ConnectorRuntime:
             try:
                 body = json.loads(record["body"])  # once: a thousand records a batch
                 if is_scheduled_check(body):
-                    self._check_overdue_results(report)
+                    self._check_results(record, deadline, report)
                     continue
                 callback = read_callback(body)
                 if callback is not None:
@@ -263,13 +275,12 @@ class ConnectorRuntime:
         return {message.message_id: outcomes[message.message_id] for message in inbound}
 
     def _file_ready(self, detail: FileReadyDetail, record: Mapping[str, Any], report: BatchReport) -> None:
-        handle = getattr(self.connector, "handle_file_ready", None)
-        if handle is None:  # a manifest naming extracts for a connector that reads none: to the DLQ
-            logger.error("FILE_READY for a connector without handle_file_ready", extra={"fileId": detail.fileId})
+        if not isinstance(self.connector, ReadsFiles):  # a rule that should not exist (check_capabilities): DLQ
+            logger.error("FILE_READY for a connector that reads no files", extra={"fileId": detail.fileId})
             report.failures.append(record["messageId"])
             return
         try:
-            handle(detail)
+            self.connector.handle_file_ready(detail)
         except Exception:
             logger.exception("FILE_READY not handled; it goes back to the queue", extra={"fileId": detail.fileId})
             report.failures.append(record["messageId"])
@@ -279,46 +290,48 @@ class ConnectorRuntime:
     def _apply_callback(self, detail: CallbackDetail, record: Mapping[str, Any], report: BatchReport) -> None:
         """A provider's late results: the messages it rejected after all become FAILED (replayable), or,
         for a verdict that may change with time, are sent again later until the connector gives up."""
-        handle = getattr(self.connector, "handle_callback", None)
-        if handle is None:
+        if not isinstance(self.connector, TakesCallbacks):
             logger.error("callback for a connector that takes none", extra={"connector": detail.connector})
             return
         try:
-            outcome: CallbackReport = handle(detail)
+            outcome = self.connector.handle_callback(detail)
             report.callbacks_unreadable += int(outcome.unreadable)
-            existing = self.audit.get_deliveries(self.connector.name, [f.message_id for f in outcome.failures])
-            updated, again = [], []
-            for failure in outcome.failures:
-                previous = existing.get(failure.message_id)
-                if previous is None:
-                    continue
-                record_after = self._late_failure(previous, failure, detail.callId)
-                if record_after.status is DeliveryStatus.PENDING:
-                    again.append((record_after, failure.retry_in_seconds or 0))
-                else:
-                    updated.append(record_after)
-                report.statuses[failure.message_id] = record_after.status
-                report.late_failures += 1
-            # Sent again first: a message is only recorded PENDING once it is on its way back.
-            for previous_record, delay in again:
-                if self._send_again(previous_record.messageId, delay):
-                    updated.append(previous_record)
-                    report.requeued += 1
-                else:
-                    failed = previous_record.model_copy(
-                        update={
-                            "status": DeliveryStatus.FAILED,
-                            "lastError": f"{previous_record.lastError}; it could not be sent again automatically",
-                        }
-                    )
-                    updated.append(failed)
-                    report.statuses[failed.messageId] = DeliveryStatus.FAILED
-            self.audit.save_deliveries(updated, replace_done=True)  # the provider's verdict stands
+            self._apply_late_failures(outcome, f"the provider's callback {detail.callId}", report)
         except Exception:  # back to the queue, and after maxReceiveCount to the dead-letter queue
             logger.exception("callback not applied", extra={"callId": detail.callId})
             report.failures.append(record["messageId"])
 
-    def _late_failure(self, previous: DeliveryRecord, failure: LateFailure, call_id: str) -> DeliveryRecord:
+    def _apply_late_failures(self, outcome: CallbackReport, reported_by: str, report: BatchReport) -> None:
+        existing = self.audit.get_deliveries(self.connector.name, [f.message_id for f in outcome.failures])
+        updated, again = [], []
+        for failure in outcome.failures:
+            previous = existing.get(failure.message_id)
+            if previous is None:
+                continue
+            record_after = self._late_failure(previous, failure, reported_by)
+            if record_after.status is DeliveryStatus.PENDING:
+                again.append((record_after, failure.retry_in_seconds or 0))
+            else:
+                updated.append(record_after)
+            report.statuses[failure.message_id] = record_after.status
+            report.late_failures += 1
+        # Sent again first: a message is only recorded PENDING once it is on its way back.
+        for previous_record, delay in again:
+            if self._send_again(previous_record.messageId, delay):
+                updated.append(previous_record)
+                report.requeued += 1
+            else:
+                failed = previous_record.model_copy(
+                    update={
+                        "status": DeliveryStatus.FAILED,
+                        "lastError": f"{previous_record.lastError}; it could not be sent again automatically",
+                    }
+                )
+                updated.append(failed)
+                report.statuses[failed.messageId] = DeliveryStatus.FAILED
+        self.audit.save_deliveries(updated, replace_done=True)  # the provider's verdict stands
+
+    def _late_failure(self, previous: DeliveryRecord, failure: LateFailure, reported_by: str) -> DeliveryRecord:
         now = self._clock()
         retry_until = previous.retryUntil
         if failure.retry_in_seconds is not None and failure.give_up_after_seconds is not None:
@@ -332,7 +345,7 @@ class ConnectorRuntime:
                         "retryUntil": retry_until,
                         "notes": [
                             *previous.notes,
-                            f"reported by the provider's callback {call_id}; sent again in "
+                            f"reported by {reported_by}; sent again in "
                             f"{failure.retry_in_seconds} s, retried until {retry_until}",
                         ],
                     }
@@ -346,7 +359,7 @@ class ConnectorRuntime:
                 "lastError": error,
                 "updatedAt": iso(now),
                 "retryUntil": retry_until,
-                "notes": [*previous.notes, f"reported failed by the provider's callback {call_id}"],
+                "notes": [*previous.notes, f"reported failed by {reported_by}"],
             }
         )
 
@@ -366,10 +379,18 @@ class ConnectorRuntime:
         self._requeue.send([BusDetail(messageId=detail.messageId, event=detail.event)], outcome.hold_seconds)
         return True
 
-    def _check_overdue_results(self, report: BatchReport) -> None:
-        check = getattr(self.connector, "overdue_results", None)
-        if check is not None:
-            report.results_overdue += check()
+    def _check_results(self, record: Mapping[str, Any], deadline: Deadline, report: BatchReport) -> None:
+        """The scheduled check: calls whose pushed results are overdue, and the results to poll for."""
+        if isinstance(self.connector, TakesCallbacks):
+            report.results_overdue += self.connector.overdue_results()
+        if isinstance(self.connector, PollsResults):
+            try:
+                polled = self.connector.poll_results(deadline)
+                report.results_unreadable += int(polled.unreadable)
+                self._apply_late_failures(polled, "the provider's results, polled", report)
+            except Exception:  # back to the queue: the next receive polls again
+                logger.exception("polled results not applied")
+                report.failures.append(record["messageId"])
 
     def _status(self, outcome: Outcome, receive_count: int, synchronous: bool) -> DeliveryStatus:
         if outcome.result is Result.RETRY:

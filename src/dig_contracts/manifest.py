@@ -18,6 +18,9 @@ from dig_contracts.extracts import EXTRACTS
 from dig_contracts.files import FILE_READY, FILES_SOURCE
 
 ConnectorName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,30}$")]
+REQUIREMENTS_PATTERN = r"^[A-Za-z_][\w.]*:[\w.-]+$"
+# A lock named by ``requirements`` is compiled by ``make lock`` from this file, in the same directory.
+REQUIREMENTS_SOURCE = "requirements.in"
 
 
 class Setting(BaseModel):
@@ -64,8 +67,9 @@ class ScheduledJob(BaseModel):
     assumes_role_setting: str | None = None
     kms_key_setting: str | None = None
     # ``package:file`` of a lock of dependencies only this job needs (a layer of its own, for the
-    # Lambda runtime), and globs, relative to the layer's python/, of what that layer leaves out.
-    requirements: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[\w.-]+$")
+    # Lambda runtime; ``make lock`` compiles it from requirements.in beside it), and globs, relative to
+    # the layer's python/, of what that layer leaves out.
+    requirements: str | None = Field(default=None, pattern=REQUIREMENTS_PATTERN)
     leave_out: tuple[str, ...] = ()
 
     def state_prefix(self, connector: str) -> str:
@@ -83,6 +87,11 @@ class ConnectorManifest(BaseModel):
     sync_handler: str | None = None
     # Top-level packages the function's code needs besides the DIG core packages.
     packages: tuple[str, ...]
+    # ``package:file`` of a lock of the libraries the connector's functions need beyond DIG's own
+    # (a provider's SDK): a layer of the connector's own, as a scheduled job's; ``make lock`` compiles
+    # it from requirements.in beside it. ``leave_out``: globs, relative to the layer's python/, not shipped.
+    requirements: str | None = Field(default=None, pattern=REQUIREMENTS_PATTERN)
+    leave_out: tuple[str, ...] = ()
     batch_size: int = Field(default=100, ge=1, le=10_000)
     max_batching_window_seconds: int = Field(default=5, ge=0, le=300)
     max_concurrency: int = Field(default=2, ge=2, le=1000)
@@ -96,8 +105,12 @@ class ConnectorManifest(BaseModel):
     extracts: tuple[str, ...] = ()
     # Its scheduled jobs (a daily export, ...), each a function of its own.
     scheduled: tuple[ScheduledJob, ...] = ()
-    # Whether the provider reports results later, to a callback URL the connector signs.
+    # Whether the provider reports results later, to a callback URL the connector signs
+    # (dig_connector_kit.model.TakesCallbacks).
     callbacks: bool = False
+    # Whether the connector asks the provider for late results on the scheduled check, every
+    # RESULTS_CHECK_MINUTES (dig_connector_kit.model.PollsResults): a provider with status URLs.
+    polled_results: bool = False
     # The provider's documented request limit per API key, per minute: drawn on the dashboard against
     # the calls the connector makes (None: the provider publishes none).
     provider_calls_per_minute: int | None = Field(default=None, ge=1)
@@ -144,6 +157,11 @@ class ConnectorManifest(BaseModel):
                 if named is not None and named not in envs:
                     raise ValueError(f"scheduled job {job.name}: {named} is not one of the manifest's settings")
         return self
+
+    @property
+    def checks_results(self) -> bool:
+        """Whether the connector's queue gets the scheduled results check (callbacks or polled results)."""
+        return self.callbacks or self.polled_results
 
     def callback_pattern(self) -> dict[str, Any] | None:
         """The pattern of a second rule, to the same queue, for the provider's callbacks."""

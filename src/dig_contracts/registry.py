@@ -77,3 +77,24 @@ def config_parser(manifest: ConnectorManifest) -> Callable[[Any], object] | None
     module, _, name = manifest.config_parser.rpartition(".")
     parser: Callable[[Any], object] = getattr(importlib.import_module(module), name)
     return parser
+
+
+def requirement_locks(manifests: Iterable[ConnectorManifest] | None = None) -> list[tuple[str, str]]:
+    """(source, lock) paths of every requirements lock the installed connectors and their jobs name,
+    for ``make lock``: each lock is compiled from ``requirements.in`` in its directory."""
+    from dig_contracts.manifest import REQUIREMENTS_SOURCE
+
+    pairs: dict[str, str] = {}
+    for manifest in installed_connectors() if manifests is None else manifests:
+        for named in (manifest.requirements, *(job.requirements for job in manifest.scheduled)):
+            if named is None:
+                continue
+            package, _, file = named.partition(":")
+            lock = files(package).joinpath(file)
+            pairs[str(lock)] = str(files(package).joinpath(REQUIREMENTS_SOURCE))
+    return sorted((source, lock) for lock, source in pairs.items())
+
+
+if __name__ == "__main__":  # make lock: one "source lock" line per lock
+    for source, lock in requirement_locks():
+        print(source, lock)

@@ -12,35 +12,15 @@ configuration.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from importlib import metadata
-from typing import Any, Protocol
+from typing import Any
+
+from dig_connector_kit.testing.double import Answer, LocalDouble, ProviderDouble
+
+__all__ = ["ENTRY_POINT_GROUP", "Answer", "LocalDouble", "ProviderDouble", "installed_doubles"]
 
 ENTRY_POINT_GROUP = "dig.local_doubles"
-
-
-@dataclass
-class Answer:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False  # close the connection instead of answering (the call was performed)
-
-
-class ProviderDouble(Protocol):
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
-        """``path`` relative to /_sim/<connector>."""
-        ...
-
-
-@dataclass(frozen=True)
-class LocalDouble:
-    connector: str
-    secret: Mapping[str, str]  # what the double accepts as credentials (the connector's secret, locally)
-    settings: Callable[[str], dict[str, str]]  # the double's base URL -> the connector's settings
-    make: Callable[[Mapping[str, Any]], ProviderDouble]  # the sample configuration -> a running double
-    buckets: tuple[str, ...] = ()  # the provider's S3 buckets, made in the local stack's S3 (a feed's destination)
 
 
 def installed_doubles(entry_points: Iterable[Any] | None = None) -> dict[str, LocalDouble]:

@@ -358,7 +358,7 @@ class LocalStack:
 
         assert self.resources is not None
         sqs = boto3.session.Session(region_name=resources.LOCAL_REGION).client("sqs")
-        queues = [c.queue_url for c in self.resources.connectors.values() if c.manifest.callbacks]
+        queues = [c.queue_url for c in self.resources.connectors.values() if c.manifest.checks_results]
         while not self._stopping.wait(self.check_interval_seconds):
             for queue_url in queues:
                 with contextlib.suppress(Exception):  # the stack may be stopping

@@ -524,7 +524,9 @@ def asset_directory(cloud_assembly: Path, code: dict[str, Any]) -> Path:
     return cloud_assembly / f"asset.{key.removesuffix('.zip')}"
 
 
-def test_lambda_assets_hold_no_simulator_local_stack_or_cli_code(cloud_assembly: Path, resources: Resources) -> None:
+def test_lambda_assets_hold_no_simulator_test_local_stack_or_cli_code(
+    cloud_assembly: Path, resources: Resources
+) -> None:
     for function in resources("AWS::Lambda::Function").values():
         asset = asset_directory(cloud_assembly, function["Properties"]["Code"])
         shipped = {p.relative_to(asset).parts[0] for p in asset.rglob("*.py")}
@@ -532,6 +534,7 @@ def test_lambda_assets_hold_no_simulator_local_stack_or_cli_code(cloud_assembly:
         assert "dig_contracts" in shipped
         assert not list(asset.rglob("*simulator*"))
         assert not list(asset.rglob("sample_config.json"))
+        assert not [p for p in asset.rglob("*") if p.name in ("tests", "testing", "local", "conftest.py")]
 
 
 def test_the_dependencies_layers_are_built_for_arm64_and_the_lambda_python(

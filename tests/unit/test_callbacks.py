@@ -12,18 +12,19 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from connectors.optimove.tests.harness import CALLBACK_KEY, harness, inbound
 from db.records import DeliveryRecord, DeliveryStatus, MessageRecord, PublishState
 from dig_api import handler
 from dig_api.dependencies import providers
 from dig_api.ingest import IngestService
 from dig_connector_kit.model import CallbackReport, Deadline, Result
 from dig_connector_kit.runtime import ConnectorRuntime
+from dig_connector_kit.testing import FakeRequeue
 from dig_contracts.bus import CALLBACK_SOURCE, SCHEDULED_CHECK, CallbackDetail, callback_detail_type
 from dig_contracts.callbacks import callback_url, signature, verify
 from dig_contracts.examples import example_event
 from tests.apigw import FakeLambdaContext, rest_event
-from tests.fakes import FakeAuditStore, FakePublisher, FakeRequeue
-from tests.optimove_harness import CALLBACK_KEY, harness, inbound
+from tests.fakes import FakeAuditStore, FakePublisher
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.optimove_harness import SAMPLE_CONFIG, sample_config_document
+from connectors.optimove.tests.harness import SAMPLE_CONFIG, sample_config_document
 
 DIG = str(Path(sys.executable).parent / "dig")
 

@@ -13,11 +13,11 @@ from moto import mock_aws
 from typer.testing import CliRunner
 
 from connectors.optimove.config import parse_config
+from connectors.optimove.tests.harness import SAMPLE_CONFIG, sample_config_document
 from db.config_store import ConfigConflict, ConfigVersion, DynamoConfigStore
 from dig_cli.main import app
 from dig_connector_kit.lambda_entry import ConfigCache
 from tests.aws import CONFIG, AtomicCalls, create_tables
-from tests.optimove_harness import SAMPLE_CONFIG, sample_config_document
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from db.erasure import forget_member
 from db.feeds import DynamoFeedStore
 from db.records import MessageRecord, PublishState
 from db.watermarks import DynamoWatermarkStore
+from dig_connector_kit.testing import FakeCallLog, FakeContactStore
 from tests.aws import AUDIT, create_tables
-from tests.fakes import FakeCallLog, FakeContactStore
 
 
 class Clock:

@@ -15,8 +15,8 @@ from moto import mock_aws
 
 from db.table import Table
 from dig_connector_kit.ratelimit import DynamoLimiter, InMemoryLimiter, RateLimit, RateLimitTimeout
+from dig_connector_kit.testing import SimulatedClock
 from tests.aws import AUDIT, AtomicCalls, create_tables
-from tests.optimove_harness import SimulatedClock
 
 
 def max_in_any_window(stamps: list[float], seconds: float) -> int:

@@ -7,12 +7,26 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pytest
+
 from db.records import Attempt, DeliveryRecord, DeliveryStatus
-from dig_connector_kit.model import Deadline, InboundMessage, Outcome, Result
+from dig_connector_kit.model import (
+    CallbackReport,
+    CapabilityMismatch,
+    Deadline,
+    InboundMessage,
+    LateFailure,
+    Outcome,
+    Result,
+    check_capabilities,
+)
 from dig_connector_kit.runtime import ConnectorRuntime
 from dig_connector_kit.sync import SyncRequest, deliver_one
+from dig_connector_kit.testing import scheduled_check_record
 from dig_contracts.bus import BusDetail, ReplayTag, eventbridge_event, message_id_for
+from dig_contracts.events import EventType
 from dig_contracts.examples import example_event
+from dig_contracts.manifest import ConnectorManifest
 from tests.fakes import FakeAuditStore
 
 
@@ -289,3 +303,73 @@ def test_an_archive_replay_skips_erased_members_and_messages_the_audit_trail_no_
         DeliveryStatus.SKIPPED,
         True,
     )
+
+
+class PollingConnector(ScriptedConnector):
+    """A provider whose results are polled: the scheduled check asks it which accepted messages failed."""
+
+    def __init__(self, late: list[LateFailure], *, raises: bool = False) -> None:
+        super().__init__({})
+        self.late, self.raises, self.polls = late, raises, 0
+
+    def poll_results(self, deadline: Deadline) -> CallbackReport:
+        self.polls += 1
+        if self.raises:
+            raise RuntimeError("status URL unreachable")
+        return CallbackReport(failures=self.late)
+
+
+def test_polled_results_fail_a_delivered_message_on_the_scheduled_check_saying_who_reported_it() -> None:
+    audit = FakeAuditStore()
+    message_id = message_id_for("e-1")
+    connector = PollingConnector([LateFailure(message_id, "row 1: EmailAddress is not valid")])
+    runtime = ConnectorRuntime(connector, audit, max_receive_count=5)
+    run(runtime, sqs_record("e-1"))
+    assert audit.deliveries[(message_id, "scripted")].status is DeliveryStatus.DELIVERED
+
+    report = run(runtime, scheduled_check_record())
+    record = audit.deliveries[(message_id, "scripted")]
+    assert (connector.polls, report.late_failures, report.failures) == (1, 1, [])
+    assert record.status is DeliveryStatus.FAILED
+    assert record.lastError == "row 1: EmailAddress is not valid"
+    assert record.notes[-1] == "reported failed by the provider's results, polled"
+
+
+def test_a_poll_that_raises_sends_the_check_back_to_the_queue_and_changes_no_record() -> None:
+    audit = FakeAuditStore()
+    runtime = ConnectorRuntime(PollingConnector([], raises=True), audit, max_receive_count=5)
+    run(runtime, sqs_record("e-1"))
+    report = run(runtime, scheduled_check_record(record_id="check-1"))
+    assert report.failures == ["check-1"]
+    assert audit.deliveries[(message_id_for("e-1"), "scripted")].status is DeliveryStatus.DELIVERED
+
+
+def manifest_of(**declared: Any) -> ConnectorManifest:
+    return ConnectorManifest(
+        name="scripted",
+        description="a test connector",
+        event_types=(EventType.MEMBER_TIER,),
+        handler="scripted.handler",
+        packages=(),
+        **declared,
+    )
+
+
+class MisspeltCallbacks(ScriptedConnector):
+    def handle_callbacks(self, detail: Any) -> CallbackReport:  # "handle_callback" was meant
+        return CallbackReport()
+
+    def overdue_results(self) -> int:
+        return 0
+
+
+def test_a_misspelt_capability_method_is_an_error_when_the_connector_is_built_naming_the_method() -> None:
+    with pytest.raises(CapabilityMismatch, match="declares callbacks but MisspeltCallbacks lacks handle_callback"):
+        check_capabilities(manifest_of(callbacks=True), MisspeltCallbacks({}))
+
+
+def test_a_capability_the_manifest_does_not_declare_is_an_error_too() -> None:
+    with pytest.raises(CapabilityMismatch, match="implements poll_results but the manifest does not declare"):
+        check_capabilities(manifest_of(), PollingConnector([]))
+    check_capabilities(manifest_of(polled_results=True), PollingConnector([]))  # declared: fine
+    assert manifest_of(polled_results=True).checks_results

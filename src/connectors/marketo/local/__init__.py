@@ -1,11 +1,11 @@
-"""The Marketo connector's local test double (dig_local.doubles). Never shipped in a Lambda."""
+"""The Marketo connector's local test double, on the kit's shared base. Never shipped in a Lambda."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from dig_local.doubles import LocalDouble
+from dig_connector_kit.testing.double import LocalDouble
 
 SECRET = {"clientId": "local-marketo-client", "clientSecret": "local-marketo-secret"}
 

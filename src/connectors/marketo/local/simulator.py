@@ -5,42 +5,30 @@ types and campaigns that must exist, 100 calls per 20 s (606), 10 at once (615),
 (607), record-level codes, and faults (an error code, an HTTP status, or a lost answer: the call is
 performed and its answer lost). It records every request. Never shipped in a Lambda.
 
-Served under ``/_sim/marketo``: ``/identity/oauth/token``, ``/rest/v1/...``, and
-  GET /requests /leads /activities /triggers      POST /faults {"code": "606"} | {"status": 502}, with
-  "rate", "calls" and "mode": "lose-answer"; DELETE /faults      POST /tokens/expire (every token now)
+Served under ``/_sim/marketo``: ``/identity/oauth/token``, ``/rest/v1/...``, the shared surface of
+dig_connector_kit.testing.double (GET/DELETE /requests, POST/DELETE /faults, where a fault may name a
+Marketo error code: {"code": "606"}), and GET /leads /activities /triggers, POST /tokens/expire.
 Assumptions of the simulator's own are named where they are made.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import re
-import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from dig_local.doubles import Answer
+from dig_connector_kit.testing.double import Answer, Fault, ProviderSimulator
 
 MAX_RECORDS = 300
 MAX_TRIGGER_LEADS = 100
 MAX_TOKENS = 100
 TOKEN_NAME = re.compile(r"^\{\{my\.[^{}]+\}\}$")
 CAMPAIGN_PATH = re.compile(r"^/rest/v1/campaigns/(\d+)/trigger\.json$")
-
-
-@dataclass
-class Fault:
-    code: str | None  # a Marketo error code in a 200 body
-    status: int | None  # or an HTTP status
-    rate: float
-    calls: frozenset[str] | None
-    lose_answer: bool = False
 
 
 def _error(code: str, message: str) -> Answer:
@@ -53,7 +41,7 @@ def _ok(result: list[dict[str, Any]]) -> Answer:
     return Answer(200, {"requestId": uuid.uuid4().hex[:12], "success": True, "result": result})
 
 
-class MarketoSimulator:
+class MarketoSimulator(ProviderSimulator):
     def __init__(
         self,
         *,
@@ -75,51 +63,19 @@ class MarketoSimulator:
         self.token_lifetime = token_lifetime
         self.calls_per_20s = calls_per_20s
         self.daily_quota = daily_quota
-        self._clock = clock
-        self._random = random.Random(seed)
-        self._lock = threading.Lock()
+        super().__init__(clock=clock, seed=seed)
         self._window: deque[float] = deque()
         self.calls_today = 0
         self.tokens: dict[str, float] = {}  # token -> expiry
-        self.fault: Fault | None = None
-        self.requests: list[dict[str, Any]] = []
         self.leads: dict[str, dict[str, Any]] = {}  # email (lower) -> lead, with its "id"
         self.activities: list[dict[str, Any]] = []
         self.triggers: list[dict[str, Any]] = []
 
     # --- HTTP -------------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
-        path, _, query = path.partition("?")
-        control = self._control(method, path, body)
-        if control is not None:
-            return control
+    def call_name(self, method: str, path: str) -> str | None:
         if path == "/identity/oauth/token" and method in ("GET", "POST"):
-            answer = self._token(query, headers, body)
-            self._log(method, path, "token", None, answer)
-            return answer
-        call = self._call_name(method, path)
-        if call is None:
-            return Answer(404, {"message": f"no such endpoint: {method} {path}"})
-        try:
-            parsed = json.loads(body) if body else None
-        except ValueError:
-            answer = _error("609", "Invalid JSON")
-            parsed = None
-        else:
-            answer = self._serve(call, path, query, headers, parsed)
-        self._log(method, path, call, parsed, answer)
-        return answer
-
-    def _log(self, method: str, path: str, call: str, body: Any, answer: Answer) -> None:
-        with self._lock:
-            codes = [e["code"] for e in (answer.body or {}).get("errors", [])] if isinstance(answer.body, dict) else []
-            self.requests.append(
-                {"method": method, "path": path, "call": call, "body": body, "status": answer.status, "codes": codes}
-            )
-
-    @staticmethod
-    def _call_name(method: str, path: str) -> str | None:
+            return "token"
         if method != "POST":
             return None
         if path == "/rest/v1/leads.json":
@@ -130,42 +86,35 @@ class MarketoSimulator:
             return "campaigns/trigger.json"
         return None
 
-    def _control(self, method: str, path: str, body: bytes) -> Answer | None:
+    def loggable_body(self, call: str, body: bytes) -> Any:
+        return None if call == "token" else super().loggable_body(call, body)  # a token request carries the secret
+
+    def log_extra(self, answer: Answer) -> dict[str, Any]:
+        errors = answer.body.get("errors", []) if isinstance(answer.body, dict) else []
+        return {"codes": [e["code"] for e in errors]}
+
+    def check_fault(self, fault: Fault) -> None:
+        if fault.extra.keys() - {"code"}:
+            raise ValueError(f'unknown keys {sorted(fault.extra.keys() - {"code"})}; Marketo\'s own is "code"')
+
+    def fault_answer(self, fault: Fault) -> Answer:
+        code = fault.extra.get("code")
+        if code:
+            return _error(str(code), f"simulated {code}")
+        return Answer(fault.status or 502, {"message": "simulated fault"})
+
+    def control(self, method: str, path: str, body: bytes) -> Answer | None:
         with self._lock:
             listings = {
-                "/requests": list(self.requests),
                 "/leads": list(self.leads.values()),
                 "/activities": list(self.activities),
                 "/triggers": list(self.triggers),
             }
         if method == "GET" and path in listings:
             return Answer(200, listings[path])
-        if (method, path) == ("POST", "/faults"):
-            try:
-                spec = json.loads(body or b"{}")
-                lose = spec.get("mode") == "lose-answer"
-                code = spec.get("code")
-                status = spec.get("status", 504 if lose and code is None else None)
-                self.fault = Fault(
-                    str(code) if code else None,
-                    int(status) if status else None,
-                    float(spec.get("rate", 1.0)),
-                    frozenset(spec["calls"]) if spec.get("calls") else None,
-                    lose,
-                )
-            except (ValueError, KeyError, TypeError):
-                return Answer(400, {"message": 'expected {"code": "606"} or {"status": 502}, "rate", "calls", "mode"'})
-            return Answer(204)
-        if (method, path) == ("DELETE", "/faults"):
-            self.fault = None
-            return Answer(204)
         if (method, path) == ("POST", "/tokens/expire"):
             with self._lock:
                 self.tokens = dict.fromkeys(self.tokens, 0.0)
-            return Answer(204)
-        if (method, path) == ("DELETE", "/requests"):
-            with self._lock:
-                self.requests.clear()
             return Answer(204)
         return None
 
@@ -192,7 +141,13 @@ class MarketoSimulator:
 
     # --- the REST calls ---------------------------------------------------------------------------
 
-    def _serve(self, call: str, path: str, query: str, headers: dict[str, str], body: Any) -> Answer:
+    def serve(self, call: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Answer:
+        if call == "token":
+            return self._token(query, headers, body)
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            return _error("609", "Invalid JSON")
         if "access_token" in parse_qs(query):
             return _error("601", "Access token in a query string: send it in the Authorization header")
         authorization = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
@@ -212,20 +167,7 @@ class MarketoSimulator:
                 return _error("607", "Daily quota reached")
             self._window.append(now)
             self.calls_today += 1
-            fault = self.fault
-            hit = (
-                fault is not None
-                and (fault.calls is None or call in fault.calls)
-                and self._random.random() < fault.rate
-            )
-        if hit and fault is not None and not fault.lose_answer:
-            if fault.code:
-                return _error(fault.code, f"simulated {fault.code}")
-            return Answer(fault.status or 502, {"message": "simulated fault"})
-        answer = self._perform(call, path, body)
-        if hit and fault is not None:  # performed, and then the answer is lost
-            return Answer(fault.status or 504, {"message": "simulated lost answer"})
-        return answer
+        return self.faulted(call, lambda: self._perform(call, path, parsed))
 
     def _perform(self, call: str, path: str, body: Any) -> Answer:
         if not isinstance(body, dict):

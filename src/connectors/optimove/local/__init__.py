@@ -1,4 +1,4 @@
-"""The Optimove connector's local test double (dig_local.doubles): the simulator, with the secret it
+"""The Optimove connector's local test double, on the kit's shared base: the simulator, with the secret it
 accepts and the settings that point the connector at it. Never shipped in a Lambda."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dig_local.doubles import LocalDouble
+from dig_connector_kit.testing.double import LocalDouble
 
 SECRET = {"apiKey": "local-optimove-api-key", "realtimeToken": "local-realtime-token"}
 

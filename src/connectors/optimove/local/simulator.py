@@ -28,17 +28,16 @@ Assumptions of the simulator's own (not Optimove's documented behaviour) are nam
 from __future__ import annotations
 
 import json
-import random
 import re
 import threading
 import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
-from dig_local.doubles import Answer
+from dig_connector_kit.testing.double import Answer, Fault, ProviderSimulator
 
 MAX_CUSTOMERS_PER_UPDATE = 1000
 MAX_ATTRIBUTES_PER_CUSTOMER = 10
@@ -70,15 +69,6 @@ class BadRequest(Exception):
     pass
 
 
-@dataclass
-class Fault:
-    status: int
-    rate: float
-    calls: frozenset[str] | None
-    lose_answer: bool = False
-    drop: bool = False
-
-
 class SlidingWindow:
     def __init__(self, requests: int, seconds: float, clock: Callable[[], float]) -> None:
         self.requests, self.seconds, self._clock = requests, seconds, clock
@@ -94,7 +84,9 @@ class SlidingWindow:
         return True
 
 
-class OptimoveSimulator:
+class OptimoveSimulator(ProviderSimulator):
+    secret_headers = frozenset({REALTIME_TOKEN_HEADER})
+
     def __init__(
         self,
         *,
@@ -113,18 +105,14 @@ class OptimoveSimulator:
     ) -> None:
         self.api_key = api_key
         self.realtime_token = realtime_token
+        super().__init__(clock=clock, seed=seed)
         self.tenant_id = tenant_id
-        self._clock = clock
         self._customer_window = SlidingWindow(*customer_limit, clock)
         self._mail_window = SlidingWindow(*mail_limit, clock)
         self._realtime_windows: dict[str, SlidingWindow] = defaultdict(
             lambda: SlidingWindow(*REALTIME_PER_CUSTOMER, clock)
         )
         self.templates = {int(k): frozenset(v) for k, v in (templates or {}).items()}
-        self._lock = threading.Lock()
-        self._random = random.Random(seed)
-        self.fault: Fault | None = None
-        self.requests: list[dict[str, Any]] = []
         self.mails: dict[str, dict[str, Any]] = {}
         self.customers: dict[str, dict[str, str]] = {c: {} for c in customers}
         self.loads: list[dict[str, Any]] = []  # the batch loader's reports, a day each
@@ -143,7 +131,7 @@ class OptimoveSimulator:
 
     # --- control ---------------------------------------------------------------------------
 
-    def set_fault(
+    def fail(
         self,
         status: int,
         rate: float = 1.0,
@@ -152,12 +140,10 @@ class OptimoveSimulator:
         lose_answer: bool = False,
         drop: bool = False,
     ) -> None:
-        with self._lock:
-            self.fault = Fault(status, rate, frozenset(calls) if calls else None, lose_answer, drop)
+        self.set_fault(Fault(status, rate, frozenset(calls) if calls else None, lose_answer, drop))
 
     def clear_fault(self) -> None:
-        with self._lock:
-            self.fault = None
+        self.set_fault(None)
 
     def _customers_from_batch(self, customers: dict[str, dict[str, str]]) -> int:
         with self._lock:
@@ -182,47 +168,17 @@ class OptimoveSimulator:
             for customer in customers:
                 self.customers.setdefault(str(customer), {})
 
-    def reset(self) -> None:
-        with self._lock:
-            self.requests.clear()
-
     # --- HTTP ------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
-        """``path`` relative to /_sim/optimove."""
-        control = self._control(method, path, body)
-        if control is not None:
-            return control
-        call = CALLS.get((method, path))
-        if call is None:
-            return Answer(404, {"message": f"no such endpoint: {method} {path}"})
-        parsed: Any = None
-        try:
-            parsed = json.loads(body) if body else None
-        except ValueError:
-            answer = Answer(400, {"message": "the body is not JSON"})
-        else:
-            answer = self._serve(call, headers, parsed)
-        with self._lock:
-            self.requests.append(
-                {
-                    "method": method,
-                    "path": path,
-                    "call": call,
-                    "body": parsed,
-                    "status": "dropped" if answer.drop else answer.status,
-                    "at": time.time(),
-                }
-            )
-        return answer
+    def call_name(self, method: str, path: str) -> str | None:
+        return CALLS.get((method, path))
 
-    def _control(self, method: str, path: str, body: bytes) -> Answer | None:
+    def control(self, method: str, path: str, body: bytes) -> Answer | None:
         def document() -> Any:
             return json.loads(body or b"{}")
 
         with self._lock:
             listings: dict[str, list[Any]] = {
-                "/requests": list(self.requests),
                 "/mails": list(self.mails.values()),
                 "/callbacks": list(self.callbacks),
                 "/customers": sorted(self.customers),
@@ -235,24 +191,7 @@ class OptimoveSimulator:
         if method == "GET" and path in listings:
             return Answer(200, list(listings[path]))
         try:
-            if (method, path) == ("DELETE", "/requests"):
-                self.reset()
-            elif (method, path) == ("POST", "/faults"):
-                spec = document()
-                mode = spec.get("mode", "fail")
-                if mode not in ("fail", "lose-answer"):
-                    raise ValueError(mode)
-                lose = mode == "lose-answer"
-                self.set_fault(
-                    int(spec.get("status", 504 if lose else 500)),
-                    float(spec.get("rate", 1.0)),
-                    spec.get("calls"),
-                    lose_answer=lose,
-                    drop=bool(spec.get("drop", False)),
-                )
-            elif (method, path) == ("DELETE", "/faults"):
-                self.clear_fault()
-            elif (method, path) == ("POST", "/batch/load"):
+            if (method, path) == ("POST", "/batch/load"):
                 return Answer(200, self.load_batch_day(str(document()["day"])))
             elif (method, path) == ("POST", "/customers"):
                 self.add_customers(document()["customers"])
@@ -272,21 +211,20 @@ class OptimoveSimulator:
             )
         return Answer(204)
 
-    def _serve(self, call: str, headers: dict[str, str], body: Any) -> Answer:
+    def serve(self, call: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Answer:
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            return Answer(400, {"message": "the body is not JSON"})
         lowered = {k.lower(): v for k, v in headers.items()}
         if call not in REALTIME_CALLS and lowered.get("x-api-key") != self.api_key:
             return Answer(401, {"message": "Unauthorized: invalid or missing X-API-KEY"})
         if call == "serverSideEvent" and lowered.get(REALTIME_TOKEN_HEADER) != self.realtime_token:
             return Answer(401, {"message": "invalid real-time token"})
+        return self.faulted(call, lambda: self._limited(call, parsed))
+
+    def _limited(self, call: str, body: Any) -> Answer:
         with self._lock:
-            fault = self.fault
-            hit = (
-                fault is not None
-                and (fault.calls is None or call in fault.calls)
-                and self._random.random() < fault.rate
-            )
-            if hit and fault is not None and not fault.lose_answer:
-                return Answer(fault.status, {"message": f"simulated fault {fault.status}"})
             if call == "SendTransactionalMail":
                 if not self._mail_window.allow():
                     return Answer(429, {"message": "Too many requests: 10 transactional mail calls per second"})
@@ -296,8 +234,6 @@ class OptimoveSimulator:
             answer: Answer = getattr(self, f"_{call}")(body)
         except BadRequest as error:
             return Answer(400, {"IsSuccess": False, "Error": str(error)})
-        if hit and fault is not None:  # performed, and then the answer is lost
-            return Answer(fault.status, {"message": "simulated lost answer"}, drop=fault.drop)
         return answer
 
     # --- customers -------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from connectors.optimove.local.simulator import OptimoveSimulator
 from connectors.optimove.mapping import ChannelPreference, MailCall
 from dig_connector_kit.ratelimit import RateLimit
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "optimove"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KEY = {"X-API-KEY": "k"}
 LIMIT = RateLimit(requests=50, perSeconds=10)
 
@@ -146,7 +146,7 @@ def test_the_simulator_refuses_mails_in_shapes_optimove_does_not_document(recipi
 
 def test_a_lose_the_answer_fault_performs_the_call_then_fails_it() -> None:
     sim, _ = simulator(templates={501: ["FIRST_NAME"]})
-    sim.set_fault(504, calls=["SendTransactionalMail"], lose_answer=True)
+    sim.fail(504, calls=["SendTransactionalMail"], lose_answer=True)
     answer = call(sim, "POST", "/api/TransactionalMail/SendTransactionalMail", fixture("send_transactional_mail.json"))
     assert answer.status == 504
     assert list(sim.mails) == ["dig:501:evt-0001"]  # it was sent all the same

@@ -19,12 +19,16 @@ from connectors.marketo.local import _make as make_simulator
 from connectors.marketo.local.simulator import MarketoSimulator
 from dig_connector_kit.http import Transport
 from dig_connector_kit.model import Deadline, InboundMessage
-from dig_connector_kit.quota import InMemoryDailyQuota
-from dig_connector_kit.ratelimit import InMemoryLimiter
-from tests.fakes import FakeContactStore, FakeOperationLedger
-from tests.optimove_harness import SimulatedClock
+from dig_connector_kit.testing import (
+    FakeContactStore,
+    FakeOperationLedger,
+    InMemoryDailyQuota,
+    InMemoryLimiter,
+    SimulatedClock,
+    mock_transport,
+)
 
-SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "src" / "connectors" / "marketo" / "sample_config.json"
+SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "sample_config.json"
 BASE = "https://marketo.test"
 
 
@@ -56,17 +60,10 @@ def harness(config: dict[str, Any] | None = None) -> Harness:
     simulator: MarketoSimulator = make_simulator(document)
     simulator._clock = clock  # the simulator's token expiry and rate window follow the simulated time
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        path = request.url.path.removeprefix("")
-        target = path + (f"?{request.url.query.decode()}" if request.url.query else "")
-        answer = simulator.handle(request.method, target, dict(request.headers), request.content)
+    def tick() -> None:
         clock.now += 0.01
-        if answer.drop:
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
-        content = b"" if answer.body is None else json.dumps(answer.body).encode()
-        return httpx.Response(answer.status, content=content, headers={"content-type": "application/json"})
 
-    http = httpx.Client(transport=httpx.MockTransport(handle))
+    http = httpx.Client(transport=mock_transport(simulator, on_call=tick))
     tokens = TokenSource(http, f"{BASE}/identity", lambda: SECRET, clock=clock)
     transport = Transport(
         http,

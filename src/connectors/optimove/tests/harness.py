@@ -16,12 +16,18 @@ from connectors.optimove.delivery import Endpoints, OptimoveConnector
 from connectors.optimove.local.simulator import OptimoveSimulator
 from dig_connector_kit.http import Transport
 from dig_connector_kit.model import Deadline, InboundMessage
-from dig_connector_kit.ratelimit import InMemoryLimiter
-from dig_contracts.bus import message_id_for
-from dig_contracts.events import parse_event
-from tests.fakes import FakeCallLog, FakeContactStore, FakeOperationLedger, FakeWatermarks
+from dig_connector_kit.testing import (
+    FakeCallLog,
+    FakeContactStore,
+    FakeOperationLedger,
+    FakeWatermarks,
+    InMemoryLimiter,
+    SimulatedClock,
+    inbound,
+    mock_transport,
+)
 
-SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "src" / "connectors" / "optimove" / "sample_config.json"
+SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "sample_config.json"
 API_BASE = "https://optimove.test/api"
 REALTIME_BASE = "https://optimove.test/realtime"
 API_KEY = "test-api-key"
@@ -32,32 +38,12 @@ def sample_config_document() -> dict[str, Any]:
     return json.loads(SAMPLE_CONFIG.read_text())
 
 
-class SimulatedClock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def simulator_transport(simulator: OptimoveSimulator, clock: SimulatedClock | None = None) -> httpx.MockTransport:
-    def handle(request: httpx.Request) -> httpx.Response:
-        answer = simulator.handle(request.method, request.url.path, dict(request.headers), request.content)
+    def tick() -> None:
         if clock is not None:
             clock.now += 0.01  # each call takes a little time
-        if answer.drop:  # performed, and the connection closed without an answer
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
-        content = b"" if answer.body is None else json.dumps(answer.body).encode()
-        return httpx.Response(
-            answer.status, content=content, headers={"content-type": "application/json", **answer.headers}
-        )
 
-    return httpx.MockTransport(handle)
+    return mock_transport(simulator, on_call=tick)
 
 
 @dataclass
@@ -118,6 +104,7 @@ def harness(
         read_body=read_body,
         sleep=clock.sleep,
         monotonic=clock,
+        provider="Optimove",
     )
     watermarks = FakeWatermarks()
     call_log = FakeCallLog()
@@ -148,12 +135,4 @@ def harness(
     )
 
 
-def inbound(
-    document: dict[str, Any], *, receive_count: int = 1, completed: frozenset[str] = frozenset()
-) -> InboundMessage:
-    return InboundMessage(
-        message_id=message_id_for(document["eventId"]),
-        event=parse_event(document),
-        receive_count=receive_count,
-        completed=completed,
-    )
+__all__ = ["SimulatedClock", "inbound"]  # imported from here by the tests beside it

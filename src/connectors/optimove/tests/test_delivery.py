@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.optimove.tests.harness import harness, inbound, sample_config_document
 from dig_connector_kit import formatting
 from dig_connector_kit.model import Result
 from dig_contracts.examples import example_event
-from tests.optimove_harness import harness, inbound, sample_config_document
 
 
 def profile_update(member: str, event_id: str, occurred: datetime, **profile: Any) -> dict[str, Any]:
@@ -134,7 +134,7 @@ def test_any_interleaving_of_one_members_updates_yields_the_newest_value_per_att
 
 def test_a_failed_call_fails_only_the_members_in_it() -> None:
     h = harness()
-    h.simulator.set_fault(500, rate=1.0, calls=["SetCustomerChannelPreference"])
+    h.simulator.fail(500, rate=1.0, calls=["SetCustomerChannelPreference"])
     opt_in = inbound(example_event("OPT_IN_EMAIL", memberId="M-2"))
     profile = inbound(profile_update("M-1", "e-1", T0, city="Ottawa"))
     outcomes = h.deliver(opt_in, profile)
@@ -152,7 +152,7 @@ def test_a_4xx_is_final_with_optimoves_error() -> None:
 
 def test_a_welcome_event_is_not_reported_while_the_members_attributes_failed() -> None:
     h = harness()
-    h.simulator.set_fault(503, rate=1.0, calls=["InsertOrUpdateCustomers"])
+    h.simulator.fail(503, rate=1.0, calls=["InsertOrUpdateCustomers"])
     [outcome] = h.deliver(inbound(example_event("MEMBER_REGISTRATION"))).values()
     assert outcome.result is Result.RETRY
     assert h.calls("reportEvent") == []
@@ -266,7 +266,7 @@ def test_a_copy_delivered_while_another_reports_its_welcome_event_waits_and_neve
 def test_a_welcome_event_optimove_refused_is_released_so_that_a_retry_reports_it() -> None:
     h = harness()
     document = example_event("MEMBER_REGISTRATION")
-    h.simulator.set_fault(503, rate=1.0, calls=["reportEvent"])
+    h.simulator.fail(503, rate=1.0, calls=["reportEvent"])
     [failed] = h.deliver(inbound(document)).values()
     assert failed.result is Result.RETRY
     assert h.operations.state == {}  # released, not left busy until its lease lapses
@@ -293,7 +293,9 @@ def test_a_tier_mail_goes_to_the_email_the_registration_brought() -> None:
     assert recipient["Email"] == "ada@example.com"
     registration_locale = example_event("MEMBER_REGISTRATION")["locale"]
     tags = {t["Tag"]: t["Value"] for t in recipient["Personalizations"]}
-    expected_day = formatting.day(date(2026, 11, 21), formatting.babel_locale(registration_locale), "long")
+    babel_locale = formatting.babel_locale(registration_locale)
+    assert babel_locale is not None
+    expected_day = formatting.day(date(2026, 11, 21), babel_locale, "long")
     assert tags["EFFECTIVE_ON"] == expected_day  # the stored locale, since the tier event has none
 
 
@@ -314,7 +316,7 @@ def test_a_mail_for_a_member_without_a_known_email_fails_with_the_reason() -> No
 @pytest.mark.parametrize("drop", [False, True])
 def test_a_mail_whose_answer_was_lost_is_sent_once_and_counted_delivered(drop: bool) -> None:
     h = harness()
-    h.simulator.set_fault(504, calls=["SendTransactionalMail"], lose_answer=True, drop=drop)
+    h.simulator.fail(504, calls=["SendTransactionalMail"], lose_answer=True, drop=drop)
     first = h.deliver(inbound(example_event("REDEMPTION")))
     h.simulator.clear_fault()
     [outcome] = first.values()
@@ -329,7 +331,7 @@ def test_a_mail_whose_answer_was_lost_is_sent_once_and_counted_delivered(drop: b
 
 def test_a_real_time_event_whose_answer_was_lost_is_not_reported_again() -> None:
     h = harness()
-    h.simulator.set_fault(504, calls=["reportEvent"], lose_answer=True)
+    h.simulator.fail(504, calls=["reportEvent"], lose_answer=True)
     [outcome] = h.deliver(inbound(example_event("MEMBER_REGISTRATION"))).values()
     assert outcome.result is Result.FAILED  # final: a retry could start the welcome campaign twice
     assert len(h.calls("reportEvent")) == 1
@@ -341,7 +343,7 @@ def test_a_real_time_event_whose_answer_was_lost_is_not_reported_again() -> None
 
 def test_a_real_time_429_is_retried_like_other_calls() -> None:
     h = harness()
-    h.simulator.set_fault(429, calls=["reportEvent"])
+    h.simulator.fail(429, calls=["reportEvent"])
     [outcome] = h.deliver(inbound(example_event("MEMBER_REGISTRATION"))).values()
     assert outcome.result is Result.RETRY
     assert len(h.calls("reportEvent")) == 4  # every try, with backoff

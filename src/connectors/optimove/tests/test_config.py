@@ -8,8 +8,8 @@ import pytest
 
 from connectors.optimove.config import ConfigError, parse_config
 from connectors.optimove.manifest import MANIFEST
+from connectors.optimove.tests.harness import sample_config_document
 from dig_contracts.events import EventType
-from tests.optimove_harness import sample_config_document
 
 
 def problems(document: dict[str, Any]) -> list[str]:

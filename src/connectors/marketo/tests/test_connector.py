@@ -13,15 +13,14 @@ from connectors.marketo import client as api
 from connectors.marketo.client import RecordResult
 from connectors.marketo.config import ConfigError, parse_config
 from connectors.marketo.manifest import MANIFEST
-from db.contacts import MemberContact
-from dig_connector_kit.contract import ConnectorContract
+from connectors.marketo.tests.harness import harness, later, sample_config_document
 from dig_connector_kit.model import Result
+from dig_connector_kit.ports import MemberContact
 from dig_connector_kit.ratelimit import RateLimit
+from dig_connector_kit.testing import ConnectorContract, inbound
 from dig_contracts.examples import example_event
-from tests.marketo_harness import harness, later, sample_config_document
-from tests.optimove_harness import inbound
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "marketo"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 LIMIT = RateLimit(requests=50, perSeconds=20)
 
 
@@ -305,4 +304,4 @@ def test_a_bad_configuration_is_refused_naming_each_problem() -> None:
 
 def test_the_marketo_connector_keeps_the_connector_contract() -> None:
     events = [example_event(t) for t in MANIFEST.event_types]
-    ConnectorContract(lambda: harness().connector, events).check()
+    ConnectorContract(lambda: harness().connector, events, MANIFEST).check()

@@ -16,13 +16,13 @@ import pytest
 from connectors.optimove.config import Attribute, AttributeType, parse_config
 from connectors.optimove.manifest import MANIFEST
 from connectors.optimove.mapping import ConversionError, attribute_value, plan, tag_value, unique_message_id
-from db.contacts import MemberContact
+from connectors.optimove.tests.harness import harness, inbound, sample_config_document
 from dig_connector_kit import formatting
+from dig_connector_kit.ports import MemberContact
 from dig_contracts.events import EventType, Money
 from dig_contracts.examples import example_event
-from tests.optimove_harness import harness, inbound, sample_config_document
 
-GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "optimove"
+GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 def requests_for(document: dict[str, Any]) -> list[dict[str, Any]]:

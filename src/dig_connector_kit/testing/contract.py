@@ -1,13 +1,15 @@
 """The contract every connector keeps, as a suite its author runs against their own connector::
 
-    from dig_connector_kit.contract import ConnectorContract
+    from dig_connector_kit.testing import ConnectorContract
 
     def test_my_connector_keeps_the_contract() -> None:
-        ConnectorContract(make_connector, sample_events).check()
+        ConnectorContract(make_connector, sample_events, MANIFEST).check()
 
-``make_connector()`` makes the connector wired to test doubles (a provider simulator behind
-httpx.MockTransport, fakes for the stores); ``sample_events`` are ES Loyalty envelopes, one per event
-type the manifest subscribes to. Each check raises AssertionError with a sentence saying what broke.
+``make_connector()`` makes the connector wired to test doubles (its provider's double behind
+``mock_transport``, the kit's fakes for the stores); ``sample_events`` are ES Loyalty envelopes, one per
+event type the manifest subscribes to; ``manifest`` (recommended): the connector implements what it
+declares (callbacks, polled results, files) by the kit's protocols. Each check raises AssertionError
+with a sentence saying what broke.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from db.records import DeliveryStatus
-from dig_connector_kit.model import Connector, Deadline, InboundMessage, Outcome, Result
+from dig_connector_kit.model import Connector, Deadline, InboundMessage, Outcome, Result, check_capabilities
+from dig_connector_kit.ports import DeliveryStatus
 from dig_connector_kit.runtime import ConnectorRuntime
-from dig_connector_kit.testing import InMemoryAuditStore, sqs_record
+from dig_connector_kit.testing.fakes import InMemoryAuditStore
+from dig_connector_kit.testing.records import sqs_record
 from dig_contracts.bus import message_id_for
 from dig_contracts.events import parse_event
+from dig_contracts.manifest import ConnectorManifest
 
 MAX_RECEIVES = 3
 
@@ -42,12 +46,22 @@ class _Raises:
 class ConnectorContract:
     make_connector: Callable[[], Connector]
     events: Sequence[dict[str, Any]]
+    manifest: ConnectorManifest | None = None
 
     def check(self) -> None:
+        self.it_does_what_its_manifest_declares()
         self.every_message_gets_an_outcome()
         self.every_outcome_is_on_the_audit_trail()
         self.nothing_is_lost_when_deliver_raises()
         self.a_delivered_message_is_not_delivered_again()
+
+    def it_does_what_its_manifest_declares(self) -> None:
+        if self.manifest is not None:
+            connector = self.make_connector()
+            assert connector.name == self.manifest.name, f"the connector is named {connector.name!r}"
+            check_capabilities(self.manifest, connector)
+            subscribed = {str(e["eventType"]) for e in self.events}
+            assert subscribed <= {t.value for t in self.manifest.event_types}, "an event its manifest does not route"
 
     def _records(self, receive_count: int = 1) -> list[dict[str, Any]]:
         return [sqs_record(event, receive_count=receive_count) for event in self.events]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from connectors.optimove.manifest import MANIFEST
-from dig_connector_kit.contract import ConnectorContract
+from connectors.optimove.tests.harness import harness
+from dig_connector_kit.testing import ConnectorContract
 from dig_contracts.examples import all_examples
-from tests.optimove_harness import harness
 
 
 def test_the_optimove_connector_keeps_the_connector_contract() -> None:
@@ -15,4 +15,4 @@ def test_the_optimove_connector_keeps_the_connector_contract() -> None:
         return h.connector
 
     events = [example for event_type, example in all_examples().items() if event_type in MANIFEST.event_types]
-    ConnectorContract(make, events).check()  # type: ignore[arg-type]
+    ConnectorContract(make, events, MANIFEST).check()  # type: ignore[arg-type]

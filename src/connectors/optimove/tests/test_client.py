@@ -14,7 +14,7 @@ from connectors.optimove.client import Credentials, authorize, read_body
 from dig_connector_kit.http import Transport
 from dig_connector_kit.model import Deadline
 from dig_connector_kit.ratelimit import InMemoryLimiter, RateLimit
-from tests.optimove_harness import SimulatedClock
+from dig_connector_kit.testing import SimulatedClock
 
 LIMIT = RateLimit(requests=50, perSeconds=10)
 

@@ -1,0 +1,58 @@
+"""Everything a connector's tests need, in one import, and never shipped in a Lambda (the build
+leaves ``testing`` out)::
+
+    from dig_connector_kit.testing import ConnectorContract, FakeContactStore, SimulatedClock, inbound
+
+- fakes of the ports (``dig_connector_kit.ports``): audit, watermarks, call log, contacts, operation
+  ledger, requeue, daily quota, rate limiter;
+- ``SimulatedClock``: retries and waits cost nothing;
+- record builders: ``sqs_record`` (an ES Loyalty event as the connector's queue delivers it),
+  ``callback_record``, ``file_ready_record``, ``scheduled_check_record``, and ``inbound`` (what
+  ``deliver`` receives);
+- the contract suite every connector keeps (``ConnectorContract``);
+- the base of a provider's local double (``ProviderSimulator``, ``LocalDouble``, ``mock_transport``).
+"""
+
+from dig_connector_kit.quota import InMemoryDailyQuota
+from dig_connector_kit.ratelimit import InMemoryLimiter
+from dig_connector_kit.testing.clock import SimulatedClock
+from dig_connector_kit.testing.contract import ConnectorContract
+from dig_connector_kit.testing.double import Answer, Fault, LocalDouble, ProviderSimulator, mock_transport
+from dig_connector_kit.testing.fakes import (
+    FakeCallLog,
+    FakeContactStore,
+    FakeOperationLedger,
+    FakeRequeue,
+    FakeWatermarks,
+    InMemoryAuditStore,
+)
+from dig_connector_kit.testing.records import (
+    callback_record,
+    file_ready_record,
+    inbound,
+    scheduled_check_record,
+    sqs_record,
+)
+
+__all__ = [
+    "Answer",
+    "ConnectorContract",
+    "FakeCallLog",
+    "FakeContactStore",
+    "FakeOperationLedger",
+    "FakeRequeue",
+    "FakeWatermarks",
+    "Fault",
+    "InMemoryAuditStore",
+    "InMemoryDailyQuota",
+    "InMemoryLimiter",
+    "LocalDouble",
+    "ProviderSimulator",
+    "SimulatedClock",
+    "callback_record",
+    "file_ready_record",
+    "inbound",
+    "mock_transport",
+    "scheduled_check_record",
+    "sqs_record",
+]

@@ -1,0 +1,223 @@
+"""In-memory fakes of the ports (dig_connector_kit.ports), for a connector's tests and DIG's own.
+tests/unit/test_member_data.py runs the same checks against each fake and its DynamoDB adapter."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from db.audit import DONE, BeginOutcome, BeginResult, Recorded
+from db.call_log import CallStatus
+from db.contacts import MemberContact
+from db.operations import OperationClaim
+from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState
+from db.watermarks import Mark, merge
+from dig_contracts.bus import BusDetail
+
+
+class InMemoryAuditStore:
+    """The audit store's contract, in memory: conditional create, publish lease, deliveries."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, MessageRecord] = {}
+        self.deliveries: dict[tuple[str, str], DeliveryRecord] = {}
+        self.leases: dict[str, str] = {}
+        self.fail_writes = False
+        self.fail_records = False  # record_messages fails (after the publish), reads still work
+        self._lock = threading.Lock()
+
+    def begin_message(self, record: MessageRecord, *, owner: str, lease_seconds: int) -> BeginResult:
+        from db.audit import AuditUnavailable
+
+        if self.fail_writes:
+            raise AuditUnavailable("fake: table unavailable")
+        with self._lock:
+            existing = self.messages.get(record.messageId)
+            if existing is None:
+                self.messages[record.messageId] = record
+                self.leases[record.messageId] = owner
+                return BeginResult(BeginOutcome.NEW, record)
+            if existing.publishState in (PublishState.PUBLISHED, PublishState.SYNC):
+                return BeginResult(BeginOutcome.DUPLICATE, existing)
+            if self.leases.get(record.messageId, owner) != owner:
+                return BeginResult(BeginOutcome.IN_PROGRESS, existing)
+            self.leases[record.messageId] = owner
+            existing.publishAttempts += 1
+            return BeginResult(BeginOutcome.RESUMED, existing)
+
+    def mark_published(
+        self, message_id: str, state: PublishState = PublishState.PUBLISHED, begun: BeginResult | None = None
+    ) -> None:
+        with self._lock:
+            self.messages[message_id].publishState = state
+            self.leases.pop(message_id, None)
+
+    def find_messages(self, message_ids: Iterable[str]) -> dict[str, MessageRecord]:
+        from db.audit import AuditUnavailable
+
+        if self.fail_writes:
+            raise AuditUnavailable("fake: table unavailable")
+        return {m: self.messages[m].model_copy() for m in message_ids if m in self.messages}
+
+    def record_messages(
+        self, records: Sequence[MessageRecord], *, owner: str, absent: Collection[str] = ()
+    ) -> dict[str, Recorded]:
+        answers: dict[str, Recorded] = {}
+        with self._lock:
+            for record in records:
+                standing = self.messages.get(record.messageId)
+                holder = self.leases.get(record.messageId)
+                replaceable = standing is None or (
+                    not standing.erasedAt
+                    and (
+                        standing.publishState is PublishState.FAILED
+                        or (standing.publishState is PublishState.PENDING and holder in (None, owner))
+                    )
+                )
+                if self.fail_writes or self.fail_records:
+                    answers[record.messageId] = Recorded(False, unavailable=True)
+                elif replaceable:
+                    self.messages[record.messageId] = record.model_copy()
+                    self.leases.pop(record.messageId, None)
+                    answers[record.messageId] = Recorded(True)
+                else:
+                    assert standing is not None
+                    answers[record.messageId] = Recorded(False, standing=standing.model_copy())
+        return answers
+
+    def get_message(self, message_id: str) -> MessageView | None:
+        message = self.messages.get(message_id)
+        if message is None:
+            return None
+        deliveries = [d for (m, _), d in self.deliveries.items() if m == message_id]
+        return MessageView(message=message, deliveries=deliveries)
+
+    def get_deliveries(self, connector: str, message_ids: Iterable[str]) -> dict[str, DeliveryRecord]:
+        return {m: self.deliveries[(m, connector)] for m in message_ids if (m, connector) in self.deliveries}
+
+    def save_deliveries(
+        self, records: Sequence[DeliveryRecord], *, replace_done: bool = False
+    ) -> dict[str, DeliveryRecord]:
+        standing: dict[str, DeliveryRecord] = {}
+        for record in records:
+            key = (record.messageId, record.connector)
+            stored = self.deliveries.get(key)
+            if not replace_done and record.status not in DONE and stored is not None and stored.status in DONE:
+                standing[record.messageId] = stored
+                continue
+            self.deliveries[key] = record
+        return standing
+
+
+@dataclass
+class FakeWatermarks:
+    marks: dict[str, dict[str, dict[str, Mark]]] = field(default_factory=dict)
+
+    def get(self, connector: str, member_ids: Iterable[str]) -> dict[str, dict[str, Mark]]:
+        stored = self.marks.get(connector, {})
+        return {m: dict(stored[m]) for m in member_ids if m in stored}
+
+    def advance(
+        self, connector: str, marks: Mapping[str, Mapping[str, Mark]], known: Mapping[str, Mapping[str, Mark]]
+    ) -> None:
+        stored = self.marks.setdefault(connector, {})
+        for member, fields in marks.items():
+            stored[member] = merge(known.get(member, {}), fields)
+
+    def forget(self, connector: str, sent_by: Mapping[str, Mapping[str, str]]) -> None:
+        stored = self.marks.setdefault(connector, {})
+        for member, fields in sent_by.items():
+            current = stored.get(member, {})
+            stored[member] = {f: mark for f, mark in current.items() if fields.get(f) != mark[1]}
+
+
+@dataclass
+class FakeCallLog:
+    calls: dict[tuple[str, str], dict[str, dict[str, list[str]]]] = field(default_factory=dict)
+    due: dict[tuple[str, str], float] = field(default_factory=dict)
+    results: dict[tuple[str, str], tuple[Any, bool]] = field(default_factory=dict)
+    receipts: dict[tuple[str, str], str] = field(default_factory=dict)
+    overdue: set[tuple[str, str]] = field(default_factory=set)
+    now: float = 0.0
+
+    def record(
+        self, connector: str, call_id: str, carried: Mapping[str, Mapping[str, list[str]]], *, due_in_seconds: int
+    ) -> None:
+        self.calls[(connector, call_id)] = {c: {m: list(f) for m, f in ms.items()} for c, ms in carried.items()}
+        self.due[(connector, call_id)] = self.now + due_in_seconds
+
+    def lookup(self, connector: str, call_id: str) -> dict[str, dict[str, list[str]]] | None:
+        return self.calls.get((connector, call_id))
+
+    def keep_results(
+        self, connector: str, call_id: str, payload: Any, *, readable: bool, receipt: str | None = None
+    ) -> bool:
+        if receipt is not None:
+            if self.receipts.get((connector, call_id), receipt) != receipt:
+                return False
+            self.receipts[(connector, call_id)] = receipt
+        self.results[(connector, call_id)] = (payload, readable)
+        return True
+
+    def flag_overdue(self, connector: str) -> list[str]:
+        late = [
+            key
+            for key, due in self.due.items()
+            if key[0] == connector and due < self.now and key not in self.results and key not in self.overdue
+        ]
+        self.overdue.update(late)
+        return [call_id for _, call_id in late]
+
+    def status(self, connector: str, call_id: str) -> CallStatus | None:
+        return None
+
+
+@dataclass
+class FakeContactStore:
+    contacts: dict[str, MemberContact] = field(default_factory=dict)
+    writes: int = 0
+
+    def get(self, member_ids: Iterable[str]) -> dict[str, MemberContact]:
+        return {m: self.contacts[m] for m in member_ids if m in self.contacts}
+
+    def keep(self, contacts: Mapping[str, MemberContact], known: Mapping[str, MemberContact]) -> None:
+        for member, contact in contacts.items():
+            if (contact.email or contact.locale) and known.get(member) != contact:
+                self.contacts[member] = contact
+                self.writes += 1
+
+    def forget(self, member_id: str) -> None:
+        self.contacts.pop(member_id, None)
+
+
+@dataclass
+class FakeRequeue:
+    sent: list[tuple[BusDetail, int]] = field(default_factory=list)
+
+    def send(self, details: Sequence[BusDetail], delay_seconds: int) -> None:
+        self.sent.extend((detail, delay_seconds) for detail in details)
+
+
+@dataclass
+class FakeOperationLedger:
+    """Once-only operations in memory; ``state`` (key -> (state, owner)) can be set to stage a race."""
+
+    state: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+
+    def claim(self, connector: str, message_id: str, operation: str, owner: str) -> OperationClaim:
+        current = self.state.get((connector, message_id, operation))
+        if current is not None and current[0] == OperationClaim.DONE:
+            return OperationClaim.DONE
+        if current is not None and current[1] != owner:
+            return OperationClaim.BUSY
+        self.state[(connector, message_id, operation)] = (OperationClaim.BUSY, owner)
+        return OperationClaim.MINE
+
+    def done(self, connector: str, message_id: str, operation: str) -> None:
+        self.state[(connector, message_id, operation)] = (OperationClaim.DONE, "")
+
+    def release(self, connector: str, message_id: str, operation: str, owner: str) -> None:
+        if self.state.get((connector, message_id, operation)) == (OperationClaim.BUSY, owner):
+            del self.state[(connector, message_id, operation)]
