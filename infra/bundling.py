@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -27,7 +28,6 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 REPO = Path(__file__).resolve().parents[1]
-SRC = REPO / "src"
 BUILD = REPO / ".build"
 LOCK = REPO / "requirements" / "lambda.txt"
 
@@ -214,13 +214,21 @@ def function_code(name: str, packages: tuple[str, ...]) -> lambda_.Code:
     return lambda_.Code.from_asset(str(function_directory(name, packages)))
 
 
+def package_directory(package: str) -> Path:
+    """Where ``package`` is imported from: src/ for DIG's own, anywhere for a connector installed apart."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"{package} is not an importable package")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def function_directory(name: str, packages: tuple[str, ...]) -> Path:
     target = BUILD / "functions" / name
     shutil.rmtree(target, ignore_errors=True)
     for package in dict.fromkeys((*CORE_PACKAGES, *packages)):
         parts = package.split(".")
         shutil.copytree(
-            SRC.joinpath(*parts),
+            package_directory(package),
             target.joinpath(*parts),
             # Never shipped: a connector's ``local`` double and ``tests``, the kit's ``testing`` module.
             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "sample_*.json", *NEVER_SHIPPED),

@@ -62,6 +62,8 @@ class FileDriver(threading.Thread):
                     self.execute(json.loads(message["Body"]))
                     self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
             except Exception:  # an execution that failed: the state machine's FileRunsFailed alarm, locally a log
+                if self._stopping.is_set():
+                    break  # the stack is stopping: moto's server may be gone already
                 logger.exception("file execution failed")
                 self._stopping.wait(1.0)
 

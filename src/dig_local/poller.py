@@ -60,6 +60,8 @@ class QueuePoller(threading.Thread):
                     continue
                 self._invoke(messages)
             except Exception:  # keep polling, as the event source mapping would
+                if self._stopping.is_set():
+                    break  # the stack is stopping: its services may be gone already
                 logger.exception("poller error")
                 self._stopping.wait(1.0)
 
@@ -95,7 +97,7 @@ class QueuePoller(threading.Thread):
         done = [m for m in messages if m["MessageId"] not in failed]
         chunks = [done[start : start + 10] for start in range(0, len(done), 10)]
         # Side by side, as the event source mapping deletes a thousand-message batch (100 calls).
-        list(self._pool.map(self._delete, chunks))
+        list(self._pool.map(self._delete_chunk, chunks))
         retry = [m for m in messages if m["MessageId"] in failed]
         for start in range(0, len(retry), 10):
             chunk = retry[start : start + 10]
@@ -107,7 +109,8 @@ class QueuePoller(threading.Thread):
                 ],
             )
 
-    def _delete(self, chunk: list[dict[str, Any]]) -> None:
+    # Not ``_delete``: threading.Thread has a method of that name, which it calls as the thread ends.
+    def _delete_chunk(self, chunk: list[dict[str, Any]]) -> None:
         self._sqs.delete_message_batch(
             QueueUrl=self._queue_url,
             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],

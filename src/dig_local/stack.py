@@ -97,6 +97,7 @@ class LocalStack:
         self.aws_endpoint = ""
         self.check_interval_seconds = check_interval_seconds
         self._stopping = threading.Event()
+        self._periodic: list[threading.Thread] = []  # the schedules' stand-ins
         self._job_handlers: dict[str, tuple[Any, Any]] = {}
         self._job_lock = threading.Lock()
         # A connector's settings set before start (a real provider's URLs): that provider, no local double.
@@ -163,9 +164,13 @@ class LocalStack:
             concurrency=self.file_concurrency,
         )
         self.file_driver.start()
-        threading.Thread(target=self._check_periodically, name="scheduled-checks", daemon=True).start()
+        self._periodic = [threading.Thread(target=self._check_periodically, name="scheduled-checks", daemon=True)]
         if self._job_handlers:
-            threading.Thread(target=self._run_jobs_periodically, name="scheduled-jobs", daemon=True).start()
+            self._periodic.append(
+                threading.Thread(target=self._run_jobs_periodically, name="scheduled-jobs", daemon=True)
+            )
+        for thread in self._periodic:
+            thread.start()
         return self.url
 
     def stop(self) -> None:
@@ -176,6 +181,10 @@ class LocalStack:
             self.file_driver.stop()
         for poller in self.pollers:
             poller.join(timeout=10)
+        if self.file_driver is not None:
+            self.file_driver.join(timeout=10)  # before moto's server goes: it may be receiving
+        for thread in self._periodic:
+            thread.join(timeout=10)
         if self._server is not None:
             self._server.shutdown()
         if self._moto is not None:

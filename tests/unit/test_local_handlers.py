@@ -202,3 +202,16 @@ def test_the_local_s3_stores_a_put_whatever_its_content_type() -> None:
         ("PUT", "text/csv"),
         ("POST", "application/x-www-form-urlencoded"),  # S3's browser-form uploads are forms
     ]
+
+
+@pytest.mark.parametrize("thread_class", ["dig_local.poller:QueuePoller", "dig_local.file_driver:FileDriver"])
+def test_the_local_drivers_threads_shadow_nothing_of_threading_thread(thread_class: str) -> None:
+    """A method named like one of Thread's own (``_delete``, which Thread calls as it ends) made every
+    poller print a TypeError traceback when `dig local` stopped."""
+    import importlib
+    import threading
+
+    module, _, name = thread_class.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    overridden = {n for n in vars(cls) if n in dir(threading.Thread)} - {"__init__", "run", "__doc__", "__module__"}
+    assert overridden == set()
