@@ -44,6 +44,8 @@ class ApiError(Exception):
         self.message = message
         self.details = list(details)
         self.headers = dict(headers or {})
+        if self.retry_after is not None:  # the class says how long to wait; no raise repeats it
+            self.headers.setdefault("Retry-After", str(self.retry_after))
 
     def info(self) -> ErrorInfo:
         return ErrorInfo(code=self.code, message=self.message, details=self.details)

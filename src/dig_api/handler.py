@@ -45,8 +45,6 @@ from dig_api.ingest import (
     Caller,
     IngestStatus,
     card_paths,
-    card_paths_by_entry,
-    check_card_numbers,
     check_event_size,
     check_nesting,
 )
@@ -138,11 +136,6 @@ def caller() -> Caller:
     return Caller(request_id=context.request_id, client_id=client_id, source_ip=context.identity.source_ip)
 
 
-def body_size() -> int:
-    body = app.current_event.body or ""
-    return len(body.encode()) if not app.current_event.is_base64_encoded else len(body) * 3 // 4
-
-
 @app.post(
     "/v1/events",
     summary="Submit one ES Loyalty event",
@@ -156,9 +149,8 @@ def body_size() -> int:
     tags=["events"],
 )
 def post_event(event: Annotated[LoyaltyEvent, Body()]):
-    check_card_numbers(app.current_event.decoded_body or "")
     assert isinstance(event, EnvelopeFields)
-    accepted = providers.ingest().ingest(event, body_size(), caller())
+    accepted = providers.ingest().ingest(event, app.current_event.decoded_body or "", caller())
     metrics.add_metric(name=INGEST_METRICS[accepted.status], unit=MetricUnit.Count, value=1)
     status = HTTPStatus.ACCEPTED if accepted.status is IngestStatus.ACCEPTED else HTTPStatus.OK
     return _json(status, IngestResponse(messageId=accepted.message_id, status=accepted.status.value))
@@ -173,9 +165,7 @@ def post_event(event: Annotated[LoyaltyEvent, Body()]):
     tags=["events"],
 )
 def post_batch(batch: Annotated[BatchRequest, Body()]):
-    sizes = [len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()) for document in batch.events]
-    found = card_paths_by_entry(app.current_event.decoded_body or "")
-    results = providers.ingest().ingest_batch(batch.events, sizes, caller(), found_card_paths=found)
+    results = providers.ingest().ingest_body_batch(batch.events, app.current_event.decoded_body or "", caller())
     entries = [
         BatchEntry(
             index=result.index,
@@ -205,9 +195,8 @@ def post_batch(batch: Annotated[BatchRequest, Body()]):
     tags=["events"],
 )
 def post_sync_event(event: Annotated[LoyaltyEvent, Body()]):
-    check_card_numbers(app.current_event.decoded_body or "")
     assert isinstance(event, EnvelopeFields)
-    answer = providers.sync().deliver(event, body_size(), caller())
+    answer = providers.sync().deliver(event, app.current_event.decoded_body or "", caller())
     metrics.add_metric(name=ApiMetric.EVENTS_SYNCHRONOUS, unit=MetricUnit.Count, value=1)
     return _json(
         HTTPStatus.OK,
@@ -351,8 +340,6 @@ def request_id() -> str:
 
 def error_response(error: ApiError) -> Response[Any]:
     headers = dict(error.headers)
-    if error.retry_after is not None:
-        headers.setdefault("Retry-After", str(error.retry_after))
     if error.status >= 500:
         metrics.add_metric(name=ApiMetric.SERVER_ERRORS, unit=MetricUnit.Count, value=1)
     metrics.add_metric(name=rejected_metric(error.code), unit=MetricUnit.Count, value=1)

@@ -212,8 +212,17 @@ class IngestService:
 
     # --- one event ------------------------------------------------------------------------
 
-    def ingest(self, event: EnvelopeFields, size_bytes: int, caller: Caller) -> Accepted:
+    def admit(self, body: str | bytes) -> int:
+        """What is checked of a single event's body as received, whatever route took it: card numbers
+        (refused, naming each field that holds one) and size. Its size in bytes."""
+        check_card_numbers(body)
+        size_bytes = len(body.encode()) if isinstance(body, str) else len(body)
         check_event_size(size_bytes)
+        return size_bytes
+
+    def ingest(self, event: EnvelopeFields, body: str | bytes, caller: Caller) -> Accepted:
+        """One event, validated by the route, with the body it came in."""
+        size_bytes = self.admit(body)
         (result,) = self._accept([(0, event, size_bytes, None)], caller).values()
         if result.error is not None:
             raise result.error
@@ -221,6 +230,12 @@ class IngestService:
         return Accepted(result.status, result.message_id)
 
     # --- a batch ---------------------------------------------------------------------------
+
+    def ingest_body_batch(self, documents: Sequence[Any], body: str, caller: Caller) -> list[BatchEntryResult]:
+        """The batch route's entries, with the body they came in: each entry's size as compact JSON,
+        and its card numbers found in one pass over the body."""
+        sizes = [len(json.dumps(d, separators=(",", ":"), ensure_ascii=False).encode()) for d in documents]
+        return self.ingest_batch(documents, sizes, caller, found_card_paths=card_paths_by_entry(body))
 
     def ingest_batch(
         self,
@@ -292,8 +307,7 @@ class IngestService:
         except AuditUnavailable as error:
             logger.error("audit table unavailable", extra={"error": str(error)})
             unavailable = ServiceUnavailable(
-                "the audit trail cannot be read right now; nothing was accepted, retry later",
-                headers={"Retry-After": "5"},
+                "the audit trail cannot be read right now; nothing was accepted, retry later"
             )
             results.update(
                 {
@@ -347,19 +361,16 @@ class IngestService:
         if not publish.ok:
             error = ServiceUnavailable(
                 f"the event bus did not take the event ({publish.error_code}); "
-                "it is recorded, retry it with the same eventId",
-                headers={"Retry-After": str(ServiceUnavailable.retry_after)},
+                "it is recorded, retry it with the same eventId"
             )
         elif outcome.unavailable:
             logger.error("published but not recorded", extra={"messageId": record.messageId})
             error = ServiceUnavailable(
-                "the audit trail cannot be written right now; nothing was accepted, retry it with the same eventId",
-                headers={"Retry-After": "5"},
+                "the audit trail cannot be written right now; nothing was accepted, retry it with the same eventId"
             )
         else:  # a synchronous delivery of the same event holds it right now
             error = PublishInProgress(
-                "another request is delivering this eventId right now; retry shortly for its outcome",
-                headers={"Retry-After": "1"},
+                "another request is delivering this eventId right now; retry shortly for its outcome"
             )
         return BatchEntryResult(index, record.eventId, IngestStatus.REJECTED, message_id=record.messageId, error=error)
 
@@ -395,9 +406,7 @@ class IngestService:
         outcome = self._publisher.publish_callback(detail)
         if not outcome.ok:
             logger.error("callback not published", extra={"connector": detail.connector, "callId": detail.callId})
-            raise ServiceUnavailable(
-                "the event bus did not take the callback; send it again", headers={"Retry-After": "5"}
-            )
+            raise ServiceUnavailable("the event bus did not take the callback; send it again")
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -406,17 +415,16 @@ class IngestService:
             return self._audit.get_message(message_id)
         except AuditUnavailable as error:
             logger.error("audit table unavailable", extra={"error": str(error)})
-            raise ServiceUnavailable("the audit trail cannot be read right now", headers={"Retry-After": "5"}) from None
+            raise ServiceUnavailable("the audit trail cannot be read right now") from None
 
     def message_for_event(self, event_id: str) -> MessageView | None:
         return self.message(message_id_for(event_id))
 
     # --- steps -----------------------------------------------------------------------------
 
-    def begin(self, event: EnvelopeFields, size_bytes: int, caller: Caller) -> BeginResult:
-        """Record the message (or find it): the first step of every flow."""
-        check_event_size(size_bytes)
-        return self._begin(event, size_bytes, caller)
+    def begin(self, event: EnvelopeFields, body: str | bytes, caller: Caller) -> BeginResult:
+        """Record the message (or find it): the first step of the synchronous flow."""
+        return self._begin(event, self.admit(body), caller)
 
     def mark_delivered_synchronously(self, message_id: str) -> None:
         self._mark_published(message_id, PublishState.SYNC)
@@ -429,8 +437,7 @@ class IngestService:
         except AuditUnavailable as error:
             logger.error("audit table unavailable", extra={"error": str(error)})
             raise ServiceUnavailable(
-                "the audit trail cannot be written right now; nothing was accepted, retry later",
-                headers={"Retry-After": "5"},
+                "the audit trail cannot be written right now; nothing was accepted, retry later"
             ) from None
 
     def _mark_published(self, message_id: str, state: PublishState) -> None:

@@ -90,8 +90,8 @@ class SyncService:
         self._invoker = invoker
         self._connectors = connectors
 
-    def deliver(self, event: EnvelopeFields, size_bytes: int, caller: Caller) -> SyncAnswer:
-        begun = self._ingest.begin(event, size_bytes, caller)
+    def deliver(self, event: EnvelopeFields, body: str | bytes, caller: Caller) -> SyncAnswer:
+        begun = self._ingest.begin(event, body, caller)
         record = begun.record
         if begun.outcome is BeginOutcome.DUPLICATE:
             view = self._ingest.message(record.messageId)
@@ -130,9 +130,7 @@ class SyncService:
             if existing is None or not existing.status.final:
                 self._audit.save_deliveries([delivery])
         except AuditUnavailable:
-            raise ServiceUnavailable(
-                "the audit trail cannot be written right now", headers={"Retry-After": "5"}
-            ) from None
+            raise ServiceUnavailable("the audit trail cannot be written right now") from None
         return {"connector": connector, "status": "FAILED", "error": text, "attempts": 0, "notes": []}
 
     @staticmethod

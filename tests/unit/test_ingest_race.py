@@ -34,7 +34,7 @@ def test_racing_posts_of_one_event_accept_it_once(dynamodb: Any) -> None:
     event = parse_event(example_event("REDEMPTION"))
 
     def post(i: int) -> str:
-        return service.ingest(event, 500, Caller(request_id=f"request-{i}")).status.value
+        return service.ingest(event, "x" * 500, Caller(request_id=f"request-{i}")).status.value
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         answers = list(pool.map(post, range(12)))
