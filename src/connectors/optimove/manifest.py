@@ -13,7 +13,7 @@ FEED_ROLE_ARN = "OPTIMOVE_FEED_ROLE_ARN"
 FEED_KMS_KEY_ARN = "OPTIMOVE_FEED_KMS_KEY_ARN"
 # Writing and reading Parquet needs none of pyarrow's Flight, Substrait module, ORC, cloud filesystems,
 # C++ headers or tests, nor a shared library's build-time copies (the unversioned and full-version names
-# of a soname): 151 MB unzipped for arm64 becomes about 100 (tests/unit/test_optimove_feed.py checks the
+# of a soname): 151 MB unzipped for arm64 becomes about 100 (its tests/test_feed.py checks the
 # Parquet round trip on the trimmed x86_64 wheel of the same version).
 PYARROW_UNUSED = (
     "pyarrow/include",

@@ -2,7 +2,7 @@
 connector calls (../shared/reference/optimove-api.md, its "Corrections" first), and no more: request
 shapes and types, per-call limits, rate limits per API key, authentication, which customers exist,
 and the documented answers (the callback results, the 409 of a repeated mail). It records every
-request. Documented samples live in tests/fixtures/optimove/, and the simulator is tested against
+request. Documented samples live in ../tests/fixtures/, and the simulator is tested against
 them, as the connector's parsers are, so that the two cannot agree on something Optimove does not do.
 
 It is never imported by Lambda code (the build leaves the connector's ``local`` package out): the

@@ -1,4 +1,4 @@
-"""Every installed connector keeps the kit's contract (dig_connector_kit.contract)."""
+"""The Optimove connector keeps the kit's contract (dig_connector_kit.testing.ConnectorContract)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Optimove's documented samples (tests/fixtures/optimove/): the connector's parsers read them, the
+"""Optimove's documented samples (tests/fixtures/ beside this file): the connector's parsers read them, the
 simulator takes and answers them, and the connector's requests have their shape."""
 
 from __future__ import annotations
