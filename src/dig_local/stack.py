@@ -316,6 +316,8 @@ class LocalStack:
             dict(request.headers.items()),
             request.get_data(),
         )
+        if answer.delay_seconds:  # a "slow" fault: the answer takes this long
+            time.sleep(answer.delay_seconds)
         if answer.drop:  # the call was performed; the connection closes without an answer
             connection = request.environ.get("werkzeug.socket")
             if connection is not None:

@@ -21,7 +21,15 @@ MAX_RECORDS_PER_CALL = 300  # leads.json, activities/external.json
 MAX_LEADS_PER_TRIGGER = 100
 LIMITER_KEY = "marketo-rest"
 RENEW_CODES = frozenset({"601", "602"})  # token invalid / expired: renew and resend
-RETRY_CODES = frozenset({"604", "606", "608", "615", "713"})  # timeout, rate, unavailable, concurrency, transient
+# Timed out, rate, unavailable, system error, subscription unreachable, concurrency, transient. Adobe: a 6xx
+# code means the request failed entirely and was not executed, so sending it again is safe.
+RETRY_CODES = frozenset({"604", "606", "608", "611", "614", "615", "713"})
+# Adobe's documented server-side timeouts (help/rest-api/leads.md, activities.md "Timeouts"): giving up
+# sooner would resend a call Marketo may still be doing (a second lead for one key).
+SYNC_LEADS_TIMEOUT_SECONDS = 90.0
+ADD_CUSTOM_ACTIVITY_TIMEOUT_SECONDS = 90.0
+GET_LEADS_BY_FILTER_TIMEOUT_SECONDS = 60.0
+MAX_FILTER_VALUES = 300
 DAILY_QUOTA = "607"
 TOKEN_MARGIN_SECONDS = 60  # a token with less life than this is renewed first
 
@@ -57,6 +65,8 @@ class TokenSource:
         with self._lock:
             if self._token is None or self._expires - self._clock() < TOKEN_MARGIN_SECONDS:
                 self._fetch()
+                if self._expires <= self._clock():  # at the end of its life: once more, a new one may come
+                    self._fetch()
             assert self._token is not None
             return self._token
 
@@ -81,10 +91,12 @@ class TokenSource:
         response.raise_for_status()
         body = response.json()
         lifetime = float(body.get("expires_in", 0))
-        if not body.get("access_token") or lifetime <= 0:  # expires_in 0 is never a valid token
-            raise httpx.HTTPError("Marketo's identity service gave no usable token")
+        if not body.get("access_token"):
+            raise httpx.HTTPError("Marketo's identity service gave no token")
         self._token = str(body["access_token"])
-        self._expires = self._clock() + lifetime
+        # expires_in 0 (seen in production by RudderStack): the live token at the end of its life. It is
+        # used for this call, and the next call asks for a new one; a 601/602 renews it at once.
+        self._expires = self._clock() + max(lifetime, 0.0)
         self.fetched += 1
 
 
@@ -106,12 +118,56 @@ def read_body(_request: Request, status: int, body: Any) -> BodyVerdict | None:
 # --- request builders: one per endpoint -----------------------------------------------------------
 
 
-def upsert_leads(rest_base: str, leads: Sequence[Mapping[str, Any]], lookup_field: str, limit: RateLimit) -> Request:
-    """POST {rest}/v1/leads.json, createOrUpdate by the lookup field, up to 300 leads."""
+def upsert_leads(
+    rest_base: str,
+    leads: Sequence[Mapping[str, Any]],
+    lookup_field: str,
+    limit: RateLimit,
+    action: str = "createOrUpdate",
+) -> Request:
+    """POST {rest}/v1/leads.json (Sync Leads), by the lookup field, up to 300 leads. Never resent by the
+    transport after a lost answer: Marketo may still be creating the leads, and a second createOrUpdate
+    of one key then makes a second lead. The connector looks them up first (``get_leads``)."""
     if not 1 <= len(leads) <= MAX_RECORDS_PER_CALL:
         raise ValueError(f"{len(leads)} leads in one call; Marketo takes 1 to {MAX_RECORDS_PER_CALL}")
-    body = {"action": "createOrUpdate", "lookupField": lookup_field, "input": [dict(lead) for lead in leads]}
-    return Request("leads.json", "POST", f"{rest_base}/v1/leads.json", body, LIMITER_KEY, limit)
+    body = {"action": action, "lookupField": lookup_field, "input": [dict(lead) for lead in leads]}
+    return Request(
+        "leads.json",
+        "POST",
+        f"{rest_base}/v1/leads.json",
+        body,
+        LIMITER_KEY,
+        limit,
+        at_most_once=action != "updateOnly",  # an update cannot make a second lead: resent freely
+        read_timeout_seconds=SYNC_LEADS_TIMEOUT_SECONDS,
+    )
+
+
+def get_leads(rest_base: str, lookup_field: str, values: Sequence[str], limit: RateLimit) -> Request:
+    """GET {rest}/v1/leads.json?filterType=&filterValues= (Get Leads by Filter Type): the leads whose
+    lookup field holds one of up to 300 values, with their ids. Read-only: retried freely."""
+    if not 1 <= len(values) <= MAX_FILTER_VALUES:
+        raise ValueError(f"{len(values)} values; a filter takes 1 to {MAX_FILTER_VALUES}")
+    params = {"filterType": lookup_field, "filterValues": ",".join(values), "fields": f"id,{lookup_field}"}
+    return Request(
+        "leads.json (lookup)",
+        "GET",
+        f"{rest_base}/v1/leads.json",
+        {},
+        LIMITER_KEY,
+        limit,
+        params=params,
+        read_timeout_seconds=GET_LEADS_BY_FILTER_TIMEOUT_SECONDS,
+    )
+
+
+def found_leads(body: Any, lookup_field: str) -> dict[str, int]:
+    """Lead ids by lookup value (lower case) from a Get Leads answer; an empty result is none found."""
+    found: dict[str, int] = {}
+    for entry in (body or {}).get("result") or []:
+        if isinstance(entry, dict) and str(entry.get("id", "")).isdigit() and entry.get(lookup_field) is not None:
+            found.setdefault(str(entry[lookup_field]).lower(), int(entry["id"]))
+    return found
 
 
 def add_activities(rest_base: str, activities: Sequence[Mapping[str, Any]], limit: RateLimit) -> Request:
@@ -128,6 +184,7 @@ def add_activities(rest_base: str, activities: Sequence[Mapping[str, Any]], limi
         LIMITER_KEY,
         limit,
         at_most_once=True,
+        read_timeout_seconds=ADD_CUSTOM_ACTIVITY_TIMEOUT_SECONDS,
     )
 
 

@@ -65,7 +65,8 @@ class Limits(Strict):
     """The instance's limits are shared by every integration; DIG takes half of each by default."""
 
     calls: RateLimit = RateLimit(requests=50, perSeconds=20)  # of the instance's 100 per 20 s
-    dailyCalls: int = Field(default=25_000, ge=1, le=50_000)  # of the instance's 50,000 a day
+    # Of the instance's quota: 50,000 a day unless more was bought from Adobe (the Admin > Web Services page).
+    dailyCalls: int = Field(default=25_000, ge=1, le=10_000_000)
     # Of the instance's 10 concurrent calls. Each invocation makes one call at a time and at most
     # MAX_INVOCATIONS run at once, so DIG never has more in flight: the share must allow that many.
     concurrentCalls: int = Field(default=5, ge=MAX_INVOCATIONS, le=10)

@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,7 +37,10 @@ from dig_connector_kit.quota import DailyQuota
 
 logger = logging.getLogger(__name__)
 NAME = "marketo"
-QUOTA_TIMEZONE = ZoneInfo("America/Chicago")  # Marketo's daily quota resets at midnight US Central
+# Adobe: the daily quota "resets daily at 12:00AM CST" (help/rest-api/error-codes.md, 607). Whether that
+# is US Central civil time (CDT in summer) or CST all year is not said: both are tried (quota_resets_at).
+QUOTA_TIMEZONE = ZoneInfo("America/Chicago")
+CST = timezone(timedelta(hours=-6), "CST")
 MAX_HOLD_SECONDS = 900  # a held message comes back at least every 15 minutes (SQS's longest delay)
 
 
@@ -62,9 +65,15 @@ class _Progress:
 
 
 def quota_resets_at(now: datetime) -> datetime:
-    local = now.astimezone(QUOTA_TIMEZONE)
-    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), QUOTA_TIMEZONE)
-    return midnight.astimezone(UTC)
+    """The first instant after ``now`` at which the quota may have reset: the earlier of the next
+    midnight US Central civil time and the next midnight CST (UTC-6). In summer the two are an hour
+    apart; a 607 between them holds only until the second, never for a day."""
+
+    def next_midnight(zone: tzinfo) -> datetime:
+        local = now.astimezone(zone)
+        return datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
+
+    return min(next_midnight(QUOTA_TIMEZONE), next_midnight(CST))
 
 
 class MarketoConnector:
@@ -167,8 +176,8 @@ class MarketoConnector:
     ) -> None:
         by_lead: dict[str, list[_Progress]] = {}
         for item in progress:
-            assert item.plan.email is not None
-            by_lead.setdefault(item.plan.email.lower(), []).append(item)
+            assert item.plan.lookup_value is not None
+            by_lead.setdefault(item.plan.lookup_value.lower(), []).append(item)
         claimed: list[str] = []
         leads: list[tuple[str, dict[str, Any]]] = []
         for key, items in by_lead.items():
@@ -192,6 +201,9 @@ class MarketoConnector:
                             item.outcome = self._hold_outcome()
                             item.retry.append("held")
                     continue
+                if result.answer_lost:
+                    self._after_lost_upsert(chunk, by_lead, result, config, deadline)
+                    continue
                 records = api.record_results(result.body) if result.ok else []
                 for index, (key, _) in enumerate(chunk):
                     record = records[index] if index < len(records) else None
@@ -207,6 +219,57 @@ class MarketoConnector:
         finally:
             for key in claimed:
                 self._operations.release(NAME, _lead_claim(key), "upsert", invocation)
+
+    def _after_lost_upsert(
+        self,
+        chunk: list[tuple[str, dict[str, Any]]],
+        by_lead: dict[str, list[_Progress]],
+        lost: CallResult,
+        config: MarketoConfig,
+        deadline: Deadline,
+    ) -> None:
+        """An upsert whose answer was lost: Marketo may have made the leads, or be making them still (a
+        second createOrUpdate of one key can then make a second lead). Look them up by the lookup field:
+        a lead found is updated (``updateOnly`` cannot create one); one not found is sent again later,
+        by SQS, when Marketo has finished any first attempt."""
+        items = [(key, item) for key, _ in chunk for item in by_lead[key]]
+        for _, item in items:
+            item.outcome.attempts.extend(lost.attempts)
+        values = [str(fields[config.lookupField]) for _, fields in chunk]
+        looked = self._send(
+            api.get_leads(self._rest, config.lookupField, values, config.limits.calls), config, deadline
+        )
+        for _, item in items:
+            item.outcome.attempts.extend(looked.attempts)
+        lost_text = f"leads.json: the answer was lost ({lost.status})"
+        if not looked.ok:
+            for _, item in items:
+                item.retry.append(f"{lost_text}, and looking the lead up failed ({looked.status}); sent again later")
+            return
+        found = api.found_leads(looked.body, config.lookupField)
+        present = [(key, fields) for key, fields in chunk if key in found]
+        for key, item in items:
+            if key not in found:
+                item.retry.append(f"{lost_text} and the lead is not in Marketo yet; sent again later")
+        if not present:
+            return
+        update = api.upsert_leads(
+            self._rest, [f for _, f in present], config.lookupField, config.limits.calls, action="updateOnly"
+        )
+        result = self._send(update, config, deadline)
+        records = api.record_results(result.body) if result.ok else []
+        for index, (key, _) in enumerate(present):
+            record = records[index] if index < len(records) else None
+            for item in by_lead[key]:
+                item.apply(result, "leads.json (updateOnly)")
+                item.outcome.notes.append(
+                    f"{lost_text}; the lead was found by {config.lookupField} and updated, not created again"
+                )
+                if result.ok and record is not None and record.ok and record.id is not None:
+                    item.lead_id = record.id
+                elif result.ok:
+                    code = f"{record.code} {record.message or ''}".strip() if record else "no result"
+                    item.final.append(f"leads.json: Marketo skipped the lead: {code}")
 
     # --- 2. custom activities ----------------------------------------------------------------------
 

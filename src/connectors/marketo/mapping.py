@@ -24,7 +24,7 @@ class Plan:
     message_id: str
     member_id: str
     occurred_at: str  # UTC ISO: the newest occurredAt wins a lead field
-    email: str | None = None
+    lookup_value: str | None = None  # the value of the configuration's lookupField: how Marketo finds the lead
     lead: dict[str, Any] = field(default_factory=dict)  # lead fields, the lookup field among them
     activity: dict[str, Any] | None = None  # without its leadId, known once the lead is upserted
     activity_key: str | None = None  # "activity:<typeId>": done once, never again
@@ -54,6 +54,18 @@ def field_value(value: Any) -> str | int | float | bool:
     return str(value)
 
 
+def ascii_email(address: str) -> str:
+    """An address Marketo can take: its domain in IDNA (punycode) when only the domain is not ASCII.
+    Adobe: "only ASCII characters are supported in the email address field" (help/rest-api/leads.md)."""
+    local, at, domain = address.rpartition("@")
+    if not at or address.isascii() or not local.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address
+
+
 def plan(message: InboundMessage, config: MarketoConfig, known: MemberContact | None = None) -> Plan:
     event = message.event
     known = known or MemberContact()
@@ -63,28 +75,45 @@ def plan(message: InboundMessage, config: MarketoConfig, known: MemberContact | 
         result.skip_reason = f"no Marketo mapping is configured for {message.event_type}"
         return result
     values = event_values(event)
-    email = values.get("email") or known.email
-    if not email:
+    if known.email and values.get("email") is None:
+        values = {**values, "email": known.email}  # the member's email from an earlier event
+    lookup_source = config.leadFields[config.lookupField]
+    lookup = values.get(lookup_source)
+    if lookup is None or lookup == "":
         result.errors.append(
-            f"no email is known for member {event.memberId} (Marketo finds leads by {config.lookupField}); "
-            "replay it once ES Loyalty has sent one"
+            f"no {lookup_source} is known for member {event.memberId} (Marketo finds leads by "
+            f"{config.lookupField}); replay it once ES Loyalty has sent one"
         )
         return result
-    result.email = str(email)
+    fields = {config.lookupField: lookup_source}
     if message.event_type == EventType.MEMBER_REGISTRATION:
-        for api_name, source in config.leadFields.items():
-            if values.get(source) is not None:
-                result.lead[api_name] = field_value(values[source])
+        fields = dict(config.leadFields)
         unmapped = sorted(k for k in ("firstName", "lastName") if values.get(k) and k not in config.leadFields.values())
         if unmapped:
             result.notes.append(f"not mapped to a lead field: {', '.join(unmapped)}")
-    result.lead[config.lookupField] = result.email
+    for api_name, source in fields.items():
+        if values.get(source) is None:
+            continue
+        value = field_value(values[source])
+        if source == "email":
+            value = ascii_email(str(value))
+            if not value.isascii():
+                result.errors.append(f"{api_name}: Marketo takes email addresses in ASCII only, and this one is not")
+                return result
+        result.lead[api_name] = value
+    result.lookup_value = str(result.lead[config.lookupField])
+    if mapping.activity is not None and values.get(mapping.activity.primaryAttribute) is None:
+        result.errors.append(
+            f"the activity's primary attribute {mapping.activity.primaryAttribute} has no value in this event: "
+            "Marketo requires one (map a value every event carries)"
+        )
+        return result
     if mapping.activity is not None:
         activity = mapping.activity
         result.activity = {
             "activityDate": event.occurredAt.isoformat(),
             "activityTypeId": activity.activityTypeId,
-            "primaryAttributeValue": str(field_value(values.get(activity.primaryAttribute, ""))),
+            "primaryAttributeValue": str(field_value(values[activity.primaryAttribute])),
             "attributes": [
                 {"apiName": api_name, "value": field_value(values[source])}
                 for api_name, source in activity.attributes.items()

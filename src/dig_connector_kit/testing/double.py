@@ -5,10 +5,13 @@ surface:
   GET    /requests   every provider call: method, path, call, headers (secrets redacted), body, and
                      the status answered, or "dropped" when the connection was closed instead
   DELETE /requests   clears the log
-  POST   /faults     {"status": 502, "rate": 0.3, "calls": ["leads.json"], "mode": "fail" | "lose-answer",
-                     "drop": false}; "lose-answer": the call is performed, then answered ``status`` (504
-                     by default) or, with "drop": true, the connection closes without an answer. A
-                     provider may take more keys (Marketo: "code", an error code in a 200 body)
+  POST   /faults     {"status": 502, "rate": 0.3, "calls": ["leads.json"], "mode": "fail" | "lose-answer" |
+                     "slow", "drop": false, "delay": 45}; "lose-answer": the call is performed, then
+                     answered ``status`` (504 by default) or, with "drop": true, the connection closes
+                     without an answer; "slow": the call is performed and answered after "delay"
+                     seconds (a client whose read timeout is shorter loses the answer); "times": the
+                     number of calls it hits, then it clears. A provider may take more keys (Marketo:
+                     "code", an error code in a 200 body)
   DELETE /faults     clears the fault
 
 A subclass names its calls (``call_name``), serves them (``serve``), may add control routes of its
@@ -18,6 +21,7 @@ The local stack serves it; ``mock_transport`` serves it to an ``httpx.Client`` i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import threading
@@ -28,10 +32,11 @@ from typing import Any, Protocol
 
 import httpx
 
-FAULT_MODES = ("fail", "lose-answer")
+FAULT_MODES = ("fail", "lose-answer", "slow")
 # Header names whose values never reach the request log (lower case); a double adds its own.
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "proxy-authorization"})
 REDACTED = "[redacted]"
+MAX_DELAY_SECONDS = 300
 
 
 @dataclass
@@ -40,6 +45,7 @@ class Answer:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection instead of answering (the call was performed)
+    delay_seconds: float = 0.0  # how long the answer takes (the call was performed)
 
 
 class ProviderDouble(Protocol):
@@ -67,6 +73,8 @@ class Fault:
     lose_answer: bool = False
     drop: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)  # the provider's own keys (Marketo's "code")
+    slow_seconds: float = 0.0  # mode "slow": the answer comes this long after the call
+    times: int | None = None  # how many calls it hits before it clears itself (None: until DELETE)
 
     @classmethod
     def from_document(cls, spec: Mapping[str, Any]) -> Fault:
@@ -80,7 +88,13 @@ class Fault:
         if calls is not None and not (isinstance(calls, list) and all(isinstance(c, str) for c in calls)):
             raise ValueError("calls must be a list of call names")
         status = spec.get("status")
-        known = {"status", "rate", "calls", "mode", "drop"}
+        delay = float(spec.get("delay", 0))
+        if mode == "slow" and not 0 < delay <= MAX_DELAY_SECONDS:
+            raise ValueError(f"mode slow needs a delay of 0 to {MAX_DELAY_SECONDS} seconds")
+        times = spec.get("times")
+        if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
+            raise ValueError("times must be a whole number of calls, at least 1")
+        known = {"status", "rate", "calls", "mode", "drop", "delay", "times"}
         return cls(
             status=int(status) if status is not None else None,
             rate=rate,
@@ -88,6 +102,8 @@ class Fault:
             lose_answer=mode == "lose-answer",
             drop=bool(spec.get("drop", False)),
             extra={k: v for k, v in spec.items() if k not in known},
+            slow_seconds=delay if mode == "slow" else 0.0,
+            times=times,
         )
 
 
@@ -133,6 +149,10 @@ class ProviderSimulator:
         """A call's body as the request log shows it (a double whose calls carry secrets leaves them out)."""
         return _readable(body)
 
+    def slow_call(self, call: str, seconds: float) -> None:
+        """A "slow" fault hit ``call``, which is performed now and answered ``seconds`` later: a double
+        whose provider misbehaves while a call is in flight (Marketo's duplicate leads) marks it here."""
+
     def log_extra(self, answer: Answer) -> dict[str, Any]:
         """Fields of the provider's own for a request's log entry."""
         return {}
@@ -164,8 +184,16 @@ class ProviderSimulator:
                 and (fault.calls is None or call in fault.calls)
                 and self._random.random() < fault.rate
             )
+            if hit and fault is not None and fault.times is not None:
+                left = fault.times - 1
+                self.fault = dataclasses.replace(fault, times=left) if left else None
         if not hit or fault is None:
             return perform()
+        if fault.slow_seconds:
+            self.slow_call(call, fault.slow_seconds)
+            answer = perform()
+            answer.delay_seconds = fault.slow_seconds
+            return answer
         if not fault.lose_answer:
             return self.fault_answer(fault)
         perform()
@@ -233,15 +261,28 @@ def _readable(body: bytes) -> Any:
         return body.decode("utf-8", "replace")
 
 
-def mock_transport(double: ProviderDouble, *, on_call: Callable[[], None] | None = None) -> httpx.MockTransport:
+def mock_transport(
+    double: ProviderDouble,
+    *,
+    on_call: Callable[[], None] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> httpx.MockTransport:
     """A double served to an ``httpx.Client`` with no socket: what the local stack serves over HTTP.
-    ``on_call``: run on each call (a simulated clock's tick)."""
+    ``on_call``: run on each call (a simulated clock's tick); ``sleep``: how a slow answer's delay
+    passes (a simulated clock's), against the request's read timeout as httpx would apply it."""
 
     def handle(request: httpx.Request) -> httpx.Response:
         target = request.url.path + (f"?{request.url.query.decode()}" if request.url.query else "")
         answer = double.handle(request.method, target, dict(request.headers), request.content)
         if on_call is not None:
             on_call()
+        if answer.delay_seconds:
+            read_timeout = (request.extensions.get("timeout") or {}).get("read")
+            waited = answer.delay_seconds if read_timeout is None else min(answer.delay_seconds, read_timeout)
+            if sleep is not None:
+                sleep(waited)
+            if waited < answer.delay_seconds:
+                raise httpx.ReadTimeout("timed out waiting for the answer", request=request)
         if answer.drop:  # performed, and the connection closed without an answer
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
         content = b"" if answer.body is None else json.dumps(answer.body).encode()

@@ -28,6 +28,7 @@ MAX_RECORDS = 300
 MAX_TRIGGER_LEADS = 100
 MAX_TOKENS = 100
 TOKEN_NAME = re.compile(r"^\{\{my\.[^{}]+\}\}$")
+LOOKUP_CALL = "leads.json (lookup)"  # the connector's name for Get Leads by Filter Type
 CAMPAIGN_PATH = re.compile(r"^/rest/v1/campaigns/(\d+)/trigger\.json$")
 
 
@@ -67,7 +68,12 @@ class MarketoSimulator(ProviderSimulator):
         self._window: deque[float] = deque()
         self.calls_today = 0
         self.tokens: dict[str, float] = {}  # token -> expiry
-        self.leads: dict[str, dict[str, Any]] = {}  # email (lower) -> lead, with its "id"
+        self.leads: dict[str, dict[str, Any]] = {}  # lookup value (lower) -> lead, with its "id"
+        # Adobe warns that closely timed upserts of one key can create duplicate leads: a createOrUpdate of
+        # a key whose first upsert is still in flight (a "slow" fault) makes a second lead, kept here.
+        self.duplicate_leads: list[dict[str, Any]] = []
+        self._in_flight: dict[str, float] = {}  # key -> when the upsert that made or changed it finishes
+        self._slow_until: float | None = None
         self.activities: list[dict[str, Any]] = []
         self.triggers: list[dict[str, Any]] = []
 
@@ -76,6 +82,8 @@ class MarketoSimulator(ProviderSimulator):
     def call_name(self, method: str, path: str) -> str | None:
         if path == "/identity/oauth/token" and method in ("GET", "POST"):
             return "token"
+        if (method, path) == ("GET", "/rest/v1/leads.json"):
+            return LOOKUP_CALL
         if method != "POST":
             return None
         if path == "/rest/v1/leads.json":
@@ -167,9 +175,17 @@ class MarketoSimulator(ProviderSimulator):
                 return _error("607", "Daily quota reached")
             self._window.append(now)
             self.calls_today += 1
-        return self.faulted(call, lambda: self._perform(call, path, parsed))
+        try:
+            return self.faulted(call, lambda: self._perform(call, path, parsed, query))
+        finally:
+            self._slow_until = None
 
-    def _perform(self, call: str, path: str, body: Any) -> Answer:
+    def slow_call(self, call: str, seconds: float) -> None:
+        self._slow_until = self._clock() + seconds
+
+    def _perform(self, call: str, path: str, body: Any, query: str = "") -> Answer:
+        if call == LOOKUP_CALL:
+            return self._get_leads(query)
         if not isinstance(body, dict):
             return _error("609", "Invalid JSON")
         if call == "leads.json":
@@ -207,6 +223,13 @@ class MarketoSimulator(ProviderSimulator):
                 else:
                     seen.add(key)
                     exists = key in self.leads
+                    if action != "updateOnly" and self._clock() < self._in_flight.get(key, 0.0):
+                        duplicate = {**record, "id": 1000 + len(self.leads) + len(self.duplicate_leads)}
+                        self.duplicate_leads.append(duplicate)
+                        result.append({"id": duplicate["id"], "status": "created"})
+                        continue
+                    if self._slow_until is not None:
+                        self._in_flight[key] = self._slow_until
                     if action == "createOnly" and exists:
                         result.append(_skipped("1005", "Lead already exists"))
                     elif action == "updateOnly" and not exists:
@@ -216,6 +239,27 @@ class MarketoSimulator(ProviderSimulator):
                         lead.update(record)
                         result.append({"id": lead["id"], "status": "updated" if exists else "created"})
         return _ok(result)
+
+    def _get_leads(self, query: str) -> Answer:
+        """Get Leads by Filter Type: the leads whose ``filterType`` field holds one of ``filterValues``
+        (up to 300), with the ``fields`` asked for; none found is success with an empty result. A lead
+        whose upsert is still in flight is not found yet."""
+        form = {k: v[0] for k, v in parse_qs(query).items()}
+        field, values = form.get("filterType"), [v for v in form.get("filterValues", "").split(",") if v]
+        if not field or not values:
+            return _error("1003", "filterType and filterValues are required")
+        if len(values) > MAX_RECORDS:
+            return _error("1003", f"at most {MAX_RECORDS} filterValues")
+        wanted = {v.lower() for v in values}
+        fields = [f for f in form.get("fields", f"id,{field}").split(",") if f]
+        with self._lock:
+            now = self._clock()
+            found = [
+                {name: lead.get(name) for name in fields if name in lead}
+                for key, lead in self.leads.items()
+                if str(lead.get(field, "")).lower() in wanted and now >= self._in_flight.get(key, 0.0)
+            ]
+        return _ok(found)
 
     def _activities(self, body: dict[str, Any]) -> Answer:
         records = body.get("input")

@@ -63,7 +63,7 @@ def harness(config: dict[str, Any] | None = None) -> Harness:
     def tick() -> None:
         clock.now += 0.01
 
-    http = httpx.Client(transport=mock_transport(simulator, on_call=tick))
+    http = httpx.Client(transport=mock_transport(simulator, on_call=tick, sleep=clock.sleep))
     tokens = TokenSource(http, f"{BASE}/identity", lambda: SECRET, clock=clock)
     transport = Transport(
         http,
@@ -73,6 +73,7 @@ def harness(config: dict[str, Any] | None = None) -> Harness:
         renew=tokens.renew,
         sleep=clock.sleep,
         monotonic=clock,
+        provider="Marketo",
     )
     operations, contacts = FakeOperationLedger(), FakeContactStore()
     now = [datetime(2026, 11, 21, 18, 0, tzinfo=UTC)]
