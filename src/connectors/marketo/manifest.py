@@ -21,7 +21,8 @@ MANIFEST = ConnectorManifest(
     # each making one call at a time, stay far below it.
     max_concurrency=2,  # config.MAX_INVOCATIONS
     max_receive_count=5,
-    timeout_seconds=120,
+    # Sync Leads and Add Custom Activity may take Marketo 90 s each (client.py): a batch's calls fit.
+    timeout_seconds=300,
     memory_mb=512,
     provider_calls_per_minute=150,  # 50 per 20 s: half of the instance's 100, as Adobe advises
     config_parser="connectors.marketo.config.parse_config",
