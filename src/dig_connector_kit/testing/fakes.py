@@ -210,7 +210,7 @@ class FakeOperationLedger:
         current = self.state.get((connector, message_id, operation))
         if current is not None and current[0] == OperationClaim.DONE:
             return OperationClaim.DONE
-        if current is not None and current[1] != owner:
+        if current is not None:  # held, by another copy or by this owner already (as DynamoDB answers)
             return OperationClaim.BUSY
         self.state[(connector, message_id, operation)] = (OperationClaim.BUSY, owner)
         return OperationClaim.MINE

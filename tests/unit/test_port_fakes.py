@@ -1,0 +1,81 @@
+"""The kit's fakes (dig_connector_kit.testing), which every connector's tests use, behave as the DynamoDB
+adapters the Kit gives a deployed connector: the same checks run against each pair."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from db.operations import DynamoOperationLedger
+from db.table import Table
+from db.watermarks import DynamoWatermarkStore
+from dig_connector_kit.ports import OperationClaim, OperationLedger, WatermarkStore
+from dig_connector_kit.quota import DailyQuota, DynamoDailyQuota
+from dig_connector_kit.testing import FakeOperationLedger, FakeWatermarks, InMemoryDailyQuota
+from tests.aws import AUDIT, create_tables
+
+
+@pytest.fixture
+def table() -> Iterator[Table]:
+    with mock_aws():
+        yield Table(create_tables(), AUDIT)
+
+
+def watermarks(kind: str, table: Table) -> WatermarkStore:
+    return DynamoWatermarkStore(table) if kind == "dynamo" else FakeWatermarks()
+
+
+def ledger(kind: str, table: Table) -> OperationLedger:
+    return DynamoOperationLedger(table) if kind == "dynamo" else FakeOperationLedger()
+
+
+def quota(kind: str, table: Table) -> DailyQuota:
+    return DynamoDailyQuota(table) if kind == "dynamo" else InMemoryDailyQuota()
+
+
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_watermarks_keep_the_newest_mark_per_field_and_forget_what_a_message_set(kind: str, table: Table) -> None:
+    store = watermarks(kind, table)
+    store.advance("c", {"M-1": {"CITY": ("2026-01-02T00:00:00Z", "msg-2")}}, {})
+    known = store.get("c", ["M-1", "M-2"])
+    assert known == {"M-1": {"CITY": ("2026-01-02T00:00:00Z", "msg-2")}}
+    older: dict[str, Any] = {
+        "M-1": {"CITY": ("2026-01-01T00:00:00Z", "msg-1"), "TIER": ("2026-01-01T00:00:00Z", "msg-1")}
+    }
+    store.advance("c", older, known)
+    assert store.get("c", ["M-1"]) == {
+        "M-1": {"CITY": ("2026-01-02T00:00:00Z", "msg-2"), "TIER": ("2026-01-01T00:00:00Z", "msg-1")}
+    }
+    store.forget("c", {"M-1": {"CITY": "msg-2", "TIER": "msg-other"}})
+    assert store.get("c", ["M-1"]) == {"M-1": {"TIER": ("2026-01-01T00:00:00Z", "msg-1")}}
+    assert store.get("other-connector", ["M-1"]) == {}
+
+
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_the_ledger_gives_an_operation_to_one_owner_and_none_after_it_is_done(kind: str, table: Table) -> None:
+    claims = ledger(kind, table)
+    key = ("c", "message-1", "activity:1")
+    assert claims.claim(*key, "a") is OperationClaim.MINE
+    assert claims.claim(*key, "a") is OperationClaim.BUSY  # held: a second claim, even its owner's, waits
+    assert claims.claim(*key, "b") is OperationClaim.BUSY
+    claims.release(*key, "b")  # not the owner: nothing released
+    assert claims.claim(*key, "b") is OperationClaim.BUSY
+    claims.release(*key, "a")
+    assert claims.claim(*key, "b") is OperationClaim.MINE
+    claims.done(*key)
+    assert claims.claim(*key, "a") is OperationClaim.DONE
+    assert claims.claim("c", "message-2", "activity:1", "a") is OperationClaim.MINE
+
+
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_the_daily_quota_counts_per_connector_and_day_and_never_past_its_limit(kind: str, table: Table) -> None:
+    counter = quota(kind, table)
+    assert counter.take("c", "2026-07-01", 3, calls=2)
+    assert not counter.take("c", "2026-07-01", 3, calls=2)  # would pass the limit: nothing counted
+    assert counter.take("c", "2026-07-01", 3)
+    assert not counter.take("c", "2026-07-01", 3)
+    assert counter.take("c", "2026-07-02", 3)
+    assert counter.take("other", "2026-07-01", 3)
