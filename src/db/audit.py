@@ -321,7 +321,7 @@ class DynamoAuditStore:
         parallelism: int = 4,
     ) -> None:
         self._client = client
-        self._table = table_name
+        self._table_name = table_name
         self._retention = retention or Retention()
         self.table = Table(client, table_name, parallelism=parallelism)
 
@@ -330,7 +330,7 @@ class DynamoAuditStore:
 
     @property
     def table_name(self) -> str:
-        return self._table
+        return self._table_name
 
     @property
     def client(self) -> DynamoDBClient:
@@ -350,7 +350,7 @@ class DynamoAuditStore:
         item["publishLeaseOwner"] = _s(owner)
         item["publishLeaseUntil"] = _n(now + lease_seconds)
         try:
-            self._call("put_item", TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+            self._call("put_item", Item=item, ConditionExpression="attribute_not_exists(pk)")
             return BeginResult(BeginOutcome.NEW, record, item)
         except ClientError:
             pass
@@ -359,7 +359,7 @@ class DynamoAuditStore:
         try:
             answer = self._call(
                 "update_item",
-                TableName=self._table,
+                TableName=self._table_name,
                 Key={"pk": _s(message_pk(record.messageId)), "sk": _s(MESSAGE_SK)},
                 UpdateExpression="SET publishLeaseOwner = :owner, publishLeaseUntil = :until ADD publishAttempts :one",
                 ConditionExpression="publishState <> :published AND publishState <> :sync AND "
@@ -390,7 +390,7 @@ class DynamoAuditStore:
             return
         self._call(
             "update_item",
-            TableName=self._table,
+            TableName=self._table_name,
             Key={"pk": _s(message_pk(message_id)), "sk": _s(MESSAGE_SK)},
             UpdateExpression="SET publishState = :published, publishedAt = :now "
             "REMOVE publishLeaseOwner, publishLeaseUntil, publishError",
@@ -484,7 +484,7 @@ class DynamoAuditStore:
     def _get_message_item(self, message_id: str) -> MessageRecord | None:
         answer = self._call(
             "get_item",
-            TableName=self._table,
+            TableName=self._table_name,
             Key={"pk": _s(message_pk(message_id)), "sk": _s(MESSAGE_SK)},
             ConsistentRead=True,
         )
@@ -493,7 +493,7 @@ class DynamoAuditStore:
     def get_message(self, message_id: str) -> MessageView | None:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
-            "TableName": self._table,
+            "TableName": self._table_name,
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": _s(message_pk(message_id))},
             "ConsistentRead": True,
@@ -587,9 +587,7 @@ class DynamoAuditStore:
 
         item = delivery_to_item(record, epoch_after(now, self._retention.days_for(record.status)))
         try:
-            self._call(
-                "put_item", TableName=self._table, Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD", **condition
-            )
+            self._call("put_item", Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD", **condition)
         except ClientError as error:  # ConditionalCheckFailed: _call re-raises only that one
             return dict(error.response.get("Item", {}))
         return None
@@ -602,7 +600,7 @@ class DynamoAuditStore:
         with contextlib.suppress(ClientError):
             self._call(
                 "update_item",
-                TableName=self._table,
+                TableName=self._table_name,
                 Key={"pk": _s(message_pk(message_id)), "sk": _s(MESSAGE_SK)},
                 UpdateExpression="SET expiresAt = :until",
                 ConditionExpression="attribute_exists(pk) AND expiresAt < :until",

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from db.audit import DELIVERY_SK_PREFIX, DynamoAuditStore, message_pk, status_partition
+from db.audit import DELIVERY_SK_PREFIX, message_pk, status_partition
 from db.records import DeliveryStatus, iso, utc_now
-from db.table import is_conditional_failure
+from db.table import Table, is_conditional_failure
 
 RUN_RETENTION_SECONDS = 180 * 86_400
 
@@ -51,8 +51,8 @@ class RunRecord:
 
 
 class ReplayStore:
-    def __init__(self, store: DynamoAuditStore) -> None:
-        self._table = store.table
+    def __init__(self, table: Table) -> None:
+        self._table = table
 
     # --- runs --------------------------------------------------------------------------------
 

@@ -220,7 +220,7 @@ def audit_show(
         errors.print(f"dig: no message {wanted} in the audit trail (expired, or never accepted)")
         raise typer.Exit(1)
     runs = {d.replayRunId for d in view.deliveries if d.replayRunId}
-    replays = ReplayStore(store)
+    replays = ReplayStore(store.table)
     lineage = {run_id: replays.get_run(run_id) for run_id in sorted(runs)}
     if as_json:
         print(

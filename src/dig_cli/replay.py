@@ -129,7 +129,7 @@ class Replayer:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
-        self._replays = ReplayStore(store)
+        self._replays = ReplayStore(store.table)
         self._sqs = sqs
         self._queue_url = queue_url
         self._region = region
@@ -284,7 +284,7 @@ def fail_stranded(store: DynamoAuditStore, connector: str, detail: BusDetail, pr
 
 def run_status(store: DynamoAuditStore, run_id: str) -> tuple[RunRecord | None, dict[str, int]]:
     """A run, and the delivery status now of each message it enqueued."""
-    replays = ReplayStore(store)
+    replays = ReplayStore(store.table)
     run = replays.get_run(run_id)
     if run is None:
         return None, {}

@@ -119,7 +119,7 @@ def test_by_message_id_and_by_event_id(store: DynamoAuditStore) -> None:
 
 def test_a_failed_delivery_is_claimed_once(store: DynamoAuditStore) -> None:
     message_id = record(store, "e-1")
-    replays = ReplayStore(store)
+    replays = ReplayStore(store.table)
     assert replays.claim("optimove", message_id, "run-a", force=False, exists=True) is Claim.CLAIMED
     assert replays.claim("optimove", message_id, "run-b", force=False, exists=True) is Claim.IN_FLIGHT
     assert replays.claim("optimove", message_id, "run-a", force=False, exists=True) is Claim.ALREADY_IN_RUN
@@ -127,7 +127,7 @@ def test_a_failed_delivery_is_claimed_once(store: DynamoAuditStore) -> None:
 
 def test_a_delivered_message_is_only_claimed_with_force_and_once_per_run(store: DynamoAuditStore) -> None:
     message_id = record(store, "e-1", status=DeliveryStatus.DELIVERED)
-    replays = ReplayStore(store)
+    replays = ReplayStore(store.table)
     assert replays.claim("optimove", message_id, "run-a", force=False, exists=True) is Claim.ALREADY_DELIVERED
     assert replays.claim("optimove", message_id, "run-a", force=True, exists=True) is Claim.CLAIMED
     assert replays.claim("optimove", message_id, "run-a", force=True, exists=True) is Claim.ALREADY_IN_RUN
@@ -135,7 +135,7 @@ def test_a_delivered_message_is_only_claimed_with_force_and_once_per_run(store: 
 
 def test_a_released_claim_is_failed_and_replayable_again(store: DynamoAuditStore) -> None:
     message_id = record(store, "e-1")
-    replays = ReplayStore(store)
+    replays = ReplayStore(store.table)
     replays.claim("optimove", message_id, "run-a", force=False, exists=True)
     replays.release("optimove", message_id, "run-a")
     assert store.get_deliveries("optimove", [message_id])[message_id].status is DeliveryStatus.FAILED
@@ -270,7 +270,7 @@ def test_moto_sqs_takes_what_a_replay_sends() -> None:
 
 def test_a_stale_claim_left_by_a_run_that_never_completed_is_adopted(store: DynamoAuditStore) -> None:
     message_id = record(store, "e-orphan")
-    replays = ReplayStore(store)
+    replays = ReplayStore(store.table)
     assert replays.claim("optimove", message_id, "run-crashed", force=False, exists=True) is Claim.CLAIMED
     key = {"pk": {"S": f"MSG#{message_id}"}, "sk": {"S": "DELIVERY#optimove"}}
     long_ago = iso(NOW - timedelta(minutes=30))
@@ -288,7 +288,7 @@ def test_a_stale_claim_left_by_a_run_that_never_completed_is_adopted(store: Dyna
 
 def test_a_fresh_claim_of_a_replay_in_progress_is_left_alone(store: DynamoAuditStore) -> None:
     message_id = record(store, "e-busy")
-    ReplayStore(store).claim("optimove", message_id, "run-in-progress", force=False, exists=True)
+    ReplayStore(store.table).claim("optimove", message_id, "run-in-progress", force=False, exists=True)
     queue = FlakyQueue()
     summary = Replayer(store, queue, "q", "us-east-1").run(failed_filter(), [], force=False, operator="ops", rate=0)
     assert (summary.replayed, summary.adopted, queue.sent) == (0, 0, [])
@@ -330,7 +330,7 @@ def test_a_message_the_connector_never_recorded_is_recorded_failed_from_the_queu
 def test_what_is_delivered_or_claimed_by_a_replay_is_not_touched(store: DynamoAuditStore) -> None:
     delivered = record(store, "e-ok", status=DeliveryStatus.DELIVERED)
     claimed = record(store, "e-claimed")
-    ReplayStore(store).claim("optimove", claimed, "run-a", force=False, exists=True)
+    ReplayStore(store.table).claim("optimove", claimed, "run-a", force=False, exists=True)
     found = store.get_deliveries("optimove", [delivered, claimed])
 
     assert fail_stranded(store, "optimove", bus_detail("e-ok"), found[delivered]) is False
