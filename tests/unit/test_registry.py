@@ -17,6 +17,7 @@ from dig_contracts.registry import (
     config_parser,
     find_connector,
     installed_connectors,
+    requirement_locks,
     sample_config,
 )
 
@@ -96,3 +97,17 @@ def test_a_connector_without_configuration_has_no_parser_and_no_sample() -> None
 def test_manifest_paths_must_be_dotted_and_package_qualified(field: str, value: str) -> None:
     with pytest.raises(ValidationError, match=field):
         ConnectorManifest(**{**manifest("braze").model_dump(), field: value})
+
+
+def test_make_lock_compiles_every_lock_a_manifest_or_its_jobs_name_from_requirements_in_beside_it() -> None:
+    own = manifest("acme").model_copy(update={"requirements": "connectors.marketo:lambda-requirements.txt"})
+    pairs = requirement_locks([OPTIMOVE, own])
+    assert [(p.rsplit("/", 3)[-3:], q.rsplit("/", 3)[-3:]) for p, q in pairs] == [
+        (["connectors", "marketo", "requirements.in"], ["connectors", "marketo", "lambda-requirements.txt"]),
+        (["optimove", "feed", "requirements.in"], ["optimove", "feed", "lambda-requirements.txt"]),
+    ]
+
+
+def test_a_manifests_requirements_name_a_package_and_a_file() -> None:
+    with pytest.raises(ValidationError, match="requirements"):
+        manifest("acme").model_validate({**manifest("acme").model_dump(), "requirements": "no-colon.txt"})
