@@ -310,9 +310,10 @@ class LocalStack:
         return Response(json.dumps(body), content_type="application/json")
 
     def _simulator_route(self, name: str, request: Request) -> Response:
+        query = request.query_string.decode()
         answer = self.simulators[name].handle(
             request.method,
-            request.path.removeprefix(f"/_sim/{name}"),
+            request.path.removeprefix(f"/_sim/{name}") + (f"?{query}" if query else ""),
             dict(request.headers.items()),
             request.get_data(),
         )
