@@ -38,7 +38,7 @@ run: setup
 test: lint unit infra-test e2e
 
 unit: setup
-	$(BIN)/pytest tests/unit src/connectors -q
+	$(BIN)/pytest tests/unit src/connectors -q -n auto
 
 infra-test: setup
 	$(BIN)/pytest tests/infra -q
