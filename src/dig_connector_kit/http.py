@@ -10,6 +10,7 @@ member sees and no idempotency key) is retried only when it certainly did not ha
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections import Counter
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 
 from db.records import Attempt, iso, utc_now
+from dig_connector_kit.concurrency import ConcurrencyGate, NoPlaceInTime
 from dig_connector_kit.model import Deadline
 from dig_connector_kit.ratelimit import Limiter, RateLimit, RateLimitTimeout
 
@@ -60,6 +62,9 @@ class Request:
     # The provider's documented server-side timeout for this endpoint (Marketo: 90 s for Sync Leads):
     # giving up before it answers would resend what it may still be doing.
     read_timeout_seconds: float | None = None
+    # The provider's limit on calls in flight at once for ``limiter_key`` (Marketo's 10 per instance, of
+    # which DIG takes its share), held across invocations through the transport's gate.
+    max_in_flight: int | None = None
 
 
 @dataclass
@@ -132,8 +137,10 @@ class Transport:
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         provider: str = "the provider",
+        gate: ConcurrencyGate | None = None,
     ) -> None:
         self._http = http
+        self._gate = gate
         self._provider = provider  # named in the audit trail's text
         self._authorize = authorize
         self._read_body = read_body
@@ -168,9 +175,13 @@ class Transport:
                 except RateLimitTimeout as error:
                     result.error = f"rate limit: {error}"
                     return result
-            result = self._once(
-                request, attempts, conflict_means_done, request_timeout(deadline, request.read_timeout_seconds)
-            )
+            timeout = request_timeout(deadline, request.read_timeout_seconds)
+            try:
+                with self._in_flight(request, timeout, deadline):
+                    result = self._once(request, attempts, conflict_means_done, timeout)
+            except NoPlaceInTime as error:
+                result.error = f"concurrency limit: {error}"
+                return result
             if result.renew and self._renew is not None and renewals < MAX_RENEWALS:
                 renewals += 1
                 attempt -= 1  # a renewal does not count as a try
@@ -195,6 +206,14 @@ class Transport:
                 break
             self._sleep(wait)
         return result
+
+    def _in_flight(self, request: Request, timeout: httpx.Timeout, deadline: Deadline) -> Any:
+        """A place among the provider's calls in flight, for as long as this one can take."""
+        if self._gate is None or not request.max_in_flight or not request.limiter_key:
+            return contextlib.nullcontext()
+        lease = (timeout.read or READ_TIMEOUT_SECONDS) + (timeout.connect or 0) + (timeout.write or 0)
+        budget = max(deadline.remaining() - MIN_CALL_SECONDS, 0.0)
+        return self._gate.hold(request.limiter_key, request.max_in_flight, lease, budget)
 
     def _once(
         self, request: Request, attempts: list[Attempt], conflict_means_done: bool, timeout: httpx.Timeout

@@ -28,6 +28,7 @@ from dig_connector_kit.model import Connector, Deadline, check_capabilities
 from dig_connector_kit.ports import (
     AuditStore,
     CallLog,
+    ConcurrencyGate,
     ContactStore,
     DailyQuota,
     FeedStore,
@@ -180,9 +181,17 @@ class Kit:
             read_body=read_body,
             renew=renew,
             provider=self.manifest.name.title(),
+            gate=self.gate,
         )
         self.transports.append(transport)
         return transport
+
+    @cached_property
+    def gate(self) -> ConcurrencyGate:
+        """Calls in flight at once, per provider key, across invocations (a request's ``max_in_flight``)."""
+        from dig_connector_kit.concurrency import DynamoGate
+
+        return DynamoGate(self.table)
 
     @cached_property
     def daily_quota(self) -> DailyQuota:

@@ -14,6 +14,7 @@ from db.feeds import FeedInput, FeedRun, FeedStore, feed_day, readiness
 from db.operations import OperationClaim, OperationLedger
 from db.records import Attempt, DeliveryStatus, iso, parse_iso, utc_now
 from db.watermarks import Mark, WatermarkStore, merge
+from dig_connector_kit.concurrency import ConcurrencyGate
 from dig_connector_kit.quota import DailyQuota
 from dig_connector_kit.ratelimit import Limiter
 from dig_connector_kit.requeue import Requeue
@@ -23,6 +24,7 @@ __all__ = [
     "AuditStore",
     "CallLog",
     "CallStatus",
+    "ConcurrencyGate",
     "ContactStore",
     "DailyQuota",
     "DeliveryStatus",

@@ -3,7 +3,10 @@ adapters the Kit gives a deployed connector: the same checks run against each pa
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -12,7 +15,8 @@ from moto import mock_aws
 from db.operations import DynamoOperationLedger
 from db.table import Table
 from db.watermarks import DynamoWatermarkStore
-from dig_connector_kit.ports import OperationClaim, OperationLedger, WatermarkStore
+from dig_connector_kit.concurrency import DynamoGate, InMemoryGate, NoPlaceInTime
+from dig_connector_kit.ports import ConcurrencyGate, OperationClaim, OperationLedger, WatermarkStore
 from dig_connector_kit.quota import DailyQuota, DynamoDailyQuota
 from dig_connector_kit.testing import FakeOperationLedger, FakeWatermarks, InMemoryDailyQuota
 from tests.aws import AUDIT, create_tables
@@ -79,3 +83,37 @@ def test_the_daily_quota_counts_per_connector_and_day_and_never_past_its_limit(k
     assert not counter.take("c", "2026-07-01", 3)
     assert counter.take("c", "2026-07-02", 3)
     assert counter.take("other", "2026-07-01", 3)
+
+
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_the_gate_never_lets_more_than_its_limit_in_flight_and_refuses_when_none_frees_in_time(
+    kind: str, table: Table
+) -> None:
+    gate: ConcurrencyGate = DynamoGate(table, sleep=lambda s: time.sleep(0.01)) if kind == "dynamo" else InMemoryGate()
+    inside, most, lock = [0], [0], threading.Lock()
+
+    def call(_: int) -> None:
+        with gate.hold("provider", 2, lease_seconds=30, budget_seconds=30):
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        list(pool.map(call, range(10)))
+    assert most[0] == 2
+    with gate.hold("provider", 1, 30, 30), pytest.raises(NoPlaceInTime), gate.hold("provider", 1, 30, 0):
+        pass
+
+
+def test_a_place_its_holder_never_released_frees_itself_when_its_lease_ends(table: Table) -> None:
+    now = [1_000.0]
+    gate = DynamoGate(table, clock=lambda: now[0], sleep=lambda s: None)
+    gate._write("provider", gate._read("provider"), {"crashed-invocation": now[0] + 90})  # never released
+    with pytest.raises(NoPlaceInTime), gate.hold("provider", 1, lease_seconds=90, budget_seconds=1):
+        pass
+    now[0] += 91
+    with gate.hold("provider", 1, lease_seconds=90, budget_seconds=1):
+        pass

@@ -19,7 +19,6 @@ ApiName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,79}$")]  # a Ma
 TokenName = Annotated[str, Field(pattern=r"^\{\{my\.[A-Za-z0-9_ .-]{1,60}\}\}$")]
 SourceName = Annotated[str, Field(min_length=1, max_length=64)]
 MAX_SECONDARY_ATTRIBUTES = 20
-MAX_INVOCATIONS = 2  # the manifest's max_concurrency
 MAX_TOKENS = 100
 
 # The values each event type offers to lead fields, activity attributes and campaign tokens.
@@ -67,9 +66,9 @@ class Limits(Strict):
     calls: RateLimit = RateLimit(requests=50, perSeconds=20)  # of the instance's 100 per 20 s
     # Of the instance's quota: 50,000 a day unless more was bought from Adobe (the Admin > Web Services page).
     dailyCalls: int = Field(default=25_000, ge=1, le=10_000_000)
-    # Of the instance's 10 concurrent calls. Each invocation makes one call at a time and at most
-    # MAX_INVOCATIONS run at once, so DIG never has more in flight: the share must allow that many.
-    concurrentCalls: int = Field(default=5, ge=MAX_INVOCATIONS, le=10)
+    # Of the instance's 10 concurrent calls: every call waits for a place (dig_connector_kit.concurrency),
+    # whichever invocation makes it, the queue's or the synchronous entry point's.
+    concurrentCalls: int = Field(default=5, ge=1, le=10)
 
 
 class MarketoConfig(Strict):

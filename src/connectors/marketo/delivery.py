@@ -21,7 +21,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -160,7 +160,8 @@ class MarketoConnector:
                 status=api.DAILY_QUOTA,
                 error=f"DIG's share of the daily quota ({config.limits.dailyCalls} calls) is spent",
             )
-        return self._transport.send(request, deadline)
+        # At most concurrentCalls in flight across every invocation, the synchronous entry point's too.
+        return self._transport.send(replace(request, max_in_flight=config.limits.concurrentCalls), deadline)
 
     def _quota_spent(self, result: CallResult) -> bool:
         if result.status == api.DAILY_QUOTA:

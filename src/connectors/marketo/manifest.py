@@ -19,7 +19,7 @@ MANIFEST = ConnectorManifest(
     max_batching_window_seconds=5,
     # Marketo allows 10 concurrent calls per instance, shared by every integration: two invocations,
     # each making one call at a time, stay far below it.
-    max_concurrency=2,  # config.MAX_INVOCATIONS
+    max_concurrency=2,
     max_receive_count=5,
     # Sync Leads and Add Custom Activity may take Marketo 90 s each (client.py): a batch's calls fit.
     timeout_seconds=300,

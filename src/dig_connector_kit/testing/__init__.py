@@ -4,7 +4,7 @@ leaves ``testing`` out)::
     from dig_connector_kit.testing import ConnectorContract, FakeContactStore, SimulatedClock, inbound
 
 - fakes of the ports (``dig_connector_kit.ports``): audit, watermarks, call log, contacts, operation
-  ledger, requeue, daily quota, rate limiter;
+  ledger, requeue, daily quota, rate limiter, concurrency gate;
 - ``SimulatedClock``: retries and waits cost nothing;
 - record builders: ``sqs_record`` (an ES Loyalty event as the connector's queue delivers it),
   ``callback_record``, ``file_ready_record``, ``scheduled_check_record``, and ``inbound`` (what
@@ -13,6 +13,7 @@ leaves ``testing`` out)::
 - the base of a provider's local double (``ProviderSimulator``, ``LocalDouble``, ``mock_transport``).
 """
 
+from dig_connector_kit.concurrency import InMemoryGate
 from dig_connector_kit.quota import InMemoryDailyQuota
 from dig_connector_kit.ratelimit import InMemoryLimiter
 from dig_connector_kit.testing.clock import SimulatedClock
@@ -45,6 +46,7 @@ __all__ = [
     "Fault",
     "InMemoryAuditStore",
     "InMemoryDailyQuota",
+    "InMemoryGate",
     "InMemoryLimiter",
     "LocalDouble",
     "ProviderSimulator",

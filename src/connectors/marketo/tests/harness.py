@@ -23,6 +23,7 @@ from dig_connector_kit.testing import (
     FakeContactStore,
     FakeOperationLedger,
     InMemoryDailyQuota,
+    InMemoryGate,
     InMemoryLimiter,
     SimulatedClock,
     mock_transport,
@@ -46,6 +47,7 @@ class Harness:
     operations: FakeOperationLedger
     contacts: FakeContactStore
     now: list[datetime]
+    gate: InMemoryGate
 
     def deliver(self, *messages: InboundMessage) -> dict[str, Any]:
         return dict(self.connector.deliver(list(messages), Deadline(600, clock=self.clock)))
@@ -64,6 +66,7 @@ def harness(config: dict[str, Any] | None = None) -> Harness:
         clock.now += 0.01
 
     http = httpx.Client(transport=mock_transport(simulator, on_call=tick, sleep=clock.sleep))
+    gate = InMemoryGate()
     tokens = TokenSource(http, f"{BASE}/identity", lambda: SECRET, clock=clock)
     transport = Transport(
         http,
@@ -74,6 +77,7 @@ def harness(config: dict[str, Any] | None = None) -> Harness:
         sleep=clock.sleep,
         monotonic=clock,
         provider="Marketo",
+        gate=gate,
     )
     operations, contacts = FakeOperationLedger(), FakeContactStore()
     now = [datetime(2026, 11, 21, 18, 0, tzinfo=UTC)]
@@ -81,7 +85,7 @@ def harness(config: dict[str, Any] | None = None) -> Harness:
     connector = MarketoConnector(
         lambda: parsed, transport, f"{BASE}/rest", operations, contacts, InMemoryDailyQuota(), clock=lambda: now[0]
     )
-    return Harness(simulator, connector, tokens, clock, parsed, operations, contacts, now)
+    return Harness(simulator, connector, tokens, clock, parsed, operations, contacts, now, gate)
 
 
 def later(h: Harness, **delta: float) -> None:

@@ -235,3 +235,14 @@ def test_a_daily_quota_above_50000_is_accepted_for_instances_that_bought_more() 
     document = sample_config_document()
     document["limits"]["dailyCalls"] = 200_000
     assert parse_config(document).limits.dailyCalls == 200_000
+
+
+def test_every_rest_call_waits_for_a_place_among_the_configured_concurrent_calls() -> None:
+    document = sample_config_document()
+    document["limits"]["concurrentCalls"] = 3
+    h = harness(document)
+    h.contacts.contacts["M-100001"] = MemberContact(email="ada@example.com", seen_at="2026-01-01")
+    messages = [inbound(example_event(t)) for t in ("MEMBER_REGISTRATION", "BADGE_AWARD", "REDEMPTION")]
+    assert {o.result for o in h.deliver(*messages).values()} == {Result.DELIVERED}
+    rest_calls = [c for c in h.calls() if c["call"] != "token"]  # identity calls count toward no limit
+    assert h.gate.holds == [(api.LIMITER_KEY, 3)] * len(rest_calls)

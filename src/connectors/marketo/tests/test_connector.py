@@ -246,12 +246,14 @@ def test_dig_keeps_to_its_share_of_the_daily_quota_counted_across_invocations() 
     assert len(h.calls("leads.json")) == 1  # the third call was never made
 
 
-def test_the_concurrency_share_must_allow_the_connectors_two_invocations() -> None:
+def test_the_concurrency_share_is_one_to_the_instances_ten() -> None:
     document = sample_config_document()
-    document["limits"]["concurrentCalls"] = 1
+    document["limits"]["concurrentCalls"] = 1  # the gate holds every invocation's calls to it
+    assert parse_config(document).limits.concurrentCalls == 1
+    document["limits"]["concurrentCalls"] = 11
     with pytest.raises(ConfigError) as raised:
         parse_config(document)
-    assert raised.value.problems == ["limits.concurrentCalls: Input should be greater than or equal to 2"]
+    assert raised.value.problems == ["limits.concurrentCalls: Input should be less than or equal to 10"]
 
 
 def test_an_activity_whose_answer_was_lost_is_not_sent_again() -> None:
