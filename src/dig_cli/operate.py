@@ -342,19 +342,24 @@ def replay(
     if connector not in target.queues:
         raise usage(f"no connector {connector!r} in this stack (known: {', '.join(sorted(target.queues))})")
     found = list(candidates(store, wanted))
-    if not found:
+    replayer = Replayer(store, target.sqs(), target.queues[connector], target.region)
+    left_over = replayer.left_over(wanted, force)
+    if not found and not left_over:
         console.print("Nothing to replay.")
         return
-    _preview(found, force)
+    if found:
+        _preview(found, force)
+    if left_over:
+        console.print(f"{left_over} message(s) left claimed by an interrupted run of this replay: completed now.")
     if dry_run:
         console.print("Dry run: nothing was changed or sent.")
         return
-    if not yes and not typer.confirm(f"Replay these {len(found)} message(s) through {connector}'s queue?"):
+    total = len(found) + left_over
+    if not yes and not typer.confirm(f"Replay these {total} message(s) through {connector}'s queue?"):
         errors.print("dig: nothing replayed")
         raise typer.Exit(1)
-    replayer = Replayer(store, target.sqs(), target.queues[connector], target.region)
     with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("replay", total=len(found))
+        task = bar.add_task("replay", total=total)
         summary = replayer.run(
             wanted, found, force=force, operator=target.identity(), rate=rate, progress=lambda n: bar.advance(task, n)
         )

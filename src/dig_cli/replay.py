@@ -195,6 +195,12 @@ class Replayer:
         self._replays.put_run(run)
         return summary
 
+    def left_over(self, wanted: ReplayFilter, force: bool) -> int:
+        """How many messages an interrupted run of this filter claimed and never enqueued: the same
+        command, run again, completes them even when the filter selects nothing new (they are PENDING)."""
+        run_id = run_id_for(wanted, force, self._replays)
+        return len(self._orphans(wanted, run_id, set(self._replays.run_messages(run_id))))
+
     def _orphans(self, wanted: ReplayFilter, run_id: str, enqueued: set[str]) -> list[Candidate]:
         """Deliveries a replay claimed but never enqueued, because it was interrupted in between:
         this run's, or those of any run that never completed, once the claim is five minutes old
