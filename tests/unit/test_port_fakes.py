@@ -19,13 +19,13 @@ from dig_connector_kit.concurrency import DynamoGate, InMemoryGate, NoPlaceInTim
 from dig_connector_kit.ports import ConcurrencyGate, OperationClaim, OperationLedger, WatermarkStore
 from dig_connector_kit.quota import DailyQuota, DynamoDailyQuota
 from dig_connector_kit.testing import FakeOperationLedger, FakeWatermarks, InMemoryDailyQuota
-from tests.aws import AUDIT, create_tables
+from tests.aws import AUDIT, AtomicCalls, create_tables
 
 
 @pytest.fixture
 def table() -> Iterator[Table]:
     with mock_aws():
-        yield Table(create_tables(), AUDIT)
+        yield Table(AtomicCalls(create_tables()), AUDIT)  # type: ignore[arg-type]  # moto's calls, atomic as DynamoDB's
 
 
 def watermarks(kind: str, table: Table) -> WatermarkStore:
