@@ -8,16 +8,14 @@ invocation that timed out) frees its place when its lease ends: the call's longe
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from db.table import Table, is_conditional_failure
+from db.table import Table, VersionedJson
 
 WAIT_SECONDS = 0.25  # between looks at a full gate
 RETENTION_SECONDS = 86_400
@@ -59,12 +57,6 @@ class InMemoryGate:
                 self._lock.notify_all()
 
 
-@dataclass
-class _Holders:
-    leases: dict[str, float]
-    version: int
-
-
 class DynamoGate:
     def __init__(
         self,
@@ -80,13 +72,14 @@ class DynamoGate:
     @contextmanager
     def hold(self, key: str, limit: int, lease_seconds: float, budget_seconds: float) -> Iterator[None]:
         holder = uuid.uuid4().hex
+        holders = self._holders(key)
         waited = 0.0
         while True:
-            current = self._read(key)
+            leases, version = holders.read()
             now = self._clock()
-            live = {h: until for h, until in current.leases.items() if until > now}
+            live = {h: until for h, until in (leases or {}).items() if until > now}
             if len(live) < limit:
-                if self._write(key, current, {**live, holder: now + lease_seconds}):
+                if holders.write({**live, holder: round(now + lease_seconds, 3)}, version):
                     break
                 continue  # another invocation changed the holders first: look again
             if waited + WAIT_SECONDS > budget_seconds:
@@ -96,52 +89,18 @@ class DynamoGate:
         try:
             yield
         finally:
-            self._release(key, holder)
+            self._release(holders, holder)
 
-    def _release(self, key: str, holder: str) -> None:
+    def _holders(self, key: str) -> VersionedJson:
+        return VersionedJson(
+            self._table, f"INFLIGHT#{key}", "HOLDERS", retention_seconds=RETENTION_SECONDS, clock=self._clock
+        )
+
+    def _release(self, holders: VersionedJson, holder: str) -> None:
         for _ in range(10):  # a lost race is retried; an unreleased place frees itself when its lease ends
-            current = self._read(key)
-            if holder not in current.leases:
+            leases, version = holders.read()
+            if holder not in (leases or {}):
                 return
             now = self._clock()
-            rest = {h: until for h, until in current.leases.items() if h != holder and until > now}
-            if self._write(key, current, rest):
+            if holders.write({h: until for h, until in leases.items() if h != holder and until > now}, version):
                 return
-
-    def _read(self, key: str) -> _Holders:
-        item = self._table.call("get_item", Key=_key(key), ConsistentRead=True).get("Item")
-        if not item:
-            return _Holders({}, 0)
-        return _Holders(json.loads(item["holders"]["S"]), int(item["version"]["N"]))
-
-    def _write(self, key: str, current: _Holders, leases: dict[str, float]) -> bool:
-        from botocore.exceptions import ClientError
-
-        condition: dict[str, Any] = (
-            {
-                "ConditionExpression": "version = :version",
-                "ExpressionAttributeValues": {":version": {"N": str(current.version)}},
-            }
-            if current.version
-            else {"ConditionExpression": "attribute_not_exists(pk)"}
-        )
-        try:
-            self._table.call(
-                "put_item",
-                Item={
-                    **_key(key),
-                    "holders": {"S": json.dumps({h: round(u, 3) for h, u in leases.items()})},
-                    "version": {"N": str(current.version + 1)},
-                    "expiresAt": {"N": str(int(self._clock()) + RETENTION_SECONDS)},
-                },
-                **condition,
-            )
-            return True
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-
-
-def _key(key: str) -> dict[str, Any]:
-    return {"pk": {"S": f"INFLIGHT#{key}"}, "sk": {"S": "HOLDERS"}}

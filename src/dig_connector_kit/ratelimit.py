@@ -9,17 +9,15 @@ conditional write on its version, so that two invocations cannot both take the l
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from db.table import Table, is_conditional_failure
+from db.table import Table, VersionedJson
 
 if TYPE_CHECKING:
     pass
@@ -45,12 +43,6 @@ class Limiter(Protocol):
     def acquire(self, key: str, limit: RateLimit, budget_seconds: float) -> float:
         """Take a slot under ``limit`` for ``key``; returns the seconds waited."""
         ...
-
-
-@dataclass
-class _Window:
-    stamps: list[float]
-    version: int
 
 
 def _wait_for(stamps: list[float], limit: RateLimit, now: float) -> tuple[list[float], float]:
@@ -99,58 +91,18 @@ class DynamoLimiter:
         self._clock = clock
         self._sleep = sleep
 
-    def _read(self, key: str) -> _Window:
-        answer = self._table.call(
-            "get_item",
-            Key=self._key(key),
-            ConsistentRead=True,
-            ProjectionExpression="stamps, version",
-        )
-        item = answer.get("Item")
-        if not item:
-            return _Window([], 0)
-        return _Window(json.loads(item["stamps"]["S"]), int(item["version"]["N"]))
-
-    def _write(self, key: str, window: _Window, stamps: list[float]) -> bool:
-        from botocore.exceptions import ClientError
-
-        condition: dict[str, Any] = (
-            {
-                "ConditionExpression": "version = :version",
-                "ExpressionAttributeValues": {":version": {"N": str(window.version)}},
-            }
-            if window.version
-            else {"ConditionExpression": "attribute_not_exists(pk)"}
-        )
-        try:
-            self._table.call(
-                "put_item",
-                Item={
-                    **self._key(key),
-                    "stamps": {"S": json.dumps([round(s, 3) for s in stamps])},
-                    "version": {"N": str(window.version + 1)},
-                    "expiresAt": {"N": str(int(self._clock()) + 86_400)},
-                },
-                **condition,
-            )
-            return True
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-
-    @staticmethod
-    def _key(key: str) -> dict[str, Any]:
-        return {"pk": {"S": f"LIMIT#{key}"}, "sk": {"S": "WINDOW"}}
+    def _window(self, key: str) -> VersionedJson:
+        return VersionedJson(self._table, f"LIMIT#{key}", "WINDOW", retention_seconds=86_400, clock=self._clock)
 
     def acquire(self, key: str, limit: RateLimit, budget_seconds: float) -> float:
         waited = 0.0
+        log = self._window(key)
         while True:
-            window = self._read(key)
+            stamps, version = log.read()
             now = self._clock()
-            recent, wait = _wait_for(window.stamps, limit, now)
+            recent, wait = _wait_for(stamps or [], limit, now)
             if wait <= 0:
-                if self._write(key, window, [*recent, now][-limit.requests :]):
+                if log.write([round(s, 3) for s in [*recent, now][-limit.requests :]], version):
                     return waited
                 continue  # another invocation took a slot first: read again
             if waited + wait > budget_seconds:

@@ -71,6 +71,7 @@ def purpose(table: str, key: Mapping[str, Any], config_table: str | None = None)
         "CALLS#": "call log",
         "LIMIT#": "rate limiter",
         "QUOTA#": "rate limiter",
+        "INFLIGHT#": "concurrency gate",
         "CONTACT#": "member contacts",
         "RUN#": "replay runs",
         "RUNS#": "replay runs",

@@ -111,7 +111,7 @@ def test_the_gate_never_lets_more_than_its_limit_in_flight_and_refuses_when_none
 def test_a_place_its_holder_never_released_frees_itself_when_its_lease_ends(table: Table) -> None:
     now = [1_000.0]
     gate = DynamoGate(table, clock=lambda: now[0], sleep=lambda s: None)
-    gate._write("provider", gate._read("provider"), {"crashed-invocation": now[0] + 90})  # never released
+    assert gate._holders("provider").write({"crashed-invocation": now[0] + 90}, 0)  # a holder that never released
     with pytest.raises(NoPlaceInTime), gate.hold("provider", 1, lease_seconds=90, budget_seconds=1):
         pass
     now[0] += 91
