@@ -91,7 +91,8 @@ def test_an_outage_is_replayed_with_exactly_one_mail_per_redemption(stack: Local
     assert dry.returncode == 0, dry.stderr
     assert "3 message(s) selected" in dry.stdout
     assert "Dry run: nothing was changed or sent." in dry.stdout
-    time.sleep(2)  # an absence can only be seen over a window: a dry run's enqueued message would be delivered by now
+    # An absence is only seen over a window: a dry run's enqueued message would be delivered by now.
+    time.sleep(2)
     assert [delivery(stack.http.get(f"/v1/messages/{i}").json())["status"] for i in ids] == ["FAILED"] * 3
     assert mails_sent(stack) == Counter()
 

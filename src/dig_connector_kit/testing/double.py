@@ -26,6 +26,7 @@ import json
 import random
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -107,7 +108,7 @@ class Fault:
         )
 
 
-class ProviderSimulator:
+class ProviderSimulator(ABC):
     """A provider double's request log and faults; subclasses add the provider."""
 
     secret_headers: frozenset[str] = frozenset()
@@ -121,20 +122,21 @@ class ProviderSimulator:
 
     # --- what a subclass provides ------------------------------------------------------------------
 
+    @abstractmethod
     def call_name(self, method: str, path: str) -> str | None:
         """The provider call ``method path`` is, or None (answered 404)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def serve(self, call: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Answer:
         """The provider's answer to a call (pass it through ``faulted`` where the provider fails)."""
-        raise NotImplementedError
 
     def control(self, method: str, path: str, body: bytes) -> Answer | None:
         """The double's own control routes (listings, seeding); None when ``path`` is none of them."""
         return None
 
     def check_fault(self, fault: Fault) -> None:
-        """Refuse (ValueError) a fault this double cannot act out."""
+        """Refuse (ValueError) a fault this double cannot act out (by default it can act out any)."""
+        return None
 
     def fault_answer(self, fault: Fault) -> Answer:
         """The answer of a call a "fail" fault hits (it is not performed)."""
@@ -152,6 +154,7 @@ class ProviderSimulator:
     def slow_call(self, call: str, seconds: float) -> None:
         """A "slow" fault hit ``call``, which is performed now and answered ``seconds`` later: a double
         whose provider misbehaves while a call is in flight (Marketo's duplicate leads) marks it here."""
+        return None
 
     def log_extra(self, answer: Answer) -> dict[str, Any]:
         """Fields of the provider's own for a request's log entry."""
