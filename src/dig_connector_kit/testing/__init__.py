@@ -9,7 +9,7 @@ leaves ``testing`` out)::
 - record builders: ``sqs_record`` (an ES Loyalty event as the connector's queue delivers it),
   ``callback_record``, ``file_ready_record``, ``scheduled_check_record``, and ``inbound`` (what
   ``deliver`` receives);
-- the contract suite every connector keeps (``ConnectorContract``);
+- the contract suite every connector keeps (``ConnectorContract``), and its sample configuration;
 - the base of a provider's local double (``ProviderSimulator``, ``LocalDouble``, ``mock_transport``).
 """
 
@@ -17,6 +17,7 @@ from dig_connector_kit.concurrency import InMemoryGate
 from dig_connector_kit.quota import InMemoryDailyQuota
 from dig_connector_kit.ratelimit import InMemoryLimiter
 from dig_connector_kit.testing.clock import SimulatedClock
+from dig_connector_kit.testing.config import sample_config_document, sample_config_path
 from dig_connector_kit.testing.contract import ConnectorContract
 from dig_connector_kit.testing.double import Answer, Fault, LocalDouble, ProviderSimulator, mock_transport
 from dig_connector_kit.testing.fakes import (
@@ -55,6 +56,8 @@ __all__ = [
     "file_ready_record",
     "inbound",
     "mock_transport",
+    "sample_config_document",
+    "sample_config_path",
     "scheduled_check_record",
     "sqs_record",
 ]

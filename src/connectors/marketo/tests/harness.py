@@ -3,10 +3,8 @@ Time is simulated, so retries, rate-limit waits and token expiry cost nothing.""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +15,8 @@ from connectors.marketo.delivery import MarketoConnector
 from connectors.marketo.local import SECRET
 from connectors.marketo.local import _make as make_simulator
 from connectors.marketo.local.simulator import MarketoSimulator
+from connectors.marketo.manifest import MANIFEST
+from dig_connector_kit import testing
 from dig_connector_kit.http import Transport
 from dig_connector_kit.model import Deadline, InboundMessage
 from dig_connector_kit.testing import (
@@ -29,12 +29,12 @@ from dig_connector_kit.testing import (
     mock_transport,
 )
 
-SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "sample_config.json"
+SAMPLE_CONFIG = testing.sample_config_path(MANIFEST)
 BASE = "https://marketo.test"
 
 
 def sample_config_document() -> dict[str, Any]:
-    return json.loads(SAMPLE_CONFIG.read_text())
+    return testing.sample_config_document(MANIFEST)
 
 
 @dataclass

@@ -3,9 +3,7 @@ socket. Time is simulated, so retries and rate-limit waits cost nothing."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +12,8 @@ from connectors.optimove.client import Credentials, authorize, read_body
 from connectors.optimove.config import OptimoveConfig, parse_config
 from connectors.optimove.delivery import Endpoints, OptimoveConnector
 from connectors.optimove.local.simulator import OptimoveSimulator
+from connectors.optimove.manifest import MANIFEST
+from dig_connector_kit import testing
 from dig_connector_kit.http import Transport
 from dig_connector_kit.model import Deadline, InboundMessage
 from dig_connector_kit.testing import (
@@ -27,15 +27,15 @@ from dig_connector_kit.testing import (
     mock_transport,
 )
 
-SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "sample_config.json"
+SAMPLE_CONFIG = testing.sample_config_path(MANIFEST)
 API_BASE = "https://optimove.test/api"
 REALTIME_BASE = "https://optimove.test/realtime"
 API_KEY = "test-api-key"
-TOKEN = "test-realtime-token"
+TOKEN = "fake-rt-token"  # a fake, as API_KEY
 
 
 def sample_config_document() -> dict[str, Any]:
-    return json.loads(SAMPLE_CONFIG.read_text())
+    return testing.sample_config_document(MANIFEST)
 
 
 def simulator_transport(simulator: OptimoveSimulator, clock: SimulatedClock | None = None) -> httpx.MockTransport:
