@@ -255,7 +255,7 @@ def single_path_calls() -> dict[str, Any]:
     from dig_api import handler
     from dig_api.dependencies import providers
     from dig_api.ingest import IngestService
-    from dig_api.publisher import EventBridgePublisher
+    from dig_contracts.publisher import EventBridgePublisher
 
     with mock_aws():
         create_tables()

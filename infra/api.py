@@ -19,10 +19,12 @@ from aws_cdk import aws_wafv2 as wafv2
 from aws_cdk import aws_xray as xray
 from constructs import Construct
 
+from db.inbound_feed import TYPE_INDEX
 from dig_api import gateway_errors
 from dig_api.auth import usage_key_prefix
 from dig_contracts import environment as env
 from dig_contracts import functions
+from dig_contracts.manifest import ConnectorManifest
 from infra.bundling import function_code
 from infra.database import INGEST_ACTIONS, Database
 from infra.function import DigFunction, _retention
@@ -45,6 +47,7 @@ class Api(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self._sync_connectors: dict[str, dict[str, object]] = {}
+        self._webhook_sources: dict[str, dict[str, dict[str, object]]] = {}
         self._stage_name = settings.stage
         self.issuer = f"dig-{settings.stage}"
         self.function = DigFunction(
@@ -67,6 +70,8 @@ class Api(Construct):
             },
         )
         Database.grant(audit_table, self.function, *INGEST_ACTIONS, "Query")
+        # GET /v1/inbound-events reads the return path's events by type and day.
+        Database.grant_query(audit_table, self.function, TYPE_INDEX)
         bus.grant_put_events_to(self.function)
 
         self.rest_api = apigw.RestApi(
@@ -199,6 +204,7 @@ class Api(Construct):
             **method_options,  # type: ignore[arg-type]
         )
         self._callbacks(v1, validator)
+        self._v1, self._validator = v1, validator
         if settings.api_auth == "jwt":
             self._usage_plan(settings)
         self._web_acl(settings)
@@ -251,23 +257,7 @@ class Api(Construct):
         )
         # X-Ray records a traced request's whole URL, the signature included: the callback route is
         # never sampled (API Gateway follows the account's sampling rules; priority 1 comes first).
-        xray.CfnSamplingRule(
-            self,
-            "CallbacksNotTraced",
-            sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(
-                rule_name=f"dig-{self._stage_name}-callbacks",
-                priority=1,
-                fixed_rate=0,
-                reservoir_size=0,
-                service_name=f"dig-{self._stage_name}/{self._stage_name}",
-                service_type="*",
-                host="*",
-                http_method="POST",
-                url_path="*/v1/callbacks/*",
-                resource_arn="*",
-                version=1,
-            ),
-        )
+        self._never_traced("CallbacksNotTraced", "callbacks", 1, "*/v1/callbacks/*")
         cdk.Validations.of(self.callback_key).acknowledge(
             cdk.Acknowledgment(
                 id="AwsSolutions::AwsSolutions-SMG4",
@@ -306,6 +296,67 @@ class Api(Construct):
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function_arn])
         )
 
+    def register_webhooks(self, manifest: ConnectorManifest, secrets: dict[str, secretsmanager.ISecret]) -> None:
+        """A connector's webhook sources: the route (once), how the API verifies each (INBOUND_SOURCES),
+        and read access to each source's secret, that secret only."""
+        if not self._webhook_sources:
+            self._inbound_route()
+        self._webhook_sources[manifest.name] = {
+            webhook.name: webhook.describe(secrets[webhook.name].secret_name) for webhook in manifest.webhooks
+        }
+        self.function.add_environment(env.INBOUND_SOURCES, Stack.of(self).to_json_string(self._webhook_sources))
+        for secret in secrets.values():
+            secret.grant_read(self.function)
+
+    def _inbound_route(self) -> None:
+        """POST /v1/inbound/<connector>/<source>: providers' webhooks, which hold no DIG credentials; the
+        DIG API Lambda verifies each as its connector's manifest declares and refuses it (401/403) first."""
+        method = (
+            self._v1.add_resource("inbound")
+            .add_resource("{proxy+}")
+            .add_method(
+                "POST",
+                apigw.LambdaIntegration(self.function.entry),
+                request_validator=self._validator,
+                authorization_type=apigw.AuthorizationType.NONE,
+            )
+        )
+        cdk.Validations.of(method).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-APIG4",
+                reason="Providers' webhooks cannot carry DIG credentials: the DIG API Lambda verifies each by its "
+                "source's rule (an HMAC over the body, a token in constant time, Standard Webhooks) and refuses "
+                "it with 401/403 before anything is stored",
+            ),
+            cdk.Acknowledgment(
+                id="AwsSolutions::AwsSolutions-COG4",
+                reason="Providers' webhooks authenticate by their source's verification, not a Cognito user pool",
+            ),
+        )
+        # A provider that cannot set headers puts its token in the URL: never traced (X-Ray keeps URLs).
+        self._never_traced("WebhooksNotTraced", "webhooks", 2, "*/v1/inbound/*")
+
+    def _never_traced(self, construct_id: str, name: str, priority: int, url_path: str) -> None:
+        """An X-Ray sampling rule that samples none of a route's POSTs (API Gateway follows the account's
+        sampling rules, the lowest priority number first)."""
+        xray.CfnSamplingRule(
+            self,
+            construct_id,
+            sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(
+                rule_name=f"dig-{self._stage_name}-{name}",
+                priority=priority,
+                fixed_rate=0,
+                reservoir_size=0,
+                service_name=f"dig-{self._stage_name}/{self._stage_name}",
+                service_type="*",
+                host="*",
+                http_method="POST",
+                url_path=url_path,
+                resource_arn="*",
+                version=1,
+            ),
+        )
+
     def _web_acl(self, settings: Settings) -> None:
         def managed(name: str, priority: int) -> wafv2.CfnWebACL.RuleProperty:
             return wafv2.CfnWebACL.RuleProperty(
@@ -341,6 +392,7 @@ class Api(Construct):
                             statements=[
                                 _not(_header_present("authorization")),
                                 _not(_path_contains("/v1/callbacks/")),
+                                _not(_path_contains("/v1/inbound/")),
                             ]
                         )
                     ),
@@ -349,6 +401,8 @@ class Api(Construct):
                 _rate_rule(
                     "CallbacksPerSourceIp", 3, settings.api_throttle_rate * 60, _path_contains("/v1/callbacks/")
                 ),
+                # Providers' webhooks: one per notification; far more from one address is not a provider.
+                _rate_rule("WebhooksPerSourceIp", 5, settings.api_throttle_rate * 60, _path_contains("/v1/inbound/")),
                 # The stage's own throttling is per API; per client it is the usage plan. This caps one
                 # address at half the stage, so a single misbehaving host cannot take all of it.
                 _rate_rule("RatePerSourceIp", 4, max(100, settings.api_throttle_rate * 150), None),

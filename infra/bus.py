@@ -7,6 +7,7 @@ from aws_cdk import aws_events as events
 from constructs import Construct
 
 from dig_contracts.bus import BUS_SOURCE
+from dig_contracts.inbound import INBOUND_SOURCE
 
 
 class Bus(Construct):
@@ -15,7 +16,7 @@ class Bus(Construct):
         self.bus = events.EventBus(self, "EventBus", event_bus_name=f"dig-{stage}")
         self.archive = self.bus.archive(
             "Archive",
-            description="Every event DIG published, for EventBridge replay by time window",
-            event_pattern=events.EventPattern(source=[BUS_SOURCE]),
+            description="Every event DIG published (ES Loyalty's, and providers' inbound), for replay by time window",
+            event_pattern=events.EventPattern(source=[BUS_SOURCE, INBOUND_SOURCE]),
             retention=Duration.days(archive_retention_days),
         )

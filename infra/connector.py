@@ -109,6 +109,15 @@ class ConnectorModule(Construct):
             self.callback_rule = self._extra_rule(
                 "CallbackRule", f"Routes the provider's callbacks to the {manifest.name} connector", callbacks, bus
             )
+        webhooks = manifest.webhook_pattern()
+        self.webhook_rule: events.Rule | None = None
+        if webhooks is not None:
+            self.webhook_rule = self._extra_rule(
+                "WebhookRule",
+                f"Routes the provider's verified webhooks to the {manifest.name} connector",
+                webhooks,
+                bus,
+            )
         files = manifest.file_pattern()
         self.file_rule: events.Rule | None = None
         if files is not None:
@@ -139,6 +148,22 @@ class ConnectorModule(Construct):
             secret = secretsmanager.Secret.from_secret_name_v2(self, f"Secret{index}", str(name))
             environment[secret_setting.env] = secret.secret_name
             secrets.append(secret)
+        if manifest.emits:  # the return path: its inbound events go on the bus
+            environment[env.EVENT_BUS_NAME] = bus.event_bus_name
+        self._bus = bus
+        if manifest.webhooks:
+            # The DIG API verifies the provider's webhooks with these; the connector never reads them.
+            api.register_webhooks(
+                manifest,
+                {
+                    webhook.name: secretsmanager.Secret.from_secret_name_v2(
+                        self,
+                        f"WebhookSecret{webhook.name.title().replace('-', '')}",
+                        str(self.node.try_get_context(webhook.secret.context_key) or webhook.secret.default_name),
+                    )
+                    for webhook in manifest.webhooks
+                },
+            )
 
         self._code_directory = function_directory(manifest.name, manifest.packages)
         code = lambda_.Code.from_asset(str(self._code_directory))
@@ -194,6 +219,8 @@ class ConnectorModule(Construct):
                 Database.grant_query(database.audit_table, function, STATUS_INDEX)
             # A verdict that changes with time (a customer that does not exist yet) sends the message again.
             self.queue.grant_send_messages(function)
+            if manifest.webhooks:  # what it reads from its webhooks goes on the bus as inbound events
+                self._bus.grant_put_events_to(function)
             Database.grant(database.config_table, function, "GetItem")
             for secret in secrets:
                 secret.grant_read(function)
@@ -319,6 +346,9 @@ class ConnectorModule(Construct):
         )
         audit = self._database.audit_table
         Database.grant(audit, function, "GetItem", "PutItem", "Query")
+        if job.emits:  # a poll of the provider's feed: inbound events recorded in batches, on the bus
+            Database.grant(audit, function, "BatchGetItem", "BatchWriteItem")
+            self._bus.grant_put_events_to(function)
         Database.grant(self._database.config_table, function, "GetItem")
         self._grant_extracts(function, bucket)
         prefix = job.state_prefix(self.manifest.name)

@@ -113,7 +113,7 @@ class OperatorDashboard(Construct):
         def dig(metric: ConnectorMetric | JobMetric, statistic: str = "Sum") -> cloudwatch.Metric:
             return connector_metric(name, metric, statistic).with_(period=PERIOD, label=str(metric))
 
-        rules = [module.rule, *([module.callback_rule] if module.callback_rule is not None else [])]
+        rules = [module.rule, *(r for r in (module.callback_rule, module.webhook_rule) if r is not None)]
         calls_limit = (
             [cloudwatch.HorizontalAnnotation(value=manifest.provider_calls_per_minute, label="provider's limit")]
             if manifest.provider_calls_per_minute
@@ -186,6 +186,17 @@ class OperatorDashboard(Construct):
                 ],
             ),
         )
+        if manifest.emits:
+            self.dashboard.add_widgets(
+                graph(
+                    f"{name}: the return path (what the provider said, to ES Loyalty)",
+                    [
+                        dig(ConnectorMetric.WEBHOOKS_READ),
+                        dig(ConnectorMetric.INBOUND_EMITTED),
+                        dig(ConnectorMetric.INBOUND_UNMATCHED),
+                    ],
+                )
+            )
         if module.jobs:
             self.dashboard.add_widgets(
                 graph(

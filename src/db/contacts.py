@@ -5,10 +5,16 @@ in), kept from the events that do carry them.
 One item per member: pk ``CONTACT#<memberId>``, sk ``CONTACT``, in the audit table (encrypted at
 rest with the table's key), expiring a configurable time after the member's last event. Erased by
 ``dig member forget`` (db.erasure).
+
+Beside it, one item per email: pk ``CONTACTEMAIL#<sha256 of the address, lower-cased>``, sk
+``CONTACT``, naming the member last seen with it, with the same expiry: how a provider's notification
+keyed by email (an Optimove unsubscribe) finds its member. A lookup is confirmed against the member's
+own item, so an address the member changed since, or an erased member, resolves to nobody.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -45,6 +51,10 @@ def contact_pk(member_id: str) -> str:
     return f"CONTACT#{member_id}"
 
 
+def email_pk(email: str) -> str:
+    return f"CONTACTEMAIL#{hashlib.sha256(email.strip().lower().encode()).hexdigest()}"
+
+
 class ContactStore(Protocol):
     def get(self, member_ids: Iterable[str]) -> dict[str, MemberContact]: ...
 
@@ -54,6 +64,10 @@ class ContactStore(Protocol):
         ...
 
     def forget(self, member_id: str) -> None: ...
+
+    def members_by_email(self, emails: Iterable[str]) -> dict[str, str]:
+        """The member each address belongs to (keys lower-cased), where DIG knows it; others absent."""
+        ...
 
 
 class DynamoContactStore:
@@ -96,10 +110,31 @@ class DynamoContactStore:
             }
             if contact.email:
                 item["email"] = {"S": contact.email}
+                items.append(
+                    {
+                        "pk": {"S": email_pk(contact.email)},
+                        "sk": {"S": CONTACT_SK},
+                        "memberId": {"S": member},
+                        "expiresAt": {"N": str(now + self._retention_seconds)},
+                    }
+                )
             if contact.locale:
                 item["locale"] = {"S": contact.locale}
             items.append(item)
         self._table.batch_put(items)
+
+    def members_by_email(self, emails: Iterable[str]) -> dict[str, str]:
+        wanted = {email.strip().lower(): email_pk(email) for email in emails}
+        keys = [{"pk": {"S": pk}, "sk": {"S": CONTACT_SK}} for pk in dict.fromkeys(wanted.values())]
+        candidates = {item["pk"]["S"]: item["memberId"]["S"] for item in self._table.batch_get(keys)}
+        contacts = self.get(candidates.values())
+        found = {}
+        for email, pk in wanted.items():
+            member = candidates.get(pk)
+            contact = contacts.get(member) if member else None
+            if member and contact is not None and (contact.email or "").strip().lower() == email:
+                found[email] = member
+        return found
 
     def forget(self, member_id: str) -> None:
         from db.erasure import forget_contact

@@ -23,6 +23,7 @@ from dig_contracts import snapstart
 if TYPE_CHECKING:
     from dig_api.files.processing import FileSteps
     from dig_api.files.service import FileService
+    from dig_api.inbound import InboundService
     from dig_api.ingest import IngestService
     from dig_api.sync import SyncService
 
@@ -48,7 +49,7 @@ def boto_config() -> object:
 def ingest_service() -> IngestService:
     from db.audit import DynamoAuditStore, Retention
     from dig_api.ingest import IngestService
-    from dig_api.publisher import EventBridgePublisher
+    from dig_contracts.publisher import EventBridgePublisher
 
     session = snapstart.session()
     retention = Retention(
@@ -116,7 +117,33 @@ def file_steps() -> FileSteps:
     return FileSteps(s3_files(), store, ingest, ingest.publisher, gate=gate)  # type: ignore[arg-type]
 
 
-BUILDERS = (ingest_service, sync_service, s3_files, file_store, file_service, file_steps)
+@cache
+def inbound_service() -> InboundService:
+    import json
+
+    from aws_lambda_powertools.utilities.parameters import get_secret
+
+    from db.inbound_feed import InboundFeed
+    from db.receipts import ReceiptStore
+    from db.table import Table
+    from dig_api.inbound import InboundService, parse_sources
+
+    table = Table(snapstart.session().client("dynamodb", config=boto_config()), os.environ[env.AUDIT_TABLE_NAME])
+    retention = int(os.environ.get(env.AUDIT_RETENTION_DAYS, "30"))
+
+    def secret(name: str) -> str:
+        return str(json.loads(str(get_secret(name, max_age=300)))["secret"])
+
+    return InboundService(
+        parse_sources(os.environ.get(env.INBOUND_SOURCES, "{}")),
+        secret,
+        ReceiptStore(table, retention_days=retention),
+        providers.ingest().publisher,
+        InboundFeed(table, retention_days=retention),
+    )
+
+
+BUILDERS = (ingest_service, inbound_service, sync_service, s3_files, file_store, file_service, file_steps)
 
 
 def warm() -> None:
@@ -151,8 +178,10 @@ class Providers:
     callback_key: Callable[[], str | None] = field(default=callback_key)
     files: Callable[[], FileService] = field(default=file_service)
     file_steps: Callable[[], FileSteps] = field(default=file_steps)
+    inbound: Callable[[], InboundService] = field(default=inbound_service)
 
     def reset(self) -> None:
+        self.inbound = inbound_service
         self.ingest = ingest_service
         self.sync = sync_service
         self.callback_key = callback_key

@@ -52,6 +52,7 @@ from dig_api.models import (
     BatchEntry,
     BatchRequest,
     BatchResponse,
+    InboundEventsPage,
     IngestResponse,
     MessageResponse,
     SyncDelivery,
@@ -94,7 +95,12 @@ ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("POST", re.compile(r"^/v1/files$")),
     ("GET", re.compile(r"^/v1/files$")),
     ("GET", re.compile(r"^/v1/files/[^/]+$")),
+    ("POST", re.compile(r"^/v1/inbound/[^/]+/[^/]+$")),
+    ("GET", re.compile(r"^/v1/inbound-events$")),
 )
+# Providers' webhooks: verified by their source's rule (dig_api.inbound), in whatever content type the
+# provider sends (Marketo's may be form-encoded); their connector reads the body.
+INBOUND_PATH = re.compile(r"^/v1/inbound/[^/]+/[^/]+$")
 
 
 def json_response(description: str, model: type[Any]) -> Any:
@@ -107,7 +113,7 @@ ERROR_DESCRIPTIONS = {
     400: "The body is not valid JSON, or nests deeper than 32 levels",
     401: "Missing or invalid bearer token",
     403: "The token does not allow this route (or its client is not registered, or the WAF blocked it)",
-    404: "No such message, event, file or route",
+    404: "No such message, event, file, route, or cursor (`after`)",
     405: "The method is not allowed on this route (Allow lists those that are)",
     409: "Another request is delivering this eventId right now; retry after Retry-After seconds",
     413: "The event or batch is too large (as posted, or as it would be stored)",
@@ -238,6 +244,51 @@ def post_callback(connector: str, callId: str):
     providers.ingest().accept_callback(detail)
     metrics.add_metric(name=ApiMetric.CALLBACKS_ACCEPTED, unit=MetricUnit.Count, value=1)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body='{"status":"accepted"}')
+
+
+@app.post("/v1/inbound/<connector>/<source>", include_in_schema=False)
+def post_inbound(connector: str, source: str):
+    """A provider's webhook (no bearer token: the provider cannot hold one). Verified as its connector's
+    manifest declares, kept, and handed to the connector; answered 202."""
+    from dig_api.inbound import WebhookRequest
+
+    current = app.current_event
+    raw = current.decoded_body or ""
+    headers = {k.lower(): v for k, v in (current.headers or {}).items()}
+    receipt = providers.inbound().receive(
+        WebhookRequest(
+            connector=connector,
+            source=source,
+            body=raw.encode() if isinstance(raw, str) else raw,
+            headers=headers,
+            query=dict(current.query_string_parameters or {}),
+            request_id=current.request_context.request_id,
+            content_type=headers.get("content-type"),
+        )
+    )
+    metrics.add_metric(name=ApiMetric.WEBHOOKS_ACCEPTED, unit=MetricUnit.Count, value=1)
+    body = json.dumps({"status": "accepted", "receiptId": receipt.receiptId})
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@app.get(
+    "/v1/inbound-events",
+    summary="What providers told DIG, for ES Loyalty to pull",
+    description="The inbound events (MEMBER_CONSENT_CHANGED, POINTS_AWARD_REQUESTED, PAYOUT_STATUS_CHANGED), "
+    "oldest first, each with the id DIG's webhooks carry as webhook-id (deduplicate on it). Pass the page's "
+    "nextCursor as `after` for the next page; an empty page keeps the cursor: ask again later. For ES Loyalty "
+    "deployments that cannot take DIG's signed webhooks.",
+    responses={200: json_response("A page of inbound events", InboundEventsPage), **error_responses(404, 422, 503)},
+    tags=["inbound"],
+)
+def get_inbound_events(
+    after: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+):
+    page = providers.inbound().page(after, limit)
+    # Absent fields left out, as the webhooks carry the same envelope.
+    body = InboundEventsPage(events=page.events, nextCursor=page.nextCursor).model_dump_json(exclude_none=True)
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 @app.get(
@@ -402,7 +453,7 @@ def handle_unexpected(error: Exception) -> Response[Any]:
 def precheck(event: dict[str, Any]) -> ApiError | None:
     """What must be refused before the body is parsed: a content type other than JSON, a body
     too large for the route. API Gateway has already authenticated the caller."""
-    if event.get("httpMethod") != "POST":
+    if event.get("httpMethod") != "POST" or INBOUND_PATH.match(event.get("path") or ""):
         return None
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()

@@ -40,10 +40,10 @@ from dig_api.errors import (
     ValidationFailed,
     validation_details,
 )
-from dig_api.publisher import MAX_ENTRY_BYTES, EventPublisher, PublishOutcome, detail_entry_size
 from dig_contracts.bus import BusDetail, CallbackDetail, message_id_for
 from dig_contracts.events import EnvelopeFields, EventType, event_to_json_dict, parse_event
 from dig_contracts.pan import card_number_paths_in_json, echoable, may_hold_card_number
+from dig_contracts.publisher import MAX_ENTRY_BYTES, EventPublisher, PublishOutcome, detail_entry_size
 
 logger = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from db.records import Attempt, DeliveryRecord, MessageView
 from dig_api.errors import ErrorInfo
 from dig_api.ingest import MAX_BATCH_EVENTS
+from dig_contracts.inbound import InboundEvent
 
 
 class IngestResponse(BaseModel):
@@ -114,3 +115,14 @@ class MessageResponse(BaseModel):
             fileLine=message.fileLine,
             deliveries=[DeliveryView.of(d) for d in sorted(view.deliveries, key=lambda d: d.connector)],
         )
+
+
+class InboundEventEntry(BaseModel):
+    id: str = Field(description="DIG's id for it: the webhook-id of the webhook that delivers it; deduplicate on it")
+    receivedAt: str
+    event: InboundEvent
+
+
+class InboundEventsPage(BaseModel):
+    events: list[InboundEventEntry]
+    nextCursor: str | None = Field(default=None, description="Pass as `after` for the next page")

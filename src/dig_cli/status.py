@@ -55,6 +55,7 @@ class ConnectorFigures:
     last_failure: LastFailure | None = None
     replays: list[ReplayProgress] = field(default_factory=list)
     config_version: int | None = None
+    takes_config: bool = True  # its manifest names a configuration parser (ES Loyalty's connector takes none)
 
 
 @dataclass
@@ -116,7 +117,7 @@ def verdict(figures: Figures) -> Verdict:
                 f"{c.name}: a message has waited {c.oldest_seconds // 60} min (the provider may be down) -> "
                 f"dig audit list --connector {c.name} --status PENDING --since 1h {where}"
             )
-        if c.config_version is None:
+        if c.config_version is None and c.takes_config:
             problems.append(f"{c.name}: no configuration -> dig config push {c.name} FILE {where}")
     for alarm in figures.alarms:
         problems.append(f"alarm {alarm.name}: {alarm.reason}")
@@ -175,6 +176,7 @@ def gather(target: Target, now: datetime | None = None) -> Figures:
                 )
         stored = configs.current(name)
         figures.config_version = stored.version if stored is not None else None
+        figures.takes_config = _takes_config(name)
         if not target.local:
             figures.oldest_seconds = _oldest_message_seconds(target, queue_url, now)
         connectors.append(figures)
@@ -250,7 +252,7 @@ def render(figures: Figures, judged: Verdict, console: Console) -> None:
             last_hour,
             failure,
             replays,
-            "none" if c.config_version is None else f"v{c.config_version}",
+            ("none" if c.takes_config else "-") if c.config_version is None else f"v{c.config_version}",
         )
     console.print(table)
     for alarm in figures.alarms:
@@ -288,3 +290,10 @@ def status_command(
         if not watch:
             raise typer.Exit(0 if judged.healthy else 1)
         time.sleep(watch)
+
+
+def _takes_config(connector: str) -> bool:
+    from dig_contracts.registry import installed_connectors
+
+    manifest = next((m for m in installed_connectors() if m.name == connector), None)
+    return manifest is None or manifest.config_parser is not None

@@ -26,11 +26,11 @@ def event_contact(event: EnvelopeFields) -> tuple[str | None, str | None]:
 def member_contacts(store: ContactStore | None, messages: Sequence[InboundMessage]) -> dict[str, MemberContact]:
     if store is None:
         return {}
-    known = store.get({m.event.memberId for m in messages})
+    events = [m.event for m in messages if isinstance(m.event, EnvelopeFields)]
+    known = store.get({event.memberId for event in events})
     contacts = dict(known)
-    for message in sorted(messages, key=lambda m: utc_key(m.event)):
-        member = message.event.memberId
-        email, locale = event_contact(message.event)
-        contacts[member] = contacts.get(member, MemberContact()).merged(email, locale, utc_key(message.event))
+    for event in sorted(events, key=utc_key):
+        email, locale = event_contact(event)
+        contacts[event.memberId] = contacts.get(event.memberId, MemberContact()).merged(email, locale, utc_key(event))
     store.keep(contacts, known)
     return contacts

@@ -65,6 +65,8 @@ class Request:
     # The provider's limit on calls in flight at once for ``limiter_key`` (Marketo's 10 per instance, of
     # which DIG takes its share), held across invocations through the transport's gate.
     max_in_flight: int | None = None
+    # The body as exact bytes, instead of ``body`` as JSON: what ``authorize`` signs is what is sent.
+    content: bytes | None = None
 
 
 @dataclass
@@ -228,7 +230,8 @@ class Transport:
             response = self._http.request(
                 request.method,
                 request.url,
-                json=request.body if request.method != "GET" else None,
+                json=request.body if request.method != "GET" and request.content is None else None,
+                content=request.content,
                 params=request.params,
                 headers=headers,
                 timeout=timeout,

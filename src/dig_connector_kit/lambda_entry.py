@@ -23,6 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from dig_connector_kit.http import ReadBody, Request, Transport
+from dig_connector_kit.inbound import InboundEmitter
 from dig_connector_kit.metrics import batch_metrics
 from dig_connector_kit.model import Connector, Deadline, check_capabilities
 from dig_connector_kit.ports import (
@@ -34,6 +35,7 @@ from dig_connector_kit.ports import (
     FeedStore,
     Limiter,
     OperationLedger,
+    PollCursors,
     WatermarkStore,
 )
 from dig_connector_kit.runtime import ConnectorRuntime
@@ -230,6 +232,25 @@ class Kit:
 
         return DynamoFeedStore(self.table, self.manifest.name)
 
+    @cached_property
+    def poll_cursors(self) -> PollCursors:
+        """Where this connector's polls of its provider's feeds have read to."""
+        from db.cursors import DynamoPollCursors
+
+        return DynamoPollCursors(self.table)
+
+    @cached_property
+    def inbound(self) -> InboundEmitter:
+        """Puts the inbound events this connector reads (its webhooks, its polls) on the bus, recorded."""
+        from dig_contracts.publisher import EventBridgePublisher
+
+        if not self.manifest.emits or not self.settings.event_bus:
+            raise RuntimeError(
+                f"the {self.manifest.name} manifest declares no inbound events (emits), or no bus is set"
+            )
+        publisher = EventBridgePublisher(self.session.client("events"), self.settings.event_bus)
+        return InboundEmitter(self.manifest.name, self.audit, publisher)
+
     @property
     def callback_base(self) -> str | None:
         return self.settings.callback_url
@@ -253,7 +274,11 @@ class Kit:
         if self.settings.queue_url:
             requeue = SqsRequeue(self.session.client("sqs"), self.settings.queue_url, self.session.region_name or "")
         return ConnectorRuntime(
-            connector, self.audit, max_receive_count=self.settings.max_receive_count, requeue=requeue
+            connector,
+            self.audit,
+            max_receive_count=self.settings.max_receive_count,
+            requeue=requeue,
+            emitter=self.inbound if self.manifest.webhooks else None,
         )
 
     def provider_answers(self) -> Counter[str]:

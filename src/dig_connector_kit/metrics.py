@@ -37,6 +37,9 @@ def batch_metrics(report: BatchReport, records: int, provider_answers: Mapping[s
         ConnectorMetric.CALLBACK_RESULTS_UNREADABLE: report.callbacks_unreadable,
         ConnectorMetric.CALLBACK_RESULTS_OVERDUE: report.results_overdue,
         ConnectorMetric.PROVIDER_CALLS: sum(provider_answers.values()),
+        ConnectorMetric.WEBHOOKS_READ: report.webhooks,
+        ConnectorMetric.INBOUND_EMITTED: report.inbound_emitted,
+        ConnectorMetric.INBOUND_UNMATCHED: report.inbound_unmatched,
     }
     for answer, metric in PROVIDER_ANSWERS.items():
         values[metric] = provider_answers.get(answer, 0)

@@ -12,6 +12,7 @@ from db.records import Attempt
 from dig_contracts.bus import CallbackDetail, ReplayTag
 from dig_contracts.events import EnvelopeFields
 from dig_contracts.files import FileReadyDetail
+from dig_contracts.inbound import InboundFields, WebhookReceipt
 
 if TYPE_CHECKING:
     from dig_contracts.manifest import ConnectorManifest
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class InboundMessage:
     message_id: str
-    event: EnvelopeFields
+    event: EnvelopeFields | InboundFields
     receive_count: int = 1
     replay: ReplayTag | None = None
     # Operations already completed on an earlier attempt (e.g. "realtime:registration"): a retry
@@ -30,6 +31,20 @@ class InboundMessage:
     @property
     def event_type(self) -> str:
         return str(getattr(self.event, "eventType", ""))
+
+    @property
+    def loyalty_event(self) -> EnvelopeFields:
+        """The ES Loyalty event it carries (what every connector but the return path's receives)."""
+        if not isinstance(self.event, EnvelopeFields):
+            raise TypeError(f"{self.message_id} carries an inbound event, not ES Loyalty's")
+        return self.event
+
+    @property
+    def inbound_event(self) -> InboundFields:
+        """The provider's inbound event it carries (what the connector delivering to ES Loyalty receives)."""
+        if not isinstance(self.event, InboundFields):
+            raise TypeError(f"{self.message_id} carries an ES Loyalty event, not an inbound one")
+        return self.event
 
 
 class Result(StrEnum):
@@ -122,6 +137,25 @@ class PollsResults(Protocol):
     def poll_results(self, deadline: Deadline) -> CallbackReport: ...
 
 
+@dataclass
+class WebhookReading:
+    """What a provider's webhook said: the inbound events it makes, and what could not be turned into
+    one (an email DIG knows no member for), counted and said, never guessed."""
+
+    events: list[InboundFields] = field(default_factory=list)
+    unmatched: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class ReceivesWebhooks(Protocol):
+    """A connector whose provider notifies DIG (manifest: ``webhooks``): each verified webhook arrives
+    once or more, as the DIG API kept it; the events it reads are emitted by the runtime (their ids make
+    a second copy one event). Raising sends the receipt back to the queue."""
+
+    def read_webhook(self, receipt: WebhookReceipt) -> WebhookReading: ...
+
+
 @runtime_checkable
 class ReadsFiles(Protocol):
     """A connector that consumes validated extract files (manifest: ``extracts``): each FILE_READY
@@ -141,6 +175,7 @@ def check_capabilities(manifest: ConnectorManifest, connector: object) -> None:
         "callbacks": (manifest.callbacks, TakesCallbacks),
         "polled_results": (manifest.polled_results, PollsResults),
         "extracts": (bool(manifest.extracts), ReadsFiles),
+        "webhooks": (bool(manifest.webhooks), ReceivesWebhooks),
     }
     problems = []
     for key, (wanted, capability) in declared.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 from db.audit import AuditStore
 from db.call_log import CallLog, CallStatus
 from db.contacts import ContactStore, MemberContact
+from db.cursors import PollCursors
 from db.feeds import FeedInput, FeedRun, FeedStore, feed_day, readiness
 from db.operations import OperationClaim, OperationLedger
 from db.records import Attempt, DeliveryStatus, iso, parse_iso, utc_now
@@ -36,6 +37,7 @@ __all__ = [
     "MemberContact",
     "OperationClaim",
     "OperationLedger",
+    "PollCursors",
     "Requeue",
     "WatermarkStore",
     "feed_day",

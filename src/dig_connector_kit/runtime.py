@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from db.audit import DONE, MAX_ATTEMPTS_KEPT, AuditStore
 from db.records import DeliveryRecord, DeliveryStatus, iso, parse_iso, utc_now
+from dig_connector_kit.inbound import InboundEmitter
 from dig_connector_kit.model import (
     CallbackReport,
     Connector,
@@ -31,13 +32,14 @@ from dig_connector_kit.model import (
     Outcome,
     PollsResults,
     ReadsFiles,
+    ReceivesWebhooks,
     Result,
     TakesCallbacks,
 )
 from dig_connector_kit.requeue import Requeue
 from dig_contracts.bus import CALLBACK_SOURCE, SCHEDULE_SOURCE, BusDetail, CallbackDetail
-from dig_contracts.events import parse_event
 from dig_contracts.files import FILES_SOURCE, FileReadyDetail
+from dig_contracts.inbound import INBOUND_RECEIVED_SOURCE, WebhookReceipt, parse_any_event
 from dig_contracts.pan import mask_card_numbers
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ class BatchReport:
     replayed: int = 0  # messages an operator's replay sent
     held: int = 0  # messages sent back to wait (a provider's quota)
     files_ready: int = 0  # FILE_READY events handled
+    webhooks: int = 0  # providers' webhooks read
+    inbound_emitted: int = 0  # inbound events put on the bus (the return path)
+    inbound_unmatched: int = 0  # what a webhook said that matched no member
 
     def response(self) -> dict[str, Any]:
         return {"batchItemFailures": [{"itemIdentifier": record_id} for record_id in self.failures]}
@@ -93,6 +98,13 @@ def read_file_ready(body: Any) -> FileReadyDetail | None:
     return FileReadyDetail.model_validate(body["detail"])
 
 
+def read_webhook_receipt(body: Any) -> WebhookReceipt | None:
+    """The provider's webhook a record's body carries (verified and kept by the DIG API), else None."""
+    if not isinstance(body, dict) or body.get("source") != INBOUND_RECEIVED_SOURCE:
+        return None
+    return WebhookReceipt.model_validate(body["detail"])
+
+
 def read_record(record: Mapping[str, Any], body: Any) -> Received:
     """An SQS record whose body is the EventBridge event a rule (or a replay) put there."""
     detail = BusDetail.model_validate(body["detail"])
@@ -115,9 +127,11 @@ class ConnectorRuntime:
         max_receive_count: int,
         clock: Callable[[], datetime] = utc_now,
         requeue: Requeue | None = None,
+        emitter: InboundEmitter | None = None,
     ) -> None:
         self.connector = connector
         self.audit = audit
+        self._emitter = emitter
         self.max_receive_count = max_receive_count
         self._clock = clock
         self._requeue = requeue
@@ -138,6 +152,10 @@ class ConnectorRuntime:
                 file_ready = read_file_ready(body)
                 if file_ready is not None:
                     self._file_ready(file_ready, record, report)
+                    continue
+                receipt = read_webhook_receipt(body)
+                if receipt is not None:
+                    self._webhook(receipt, record, report)
                     continue
                 received.append(read_record(record, body))
             except (ValueError, KeyError, TypeError, ValidationError):
@@ -176,7 +194,7 @@ class ConnectorRuntime:
                 continue
             first = copies[0]
             try:
-                loyalty_event = parse_event(first.detail.event)
+                loyalty_event = parse_any_event(first.detail.event)
             except ValidationError as error:
                 fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) for e in error.errors(include_input=False))
                 invalid[message_id] = Outcome(Result.FAILED, error=f"event does not match its schema: {fields}")
@@ -286,6 +304,35 @@ class ConnectorRuntime:
             report.failures.append(record["messageId"])
             return
         report.files_ready += 1
+
+    def _webhook(self, receipt: WebhookReceipt, record: Mapping[str, Any], report: BatchReport) -> None:
+        """A provider's webhook: the inbound events the connector reads from it, emitted. Anything that
+        fails sends the receipt back to the queue (and after maxReceiveCount to the dead-letter queue):
+        emitting again is harmless, the events' ids being the provider's."""
+        if not isinstance(self.connector, ReceivesWebhooks) or self._emitter is None:
+            logger.error("webhook for a connector that takes none", extra={"receiptId": receipt.receiptId})
+            report.failures.append(record["messageId"])
+            return
+        try:
+            reading = self.connector.read_webhook(receipt)
+            emitted = self._emitter.emit(reading.events)
+        except Exception:
+            logger.exception("webhook not read; it goes back to the queue", extra={"receiptId": receipt.receiptId})
+            report.failures.append(record["messageId"])
+            return
+        report.webhooks += 1
+        report.inbound_emitted += len(emitted.emitted)
+        report.inbound_unmatched += reading.unmatched
+        logger.info(
+            "webhook read",
+            extra={
+                "source": receipt.source,
+                "receiptId": receipt.receiptId,
+                "emitted": len(emitted.emitted),
+                "duplicates": len(emitted.duplicates),
+                "unmatched": reading.unmatched,
+            },
+        )
 
     def _apply_callback(self, detail: CallbackDetail, record: Mapping[str, Any], report: BatchReport) -> None:
         """A provider's late results: the messages it rejected after all become FAILED (replayable), or,

@@ -21,6 +21,7 @@ from dig_contracts.environment import (
     CONTACT_RETENTION_DAYS,
     DIG_CALLBACK_URL,
     DIG_CALLBACK_VALIDITY_SECONDS,
+    EVENT_BUS_NAME,
     MAX_RECEIVE_COUNT,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "CONTACT_RETENTION_DAYS",
     "DIG_CALLBACK_URL",
     "DIG_CALLBACK_VALIDITY_SECONDS",
+    "EVENT_BUS_NAME",
     "MAX_RECEIVE_COUNT",
     "ConnectorSettings",
     "connector_variable",
@@ -61,6 +63,8 @@ class ConnectorSettings(BaseModel):
         default=DEFAULT_VALIDITY_SECONDS, ge=60, le=MAX_VALIDITY_SECONDS, alias=DIG_CALLBACK_VALIDITY_SECONDS
     )
     callback_key_secret_arn: str | None = Field(default=None, alias=CALLBACK_KEY_SECRET_ARN)
+    # The bus a connector that emits inbound events (manifest: ``emits``) puts them on.
+    event_bus: str | None = Field(default=None, alias=EVENT_BUS_NAME)
 
     @classmethod
     def from_environment(

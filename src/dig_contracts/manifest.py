@@ -8,7 +8,8 @@ entry point (dig_contracts.registry); nothing in the core changes.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,6 +17,13 @@ from dig_contracts.bus import BUS_SOURCE, CALLBACK_SOURCE, callback_detail_type
 from dig_contracts.events import EventType
 from dig_contracts.extracts import EXTRACTS
 from dig_contracts.files import FILE_READY, FILES_SOURCE
+from dig_contracts.inbound import (
+    INBOUND_RECEIVED_SOURCE,
+    INBOUND_SOURCE,
+    MAX_WEBHOOK_BODY_BYTES,
+    InboundEventType,
+    inbound_received_detail_type,
+)
 
 ConnectorName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,30}$")]
 REQUIREMENTS_PATTERN = r"^[A-Za-z_][\w.]*:[\w.-]+$"
@@ -71,9 +79,69 @@ class ScheduledJob(BaseModel):
     # the layer's python/, of what that layer leaves out.
     requirements: str | None = Field(default=None, pattern=REQUIREMENTS_PATTERN)
     leave_out: tuple[str, ...] = ()
+    # Whether it emits the manifest's inbound events (a poll of the provider's feed: the return path):
+    # it gets the bus and the audit trail's batch reads and writes.
+    emits: bool = False
 
     def state_prefix(self, connector: str) -> str:
         return f"jobs/{connector}/{self.name}/"
+
+
+class WebhookSource(BaseModel):
+    """A provider's notifications to ``POST /v1/inbound/<connector>/<name>``. The DIG API verifies each
+    request as ``verification`` says, with the secret ``secret`` names (Secrets Manager, JSON
+    ``{"secret": "..."}``), and refuses it with 401 (nothing to verify) or 403 (wrong) before anything
+    is stored. A verified body, at most ``max_body_bytes``, is kept and handed to the connector
+    (``dig_connector_kit.model.ReceivesWebhooks``), which turns it into inbound events.
+
+    - ``hmac``: HMAC-SHA256 of the raw body in ``header`` (``encoding``, after ``prefix``); with a
+      ``timestamp_header``, of ``"<timestamp>.<body>"``, the timestamp (Unix seconds) within
+      ``tolerance_seconds`` of now.
+      With ``layout`` ``"t=,v="`` the timestamp travels in the signature header itself,
+      ``t=<unix>,v=<signature>`` (Tipalti's ``tipalti-signature``), and ``separator`` joins it to the body.
+    - ``token``: a static token in ``header``, or in the query parameter ``query_parameter`` (a URL the
+      provider is given, when it cannot set headers: DIG's signed URL), compared in constant time.
+    - ``standard_webhooks``: the Standard Webhooks headers (webhook-id, -timestamp, -signature), the
+      secret a ``whsec_`` key.
+    - ``postback``: the raw body posted back to the provider's ``postback_url``, which must answer
+      ``postback_answer`` (Tipalti's IPN: ``VERIFIED``); no secret is needed, but one is still declared
+      (``{"secret": ""}`` will do) so every source names one in the same way.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
+    description: str
+    verification: Literal["hmac", "token", "standard_webhooks", "postback"]
+    secret: SecretSetting
+    header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    query_parameter: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{1,32}$")
+    timestamp_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    tolerance_seconds: int = Field(default=300, ge=30, le=3600)
+    encoding: Literal["hex", "base64"] = "hex"
+    prefix: str = Field(default="", max_length=16)
+    separator: str = Field(default=".", max_length=4)
+    layout: Literal["value", "t=,v="] = "value"
+    postback_url: str | None = Field(default=None, pattern=r"^https://[^\s]+$")
+    postback_answer: str = "VERIFIED"
+    max_body_bytes: int = Field(default=64 * 1024, ge=1, le=MAX_WEBHOOK_BODY_BYTES)
+
+    @model_validator(mode="after")
+    def _says_where_to_look(self) -> WebhookSource:
+        if self.verification == "hmac" and not self.header:
+            raise ValueError(f"webhook {self.name}: hmac verification needs the header its signature comes in")
+        if self.verification == "token" and not (self.header or self.query_parameter):
+            raise ValueError(f"webhook {self.name}: token verification needs a header or a query parameter")
+        if self.verification == "postback" and not self.postback_url:
+            raise ValueError(f"webhook {self.name}: postback verification needs the provider's postback_url")
+        return self
+
+    def describe(self, secret_name: str) -> dict[str, Any]:
+        """What the DIG API needs to verify it (its INBOUND_SOURCES environment), the secret by name."""
+        return {
+            **self.model_dump(exclude={"secret", "description", "name"}, exclude_none=True),
+            "secretName": secret_name,
+        }
 
 
 class ConnectorManifest(BaseModel):
@@ -81,7 +149,9 @@ class ConnectorManifest(BaseModel):
 
     name: ConnectorName
     description: str
-    event_types: tuple[EventType, ...] = Field(min_length=1)
+    # ES Loyalty's event types it delivers; or, for the connector that delivers the return path to
+    # ES Loyalty, the inbound event types (dig_contracts.inbound).
+    event_types: tuple[EventType | InboundEventType, ...] = Field(min_length=1)
     # Dotted path of the SQS-fed Lambda handler and of the synchronous (RequestResponse) entry point.
     handler: str
     sync_handler: str | None = None
@@ -114,6 +184,10 @@ class ConnectorManifest(BaseModel):
     # The provider's documented request limit per API key, per minute: drawn on the dashboard against
     # the calls the connector makes (None: the provider publishes none).
     provider_calls_per_minute: int | None = Field(default=None, ge=1)
+    # The return path: the inbound event types the connector emits (from its webhooks or a scheduled
+    # job's poll of the provider), and the webhooks it receives. Emitting needs the bus and the audit.
+    emits: tuple[InboundEventType, ...] = ()
+    webhooks: tuple[WebhookSource, ...] = ()
     # Dotted path of the function that validates a configuration document (``dig config``), raising a
     # ValueError whose ``problems`` (else its message) say what is wrong; None: no configuration.
     config_parser: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")
@@ -134,7 +208,26 @@ class ConnectorManifest(BaseModel):
 
     def event_pattern(self) -> dict[str, Any]:
         """The EventBridge rule pattern that routes this connector's event types to its queue."""
-        return {"source": [BUS_SOURCE], "detail-type": [t.value for t in self.event_types]}
+        sources = sorted({INBOUND_SOURCE if isinstance(t, InboundEventType) else BUS_SOURCE for t in self.event_types})
+        return {"source": sources, "detail-type": [t.value for t in self.event_types]}
+
+    def webhook_pattern(self) -> dict[str, Any] | None:
+        """The pattern of a rule, to the same queue, for the webhooks the DIG API verified for it."""
+        if not self.webhooks:
+            return None
+        return {"source": [INBOUND_RECEIVED_SOURCE], "detail-type": [inbound_received_detail_type(self.name)]}
+
+    def webhook(self, name: str) -> WebhookSource | None:
+        return next((w for w in self.webhooks if w.name == name), None)
+
+    @model_validator(mode="after")
+    def _webhooks_emit(self) -> ConnectorManifest:
+        if (self.webhooks or any(job.emits for job in self.scheduled)) and not self.emits:
+            raise ValueError("a connector that receives webhooks declares the inbound event types it emits")
+        names = [w.name for w in self.webhooks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"webhook names repeat: {names}")
+        return self
 
     def file_pattern(self) -> dict[str, Any] | None:
         """The pattern of a rule, to the same queue, for the FILE_READY events of its extracts."""
@@ -168,3 +261,10 @@ class ConnectorManifest(BaseModel):
         if not self.callbacks:
             return None
         return {"source": [CALLBACK_SOURCE], "detail-type": [callback_detail_type(self.name)]}
+
+
+def webhook_sources(
+    manifests: Iterable[ConnectorManifest], secret_name: Callable[[SecretSetting], str]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The DIG API's INBOUND_SOURCES: every connector's webhook sources, each secret by its deployed name."""
+    return {m.name: {w.name: w.describe(secret_name(w.secret)) for w in m.webhooks} for m in manifests if m.webhooks}

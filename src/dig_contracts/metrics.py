@@ -24,6 +24,7 @@ class ApiMetric(StrEnum):
     EVENTS_REJECTED = "EventsRejected"  # batch entries refused (each also counted by reason)
     EVENTS_SYNCHRONOUS = "EventsSynchronous"
     CALLBACKS_ACCEPTED = "CallbacksAccepted"
+    WEBHOOKS_ACCEPTED = "WebhooksAccepted"  # providers' webhooks verified and kept (the return path)
     SERVER_ERRORS = "ServerErrors"
 
 
@@ -61,6 +62,12 @@ class ConnectorMetric(StrEnum):
 
     CALLBACK_RESULTS_UNREADABLE = "CallbackResultsUnreadable"
     CALLBACK_RESULTS_OVERDUE = "CallbackResultsOverdue"
+
+    # The return path (dig_contracts.inbound): webhooks read, inbound events emitted, and what a
+    # provider said that matched no member DIG knows (counted, never guessed).
+    WEBHOOKS_READ = "WebhooksRead"
+    INBOUND_EMITTED = "InboundEventsEmitted"
+    INBOUND_UNMATCHED = "InboundUnmatched"
 
 
 class JobMetric(StrEnum):

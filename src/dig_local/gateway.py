@@ -55,8 +55,9 @@ class LocalGateway:
             return _error(gateway_errors.NO_ROUTE, request_id)
         method_arn = f"arn:aws:execute-api:us-east-1:123456789012:{API_ID}/{self._stage}/{request.method}{path}"
         authorizer_context: dict[str, Any] = {}
-        # As in the CDK app: provider callbacks carry a signed URL, not a bearer token.
-        if self._authorizer is not None and not path.startswith("/v1/callbacks/"):
+        # As in the CDK app: provider callbacks carry a signed URL, and providers' webhooks their own
+        # verification (dig_api.inbound), not a bearer token.
+        if self._authorizer is not None and not path.startswith(("/v1/callbacks/", "/v1/inbound/")):
             header = request.headers.get("Authorization")
             if not header:
                 return _error(gateway_errors.UNAUTHORIZED, request_id)

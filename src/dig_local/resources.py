@@ -20,6 +20,16 @@ LOCAL_ACCOUNT = "123456789012"
 LOCAL_SIGNING_KEY = {"kid": "local", "key": "dig-local-signing-key-for-loopback-only-0000000000000000"}
 
 
+def local_webhook_secret(connector: str, source: str, verification: str) -> str:
+    """The secret a webhook source's verification uses in a local stack (loopback only)."""
+    import base64
+
+    raw = f"dig-local-{connector}-{source}-webhook-secret"
+    if verification == "standard_webhooks":
+        return "whsec_" + base64.b64encode(raw.encode()).decode()
+    return raw
+
+
 def local_token(client_id: str = "es-loyalty", *, scopes: tuple[str, ...] | None = None, hours: float = 12) -> str:
     """A bearer token a local stack with default settings accepts (every scope unless ``scopes``)."""
     from dig_api.auth import ALL_SCOPES, KeySet, mint
@@ -54,6 +64,8 @@ class LocalResources:
     connectors: dict[str, ConnectorResources]
     files_bucket: str = ""
     file_arrivals_queue_url: str = ""
+    # "<connector>/<source>" -> the secret its webhooks are verified with (GET /_local/stack shows them).
+    webhook_secrets: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         """What `dig --local` commands need to find the resources (served at /_local/stack)."""
@@ -64,6 +76,7 @@ class LocalResources:
             "region": LOCAL_REGION,
             "filesBucket": self.files_bucket,
             "fileArrivalsQueueUrl": self.file_arrivals_queue_url,
+            "webhookSecrets": dict(self.webhook_secrets),
             "connectors": {
                 name: {
                     "queueUrl": c.queue_url,
@@ -105,6 +118,7 @@ def create(
 
     files_bucket, arrivals_url = _files(session, stage)
     connectors: dict[str, ConnectorResources] = {}
+    webhook_secrets: dict[str, str] = {}
     for manifest in manifests:
         prefix = f"dig-{stage}-{manifest.name}"
 
@@ -131,7 +145,11 @@ def create(
             EventBusName=bus_name,
             Targets=[{"Id": "queue", "Arn": queue_arn, "DeadLetterConfig": {"Arn": target_dlq_arn}}],
         )
-        for suffix, extra in (("callbacks", manifest.callback_pattern()), ("files", manifest.file_pattern())):
+        for suffix, extra in (
+            ("callbacks", manifest.callback_pattern()),
+            ("files", manifest.file_pattern()),
+            ("webhooks", manifest.webhook_pattern()),
+        ):
             if extra is None:
                 continue
             events.put_rule(
@@ -145,6 +163,10 @@ def create(
         for secret in manifest.secrets:
             value = _local_secret(manifest.name, (secrets or {}).get(manifest.name))
             secrets_manager.create_secret(Name=secret.default_name, SecretString=json.dumps(value))
+        for webhook in manifest.webhooks:
+            local = local_webhook_secret(manifest.name, webhook.name, webhook.verification)
+            webhook_secrets[f"{manifest.name}/{webhook.name}"] = local
+            secrets_manager.create_secret(Name=webhook.secret.default_name, SecretString=json.dumps({"secret": local}))
         connectors[manifest.name] = ConnectorResources(
             manifest=manifest,
             queue_url=queue_url,
@@ -160,7 +182,15 @@ def create(
             },
         )
     return LocalResources(
-        audit_table, config_table, bus_name, signing["ARN"], callback_key["ARN"], connectors, files_bucket, arrivals_url
+        audit_table,
+        config_table,
+        bus_name,
+        signing["ARN"],
+        callback_key["ARN"],
+        connectors,
+        files_bucket,
+        arrivals_url,
+        webhook_secrets,
     )
 
 

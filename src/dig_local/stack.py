@@ -25,7 +25,7 @@ from werkzeug.wrappers import Request, Response
 
 from dig_contracts import environment as env
 from dig_contracts import functions
-from dig_contracts.manifest import ConnectorManifest
+from dig_contracts.manifest import ConnectorManifest, webhook_sources
 from dig_contracts.registry import installed_connectors, sample_config
 from dig_local import resources
 from dig_local.doubles import ProviderDouble, installed_doubles
@@ -246,6 +246,7 @@ class LocalStack:
             env.CALLBACK_KEY_SECRET_ARN: self.resources.callback_key_secret_arn,
             env.DIG_CALLBACK_URL: f"{self.url}/v1/callbacks",
             env.FILES_BUCKET_NAME: self.resources.files_bucket,
+            env.INBOUND_SOURCES: json.dumps(webhook_sources(self.manifests, lambda secret: secret.default_name)),
         }
         for connector in self.resources.connectors.values():
             environment.update(connector.environment)
@@ -307,6 +308,8 @@ class LocalStack:
             "url": self.url,
             "simulators": sorted(self.simulators),
         }
+        for name in self.simulators:
+            body.update(self.doubles[name].stack_details)
         return Response(json.dumps(body), content_type="application/json")
 
     def _simulator_route(self, name: str, request: Request) -> Response:

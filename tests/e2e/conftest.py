@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from dig_contracts.events import EventType
+from dig_contracts.inbound import InboundEventType
 from dig_contracts.registry import installed_connectors
 
 # The local stacks these tests start note where they listen here, not in the developer's home.
@@ -27,7 +28,9 @@ os.environ.setdefault("DIG_LOCAL_STATE", os.path.join(tempfile.mkdtemp(prefix="d
 READY = re.compile(r"ready at (http://127\.0\.0\.1:\d+)")
 FINAL = {"DELIVERED", "FAILED", "SKIPPED"}
 # Which connectors each event type reaches: a message is final once each of them has recorded an end.
-SUBSCRIBERS = {t.value: {m.name for m in installed_connectors() if t in m.event_types} for t in EventType}
+SUBSCRIBERS = {
+    t.value: {m.name for m in installed_connectors() if t in m.event_types} for t in (*EventType, *InboundEventType)
+}
 
 
 # Run last: it leaves 10,000 messages in the shared stack's tables, and moto answers an index query by

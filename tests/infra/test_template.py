@@ -153,7 +153,7 @@ def test_tables_are_on_demand_encrypted_recoverable_with_ttl(resources: Resource
 def test_functions_run_arm64_on_the_newest_python_with_tracing(resources: Resources) -> None:
     functions = resources("AWS::Lambda::Function")
     # The API and its authorizer; the file flow's three steps; each connector's two, and its jobs.
-    assert len(functions) == 2 + 3 + sum(2 + len(c.scheduled) for c in CONNECTORS)
+    assert len(functions) == 2 + 3 + sum(1 + bool(c.sync_handler) + len(c.scheduled) for c in CONNECTORS)
     [shared] = resources("AWS::Lambda::LayerVersion").keys() - {
         n for n in resources("AWS::Lambda::LayerVersion") if "Job" in n
     }
@@ -201,7 +201,11 @@ def test_the_api_may_write_the_audit_table_put_on_the_bus_and_invoke_the_sync_co
     audit, _ = one(resources, "AWS::DynamoDB::Table", "DatabaseAuditTable")
     bus = next(iter(resources("AWS::Events::EventBus")))
     # Under SnapStart, each sync entry point's live alias (the function, not every version of it).
-    syncs = [ref(one(resources, "AWS::Lambda::Alias", f"{c.name.title()}SyncHandlerLive")[0]) for c in CONNECTORS]
+    syncs = [
+        ref(one(resources, "AWS::Lambda::Alias", f"{c.name.title()}SyncHandlerLive")[0])
+        for c in CONNECTORS
+        if c.sync_handler
+    ]
     by_action = {
         a: s["Resource"] for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     }
@@ -218,7 +222,7 @@ def test_the_api_may_write_the_audit_table_put_on_the_bus_and_invoke_the_sync_co
         "xray:PutTelemetryRecords",
         "logs:CreateLogStream",
         "logs:PutLogEvents",
-        "secretsmanager:GetSecretValue",  # the callback key
+        "secretsmanager:GetSecretValue",  # the callback key; each webhook source's secret
         "secretsmanager:DescribeSecret",
         "s3:PutObject",  # presigned uploads (and their parts) under uploads/
         "s3:AbortMultipartUpload",
@@ -365,10 +369,75 @@ def test_tokens_live_at_most_a_day_and_revocations_hold_within_a_minute(resource
     assert config["Resource"] == arn_of(config_table)
 
 
-def test_the_callback_route_is_never_traced_since_x_ray_records_the_signed_url(resources: Resources) -> None:
-    [rule] = [r["Properties"]["SamplingRule"] for r in resources("AWS::XRay::SamplingRule").values()]
-    assert (rule["Priority"], rule["FixedRate"], rule["ReservoirSize"]) == (1, 0, 0)
-    assert (rule["URLPath"], rule["HTTPMethod"], rule["ServiceName"]) == ("*/v1/callbacks/*", "POST", "dig-dev/dev")
+def test_the_callback_and_webhook_routes_are_never_traced_since_x_ray_records_their_urls(resources: Resources) -> None:
+    rules = sorted(
+        (r["Properties"]["SamplingRule"] for r in resources("AWS::XRay::SamplingRule").values()),
+        key=lambda rule: rule["Priority"],
+    )
+    assert [(r["Priority"], r["FixedRate"], r["ReservoirSize"]) for r in rules] == [(1, 0, 0), (2, 0, 0)]
+    assert [(r["URLPath"], r["HTTPMethod"], r["ServiceName"]) for r in rules] == [
+        ("*/v1/callbacks/*", "POST", "dig-dev/dev"),
+        ("*/v1/inbound/*", "POST", "dig-dev/dev"),
+    ]
+
+
+def test_providers_webhooks_reach_the_api_without_a_token_and_the_api_reads_only_their_secrets(
+    resources: Resources,
+) -> None:
+    methods = [
+        m["Properties"]
+        for m in resources("AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] == "POST" and m["Properties"]["AuthorizationType"] == "NONE"
+    ]
+    assert len(methods) == 2  # the signed callbacks, and the webhooks
+    [api] = [r["Properties"] for n, r in resources("AWS::Lambda::Function").items() if n.startswith("ApiHandler")]
+    sources = json.loads(api["Environment"]["Variables"]["INBOUND_SOURCES"])
+    assert sources == {
+        "marketo": {
+            "unsubscribes": {
+                "verification": "token",
+                "header": "X-DIG-Webhook-Token",
+                "tolerance_seconds": 300,
+                "encoding": "hex",
+                "prefix": "",
+                "separator": ".",
+                "layout": "value",
+                "postback_answer": "VERIFIED",
+                "max_body_bytes": 16384,
+                "secretName": "dig/marketo/webhook",
+            }
+        }
+    }
+    statements = statements_of(resources, "ApiHandlerRole")
+    secrets = [s["Resource"] for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
+    assert any("secret:dig/marketo/webhook-??????" in json.dumps(r) for r in secrets)
+    queried = [s["Resource"] for s in statements if s["Action"] == "dynamodb:Query"]
+    assert any("/index/byEventType" in json.dumps(r) for r in queried)  # GET /v1/inbound-events
+
+
+def test_the_connectors_that_emit_put_on_the_bus_and_the_one_delivering_to_es_loyalty_reads_its_secret(
+    resources: Resources,
+) -> None:
+    bus = next(iter(resources("AWS::Events::EventBus")))
+    for role in ("MarketoHandlerRole", "OptimoveUnsubscribesJobRole"):
+        puts = [s for s in statements_of(resources, role) if s["Action"] == "events:PutEvents"]
+        assert [s["Resource"] for s in puts] == [arn_of(bus)], role
+    assert not [s for s in statements_of(resources, "OptimoveFeedJobRole") if s["Action"] == "events:PutEvents"]
+    rules = {
+        json.dumps(r["Properties"]["EventPattern"], sort_keys=True)
+        for n, r in resources("AWS::Events::Rule").items()
+        if n.startswith(("EsloyaltyRule", "MarketoWebhookRule"))
+    }
+    assert rules == {
+        json.dumps(
+            {
+                "source": ["dig.inbound"],
+                "detail-type": ["MEMBER_CONSENT_CHANGED", "POINTS_AWARD_REQUESTED", "PAYOUT_STATUS_CHANGED"],
+            },
+            sort_keys=True,
+        ),
+        json.dumps({"source": ["dig.inbound.received"], "detail-type": ["INBOUND_RECEIVED.marketo"]}, sort_keys=True),
+    }
 
 
 def test_the_waf_limits_unauthenticated_callers_and_single_addresses(resources: Resources) -> None:
@@ -381,11 +450,13 @@ def test_the_waf_limits_unauthenticated_callers_and_single_addresses(resources: 
     assert {name: rate["Limit"] for name, rate in rates.items()} == {
         "UnauthenticatedPerSourceIp": 100,
         "CallbacksPerSourceIp": 6000,
+        "WebhooksPerSourceIp": 6000,
         "RatePerSourceIp": 15000,
     }
     unauthenticated = json.dumps(rates["UnauthenticatedPerSourceIp"]["ScopeDownStatement"])
     assert '"SingleHeader": {"Name": "authorization"}' in unauthenticated
     assert "/v1/callbacks/" in unauthenticated
+    assert "/v1/inbound/" in unauthenticated
 
 
 def test_the_synchronous_flow_has_reserved_concurrency(resources: Resources) -> None:
@@ -482,7 +553,7 @@ def test_results_overdue_or_unreadable_raise_an_alarm_naming_the_runbook(resourc
 def test_the_bus_archives_every_event_for_the_context_retention(resources: Resources) -> None:
     [archive] = resources("AWS::Events::Archive").values()
     assert archive["Properties"]["RetentionDays"] == 30
-    assert archive["Properties"]["EventPattern"] == {"source": ["dig.api"]}
+    assert archive["Properties"]["EventPattern"] == {"source": ["dig.api", "dig.inbound"]}
 
 
 def test_alarms_watch_dead_letters_errors_throttles_and_queue_age(resources: Resources) -> None:
@@ -492,12 +563,12 @@ def test_alarms_watch_dead_letters_errors_throttles_and_queue_age(resources: Res
     assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 2 * len(CONNECTORS) + 1
     assert metrics.count(("AWS/SQS", "ApproximateAgeOfOldestMessage")) == len(CONNECTORS)
     # The API, the file flow's three steps, each connector's two functions and its jobs'.
-    functions = 1 + 3 + sum(2 + len(c.scheduled) for c in CONNECTORS)
+    functions = 1 + 3 + sum(1 + bool(c.sync_handler) + len(c.scheduled) for c in CONNECTORS)
     assert metrics.count(("AWS/Lambda", "Errors")) == metrics.count(("AWS/Lambda", "Throttles")) == functions
     assert metrics.count(("AWS/States", "ExecutionsFailed")) == 1
     # Each job's day late past the provider's readiness time, and an expected input absent.
     jobs = sum(len(c.scheduled) for c in CONNECTORS)
-    assert metrics.count(("DIG", "JobLate")) == metrics.count(("DIG", "JobInputMissing")) == jobs == 1
+    assert metrics.count(("DIG", "JobLate")) == metrics.count(("DIG", "JobInputMissing")) == jobs == 2
     assert all(a["AlarmActions"] for a in alarms)
 
 
@@ -622,7 +693,11 @@ def test_the_request_path_answers_from_snapstart_versions_through_their_live_ali
     template: dict[str, Any], resources: Resources
 ) -> None:
     every = template["Resources"]
-    request_path = {"ApiHandler", "ApiAuthorizer", *(f"{c.name.title()}SyncHandler" for c in CONNECTORS)}
+    request_path = {
+        "ApiHandler",
+        "ApiAuthorizer",
+        *(f"{c.name.title()}SyncHandler" for c in CONNECTORS if c.sync_handler),
+    }
     assert {name.rstrip("0123456789ABCDEF") for name in snap_started(every)} == request_path
     aliases = {
         name: r["Properties"]
@@ -659,7 +734,11 @@ def test_iam_authentication_and_no_snapstart_are_selectable_by_context(tmp_path:
     )
     template = json.loads((outdir / "Dig-prod.template.json").read_text())
     methods = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Method"]
-    assert sorted(m["Properties"]["AuthorizationType"] for m in methods) == ["AWS_IAM", "NONE"]
+    assert sorted(m["Properties"]["AuthorizationType"] for m in methods) == [
+        "AWS_IAM",
+        "NONE",
+        "NONE",
+    ]  # callbacks, webhooks
     assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Authorizer"]
     functions = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
     assert any(
@@ -781,8 +860,12 @@ def test_the_dashboard_covers_every_connector_and_every_alarm(resources: Resourc
 def test_the_feed_job_runs_on_a_schedule_with_access_to_its_extracts_its_state_and_nothing_outside(
     resources: Resources,
 ) -> None:
-    [(_, schedule)] = resources("AWS::Scheduler::Schedule").items()
     function, _ = one(resources, "AWS::Lambda::Function", "OptimoveFeedJob")
+    [schedule] = [
+        s
+        for s in resources("AWS::Scheduler::Schedule").values()
+        if s["Properties"]["Target"]["Arn"] == arn_of(function)
+    ]
     props = schedule["Properties"]
     assert props["ScheduleExpression"] == "rate(15 minutes)"
     job = resources("AWS::Lambda::Function")[function]["Properties"]

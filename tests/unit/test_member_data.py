@@ -47,8 +47,12 @@ def test_contacts_keep_the_newest_data_and_forget_on_request(kind: str, store: D
     newer = stored.merged("new@example.com", None, "2026-11-22T10:00:00.000000Z")
     contacts.keep({"M-1": newer}, {"M-1": stored})
     assert (contacts.get(["M-1"])["M-1"].email, contacts.get(["M-1"])["M-1"].locale) == ("new@example.com", "fr-CA")
+    # A provider's notification keyed by email finds the member, whatever the case; an address the
+    # member left behind finds nobody.
+    assert contacts.members_by_email(["New@Example.com", "ada@example.com", "x@y.z"]) == {"new@example.com": "M-1"}
     contacts.forget("M-1")
     assert contacts.get(["M-1"]) == {}
+    assert contacts.members_by_email(["new@example.com"]) == {}
 
 
 def test_contact_data_expires_after_the_retention_and_is_refreshed_by_later_events(store: DynamoAuditStore) -> None:
@@ -144,3 +148,16 @@ def test_a_calls_carried_messages_are_stored_compressed_and_older_uncompressed_o
     older = {**key, "sk": {"S": "CALL"}, "doc": {"S": json.dumps({"M-1": {"m1": ["CITY"]}})}}
     store.client.put_item(TableName=AUDIT, Item={**older, "pk": {"S": "CALL#optimove#c0"}})
     assert log.lookup("optimove", "c0") == {"M-1": {"m1": ["CITY"]}}
+
+
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_a_poll_cursor_moves_forward_only(kind: str, store: DynamoAuditStore) -> None:
+    from db.cursors import DynamoPollCursors
+    from dig_connector_kit.testing import FakePollCursors
+
+    cursors: Any = DynamoPollCursors(store.table) if kind == "dynamo" else FakePollCursors()
+    assert cursors.read("optimove", "unsubscribes") is None
+    cursors.advance("optimove", "unsubscribes", "2026-12-06")
+    cursors.advance("optimove", "unsubscribes", "2026-12-01")  # a late run never moves it back
+    assert cursors.read("optimove", "unsubscribes") == "2026-12-06"
+    assert cursors.read("marketo", "unsubscribes") is None

@@ -24,6 +24,9 @@ def test_a_connector_invocation_can_emit_every_connector_metric_and_no_other() -
         late_failures=1,
         attempts=4,
         replayed=1,
+        webhooks=1,
+        inbound_emitted=2,
+        inbound_unmatched=1,
     )
     answers = {"ok": 5, "throttled": 1, "server-error": 2, "auth-refused": 1}
     emitted = batch_metrics(report, records=4, provider_answers=answers)

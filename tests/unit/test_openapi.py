@@ -26,6 +26,7 @@ def test_every_route_is_documented_with_bearer_security() -> None:
         "/v1/events/{eventId}",
         "/v1/files",
         "/v1/files/{fileId}",
+        "/v1/inbound-events",
     }
     assert document["security"] == [{"bearer": []}]
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

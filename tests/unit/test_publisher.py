@@ -8,9 +8,9 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from dig_api.publisher import EventBridgePublisher, entry_for, entry_size, plan_calls
 from dig_contracts.bus import BusDetail
 from dig_contracts.examples import example_event
+from dig_contracts.publisher import EventBridgePublisher, entry_for, entry_size, plan_calls
 
 
 def details(count: int, size: int = 0) -> list[BusDetail]:

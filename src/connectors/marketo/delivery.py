@@ -29,11 +29,13 @@ from zoneinfo import ZoneInfo
 from connectors.marketo import client as api
 from connectors.marketo.config import MarketoConfig
 from connectors.marketo.mapping import Plan, plan
+from connectors.marketo.webhooks import read_unsubscribe
 from dig_connector_kit.contacts import member_contacts
 from dig_connector_kit.http import CallResult, Request, Transport
-from dig_connector_kit.model import Deadline, InboundMessage, Outcome, Result
+from dig_connector_kit.model import Deadline, InboundMessage, Outcome, Result, WebhookReading
 from dig_connector_kit.ports import ContactStore, OperationClaim, OperationLedger
 from dig_connector_kit.quota import DailyQuota
+from dig_contracts.inbound import WebhookReceipt
 
 logger = logging.getLogger(__name__)
 NAME = "marketo"
@@ -101,6 +103,10 @@ class MarketoConnector:
     @property
     def transport(self) -> Transport:
         return self._transport
+
+    def read_webhook(self, receipt: WebhookReceipt) -> WebhookReading:
+        """The return path: a trigger campaign's unsubscribe webhook (connectors.marketo.webhooks)."""
+        return read_unsubscribe(receipt, self._contacts)
 
     def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
         try:

@@ -1,11 +1,27 @@
 """How the core wires the Marketo connector (see dig_contracts.manifest)."""
 
 from dig_contracts.events import EventType
-from dig_contracts.manifest import ConnectorManifest, SecretSetting, Setting
+from dig_contracts.inbound import InboundEventType
+from dig_contracts.manifest import ConnectorManifest, SecretSetting, Setting, WebhookSource
 
 REST_BASE_URL = "MARKETO_REST_BASE_URL"
 IDENTITY_BASE_URL = "MARKETO_IDENTITY_BASE_URL"
 SECRET_ID = "MARKETO_SECRET_ID"  # noqa: S105 - the variable holding the secret's name
+WEBHOOK_TOKEN_HEADER = "X-DIG-Webhook-Token"  # noqa: S105 - a header's name
+UNSUBSCRIBES_WEBHOOK = WebhookSource(
+    name="unsubscribes",
+    description="A trigger campaign's webhook (Unsubscribes from Email): the lead's email consent changed",
+    # Marketo signs nothing: a secret custom header, compared in constant time (../shared/reference/return-path.md).
+    verification="token",
+    header=WEBHOOK_TOKEN_HEADER,
+    max_body_bytes=16 * 1024,
+    secret=SecretSetting(
+        env="MARKETO_WEBHOOK_SECRET_ID",
+        context_key="marketoWebhookSecretName",
+        default_name="dig/marketo/webhook",
+        description='Secrets Manager secret: {"secret": "..."}, the value of the webhook\'s custom header',
+    ),
+)
 
 MANIFEST = ConnectorManifest(
     name="marketo",
@@ -25,6 +41,8 @@ MANIFEST = ConnectorManifest(
     timeout_seconds=300,
     memory_mb=512,
     provider_calls_per_minute=150,  # 50 per 20 s: half of the instance's 100, as Adobe advises
+    emits=(InboundEventType.MEMBER_CONSENT_CHANGED,),
+    webhooks=(UNSUBSCRIBES_WEBHOOK,),
     config_parser="connectors.marketo.config.parse_config",
     sample_config="connectors.marketo:sample_config.json",
     settings=(

@@ -67,7 +67,7 @@ def ascii_email(address: str) -> str:
 
 
 def plan(message: InboundMessage, config: MarketoConfig, known: MemberContact | None = None) -> Plan:
-    event = message.event
+    event = message.loyalty_event
     known = known or MemberContact()
     result = Plan(message.message_id, event.memberId, event.occurredAt.astimezone(UTC).isoformat())
     mapping = config.for_type(message.event_type)

@@ -226,3 +226,47 @@ def parse_update_results(payload: Any) -> UpdateResults | None:
         errors.append(CustomerError(str(entry["customerId"]), str(entry["error"]), str(field) if field else None))
     request_id = payload.get("requestId")
     return UpdateResults(payload["isSuccess"], str(request_id) if request_id else None, errors)
+
+
+# --- the return path --------------------------------------------------------------------------
+
+UNSUBSCRIBERS_CALL = "GetUnsubscribers"
+UNSUBSCRIBERS_PAGE_ROWS = 10_000  # Optimove's page; the next one is asked for with $skip
+
+
+@dataclass(frozen=True)
+class Unsubscriber:
+    email: str
+    unsubscribed_time: str  # "yyyy-MM-dd HH:mm:ss", UTC, as Optimove writes it
+
+
+def get_unsubscribers(api_base: str, brand_id: int, start: str, end: str, skip: int, limit: RateLimit) -> Request:
+    """GET {apiBase}/optimail/GetUnsubscribers?BrandID=&StartDate=&EndDate=[&$skip=]: OptiMail's
+    unsubscribes of a brand between two UTC dates, inclusive, 10,000 a page."""
+    params = {"BrandID": str(brand_id), "StartDate": start, "EndDate": end}
+    if skip:
+        params["$skip"] = str(skip)
+    return Request(
+        UNSUBSCRIBERS_CALL,
+        "GET",
+        f"{api_base}/optimail/GetUnsubscribers",
+        {},
+        CUSTOMER_API,
+        limit,
+        params=params,
+    )
+
+
+def unsubscribers(body: Any) -> list[Unsubscriber]:
+    """The documented answer ``[{"Email": ..., "UnsubscribedTime": "2020-03-16 08:00:00"}]``; ValueError
+    when it is not of that shape (the poll then fails and reads the same dates again next time)."""
+    if not isinstance(body, list):
+        raise ValueError("GetUnsubscribers did not answer a list")
+    rows = []
+    for index, row in enumerate(body):
+        email = row.get("Email") if isinstance(row, dict) else None
+        at = row.get("UnsubscribedTime") if isinstance(row, dict) else None
+        if not (isinstance(email, str) and email and isinstance(at, str) and len(at) == 19):
+            raise ValueError(f"GetUnsubscribers row {index} is not {{Email, UnsubscribedTime}}")
+        rows.append(Unsubscriber(email, at))
+    return rows

@@ -167,6 +167,15 @@ class Realtime(Strict):
     tenantId: int | None = Field(default=None, gt=0, description="Optimove's tenant id (serverSide format)")
 
 
+class Unsubscribes(Strict):
+    """The return path: OptiMail's unsubscribes, polled (GetUnsubscribers) and sent to ES Loyalty as
+    MEMBER_CONSENT_CHANGED (email, opted out). Absent: the tenant does not poll them."""
+
+    brandId: int = Field(gt=0, description="The OptiMail brand whose unsubscribes are read")
+    overlapDays: int = Field(default=1, ge=1, le=7, description="Read again this many days before the last read")
+    firstRunDays: int = Field(default=30, ge=0, le=365, description="How far back the first poll reads")
+
+
 # The source values each event type offers to attributes, mail tags and real-time parameters.
 COMMON_SOURCES = frozenset({"memberId", "eventId", "programId", "occurredAt"})
 EVENT_SOURCES: dict[EventType, frozenset[str]] = {
@@ -215,6 +224,7 @@ class OptimoveConfig(Strict):
         default=None, description="The daily batch channel: data sets, format, destination, readiness time"
     )
     events: EventMappings = EventMappings()
+    unsubscribes: Unsubscribes | None = None
 
     @model_validator(mode="after")
     def _business_rules(self) -> OptimoveConfig:

@@ -3,6 +3,7 @@
 from connectors.optimove.config import EventMappings
 from dig_contracts.events import EventType
 from dig_contracts.extracts import EXTRACTS
+from dig_contracts.inbound import InboundEventType
 from dig_contracts.manifest import ConnectorManifest, ScheduledJob, SecretSetting, Setting
 
 API_BASE_URL = "OPTIMOVE_API_BASE_URL"
@@ -59,6 +60,17 @@ FEED_JOB = ScheduledJob(
     leave_out=PYARROW_UNUSED,
 )
 
+# The return path: OptiMail's unsubscribes, polled (Optimove has no webhook for them).
+UNSUBSCRIBES_JOB = ScheduledJob(
+    name="unsubscribes",
+    handler="connectors.optimove.unsubscribes.lambda_handler",
+    description="OptiMail's unsubscribes (GetUnsubscribers), each a MEMBER_CONSENT_CHANGED to ES Loyalty",
+    every_minutes=60,
+    memory_mb=512,
+    timeout_seconds=300,
+    emits=True,
+)
+
 MANIFEST = ConnectorManifest(
     name="optimove",
     description="Optimove: customer attributes, email channel preference, transactional mail, real-time events",
@@ -81,7 +93,8 @@ MANIFEST = ConnectorManifest(
     # The daily batch channel: every extract may feed a data set (the configuration's batchFeed says
     # which); their arrivals are recorded, and the feed job builds each day's files from them.
     extracts=tuple(EXTRACTS),
-    scheduled=(FEED_JOB,),
+    scheduled=(FEED_JOB, UNSUBSCRIBES_JOB),
+    emits=(InboundEventType.MEMBER_CONSENT_CHANGED,),
     provider_calls_per_minute=300,  # 50 requests per 10 s on the customer APIs
     memory_mb=1024,
     config_parser="connectors.optimove.config.parse_config",

@@ -167,7 +167,7 @@ def parameter_value(value: Any) -> str | int | float | bool:
 def plan(message: InboundMessage, config: OptimoveConfig, known: MemberContact | None = None) -> Plan:
     """``known``: what the member contact store holds for the member (an email and a locale the
     event itself may not carry)."""
-    event = message.event
+    event = message.loyalty_event
     event_type = EventType(message.event_type)
     result = Plan(message.message_id, event.memberId, event.occurredAt)
     mapping = config.events.for_type(event_type)

@@ -35,7 +35,6 @@ from dig_api.errors import ApiError
 from dig_api.files.lines import Chunk, ChunkPlanner, Line, read_lines
 from dig_api.files.storage import S3Files
 from dig_api.ingest import MAX_JSON_DEPTH, Caller, IngestService, IngestStatus, card_paths, too_deep
-from dig_api.publisher import EventPublisher
 from dig_contracts.extracts import EXTRACTS, ExtractSchema, RowRefused, validate_row
 from dig_contracts.files import (
     CHUNK_LINES,
@@ -61,6 +60,7 @@ from dig_contracts.files import (
     upload_key,
 )
 from dig_contracts.pan import echoable
+from dig_contracts.publisher import EventPublisher
 
 logger = logging.getLogger(__name__)
 RESULT_READERS = 16

@@ -24,7 +24,7 @@ from dig_connector_kit.runtime import ConnectorRuntime
 from dig_connector_kit.testing.fakes import InMemoryAuditStore
 from dig_connector_kit.testing.records import sqs_record
 from dig_contracts.bus import message_id_for
-from dig_contracts.events import parse_event
+from dig_contracts.inbound import parse_any_event
 from dig_contracts.manifest import ConnectorManifest
 
 MAX_RECEIVES = 3
@@ -68,7 +68,7 @@ class ConnectorContract:
 
     def every_message_gets_an_outcome(self) -> None:
         connector = self.make_connector()
-        messages = [InboundMessage(message_id_for(e["eventId"]), parse_event(e)) for e in self.events]
+        messages = [InboundMessage(message_id_for(e["eventId"]), parse_any_event(e)) for e in self.events]
         outcomes = connector.deliver(messages, Deadline(600))
         missing = {m.message_id for m in messages} - set(outcomes)
         assert not missing, f"{connector.name}: deliver() gave no outcome for {sorted(missing)}"

@@ -64,6 +64,8 @@ class LocalDouble:
     settings: Callable[[str], dict[str, str]]  # the double's base URL -> the connector's settings
     make: Callable[[Mapping[str, Any]], ProviderDouble]  # the sample configuration -> a running double
     buckets: tuple[str, ...] = ()  # the provider's S3 buckets, made in the local stack's S3 (a feed's destination)
+    # What GET /_local/stack shows of it besides (the secret ES Loyalty's double verifies DIG's webhooks with).
+    stack_details: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,7 @@ class ProviderSimulator(ABC):
         if call is None:
             return Answer(404, {"message": f"no such endpoint: {method} {path}"})
         answer = self.serve(call, path, query, headers, body)
-        self._log(method, path, call, headers, body, answer)
+        self._log(method, path, call, headers, body, answer, query)
         return answer
 
     def faulted(self, call: str, perform: Callable[[], Answer]) -> Answer:
@@ -236,11 +238,21 @@ class ProviderSimulator(ABC):
             return Answer(204)
         return None
 
-    def _log(self, method: str, path: str, call: str, headers: Mapping[str, str], body: bytes, answer: Answer) -> None:
+    def _log(
+        self,
+        method: str,
+        path: str,
+        call: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        answer: Answer,
+        query: str = "",
+    ) -> None:
         secret = SECRET_HEADERS | self.secret_headers
         entry = {
             "method": method,
             "path": path,
+            "query": query,
             "call": call,
             "headers": {k: REDACTED if k.lower() in secret else v for k, v in headers.items()},
             "body": self.loggable_body(call, body),

@@ -14,7 +14,10 @@ from db.contacts import MemberContact
 from db.operations import OperationClaim
 from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState
 from db.watermarks import Mark, merge
-from dig_contracts.bus import BusDetail
+from dig_contracts.bus import BusDetail, CallbackDetail
+from dig_contracts.files import FileReadyDetail
+from dig_contracts.inbound import WebhookReceipt
+from dig_contracts.publisher import PUBLISHED, PublishOutcome
 
 
 class InMemoryAuditStore:
@@ -191,6 +194,12 @@ class FakeContactStore:
     def forget(self, member_id: str) -> None:
         self.contacts.pop(member_id, None)
 
+    def members_by_email(self, emails: Iterable[str]) -> dict[str, str]:
+        wanted = {email.strip().lower() for email in emails}
+        return {
+            (c.email or "").lower(): member for member, c in self.contacts.items() if (c.email or "").lower() in wanted
+        }
+
 
 @dataclass
 class FakeRequeue:
@@ -221,3 +230,52 @@ class FakeOperationLedger:
     def release(self, connector: str, message_id: str, operation: str, owner: str) -> None:
         if self.state.get((connector, message_id, operation)) == (OperationClaim.BUSY, owner):
             del self.state[(connector, message_id, operation)]
+
+
+@dataclass
+class FakePublisher:
+    """PutEvents in memory; ``refuse`` names eventIds the bus rejects."""
+
+    published: list[BusDetail] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+    calls: int = 0
+
+    callbacks: list[CallbackDetail] = field(default_factory=list)
+    files_ready: list[FileReadyDetail] = field(default_factory=list)
+    receipts: list[WebhookReceipt] = field(default_factory=list)
+
+    def publish_callback(self, detail: CallbackDetail) -> PublishOutcome:
+        self.callbacks.append(detail)
+        return PUBLISHED
+
+    def publish_file_ready(self, detail: FileReadyDetail) -> PublishOutcome:
+        self.files_ready.append(detail)
+        return PUBLISHED
+
+    def publish_webhook_receipt(self, receipt: WebhookReceipt) -> PublishOutcome:
+        self.receipts.append(receipt)
+        return PUBLISHED
+
+    def publish(self, details: Sequence[BusDetail]) -> list[PublishOutcome]:
+        self.calls += 1
+        outcomes = []
+        for detail in details:
+            if detail.event["eventId"] in self.refuse:
+                outcomes.append(PublishOutcome(ok=False, error_code="InternalFailure", error_message="fake refusal"))
+            else:
+                self.published.append(detail)
+                outcomes.append(PUBLISHED)
+        return outcomes
+
+
+@dataclass
+class FakePollCursors:
+    positions: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def read(self, connector: str, job: str) -> str | None:
+        return self.positions.get((connector, job))
+
+    def advance(self, connector: str, job: str, position: str) -> None:
+        current = self.positions.get((connector, job))
+        if current is None or current <= position:
+            self.positions[(connector, job)] = position

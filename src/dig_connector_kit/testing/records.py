@@ -15,8 +15,8 @@ from dig_contracts.bus import (
     eventbridge_event,
     message_id_for,
 )
-from dig_contracts.events import parse_event
 from dig_contracts.files import FILE_READY, FILES_SOURCE, FileReadyDetail
+from dig_contracts.inbound import parse_any_event
 
 
 def sqs_record(event: dict[str, Any], *, receive_count: int = 1, record_id: str | None = None) -> dict[str, Any]:
@@ -79,10 +79,10 @@ def callback_record(detail: CallbackDetail, *, record_id: str | None = None) -> 
 def inbound(
     document: dict[str, Any], *, receive_count: int = 1, completed: frozenset[str] = frozenset()
 ) -> InboundMessage:
-    """An ES Loyalty event as ``Connector.deliver`` receives it."""
+    """An ES Loyalty (or inbound) event as ``Connector.deliver`` receives it."""
     return InboundMessage(
         message_id=message_id_for(document["eventId"]),
-        event=parse_event(document),
+        event=parse_any_event(document),
         receive_count=receive_count,
         completed=completed,
     )

@@ -21,6 +21,9 @@ Served under ``/_sim/optimove`` by the local gateway:
   POST /rejections  {"customers": ["M-1"], "error": "INVALID_VALUE"}: their updates are reported so; DELETE clears
   GET  /callbacks   the results it posted to callback URLs, and the status each got
   GET  /preferences the channel preferences set
+  GET  /api/optimail/GetUnsubscribers?BrandID=&StartDate=&EndDate=[&$skip=]: the documented paged answer
+  POST /unsubscribers {"emails": [...], "brandId": 7, "time": "yyyy-MM-dd HH:mm:ss"}: members unsubscribe
+                    in an OptiMail mail (brandId and time optional: every brand, now); GET lists them
 
 Assumptions of the simulator's own (not Optimove's documented behaviour) are named where they are made.
 """
@@ -46,6 +49,8 @@ MAX_RECIPIENTS_PER_MAIL = 200
 MAX_PERSONALIZATION_BYTES = 50_000
 MAX_UNIQUE_MESSAGE_ID = 254
 MAX_PARAMETER_LENGTH = 255
+UNSUBSCRIBERS_PAGE_ROWS = 10_000
+UNSUBSCRIBED_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
 SERVER_SIDE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6} UTC$")
 REPEATED_MAIL = "Request for this UniqueMessageID has succeeded before"  # Optimove's documented text
@@ -58,6 +63,7 @@ CALLS = {
     ("POST", "/api/Customers/UpdateCustomerAttributes"): "UpdateCustomerAttributes",
     ("PUT", "/api/customers/InsertOrUpdateCustomers"): "InsertOrUpdateCustomers",
     ("POST", "/api/Integrations/SetCustomerChannelPreference"): "SetCustomerChannelPreference",
+    ("GET", "/api/optimail/GetUnsubscribers"): "GetUnsubscribers",
     ("POST", "/api/TransactionalMail/SendTransactionalMail"): "SendTransactionalMail",
     ("POST", "/realtime/reportEvent"): "reportEvent",
     ("POST", "/realtime"): "serverSideEvent",
@@ -127,6 +133,8 @@ class OptimoveSimulator(ProviderSimulator):
         self.known_fields = frozenset(known_fields) if known_fields is not None else None
         self.rejections: dict[str, str] = {}  # customer -> error code its updates are reported with
         self.callbacks: list[dict[str, Any]] = []
+        # OptiMail's unsubscribe list: {"Email", "UnsubscribedTime", "BrandID" (None: every brand)}.
+        self.unsubscribers: list[dict[str, Any]] = []
         self._callback_sender = callback_sender or self._post_later
 
     # --- control ---------------------------------------------------------------------------
@@ -182,6 +190,7 @@ class OptimoveSimulator(ProviderSimulator):
                 "/mails": list(self.mails.values()),
                 "/callbacks": list(self.callbacks),
                 "/customers": sorted(self.customers),
+                "/unsubscribers": list(self.unsubscribers),
                 "/batch/loads": list(self.loads),
                 "/preferences": [
                     {"customerId": c, "channelId": ch, "appId": app, "communicationMode": mode}
@@ -200,6 +209,9 @@ class OptimoveSimulator(ProviderSimulator):
                 with self._lock:
                     for customer in spec["customers"]:
                         self.rejections[str(customer)] = str(spec.get("error", "INVALID_VALUE"))
+            elif (method, path) == ("POST", "/unsubscribers"):
+                spec = document()
+                self.unsubscribe(spec["emails"], brand_id=spec.get("brandId"), at=spec.get("time"))
             elif (method, path) == ("DELETE", "/rejections"):
                 with self._lock:
                     self.rejections.clear()
@@ -211,7 +223,48 @@ class OptimoveSimulator(ProviderSimulator):
             )
         return Answer(204)
 
+    def unsubscribe(self, emails: Iterable[str], *, brand_id: int | None = None, at: str | None = None) -> None:
+        moment = at or time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        if not UNSUBSCRIBED_TIME.match(moment):
+            raise ValueError("time: yyyy-MM-dd HH:mm:ss")
+        with self._lock:
+            for email in emails:
+                self.unsubscribers.append({"Email": str(email), "UnsubscribedTime": moment, "BrandID": brand_id})
+
+    def _unsubscribers_page(self, query: str) -> Answer:
+        """GetUnsubscribers as documented: BrandID required; StartDate/EndDate UTC, inclusive (none: the
+        whole list); 10,000 rows a page, the next with $skip. Ordered by time: the simulator's choice."""
+        from urllib.parse import parse_qs
+
+        params = {k: v[-1] for k, v in parse_qs(query).items()}
+        if not params.get("BrandID", "").isdigit():
+            return Answer(400, {"message": "BrandID is required"})
+        for name in ("StartDate", "EndDate"):
+            if name in params and not re.match(r"^\d{4}-\d{2}-\d{2}$", params[name]):
+                return Answer(400, {"message": f"{name}: YYYY-MM-DD"})
+        brand = int(params["BrandID"])
+        start, end = params.get("StartDate", "0000-00-00"), params.get("EndDate", "9999-99-99")
+        skip = int(params.get("$skip", "0") or 0)
+        with self._lock:
+            rows = sorted(
+                (
+                    {"Email": u["Email"], "UnsubscribedTime": u["UnsubscribedTime"]}
+                    for u in self.unsubscribers
+                    if u["BrandID"] in (None, brand) and start <= u["UnsubscribedTime"][:10] <= end
+                ),
+                key=lambda row: row["UnsubscribedTime"],
+            )
+        return Answer(200, rows[skip : skip + UNSUBSCRIBERS_PAGE_ROWS])
+
     def serve(self, call: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Answer:
+        if call == "GetUnsubscribers":
+            if {k.lower(): v for k, v in headers.items()}.get("x-api-key") != self.api_key:
+                return Answer(401, {"message": "Unauthorized: invalid or missing X-API-KEY"})
+            with self._lock:
+                allowed = self._customer_window.allow()  # the general limit: 50 requests per 10 s
+            if not allowed:
+                return Answer(429, {"message": "Too many requests"})
+            return self.faulted(call, lambda: self._unsubscribers_page(query))
         try:
             parsed = json.loads(body) if body else None
         except ValueError:

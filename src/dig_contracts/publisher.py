@@ -18,6 +18,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dig_contracts.bus import BUS_SOURCE, CALLBACK_SOURCE, BusDetail, CallbackDetail, callback_detail_type
 from dig_contracts.files import FILE_READY, FILES_SOURCE, FileReadyDetail
+from dig_contracts.inbound import (
+    INBOUND_RECEIVED_SOURCE,
+    INBOUND_SOURCE,
+    WebhookReceipt,
+    inbound_received_detail_type,
+    is_inbound_type,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
@@ -54,11 +61,17 @@ class EventPublisher(Protocol):
         """Announce a validated extract to the connectors whose manifests map it."""
         ...
 
+    def publish_webhook_receipt(self, receipt: WebhookReceipt) -> PublishOutcome:
+        """Hand a provider's verified webhook to its connector."""
+        ...
+
 
 def entry_for(detail: BusDetail, bus_name: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "EventBusName": bus_name,
-        "Source": BUS_SOURCE,
+        # A provider's inbound event (dig_contracts.inbound) has a source of its own: only the
+        # connector that delivers to ES Loyalty subscribes to it.
+        "Source": INBOUND_SOURCE if is_inbound_type(detail.event["eventType"]) else BUS_SOURCE,
         "DetailType": detail.event["eventType"],
         # UTF-8 as it is counted, not \u escapes: a non-Latin name would take twice the bytes or more.
         "Detail": json.dumps(
@@ -131,6 +144,15 @@ class EventBridgePublisher:
             "Source": FILES_SOURCE,
             "DetailType": FILE_READY,
             "Detail": detail.model_dump_json(),
+        }
+        return self._publish_entries([entry])[0]
+
+    def publish_webhook_receipt(self, receipt: WebhookReceipt) -> PublishOutcome:
+        entry = {
+            "EventBusName": self._bus_name,
+            "Source": INBOUND_RECEIVED_SOURCE,
+            "DetailType": inbound_received_detail_type(receipt.connector),
+            "Detail": receipt.model_dump_json(),
         }
         return self._publish_entries([entry])[0]
 

@@ -1,0 +1,4 @@
+"""The Esloyalty connector: ES Loyalty events delivered to the provider.
+
+Scaffolded by ``dig connector new``.
+"""

@@ -1,0 +1,196 @@
+"""The return path: what providers tell DIG, turned into a small, versioned set of inbound events
+that DIG delivers to ES Loyalty (the ``esloyalty`` connector) like every outbound message.
+
+A connector receives a provider's notification (a webhook the DIG API verified, or a feed its
+scheduled job polled) and turns it into inbound events. Each one's ``eventId`` is derived from the
+provider's own identifiers (``inbound_event_id``): the same notification twice is one event, one
+audit record, one delivery. They go on the bus with ``Source`` = ``INBOUND_SOURCE`` and
+``DetailType`` = the event type, in the same ``BusDetail`` as outbound messages, so audit, status,
+replay and the dead-letter machinery treat them alike.
+
+A webhook the DIG API accepted reaches its connector first as ``INBOUND_RECEIVED.<connector>``
+(source ``INBOUND_RECEIVED_SOURCE``): the body as received, kept, and the source it came to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from dig_contracts.events import EventType, Identifier, Rfc3339, StrictModel, parse_event
+
+INBOUND_SOURCE = "dig.inbound"
+INBOUND_RECEIVED_SOURCE = "dig.inbound.received"
+# The body of a webhook as the API keeps it: an EventBridge entry holds 1 MB, a DynamoDB item 400 KB.
+MAX_WEBHOOK_BODY_BYTES = 256 * 1024
+
+
+class InboundEventType(StrEnum):
+    MEMBER_CONSENT_CHANGED = "MEMBER_CONSENT_CHANGED"
+    POINTS_AWARD_REQUESTED = "POINTS_AWARD_REQUESTED"
+    PAYOUT_STATUS_CHANGED = "PAYOUT_STATUS_CHANGED"
+
+
+INBOUND_TYPES = frozenset(t.value for t in InboundEventType)
+
+
+def inbound_received_detail_type(connector: str) -> str:
+    return f"INBOUND_RECEIVED.{connector}"
+
+
+def inbound_event_id(connector: str, kind: str, *provider_ids: str) -> str:
+    """The inbound event's id from the provider's own identifiers (an email and its unsubscribe time,
+    a prize's transaction id): stable across a poll run again or a webhook sent twice. Hashed, so
+    that no email or provider secret is an id in a log line."""
+    text = "\x1f".join((connector, kind, *provider_ids))
+    return f"in-{connector}-{hashlib.sha256(text.encode()).hexdigest()[:40]}"
+
+
+class Origin(StrictModel):
+    """Where an inbound event came from: the connector, its source (a webhook or a poll job), and
+    the provider's reference an operator can look up there (never a secret, never an email)."""
+
+    connector: Identifier
+    source: Identifier
+    providerReference: Annotated[str, Field(max_length=256)]
+    receiptId: Identifier | None = Field(default=None, description="The webhook request that carried it")
+
+
+class Channel(StrEnum):
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    PUSH = "PUSH"
+
+
+class Consent(StrEnum):
+    OPTED_IN = "OPTED_IN"
+    OPTED_OUT = "OPTED_OUT"
+
+
+class ConsentReason(StrEnum):
+    UNSUBSCRIBE = "UNSUBSCRIBE"
+    RESUBSCRIBE = "RESUBSCRIBE"
+    HARD_BOUNCE = "HARD_BOUNCE"
+    SPAM_COMPLAINT = "SPAM_COMPLAINT"
+
+
+class MemberConsentChangedData(StrictModel):
+    channel: Channel
+    consent: Consent
+    reason: ConsentReason
+
+
+class PointsAwardRequestedData(StrictModel):
+    points: Annotated[int, Field(gt=0, le=100_000_000)]
+    reason: Annotated[str, Field(min_length=1, max_length=255)]
+    reference: Identifier = Field(description="ES Loyalty credits points once per reference")
+
+
+class PayoutStatus(StrEnum):
+    SUBMITTED = "SUBMITTED"
+    PAID = "PAID"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    PAYEE_NOT_READY = "PAYEE_NOT_READY"
+
+
+class PayoutStatusChangedData(StrictModel):
+    payoutId: Identifier
+    status: PayoutStatus
+    reason: Annotated[str, Field(max_length=1000)] | None = None
+
+
+class InboundFields(StrictModel):
+    eventId: Identifier = Field(description="Derived from the provider's identifiers: the same notification, one id")
+    schemaVersion: Literal["1"] = "1"
+    occurredAt: Rfc3339 = Field(description="When it happened at the provider")
+    memberId: Identifier
+    programId: Identifier | None = None
+    origin: Origin
+
+    def __repr_args__(self) -> Any:
+        yield "eventId", self.eventId
+        yield "eventType", str(getattr(self, "eventType", ""))
+
+
+class MemberConsentChanged(InboundFields):
+    eventType: Literal[InboundEventType.MEMBER_CONSENT_CHANGED] = InboundEventType.MEMBER_CONSENT_CHANGED
+    data: MemberConsentChangedData
+
+
+class PointsAwardRequested(InboundFields):
+    eventType: Literal[InboundEventType.POINTS_AWARD_REQUESTED] = InboundEventType.POINTS_AWARD_REQUESTED
+    data: PointsAwardRequestedData
+
+
+class PayoutStatusChanged(InboundFields):
+    eventType: Literal[InboundEventType.PAYOUT_STATUS_CHANGED] = InboundEventType.PAYOUT_STATUS_CHANGED
+    data: PayoutStatusChangedData
+
+
+InboundEvent = Annotated[
+    MemberConsentChanged | PointsAwardRequested | PayoutStatusChanged, Field(discriminator="eventType")
+]
+_INBOUND = TypeAdapter(InboundEvent)
+
+
+def parse_inbound(document: Any) -> InboundFields:
+    event = _INBOUND.validate_python(document)
+    assert isinstance(event, InboundFields)
+    return event
+
+
+def parse_any_event(document: Any) -> Any:
+    """An outbound (ES Loyalty) or inbound (provider) event, by its type: what a connector's queue carries."""
+    if isinstance(document, dict) and document.get("eventType") in INBOUND_TYPES:
+        return parse_inbound(document)
+    return parse_event(document)
+
+
+def is_inbound_type(event_type: str | EventType | InboundEventType) -> bool:
+    return str(event_type) in INBOUND_TYPES
+
+
+class WebhookReceipt(BaseModel):
+    """A provider's webhook, verified by the DIG API and kept: what its connector receives
+    (detail-type ``INBOUND_RECEIVED.<connector>``) to turn into inbound events."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connector: str
+    source: str
+    receiptId: str
+    receivedAt: datetime
+    body: str = Field(description="The body as received (UTF-8), card numbers masked")
+    contentType: str | None = None
+
+
+def example_inbound(event_type: str, **overrides: Any) -> dict[str, Any]:
+    """A valid inbound event of each type, as documentation and tests use them."""
+    data: dict[str, dict[str, Any]] = {
+        InboundEventType.MEMBER_CONSENT_CHANGED: {"channel": "EMAIL", "consent": "OPTED_OUT", "reason": "UNSUBSCRIBE"},
+        InboundEventType.POINTS_AWARD_REQUESTED: {
+            "points": 250,
+            "reason": "Spin the wheel: 2nd prize",
+            "reference": "cb-tx-8812",
+        },
+        InboundEventType.PAYOUT_STATUS_CHANGED: {"payoutId": "PO-2026-0042", "status": "PAID"},
+    }
+    document: dict[str, Any] = {
+        "eventId": inbound_event_id("optimove", event_type, "example"),
+        "eventType": event_type,
+        "schemaVersion": "1",
+        "occurredAt": "2026-12-01T08:00:00Z",
+        "memberId": "M-1001",
+        "origin": {
+            "connector": "optimove",
+            "source": "unsubscribes",
+            "providerReference": "brand 7, 2026-12-01 08:00:00",
+        },
+        "data": data[InboundEventType(event_type)],
+    }
+    return {**document, **overrides}
