@@ -126,7 +126,8 @@ class DynamoContactStore:
     def members_by_email(self, emails: Iterable[str]) -> dict[str, str]:
         wanted = {email.strip().lower(): email_pk(email) for email in emails}
         keys = [{"pk": {"S": pk}, "sk": {"S": CONTACT_SK}} for pk in dict.fromkeys(wanted.values())]
-        candidates = {item["pk"]["S"]: item["memberId"]["S"] for item in self._table.batch_get(keys)}
+        found_items = self._table.batch_get(keys)
+        candidates = {item["pk"]["S"]: item["memberId"]["S"] for item in found_items if "memberId" in item}
         contacts = self.get(candidates.values())
         found = {}
         for email, pk in wanted.items():

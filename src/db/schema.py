@@ -95,5 +95,6 @@ CONFIG_TABLE = TableSpec(
 
 
 # The partition keys an operator's UpdateItem may touch (dig replay: runs and deliveries; dig member
-# forget: messages, contacts, per-connector state, the erasure marker). IAM's dynamodb:LeadingKeys.
-OPERATOR_WRITABLE_KEYS = ("MSG#*", "RUN#*", "CONTACT#*", "STATE#*", "ERASED")
+# forget: messages, webhook receipts, contacts and their email lookups, per-connector state, the erasure marker). IAM's
+# dynamodb:LeadingKeys.
+OPERATOR_WRITABLE_KEYS = ("MSG#*", "RUN#*", "CONTACT#*", "CONTACTEMAIL#*", "RECEIPT#*", "STATE#*", "ERASED")

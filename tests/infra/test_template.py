@@ -303,7 +303,9 @@ def test_the_operator_policy_covers_audit_queries_replay_and_config(resources: R
     [update] = [s for s in on_audit if s.get("Sid") == "ReplayAndEraseByConditionedUpdates"]
     assert update["Action"] == "dynamodb:UpdateItem"
     assert update["Condition"] == {
-        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["MSG#*", "RUN#*", "CONTACT#*", "STATE#*", "ERASED"]}
+        "ForAllValues:StringLike": {
+            "dynamodb:LeadingKeys": ["MSG#*", "RUN#*", "CONTACT#*", "CONTACTEMAIL#*", "RECEIPT#*", "STATE#*", "ERASED"]
+        }
     }
     assert [
         s

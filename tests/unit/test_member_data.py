@@ -102,6 +102,7 @@ def test_forgetting_a_member_erases_payloads_contacts_and_delivery_state(store: 
         store.begin_message(record, owner="t", lease_seconds=60)
         store.mark_published(record.messageId, PublishState.PUBLISHED)
     DynamoContactStore(store.table).keep({"M-1": MemberContact(email="ada@example.com", seen_at="t")}, {})
+    assert DynamoContactStore(store.table).members_by_email(["ada@example.com"]) == {"ada@example.com": "M-1"}
     DynamoWatermarkStore(store.table).advance("optimove", {"M-1": {"CITY": ("t", "msg-0")}}, {})
 
     report = forget_member(store, "M-1", ["optimove", "marketo"])
@@ -116,6 +117,14 @@ def test_forgetting_a_member_erases_payloads_contacts_and_delivery_state(store: 
     assert other is not None
     assert other.message.envelope["data"] == {"email": "ada@example.com"}  # another member's stays
     assert DynamoContactStore(store.table).get(["M-1"]) == {}
+    # The email lookup no longer names the member (a provider's unsubscribe for it finds nobody).
+    from db.contacts import email_pk
+
+    lookup = store.client.get_item(
+        TableName=AUDIT, Key={"pk": {"S": email_pk("ada@example.com")}, "sk": {"S": "CONTACT"}}
+    )
+    assert "memberId" not in lookup["Item"]
+    assert DynamoContactStore(store.table).members_by_email(["ada@example.com"]) == {}
     assert DynamoWatermarkStore(store.table).get("optimove", ["M-1"]) == {"M-1": {}}  # no marks left
     # Remembered for the daily feeds, which never send the member again.
     assert DynamoFeedStore(store.table, "optimove").forgotten() == {"M-1"}

@@ -418,3 +418,35 @@ def test_the_pull_route_names_a_bad_cursor_and_pages_with_exactly_the_webhooks_e
         ]
     finally:
         providers.reset()
+
+
+def test_forgetting_a_member_erases_the_webhooks_their_inbound_events_came_in(audit_store: DynamoAuditStore) -> None:
+    from db.erasure import forget_member
+
+    receipts = ReceiptStore(audit_store.table)
+    receipt = WebhookReceipt(
+        connector="marketo",
+        source="unsubscribes",
+        receiptId="r-9",
+        receivedAt=datetime(2026, 12, 1, tzinfo=UTC),
+        body="leadId=5&email=ada%40example.com&unsubscribed=true",
+    )
+    receipts.keep(receipt)
+    event = parse_inbound(
+        example_inbound(
+            "MEMBER_CONSENT_CHANGED",
+            memberId="M-erase",
+            origin={
+                "connector": "marketo",
+                "source": "unsubscribes",
+                "providerReference": "lead 5",
+                "receiptId": "r-9",
+            },
+        )
+    )
+    InboundEmitter("marketo", audit_store, FakePublisher()).emit([event])
+    report = forget_member(audit_store, "M-erase", ["marketo"])
+    assert report.receipts == ["r-9"]
+    kept = receipts.get("r-9")
+    assert kept is not None
+    assert kept.body == "{}"
