@@ -140,8 +140,11 @@ class Transport:
         rng: random.Random | None = None,
         provider: str = "the provider",
         gate: ConcurrencyGate | None = None,
+        renew_on: frozenset[int] = frozenset(),
     ) -> None:
         self._http = http
+        # HTTP statuses that mean the credentials expired (Salesforce's 401): ``renew`` and resend at once.
+        self._renew_on = renew_on
         self._gate = gate
         self._provider = provider  # named in the audit trail's text
         self._authorize = authorize
@@ -280,6 +283,10 @@ class Transport:
             result.note = f"{request.call}: Optimove already has this UniqueMessageID (409); not sent again"
             return result
         retryable = status == 429 or status == 408 or status >= 500
+        if status in self._renew_on:
+            result = self._record(attempts, request, at, started, str(status), error_text(response), retryable=False)
+            result.renew = True
+            return result
         result = self._record(
             attempts,
             request,

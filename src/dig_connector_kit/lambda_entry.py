@@ -175,6 +175,7 @@ class Kit:
         *,
         read_body: ReadBody | None = None,
         renew: Callable[[], None] | None = None,
+        renew_on: frozenset[int] = frozenset(),
     ) -> Transport:
         transport = Transport(
             self.http,
@@ -182,6 +183,7 @@ class Kit:
             self.limiter,
             read_body=read_body,
             renew=renew,
+            renew_on=renew_on,
             provider=self.manifest.name.title(),
             gate=self.gate,
         )

@@ -82,6 +82,12 @@ def test_call_log_results_and_overdue_calls(kind: str, store: DynamoAuditStore) 
         log.now = clock.now
     assert log.flag_overdue("optimove") == ["c2"]  # c1's results came
     assert log.flag_overdue("optimove") == []  # flagged once
+    # Recorded again (a polled result still pending: SFMC's queued send), it is awaited again.
+    log.record("optimove", "c2", {"M-2": {"m2": ["CITY"]}}, due_in_seconds=60)
+    clock.now += 61
+    if kind == "fake":
+        log.now = clock.now
+    assert log.flag_overdue("optimove") == ["c2"]
     if kind == "dynamo":
         assert log.status("optimove", "c1").describe().startswith("results received")
         assert log.status("optimove", "c2").describe().startswith("results OVERDUE")

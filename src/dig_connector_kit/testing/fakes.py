@@ -150,6 +150,7 @@ class FakeCallLog:
     ) -> None:
         self.calls[(connector, call_id)] = {c: {m: list(f) for m, f in ms.items()} for c, ms in carried.items()}
         self.due[(connector, call_id)] = self.now + due_in_seconds
+        self.overdue.discard((connector, call_id))  # recorded again: awaited again (a result still pending)
 
     def lookup(self, connector: str, call_id: str) -> dict[str, dict[str, list[str]]] | None:
         return self.calls.get((connector, call_id))
