@@ -12,6 +12,7 @@ nothing in the core names a connector. Lambda functions never look here; each is
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from importlib.resources import files
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 from dig_contracts.manifest import ConnectorManifest
 
 ENTRY_POINT_GROUP = "dig.connectors"
+CONNECTORS_ENV = "DIG_CONNECTORS"  # the installed connectors one deployment or local stack runs; unset: all
 
 
 class ConnectorRegistryError(RuntimeError):
@@ -35,8 +37,23 @@ class EntryPointLike(Protocol):
 
 
 def installed_connectors(entry_points: Iterable[EntryPointLike] | None = None) -> tuple[ConnectorManifest, ...]:
-    """Every installed connector's manifest, by name. ``entry_points`` replaces the installed ones."""
+    """Every installed connector's manifest, by name; or, when the environment names them in
+    ``DIG_CONNECTORS`` (comma-separated), those only: what one deployment or local stack runs (a
+    tenant without SFMC deploys no SFMC queue). ``entry_points`` replaces the installed ones."""
     found = metadata.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points
+    manifests = _load(found)
+    named = os.environ.get(CONNECTORS_ENV, "") if entry_points is None else ""
+    chosen = [name.strip() for name in named.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(manifests))
+    if unknown:
+        listed = ", ".join(sorted(manifests)) or "none"
+        named = ", ".join(unknown)
+        raise ConnectorRegistryError(f"{CONNECTORS_ENV} names {named}, not installed (installed: {listed})")
+    names = sorted(chosen or manifests)
+    return tuple(manifests[name] for name in names)
+
+
+def _load(found: Iterable[EntryPointLike]) -> dict[str, ConnectorManifest]:
     manifests: dict[str, ConnectorManifest] = {}
     for entry in found:
         where = f"entry point {entry.name} = {entry.value} ({ENTRY_POINT_GROUP})"
@@ -51,7 +68,7 @@ def installed_connectors(entry_points: Iterable[EntryPointLike] | None = None) -
         if manifest.name in manifests:
             raise ConnectorRegistryError(f"two installed connectors are named {manifest.name!r}")
         manifests[manifest.name] = manifest
-    return tuple(manifests[name] for name in sorted(manifests))
+    return manifests
 
 
 def find_connector(name: str, manifests: Iterable[ConnectorManifest] | None = None) -> ConnectorManifest:

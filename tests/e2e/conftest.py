@@ -25,12 +25,22 @@ from dig_contracts.registry import installed_connectors
 
 # The local stacks these tests start note where they listen here, not in the developer's home.
 os.environ.setdefault("DIG_LOCAL_STATE", os.path.join(tempfile.mkdtemp(prefix="dig-e2e-"), "local-stacks.json"))
+# The connectors the shared stack (and every stack these tests start, `dig cost`'s too) runs: SFMC's tests
+# start a stack of their own (test_sfmc.py), so that ten thousand file lines do not go to SFMC as well.
+SHARED_CONNECTORS = "esloyalty,marketo,optimove"
+os.environ["DIG_CONNECTORS"] = SHARED_CONNECTORS
 READY = re.compile(r"ready at (http://127\.0\.0\.1:\d+)")
 FINAL = {"DELIVERED", "FAILED", "SKIPPED"}
+
+
 # Which connectors each event type reaches: a message is final once each of them has recorded an end.
-SUBSCRIBERS = {
-    t.value: {m.name for m in installed_connectors() if t in m.event_types} for t in (*EventType, *InboundEventType)
-}
+def subscribers() -> dict[str, set[str]]:
+    """Which connectors each event type reaches in a stack of the connectors DIG_CONNECTORS names."""
+    manifests = installed_connectors()
+    return {t.value: {m.name for m in manifests if t in m.event_types} for t in (*EventType, *InboundEventType)}
+
+
+SUBSCRIBERS = subscribers()
 
 
 # Run last: it leaves 10,000 messages in the shared stack's tables, and moto answers an index query by
@@ -49,9 +59,10 @@ def delivery(record: dict[str, Any], connector: str = "optimove") -> dict[str, A
 
 
 class LocalStackProcess:
-    def __init__(self, url: str, process: subprocess.Popen[str]) -> None:
+    def __init__(self, url: str, process: subprocess.Popen[str], reaches: dict[str, set[str]] | None = None) -> None:
         self.url = url
         self.process = process
+        self.reaches = reaches or SUBSCRIBERS
         token = subprocess.run(
             [str(Path(sys.executable).parent / "dig"), "local", "token"], capture_output=True, text=True, check=True
         ).stdout.strip()
@@ -76,7 +87,7 @@ class LocalStackProcess:
         def final() -> dict[str, Any] | None:
             record: dict[str, Any] = self.http.get(f"/v1/messages/{message_id}").json()
             ended = {d["connector"] for d in record.get("deliveries") or [] if d["status"] in FINAL}
-            done = record.get("eventType") and ended >= SUBSCRIBERS[record["eventType"]]
+            done = record.get("eventType") and ended >= self.reaches[record["eventType"]]
             return record if done else None
 
         return self.wait_until(final, f"message {message_id} final", timeout)
@@ -96,13 +107,14 @@ def local_stack() -> Iterator[LocalStackProcess]:
     yield from start_local_stack()
 
 
-def start_local_stack() -> Iterator[LocalStackProcess]:
+def start_local_stack(connectors: str = SHARED_CONNECTORS) -> Iterator[LocalStackProcess]:
     # A half-second batching window: tests wait on each delivery; the manifests' windows are longer.
     command = [
         str(Path(sys.executable).parent / "dig"),
         *("local", "--port", "0", "--retry-delay", "1", "--batching-window", "0.5"),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
+    environment = {**os.environ, "DIG_CONNECTORS": connectors}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment)
     assert process.stdout is not None
     url = None
     seen = []
@@ -121,7 +133,13 @@ def start_local_stack() -> Iterator[LocalStackProcess]:
         raise AssertionError("dig local did not start:\n" + "".join(seen))
     # Keep reading what it prints (and drop it): a full pipe would block the stack on its next line.
     threading.Thread(target=collections.deque, args=(process.stdout, 0), name="drain", daemon=True).start()
-    stack = LocalStackProcess(url, process)
+    previous = os.environ["DIG_CONNECTORS"]
+    os.environ["DIG_CONNECTORS"] = connectors
+    try:
+        reaches = subscribers()
+    finally:
+        os.environ["DIG_CONNECTORS"] = previous
+    stack = LocalStackProcess(url, process, reaches)
     try:
         yield stack
     finally:

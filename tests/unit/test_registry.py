@@ -111,3 +111,11 @@ def test_make_lock_compiles_every_lock_a_manifest_or_its_jobs_name_from_requirem
 def test_a_manifests_requirements_name_a_package_and_a_file() -> None:
     with pytest.raises(ValidationError, match="requirements"):
         manifest("acme").model_validate({**manifest("acme").model_dump(), "requirements": "no-colon.txt"})
+
+
+def test_a_deployment_runs_the_connectors_dig_connectors_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIG_CONNECTORS", "optimove, esloyalty")
+    assert [m.name for m in installed_connectors()] == ["esloyalty", "optimove"]
+    monkeypatch.setenv("DIG_CONNECTORS", "optimove,zendesk")
+    with pytest.raises(ConnectorRegistryError, match="DIG_CONNECTORS names zendesk, not installed"):
+        installed_connectors()
