@@ -1,0 +1,51 @@
+"""How the core wires the Salesforce Marketing Cloud connector (see dig_contracts.manifest): its rule,
+queue, function, settings and secret come from here; nothing in the core names it."""
+
+from dig_contracts.events import EventType
+from dig_contracts.manifest import ConnectorManifest, SecretSetting, Setting
+
+AUTH_BASE_URL = "SFMC_AUTH_BASE_URL"
+SECRET_ID = "SFMC_SECRET_ID"  # noqa: S105 - the variable holding the secret's name
+
+MANIFEST = ConnectorManifest(
+    name="sfmc",
+    description="Salesforce Marketing Cloud: transactional email, data extensions, journey entry",
+    # The event types its configuration can map (config.EVENT_SOURCES).
+    event_types=(
+        EventType.MEMBER_REGISTRATION,
+        EventType.REDEMPTION,
+        EventType.MEMBER_TIER,
+        EventType.PARTNER_CARD_LINK,
+        EventType.BADGE_AWARD,
+        EventType.MEMBER_PROFILE_UPDATE,
+    ),
+    handler="connectors.sfmc.handler.lambda_handler",
+    packages=("connectors.sfmc",),
+    # Salesforce recommends 500 recipients or fewer a call when they carry attributes.
+    batch_size=500,
+    max_batching_window_seconds=5,
+    max_concurrency=2,
+    max_receive_count=5,
+    timeout_seconds=120,
+    memory_mb=512,
+    # 202 only means "queued": each send's status and each asynchronous upsert's rows are asked for later.
+    polled_results=True,
+    config_parser="connectors.sfmc.config.parse_config",
+    sample_config="connectors.sfmc:sample_config.json",
+    settings=(
+        Setting(
+            env=AUTH_BASE_URL,
+            context_key="sfmcAuthBaseUrl",
+            default="https://mcxxxxxxxxxxxxxxxxxxxxxxxxxx.auth.marketingcloudapis.com",
+            description="The tenant's auth base (Installed Packages): https://<subdomain>.auth.marketingcloudapis.com",
+        ),
+    ),
+    secrets=(
+        SecretSetting(
+            env=SECRET_ID,
+            context_key="sfmcSecretName",
+            default_name="dig/sfmc",
+            description='Secrets Manager secret: {"clientId": "...", "clientSecret": "..."} of an installed package',
+        ),
+    ),
+)
