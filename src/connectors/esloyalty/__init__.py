@@ -1,4 +1,2 @@
-"""The Esloyalty connector: ES Loyalty events delivered to the provider.
-
-Scaffolded by ``dig connector new``.
-"""
+"""The ES Loyalty connector: the return path's last leg, inbound events delivered to ES Loyalty as
+signed webhooks (Standard Webhooks). Scaffolded by ``dig connector new``."""

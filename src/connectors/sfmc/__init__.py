@@ -1,4 +1,2 @@
-"""The Sfmc connector: ES Loyalty events delivered to the provider.
-
-Scaffolded by ``dig connector new``.
-"""
+"""The Salesforce Marketing Cloud connector: transactional email, journey entry and data extension
+rows. Scaffolded by ``dig connector new``."""
