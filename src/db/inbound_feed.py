@@ -5,7 +5,8 @@ per event type and day), never a scan.
 The cursor is where the last page ended (its receivedAt and message id), opaque to the client. A page
 holds only events recorded more than ``SETTLE_SECONDS`` ago: an event whose record is being written
 at the moment of the read (with an earlier receivedAt) is not skipped by a cursor already past it.
-Without a cursor the feed starts at the oldest event the audit trail still keeps.
+Without a cursor the feed starts ``since`` a moment (by default a day ago; at most as far back as the
+audit trail keeps): a first pull, or one after a lost cursor, reads a few day partitions, not a month's.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 TYPE_INDEX = "byEventType"
 SETTLE_SECONDS = 5
 MAX_PAGE = 200
+DEFAULT_SINCE = timedelta(days=1)
 
 
 @dataclass
@@ -57,10 +59,12 @@ class InboundFeed:
         self._retention_days = retention_days
         self._clock = clock
 
-    def page(self, after: str | None, limit: int = 100) -> FeedPage:
+    def page(self, after: str | None, limit: int = 100, since: datetime | None = None) -> FeedPage:
         limit = max(1, min(limit, MAX_PAGE))
         now = self._clock()
-        position = decode_cursor(after) if after else iso(now - timedelta(days=self._retention_days))
+        oldest = now - timedelta(days=self._retention_days)
+        start = max(since, oldest) if since is not None else now - DEFAULT_SINCE
+        position = decode_cursor(after) if after else iso(min(start, now))
         until = iso(now - timedelta(seconds=SETTLE_SECONDS))
         page = FeedPage(nextCursor=after)
         day = datetime.fromisoformat(position[:10]).date()

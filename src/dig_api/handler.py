@@ -22,6 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import AwareDatetime, BeforeValidator
 
 from db.records import iso, utc_now
 from dig_api import dependencies
@@ -132,6 +133,17 @@ def error_responses(*statuses: int) -> dict[int, Any]:
 POST_ERRORS = error_responses(400, 413, 415, 422, 503)
 EVENT_ERRORS = error_responses(400, 409, 413, 415, 422, 503)
 READ_ERRORS = error_responses(404, 503)
+
+
+def _rfc3339(value: object) -> object:
+    """A query's timestamp as RFC 3339 text only: pydantic would read "0.5" as seconds since 1970."""
+    if isinstance(value, str) and not RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2026-12-01T00:00:00Z")
+    return value
+
+
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 def caller() -> Caller:
@@ -276,16 +288,18 @@ def post_inbound(connector: str, source: str):
     summary="What providers told DIG, for ES Loyalty to pull",
     description="The inbound events (MEMBER_CONSENT_CHANGED, POINTS_AWARD_REQUESTED, PAYOUT_STATUS_CHANGED), "
     "oldest first, each with the id DIG's webhooks carry as webhook-id (deduplicate on it). Pass the page's "
-    "nextCursor as `after` for the next page; an empty page keeps the cursor: ask again later. For ES Loyalty "
-    "deployments that cannot take DIG's signed webhooks.",
+    "nextCursor as `after` for the next page; an empty page keeps the cursor: ask again later. Without `after`, "
+    "the feed starts at `since` (default: a day ago; at most as far back as the audit trail keeps). For ES "
+    "Loyalty deployments that cannot take DIG's signed webhooks.",
     responses={200: json_response("A page of inbound events", InboundEventsPage), **error_responses(404, 422, 503)},
     tags=["inbound"],
 )
 def get_inbound_events(
     after: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
+    since: Annotated[Timestamp | None, Query()] = None,
 ):
-    page = providers.inbound().page(after, limit)
+    page = providers.inbound().page(after, limit, since)
     # Absent fields left out, as the webhooks carry the same envelope.
     body = InboundEventsPage(events=page.events, nextCursor=page.nextCursor).model_dump_json(exclude_none=True)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)

@@ -207,9 +207,9 @@ class InboundService:
             raise ServiceUnavailable("the event bus did not take the webhook; send it again")
         return receipt
 
-    def page(self, after: str | None, limit: int) -> FeedPage:
+    def page(self, after: str | None, limit: int, since: datetime | None = None) -> FeedPage:
         try:
-            return self._feed.page(after, limit)
+            return self._feed.page(after, limit, since)
         except ValueError:
             # 404, not 422: any text fits the parameter's schema; this one names no page DIG gave.
             raise NotFound(

@@ -450,3 +450,15 @@ def test_forgetting_a_member_erases_the_webhooks_their_inbound_events_came_in(au
     kept = receipts.get("r-9")
     assert kept is not None
     assert kept.body == "{}"
+
+
+def test_without_a_cursor_the_feed_starts_a_day_ago_or_since_a_moment_within_the_retention(
+    audit_store: DynamoAuditStore,
+) -> None:
+    old = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    InboundEmitter("optimove", audit_store, FakePublisher(), clock=lambda: old).emit([consent()])
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    feed = InboundFeed(audit_store.table, retention_days=30, clock=lambda: now)
+    assert feed.page(None, 10).events == []  # three days old: before the default day
+    assert len(feed.page(None, 10, since=old - timedelta(hours=1)).events) == 1
+    assert feed.page(None, 10, since=old + timedelta(hours=1)).events == []
