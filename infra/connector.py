@@ -416,7 +416,8 @@ class ConnectorModule(Construct):
             ),
         )
         self._observability.watch_function(f"{self.manifest.name.title()}{construct_id}", function)
-        self._observability.watch_job(self.manifest.name, job.name)
+        if job.reports_lateness:
+            self._observability.watch_job(self.manifest.name, job.name)
         return function
 
     def _bucket_logical_id(self, bucket: s3.IBucket) -> str:

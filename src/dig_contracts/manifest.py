@@ -82,6 +82,9 @@ class ScheduledJob(BaseModel):
     # Whether it emits the manifest's inbound events (a poll of the provider's feed: the return path):
     # it gets the bus and the audit trail's batch reads and writes.
     emits: bool = False
+    # Whether it reports JobLate and JobInputMissing (a job with a daily deadline and inputs), which raise
+    # alarms; a job without (a poll) is watched by its function's Errors alarm only.
+    reports_lateness: bool = True
 
     def state_prefix(self, connector: str) -> str:
         return f"jobs/{connector}/{self.name}/"

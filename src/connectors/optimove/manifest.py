@@ -69,6 +69,8 @@ UNSUBSCRIBES_JOB = ScheduledJob(
     memory_mb=512,
     timeout_seconds=300,
     emits=True,
+    # A failed poll raises (the function's Errors alarm) and the next hour reads the same days again.
+    reports_lateness=False,
 )
 
 MANIFEST = ConnectorManifest(
