@@ -1,4 +1,4 @@
-"""Optimove's daily batch channel on `dig local`, as ES Loyalty and an operator use it: a 20,000-member
+"""Optimove's daily batch channel on `dig local`, as ES Loyalty and an operator use it: a 10,000-member
 extract uploaded, its day built with `dig feed run` and loaded by the simulated Optimove; the next
 day's extract, with 500 members changed, 100 new and 3 bad rows, delivering exactly those 600; the
 day built again, byte for byte the same."""
@@ -19,7 +19,7 @@ from connectors.optimove.local import FEED_BUCKET
 from tests.e2e.conftest import LocalStackProcess
 from tests.e2e.test_files import aws, client, dig, file_done
 
-MEMBERS = 20_000
+MEMBERS = 10_000
 PREFIX = "dig/"
 
 
