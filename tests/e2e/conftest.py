@@ -43,7 +43,7 @@ def subscribers() -> dict[str, set[str]]:
 SUBSCRIBERS = subscribers()
 
 
-# Run last: it leaves 10,000 messages in the shared stack's tables, and moto answers an index query by
+# Run last: it leaves 5,000 messages in the shared stack's tables, and moto answers an index query by
 # scanning the whole table, so every test after it would wait longer for the same answers.
 RUN_LAST = ("test_files.py::test_a_large_events_file",)
 
