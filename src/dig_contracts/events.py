@@ -36,6 +36,8 @@ class EventType(StrEnum):
     MEMBER_TIER = "MEMBER_TIER"
     PARTNER_CARD_LINK = "PARTNER_CARD_LINK"
     BADGE_AWARD = "BADGE_AWARD"
+    OPT_IN_SMS = "OPT_IN_SMS"
+    VOUCHER_ISSUED = "VOUCHER_ISSUED"
 
 
 def _require_text(value: Any) -> Any:
@@ -109,6 +111,19 @@ class OptInEmailData(StrictModel):
     source: Name | None = None
 
 
+# E.164: a plus, a country code and at most 15 digits in all (never long enough to be a card number).
+MobileNumber = Annotated[
+    StrictStr,
+    Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164 mobile number", examples=["+14165550123"]),
+]
+
+
+class OptInSmsData(StrictModel):
+    mobileNumber: MobileNumber
+    optIn: StrictBool
+    source: Name | None = None
+
+
 class Money(StrictModel):
     amount: Annotated[
         StrictStr, Field(pattern=r"^-?\d{1,15}(\.\d{1,4})?$", description="A decimal string", examples=["25.00"])
@@ -174,6 +189,20 @@ class BadgeAwardData(StrictModel):
     category: Name | None = None
 
 
+class VoucherIssuedData(StrictModel):
+    voucherId: Identifier
+    name: Name
+    codeReference: Identifier = Field(
+        description=(
+            "What the member is shown or scans to use the voucher, or a reference to it; DIG refuses any "
+            "value a payment card number could be, as everywhere"
+        )
+    )
+    value: Money | None = None
+    expiresAt: Rfc3339 | None = None
+    offerId: Identifier | None = None
+
+
 class EnvelopeFields(StrictModel):
     eventId: Identifier = Field(description="Unique id of the event in ES Loyalty; DIG deduplicates on it")
     occurredAt: Rfc3339
@@ -232,6 +261,16 @@ class BadgeAwardEvent(EnvelopeFields):
     data: BadgeAwardData
 
 
+class OptInSmsEvent(EnvelopeFields):
+    eventType: Literal[EventType.OPT_IN_SMS]
+    data: OptInSmsData
+
+
+class VoucherIssuedEvent(EnvelopeFields):
+    eventType: Literal[EventType.VOUCHER_ISSUED]
+    data: VoucherIssuedData
+
+
 LoyaltyEvent = Annotated[
     MemberRegistrationEvent
     | OptInEmailEvent
@@ -239,7 +278,9 @@ LoyaltyEvent = Annotated[
     | MemberProfileUpdateEvent
     | MemberTierEvent
     | PartnerCardLinkEvent
-    | BadgeAwardEvent,
+    | BadgeAwardEvent
+    | OptInSmsEvent
+    | VoucherIssuedEvent,
     Field(discriminator="eventType"),
 ]
 EVENT_MODELS: dict[EventType, type[EnvelopeFields]] = {
@@ -250,6 +291,8 @@ EVENT_MODELS: dict[EventType, type[EnvelopeFields]] = {
     EventType.MEMBER_TIER: MemberTierEvent,
     EventType.PARTNER_CARD_LINK: PartnerCardLinkEvent,
     EventType.BADGE_AWARD: BadgeAwardEvent,
+    EventType.OPT_IN_SMS: OptInSmsEvent,
+    EventType.VOUCHER_ISSUED: VoucherIssuedEvent,
 }
 loyalty_event_adapter: TypeAdapter[Any] = TypeAdapter(LoyaltyEvent)
 

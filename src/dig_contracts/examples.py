@@ -90,6 +90,28 @@ _EXAMPLES: dict[EventType, dict[str, Any]] = {
             "category": "dining",
         },
     },
+    EventType.OPT_IN_SMS: {
+        "eventId": "evt-sms-0001",
+        "eventType": "OPT_IN_SMS",
+        "occurredAt": "2026-11-21T09:17:00-05:00",
+        "memberId": "M-100001",
+        "data": {"mobileNumber": "+14165550123", "optIn": True, "source": "app-settings"},
+    },
+    EventType.VOUCHER_ISSUED: {
+        "eventId": "evt-voucher-0001",
+        "eventType": "VOUCHER_ISSUED",
+        "occurredAt": "2026-11-21T15:00:00-05:00",
+        "memberId": "M-100001",
+        "locale": "fr-CA",
+        "data": {
+            "voucherId": "V-70001",
+            "name": "10 $ de rabais",
+            "codeReference": "ACME-X7K2-PQ9M",
+            "value": {"amount": "10.00", "currency": "CAD"},
+            "expiresAt": "2026-12-31T23:59:59-05:00",
+            "offerId": "OFF-2026-12",
+        },
+    },
 }
 
 

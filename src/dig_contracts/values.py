@@ -12,8 +12,10 @@ from dig_contracts.events import (
     MemberRegistrationEvent,
     MemberTierEvent,
     OptInEmailEvent,
+    OptInSmsEvent,
     PartnerCardLinkEvent,
     RedemptionEvent,
+    VoucherIssuedEvent,
 )
 
 COMMON = frozenset({"memberId", "eventId", "programId", "occurredAt"})
@@ -74,5 +76,20 @@ def event_values(event: EnvelopeFields) -> dict[str, Any]:
             "awardedAt": badge.awardedAt,
             "pointsAwarded": badge.pointsAwarded,
             "category": badge.category,
+        }
+    elif isinstance(event, OptInSmsEvent):
+        values |= {"mobileNumber": event.data.mobileNumber, "optIn": event.data.optIn, "source": event.data.source}
+    elif isinstance(event, VoucherIssuedEvent):
+        voucher = event.data
+        values |= {
+            "voucherId": voucher.voucherId,
+            "voucherName": voucher.name,
+            "codeReference": voucher.codeReference,
+            "voucherValue": voucher.value,
+            "voucherAmount": voucher.value.decimal if voucher.value else None,
+            "voucherCurrency": voucher.value.currency if voucher.value else None,
+            "voucherExpiresAt": voucher.expiresAt,
+            "offerId": voucher.offerId,
+            "issuedAt": event.occurredAt,
         }
     return values

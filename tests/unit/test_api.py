@@ -178,6 +178,17 @@ def test_a_card_number_sent_as_a_json_float_is_refused(bus: FakePublisher, audit
     assert not audit.messages
 
 
+def test_a_voucher_code_that_could_be_a_card_number_is_refused(bus: FakePublisher, audit: FakeAuditStore) -> None:
+    event = example_event("VOUCHER_ISSUED")
+    event["data"]["codeReference"] = "4111-1111-1111-1111"
+    status, _, body = call("POST", "/v1/events", event)
+    assert status == 422
+    refusal = "must not contain a payment card number (DIG never accepts card numbers)"
+    assert {"field": "data.codeReference", "rule": refusal} in body["error"]["details"]
+    assert not bus.published
+    assert not audit.messages
+
+
 def test_an_event_over_1_mb_is_413() -> None:
     event = example_event("MEMBER_PROFILE_UPDATE")
     event["data"]["profile"]["bio"] = "x" * 1_000_001

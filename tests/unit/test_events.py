@@ -132,3 +132,18 @@ def test_the_message_id_is_derived_from_the_event_id() -> None:
 
 def test_examples_cover_every_event_type() -> None:
     assert set(all_examples()) == set(EventType)
+
+
+@pytest.mark.parametrize("number", ["4165550123", "+04165550123", "+1 416 555 0123", "+1234567890123456"])
+def test_an_sms_opt_in_needs_an_e164_mobile_number(number: str) -> None:
+    document = example_event("OPT_IN_SMS")
+    document["data"]["mobileNumber"] = number
+    assert [field for field, _ in errors_of(document)] == ["data.mobileNumber"]
+
+
+def test_a_voucher_needs_an_id_a_name_and_a_code_reference_and_nothing_else() -> None:
+    document = example_event("VOUCHER_ISSUED")
+    document["data"] = {"voucherId": "V-1", "name": "10 off", "codeReference": "X-1"}
+    assert parse_event(document).data.value is None
+    del document["data"]["codeReference"]
+    assert errors_of(document) == [("data.codeReference", "is required")]
