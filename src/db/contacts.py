@@ -36,6 +36,27 @@ class MemberContact:
     locale: str | None = None
     seen_at: str = ""  # the newest occurredAt (UTC ISO) the data came from: older events never overwrite it
     expires_at: int = 0
+    # The member's mobile number and SMS consent, from OPT_IN_SMS events only, with their own clock: a
+    # consent is never overwritten by an older one, whatever newer email or locale DIG has seen.
+    mobile: str | None = None
+    sms_opt_in: bool | None = None
+    sms_seen_at: str = ""
+
+    @property
+    def known(self) -> bool:
+        """Whether anything is held (an erased or empty contact holds nothing)."""
+        return bool(self.email or self.locale or self.mobile)
+
+    @property
+    def sms_number(self) -> str | None:
+        """Where an SMS may go: the mobile number of a member whose latest SMS consent is a yes."""
+        return self.mobile if self.sms_opt_in else None
+
+    def with_sms_consent(self, mobile: str, opt_in: bool, occurred_at: str) -> MemberContact:
+        """This contact with an SMS opt-in or opt-out, where it is not older than the consent known."""
+        if occurred_at < self.sms_seen_at or (mobile, opt_in) == (self.mobile, self.sms_opt_in):
+            return self
+        return replace(self, mobile=mobile, sms_opt_in=opt_in, sms_seen_at=occurred_at)
 
     def merged(self, email: str | None, locale: str | None, occurred_at: str) -> MemberContact:
         """This contact with an event's data, where that event is not older than what is known."""
@@ -84,13 +105,16 @@ class DynamoContactStore:
             expires_at = int(item["expiresAt"]["N"])
             if expires_at < now:  # expired, and not yet removed by DynamoDB's TTL
                 continue
-            if "email" not in item and "locale" not in item:  # erased on request
+            if "email" not in item and "locale" not in item and "mobile" not in item:  # erased on request
                 continue
             found[item["pk"]["S"].removeprefix("CONTACT#")] = MemberContact(
                 email=item["email"]["S"] if "email" in item else None,
                 locale=item["locale"]["S"] if "locale" in item else None,
-                seen_at=item["seenAt"]["S"],
+                seen_at=item.get("seenAt", {}).get("S", ""),
                 expires_at=expires_at,
+                mobile=item["mobile"]["S"] if "mobile" in item else None,
+                sms_opt_in=item["smsOptIn"]["BOOL"] if "smsOptIn" in item else None,
+                sms_seen_at=item.get("smsSeenAt", {}).get("S", ""),
             )
         return found
 
@@ -100,7 +124,7 @@ class DynamoContactStore:
         for member, contact in contacts.items():
             before = known.get(member)
             fresh = before is not None and before.expires_at - now > self._retention_seconds - REFRESH_AFTER_SECONDS
-            if (before == contact and fresh) or not (contact.email or contact.locale):
+            if (before == contact and fresh) or not contact.known:
                 continue
             item: dict[str, Any] = {
                 "pk": {"S": contact_pk(member)},
@@ -120,6 +144,12 @@ class DynamoContactStore:
                 )
             if contact.locale:
                 item["locale"] = {"S": contact.locale}
+            if contact.mobile:
+                item |= {
+                    "mobile": {"S": contact.mobile},
+                    "smsOptIn": {"BOOL": bool(contact.sms_opt_in)},
+                    "smsSeenAt": {"S": contact.sms_seen_at},
+                }
             items.append(item)
         self._table.batch_put(items)
 

@@ -95,7 +95,7 @@ def forget_contact(table: Table, member_id: str) -> bool:
         answer = table.call(
             "update_item",
             Key={"pk": {"S": contact_pk(member_id)}, "sk": {"S": CONTACT_SK}},
-            UpdateExpression="REMOVE email, locale SET erasedAt = :now",
+            UpdateExpression="REMOVE email, locale, mobile, smsOptIn, smsSeenAt SET erasedAt = :now",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":now": {"S": now}},
             ReturnValues="UPDATED_OLD",

@@ -1,6 +1,7 @@
 """Each member's contact data for a batch: what the member contact store holds (db.contacts),
 updated by the newer events of the batch, and stored again before anything is sent, so that a later
-mail finds it. Any connector that addresses members by email uses it."""
+mail finds it. Any connector that addresses members by email or SMS uses it; an SMS consent comes
+from OPT_IN_SMS events alone, so a connector that sends SMS must list that type in its manifest."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 
 from db.contacts import ContactStore, MemberContact
 from dig_connector_kit.model import InboundMessage
-from dig_contracts.events import EnvelopeFields
+from dig_contracts.events import EnvelopeFields, OptInSmsEvent
 
 
 def utc_key(event: EnvelopeFields) -> str:
@@ -31,6 +32,9 @@ def member_contacts(store: ContactStore | None, messages: Sequence[InboundMessag
     contacts = dict(known)
     for event in sorted(events, key=utc_key):
         email, locale = event_contact(event)
-        contacts[event.memberId] = contacts.get(event.memberId, MemberContact()).merged(email, locale, utc_key(event))
+        contact = contacts.get(event.memberId, MemberContact()).merged(email, locale, utc_key(event))
+        if isinstance(event, OptInSmsEvent):
+            contact = contact.with_sms_consent(event.data.mobileNumber, event.data.optIn, utc_key(event))
+        contacts[event.memberId] = contact
     store.keep(contacts, known)
     return contacts

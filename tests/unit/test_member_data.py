@@ -55,6 +55,37 @@ def test_contacts_keep_the_newest_data_and_forget_on_request(kind: str, store: D
     assert contacts.members_by_email(["new@example.com"]) == {}
 
 
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_an_sms_consent_is_kept_on_its_own_clock_and_erased_with_the_member(kind: str, store: DynamoAuditStore) -> None:
+    contacts: Any = DynamoContactStore(store.table, retention_days=30) if kind == "dynamo" else FakeContactStore()
+    opted_in = MemberContact().with_sms_consent("+14165550123", True, "2026-11-21T10:00:00.000000Z")
+    contacts.keep({"M-1": opted_in}, {})
+    stored = contacts.get(["M-1"])["M-1"]
+    assert (stored.mobile, stored.sms_opt_in, stored.sms_number, stored.email) == (
+        "+14165550123",
+        True,
+        "+14165550123",
+        None,
+    )
+    # A newer email does not make an older opt-out win over the opt-in; a newer opt-out does.
+    with_email = stored.merged("ada@example.com", None, "2026-11-23T10:00:00.000000Z")
+    assert with_email.with_sms_consent("+14165550123", False, "2026-11-20T10:00:00.000000Z") == with_email
+    opted_out = with_email.with_sms_consent("+14165550123", False, "2026-11-22T10:00:00.000000Z")
+    contacts.keep({"M-1": opted_out}, {"M-1": stored})
+    again = contacts.get(["M-1"])["M-1"]
+    assert (again.email, again.mobile, again.sms_opt_in, again.sms_number) == (
+        "ada@example.com",
+        "+14165550123",
+        False,
+        None,
+    )
+    contacts.forget("M-1")
+    assert contacts.get(["M-1"]) == {}
+    if kind == "dynamo":
+        item = store.client.get_item(TableName=AUDIT, Key={"pk": {"S": "CONTACT#M-1"}, "sk": {"S": "CONTACT"}})["Item"]
+        assert not {"email", "mobile", "smsOptIn", "smsSeenAt", "locale"} & set(item)
+
+
 def test_contact_data_expires_after_the_retention_and_is_refreshed_by_later_events(store: DynamoAuditStore) -> None:
     clock = Clock()
     contacts = DynamoContactStore(store.table, retention_days=30, clock=clock)

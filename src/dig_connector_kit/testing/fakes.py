@@ -188,7 +188,7 @@ class FakeContactStore:
 
     def keep(self, contacts: Mapping[str, MemberContact], known: Mapping[str, MemberContact]) -> None:
         for member, contact in contacts.items():
-            if (contact.email or contact.locale) and known.get(member) != contact:
+            if contact.known and known.get(member) != contact:
                 self.contacts[member] = contact
                 self.writes += 1
 
