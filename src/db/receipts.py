@@ -48,6 +48,8 @@ class ReceiptStore:
             item["body"] = {"S": receipt.body}
         if receipt.contentType:
             item["contentType"] = {"S": receipt.contentType[:200]}
+        if receipt.handshake:
+            item["handshake"] = {"BOOL": True}
         self._table.call("put_item", Item=item)
 
     def get(self, receipt_id: str) -> WebhookReceipt | None:
@@ -63,4 +65,5 @@ class ReceiptStore:
             receivedAt=datetime.fromisoformat(item["receivedAt"]["S"].replace("Z", "+00:00")),
             body=body,
             contentType=item.get("contentType", {}).get("S"),
+            handshake=item.get("handshake", {}).get("BOOL", False),
         )

@@ -59,6 +59,11 @@ class SourceSpec(BaseModel):
     postback_url: str | None = None
     postback_answer: str = "VERIFIED"
     max_body_bytes: int = 64 * 1024
+    handshake_keys: tuple[str, ...] = ()
+
+
+HANDSHAKE_MAX_BYTES = 1024
+HANDSHAKE_MAX_VALUE_CHARS = 256
 
 
 def parse_sources(text: str) -> dict[str, dict[str, SourceSpec]]:
@@ -83,6 +88,24 @@ class WebhookRequest:
 def _hmac(secret: str, message: bytes, encoding: str) -> str:
     digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     return digest.hex() if encoding == "hex" else base64.b64encode(digest).decode()
+
+
+def is_handshake(spec: SourceSpec, request: WebhookRequest) -> bool:
+    """Whether the request is the source's unsigned subscription handshake (WebhookSource.handshake_keys):
+    no signature header, and a small JSON object of exactly the declared keys, each a short string."""
+    if not spec.handshake_keys or len(request.body) > HANDSHAKE_MAX_BYTES:
+        return False
+    if spec.header and request.headers.get(spec.header.lower()):
+        return False  # signed: verified as a notification, never let through as a handshake
+    try:
+        document = json.loads(request.body)
+    except ValueError:
+        return False
+    return (
+        isinstance(document, dict)
+        and set(document) == set(spec.handshake_keys)
+        and all(isinstance(v, str) and 0 < len(v) <= HANDSHAKE_MAX_VALUE_CHARS for v in document.values())
+    )
 
 
 def verify(spec: SourceSpec, secret: str, request: WebhookRequest, now: float) -> None:
@@ -188,8 +211,10 @@ class InboundService:
             secret = self._secret(spec.secretName)
         except Exception:
             raise ServiceUnavailable("the webhook's secret cannot be read right now; send it again") from None
-        verify(spec, secret, request, self._clock())
-        if spec.verification == "postback":
+        handshake = is_handshake(spec, request)
+        if not handshake:
+            verify(spec, secret, request, self._clock())
+        if spec.verification == "postback" and not handshake:
             post_back(spec, request, self._send)
         receipt = WebhookReceipt(
             connector=request.connector,
@@ -198,6 +223,7 @@ class InboundService:
             receivedAt=datetime.fromtimestamp(self._clock()).astimezone(),
             body=mask_card_numbers(request.body.decode("utf-8", "replace")),  # masked before anything keeps it
             contentType=request.content_type,
+            handshake=handshake,
         )
         try:
             self._receipts.keep(receipt)

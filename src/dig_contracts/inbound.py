@@ -167,6 +167,9 @@ class WebhookReceipt(BaseModel):
     receivedAt: datetime
     body: str = Field(description="The body as received (UTF-8), card numbers masked")
     contentType: str | None = None
+    # An unsigned subscription handshake (manifest WebhookSource.handshake_keys), not a notification:
+    # the connector completes it with the provider and emits nothing from it.
+    handshake: bool = False
 
 
 def example_inbound(event_type: str, **overrides: Any) -> dict[str, Any]:

@@ -109,6 +109,13 @@ class WebhookSource(BaseModel):
     - ``postback``: the raw body posted back to the provider's ``postback_url``, which must answer
       ``postback_answer`` (Tipalti's IPN: ``VERIFIED``); no secret is needed, but one is still declared
       (``{"secret": ""}`` will do) so every source names one in the same way.
+
+    ``handshake_keys``: a provider that proves the URL is the subscriber's before it signs anything
+    (SFMC's Event Notification Service posts ``{"callbackId", "verificationKey"}`` unsigned, once) gets
+    exactly that through without a signature: a JSON object of exactly these keys, each a short string,
+    no signature header, at most HANDSHAKE_MAX_BYTES. It is kept and handed to the connector marked
+    ``handshake`` (dig_contracts.inbound.WebhookReceipt), which completes it with the provider (only
+    the provider can tell a real key from a forged one) and emits nothing from it.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -128,6 +135,7 @@ class WebhookSource(BaseModel):
     postback_url: str | None = Field(default=None, pattern=r"^https://[^\s]+$")
     postback_answer: str = "VERIFIED"
     max_body_bytes: int = Field(default=64 * 1024, ge=1, le=MAX_WEBHOOK_BODY_BYTES)
+    handshake_keys: tuple[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")], ...] = ()
 
     @model_validator(mode="after")
     def _says_where_to_look(self) -> WebhookSource:

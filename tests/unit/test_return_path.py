@@ -63,6 +63,14 @@ SOURCES = {
             verification="hmac", secretName="mac", header="tipalti-signature", layout="t=,v=", separator="-"
         ),
         "ipn": SourceSpec(verification="postback", secretName="mac", postback_url="https://provider.test/notif/ipn"),
+        # SFMC's Event Notification Service: base64 HMAC-SHA256 of the body; an unsigned handshake first.
+        "ens": SourceSpec(
+            verification="hmac",
+            secretName="mac",
+            header="x-sfmc-ens-signature",
+            encoding="base64",
+            handshake_keys=("callbackId", "verificationKey"),
+        ),
     }
 }
 
@@ -198,6 +206,35 @@ def test_a_post_back_source_is_kept_only_when_the_provider_confirms_it_sent_it()
     )
     assert kept.body == "type=payment_completed&ref=genuine"
     assert POSTED_BACK[-1] == ("https://provider.test/notif/ipn", b"type=payment_completed&ref=genuine")
+
+
+def test_a_sources_unsigned_handshake_is_kept_marked_and_nothing_else_unsigned_gets_through() -> None:
+    publisher, receipts = FakePublisher(), Receipts()
+    inbound = service(publisher, receipts)
+    handshake = b'{"callbackId": "cb-1", "verificationKey": "vk-1"}'
+    receipt = inbound.receive(request("ens", handshake))
+    assert receipt.handshake is True
+    assert publisher.receipts == [receipt]
+    signed_body = b'[{"eventCategoryType": "EngagementEvents.EmailUnsubscribe"}]'
+    signature = base64.b64encode(hmac.new(b"hmac-key", signed_body, hashlib.sha256).digest()).decode()
+    assert inbound.receive(request("ens", signed_body, {"x-sfmc-ens-signature": signature})).handshake is False
+    not_a_handshake = [
+        signed_body,  # a notification without its signature
+        b'{"callbackId": "cb-1", "verificationKey": "vk-1", "extra": "x"}',  # other keys
+        b'{"callbackId": "cb-1", "verificationKey": 7}',  # not strings
+        b'{"callbackId": "cb-1", "verificationKey": "' + b"v" * 300 + b'"}',  # too long
+    ]
+    for body in not_a_handshake:
+        with pytest.raises(ApiError) as refused:
+            inbound.receive(request("ens", body))
+        assert refused.value.status == 401
+    with pytest.raises(ApiError) as forged:  # a handshake's shape with a wrong signature is a notification
+        inbound.receive(request("ens", handshake, {"x-sfmc-ens-signature": "AAAA"}))
+    assert forged.value.status == 403
+    with pytest.raises(ApiError) as elsewhere:  # only a source that declares a handshake takes one
+        inbound.receive(request("signed", handshake))
+    assert elsewhere.value.status == 401
+    assert len(receipts.kept) == 2
 
 
 def test_a_card_number_in_a_webhook_is_masked_before_it_is_kept() -> None:
@@ -393,6 +430,9 @@ def test_a_kept_receipt_reads_back_as_received(audit_store: DynamoAuditStore) ->
     )
     store.keep(receipt)
     assert store.get("r-1") == receipt
+    handshake = receipt.model_copy(update={"receiptId": "r-2", "body": "{}", "handshake": True})
+    store.keep(handshake)
+    assert store.get("r-2") == handshake
 
 
 def test_the_pull_route_names_a_bad_cursor_and_pages_with_exactly_the_webhooks_envelope(
