@@ -150,7 +150,7 @@ class WebhookSource(BaseModel):
     def describe(self, secret_name: str) -> dict[str, Any]:
         """What the DIG API needs to verify it (its INBOUND_SOURCES environment), the secret by name."""
         return {
-            **self.model_dump(exclude={"secret", "description", "name"}, exclude_none=True),
+            **self.model_dump(mode="json", exclude={"secret", "description", "name"}, exclude_none=True),
             "secretName": secret_name,
         }
 
