@@ -7,7 +7,12 @@ UNVERIFIED here, and only here (the README lists the same):
 - the HTTP status and body of a reused messageKey: taken to be a per-recipient ``errorcode`` 109110 in
   the send's answer (``DUPLICATE_MESSAGE_KEY``), read as "sent before";
 - that an asynchronous upsert's results list its rows in the order they were sent (``row_errors``);
-- that a token's ``expires_in`` is honoured to the second (DIG renews 5 minutes early, as FuelSDK does).
+- that a token's ``expires_in`` is honoured to the second (DIG renews 5 minutes early, as FuelSDK does);
+- how many recipients a multi-recipient SMS send takes (``MAX_SMS_RECIPIENTS_PER_CALL``: DIG sends at
+  most 100), and that ``to`` is the E.164 number without its ``+`` (Salesforce's sample: "15555551234");
+- that an ENS ``EngagementEvents.EmailUnsubscribe`` carries ``info.subscriberKey`` (Salesforce's sample
+  has only ``info.to``; its other events carry it): without it, the member is found by the address;
+- the answer of ``POST /platform/v1/ens-verify`` beyond its status (any 2xx is taken as verified).
 """
 
 from __future__ import annotations
@@ -28,11 +33,15 @@ from dig_connector_kit.ratelimit import RateLimit
 LIMITER_KEY = "sfmc-rest"
 SEND_EMAIL = "sendEmail"
 EMAIL_STATUS = "emailStatus"
+SEND_SMS = "sendSms"
+SMS_STATUS = "smsStatus"
+ENS_VERIFY = "ensVerify"
 JOURNEY_EVENT = "journeyEvent"
 ROWS_UPSERT = "asyncUpsert"
 ASYNC_STATUS = "asyncStatus"
 ASYNC_RESULTS = "asyncResults"
 MAX_RECIPIENTS_PER_CALL = 500  # 2,000 allowed; Salesforce recommends 500 or fewer with attributes
+MAX_SMS_RECIPIENTS_PER_CALL = 100  # UNVERIFIED: Salesforce documents no limit for SMS; DIG stays low
 MAX_MESSAGE_KEY_CHARS = 100
 MAX_ROWS_PER_UPSERT = 32_000  # the asynchronous API's hard limit per request
 MAX_UPSERT_BYTES = 5_000_000  # DIG keeps each request within 5 MB, as Segment does
@@ -151,6 +160,45 @@ def email_status(rest: str, key: str, limit: RateLimit) -> Request:
     return Request(EMAIL_STATUS, "GET", f"{rest}/messaging/v1/email/messages/{key}", {}, LIMITER_KEY, limit)
 
 
+def send_sms(rest: str, definition_key: str, recipients: Sequence[Mapping[str, Any]], limit: RateLimit) -> Request:
+    """POST /messaging/v1/sms/messages/: one SMS definition, each recipient with its own messageKey,
+    contactKey, number and attributes; ``resubscribe`` false, so a member who texted STOP is never
+    re-subscribed by a send (that is a compliance decision, not DIG's). 202 means queued, per recipient."""
+    if not 1 <= len(recipients) <= MAX_SMS_RECIPIENTS_PER_CALL:
+        raise ValueError(f"1 to {MAX_SMS_RECIPIENTS_PER_CALL} recipients a call")
+    return Request(
+        SEND_SMS,
+        "POST",
+        f"{rest}/messaging/v1/sms/messages/",
+        {"definitionKey": definition_key, "recipients": list(recipients), "subscriptions": {"resubscribe": False}},
+        LIMITER_KEY,
+        limit,
+    )
+
+
+def sms_number(e164: str) -> str:
+    """The number as the SMS send takes it (UNVERIFIED: see the module's docstring)."""
+    return e164.removeprefix("+")
+
+
+def sms_status(rest: str, key: str, limit: RateLimit) -> Request:
+    """GET /messaging/v1/sms/messages/{messageKey}: SMSSent, SMSQueued or SMSNotSent."""
+    return Request(SMS_STATUS, "GET", f"{rest}/messaging/v1/sms/messages/{key}", {}, LIMITER_KEY, limit)
+
+
+def ens_verify(rest: str, callback_id: str, verification_key: str, limit: RateLimit) -> Request:
+    """POST /platform/v1/ens-verify: completes the callback's two-step verification with the single-use
+    key ENS posted to the callback URL; until then ENS sends it nothing."""
+    return Request(
+        ENS_VERIFY,
+        "POST",
+        f"{rest}/platform/v1/ens-verify",
+        {"callbackId": callback_id, "verificationKey": verification_key},
+        LIMITER_KEY,
+        limit,
+    )
+
+
 def journey_event(
     rest: str, definition_key: str, contact_key: str, data: Mapping[str, str], limit: RateLimit
 ) -> Request:
@@ -226,22 +274,22 @@ def recipient_errors(body: Any) -> dict[str, RecipientError]:
 
 @dataclass(frozen=True)
 class SendStatus:
-    category: str  # EmailSent, EmailQueued, EmailNotSent
+    category: str  # EmailSent, EmailQueued, EmailNotSent; SMSSent, SMSQueued, SMSNotSent
     status_code: str | None = None
     status_message: str | None = None
 
     @property
     def final(self) -> bool:
-        return self.category != "EmailQueued"
+        return not self.category.endswith("Queued")
 
     @property
     def failed(self) -> bool:
-        return self.category == "EmailNotSent"
+        return self.category.endswith("NotSent")
 
 
 def send_status(body: Any) -> SendStatus:
     """``{"eventCategoryType": "TransactionalSendEvents.EmailNotSent", "info": {"statusCode",
-    "statusMessage", ...}}``; ValueError when it is not of that shape."""
+    "statusMessage", ...}}`` (an SMS's the same, SMSNotSent); ValueError when it is not of that shape."""
     if not isinstance(body, dict) or not isinstance(body.get("eventCategoryType"), str):
         raise ValueError("an email status without eventCategoryType")
     info: dict[str, Any] = body["info"] if isinstance(body.get("info"), dict) else {}
@@ -304,6 +352,44 @@ def row_errors(pages: Sequence[Any]) -> dict[int, str]:
 
 def results_count(page: Any) -> int:
     return int(page.get("count", 0)) if isinstance(page, dict) else 0
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    """An ENS ``EngagementEvents.EmailUnsubscribe``: who, by which address, when, and its tracking id."""
+
+    composite_id: str
+    subscriber_key: str | None
+    address: str | None
+    at_ms: int
+
+
+UNSUBSCRIBE_EVENT = "EngagementEvents.EmailUnsubscribe"
+
+
+def ens_events(body: Any) -> list[dict[str, Any]]:
+    """ENS posts a batch, a JSON array of events (one object alone is taken as a batch of one)."""
+    events = body if isinstance(body, list) else [body]
+    return [e for e in events if isinstance(e, dict)]
+
+
+def unsubscribe_of(event: Mapping[str, Any]) -> Unsubscribe | None:
+    """The unsubscribe an ENS event is, or None (another category, or without the fields it needs)."""
+    if event.get("eventCategoryType") != UNSUBSCRIBE_EVENT:
+        return None
+    info = event.get("info") if isinstance(event.get("info"), dict) else {}
+    assert isinstance(info, dict)
+    when = info.get("unsubscribeDate") or event.get("timestampUTC")
+    composite = event.get("compositeId")
+    if not isinstance(when, int | float) or not composite:
+        return None
+    key, address = info.get("subscriberKey"), info.get("to")
+    return Unsubscribe(
+        str(composite),
+        str(key) if key else None,
+        str(address) if address else None,
+        int(when),
+    )
 
 
 def fingerprint(text: str) -> str:

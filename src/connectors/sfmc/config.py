@@ -36,6 +36,20 @@ EVENT_SOURCES: dict[EventType, frozenset[str]] = {
     EventType.MEMBER_TIER: frozenset({"newTier", "previousTier", "effectiveAt"}),
     EventType.PARTNER_CARD_LINK: frozenset({"linkId", "partner", "cardholderType", "linkStatus"}),
     EventType.BADGE_AWARD: frozenset({"badgeId", "badgeName", "awardedAt", "pointsAwarded", "category"}),
+    EventType.OPT_IN_SMS: frozenset({"mobileNumber", "optIn", "source"}),
+    EventType.VOUCHER_ISSUED: frozenset(
+        {
+            "voucherId",
+            "voucherName",
+            "codeReference",
+            "voucherValue",
+            "voucherAmount",
+            "voucherCurrency",
+            "voucherExpiresAt",
+            "offerId",
+            "issuedAt",
+        }
+    ),
     # A profile update offers its profile's and Extended Member Data's fields as profile.<name> and
     # extendedData.<name>: any name (mapping.source_values), checked against the event when it comes.
     EventType.MEMBER_PROFILE_UPDATE: frozenset(),
@@ -54,6 +68,14 @@ class Email(Strict):
     attributes: dict[AttributeName, str] = Field(default_factory=dict, max_length=50)
 
 
+class Sms(Strict):
+    """A transactional SMS send definition (its message and short code live in SFMC): sent only to a
+    member whose latest OPT_IN_SMS is a yes (the member contact store)."""
+
+    definitionKey: Key
+    attributes: dict[AttributeName, str] = Field(default_factory=dict, max_length=50)
+
+
 class Journey(Strict):
     """A Journey Builder API entry event: fired at most once per ES Loyalty event."""
 
@@ -63,6 +85,7 @@ class Journey(Strict):
 
 class EventMapping(Strict):
     email: Email | None = None
+    sms: Sms | None = None
     journey: Journey | None = None
     dataExtensions: list[str] = Field(default_factory=list, description="Names of dataExtensions written from it")
 
@@ -76,6 +99,14 @@ class DataExtension(Strict):
     columns: dict[AttributeName, str] = Field(min_length=1, max_length=MAX_DATA_EXTENSION_COLUMNS)
 
 
+class EventNotifications(Strict):
+    """SFMC's Event Notification Service callback DIG's ``POST /v1/inbound/sfmc/ens`` is registered as:
+    its id, so that only its verification is completed (an unsubscribe comes back signed with the
+    signature key kept in the ``ens`` webhook's secret)."""
+
+    callbackId: str = Field(min_length=1, max_length=128)
+
+
 class SfmcConfig(Strict):
     schemaVersion: Literal[1] = 1
     accountId: str | None = Field(default=None, pattern=r"^\d{1,12}$", description="The business unit's MID")
@@ -85,6 +116,7 @@ class SfmcConfig(Strict):
     statusCheckSeconds: int = Field(default=300, ge=60, le=86_400, description="When a send's status is asked for")
     events: dict[EventType, EventMapping] = Field(min_length=1)
     dataExtensions: dict[str, DataExtension] = Field(default_factory=dict)
+    eventNotifications: EventNotifications | None = None
 
     @model_validator(mode="after")
     def _business_rules(self) -> SfmcConfig:
@@ -114,6 +146,7 @@ def _problems(config: SfmcConfig) -> Any:
             continue
         uses = [
             *((f"email.attributes.{a}", s) for a, s in (mapping.email.attributes.items() if mapping.email else [])),
+            *((f"sms.attributes.{a}", s) for a, s in (mapping.sms.attributes.items() if mapping.sms else [])),
             *((f"journey.data.{a}", s) for a, s in (mapping.journey.data.items() if mapping.journey else [])),
         ]
         for name in mapping.dataExtensions:

@@ -5,6 +5,8 @@
   "key already used" answer means sent). A recipient SFMC refuses inside its 202 fails that message
   only, with SFMC's code. Each queued send is logged (the kit's call log) and its status asked for
   later (``poll_results``): EmailNotSent (Unsubscribed, Held, a bounce) reaches the audit trail as FAILED.
+- transactional SMS: the same, through the SMS definitions, only to a member whose latest OPT_IN_SMS is
+  a yes (the member contact store); any other member's SMS is skipped, saying why.
 - journey entry: one call per message, at most once (the operation ledger): SFMC has no idempotency key.
 - data extension rows: the batch's rows coalesced per data extension and primary key (the newest event's
   value of each column; a column an older message would set after a newer one was delivered is left out,
@@ -24,36 +26,87 @@ from datetime import UTC
 from typing import Any
 
 from connectors.sfmc import client as api
-from connectors.sfmc.config import SfmcConfig
+from connectors.sfmc.config import EventMapping, SfmcConfig
 from connectors.sfmc.mapping import source_values
+from connectors.sfmc.notifications import read_unsubscribes
 from dig_connector_kit import formatting
 from dig_connector_kit.contacts import member_contacts
-from dig_connector_kit.http import CallResult, Transport
-from dig_connector_kit.model import CallbackReport, Deadline, InboundMessage, LateFailure, Outcome, Result
-from dig_connector_kit.ports import CallLog, ContactStore, Mark, OperationClaim, OperationLedger, WatermarkStore
+from dig_connector_kit.http import CallResult, Request, Transport
+from dig_connector_kit.model import (
+    CallbackReport,
+    Deadline,
+    InboundMessage,
+    LateFailure,
+    Outcome,
+    Result,
+    WebhookReading,
+)
+from dig_connector_kit.ports import (
+    CallLog,
+    ContactStore,
+    Mark,
+    MemberContact,
+    OperationClaim,
+    OperationLedger,
+    WatermarkStore,
+)
+from dig_connector_kit.ratelimit import RateLimit
 from dig_contracts.events import EventType
+from dig_contracts.inbound import WebhookReceipt
 
 NAME = "sfmc"
 EMAIL_OP = "email"
+SMS_OP = "sms"
 JOURNEY_OP = "journey"
 EMAIL_CALL_PREFIX = "email-"
+SMS_CALL_PREFIX = "sms-"
 ROWS_CALL_PREFIX = "rows-"
 ASYNC_RECHECK_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class _Channel:
+    """A transactional channel of the Transactional Messaging API: email or SMS, the same rules."""
+
+    operation: str
+    label: str
+    call_prefix: str
+    call_name: str
+    per_call: int
+    send: Callable[[str, str, Sequence[Mapping[str, Any]], RateLimit], Request]
+    status: Callable[[str, str, RateLimit], Request]
+    definition: Callable[[EventMapping], Any]
+
+
+EMAIL = _Channel(
+    EMAIL_OP, "email", EMAIL_CALL_PREFIX, api.SEND_EMAIL, api.MAX_RECIPIENTS_PER_CALL,
+    api.send_email, api.email_status, lambda mapping: mapping.email,
+)  # fmt: skip
+SMS = _Channel(
+    SMS_OP, "SMS", SMS_CALL_PREFIX, api.SEND_SMS, api.MAX_SMS_RECIPIENTS_PER_CALL,
+    api.send_sms, api.sms_status, lambda mapping: mapping.sms,
+)  # fmt: skip
 
 
 @dataclass
 class _Progress:
     message: InboundMessage
     values: dict[str, str]
+    contact: MemberContact | None = None
+    planned: int = 0  # operations the configuration maps for the event
     outcome: Outcome = field(default_factory=lambda: Outcome(Result.DELIVERED))
     failed: list[str] = field(default_factory=list)
     retry: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     def result(self) -> Outcome:
         if self.failed:
             self.outcome.result, self.outcome.error = Result.FAILED, "; ".join(self.failed)
         elif self.retry:
             self.outcome.result, self.outcome.error = Result.RETRY, "; ".join(self.retry)
+        elif len(self.skipped) >= self.planned:  # nothing of it was for SFMC to do
+            self.outcome.result = Result.SKIPPED
+        self.outcome.notes.extend(self.skipped)
         return self.outcome
 
 
@@ -79,6 +132,30 @@ class SfmcConnector:
         self._watermarks = watermarks
         self._contacts = contacts
 
+    # --- the return path (manifest: webhooks) ------------------------------------------------------
+
+    def read_webhook(self, receipt: WebhookReceipt) -> WebhookReading:
+        """ENS: email unsubscribes to ES Loyalty (connectors.sfmc.notifications); its callback's
+        verification completed with SFMC."""
+        if receipt.handshake:
+            return self._verify_callback(receipt)
+        return read_unsubscribes(receipt, self._contacts)
+
+    def _verify_callback(self, receipt: WebhookReceipt) -> WebhookReading:
+        handshake = json.loads(receipt.body)
+        callback = handshake["callbackId"]
+        configured = self._config().eventNotifications
+        if configured is None or configured.callbackId != callback:
+            # Anyone can post this shape: only the callback DIG was registered as is verified.
+            return WebhookReading(notes=[f"ENS verification for callback {callback}, not the configured one: ignored"])
+        request = api.ens_verify(self._rest(), callback, handshake["verificationKey"], self._config().limits)
+        result = self._transport.send(request, Deadline(60))
+        if result.ok:
+            return WebhookReading(notes=[f"ENS callback {callback} verified"])
+        if result.retryable:
+            raise RuntimeError(f"{api.ENS_VERIFY}: {result.status} {result.error or ''}; tried again from the queue")
+        return WebhookReading(notes=[f"SFMC refused the ENS verification of {callback}: {result.status}"])
+
     # --- delivery -------------------------------------------------------------------------------
 
     def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
@@ -102,7 +179,10 @@ class SfmcConnector:
             values = source_values(event, locale, config.dateFormat)
             if "email" not in values and known is not None and known.email:
                 values["email"] = known.email  # the address an earlier event brought
-            item = _Progress(message, values)
+            planned = sum(x is not None for x in (mapping.email, mapping.sms, mapping.journey))
+            item = _Progress(message, values, known, planned + len(mapping.dataExtensions))
+            if not item.planned:
+                item.skipped.append(f"{message.event_type} maps no email, SMS, journey or data extension")
             if note:
                 item.outcome.notes.append(note)
             progress.append(item)
@@ -116,7 +196,8 @@ class SfmcConnector:
             return outcomes | {
                 i.message.message_id: Outcome(Result.RETRY, error=f"no token: {error}") for i in progress
             }
-        self._emails(progress, config, rest, deadline)
+        self._transactional(EMAIL, progress, config, rest, deadline)
+        self._transactional(SMS, progress, config, rest, deadline)
         self._journeys(progress, config, rest, deadline)
         self._rows(progress, config, rest, deadline)
         outcomes.update({item.message.message_id: item.result() for item in progress})
@@ -128,20 +209,24 @@ class SfmcConnector:
             item.outcome.attempts.extend(result.attempts)
         return result
 
-    def _emails(self, progress: list[_Progress], config: SfmcConfig, rest: str, deadline: Deadline) -> None:
+    def _transactional(
+        self, channel: _Channel, progress: list[_Progress], config: SfmcConfig, rest: str, deadline: Deadline
+    ) -> None:
         by_definition: dict[str, list[tuple[_Progress, dict[str, Any]]]] = {}
         for item in progress:
-            mapping = config.events[EventType(item.message.event_type)].email
+            mapping = channel.definition(config.events[EventType(item.message.event_type)])
             if mapping is None:
                 continue
-            if EMAIL_OP in item.message.completed:
-                item.outcome.notes.append("the email was queued on an earlier attempt")
+            if channel.operation in item.message.completed:
+                item.outcome.notes.append(f"the {channel.label} was queued on an earlier attempt")
                 continue
-            address = item.values.get("email")
-            if not address:
-                item.failed.append("no email is known for the member: no event of theirs has carried one")
+            address = self._address(channel, item)
+            if address is None:
                 continue
-            key = api.message_key(item.message.message_id, mapping.definitionKey)
+            key = api.message_key(
+                item.message.message_id,
+                mapping.definitionKey if channel is EMAIL else f"{channel.operation}:{mapping.definitionKey}",
+            )
             recipient: dict[str, Any] = {
                 "contactKey": item.message.loyalty_event.memberId,
                 "to": address,
@@ -150,13 +235,13 @@ class SfmcConnector:
             }
             by_definition.setdefault(mapping.definitionKey, []).append((item, recipient))
         for definition, entries in by_definition.items():
-            for start in range(0, len(entries), api.MAX_RECIPIENTS_PER_CALL):
-                chunk = entries[start : start + api.MAX_RECIPIENTS_PER_CALL]
+            for start in range(0, len(entries), channel.per_call):
+                chunk = entries[start : start + channel.per_call]
                 items = [item for item, _ in chunk]
-                request = api.send_email(rest, definition, [r for _, r in chunk], config.limits)
+                request = channel.send(rest, definition, [r for _, r in chunk], config.limits)
                 result = self._send(request, deadline, items)
                 if not result.ok:
-                    error = f"{api.SEND_EMAIL}: {result.status} {result.error or ''}".strip()
+                    error = f"{channel.call_name}: {result.status} {result.error or ''}".strip()
                     for item in items:
                         # A resend carries the same messageKeys: SFMC refuses what it queued before.
                         (item.retry if result.retryable else item.failed).append(error)
@@ -166,18 +251,36 @@ class SfmcConnector:
                 for item, recipient in chunk:
                     refusal = refused.get(recipient["messageKey"])
                     if refusal is not None and not refusal.sent_before:
-                        item.failed.append(f"SFMC refused the recipient: {refusal.describe()}")
+                        item.failed.append(f"SFMC refused the {channel.label} recipient: {refusal.describe()}")
                         continue
                     if refusal is not None:
                         item.outcome.notes.append(
                             f"{definition}: SFMC had queued this messageKey before; not sent again"
                         )
-                    item.outcome.completed.add(EMAIL_OP)
+                    item.outcome.completed.add(channel.operation)
                     member = recipient["contactKey"]
                     queued.setdefault(member, {})[item.message.message_id] = [recipient["messageKey"]]
                 if queued:
-                    call_id = f"{EMAIL_CALL_PREFIX}{uuid.uuid4().hex}"
+                    call_id = f"{channel.call_prefix}{uuid.uuid4().hex}"
                     self._call_log.record(NAME, call_id, queued, due_in_seconds=config.statusCheckSeconds)
+
+    @staticmethod
+    def _address(channel: _Channel, item: _Progress) -> str | None:
+        """Where the message goes, or None with the reason recorded: a mail without an address fails
+        (replayable once ES Loyalty sends one); an SMS without consent is skipped (nothing to mend)."""
+        if channel is EMAIL:
+            address = item.values.get("email")
+            if not address:
+                item.failed.append("no email is known for the member: no event of theirs has carried one")
+            return address or None
+        contact = item.contact
+        if contact is None or contact.mobile is None:
+            item.skipped.append("SMS not sent: no SMS consent is known to DIG for the member (no OPT_IN_SMS)")
+            return None
+        if contact.sms_number is None:
+            item.skipped.append(f"SMS not sent: the member opted out of SMS ({contact.sms_seen_at})")
+            return None
+        return api.sms_number(contact.sms_number)
 
     def _journeys(self, progress: list[_Progress], config: SfmcConfig, rest: str, deadline: Deadline) -> None:
         invocation = uuid.uuid4().hex
@@ -293,13 +396,16 @@ class SfmcConnector:
             if carried is None:
                 continue
             if call_id.startswith(EMAIL_CALL_PREFIX):
-                self._email_results(call_id, carried, config, rest, deadline, report)
+                self._send_results(EMAIL, call_id, carried, config, rest, deadline, report)
+            elif call_id.startswith(SMS_CALL_PREFIX):
+                self._send_results(SMS, call_id, carried, config, rest, deadline, report)
             elif call_id.startswith(ROWS_CALL_PREFIX):
                 self._row_results(call_id, carried, config, rest, deadline, report)
         return report
 
-    def _email_results(
+    def _send_results(
         self,
+        channel: _Channel,
         call_id: str,
         carried: dict[str, dict[str, list[str]]],
         config: SfmcConfig,
@@ -312,7 +418,7 @@ class SfmcConnector:
         for member, sent in carried.items():
             for message_id, keys in sent.items():
                 for key in keys:
-                    result = self._transport.send(api.email_status(rest, key, config.limits), deadline)
+                    result = self._transport.send(channel.status(rest, key, config.limits), deadline)
                     try:
                         status = api.send_status(result.body) if result.ok else None
                     except ValueError:
@@ -324,7 +430,7 @@ class SfmcConnector:
                     seen[key] = status.category
                     if status.failed:
                         why = f"{status.status_code or ''} {status.status_message or ''}".strip() or "no reason given"
-                        report.failures.append(LateFailure(message_id, f"SFMC did not send the email: {why}"))
+                        report.failures.append(LateFailure(message_id, f"SFMC did not send the {channel.label}: {why}"))
         if pending:
             self._call_log.record(NAME, call_id, pending, due_in_seconds=config.statusCheckSeconds)
         else:

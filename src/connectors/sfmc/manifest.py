@@ -2,14 +2,33 @@
 queue, function, settings and secret come from here; nothing in the core names it."""
 
 from dig_contracts.events import EventType
-from dig_contracts.manifest import ConnectorManifest, SecretSetting, Setting
+from dig_contracts.inbound import InboundEventType
+from dig_contracts.manifest import MAX_WEBHOOK_BODY_BYTES, ConnectorManifest, SecretSetting, Setting, WebhookSource
 
 AUTH_BASE_URL = "SFMC_AUTH_BASE_URL"
 SECRET_ID = "SFMC_SECRET_ID"  # noqa: S105 - the variable holding the secret's name
+ENS_SIGNATURE_HEADER = "x-sfmc-ens-signature"
+ENS_WEBHOOK = WebhookSource(
+    name="ens",
+    description="Event Notification Service: EngagementEvents.EmailUnsubscribe, a member's email consent withdrawn",
+    # Base64 HMAC-SHA256 of the whole body with the callback's signature key (Salesforce: Notification
+    # Signing); the one unsigned post is the callback's verification, completed by the connector.
+    verification="hmac",
+    header=ENS_SIGNATURE_HEADER,
+    encoding="base64",
+    handshake_keys=("callbackId", "verificationKey"),
+    max_body_bytes=MAX_WEBHOOK_BODY_BYTES,  # ENS batches notifications
+    secret=SecretSetting(
+        env="SFMC_ENS_SECRET_ID",
+        context_key="sfmcEnsSecretName",
+        default_name="dig/sfmc/ens",
+        description='Secrets Manager secret: {"secret": "..."}, the signature key ENS gave when the callback was made',
+    ),
+)
 
 MANIFEST = ConnectorManifest(
     name="sfmc",
-    description="Salesforce Marketing Cloud: transactional email, data extensions, journey entry",
+    description="Salesforce Marketing Cloud: transactional email and SMS, data extensions, journey entry",
     # The event types its configuration can map (config.EVENT_SOURCES).
     event_types=(
         EventType.MEMBER_REGISTRATION,
@@ -18,7 +37,12 @@ MANIFEST = ConnectorManifest(
         EventType.PARTNER_CARD_LINK,
         EventType.BADGE_AWARD,
         EventType.MEMBER_PROFILE_UPDATE,
+        EventType.VOUCHER_ISSUED,
+        # Always taken, mapped or not: the member contact store learns SMS consent from it.
+        EventType.OPT_IN_SMS,
     ),
+    emits=(InboundEventType.MEMBER_CONSENT_CHANGED,),
+    webhooks=(ENS_WEBHOOK,),
     handler="connectors.sfmc.handler.lambda_handler",
     packages=("connectors.sfmc",),
     # Salesforce recommends 500 recipients or fewer a call when they carry attributes.

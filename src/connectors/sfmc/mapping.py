@@ -26,7 +26,20 @@ def raw_values(event: EnvelopeFields) -> dict[str, Any]:
 
 def source_values(event: EnvelopeFields, locale: Locale, date_style: str) -> dict[str, str]:
     """Every value as the member reads it (formatting.text), ids and plain amounts as they are."""
-    plain = {"memberId", "eventId", "programId", "rewardAmount", "redemptionId", "linkId", "badgeId"}
+    plain = {
+        "memberId",
+        "eventId",
+        "programId",
+        "rewardAmount",
+        "redemptionId",
+        "linkId",
+        "badgeId",
+        "voucherId",
+        "voucherAmount",
+        "codeReference",
+        "offerId",
+        "mobileNumber",
+    }
     return {
         name: str(value) if name in plain else formatting.text(value, locale, date_style)
         for name, value in raw_values(event).items()

@@ -29,6 +29,7 @@ def known_to(config: Mapping[str, Any]) -> dict[str, Any]:
     events = config.get("events", {}).values()
     return {
         "definitions": {m["email"]["definitionKey"] for m in events if m.get("email")},
+        "sms_definitions": {m["sms"]["definitionKey"] for m in events if m.get("sms")},
         "journeys": {m["journey"]["eventDefinitionKey"] for m in events if m.get("journey")},
         "data_extensions": {d["key"]: d["primaryKey"] for d in config.get("dataExtensions", {}).values()},
     }

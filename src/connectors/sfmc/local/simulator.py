@@ -10,7 +10,16 @@ Served under ``/_sim/sfmc``:
   POST /auth/v2/token                                   POST /rest/messaging/v1/email/messages/
   GET  /rest/messaging/v1/email/messages/{messageKey}   POST /rest/interaction/v1/events
   PUT  /rest/data/v1/async/dataextensions/key:{k}/rows  GET  /rest/data/v1/async/{requestId}/status|results
+  POST /rest/messaging/v1/sms/messages/                 GET  /rest/messaging/v1/sms/messages/{messageKey}
+  POST /rest/platform/v1/ens-verify
   GET  /mails (the sends queued, one per messageKey)     GET /journeys (entry events)
+  GET  /sms   (the SMS queued, one per messageKey)
+  POST /sms-not-sent {"to": "14165550123", "statusCode": "47", "reason": "Mobile Address not found"}: SMS
+                    to that number end SMSNotSent with that code (Salesforce's ENS sample's values)
+  POST /ens/callbacks {"url": "..."}: an ENS callback made; answers its callbackId, verificationKey and
+                    signatureKey (ENS would post the first two to the URL); GET /ens/callbacks: each, verified or not
+  POST /ens/unsubscribes {"signatureKey": "...", "unsubscribes": [{"subscriberKey", "to"}]}: the body and
+                    headers of the ENS notification of those unsubscribes, signed as ENS signs it
   GET  /rows  (each data extension's rows, by primary key)
   POST /unsubscribed {"contactKeys": [...]}: their sends end EmailNotSent (1 Unsubscribed)
   POST /invalid-values {"values": [...]}: a row holding one is refused at its upsert's results
@@ -19,15 +28,21 @@ Served under ``/_sim/sfmc``:
   and the shared surface (GET/DELETE /requests, POST/DELETE /faults: dig_connector_kit.testing.double).
 
 The simulator's own assumptions, where Salesforce documents nothing (named so): an unknown send or
-event definition is a 400 with SFMC's usual error shape; an asynchronous upsert completes at once; a row
+event definition is a 400 with SFMC's usual error shape; an SMS send takes at most 100 recipients, its
+``to`` digits only, and refuses a messageKey used before as email does (109110); ens-verify answers 200
+with the callback, or 400 for a key that is not the callback's; an asynchronous upsert completes at once; a row
 is refused when a primary-key column is missing or it holds a value marked invalid; results list rows in
 the order they were sent; a send's status is EmailSent unless its contact is marked unsubscribed.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -45,7 +60,9 @@ MESSAGE_KEY_DAYS = 3
 DUPLICATE_KEY = (109110, "MCMS_UTM_Validation_DuplicateMessageKey")
 MISSING_TO = (109106, "MCMS_UTM_Validation_MissingRequiredField_to")
 HAS_ERRORS = 109001
+MAX_SMS_RECIPIENTS = 100  # the simulator's assumption: Salesforce documents none
 STATUS_PATH = re.compile(r"^/rest/messaging/v1/email/messages/([^/]+)$")
+SMS_STATUS_PATH = re.compile(r"^/rest/messaging/v1/sms/messages/([^/]+)$")
 ROWS_PATH = re.compile(r"^/rest/data/v1/async/dataextensions/key:([^/]+)/rows$")
 ASYNC_PATH = re.compile(r"^/rest/data/v1/async/([^/]+)/(status|results)$")
 
@@ -63,6 +80,7 @@ class SfmcSimulator(ProviderSimulator):
         client_id: str,
         client_secret: str,
         definitions: Iterable[str] = (),
+        sms_definitions: Iterable[str] = (),
         journeys: Iterable[str] = (),
         data_extensions: Mapping[str, Iterable[str]] | None = None,
         rest_url: str | None = None,
@@ -73,6 +91,10 @@ class SfmcSimulator(ProviderSimulator):
         super().__init__(clock=clock, seed=seed)
         self.client_id, self.client_secret = client_id, client_secret
         self.definitions = frozenset(definitions)
+        self.sms_definitions = frozenset(sms_definitions)
+        self.sms: dict[str, dict[str, Any]] = {}  # messageKey -> the recipient, as queued
+        self.sms_not_sent: dict[str, tuple[str, str]] = {}  # number -> (statusCode, reason)
+        self.callbacks: dict[str, dict[str, Any]] = {}  # callbackId -> url, keys, verified
         self.journey_keys = frozenset(journeys)
         self.data_extensions = {k: tuple(v) for k, v in (data_extensions or {}).items()}  # key -> primary key
         self._rest_url, self._mount = rest_url, mount
@@ -95,6 +117,12 @@ class SfmcSimulator(ProviderSimulator):
             return "sendEmail"
         if method == "GET" and STATUS_PATH.match(path):
             return "emailStatus"
+        if (method, path) == ("POST", "/rest/messaging/v1/sms/messages/"):
+            return "sendSms"
+        if method == "GET" and SMS_STATUS_PATH.match(path):
+            return "smsStatus"
+        if (method, path) == ("POST", "/rest/platform/v1/ens-verify"):
+            return "ensVerify"
         if (method, path) == ("POST", "/rest/interaction/v1/events"):
             return "journeyEvent"
         if method == "PUT" and ROWS_PATH.match(path):
@@ -114,6 +142,13 @@ class SfmcSimulator(ProviderSimulator):
                 return Answer(200, list(self.mails.values()))
             if (method, path) == ("GET", "/journeys"):
                 return Answer(200, list(self.journeys))
+            if (method, path) == ("GET", "/sms"):
+                return Answer(200, list(self.sms.values()))
+            if (method, path) == ("GET", "/ens/callbacks"):
+                return Answer(
+                    200,
+                    [{"callbackId": k, "url": v["url"], "verified": v["verified"]} for k, v in self.callbacks.items()],
+                )
             if (method, path) == ("GET", "/rows"):
                 return Answer(200, {k: list(v.values()) for k, v in self.rows.items()})
         try:
@@ -126,6 +161,21 @@ class SfmcSimulator(ProviderSimulator):
                 with self._lock:
                     self.recipient_errors[str(spec["to"])] = (int(spec["errorcode"]), str(spec.get("message", "")))
                 return Answer(204)
+            if (method, path) == ("POST", "/sms-not-sent"):
+                spec = json.loads(body)
+                with self._lock:
+                    self.sms_not_sent[str(spec["to"])] = (
+                        str(spec.get("statusCode", "47")),
+                        str(spec.get("reason", "Mobile Address not found")),
+                    )
+                return Answer(204)
+            if (method, path) == ("POST", "/ens/callbacks"):
+                spec = json.loads(body)
+                return Answer(201, self.create_callback(str(spec["url"]), spec.get("callbackId")))
+            if (method, path) == ("POST", "/ens/unsubscribes"):
+                spec = json.loads(body)
+                payload, headers = ens_unsubscribes(str(spec["signatureKey"]), spec["unsubscribes"], self._clock)
+                return Answer(200, {"body": payload.decode(), "headers": headers})
             if (method, path) == ("POST", "/invalid-values"):
                 with self._lock:
                     self.invalid_values.update(str(v) for v in json.loads(body)["values"])
@@ -147,6 +197,9 @@ class SfmcSimulator(ProviderSimulator):
         handlers: dict[str, Callable[[], Answer]] = {
             "sendEmail": lambda: self._send(document),
             "emailStatus": lambda: self._status(path),
+            "sendSms": lambda: self._send_sms(document),
+            "smsStatus": lambda: self._sms_status(path),
+            "ensVerify": lambda: self._ens_verify(document),
             "journeyEvent": lambda: self._journey(document),
             "asyncUpsert": lambda: self._upsert(path, document),
             "asyncStatus": lambda: self._async_status(path),
@@ -258,6 +311,79 @@ class SfmcSimulator(ProviderSimulator):
             },
         )
 
+    def _send_sms(self, document: Any) -> Answer:
+        recipients = document.get("recipients") if isinstance(document, dict) else None
+        if not isinstance(recipients, list) or not 1 <= len(recipients) <= MAX_SMS_RECIPIENTS:
+            return Answer(400, {"message": f"recipients: 1 to {MAX_SMS_RECIPIENTS}", "errorcode": 10000})
+        if document.get("definitionKey") not in self.sms_definitions:
+            return Answer(400, {"message": "MCMS_UTM_Validation_InvalidDefinitionKey", "errorcode": 10000})
+        responses: list[dict[str, Any]] = []
+        failed = 0
+        with self._lock:
+            for recipient in recipients:
+                key = str(recipient.get("messageKey") or uuid.uuid4())
+                to = str(recipient.get("to") or "")
+                error = None
+                if not to.isdigit():
+                    error = (109106, f"MCMS_UTM_Validation_InvalidFieldValue_to: {to!r} is not a numeric string")
+                elif key in self.sms:
+                    error = DUPLICATE_KEY
+                if error is None:
+                    self.sms[key] = {
+                        "messageKey": key,
+                        "definitionKey": document["definitionKey"],
+                        "contactKey": recipient.get("contactKey"),
+                        "to": to,
+                        "attributes": recipient.get("attributes", {}),
+                        "resubscribe": (document.get("subscriptions") or {}).get("resubscribe"),
+                    }
+                    responses.append({"messageKey": key})
+                else:
+                    failed += 1
+                    responses.append({"messageKey": key, "errorcode": error[0], "message": error[1]})
+        answer: dict[str, Any] = {"requestId": str(uuid.uuid4()), "errorcode": 0, "responses": responses}
+        if failed:
+            answer |= {"errorcode": HAS_ERRORS, "message": f"MCMS_UTM_ResponsesHasErrors: {failed} failed"}
+        return Answer(202, answer)
+
+    def _sms_status(self, path: str) -> Answer:
+        found = SMS_STATUS_PATH.match(path)
+        assert found is not None
+        with self._lock:
+            sms = self.sms.get(found.group(1))
+            not_sent = self.sms_not_sent.get(sms["to"]) if sms is not None else None
+        if sms is None:
+            return Answer(404, {"message": "MCMS_UTM_MessageKeyNotFound", "errorcode": 30003})
+        info: dict[str, Any] = {"messageKey": sms["messageKey"], "subscriberKey": sms["contactKey"], "to": sms["to"]}
+        category = "SMSSent"
+        if not_sent is not None:
+            category = "SMSNotSent"
+            info |= {"statusCode": not_sent[0], "statusMessage": not_sent[1]}
+        return Answer(
+            200,
+            {"requestId": str(uuid.uuid4()), "eventCategoryType": f"TransactionalSendEvents.{category}", "info": info},
+        )
+
+    def create_callback(self, url: str, callback_id: str | None = None) -> dict[str, str]:
+        """An ENS callback, as ``POST /platform/v1/ens-callbacks`` makes one: the keys it would post. (A
+        test may choose its id, to match a configuration; ENS chooses it.)"""
+        made = {
+            "callbackId": callback_id or str(uuid.uuid4()),
+            "verificationKey": secrets.token_urlsafe(16),
+            "signatureKey": secrets.token_urlsafe(32),
+        }
+        with self._lock:
+            self.callbacks[made["callbackId"]] = {"url": url, "verified": False, **made}
+        return made
+
+    def _ens_verify(self, document: Any) -> Answer:
+        callback = self.callbacks.get(str(document.get("callbackId"))) if isinstance(document, dict) else None
+        if callback is None or document.get("verificationKey") != callback["verificationKey"]:
+            return Answer(400, {"message": "Invalid callbackId or verificationKey", "errorcode": 10000})
+        with self._lock:
+            callback["verified"] = True
+        return Answer(200, {"callbackId": callback["callbackId"], "url": callback["url"]})
+
     def _journey(self, document: Any) -> Answer:
         if not isinstance(document, dict) or not document.get("ContactKey"):
             return Answer(400, {"message": "ContactKey is required", "errorcode": 10000})
@@ -343,3 +469,45 @@ class SfmcSimulator(ProviderSimulator):
         return Answer(
             200, {"page": page, "pageSize": size, "count": len(results), "items": results[start : start + size]}
         )
+
+
+def ens_signature(signature_key: str, body: bytes) -> str:
+    """``x-sfmc-ens-signature``: base64 HMAC-SHA256 of the whole body (Salesforce: Notification Signing)."""
+    return base64.b64encode(hmac.new(signature_key.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def ens_unsubscribes(
+    signature_key: str, unsubscribes: Iterable[Mapping[str, Any]], clock: Callable[[], float] = time.time
+) -> tuple[bytes, dict[str, str]]:
+    """A batch of EngagementEvents.EmailUnsubscribe as ENS posts it (the documented sample's fields, with
+    ``subscriberKey`` as ENS's other events carry it), and its signature header."""
+    now_ms = int(clock() * 1000)
+    events = []
+    for index, unsubscribe in enumerate(unsubscribes):
+        job, batch, subscriber = 1722201, 15607, 178363503 + index
+        events.append(
+            {
+                "eventCategoryType": "EngagementEvents.EmailUnsubscribe",
+                "timestampUTC": now_ms,
+                "compositeId": f"{job}.69238.{batch}.{subscriber}",
+                "definitionKey": "NA",
+                "definitionId": "NA",
+                "mid": 1476456,
+                "eid": 1476266,
+                "composite": {
+                    "jobId": str(job),
+                    "batchId": str(batch),
+                    "listId": "69238",
+                    "subscriberId": str(subscriber),
+                },
+                "info": {
+                    **({"subscriberKey": unsubscribe["subscriberKey"]} if unsubscribe.get("subscriberKey") else {}),
+                    "to": unsubscribe.get("to", ""),
+                    "domain": str(unsubscribe.get("to", "")).rpartition("@")[2],
+                    "unsubscribeDate": now_ms - 60_000,
+                    "unsubscribeMethod": "Click",
+                },
+            }
+        )
+    body = json.dumps(events).encode()
+    return body, {"x-sfmc-ens-signature": ens_signature(signature_key, body), "content-type": "application/json"}

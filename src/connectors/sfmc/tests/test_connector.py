@@ -85,7 +85,7 @@ def test_recipients_of_one_definition_share_a_call_and_a_refused_one_fails_alone
     assert outcomes[good.message_id].result is Result.DELIVERED
     assert outcomes[bad.message_id].result is Result.FAILED
     assert outcomes[bad.message_id].error == (
-        "SFMC refused the recipient: 109106 MCMS_UTM_Validation_MissingRequiredField_to"
+        "SFMC refused the email recipient: 109106 MCMS_UTM_Validation_MissingRequiredField_to"
     )
 
 

@@ -129,3 +129,23 @@ def test_an_upsert_to_a_data_extension_that_does_not_exist_fails_early_with_sfmc
     )
     with pytest.raises(ValueError, match="CustomObjectNotFound: Data extension Nope not found"):
         client.accepted_request(answer.body)
+
+
+def test_the_documented_ens_unsubscribe_is_read_and_the_simulator_posts_the_same_shape() -> None:
+    from connectors.sfmc.local.simulator import ens_signature, ens_unsubscribes
+
+    documented = fixture("ens_email_unsubscribe.json")
+    unsubscribe = client.unsubscribe_of(documented)
+    assert unsubscribe == client.Unsubscribe(
+        "1722201.69238.15607.178363503", None, "pventura.10047.0953@gmail.exacttargettest.com", 1591386215000
+    )
+    assert client.ens_events(documented) == [documented]  # one object alone is a batch of one
+    body, headers = ens_unsubscribes("key", [{"to": "a@b.c"}])
+    [simulated] = json.loads(body)
+    assert shape(simulated) == shape(documented)
+    assert headers["x-sfmc-ens-signature"] == ens_signature("key", body)
+    import base64
+    import hashlib
+    import hmac
+
+    assert base64.b64decode(headers["x-sfmc-ens-signature"]) == hmac.new(b"key", body, hashlib.sha256).digest()
