@@ -1,7 +1,8 @@
 """Salesforce Marketing Cloud through `dig local`, on a stack of its own (its connector only): each mapped
-event type reaches the simulator at the right endpoint with the right key; a recipient SFMC refuses in
-its 202 ends FAILED with SFMC's code; a lost answer never sends twice; an outage, then `dig replay
---connector sfmc`, sends every mail exactly once."""
+event type reaches the simulator at the right endpoint with the right key, SMS only after an opt-in; a
+recipient SFMC refuses in its 202 ends FAILED with SFMC's code; a lost answer never sends twice; an
+outage, then `dig replay --connector sfmc`, sends every mail exactly once; ENS's callback verification
+is completed and its signed unsubscribes become inbound consent events."""
 
 from __future__ import annotations
 
@@ -26,13 +27,27 @@ def stack() -> Iterator[LocalStackProcess]:
     yield from start_local_stack("sfmc")
 
 
+LATER_TYPES = (
+    "REDEMPTION",
+    "MEMBER_TIER",
+    "PARTNER_CARD_LINK",
+    "BADGE_AWARD",
+    "MEMBER_PROFILE_UPDATE",
+    "VOUCHER_ISSUED",
+)
+
+
 def member_events(member: str, email: str) -> list[dict[str, Any]]:
+    """The registration and the SMS opt-in first, then every other mapped type."""
     registration = example_event("MEMBER_REGISTRATION", eventId=f"reg-{member}", memberId=member)
     registration["data"]["email"] = email
-    events = [registration]
-    for event_type in ("REDEMPTION", "MEMBER_TIER", "PARTNER_CARD_LINK", "BADGE_AWARD", "MEMBER_PROFILE_UPDATE"):
+    sms = example_event("OPT_IN_SMS", eventId=f"sms-{member}", memberId=member)
+    events = [registration, sms]
+    for event_type in LATER_TYPES:
         event = example_event(event_type, eventId=f"{event_type.lower()}-{member}", memberId=member)
         event.get("data", {}).pop("email", None)  # the address the registration brought is used
+        if event_type == "VOUCHER_ISSUED":
+            event["data"]["voucherId"] = f"V-{member}"
         events.append(event)
     return events
 
@@ -52,23 +67,32 @@ def sfmc(stack: LocalStackProcess, path: str) -> Any:
 
 def test_each_mapped_event_type_reaches_sfmc_once_with_its_key(stack: LocalStackProcess) -> None:
     member = f"S-{uuid.uuid4().hex[:8]}"
-    ids = post_all(stack, member_events(member, f"{member.lower()}@example.com"))
-    # One at a time: the registration first, so that later mails find the member's address.
-    statuses = [delivery(stack.wait_for_final(i), "sfmc")["status"] for i in ids]
-    assert statuses == ["DELIVERED"] * 6
+    events = member_events(member, f"{member.lower()}@example.com")
+    # The registration and the opt-in first, so that later mails and SMS find the address and consent.
+    first = post_all(stack, events[:2])
+    assert [delivery(stack.wait_for_final(i), "sfmc")["status"] for i in first] == ["DELIVERED"] * 2
+    later = post_all(stack, events[2:])
+    assert [delivery(stack.wait_for_final(i), "sfmc")["status"] for i in later] == ["DELIVERED"] * len(LATER_TYPES)
     mails = [m for m in sfmc(stack, "/mails") if m["contactKey"] == member]
     assert sorted(m["definitionKey"] for m in mails) == [
         "loyalty_badge",
         "loyalty_partner_card",
         "loyalty_redemption",
         "loyalty_tier",
+        "loyalty_voucher",
         "loyalty_welcome",
+    ]
+    texts = [m for m in sfmc(stack, "/sms") if m["contactKey"] == member]
+    assert sorted((m["definitionKey"], m["to"]) for m in texts) == [
+        ("loyalty_redemption_sms", "14165550123"),
+        ("loyalty_voucher_sms", "14165550123"),
     ]
     assert {m["to"] for m in mails} == {f"{member.lower()}@example.com"}
     assert [j["ContactKey"] for j in sfmc(stack, "/journeys")].count(member) == 1
     rows = sfmc(stack, "/rows")
     assert next(r for r in rows["DIG_Members"] if r["MemberId"] == member)["Email"] == f"{member.lower()}@example.com"
     assert [r["Tier"] for r in rows["DIG_Tiers"] if r["MemberId"] == member] != []
+    assert [r["Code"] for r in rows["DIG_Vouchers"] if r["MemberId"] == member] == ["ACME-X7K2-PQ9M"]
 
 
 def test_a_refused_recipient_fails_with_sfmcs_code_and_a_lost_answer_sends_once(stack: LocalStackProcess) -> None:
@@ -81,7 +105,7 @@ def test_a_refused_recipient_fails_with_sfmcs_code_and_a_lost_answer_sends_once(
     record = delivery(stack.wait_for_final(failed), "sfmc")
     assert (record["status"], record["lastError"]) == (
         "FAILED",
-        "SFMC refused the recipient: 109106 MCMS_UTM_Validation_InvalidTo",
+        "SFMC refused the email recipient: 109106 MCMS_UTM_Validation_InvalidTo",
     )
 
     lost = f"L-{uuid.uuid4().hex[:8]}"
@@ -131,3 +155,46 @@ def test_an_outage_then_a_replay_sends_every_mail_exactly_once(stack: LocalStack
     assert [sent[m] for m in members] == [1, 1]
     # The journey and the rows were done on the first attempt: the replay did not repeat them.
     assert Counter(j["ContactKey"] for j in sfmc(stack, "/journeys"))[members[0]] == 1
+
+
+ENS_HOOK = "/v1/inbound/sfmc/ens"
+
+
+def test_ens_is_verified_and_its_signed_unsubscribes_come_back_as_consent_events(stack: LocalStackProcess) -> None:
+    callback = stack.http.post(
+        "/_sim/sfmc/ens/callbacks", json={"url": f"{stack.url}{ENS_HOOK}", "callbackId": "dig-local-ens-callback"}
+    ).json()
+    handshake = {"callbackId": callback["callbackId"], "verificationKey": callback["verificationKey"]}
+    assert stack.http.post(ENS_HOOK, json=handshake, headers={"Authorization": ""}).status_code == 202
+    stack.wait_until(
+        lambda: all(c["verified"] for c in sfmc(stack, "/ens/callbacks")), "the callback verified by the connector"
+    )
+    member = f"U-{uuid.uuid4().hex[:8]}"
+    [registered] = post_all(stack, member_events(member, f"{member.lower()}@example.com")[:1])
+    stack.wait_for_final(registered)
+    key = stack.http.get("/_local/stack").json()["webhookSecrets"]["sfmc/ens"]
+    notification = stack.http.post(
+        "/_sim/sfmc/ens/unsubscribes",
+        json={"signatureKey": key, "unsubscribes": [{"subscriberKey": member, "to": f"{member.lower()}@example.com"}]},
+    ).json()
+    forged = stack.http.post(
+        ENS_HOOK,
+        content=notification["body"],
+        headers={**notification["headers"], "x-sfmc-ens-signature": "AAAA", "Authorization": ""},
+    )
+    assert forged.status_code == 403
+    for _ in range(2):  # ENS delivers at least once
+        sent = stack.http.post(
+            ENS_HOOK, content=notification["body"], headers={**notification["headers"], "Authorization": ""}
+        )
+        assert sent.status_code == 202
+    consent = stack.wait_until(
+        lambda: [e for e in _inbound(stack) if e["event"]["memberId"] == member], "the unsubscribe as an inbound event"
+    )
+    assert [(e["event"]["eventType"], e["event"]["data"]) for e in consent] == [
+        ("MEMBER_CONSENT_CHANGED", {"channel": "EMAIL", "consent": "OPTED_OUT", "reason": "UNSUBSCRIBE"})
+    ]
+
+
+def _inbound(stack: LocalStackProcess) -> list[dict[str, Any]]:
+    return list(stack.http.get("/v1/inbound-events", params={"limit": 200}).json()["events"])

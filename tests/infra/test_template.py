@@ -413,13 +413,31 @@ def test_providers_webhooks_reach_the_api_without_a_token_and_the_api_reads_only
                 "layout": "value",
                 "postback_answer": "VERIFIED",
                 "max_body_bytes": 16384,
+                "handshake_keys": [],
                 "secretName": "dig/marketo/webhook",
             }
-        }
+        },
+        "sfmc": {
+            "ens": {
+                "verification": "hmac",
+                "header": "x-sfmc-ens-signature",
+                "tolerance_seconds": 300,
+                "encoding": "base64",
+                "prefix": "",
+                "separator": ".",
+                "layout": "value",
+                "postback_answer": "VERIFIED",
+                "max_body_bytes": 262144,
+                # ENS's one unsigned post: the callback's verification, completed by the connector.
+                "handshake_keys": ["callbackId", "verificationKey"],
+                "secretName": "dig/sfmc/ens",
+            }
+        },
     }
     statements = statements_of(resources, "ApiHandlerRole")
     secrets = [s["Resource"] for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
     assert any("secret:dig/marketo/webhook-??????" in json.dumps(r) for r in secrets)
+    assert any("secret:dig/sfmc/ens-??????" in json.dumps(r) for r in secrets)
     queried = [s["Resource"] for s in statements if s["Action"] == "dynamodb:Query"]
     assert any("/index/byEventType" in json.dumps(r) for r in queried)  # GET /v1/inbound-events
 
@@ -428,14 +446,14 @@ def test_the_connectors_that_emit_put_on_the_bus_and_the_one_delivering_to_es_lo
     resources: Resources,
 ) -> None:
     bus = next(iter(resources("AWS::Events::EventBus")))
-    for role in ("MarketoHandlerRole", "OptimoveUnsubscribesJobRole"):
+    for role in ("MarketoHandlerRole", "SfmcHandlerRole", "OptimoveUnsubscribesJobRole"):
         puts = [s for s in statements_of(resources, role) if s["Action"] == "events:PutEvents"]
         assert [s["Resource"] for s in puts] == [arn_of(bus)], role
     assert not [s for s in statements_of(resources, "OptimoveFeedJobRole") if s["Action"] == "events:PutEvents"]
     rules = {
         json.dumps(r["Properties"]["EventPattern"], sort_keys=True)
         for n, r in resources("AWS::Events::Rule").items()
-        if n.startswith(("EsloyaltyRule", "MarketoWebhookRule"))
+        if n.startswith(("EsloyaltyRule", "MarketoWebhookRule", "SfmcWebhookRule"))
     }
     assert rules == {
         json.dumps(
@@ -446,6 +464,7 @@ def test_the_connectors_that_emit_put_on_the_bus_and_the_one_delivering_to_es_lo
             sort_keys=True,
         ),
         json.dumps({"source": ["dig.inbound.received"], "detail-type": ["INBOUND_RECEIVED.marketo"]}, sort_keys=True),
+        json.dumps({"source": ["dig.inbound.received"], "detail-type": ["INBOUND_RECEIVED.sfmc"]}, sort_keys=True),
     }
 
 
