@@ -116,12 +116,17 @@ def test_a_refused_recipient_fails_with_sfmcs_code_and_a_lost_answer_sends_once(
     assert [m["contactKey"] for m in sfmc(stack, "/mails")].count(lost) == 1
 
 
-def test_an_outage_then_a_replay_sends_every_mail_exactly_once(stack: LocalStackProcess) -> None:
+def test_an_outage_then_a_replay_sends_every_mail_and_sms_exactly_once(stack: LocalStackProcess) -> None:
     members = [f"O-{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    registrations = [member_events(m, f"{m.lower()}@example.com")[0] for m in members]
-    assert stack.http.post("/_sim/sfmc/faults", json={"status": 503, "calls": ["sendEmail"]}).status_code == 204
+    registration = member_events(members[0], f"{members[0].lower()}@example.com")[0]
+    _, opt_in, redemption, *_ = member_events(members[1], f"{members[1].lower()}@example.com")
+    redemption["data"]["email"] = f"{members[1].lower()}@example.com"
+    [consented] = post_all(stack, [opt_in])
+    stack.wait_for_final(consented)
+    outage = {"status": 503, "calls": ["sendEmail", "sendSms"]}
+    assert stack.http.post("/_sim/sfmc/faults", json=outage).status_code == 204
     try:
-        ids = post_all(stack, registrations)
+        ids = post_all(stack, [registration, redemption])
         records = [delivery(stack.wait_for_final(i, timeout=120), "sfmc") for i in ids]
         assert [r["status"] for r in records] == ["FAILED", "FAILED"]
         assert all(r["lastError"].startswith("retries spent after 5 receives") for r in records)
@@ -153,6 +158,8 @@ def test_an_outage_then_a_replay_sends_every_mail_exactly_once(stack: LocalStack
     )
     sent = Counter(m["contactKey"] for m in sfmc(stack, "/mails"))
     assert [sent[m] for m in members] == [1, 1]
+    texts = Counter(m["contactKey"] for m in sfmc(stack, "/sms"))
+    assert [texts[m] for m in members] == [0, 1]
     # The journey and the rows were done on the first attempt: the replay did not repeat them.
     assert Counter(j["ContactKey"] for j in sfmc(stack, "/journeys"))[members[0]] == 1
 
