@@ -18,7 +18,7 @@ from dig_contracts.pan import key_by_position, path_segment
 
 class ErrorDetail(BaseModel):
     field: str = Field(examples=["data.reward.value.amount"])
-    rule: str = Field(examples=["String should match pattern '^-?\\d{1,15}(\\.\\d{1,4})?$'"])
+    rule: str = Field(examples=["String should match pattern '^-?\\d{1,8}(\\.\\d{1,4})?$'"])
 
 
 class ErrorInfo(BaseModel):

@@ -57,7 +57,7 @@ ERROR_EXAMPLES: dict[int, tuple[str, str, list[dict[str, str]]]] = {
     422: (
         "VALIDATION_FAILED",
         "the event does not match its schema",
-        [{"field": "data.reward.value.amount", "rule": "String should match pattern '^-?\\d{1,15}(\\.\\d{1,4})?$'"}],
+        [{"field": "data.reward.value.amount", "rule": "String should match pattern '^-?\\d{1,8}(\\.\\d{1,4})?$'"}],
     ),
     429: ("THROTTLED", "too many requests; retry later", []),
     500: ("INTERNAL_ERROR", "an unexpected error occurred; the request id identifies it in the logs", []),

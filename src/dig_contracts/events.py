@@ -57,9 +57,12 @@ def _require_number(value: Any) -> Any:
     return value
 
 
-# What the OpenAPI document says "integer" means: an integral JSON number (356.0 included).
-PositiveWholeNumber = Annotated[int, Field(gt=0), BeforeValidator(_require_number)]
-NonNegativeWholeNumber = Annotated[int, Field(ge=0), BeforeValidator(_require_number)]
+# What the OpenAPI document says "integer" means: an integral JSON number (356.0 included). At most 12
+# digits, and a money amount at most 12 digits in all: no number DIG accepts is long enough to be a
+# card number (13 to 19 digits), so the schema and the card-number rule never disagree.
+MAX_WHOLE_NUMBER = 999_999_999_999
+PositiveWholeNumber = Annotated[int, Field(gt=0, le=MAX_WHOLE_NUMBER), BeforeValidator(_require_number)]
+NonNegativeWholeNumber = Annotated[int, Field(ge=0, le=MAX_WHOLE_NUMBER), BeforeValidator(_require_number)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=255)]
 Identifier = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 # No whitespace or control character: the class is spelt out so that Python's and JSON Schema's (ECMA)
@@ -126,7 +129,12 @@ class OptInSmsData(StrictModel):
 
 class Money(StrictModel):
     amount: Annotated[
-        StrictStr, Field(pattern=r"^-?\d{1,15}(\.\d{1,4})?$", description="A decimal string", examples=["25.00"])
+        StrictStr,
+        Field(
+            pattern=r"^-?\d{1,8}(\.\d{1,4})?$",
+            description="A decimal string: at most 8 digits before the point and 4 after",
+            examples=["25.00"],
+        ),
     ]
     currency: Annotated[
         StrictStr,

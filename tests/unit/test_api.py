@@ -98,7 +98,7 @@ def test_schema_violations_are_422_listing_every_field() -> None:
     assert_error(body, "VALIDATION_FAILED")
     assert {(d["field"], d["rule"]) for d in body["error"]["details"]} == {
         ("memberId", "is required"),
-        ("data.reward.value.amount", "String should match pattern '^-?\\d{1,15}(\\.\\d{1,4})?$'"),
+        ("data.reward.value.amount", "String should match pattern '^-?\\d{1,8}(\\.\\d{1,4})?$'"),
     }
 
 

@@ -118,7 +118,7 @@ def test_event_ids_outside_the_contract_are_refused(event_id: str) -> None:
     assert [f for f, _ in errors_of(example_event("MEMBER_TIER", eventId=event_id))] == ["eventId"]
 
 
-@given(st.decimals(min_value=-(10**12), max_value=10**12, places=2, allow_nan=False, allow_infinity=False))
+@given(st.decimals(min_value=-(10**8) + 1, max_value=10**8 - 1, places=2, allow_nan=False, allow_infinity=False))
 def test_decimal_amounts_are_accepted(amount: object) -> None:
     document = example_event("REDEMPTION")
     document["data"]["reward"]["value"]["amount"] = str(amount)
@@ -147,3 +147,21 @@ def test_a_voucher_needs_an_id_a_name_and_a_code_reference_and_nothing_else() ->
     assert parse_event(document).data.value is None
     del document["data"]["codeReference"]
     assert errors_of(document) == [("data.codeReference", "is required")]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("pointsRedeemed", 302220740261572820321735792394240), ("pointsBalance", 10**12)],
+)
+def test_whole_numbers_stop_at_twelve_digits_so_none_can_be_a_card_number(field: str, value: int) -> None:
+    document = example_event("REDEMPTION")
+    document["data"][field] = value
+    assert [f for f, _ in errors_of(document)] == [f"data.{field}"]
+
+
+def test_an_amount_has_at_most_twelve_digits_so_none_can_be_a_card_number() -> None:
+    document = example_event("REDEMPTION")
+    document["data"]["reward"]["value"]["amount"] = "411111111.1111"  # 4111111111111 would be a Visa number
+    assert [f for f, _ in errors_of(document)] == ["data.reward.value.amount"]
+    document["data"]["reward"]["value"]["amount"] = "99999999.9999"
+    assert parse_event(document).data.reward.value.amount == "99999999.9999"
