@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup run test unit infra-test e2e lint format synth deploy diff destroy bench cost openapi lock clean
+.PHONY: help setup run test unit infra-test e2e contract lint format synth deploy diff destroy bench cost openapi lock clean
 
 help:
 	@echo "make run      start the local stack (moto + Optimove simulator), post sample events, show the audit trail"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench    benchmarks (cold start, warm path, connector throughput)"
 	@echo "make cost     what a million events cost, metered through the local stack (dig cost)"
 	@echo "make openapi  regenerate docs/openapi.json from the code"
+	@echo "make contract Schemathesis with every phase, its coverage phase included (about 3 minutes)"
 
 # uv (itself installed from its hashed lock) installs the hashed dev lock in seconds where pip takes
 # minutes; --native-tls: the system's CA store, as pip uses it.
@@ -69,6 +70,9 @@ deploy: setup
 
 destroy: setup
 	npx cdk destroy --no-notices
+
+contract: setup
+	DIG_SCHEMATHESIS_PHASES=examples,coverage,fuzzing,stateful $(BIN)/pytest tests/e2e/test_contract.py -q
 
 bench: setup
 	$(BIN)/python -m benchmarks

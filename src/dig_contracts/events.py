@@ -50,7 +50,7 @@ def _require_text(value: Any) -> Any:
 Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_require_text)]
 
 
-def _require_number(value: Any) -> Any:
+def require_number(value: Any) -> Any:
     """A JSON number, as JSON Schema's "integer" reads it: 356 or 356.0, never "356" or true."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("must be a whole number")
@@ -61,8 +61,8 @@ def _require_number(value: Any) -> Any:
 # digits, and a money amount at most 12 digits in all: no number DIG accepts is long enough to be a
 # card number (13 to 19 digits), so the schema and the card-number rule never disagree.
 MAX_WHOLE_NUMBER = 999_999_999_999
-PositiveWholeNumber = Annotated[int, Field(gt=0, le=MAX_WHOLE_NUMBER), BeforeValidator(_require_number)]
-NonNegativeWholeNumber = Annotated[int, Field(ge=0, le=MAX_WHOLE_NUMBER), BeforeValidator(_require_number)]
+PositiveWholeNumber = Annotated[int, Field(gt=0, le=MAX_WHOLE_NUMBER), BeforeValidator(require_number)]
+NonNegativeWholeNumber = Annotated[int, Field(ge=0, le=MAX_WHOLE_NUMBER), BeforeValidator(require_number)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=255)]
 Identifier = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 # No whitespace or control character: the class is spelt out so that Python's and JSON Schema's (ECMA)

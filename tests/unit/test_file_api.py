@@ -68,6 +68,13 @@ def test_a_declared_file_gets_a_presigned_put_bound_to_its_checksum(files: FileS
     assert (record.client, record.contentLength, record.sha256) == ("es-loyalty", 90, SHA)
 
 
+@pytest.mark.parametrize("length", [True, "90", 0])
+def test_a_content_length_that_is_not_a_positive_json_number_is_refused(files: FileStore, length: object) -> None:
+    status, _, body = call("POST", "/v1/files", declaration(contentLength=length))
+    assert status == 422
+    assert [d["field"] for d in body["error"]["details"]] == ["contentLength"]
+
+
 def test_a_file_over_the_multipart_threshold_gets_one_url_per_part_and_a_completion_url(files: FileStore) -> None:
     status, _, body = call("POST", "/v1/files", declaration(contentLength=101))
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from db.files import FileRecord, FileStore, now_iso, seconds_between
 from dig_api.errors import ErrorDetail, ServiceUnavailable, ValidationFailed
 from dig_api.files.storage import S3Files
 from dig_api.ingest import Caller
+from dig_contracts.events import require_number
 from dig_contracts.extracts import EXTRACTS
 from dig_contracts.files import (
     MAX_FILE_BYTES,
@@ -63,7 +64,10 @@ class FileDeclaration(BaseModel):
     format: FileFormat = FileFormat.JSONL
     compression: Compression = Compression.NONE
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the bytes to upload, lowercase hex")
-    contentLength: int = Field(ge=1, le=MAX_FILE_BYTES, description="Bytes to upload (compressed size for gzip)")
+    # A JSON number, never true or "12" (as every whole number DIG takes: dig_contracts.events).
+    contentLength: Annotated[int, BeforeValidator(require_number)] = Field(
+        ge=1, le=MAX_FILE_BYTES, description="Bytes to upload (compressed size for gzip)"
+    )
 
     def problems(self) -> list[ErrorDetail]:
         """What the schema cannot say: the fields that must agree with one another."""
