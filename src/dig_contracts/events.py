@@ -38,6 +38,7 @@ class EventType(StrEnum):
     BADGE_AWARD = "BADGE_AWARD"
     OPT_IN_SMS = "OPT_IN_SMS"
     VOUCHER_ISSUED = "VOUCHER_ISSUED"
+    PAYOUT_REQUESTED = "PAYOUT_REQUESTED"
 
 
 def _require_text(value: Any) -> Any:
@@ -211,6 +212,30 @@ class VoucherIssuedData(StrictModel):
     offerId: Identifier | None = None
 
 
+class Payee(StrictModel):
+    """Who is paid: name, email and country only. Bank, card and tax details never pass through DIG:
+    the member enters them in the payment provider's own onboarding."""
+
+    firstName: Name
+    lastName: Name
+    email: Email
+    country: Annotated[StrictStr, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2", examples=["CA"])]
+
+
+class PayoutRequestedData(StrictModel):
+    payoutId: Identifier = Field(description="ES Loyalty's redemption or payout id: one payment, ever, per id")
+    amount: Money
+    method: Literal["CASH", "PREPAID_CARD", "DIRECT_DEPOSIT"]
+    payee: Payee
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: Money) -> Money:
+        if value.decimal <= 0:
+            raise ValueError("a payout's amount must be above zero")
+        return value
+
+
 class EnvelopeFields(StrictModel):
     eventId: Identifier = Field(description="Unique id of the event in ES Loyalty; DIG deduplicates on it")
     occurredAt: Rfc3339
@@ -279,6 +304,11 @@ class VoucherIssuedEvent(EnvelopeFields):
     data: VoucherIssuedData
 
 
+class PayoutRequestedEvent(EnvelopeFields):
+    eventType: Literal[EventType.PAYOUT_REQUESTED]
+    data: PayoutRequestedData
+
+
 LoyaltyEvent = Annotated[
     MemberRegistrationEvent
     | OptInEmailEvent
@@ -288,7 +318,8 @@ LoyaltyEvent = Annotated[
     | PartnerCardLinkEvent
     | BadgeAwardEvent
     | OptInSmsEvent
-    | VoucherIssuedEvent,
+    | VoucherIssuedEvent
+    | PayoutRequestedEvent,
     Field(discriminator="eventType"),
 ]
 EVENT_MODELS: dict[EventType, type[EnvelopeFields]] = {
@@ -301,6 +332,7 @@ EVENT_MODELS: dict[EventType, type[EnvelopeFields]] = {
     EventType.BADGE_AWARD: BadgeAwardEvent,
     EventType.OPT_IN_SMS: OptInSmsEvent,
     EventType.VOUCHER_ISSUED: VoucherIssuedEvent,
+    EventType.PAYOUT_REQUESTED: PayoutRequestedEvent,
 }
 loyalty_event_adapter: TypeAdapter[Any] = TypeAdapter(LoyaltyEvent)
 

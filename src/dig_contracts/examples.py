@@ -112,6 +112,20 @@ _EXAMPLES: dict[EventType, dict[str, Any]] = {
             "offerId": "OFF-2026-12",
         },
     },
+    EventType.PAYOUT_REQUESTED: {
+        "eventId": "evt-payout-0001",
+        "eventType": "PAYOUT_REQUESTED",
+        "occurredAt": "2026-11-21T16:00:00-05:00",
+        "memberId": "M-100001",
+        "programId": "ACME-REWARDS",
+        "locale": "en-CA",
+        "data": {
+            "payoutId": "PO-2026-0042",
+            "amount": {"amount": "25.00", "currency": "CAD"},
+            "method": "DIRECT_DEPOSIT",
+            "payee": {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com", "country": "CA"},
+        },
+    },
 }
 
 

@@ -14,6 +14,7 @@ from dig_contracts.events import (
     OptInEmailEvent,
     OptInSmsEvent,
     PartnerCardLinkEvent,
+    PayoutRequestedEvent,
     RedemptionEvent,
     VoucherIssuedEvent,
 )
@@ -91,5 +92,18 @@ def event_values(event: EnvelopeFields) -> dict[str, Any]:
             "voucherExpiresAt": voucher.expiresAt,
             "offerId": voucher.offerId,
             "issuedAt": event.occurredAt,
+        }
+    elif isinstance(event, PayoutRequestedEvent):
+        payout = event.data
+        values |= {
+            "payoutId": payout.payoutId,
+            "payoutValue": payout.amount,
+            "payoutAmount": payout.amount.decimal,
+            "payoutCurrency": payout.amount.currency,
+            "payoutMethod": payout.method,
+            "email": payout.payee.email,
+            "firstName": payout.payee.firstName,
+            "lastName": payout.payee.lastName,
+            "country": payout.payee.country,
         }
     return values

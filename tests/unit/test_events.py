@@ -165,3 +165,12 @@ def test_an_amount_has_at_most_twelve_digits_so_none_can_be_a_card_number() -> N
     assert [f for f, _ in errors_of(document)] == ["data.reward.value.amount"]
     document["data"]["reward"]["value"]["amount"] = "99999999.9999"
     assert parse_event(document).data.reward.value.amount == "99999999.9999"
+
+
+def test_a_payout_has_a_positive_amount_and_no_field_for_bank_or_card_details() -> None:
+    document = example_event("PAYOUT_REQUESTED")
+    document["data"]["amount"]["amount"] = "0.00"
+    assert errors_of(document) == [("data.amount", "Value error, a payout's amount must be above zero")]
+    document = example_event("PAYOUT_REQUESTED")
+    document["data"]["payee"]["iban"] = "GB82WEST12345698765432"
+    assert [field for field, _ in errors_of(document)] == ["data.payee.<key 5>"]
