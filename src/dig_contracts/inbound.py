@@ -91,17 +91,32 @@ class PointsAwardRequestedData(StrictModel):
 
 
 class PayoutStatus(StrEnum):
+    PAYEE_NOT_READY = "PAYEE_NOT_READY"  # the member has not finished the provider's onboarding: held
     SUBMITTED = "SUBMITTED"
     PAID = "PAID"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    PAYEE_NOT_READY = "PAYEE_NOT_READY"
+    CLEARED = "CLEARED"  # final: the money reached the member
+    DEFERRED = "DEFERRED"  # final at the provider: not paid; ES Loyalty may re-request or restore points
+    REJECTED = "REJECTED"  # final
+    CANCELLED = "CANCELLED"  # final
+    FAILED = "FAILED"  # final: DIG could not pay it (refused before sending, or given up)
+
+
+FINAL_PAYOUT_STATUSES = frozenset(
+    {PayoutStatus.CLEARED, PayoutStatus.DEFERRED, PayoutStatus.REJECTED, PayoutStatus.CANCELLED, PayoutStatus.FAILED}
+)
 
 
 class PayoutStatusChangedData(StrictModel):
     payoutId: Identifier
     status: PayoutStatus
+    final: bool = Field(default=False, description="No later status will follow for this payout")
     reason: Annotated[str, Field(max_length=1000)] | None = None
+    providerStatus: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="The provider's own word for it (Tipalti: Paid, Cleared, Deferred...)"
+    )
+    onboardingUrl: Annotated[str, Field(max_length=2000, pattern=r"^https://")] | None = Field(
+        default=None, description="Where the member finishes the provider's onboarding (PAYEE_NOT_READY)"
+    )
 
 
 class InboundFields(StrictModel):
