@@ -1,54 +1,236 @@
-"""Tipalti's API, as this connector calls it.
+"""Tipalti's REST API (``/api/v1``), as this connector calls it: one request builder per endpoint, the
+OAuth 2.0 token, the references DIG derives, and how each answer is read. The kit's transport sends
+them (timeouts, retries with backoff honouring Retry-After, the rate limit held across invocations).
 
-The one request builder and how the provider's answer is read.
-The kit's transport sends it (timeouts, retries with backoff, the rate limit, the audit's attempts).
-
-UNVERIFIED: every fact in this file is a PLACEHOLDER written by ``dig connector new`` (the endpoint,
-the bearer API key, 100 events a call, per-event results, deduplication on ``id``). Check each against
-the provider's documentation, replace the samples in tests/fixtures/ with its documented ones, and say in
-the README which facts no public source confirmed.
+Facts and their sources: ../shared/reference/cataboom-tipalti-api.md (Tipalti's docs, and the REST
+client of a production integration: payees and payments by ``refCode`` filter, payment batches,
+``tipalti-signature``). What no public source confirmed is marked UNVERIFIED here, and only here
+(the README lists the same):
+- the client-credentials grant's scopes (``TOKEN_SCOPES``) and that its body is form-encoded (OAuth 2.0's
+  rule; the production client found uses the refresh-token grant);
+- how many instructions a payment batch takes (``MAX_INSTRUCTIONS_PER_BATCH``: the SOAP API's 250);
+- the answer to a batch holding a refCode used before (taken as 409 ``{"errors": [{"code":
+  "DuplicateRefCode"}]}``, read as "already submitted": the lookup by refCode then finds it);
+- that a payment event's ``eventData`` carries ``refCode``, ``paymentStatus`` and, for errors and
+  deferrals, ``errorDescription`` and ``deferredReasons`` (the production client reads them so).
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from dig_connector_kit.http import Request
+import httpx
+
+from dig_connector_kit.http import REQUEST_TIMEOUT, Request
 from dig_connector_kit.ratelimit import RateLimit
 
-MAX_EVENTS_PER_CALL = 100
-LIMITER_KEY = "tipalti-api"
-EVENTS_CALL = "events"
-EVENTS_PATH = "/v1/events"
+LIMITER_KEY = "tipalti-rest"
+FIND_PAYEE = "findPayee"
+CREATE_PAYEE = "createPayee"
+INVITE_PAYEE = "invitePayee"
+FIND_PAYMENT = "findPayment"
+CREATE_BATCH = "createPaymentBatch"
+BATCH_INSTRUCTIONS = "batchInstructions"
+MAX_INSTRUCTIONS_PER_BATCH = 250  # UNVERIFIED for REST: the SOAP ProcessPayments limit
+TOKEN_SCOPES = " ".join(
+    ("tipalti.api.payee.read", "tipalti.api.payee.write", "tipalti.api.payment.read", "tipalti.api.payment.write")
+)
+TOKEN_MARGIN_SECONDS = 120
+DUPLICATE_REF_CODE = "DuplicateRefCode"  # UNVERIFIED: see the module's docstring
+# Tipalti's payment statuses [T17]: not final, then final.
+OPEN_STATUSES = frozenset({"SUBMITTED", "PENDING_PAYER_FUNDS", "SCHEDULED", "FRAUD_REVIEW", "PAID"})
+FINAL_STATUSES = frozenset({"CLEARED", "REJECTED", "DEFERRED", "DEFERRED_INTERNAL", "CANCELED"})
 
 
-def authorize(credentials: Callable[[], Mapping[str, str]]) -> Callable[[Request], dict[str, str]]:
-    """The API key travels in the Authorization header, never in a URL, a log or an audit record."""
-
-    def headers(request: Request) -> dict[str, str]:
-        return {"Authorization": f"Bearer {credentials()['apiKey']}"}
-
-    return headers
+class TokenRefused(Exception):
+    """Tipalti's identity service refused the client's credentials: no retry will mend it."""
 
 
-def events_request(base_url: str, events: Sequence[dict[str, Any]], limit: RateLimit) -> Request:
+class TokenSource:
+    """The client-credentials token (``POST https://sso.tipalti.com/connect/token``), kept until two
+    minutes before ``expires_in`` and renewed when a call answers 401. The client secret travels only in
+    the token request's form body; the token only in the Authorization header."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        token_url: str,
+        credentials: Callable[[], Mapping[str, str]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http, self._url, self._credentials, self._clock = http, token_url, credentials, clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires = 0.0
+        self.fetched = 0
+
+    def authorize(self, _request: Request) -> dict[str, str]:
+        with self._lock:
+            if self._token is None or self._expires - self._clock() < TOKEN_MARGIN_SECONDS:
+                self._fetch()
+            return {"Authorization": f"Bearer {self._token}"}
+
+    def renew(self) -> None:
+        with self._lock:
+            self._fetch()
+
+    def _fetch(self) -> None:
+        secret = self._credentials()
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": secret["clientId"],
+            "client_secret": secret["clientSecret"],
+            "scope": TOKEN_SCOPES,
+        }
+        response = self._http.post(self._url, data=form, timeout=REQUEST_TIMEOUT)
+        if response.status_code in (400, 401, 403):
+            raise TokenRefused(f"Tipalti's identity service refused the client's credentials ({response.status_code})")
+        response.raise_for_status()
+        answer = response.json()
+        if not answer.get("access_token"):
+            raise httpx.HTTPError("Tipalti's identity service gave no access_token")
+        self._token = str(answer["access_token"])
+        self._expires = self._clock() + float(answer.get("expires_in", 0))
+        self.fetched += 1
+
+
+# --- DIG's references at Tipalti ------------------------------------------------------------------
+
+
+def payee_ref(member_id: str) -> str:
+    """The member's payee refCode (idap): at most 64 characters, letters and digits only [T11][T12];
+    opaque (no member id at Tipalti) and the same every time."""
+    return "m" + hashlib.sha256(f"dig-payee:{member_id}".encode()).hexdigest()[:40]
+
+
+def payment_ref(payout_id: str) -> str:
+    """The payment's refCode, from ES Loyalty's payout id alone: never regenerated, so Tipalti's refusal
+    of a refCode used before is what stops a second payment [T2]."""
+    return "p" + hashlib.sha256(f"dig-payout:{payout_id}".encode()).hexdigest()[:40]
+
+
+# --- request builders: one per endpoint -----------------------------------------------------------
+
+
+def find_payee(base: str, ref: str, limit: RateLimit) -> Request:
+    return Request(FIND_PAYEE, "GET", f"{base}/payees", {}, LIMITER_KEY, limit, params={"filter": f'refCode=="{ref}"'})
+
+
+def create_payee(base: str, ref: str, payee: Mapping[str, str], entity_type: str, limit: RateLimit) -> Request:
+    """POST /payees: the member as an individual payee, name, email and country only; a retry after a lost
+    answer is answered by the lookup first (``find_payee``), so this is sent at most once per attempt."""
+    body = {
+        "refCode": ref,
+        "entityType": entity_type,
+        "contactInformation": {
+            "email": payee["email"],
+            "firstName": payee["firstName"],
+            "lastName": payee["lastName"],
+            "countryCode": payee["country"],
+        },
+    }
+    return Request(CREATE_PAYEE, "POST", f"{base}/payees", body, LIMITER_KEY, limit, at_most_once=True)
+
+
+def invite_payee(base: str, payee_id: str, limit: RateLimit) -> Request:
+    """POST /payees/{id}/invitation: Tipalti mails the member its onboarding (bank or card details,
+    tax forms: entered there, never through DIG)."""
     return Request(
-        call=EVENTS_CALL,
-        method="POST",
-        url=f"{base_url}{EVENTS_PATH}",
-        body={"events": list(events)},
-        limiter_key=LIMITER_KEY,
-        limit=limit,
+        INVITE_PAYEE, "POST", f"{base}/payees/{payee_id}/invitation", {}, LIMITER_KEY, limit, at_most_once=True
     )
 
 
-def rejected(body: Any) -> dict[str, str]:
-    """The events the provider's answer rejected, by id, with its reason: ``{"results": [{"id", "status",
-    "error"}]}``, status "accepted", "duplicate" (accepted before) or "rejected"."""
-    results = body.get("results", []) if isinstance(body, dict) else []
-    return {
-        str(item.get("id")): str(item.get("error") or "rejected by the provider")
-        for item in results
-        if isinstance(item, dict) and item.get("status") == "rejected"
-    }
+def find_payment(base: str, ref: str, limit: RateLimit) -> Request:
+    return Request(
+        FIND_PAYMENT, "GET", f"{base}/payments", {}, LIMITER_KEY, limit, params={"filter": f'refCode=="{ref}"'}
+    )
+
+
+def create_batch(base: str, instructions: Sequence[Mapping[str, Any]], limit: RateLimit) -> Request:
+    """POST /payment-batches: money moves. Never resent by the transport after a lost answer or a 5xx
+    (``at_most_once``): the next attempt looks each payment up by refCode first."""
+    if not 1 <= len(instructions) <= MAX_INSTRUCTIONS_PER_BATCH:
+        raise ValueError(f"1 to {MAX_INSTRUCTIONS_PER_BATCH} instructions a batch")
+    return Request(
+        CREATE_BATCH,
+        "POST",
+        f"{base}/payment-batches",
+        {"paymentInstructions": list(instructions)},
+        LIMITER_KEY,
+        limit,
+        at_most_once=True,
+    )
+
+
+def batch_instructions(base: str, batch_id: str, limit: RateLimit) -> Request:
+    return Request(BATCH_INSTRUCTIONS, "GET", f"{base}/payment-batches/{batch_id}/instructions", {}, LIMITER_KEY, limit)
+
+
+def instruction(payee_id: str, amount: Decimal, currency: str, ref: str) -> dict[str, Any]:
+    # Tipalti takes the amount as a JSON number; a decimal of at most 8+4 digits is exact as a float's text.
+    return {"payeeId": payee_id, "amountSubmitted": {"amount": float(amount), "currency": currency}, "refCode": ref}
+
+
+# --- answers ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PayeeState:
+    payee_id: str
+    payable: bool
+    status: str
+
+
+def first_item(body: Any) -> dict[str, Any] | None:
+    """``{"items": [...], "totalCount": n}``: its first item, or None."""
+    items = body.get("items") if isinstance(body, dict) else None
+    return items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else None
+
+
+def payee_state(item: Mapping[str, Any]) -> PayeeState:
+    if not item.get("id"):
+        raise ValueError("a payee without an id")
+    return PayeeState(str(item["id"]), bool(item.get("isPayable")), str(item.get("status") or ""))
+
+
+def batch_id(body: Any) -> str:
+    if not isinstance(body, dict) or not body.get("id"):
+        raise ValueError("the payment batch's answer has no id")
+    return str(body["id"])
+
+
+@dataclass(frozen=True)
+class Line:
+    ref: str
+    status: str
+    alerts: str
+
+    @property
+    def refused(self) -> bool:
+        return self.status.upper() in {"ERROR", "FAILED", "REJECTED"}
+
+
+def lines(body: Any) -> dict[str, Line]:
+    """``GET /payment-batches/{id}/instructions``: each instruction's status and alerts, by refCode."""
+    found = {}
+    for item in body.get("items", []) if isinstance(body, dict) else []:
+        if isinstance(item, dict) and item.get("refCode"):
+            alerts = "; ".join(
+                f"{a.get('code', '')} {a.get('message', '')}".strip()
+                for a in item.get("alerts") or []
+                if isinstance(a, dict)
+            )
+            found[str(item["refCode"])] = Line(str(item["refCode"]), str(item.get("instructionStatus", "")), alerts)
+    return found
+
+
+def duplicate_ref(error_text: str | None) -> bool:
+    """Whether a refused request's answer (the transport's text of ``{"errors": [{"code", "message"}]}``
+    [T7]) names the refCode used before."""
+    return DUPLICATE_REF_CODE in (error_text or "")

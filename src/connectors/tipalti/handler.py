@@ -1,17 +1,24 @@
 """The Tipalti connector's Lambda entry point, made by the kit from its manifest: fed by the event
-source mapping on the connector's queue; answers ``batchItemFailures``."""
+source mapping on the connector's queue; answers ``batchItemFailures``; reads Tipalti's webhooks."""
 
 from __future__ import annotations
 
-from connectors.tipalti.client import authorize
+from connectors.tipalti.client import TokenSource
 from connectors.tipalti.delivery import TipaltiConnector
-from connectors.tipalti.manifest import API_BASE_URL, MANIFEST, SECRET_ID
+from connectors.tipalti.manifest import API_BASE_URL, MANIFEST, SECRET_ID, TOKEN_URL
+from connectors.tipalti.payouts import DynamoPayoutBook
 from dig_connector_kit.lambda_entry import Kit, connector_handlers
 
 
 def build(kit: Kit) -> TipaltiConnector:
+    tokens = TokenSource(kit.http, kit.setting(TOKEN_URL), lambda: kit.secret(SECRET_ID))
     return TipaltiConnector(
-        kit.config, kit.transport(authorize(lambda: kit.secret(SECRET_ID))), kit.setting(API_BASE_URL)
+        kit.config,
+        kit.transport(tokens.authorize, renew=tokens.renew, renew_on=frozenset({401})),
+        kit.setting(API_BASE_URL),
+        payouts=DynamoPayoutBook(kit.table),
+        operations=kit.operations,
+        emitter=lambda: kit.inbound,
     )
 
 

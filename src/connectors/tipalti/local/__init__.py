@@ -1,4 +1,4 @@
-"""The Tipalti connector's local test double, on the kit's shared base: the simulator, the secret it
+"""The Tipalti connector's local double, on the kit's shared base: the simulator, the API client it
 accepts and the settings that point the connector at it. Never shipped in a Lambda."""
 
 from __future__ import annotations
@@ -8,19 +8,19 @@ from typing import Any
 
 from dig_connector_kit.testing.double import LocalDouble
 
-SECRET = {"apiKey": "local-tipalti-api-key"}
+SECRET = {"clientId": "local-tipalti-client-id", "clientSecret": "local-tipalti-client-secret"}
 
 
 def _settings(base_url: str) -> dict[str, str]:
-    from connectors.tipalti.manifest import API_BASE_URL
+    from connectors.tipalti.manifest import API_BASE_URL, TOKEN_URL
 
-    return {API_BASE_URL: base_url}
+    return {API_BASE_URL: f"{base_url}/api/v1", TOKEN_URL: f"{base_url}/connect/token"}
 
 
 def _make(config: Mapping[str, Any]) -> Any:
     from connectors.tipalti.local.simulator import TipaltiSimulator
 
-    return TipaltiSimulator(api_key=SECRET["apiKey"])
+    return TipaltiSimulator(client_id=SECRET["clientId"], client_secret=SECRET["clientSecret"])
 
 
 LOCAL_DOUBLE = LocalDouble(connector="tipalti", secret=SECRET, settings=_settings, make=_make)

@@ -1,26 +1,29 @@
-"""The Tipalti connector wired to its simulator through the kit's mock transport: real requests, no
-socket. Time is simulated, so retries and rate-limit waits cost nothing."""
+"""The Tipalti connector wired to its simulator through the kit's mock transport: real requests, the real
+token source, no socket. Time is simulated, so retries and waits cost nothing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from connectors.tipalti.client import authorize
-from connectors.tipalti.config import parse_config
+from connectors.tipalti.client import TokenSource
+from connectors.tipalti.config import TipaltiConfig, parse_config
 from connectors.tipalti.delivery import TipaltiConnector
 from connectors.tipalti.local import SECRET
 from connectors.tipalti.local.simulator import TipaltiSimulator
 from connectors.tipalti.manifest import MANIFEST
+from connectors.tipalti.payouts import FakePayoutBook
 from dig_connector_kit import testing
 from dig_connector_kit.http import Transport
 from dig_connector_kit.model import Deadline, InboundMessage, Outcome
-from dig_connector_kit.testing import InMemoryLimiter, SimulatedClock, mock_transport
+from dig_connector_kit.testing import FakeOperationLedger, InMemoryLimiter, SimulatedClock, mock_transport
+from dig_contracts.inbound import InboundFields
 
-SAMPLE_CONFIG = testing.sample_config_path(MANIFEST)
-BASE_URL = "https://tipalti.test"
+BASE_URL = "https://tipalti.test/api/v1"
+TOKEN_URL = "https://tipalti.test/connect/token"
+NOW = 1_795_298_400.0  # 2026-11-21T22:00Z: an hour after the example payout was requested
 
 
 def sample_config_document() -> dict[str, Any]:
@@ -28,25 +31,65 @@ def sample_config_document() -> dict[str, Any]:
 
 
 @dataclass
+class Emitted:
+    events: list[InboundFields] = field(default_factory=list)
+
+    def emit(self, events: Any) -> None:
+        self.events.extend(events)
+
+
+@dataclass
 class Harness:
     simulator: TipaltiSimulator
     connector: TipaltiConnector
     clock: SimulatedClock
+    config: TipaltiConfig
+    payouts: FakePayoutBook
+    operations: FakeOperationLedger
+    emitted: Emitted
+    wall: list[float]
 
     def deliver(self, *messages: InboundMessage) -> dict[str, Outcome]:
         return dict(self.connector.deliver(list(messages), Deadline(600, clock=self.clock)))
 
+    def calls(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [r for r in self.simulator.requests if name is None or r["call"] == name]
 
-def harness(config: dict[str, Any] | None = None) -> Harness:
+    def statuses(self, payout_id: str) -> list[str]:
+        return [e.data.status.value for e in self.emitted.events if e.data.payoutId == payout_id]  # type: ignore[attr-defined]
+
+
+def harness(config: dict[str, Any] | None = None, *, payable: bool = True) -> Harness:
     clock = SimulatedClock()
-    simulator = TipaltiSimulator(api_key=SECRET["apiKey"], clock=clock)
+    wall = [NOW]
+    simulator = TipaltiSimulator(
+        client_id=SECRET["clientId"],
+        client_secret=SECRET["clientSecret"],
+        new_payees_payable=payable,
+        clock=clock,
+        wall_clock=lambda: wall[0],
+    )
+    http = httpx.Client(transport=mock_transport(simulator))
+    tokens = TokenSource(http, TOKEN_URL, lambda: SECRET, clock=clock)
     transport = Transport(
-        httpx.Client(transport=mock_transport(simulator)),
-        authorize(lambda: SECRET),
+        http,
+        tokens.authorize,
         InMemoryLimiter(clock=clock, sleep=clock.sleep),
+        renew=tokens.renew,
+        renew_on=frozenset({401}),
         sleep=clock.sleep,
         monotonic=clock,
         provider="Tipalti",
     )
     parsed = parse_config(config or sample_config_document())
-    return Harness(simulator, TipaltiConnector(lambda: parsed, transport, BASE_URL), clock)
+    payouts, operations, emitted = FakePayoutBook(), FakeOperationLedger(), Emitted()
+    connector = TipaltiConnector(
+        lambda: parsed,
+        transport,
+        BASE_URL,
+        payouts=payouts,
+        operations=operations,
+        emitter=lambda: emitted,
+        clock=lambda: wall[0],
+    )
+    return Harness(simulator, connector, clock, parsed, payouts, operations, emitted, wall)
