@@ -433,6 +433,21 @@ def test_providers_webhooks_reach_the_api_without_a_token_and_the_api_reads_only
                 "secretName": "dig/sfmc/ens",
             }
         },
+        "tipalti": {
+            "payments": {
+                "verification": "hmac",
+                "header": "tipalti-signature",
+                "tolerance_seconds": 300,
+                "encoding": "hex",
+                "prefix": "",
+                "separator": "-",
+                "layout": "t=,v=",
+                "postback_answer": "VERIFIED",
+                "max_body_bytes": 65536,
+                "handshake_keys": [],
+                "secretName": "dig/tipalti/webhook",
+            }
+        },
     }
     statements = statements_of(resources, "ApiHandlerRole")
     secrets = [s["Resource"] for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
@@ -446,14 +461,14 @@ def test_the_connectors_that_emit_put_on_the_bus_and_the_one_delivering_to_es_lo
     resources: Resources,
 ) -> None:
     bus = next(iter(resources("AWS::Events::EventBus")))
-    for role in ("MarketoHandlerRole", "SfmcHandlerRole", "OptimoveUnsubscribesJobRole"):
+    for role in ("MarketoHandlerRole", "SfmcHandlerRole", "TipaltiHandlerRole", "OptimoveUnsubscribesJobRole"):
         puts = [s for s in statements_of(resources, role) if s["Action"] == "events:PutEvents"]
         assert [s["Resource"] for s in puts] == [arn_of(bus)], role
     assert not [s for s in statements_of(resources, "OptimoveFeedJobRole") if s["Action"] == "events:PutEvents"]
     rules = {
         json.dumps(r["Properties"]["EventPattern"], sort_keys=True)
         for n, r in resources("AWS::Events::Rule").items()
-        if n.startswith(("EsloyaltyRule", "MarketoWebhookRule", "SfmcWebhookRule"))
+        if n.startswith(("EsloyaltyRule", "MarketoWebhookRule", "SfmcWebhookRule", "TipaltiWebhookRule"))
     }
     assert rules == {
         json.dumps(
@@ -465,6 +480,7 @@ def test_the_connectors_that_emit_put_on_the_bus_and_the_one_delivering_to_es_lo
         ),
         json.dumps({"source": ["dig.inbound.received"], "detail-type": ["INBOUND_RECEIVED.marketo"]}, sort_keys=True),
         json.dumps({"source": ["dig.inbound.received"], "detail-type": ["INBOUND_RECEIVED.sfmc"]}, sort_keys=True),
+        json.dumps({"source": ["dig.inbound.received"], "detail-type": ["INBOUND_RECEIVED.tipalti"]}, sort_keys=True),
     }
 
 
@@ -959,3 +975,20 @@ def test_callback_urls_are_valid_for_the_configured_hours(resources: Resources) 
         r["Properties"] for n, r in resources("AWS::Lambda::Function").items() if n.startswith("OptimoveHandler")
     ]
     assert optimove["Environment"]["Variables"]["DIG_CALLBACK_VALIDITY_SECONDS"] == str(72 * 3600)
+
+
+def test_payout_requests_reach_the_tipalti_connector_alone_and_it_reads_only_its_own_secret(
+    resources: Resources,
+) -> None:
+    _, rule = one(resources, "AWS::Events::Rule", "TipaltiRule")
+    assert rule["EventPattern"] == {"source": ["dig.api"], "detail-type": ["PAYOUT_REQUESTED"]}
+    others = [
+        n
+        for n, r in resources("AWS::Events::Rule").items()
+        if "PAYOUT_REQUESTED" in json.dumps(r["Properties"].get("EventPattern")) and not n.startswith("TipaltiRule")
+    ]
+    assert others == []
+    statements = statements_of(resources, "TipaltiHandlerRole")
+    secrets = [s["Resource"] for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
+    assert any("secret:dig/tipalti-??????" in json.dumps(r) for r in secrets)
+    assert not any("dig/tipalti/webhook" in json.dumps(r) for r in secrets)  # the API verifies webhooks

@@ -1,0 +1,93 @@
+"""Tipalti through `dig local`, on a stack of its own (Tipalti and the connector that delivers to ES
+Loyalty): 200 payouts under a fifth of Tipalti's answers lost, then an outage, end with exactly 200
+payments, none twice, each status back at the ES Loyalty double; a payout outside its program's rules is
+FAILED and nothing sent. (A payee not yet payable, held every holdMinutes, is the unit tests': its
+shortest hold is a minute.)"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from connectors.tipalti import client
+from dig_contracts.examples import example_event
+from tests.e2e.conftest import LocalStackProcess, delivery, start_local_stack
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStackProcess]:
+    yield from start_local_stack("esloyalty,tipalti")
+
+
+def payout(run: str, index: int, amount: str = "25.00") -> dict[str, Any]:
+    event = example_event("PAYOUT_REQUESTED", eventId=f"evt-{run}-{index}", memberId=f"M-{run}-{index % 50}")
+    event["data"]["payoutId"] = f"PO-{run}-{index}"
+    event["data"]["amount"]["amount"] = amount
+    return event
+
+
+def post_batch(stack: LocalStackProcess, events: list[dict[str, Any]]) -> list[str]:
+    answer = stack.http.post("/v1/events/batch", json={"events": events})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["accepted"] * len(events)
+    return [r["messageId"] for r in results]
+
+
+def statuses_received(stack: LocalStackProcess, run: str) -> Counter[tuple[str, str]]:
+    bodies = [json.loads(r["body"]) for r in stack.http.get("/_sim/esloyalty/received").json()]
+    return Counter(
+        (b["data"]["payoutId"], b["data"]["status"])
+        for b in bodies
+        if b["eventType"] == "PAYOUT_STATUS_CHANGED" and b["data"]["payoutId"].startswith(f"PO-{run}-")
+    )
+
+
+def test_200_payouts_under_lost_answers_and_an_outage_are_each_paid_exactly_once(stack: LocalStackProcess) -> None:
+    run = uuid.uuid4().hex[:6]
+    lossy = {"mode": "lose-answer", "status": 504, "rate": 0.2}  # every call: lookups, payees, batches
+    assert stack.http.post("/_sim/tipalti/faults", json=lossy).status_code == 204
+    first = post_batch(stack, [payout(run, i) for i in range(100)])
+    stack.wait_until(lambda: len(stack.http.get("/_sim/tipalti/payments").json()) >= 50, "half paid under losses")
+    assert stack.http.post("/_sim/tipalti/faults", json={"status": 503, "times": 40}).status_code == 204
+    second = post_batch(stack, [payout(run, i) for i in range(100, 200)])
+    records = [stack.wait_for_final(i, timeout=180) for i in first + second]
+    assert Counter(delivery(r, "tipalti")["status"] for r in records) == {"DELIVERED": 200}
+    payments = [p for p in stack.http.get("/_sim/tipalti/payments").json()]
+    ours = {client.payment_ref(f"PO-{run}-{i}") for i in range(200)}
+    paid = [p["refCode"] for p in payments if p["refCode"] in ours]
+    assert sorted(paid) == sorted(ours)  # exactly 200, one per payout (the simulator holds one per refCode)
+    batches = [r for r in stack.http.get("/_sim/tipalti/requests").json() if r["call"] == "createPaymentBatch"]
+    accepted = Counter(
+        line["refCode"] for r in batches if r["status"] == 201 for line in r["body"]["paymentInstructions"]
+    )
+    assert all(count == 1 for ref, count in accepted.items() if ref in ours)  # none sent twice and taken
+
+    def every_payout_reported() -> Counter[tuple[str, str]] | None:
+        found = statuses_received(stack, run)
+        return found if len({payout_id for payout_id, _ in found}) == 200 else None
+
+    received = stack.wait_until(every_payout_reported, "every payout's status at ES Loyalty", timeout=120)
+    assert {status for _, status in received} == {"SUBMITTED"}
+    assert all(count == 1 for count in received.values())  # one webhook per payout and status
+
+
+def test_a_payout_above_its_programs_maximum_fails_at_once_and_nothing_reaches_tipalti(
+    stack: LocalStackProcess,
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    [message] = post_batch(stack, [payout(run, 0, amount="1000.01")])
+    record = delivery(stack.wait_for_final(message), "tipalti")
+    assert (record["status"], record["lastError"]) == (
+        "FAILED",
+        "not sent to Tipalti: 1000.01 CAD is above the program's maximum payout of 1000.00 CAD",
+    )
+    calls = stack.http.get("/_sim/tipalti/requests").json()
+    assert not [c for c in calls if client.payment_ref(f"PO-{run}-0") in json.dumps(c.get("query") or c.get("body"))]
+    received = stack.wait_until(lambda: statuses_received(stack, run), "the refusal at ES Loyalty")
+    assert received == {(f"PO-{run}-0", "FAILED"): 1}
