@@ -45,7 +45,7 @@ unit: setup
 	$(BIN)/pytest tests/unit src/connectors -q -n auto
 
 infra-test: setup
-	$(BIN)/pytest tests/infra -q
+	$(BIN)/pytest tests/infra -q -n 2 --dist loadfile
 
 e2e: setup
 	$(BIN)/pytest tests/e2e -q

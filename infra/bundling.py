@@ -14,6 +14,7 @@ one the code still deploys and works, and the synth says what the cold starts wi
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import importlib.util
@@ -21,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from aws_cdk import Annotations
@@ -121,7 +123,8 @@ def dependencies_directory(lock: Path = LOCK, unused: tuple[str, ...] = ()) -> P
     root = BUILD / "layers" / digest
     marker = BUILD / "layers" / f"{digest}.complete"
     if not marker.exists():
-        shutil.rmtree(root, ignore_errors=True)
+        # Built aside, then moved into place: two synths at once (parallel tests) never share a half-built layer.
+        final_root, root = root, Path(tempfile.mkdtemp(prefix=f"{digest}-", dir=_made(BUILD / "layers")))
         platforms = [arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)]
         completed = subprocess.run(  # noqa: S603 - a fixed pip command on the repository's own lock file
             [
@@ -156,6 +159,12 @@ def dependencies_directory(lock: Path = LOCK, unused: tuple[str, ...] = ()) -> P
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         if python:
             compile_bytecode(root / "python", LAYER_ROOT, python)
+        shutil.rmtree(final_root, ignore_errors=True)
+        try:
+            root.rename(final_root)
+        except OSError:  # another synth moved its identical build into place first
+            shutil.rmtree(root, ignore_errors=True)
+        root = final_root
         marker.touch()
     return root
 
@@ -222,8 +231,22 @@ def package_directory(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def _made(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@functools.cache
+def functions_build_root() -> Path:
+    """This process's own directory of function code (CDK copies each into the cloud assembly): two
+    synths at once, parallel tests, never copy into or remove each other's."""
+    root = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=_made(BUILD / "functions")))
+    atexit.register(shutil.rmtree, root, True)
+    return root
+
+
 def function_directory(name: str, packages: tuple[str, ...]) -> Path:
-    target = BUILD / "functions" / name
+    target = functions_build_root() / name
     shutil.rmtree(target, ignore_errors=True)
     for package in dict.fromkeys((*CORE_PACKAGES, *packages)):
         parts = package.split(".")

@@ -101,9 +101,9 @@ def test_function_code_ships_a_pyc_for_every_module_when_an_interpreter_is_found
 ) -> None:
     # Stand-in for python3.14: the running interpreter, whose .pyc tag the assertion expects.
     monkeypatch.setattr(bundling, "bytecode_python", lambda: sys.executable)
-    monkeypatch.setattr(bundling, "BUILD", tmp_path)
+    monkeypatch.setattr(bundling, "functions_build_root", lambda: tmp_path)
     bundling.function_code("api", ("dig_api",))
-    asset = tmp_path / "functions" / "api"
+    asset = tmp_path / "api"
     modules = {p.relative_to(asset).with_suffix("") for p in asset.rglob("*.py")}
     compiled = {
         p.parent.parent.relative_to(asset) / p.name.removesuffix(f".{sys.implementation.cache_tag}.pyc")
