@@ -14,6 +14,7 @@ from db.cursors import PollCursors
 from db.feeds import FeedInput, FeedRun, FeedStore, feed_day, readiness
 from db.operations import OperationClaim, OperationLedger
 from db.records import Attempt, DeliveryStatus, iso, parse_iso, utc_now
+from db.table import Table, is_conditional_failure
 from db.watermarks import Mark, WatermarkStore, merge
 from dig_connector_kit.concurrency import ConcurrencyGate
 from dig_connector_kit.quota import DailyQuota
@@ -39,8 +40,11 @@ __all__ = [
     "OperationLedger",
     "PollCursors",
     "Requeue",
+    # A connector's own item family in the audit table (Kit.table), for state no other port holds.
+    "Table",
     "WatermarkStore",
     "feed_day",
+    "is_conditional_failure",
     "iso",
     "merge",
     "parse_iso",

@@ -30,6 +30,7 @@ from dig_connector_kit.testing.fakes import (
     FakeWatermarks,
     InMemoryAuditStore,
 )
+from dig_connector_kit.testing.moto_tables import moto_audit_table
 from dig_connector_kit.testing.records import (
     callback_record,
     file_ready_record,
@@ -60,6 +61,7 @@ __all__ = [
     "file_ready_record",
     "inbound",
     "mock_transport",
+    "moto_audit_table",
     "sample_config_document",
     "sample_config_path",
     "scheduled_check_record",
