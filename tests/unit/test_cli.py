@@ -53,8 +53,8 @@ def test_an_invalid_configuration_lists_each_problem_and_exits_1(tmp_path: Path)
             "'yesterday' is neither a duration",
         ),
         (
-            ["config", "validate", str(SAMPLE_CONFIG), "--connector", "tipalti"],
-            "no connector named 'tipalti' is installed (installed: esloyalty, marketo, optimove, sfmc)",
+            ["config", "validate", str(SAMPLE_CONFIG), "--connector", "acme"],
+            "no connector named 'acme' is installed (installed: esloyalty, marketo, optimove, sfmc, tipalti)",
         ),
     ],
 )

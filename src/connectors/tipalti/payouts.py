@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from db.table import Table
+from dig_connector_kit.ports import Table, is_conditional_failure
 
 RETENTION_DAYS = 400
 SK = "PAYOUT"
@@ -91,8 +90,9 @@ class DynamoPayoutBook:
                     ":false": {"BOOL": False},
                 },
             )
-        except ClientError:  # Table.call re-raises only the conditional refusal: unknown, or final already
-            return
+        except ClientError as error:  # unknown, or final already
+            if not is_conditional_failure(error):
+                raise
 
 
 class FakePayoutBook:

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from connectors.tipalti import client
 from connectors.tipalti.payouts import DynamoPayoutBook, FakePayoutBook, Payout
 from connectors.tipalti.tests.harness import harness
-from dig_connector_kit.testing import inbound
+from dig_connector_kit.testing import inbound, moto_audit_table
 from dig_contracts.examples import example_event
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -62,15 +61,8 @@ def test_the_simulator_answers_in_the_documented_shapes() -> None:
 
 @pytest.fixture
 def dynamo_book() -> Iterator[DynamoPayoutBook]:
-    import boto3
-
-    from db.schema import AUDIT_TABLE
-    from db.table import Table
-
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(**AUDIT_TABLE.create_table_request("tipalti-test-audit"))
-        yield DynamoPayoutBook(Table(dynamodb, "tipalti-test-audit"))
+    with moto_audit_table() as table:
+        yield DynamoPayoutBook(table)
 
 
 @pytest.mark.parametrize("kind", ["dynamo", "fake"])
