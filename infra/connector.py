@@ -219,7 +219,8 @@ class ConnectorModule(Construct):
                 Database.grant_query(database.audit_table, function, STATUS_INDEX)
             # A verdict that changes with time (a customer that does not exist yet) sends the message again.
             self.queue.grant_send_messages(function)
-            if manifest.webhooks:  # what it reads from its webhooks goes on the bus as inbound events
+            # What it reads from its webhooks, or tells while delivering (a payout's status), goes on the bus.
+            if manifest.webhooks or manifest.emits:
                 self._bus.grant_put_events_to(function)
             Database.grant(database.config_table, function, "GetItem")
             for secret in secrets:

@@ -101,19 +101,19 @@ def run_command(
     console.print(f"{day}: {run['files']} files, {run['bytes']:,} bytes, sent {sent} ({run['seconds']:.1f} s)")
 
 
-def invoke_job(target: Target, connector: str, event: dict[str, Any]) -> dict[str, Any]:
-    """The job's function, as its schedule invokes it (locally: the local stack runs the handler)."""
+def invoke_job(target: Target, connector: str, event: dict[str, Any], job: str = JOB) -> dict[str, Any]:
+    """A connector's job function, as its schedule invokes it (locally: the local stack runs the handler)."""
     if target.local:
         import httpx
 
         assert target.url is not None
-        answer = httpx.post(f"{target.url}/_local/jobs/{connector}/{JOB}", json=event, timeout=900)
+        answer = httpx.post(f"{target.url}/_local/jobs/{connector}/{job}", json=event, timeout=900)
         return dict(answer.json())
     from botocore.config import Config
 
-    name = target.jobs.get(f"{connector}.{JOB}")
+    name = target.jobs.get(f"{connector}.{job}")
     if name is None:
-        console.print(f"The stack has no {connector} {JOB} job.", style="red")
+        console.print(f"The stack has no {connector} {job} job.", style="red")
         raise typer.Exit(1)
     client = target.session.client("lambda", config=Config(read_timeout=910, retries={"total_max_attempts": 1}))
     answer = client.invoke(FunctionName=name, Payload=json.dumps(event).encode())

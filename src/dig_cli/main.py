@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from dig_cli import config_commands, connector_new, cost, feed, files, local_state, operate, status
+from dig_cli import config_commands, connector_new, cost, feed, files, local_state, operate, payouts, status
 from dig_cli.console import console, errors
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="DIG: the Data Integration Gateway's command.")
@@ -26,6 +26,7 @@ app.add_typer(operate.dlq_app, name="dlq")
 app.add_typer(operate.member_app, name="member")
 app.add_typer(files.files_app, name="files")
 app.add_typer(feed.feed_app, name="feed")
+app.add_typer(payouts.payouts_app, name="payouts")
 app.add_typer(connector_new.connector_app, name="connector")
 app.command("status")(status.status_command)
 app.command("cost")(cost.cost_command)

@@ -7,9 +7,13 @@ shortest hold is a minute.)"""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +21,8 @@ import pytest
 from connectors.tipalti import client
 from dig_contracts.examples import example_event
 from tests.e2e.conftest import LocalStackProcess, delivery, start_local_stack
+
+DIG = str(Path(sys.executable).parent / "dig")
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +82,48 @@ def test_200_payouts_under_lost_answers_and_an_outage_are_each_paid_exactly_once
     received = stack.wait_until(every_payout_reported, "every payout's status at ES Loyalty", timeout=120)
     assert {status for _, status in received} == {"SUBMITTED"}
     assert all(count == 1 for count in received.values())  # one webhook per payout and status
+
+    # Ten clear at Tipalti with no webhook: the reconciliation job tells ES Loyalty, once.
+    cleared = sorted(ours)[:10]
+    assert stack.http.post("/_sim/tipalti/advance", json={"refCodes": cleared, "status": "CLEARED"}).status_code == 204
+    first_run = stack.http.post("/_local/jobs/tipalti/reconcile", json={}).json()
+    assert (first_run["open"] >= 200, first_run["changed"], first_run["missing"]) == (True, 10, 0)
+    assert stack.http.post("/_local/jobs/tipalti/reconcile", json={}).json()["changed"] == 0
+    stack.wait_until(
+        lambda: len([k for k in statuses_received(stack, run) if k[1] == "CLEARED"]) == 10, "the ten cleared payouts"
+    )
+    assert all(count == 1 for count in statuses_received(stack, run).values())
+
+    # The day's reconciliation report, through the operator's command: nothing unmatched on either side.
+    day = datetime.fromisoformat(payout(run, 0)["occurredAt"]).astimezone(UTC).date().isoformat()
+    report = json.loads(dig("payouts", "reconcile", "--date", day, "--json", stack=stack))
+    assert report["programs"]["ACME-REWARDS"] | {"paidAmounts": None} == {
+        "requested": 200,
+        "submitted": 200,
+        "paid": 10,
+        "failed": 0,
+        "open": 190,
+        "notSent": 0,
+        "paidAmounts": None,
+    }
+    assert report["unmatched"] == {"dig": [], "provider": []}
+    listed = [
+        json.loads(line) for line in dig("payouts", "status", "--since", "1h", "--json", stack=stack).splitlines()
+    ]
+    ours_listed = {p["payoutId"]: p for p in listed if p["payoutId"].startswith(f"PO-{run}-")}
+    assert len(ours_listed) == 200
+    assert Counter((p["delivery"], p["status"], p["final"]) for p in ours_listed.values()) == {
+        ("DELIVERED", "SUBMITTED", False): 190,
+        ("DELIVERED", "CLEARED", True): 10,
+    }
+
+
+def dig(*arguments: str, stack: LocalStackProcess) -> str:
+    done = subprocess.run(
+        [DIG, *arguments, "--local", "--local-url", stack.url], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout
 
 
 def test_a_payout_above_its_programs_maximum_fails_at_once_and_nothing_reaches_tipalti(

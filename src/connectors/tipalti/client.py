@@ -35,6 +35,8 @@ FIND_PAYEE = "findPayee"
 CREATE_PAYEE = "createPayee"
 INVITE_PAYEE = "invitePayee"
 FIND_PAYMENT = "findPayment"
+LIST_PAYMENTS = "listPayments"
+PAGE_SIZE = 200
 CREATE_BATCH = "createPaymentBatch"
 BATCH_INSTRUCTIONS = "batchInstructions"
 MAX_INSTRUCTIONS_PER_BATCH = 250  # UNVERIFIED for REST: the SOAP ProcessPayments limit
@@ -150,6 +152,24 @@ def find_payment(base: str, ref: str, limit: RateLimit) -> Request:
     return Request(
         FIND_PAYMENT, "GET", f"{base}/payments", {}, LIMITER_KEY, limit, params={"filter": f'refCode=="{ref}"'}
     )
+
+
+def list_payments(base: str, cursor: str | None, limit: RateLimit) -> Request:
+    """GET /payments, a page of 200 (UNVERIFIED: ``pageSize``/``pageCursor`` and ``pageInfo.nextPageCursor``
+    come from a connector README [T22]): what the daily report reads for payments DIG does not know."""
+    params = {"pageSize": str(PAGE_SIZE), **({"pageCursor": cursor} if cursor else {})}
+    return Request(LIST_PAYMENTS, "GET", f"{base}/payments", {}, LIMITER_KEY, limit, params=params)
+
+
+def next_cursor(body: Any) -> str | None:
+    info = body.get("pageInfo") if isinstance(body, dict) else None
+    cursor = info.get("nextPageCursor") if isinstance(info, dict) else None
+    return str(cursor) if cursor else None
+
+
+def is_dig_payment_ref(ref: str) -> bool:
+    """Whether a refCode has the shape of DIG's (payment_ref): what DIG may answer for."""
+    return len(ref) == 41 and ref[0] == "p" and all(c in "0123456789abcdef" for c in ref[1:])
 
 
 def create_batch(base: str, instructions: Sequence[Mapping[str, Any]], limit: RateLimit) -> Request:

@@ -124,6 +124,19 @@ class TipaltiConnector:
                 outcomes[message.message_id] = Outcome(Result.SKIPPED, notes=[f"{message.event_type} is not a payout"])
                 continue
             data = event.data
+            item = _Payout(message, event, api.payee_ref(event.memberId), api.payment_ref(data.payoutId))
+            # Recorded first, refused or not: the daily report counts every payout requested.
+            self._payouts.keep(
+                Payout(
+                    item.payment_ref,
+                    data.payoutId,
+                    event.memberId,
+                    event.programId,
+                    amount=data.amount.amount,
+                    currency=data.amount.currency,
+                    day=event.occurredAt.astimezone(UTC).date().isoformat(),
+                )
+            )
             rules = config.rules_for(event.programId)
             refusal = (
                 rules.refusal(data.method, data.amount.decimal, data.amount.currency)
@@ -134,8 +147,6 @@ class TipaltiConnector:
                 outcomes[message.message_id] = Outcome(Result.FAILED, error=f"not sent to Tipalti: {refusal}")
                 statuses.append(self._status(event, PayoutStatus.FAILED, refusal))
                 continue
-            item = _Payout(message, event, api.payee_ref(event.memberId), api.payment_ref(data.payoutId))
-            self._payouts.keep(Payout(item.payment_ref, data.payoutId, event.memberId, event.programId))
             pending.append(item)
         unpaid = self._already_paid(pending, config, deadline, statuses)
         payable = self._payees(unpaid, config, deadline, statuses)
@@ -292,30 +303,14 @@ class TipaltiConnector:
                 statuses.append(self._status(item.event, PayoutStatus.SUBMITTED, None, "SUBMITTED"))
 
     def _status(
-        self,
-        event: PayoutRequestedEvent,
-        status: PayoutStatus,
-        reason: str | None,
-        provider_status: str | None = None,
-        receipt_id: str | None = None,
+        self, event: PayoutRequestedEvent, status: PayoutStatus, reason: str | None, provider_status: str | None = None
     ) -> PayoutStatusChanged:
         final = status in FINAL_PAYOUT_STATUSES
-        ref = api.payment_ref(event.data.payoutId)
-        if final or status is not PayoutStatus.PAYEE_NOT_READY:
-            self._payouts.set_status(ref, status.value, final)
-        return PayoutStatusChanged(
-            eventId=inbound_event_id(NAME, "payout-status", event.data.payoutId, status.value),
-            occurredAt=datetime.fromtimestamp(self._clock(), UTC),
-            memberId=event.memberId,
-            programId=event.programId,
-            origin=Origin(connector=NAME, source="delivery", providerReference=f"refCode {ref}", receiptId=receipt_id),
-            data=PayoutStatusChangedData(
-                payoutId=event.data.payoutId,
-                status=status,
-                final=final,
-                reason=reason[:1000] if reason else None,
-                providerStatus=provider_status,
-            ),
+        if status is not PayoutStatus.PAYEE_NOT_READY:
+            self._payouts.set_status(api.payment_ref(event.data.payoutId), status.value, final)
+        when = datetime.fromtimestamp(self._clock(), UTC)
+        return status_event(
+            event.data.payoutId, event.memberId, event.programId, status, reason, provider_status, when, "delivery"
         )
 
     # --- the return path (manifest: webhooks) ------------------------------------------------------
@@ -347,23 +342,52 @@ class TipaltiConnector:
             str(r.get("reasonDescription") or "") for r in data.get("deferredReasons") or [] if isinstance(r, dict)
         ]
         reason = "; ".join(r for r in reasons if r) or None
-        event = PayoutStatusChanged(
-            eventId=inbound_event_id(NAME, "payout-status", payout.payout_id, status.value),
-            occurredAt=receipt.receivedAt,
-            memberId=payout.member_id,
-            programId=payout.program_id,
-            origin=Origin(
-                connector=NAME, source=receipt.source, providerReference=f"refCode {ref}", receiptId=receipt.receiptId
-            ),
-            data=PayoutStatusChangedData(
-                payoutId=payout.payout_id,
-                status=status,
-                final=final,
-                reason=reason[:1000] if reason else None,
-                providerStatus=provider_status,
-            ),
+        event = status_event(
+            payout.payout_id,
+            payout.member_id,
+            payout.program_id,
+            status,
+            reason,
+            provider_status,
+            receipt.receivedAt,
+            receipt.source,
+            receipt.receiptId,
         )
         return WebhookReading(events=[event])
+
+
+def status_event(
+    payout_id: str,
+    member_id: str,
+    program_id: str | None,
+    status: PayoutStatus,
+    reason: str | None,
+    provider_status: str | None,
+    occurred_at: datetime,
+    source: str,
+    receipt_id: str | None = None,
+) -> PayoutStatusChanged:
+    """ES Loyalty's PAYOUT_STATUS_CHANGED; its id from the payout and the status alone, so a status told
+    by the delivery, a webhook and the reconciliation is one event."""
+    return PayoutStatusChanged(
+        eventId=inbound_event_id(NAME, "payout-status", payout_id, status.value),
+        occurredAt=occurred_at,
+        memberId=member_id,
+        programId=program_id,
+        origin=Origin(
+            connector=NAME,
+            source=source,
+            providerReference=f"refCode {api.payment_ref(payout_id)}",
+            receiptId=receipt_id,
+        ),
+        data=PayoutStatusChangedData(
+            payoutId=payout_id,
+            status=status,
+            final=status in FINAL_PAYOUT_STATUSES,
+            reason=reason[:1000] if reason else None,
+            providerStatus=provider_status,
+        ),
+    )
 
 
 def _fail(item: _Payout, error: str, retryable: bool) -> None:

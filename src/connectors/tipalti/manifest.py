@@ -3,7 +3,7 @@ settings, secrets and webhook come from here; nothing in the core names it."""
 
 from dig_contracts.events import EventType
 from dig_contracts.inbound import InboundEventType
-from dig_contracts.manifest import ConnectorManifest, SecretSetting, Setting, WebhookSource
+from dig_contracts.manifest import ConnectorManifest, ScheduledJob, SecretSetting, Setting, WebhookSource
 
 API_BASE_URL = "TIPALTI_API_BASE_URL"
 TOKEN_URL = "TIPALTI_TOKEN_URL"  # noqa: S105 - the variable holding the token endpoint
@@ -27,6 +27,18 @@ PAYMENTS_WEBHOOK = WebhookSource(
     ),
 )
 
+RECONCILE_JOB = ScheduledJob(
+    name="reconcile",
+    handler="connectors.tipalti.reconcile.lambda_handler",
+    description="Each payout submitted and not final looked up at Tipalti; a status no webhook brought to ES Loyalty",
+    every_minutes=60,
+    memory_mb=512,
+    timeout_seconds=300,
+    emits=True,
+    # A failed lookup is noted and read again the next hour; the function's Errors alarm watches the rest.
+    reports_lateness=False,
+)
+
 MANIFEST = ConnectorManifest(
     name="tipalti",
     description="Tipalti: reward payouts (cash, prepaid card, direct deposit), paid exactly once",
@@ -44,6 +56,7 @@ MANIFEST = ConnectorManifest(
     provider_calls_per_minute=1200,  # a connector README says 1,500 (UNVERIFIED with Tipalti)
     emits=(InboundEventType.PAYOUT_STATUS_CHANGED,),
     webhooks=(PAYMENTS_WEBHOOK,),
+    scheduled=(RECONCILE_JOB,),
     config_parser="connectors.tipalti.config.parse_config",
     sample_config="connectors.tipalti:sample_config.json",
     settings=(

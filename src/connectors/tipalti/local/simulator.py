@@ -6,6 +6,7 @@ Served under ``/_sim/tipalti``:
   POST /connect/token (form: client credentials)        GET  /api/v1/payees?filter=refCode=="X"
   POST /api/v1/payees                                   POST /api/v1/payees/{id}/invitation
   GET  /api/v1/payments?filter=refCode=="X"             POST /api/v1/payment-batches
+  GET  /api/v1/payments?pageSize=200&pageCursor=...     (every payment, a page at a time)
   GET  /api/v1/payment-batches/{id}/instructions
   GET  /payments (every payment, one per refCode)       GET  /payees
   POST /payable {"refCodes": [...]}: those payees finish onboarding (or {"all": true})
@@ -168,7 +169,7 @@ class TipaltiSimulator(ProviderSimulator):
             "findPayee": lambda: self._find(self.payees, params),
             "createPayee": lambda: self._create_payee(document),
             "invitePayee": lambda: self._invite(path),
-            "findPayment": lambda: self._find(self.payments, params),
+            "findPayment": lambda: self._find(self.payments, params) if "filter" in params else self._page(params),
             "createPaymentBatch": lambda: self._batch(document),
             "batchInstructions": lambda: self._instructions(path),
         }
@@ -192,6 +193,16 @@ class TipaltiSimulator(ProviderSimulator):
         with self._lock:
             item = collection.get(found.group(1))
         return Answer(200, {"items": [item] if item else [], "totalCount": 1 if item else 0})
+
+    def _page(self, params: dict[str, str]) -> Answer:
+        """GET /payments without a filter: every payment, ``pageSize`` at a time, from ``pageCursor``."""
+        size = min(int(params.get("pageSize", "200")), 200)
+        start = int(params.get("pageCursor", "0"))
+        with self._lock:
+            items = list(self.payments.values())[start : start + size]
+            total = len(self.payments)
+        cursor = str(start + size) if start + size < total else None
+        return Answer(200, {"items": items, "totalCount": total, "pageInfo": {"nextPageCursor": cursor}})
 
     def _create_payee(self, document: Any) -> Answer:
         if (

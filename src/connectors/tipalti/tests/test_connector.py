@@ -276,3 +276,59 @@ def test_the_local_double_serves_the_shared_control_surface() -> None:
 def test_the_tipalti_connector_keeps_the_connector_contract() -> None:
     events = [payout("PO-c1", "M-c"), payout("PO-c2", "M-c")]
     ConnectorContract(lambda: harness().connector, events, MANIFEST).check()
+
+
+def test_the_reconciliation_brings_a_status_no_webhook_brought_once_and_closes_final_payouts() -> None:
+    from connectors.tipalti.reconcile import Reconciliation
+    from dig_connector_kit.model import Deadline
+
+    h = harness()
+    h.deliver(inbound(payout("PO-1")), inbound(payout("PO-2", "M-2")))
+    job = Reconciliation(
+        lambda: h.config, h.connector._transport, BASE_URL, h.payouts, lambda: h.emitted, lambda: h.wall[0]
+    )
+    h.simulator.payments[client.payment_ref("PO-1")]["status"] = "CLEARED"
+    report = job.run(Deadline(600, clock=h.clock))
+    assert (report.open, report.looked_up, report.changed, report.missing) == (2, 2, 1, 0)
+    assert h.statuses("PO-1") == ["SUBMITTED", "CLEARED"]
+    assert [e.data.final for e in h.emitted.events if e.data.payoutId == "PO-1"] == [False, True]  # type: ignore[attr-defined]
+    assert [p.payout_id for p in h.payouts.open_payouts()] == ["PO-2"]
+    again = job.run(Deadline(600, clock=h.clock))
+    assert (again.open, again.changed) == (1, 0)  # nothing new: nothing told twice
+
+
+def test_the_daily_report_counts_each_programs_payouts_and_names_what_is_unmatched_on_either_side() -> None:
+    from connectors.tipalti.reconcile import Reconciliation
+    from dig_connector_kit.model import Deadline
+
+    h = harness()
+    over = payout("PO-3", "M-3", amount="5000.00")
+    h.deliver(inbound(payout("PO-1")), inbound(payout("PO-2", "M-2", amount="10.50")), inbound(over))
+    h.simulator.payments[client.payment_ref("PO-1")]["status"] = "CLEARED"
+    transport = h.connector._transport
+    job = Reconciliation(lambda: h.config, transport, BASE_URL, h.payouts, lambda: h.emitted, lambda: h.wall[0])
+    job.run(Deadline(600, clock=h.clock))
+    # Tipalti lost PO-2's payment; and holds one under a refCode of DIG's shape that DIG never sent.
+    del h.simulator.payments[client.payment_ref("PO-2")]
+    stray = client.payment_ref("PO-not-ours")
+    h.simulator.payments[stray] = {
+        "id": "x",
+        "refCode": stray,
+        "status": "SUBMITTED",
+        "amountSubmitted": {},
+        "fees": [],
+    }
+    report = job.daily_report("2026-11-21", Deadline(600, clock=h.clock))
+    assert report["programs"] == {
+        "ACME-REWARDS": {
+            "requested": 3,
+            "submitted": 2,
+            "paid": 1,
+            "failed": 1,
+            "open": 1,
+            "notSent": 0,
+            "paidAmounts": {"CAD": "25.00"},
+        }
+    }
+    assert report["unmatched"] == {"dig": ["PO-2"], "provider": [stray]}
+    assert job.daily_report("2026-11-20", Deadline(600, clock=h.clock))["programs"] == {}

@@ -76,3 +76,16 @@ def test_the_payout_book_keeps_a_final_status_final(kind: str, request: pytest.F
     assert book.get("p1") == Payout("p1", "PO-1", "M-1", "ACME", "CLEARED", True)
     book.set_status("unknown", "PAID", False)
     assert book.get("unknown") is None
+    book.keep(Payout("p1", "PO-1", "M-1", "ACME"))  # a replay records it again: what is known stands
+    assert book.get("p1") == Payout("p1", "PO-1", "M-1", "ACME", "CLEARED", True)
+
+
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_the_payout_book_lists_the_payouts_submitted_and_not_final(kind: str, request: pytest.FixtureRequest) -> None:
+    book: Any = request.getfixturevalue("dynamo_book") if kind == "dynamo" else FakePayoutBook()
+    for ref in ("p1", "p2", "p3"):
+        book.keep(Payout(ref, f"PO-{ref}", "M-1"))
+    book.set_status("p1", "SUBMITTED", False)
+    book.set_status("p2", "SUBMITTED", False)
+    book.set_status("p2", "CLEARED", True)
+    assert [(p.ref, p.payout_id, p.status) for p in book.open_payouts()] == [("p1", "PO-p1", "SUBMITTED")]
