@@ -112,6 +112,9 @@ class Reconciliation:
     def daily_report(self, day: str, deadline: Deadline) -> dict[str, Any]:
         config = self._config()
         payouts = self._payouts.requested_on(day)
+        # One read of Tipalti's payments (200 a page) answers both sides: which of DIG's it holds, and
+        # which of DIG's shape DIG never sent.
+        at_tipalti = self._dig_shaped_payments(config, deadline)
         programs: dict[str, dict[str, Any]] = {}
         missing_at_tipalti: list[str] = []
         for payout in payouts:
@@ -122,8 +125,7 @@ class Reconciliation:
             counts["requested"] += 1
             if payout.status in AT_TIPALTI:
                 counts["submitted"] += 1
-                result = self._transport.send(api.find_payment(self._base, payout.ref, config.limits), deadline)
-                if result.ok and api.first_item(result.body) is None:
+                if payout.ref not in at_tipalti:
                     missing_at_tipalti.append(payout.payout_id)
             if payout.status in PAID:
                 counts["paid"] += 1
@@ -135,30 +137,31 @@ class Reconciliation:
                 counts["open"] += 1
             else:
                 counts["notSent"] += 1
+        never_sent = sorted(ref for ref in at_tipalti if self._payouts.get(ref) is None)
         return {
             "connector": CONNECTOR,
             "date": day,
             "generatedAt": datetime.fromtimestamp(self._clock(), UTC).isoformat(),
             "programs": programs,
-            "unmatched": {"dig": sorted(missing_at_tipalti), "provider": self._unknown_to_dig(config, deadline)},
+            "unmatched": {"dig": sorted(missing_at_tipalti), "provider": never_sent},
         }
 
-    def _unknown_to_dig(self, config: TipaltiConfig, deadline: Deadline) -> list[str]:
-        """Payments Tipalti holds under a refCode of DIG's shape that DIG never sent."""
-        unknown, cursor = [], None
+    def _dig_shaped_payments(self, config: TipaltiConfig, deadline: Deadline) -> set[str]:
+        """The refCodes of DIG's shape among Tipalti's payments."""
+        found: set[str] = set()
+        cursor = None
         while deadline.allows(5):
             result = self._transport.send(api.list_payments(self._base, cursor, config.limits), deadline)
             if not result.ok:
-                raise RuntimeError(
-                    f"{api.LIST_PAYMENTS}: {result.status} {result.error or ''}: the report is not written"
-                )
+                failure = f"{api.LIST_PAYMENTS}: {result.status} {result.error or ''}"
+                raise RuntimeError(f"{failure}: the report is not written")
             for item in (result.body or {}).get("items", []):
                 ref = str(item.get("refCode") or "")
-                if api.is_dig_payment_ref(ref) and self._payouts.get(ref) is None:
-                    unknown.append(ref)
+                if api.is_dig_payment_ref(ref):
+                    found.add(ref)
             cursor = api.next_cursor(result.body)
             if cursor is None:
-                return sorted(unknown)
+                return found
         raise RuntimeError("the deadline came before Tipalti's payments were read: the report is not written")
 
 
