@@ -347,8 +347,9 @@ class ConnectorModule(Construct):
         )
         audit = self._database.audit_table
         Database.grant(audit, function, "GetItem", "PutItem", "Query")
-        if job.emits:  # a poll of the provider's feed: inbound events recorded in batches, on the bus
-            Database.grant(audit, function, "BatchGetItem", "BatchWriteItem")
+        if job.emits:  # a poll of the provider's feed: inbound events recorded in batches, on the bus,
+            # and the state of what it polls for moved on (a payout's status)
+            Database.grant(audit, function, "BatchGetItem", "BatchWriteItem", "UpdateItem")
             self._bus.grant_put_events_to(function)
         Database.grant(self._database.config_table, function, "GetItem")
         self._grant_extracts(function, bucket)

@@ -23,6 +23,7 @@ from dig_contracts.examples import example_event
 from tests.e2e.conftest import LocalStackProcess, delivery, start_local_stack
 
 DIG = str(Path(sys.executable).parent / "dig")
+HOOK = "/v1/inbound/tipalti/payments"
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +116,18 @@ def test_200_payouts_under_lost_answers_and_an_outage_are_each_paid_exactly_once
         ("DELIVERED", "SUBMITTED", False): 190,
         ("DELIVERED", "CLEARED", True): 10,
     }
+
+    # Tipalti's webhook, signed as Tipalti signs it: a forged copy refused, the real one (sent twice) once.
+    secret = stack.http.get("/_local/stack").json()["webhookSecrets"]["tipalti/payments"]
+    paid_id = f"PO-{run}-150"
+    document = {"secret": secret, "type": "paymentCompleted", "refCode": client.payment_ref(paid_id)}
+    signed = stack.http.post("/_sim/tipalti/webhook", json=document | {"paymentStatus": "PAID"}).json()
+    forged_headers = {**signed["headers"], "tipalti-signature": "t=1,v=00", "Authorization": ""}
+    assert stack.http.post(HOOK, content=signed["body"], headers=forged_headers).status_code == 403
+    for _ in range(2):
+        sent = stack.http.post(HOOK, content=signed["body"], headers={**signed["headers"], "Authorization": ""})
+        assert sent.status_code == 202
+    stack.wait_until(lambda: statuses_received(stack, run).get((paid_id, "PAID")) == 1, "the webhook's PAID")
 
 
 def dig(*arguments: str, stack: LocalStackProcess) -> str:

@@ -992,3 +992,13 @@ def test_payout_requests_reach_the_tipalti_connector_alone_and_it_reads_only_its
     secrets = [s["Resource"] for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
     assert any("secret:dig/tipalti-??????" in json.dumps(r) for r in secrets)
     assert not any("dig/tipalti/webhook" in json.dumps(r) for r in secrets)  # the API verifies webhooks
+
+
+def test_the_tipalti_reconcile_job_reads_and_moves_payouts_and_writes_only_its_own_prefix(resources: Resources) -> None:
+    statements = statements_of(resources, "TipaltiReconcileJobRole")
+    dynamodb = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"} <= dynamodb
+    assert "dynamodb:DeleteItem" not in dynamodb
+    writes = [s for s in statements if "s3:PutObject" in json.dumps(s["Action"])]
+    assert writes
+    assert all("jobs/tipalti/reconcile/" in json.dumps(s["Resource"]) for s in writes)
