@@ -6,7 +6,6 @@ Facts and sources: ../shared/reference/marketo-api.md (Adobe's docs and three pr
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from dig_connector_kit import oauth
 from dig_connector_kit.http import REQUEST_TIMEOUT, BodyVerdict, Request
 from dig_connector_kit.ratelimit import RateLimit
 
@@ -34,13 +34,14 @@ DAILY_QUOTA = "607"
 TOKEN_MARGIN_SECONDS = 60  # a token with less life than this is renewed first
 
 
-class TokenRefused(Exception):
-    """The identity service refused the client credentials (no retry will mend it)."""
+TokenRefused = oauth.TokenRefused  # the identity service refused the client credentials: no retry mends it
 
 
-class TokenSource:
-    """The REST token, cached and renewed before it expires and whenever Marketo says 601/602. It
-    travels only in the Authorization header, never in a URL, never in a log or an audit record."""
+class TokenSource(oauth.ClientCredentialsToken):
+    """The REST token (the kit's ClientCredentialsToken), cached and renewed before it expires and
+    whenever Marketo says 601/602. It travels only in the Authorization header, never in a URL, never in
+    a log or an audit record. ``expires_in`` 0 (seen in production by RudderStack): the live token at the
+    end of its life, asked for once more."""
 
     def __init__(
         self,
@@ -49,55 +50,19 @@ class TokenSource:
         credentials: Callable[[], Mapping[str, str]],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._http = http
-        self._identity = identity_base.rstrip("/")
-        self._credentials = credentials
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._expires = 0.0
-        self.fetched = 0
-
-    def authorize(self, _request: Request) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token()}"}
-
-    def token(self) -> str:
-        with self._lock:
-            if self._token is None or self._expires - self._clock() < TOKEN_MARGIN_SECONDS:
-                self._fetch()
-                if self._expires <= self._clock():  # at the end of its life: once more, a new one may come
-                    self._fetch()
-            assert self._token is not None
-            return self._token
-
-    def renew(self) -> None:
-        with self._lock:
-            self._fetch()
-
-    def _fetch(self) -> None:
-        secret = self._credentials()
-        # The client secret goes in a form body (Adobe also takes query parameters: not in a URL).
-        response = self._http.post(
-            f"{self._identity}/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": secret["clientId"],
-                "client_secret": secret["clientSecret"],
-            },
-            timeout=REQUEST_TIMEOUT,
+        super().__init__(
+            http, credentials, provider="Marketo's identity service", margin_seconds=TOKEN_MARGIN_SECONDS, clock=clock
         )
-        if response.status_code in (400, 401, 403):
-            raise TokenRefused(f"Marketo's identity service refused the client credentials ({response.status_code})")
-        response.raise_for_status()
-        body = response.json()
-        lifetime = float(body.get("expires_in", 0))
-        if not body.get("access_token"):
-            raise httpx.HTTPError("Marketo's identity service gave no token")
-        self._token = str(body["access_token"])
-        # expires_in 0 (seen in production by RudderStack): the live token at the end of its life. It is
-        # used for this call, and the next call asks for a new one; a 601/602 renews it at once.
-        self._expires = self._clock() + max(lifetime, 0.0)
-        self.fetched += 1
+        self._identity = identity_base.rstrip("/")
+
+    def _request(self, secret: Mapping[str, str]) -> httpx.Response:
+        # The client secret goes in a form body (Adobe also takes query parameters: not in a URL).
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": secret["clientId"],
+            "client_secret": secret["clientSecret"],
+        }
+        return self._http.post(f"{self._identity}/oauth/token", data=form, timeout=REQUEST_TIMEOUT)
 
 
 def read_body(_request: Request, status: int, body: Any) -> BodyVerdict | None:

@@ -18,7 +18,6 @@ UNVERIFIED here, and only here (the README lists the same):
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from dig_connector_kit import oauth
 from dig_connector_kit.http import REQUEST_TIMEOUT, Request
 from dig_connector_kit.ratelimit import RateLimit
 
@@ -52,8 +52,7 @@ TOKEN_MARGIN_SECONDS = 300  # renewed with five minutes of life left, as FuelSDK
 _MESSAGE_KEYS = uuid.UUID("3c7a1f0e-2b9d-4c55-8f5e-9a41d2b7c610")
 
 
-class TokenRefused(Exception):
-    """The auth service refused the package's credentials: no retry will mend it."""
+TokenRefused = oauth.TokenRefused  # the auth service refused the package's credentials: no retry mends it
 
 
 def normalised_base(url: str) -> str:
@@ -64,11 +63,10 @@ def normalised_base(url: str) -> str:
     return url.rstrip("/")
 
 
-class TokenSource:
-    """The OAuth 2.0 client-credentials token of the tenant's installed package: asked for once, kept
-    until five minutes before ``expires_in`` (Salesforce throttles a token request per call), renewed
-    when a call answers 401; with it, the REST base its answer names. It travels only in the
-    Authorization header; the client secret only in the token request's JSON body."""
+class TokenSource(oauth.ClientCredentialsToken):
+    """The OAuth 2.0 client-credentials token of the tenant's installed package (the kit's
+    ClientCredentialsToken: kept until five minutes before ``expires_in``, renewed when a call answers
+    401); with it, the REST base its answer names. The client secret travels in the JSON body."""
 
     def __init__(
         self,
@@ -78,38 +76,19 @@ class TokenSource:
         account_id: Callable[[], str | None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._http = http
+        super().__init__(
+            http, credentials, provider="SFMC's auth service", margin_seconds=TOKEN_MARGIN_SECONDS, clock=clock
+        )
         self._auth = normalised_base(auth_base)
-        self._credentials = credentials
         self._account_id = account_id
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._token: str | None = None
         self._rest: str | None = None
-        self._expires = 0.0
-        self.fetched = 0
-
-    def authorize(self, _request: Request) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token()}"}
-
-    def token(self) -> str:
-        with self._lock:
-            if self._token is None or self._expires - self._clock() < TOKEN_MARGIN_SECONDS:
-                self._fetch()
-            assert self._token is not None
-            return self._token
 
     def rest_base(self) -> str:
         self.token()
         assert self._rest is not None
         return self._rest
 
-    def renew(self) -> None:
-        with self._lock:
-            self._fetch()
-
-    def _fetch(self) -> None:
-        secret = self._credentials()
+    def _request(self, secret: Mapping[str, str]) -> httpx.Response:
         body = {
             "grant_type": "client_credentials",
             "client_id": secret["clientId"],
@@ -118,17 +97,12 @@ class TokenSource:
         account = self._account_id()
         if account:
             body["account_id"] = account  # the business unit (MID)
-        response = self._http.post(f"{self._auth}/v2/token", json=body, timeout=REQUEST_TIMEOUT)
-        if response.status_code in (400, 401, 403):
-            raise TokenRefused(f"SFMC's auth service refused the package's credentials ({response.status_code})")
-        response.raise_for_status()
-        answer = response.json()
-        if not answer.get("access_token") or not answer.get("rest_instance_url"):
-            raise httpx.HTTPError("SFMC's auth service gave no token or no rest_instance_url")
-        self._token = str(answer["access_token"])
-        self._rest = normalised_base(str(answer["rest_instance_url"]))
-        self._expires = self._clock() + float(answer.get("expires_in", 0))
-        self.fetched += 1
+        return self._http.post(f"{self._auth}/v2/token", json=body, timeout=REQUEST_TIMEOUT)
+
+    def _answered(self, body: Mapping[str, Any]) -> None:
+        if not body.get("rest_instance_url"):
+            raise httpx.HTTPError("SFMC's auth service gave no rest_instance_url")
+        self._rest = normalised_base(str(body["rest_instance_url"]))
 
 
 def message_key(message_id: str, definition_key: str) -> str:

@@ -18,7 +18,6 @@ client of a production integration: payees and payments by ``refCode`` filter, p
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 import httpx
 
 from dig_connector_kit.http import REQUEST_TIMEOUT, Request
+from dig_connector_kit.oauth import ClientCredentialsToken
 from dig_connector_kit.ratelimit import RateLimit
 
 LIMITER_KEY = "tipalti-rest"
@@ -50,14 +50,10 @@ OPEN_STATUSES = frozenset({"SUBMITTED", "PENDING_PAYER_FUNDS", "SCHEDULED", "FRA
 FINAL_STATUSES = frozenset({"CLEARED", "REJECTED", "DEFERRED", "DEFERRED_INTERNAL", "CANCELED"})
 
 
-class TokenRefused(Exception):
-    """Tipalti's identity service refused the client's credentials: no retry will mend it."""
-
-
-class TokenSource:
-    """The client-credentials token (``POST https://sso.tipalti.com/connect/token``), kept until two
-    minutes before ``expires_in`` and renewed when a call answers 401. The client secret travels only in
-    the token request's form body; the token only in the Authorization header."""
+class TokenSource(ClientCredentialsToken):
+    """The client-credentials token (``POST https://sso.tipalti.com/connect/token``, a form body), kept
+    until two minutes before ``expires_in`` and renewed when a call answers 401 (the kit's
+    ClientCredentialsToken)."""
 
     def __init__(
         self,
@@ -66,40 +62,19 @@ class TokenSource:
         credentials: Callable[[], Mapping[str, str]],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._http, self._url, self._credentials, self._clock = http, token_url, credentials, clock
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._expires = 0.0
-        self.fetched = 0
+        super().__init__(
+            http, credentials, provider="Tipalti's identity service", margin_seconds=TOKEN_MARGIN_SECONDS, clock=clock
+        )
+        self._url = token_url
 
-    def authorize(self, _request: Request) -> dict[str, str]:
-        with self._lock:
-            if self._token is None or self._expires - self._clock() < TOKEN_MARGIN_SECONDS:
-                self._fetch()
-            return {"Authorization": f"Bearer {self._token}"}
-
-    def renew(self) -> None:
-        with self._lock:
-            self._fetch()
-
-    def _fetch(self) -> None:
-        secret = self._credentials()
+    def _request(self, secret: Mapping[str, str]) -> httpx.Response:
         form = {
             "grant_type": "client_credentials",
             "client_id": secret["clientId"],
             "client_secret": secret["clientSecret"],
             "scope": TOKEN_SCOPES,
         }
-        response = self._http.post(self._url, data=form, timeout=REQUEST_TIMEOUT)
-        if response.status_code in (400, 401, 403):
-            raise TokenRefused(f"Tipalti's identity service refused the client's credentials ({response.status_code})")
-        response.raise_for_status()
-        answer = response.json()
-        if not answer.get("access_token"):
-            raise httpx.HTTPError("Tipalti's identity service gave no access_token")
-        self._token = str(answer["access_token"])
-        self._expires = self._clock() + float(answer.get("expires_in", 0))
-        self.fetched += 1
+        return self._http.post(self._url, data=form, timeout=REQUEST_TIMEOUT)
 
 
 # --- DIG's references at Tipalti ------------------------------------------------------------------
