@@ -119,7 +119,7 @@ def test_200_payouts_under_lost_answers_and_an_outage_are_each_paid_exactly_once
 
     # Tipalti's webhook, signed as Tipalti signs it: a forged copy refused, the real one (sent twice) once.
     secret = stack.http.get("/_local/stack").json()["webhookSecrets"]["tipalti/payments"]
-    paid_id = f"PO-{run}-150"
+    paid_id = next(f"PO-{run}-{i}" for i in range(200) if client.payment_ref(f"PO-{run}-{i}") not in cleared)
     document = {"secret": secret, "type": "paymentCompleted", "refCode": client.payment_ref(paid_id)}
     signed = stack.http.post("/_sim/tipalti/webhook", json=document | {"paymentStatus": "PAID"}).json()
     forged_headers = {**signed["headers"], "tipalti-signature": "t=1,v=00", "Authorization": ""}
