@@ -22,12 +22,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from dig_connector_kit.http import REQUEST_TIMEOUT, Request
 from dig_connector_kit.oauth import ClientCredentialsToken
+
+if TYPE_CHECKING:
+    from dig_connector_kit.http import Transport
+    from dig_connector_kit.lambda_entry import Kit
 from dig_connector_kit.ratelimit import RateLimit
 
 LIMITER_KEY = "tipalti-rest"
@@ -75,6 +79,14 @@ class TokenSource(ClientCredentialsToken):
             "scope": TOKEN_SCOPES,
         }
         return self._http.post(self._url, data=form, timeout=REQUEST_TIMEOUT)
+
+
+def transport_for(kit: Kit) -> Transport:
+    """The kit's transport with Tipalti's token, renewed when a call answers 401 (delivery and jobs alike)."""
+    from connectors.tipalti.manifest import SECRET_ID, TOKEN_URL
+
+    tokens = TokenSource(kit.http, kit.setting(TOKEN_URL), lambda: kit.secret(SECRET_ID))
+    return kit.transport(tokens.authorize, renew=tokens.renew, renew_on=frozenset({401}))
 
 
 # --- DIG's references at Tipalti ------------------------------------------------------------------

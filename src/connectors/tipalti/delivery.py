@@ -7,8 +7,9 @@ For a batch of payouts:
    a lost answer, a timeout, a retry, a replay or a second copy of the message, a payment Tipalti
    already holds is never sent again; it is DELIVERED, "already submitted".
 3. The member's payee is found by its refCode (client.payee_ref), created when there is none. One not
-   payable yet (onboarding unfinished) is invited once, ES Loyalty is told ``PAYEE_NOT_READY`` (with the
-   onboarding link where Tipalti gives one), and the payout is held: back on the queue every
+   payable yet (onboarding unfinished) is invited once (Tipalti mails the member the link: the
+   invitation's answer holds none, so ``onboardingUrl`` stays empty), ES Loyalty is told
+   ``PAYEE_NOT_READY``, and the payout is held: back on the queue every
    ``holdMinutes``, until ``payeeReadyWithinHours`` after the request, then FAILED (final).
 4. The rest go in payment batches (up to 250 instructions), sent at most once per attempt: a lost answer
    or a 5xx is a RETRY, whose lookup (2) finds what Tipalti took. Tipalti's refusal of a refCode used
@@ -71,7 +72,7 @@ WEBHOOK_TYPES = {
 
 
 class StatusEmitter(Protocol):
-    """What emits the inbound events (the kit's InboundEmitter, or the kit's FakePublisher-backed one)."""
+    """What emits the inbound events (the kit's InboundEmitter; a list in the tests' harness)."""
 
     def emit(self, events: Sequence[InboundFields]) -> object: ...
 

@@ -3,18 +3,17 @@ source mapping on the connector's queue; answers ``batchItemFailures``; reads Ti
 
 from __future__ import annotations
 
-from connectors.tipalti.client import TokenSource
+from connectors.tipalti.client import transport_for
 from connectors.tipalti.delivery import TipaltiConnector
-from connectors.tipalti.manifest import API_BASE_URL, MANIFEST, SECRET_ID, TOKEN_URL
+from connectors.tipalti.manifest import API_BASE_URL, MANIFEST
 from connectors.tipalti.payouts import DynamoPayoutBook
 from dig_connector_kit.lambda_entry import Kit, connector_handlers
 
 
 def build(kit: Kit) -> TipaltiConnector:
-    tokens = TokenSource(kit.http, kit.setting(TOKEN_URL), lambda: kit.secret(SECRET_ID))
     return TipaltiConnector(
         kit.config,
-        kit.transport(tokens.authorize, renew=tokens.renew, renew_on=frozenset({401})),
+        transport_for(kit),
         kit.setting(API_BASE_URL),
         payouts=DynamoPayoutBook(kit.table),
         operations=kit.operations,

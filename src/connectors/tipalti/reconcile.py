@@ -198,25 +198,31 @@ def lambda_handler(event: dict[str, object], context: object) -> dict[str, objec
 
 
 @cache
-def _s3() -> Any:
+def _kit() -> Any:
     from connectors.tipalti.manifest import MANIFEST
     from dig_connector_kit.lambda_entry import Kit
 
-    return Kit(MANIFEST).session.client("s3")
+    return Kit(MANIFEST)
+
+
+def _s3() -> Any:
+    return _kit().session.client("s3")
 
 
 @cache
 def _job() -> Reconciliation:
     import time
 
-    from connectors.tipalti.client import TokenSource
-    from connectors.tipalti.manifest import API_BASE_URL, MANIFEST, SECRET_ID, TOKEN_URL
+    from connectors.tipalti.client import transport_for
+    from connectors.tipalti.manifest import API_BASE_URL
     from connectors.tipalti.payouts import DynamoPayoutBook
-    from dig_connector_kit.lambda_entry import Kit
 
-    kit = Kit(MANIFEST)
-    tokens = TokenSource(kit.http, kit.setting(TOKEN_URL), lambda: kit.secret(SECRET_ID))
-    transport = kit.transport(tokens.authorize, renew=tokens.renew, renew_on=frozenset({401}))
+    kit = _kit()
     return Reconciliation(
-        kit.config, transport, kit.setting(API_BASE_URL), DynamoPayoutBook(kit.table), lambda: kit.inbound, time.time
+        kit.config,
+        transport_for(kit),
+        kit.setting(API_BASE_URL),
+        DynamoPayoutBook(kit.table),
+        lambda: kit.inbound,
+        time.time,
     )
