@@ -296,13 +296,24 @@ class Api(Construct):
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function_arn])
         )
 
-    def register_webhooks(self, manifest: ConnectorManifest, secrets: dict[str, secretsmanager.ISecret]) -> None:
+    def register_webhooks(
+        self,
+        manifest: ConnectorManifest,
+        secrets: dict[str, secretsmanager.ISecret],
+        sync_function: lambda_.IFunction | None,
+    ) -> None:
         """A connector's webhook sources: the route (once), how the API verifies each (INBOUND_SOURCES),
-        and read access to each source's secret, that secret only."""
+        and read access to each source's secret, that secret only. A source the connector answers names
+        its sync function instead (invoked as register_sync_connector allows), and no secret."""
         if not self._webhook_sources:
             self._inbound_route()
         self._webhook_sources[manifest.name] = {
-            webhook.name: webhook.describe(secrets[webhook.name].secret_name) for webhook in manifest.webhooks
+            webhook.name: (
+                webhook.describe(secrets[webhook.name].secret_name)
+                if webhook.name in secrets
+                else webhook.describe(None, sync_function.function_arn if sync_function else None)
+            )
+            for webhook in manifest.webhooks
         }
         self.function.add_environment(env.INBOUND_SOURCES, Stack.of(self).to_json_string(self._webhook_sources))
         for secret in secrets.values():

@@ -151,19 +151,6 @@ class ConnectorModule(Construct):
         if manifest.emits:  # the return path: its inbound events go on the bus
             environment[env.EVENT_BUS_NAME] = bus.event_bus_name
         self._bus = bus
-        if manifest.webhooks:
-            # The DIG API verifies the provider's webhooks with these; the connector never reads them.
-            api.register_webhooks(
-                manifest,
-                {
-                    webhook.name: secretsmanager.Secret.from_secret_name_v2(
-                        self,
-                        f"WebhookSecret{webhook.name.title().replace('-', '')}",
-                        str(self.node.try_get_context(webhook.secret.context_key) or webhook.secret.default_name),
-                    )
-                    for webhook in manifest.webhooks
-                },
-            )
 
         self._code_directory = function_directory(manifest.name, manifest.packages)
         code = lambda_.Code.from_asset(str(self._code_directory))
@@ -203,6 +190,23 @@ class ConnectorModule(Construct):
             functions.append(self.sync_function)
             api.register_sync_connector(
                 manifest.name, self.sync_function.entry, [t.value for t in manifest.event_types]
+            )
+
+        if manifest.webhooks:
+            # The DIG API verifies the provider's webhooks with these; the connector never reads them. A
+            # source the connector answers itself has none: the API invokes the sync function for it.
+            api.register_webhooks(
+                manifest,
+                {
+                    webhook.name: secretsmanager.Secret.from_secret_name_v2(
+                        self,
+                        f"WebhookSecret{webhook.name.title().replace('-', '')}",
+                        str(self.node.try_get_context(webhook.secret.context_key) or webhook.secret.default_name),
+                    )
+                    for webhook in manifest.webhooks
+                    if webhook.secret is not None
+                },
+                self.sync_function.entry if self.sync_function else None,
             )
 
         for function in functions:

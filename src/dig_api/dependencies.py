@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING
 
 from dig_contracts import environment as env
@@ -126,7 +126,7 @@ def inbound_service() -> InboundService:
     from db.inbound_feed import InboundFeed
     from db.receipts import ReceiptStore
     from db.table import Table
-    from dig_api.inbound import InboundService, parse_sources
+    from dig_api.inbound import FunctionInvoke, InboundService, no_functions, parse_sources
 
     table = Table(snapstart.session().client("dynamodb", config=boto_config()), os.environ[env.AUDIT_TABLE_NAME])
     retention = int(os.environ.get(env.AUDIT_RETENTION_DAYS, "30"))
@@ -134,12 +134,25 @@ def inbound_service() -> InboundService:
     def secret(name: str) -> str:
         return str(json.loads(str(get_secret(name, max_age=300)))["secret"])
 
+    sources = parse_sources(os.environ.get(env.INBOUND_SOURCES, "{}"))
+    invoke: FunctionInvoke = no_functions
+    if any(spec.function for specs in sources.values() for spec in specs.values()):
+        from botocore.config import Config
+
+        from dig_api.sync import invoke_function
+
+        # The connector's sync function has 25 s; the API 28 s: one attempt, no SDK retry.
+        client = snapstart.session().client(
+            "lambda", config=Config(connect_timeout=2, read_timeout=26, retries={"total_max_attempts": 1})
+        )
+        invoke = partial(invoke_function, client)
     return InboundService(
-        parse_sources(os.environ.get(env.INBOUND_SOURCES, "{}")),
+        sources,
         secret,
         ReceiptStore(table, retention_days=retention),
         providers.ingest().publisher,
         InboundFeed(table, retention_days=retention),
+        invoke=invoke,
     )
 
 

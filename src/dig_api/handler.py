@@ -261,23 +261,28 @@ def post_callback(connector: str, callId: str):
 @app.post("/v1/inbound/<connector>/<source>", include_in_schema=False)
 def post_inbound(connector: str, source: str):
     """A provider's webhook (no bearer token: the provider cannot hold one). Verified as its connector's
-    manifest declares, kept, and handed to the connector; answered 202."""
+    manifest declares, kept, and handed to the connector; answered 202. A source its connector answers
+    (verification connector) gets the connector's answer."""
     from dig_api.inbound import WebhookRequest
 
     current = app.current_event
     raw = current.decoded_body or ""
     headers = {k.lower(): v for k, v in (current.headers or {}).items()}
-    receipt = providers.inbound().receive(
-        WebhookRequest(
-            connector=connector,
-            source=source,
-            body=raw.encode() if isinstance(raw, str) else raw,
-            headers=headers,
-            query=dict(current.query_string_parameters or {}),
-            request_id=current.request_context.request_id,
-            content_type=headers.get("content-type"),
-        )
+    request = WebhookRequest(
+        connector=connector,
+        source=source,
+        body=raw.encode() if isinstance(raw, str) else raw,
+        headers=headers,
+        query=dict(current.query_string_parameters or {}),
+        request_id=current.request_context.request_id,
+        content_type=headers.get("content-type"),
     )
+    service = providers.inbound()
+    if service.answered_by_connector(connector, source):
+        answer = service.answer(request)  # the connector's answer, in its provider's shape
+        metrics.add_metric(name=ApiMetric.WEBHOOKS_ANSWERED, unit=MetricUnit.Count, value=1)
+        return Response(status_code=answer.status, content_type=answer.contentType, body=answer.body)
+    receipt = service.receive(request)
     metrics.add_metric(name=ApiMetric.WEBHOOKS_ACCEPTED, unit=MetricUnit.Count, value=1)
     body = json.dumps({"status": "accepted", "receiptId": receipt.receiptId})
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
@@ -286,7 +291,8 @@ def post_inbound(connector: str, source: str):
 @app.get(
     "/v1/inbound-events",
     summary="What providers told DIG, for ES Loyalty to pull",
-    description="The inbound events (MEMBER_CONSENT_CHANGED, POINTS_AWARD_REQUESTED, PAYOUT_STATUS_CHANGED), "
+    description="The inbound events (MEMBER_CONSENT_CHANGED, POINTS_AWARD_REQUESTED, PAYOUT_STATUS_CHANGED, "
+    "GAME_PLAY_LINK_ISSUED), "
     "oldest first, each with the id DIG's webhooks carry as webhook-id (deduplicate on it). Pass the page's "
     "nextCursor as `after` for the next page; an empty page keeps the cursor: ask again later. Without `after`, "
     "the feed starts at `since` (default: a day ago; at most as far back as the audit trail keeps). For ES "

@@ -6,6 +6,10 @@ Each connector's webhook sources (its manifest's ``webhooks``) reach the API as 
 ``INBOUND_SOURCES`` environment: ``{connector: {source: WebhookSource.describe()}}``, the secret by
 its Secrets Manager name. A request is refused with 401 when it carries nothing to verify, 403 when
 what it carries is wrong or stale, 413 above its source's size: before the body is kept.
+
+A source its connector answers (verification ``connector``: CataBoom's writeback, whose answer carries
+CataBoom's codes) is handed to the connector's sync function as it came (``answer``): the connector
+verifies, acts and answers; the API sends that answer and keeps only what the connector says to keep.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,9 +37,11 @@ from dig_api.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
 )
-from dig_contracts.inbound import WebhookReceipt
+from dig_contracts.inbound import WebhookAnswer, WebhookCall, WebhookReceipt
 from dig_contracts.pan import mask_card_numbers
 from dig_contracts.publisher import EventPublisher
+
+logger = logging.getLogger(__name__)
 
 
 class Unauthorized(ApiError):
@@ -46,8 +53,9 @@ class SourceSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    verification: Literal["hmac", "token", "standard_webhooks", "postback"]
-    secretName: str
+    verification: Literal["hmac", "token", "standard_webhooks", "postback", "connector"]
+    secretName: str | None = None
+    function: str | None = None  # the connector's sync function (verification connector)
     header: str | None = None
     query_parameter: str | None = None
     timestamp_header: str | None = None
@@ -178,6 +186,15 @@ def http_post_back(url: str, body: bytes, content_type: str | None) -> str:
     return response.text
 
 
+# Invokes a function by name with a JSON payload and answers its JSON (in AWS a RequestResponse Lambda
+# invoke, dig_api.sync.invoke_function; the local stack calls the handler in process).
+FunctionInvoke = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+def no_functions(function: str, payload: dict[str, Any]) -> dict[str, Any]:
+    raise RuntimeError(f"no way to invoke {function}")
+
+
 class InboundService:
     def __init__(
         self,
@@ -189,8 +206,10 @@ class InboundService:
         *,
         clock: Callable[[], float] = time.time,
         send: Callable[[str, bytes, str | None], str] = http_post_back,
+        invoke: FunctionInvoke = no_functions,
     ) -> None:
         self._send = send
+        self._invoke = invoke
         self._sources = sources
         self._secret = secret
         self._receipts = receipts
@@ -198,7 +217,11 @@ class InboundService:
         self._feed = feed
         self._clock = clock
 
-    def receive(self, request: WebhookRequest) -> WebhookReceipt:
+    def invoke_with(self, invoke: FunctionInvoke) -> None:
+        """How connectors' functions are invoked (the local stack: in process)."""
+        self._invoke = invoke
+
+    def _spec(self, request: WebhookRequest) -> SourceSpec:
         spec = self._sources.get(request.connector, {}).get(request.source)
         if spec is None:
             raise NotFound("no such webhook source")
@@ -207,6 +230,55 @@ class InboundService:
                 f"this source takes bodies of at most {spec.max_body_bytes} bytes",
                 [ErrorDetail(field="(body)", rule=f"at most {spec.max_body_bytes} bytes")],
             )
+        return spec
+
+    def answered_by_connector(self, connector: str, source: str) -> bool:
+        spec = self._sources.get(connector, {}).get(source)
+        return spec is not None and spec.verification == "connector"
+
+    def answer(self, request: WebhookRequest) -> WebhookAnswer:
+        """A connector-verified source: the request to the connector's sync function as it came, its
+        answer back; what it says to keep, kept (card numbers masked). No answer is a 503: the provider
+        sends it again, and the connector's inbound events' ids make a second copy one event."""
+        spec = self._spec(request)
+        assert spec.function is not None, "a connector-verified source names its connector's function"
+        received_at = datetime.fromtimestamp(self._clock()).astimezone()
+        call = WebhookCall(
+            connector=request.connector,
+            source=request.source,
+            receiptId=request.request_id,
+            receivedAt=received_at,
+            body=request.body.decode("utf-8", "replace"),
+            contentType=request.content_type,
+            query=dict(request.query),
+        )
+        try:
+            answer = WebhookAnswer.model_validate(
+                self._invoke(spec.function, {"webhook": call.model_dump(mode="json")})
+            )
+        except Exception:
+            logger.exception("the connector did not answer its webhook", extra={"connector": request.connector})
+            raise ServiceUnavailable("the webhook's connector did not answer; send it again") from None
+        if answer.keep is not None:
+            receipt = WebhookReceipt(
+                connector=request.connector,
+                source=request.source,
+                receiptId=request.request_id,
+                receivedAt=received_at,
+                body=mask_card_numbers(answer.keep),
+                contentType=request.content_type,
+            )
+            try:
+                self._receipts.keep(receipt)
+            except Exception:  # acted on already: the audit trail misses its body, the provider its answer not
+                logger.exception("a webhook's receipt was not kept", extra={"receiptId": request.request_id})
+        return answer
+
+    def receive(self, request: WebhookRequest) -> WebhookReceipt:
+        spec = self._spec(request)
+        if spec.verification == "connector":
+            raise NotFound("this webhook source is answered by its connector")  # the route calls answer()
+        assert spec.secretName is not None, "every source the API verifies names its secret"
         try:
             secret = self._secret(spec.secretName)
         except Exception:

@@ -47,21 +47,24 @@ def parse_sync_connectors(text: str) -> list[SyncConnector]:
     ]
 
 
+def invoke_function(client: Any, function: str, request: dict[str, Any]) -> dict[str, Any]:
+    """A RequestResponse invoke of ``function``: its JSON answer, or RuntimeError when it raised."""
+    answer = client.invoke(
+        FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(request).encode()
+    )
+    payload = json.loads(answer["Payload"].read() or b"{}")
+    if answer.get("FunctionError"):
+        raise RuntimeError(f"{payload.get('errorType', 'Error')}: {payload.get('errorMessage', '')}"[:300])
+    return dict(payload)
+
+
 class LambdaInvoker:
     def __init__(self, client: Any, connectors: list[SyncConnector]) -> None:
         self._client = client
         self._functions = {c.name: c.function for c in connectors}
 
     def invoke(self, connector: str, request: dict[str, Any]) -> dict[str, Any]:
-        answer = self._client.invoke(
-            FunctionName=self._functions[connector],
-            InvocationType="RequestResponse",
-            Payload=json.dumps(request).encode(),
-        )
-        payload = json.loads(answer["Payload"].read() or b"{}")
-        if answer.get("FunctionError"):
-            raise RuntimeError(f"{payload.get('errorType', 'Error')}: {payload.get('errorMessage', '')}"[:300])
-        return dict(payload)
+        return invoke_function(self._client, self._functions[connector], request)
 
 
 class DirectInvoker:

@@ -42,6 +42,7 @@ from dig_connector_kit.runtime import ConnectorRuntime
 from dig_connector_kit.settings import ConnectorSettings
 from dig_connector_kit.sync import SyncRequest, deliver_one
 from dig_contracts import snapstart
+from dig_contracts.inbound import WebhookCall
 from dig_contracts.manifest import ConnectorManifest
 
 if TYPE_CHECKING:
@@ -340,6 +341,8 @@ def connector_handlers(
     @tracer.capture_lambda_handler(capture_response=False)
     def sync_handler(event: dict[str, Any], context: LambdaContext) -> Any:
         _, runtime = made()
+        if "webhook" in event:  # a webhook the connector answers (dig_api.inbound.InboundService.answer)
+            return runtime.answer_webhook(WebhookCall.model_validate(event["webhook"])).model_dump(mode="json")
         return deliver_one(
             runtime, SyncRequest.model_validate(event), Deadline.from_context(context, reserve_seconds=2)
         )

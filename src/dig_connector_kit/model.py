@@ -12,7 +12,7 @@ from db.records import Attempt
 from dig_contracts.bus import CallbackDetail, ReplayTag
 from dig_contracts.events import EnvelopeFields
 from dig_contracts.files import FileReadyDetail
-from dig_contracts.inbound import InboundFields, WebhookReceipt
+from dig_contracts.inbound import InboundFields, WebhookAnswer, WebhookCall, WebhookReceipt
 
 if TYPE_CHECKING:
     from dig_contracts.manifest import ConnectorManifest
@@ -156,6 +156,25 @@ class ReceivesWebhooks(Protocol):
     def read_webhook(self, receipt: WebhookReceipt) -> WebhookReading: ...
 
 
+@dataclass
+class WebhookReply:
+    """A connector's answer to a webhook it answers itself: what the provider is told, and the inbound
+    events it makes, emitted by the runtime before the answer goes (a failed emit answers 503 instead)."""
+
+    answer: WebhookAnswer
+    reading: WebhookReading = field(default_factory=WebhookReading)
+
+
+@runtime_checkable
+class AnswersWebhooks(Protocol):
+    """A connector whose provider wants its own answer to a webhook (manifest: a webhook source with
+    verification ``connector``; CataBoom's writeback codes): the request arrives unverified through the
+    synchronous entry point, and the connector verifies it with its own secrets, acts and answers.
+    Raising answers 503 (the provider sends it again)."""
+
+    def answer_webhook(self, call: WebhookCall) -> WebhookReply: ...
+
+
 @runtime_checkable
 class ReadsFiles(Protocol):
     """A connector that consumes validated extract files (manifest: ``extracts``): each FILE_READY
@@ -175,7 +194,8 @@ def check_capabilities(manifest: ConnectorManifest, connector: object) -> None:
         "callbacks": (manifest.callbacks, TakesCallbacks),
         "polled_results": (manifest.polled_results, PollsResults),
         "extracts": (bool(manifest.extracts), ReadsFiles),
-        "webhooks": (bool(manifest.webhooks), ReceivesWebhooks),
+        "webhooks": (bool(manifest.received_webhooks), ReceivesWebhooks),
+        "webhooks answered by the connector": (bool(manifest.answered_webhooks), AnswersWebhooks),
     }
     problems = []
     for key, (wanted, capability) in declared.items():

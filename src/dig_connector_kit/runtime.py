@@ -24,6 +24,7 @@ from db.audit import DONE, MAX_ATTEMPTS_KEPT, AuditStore
 from db.records import DeliveryRecord, DeliveryStatus, iso, parse_iso, utc_now
 from dig_connector_kit.inbound import InboundEmitter
 from dig_connector_kit.model import (
+    AnswersWebhooks,
     CallbackReport,
     Connector,
     Deadline,
@@ -39,7 +40,13 @@ from dig_connector_kit.model import (
 from dig_connector_kit.requeue import Requeue
 from dig_contracts.bus import CALLBACK_SOURCE, SCHEDULE_SOURCE, BusDetail, CallbackDetail
 from dig_contracts.files import FILES_SOURCE, FileReadyDetail
-from dig_contracts.inbound import INBOUND_RECEIVED_SOURCE, WebhookReceipt, parse_any_event
+from dig_contracts.inbound import (
+    INBOUND_RECEIVED_SOURCE,
+    WebhookAnswer,
+    WebhookCall,
+    WebhookReceipt,
+    parse_any_event,
+)
 from dig_contracts.pan import mask_card_numbers
 
 logger = logging.getLogger(__name__)
@@ -116,6 +123,10 @@ def read_record(record: Mapping[str, Any], body: Any) -> Received:
         detail=detail,
         archive_replay=str(replay_name) if replay_name else None,
     )
+
+
+# What a provider is told when its webhook could not be answered now: send it again.
+UNAVAILABLE = WebhookAnswer(status=503, body='{"message":"not processed; send it again"}')
 
 
 class ConnectorRuntime:
@@ -304,6 +315,31 @@ class ConnectorRuntime:
             report.failures.append(record["messageId"])
             return
         report.files_ready += 1
+
+    def answer_webhook(self, call: WebhookCall) -> WebhookAnswer:
+        """A webhook the connector answers itself (AnswersWebhooks): its inbound events emitted first, so
+        an answer that says "done" is never sent for what the bus did not take; anything failing answers
+        503, and the provider's next copy is the same events (their ids are the provider's)."""
+        if not isinstance(self.connector, AnswersWebhooks) or self._emitter is None:
+            logger.error("answered webhook for a connector that answers none", extra={"source": call.source})
+            return UNAVAILABLE
+        try:
+            reply = self.connector.answer_webhook(call)
+            emitted = self._emitter.emit(reply.reading.events) if reply.reading.events else None
+        except Exception:
+            logger.exception("webhook not answered", extra={"source": call.source, "receiptId": call.receiptId})
+            return UNAVAILABLE
+        logger.info(
+            "webhook answered",
+            extra={
+                "source": call.source,
+                "receiptId": call.receiptId,
+                "status": reply.answer.status,
+                "emitted": len(emitted.emitted) if emitted else 0,
+                "duplicates": len(emitted.duplicates) if emitted else 0,
+            },
+        )
+        return reply.answer
 
     def _webhook(self, receipt: WebhookReceipt, record: Mapping[str, Any], report: BatchReport) -> None:
         """A provider's webhook: the inbound events the connector reads from it, emitted. Anything that

@@ -21,7 +21,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from dig_contracts.events import EventType, Identifier, Rfc3339, StrictModel, parse_event
+from dig_contracts.events import (
+    MAX_PLAYS_PER_AWARD,
+    EventType,
+    GameKey,
+    Identifier,
+    Rfc3339,
+    StrictModel,
+    parse_event,
+)
 
 INBOUND_SOURCE = "dig.inbound"
 INBOUND_RECEIVED_SOURCE = "dig.inbound.received"
@@ -33,6 +41,7 @@ class InboundEventType(StrEnum):
     MEMBER_CONSENT_CHANGED = "MEMBER_CONSENT_CHANGED"
     POINTS_AWARD_REQUESTED = "POINTS_AWARD_REQUESTED"
     PAYOUT_STATUS_CHANGED = "PAYOUT_STATUS_CHANGED"
+    GAME_PLAY_LINK_ISSUED = "GAME_PLAY_LINK_ISSUED"
 
 
 INBOUND_TYPES = frozenset(t.value for t in InboundEventType)
@@ -119,6 +128,17 @@ class PayoutStatusChangedData(StrictModel):
     )
 
 
+class GamePlayLinkIssuedData(StrictModel):
+    awardId: Identifier = Field(description="ES Loyalty's award (GAME_PLAY_AWARDED) the play belongs to")
+    campaign: GameKey
+    play: Annotated[int, Field(ge=1, le=MAX_PLAYS_PER_AWARD, description="Which of the award's plays: 1, 2, ...")]
+    playId: Identifier = Field(description="The game provider's id of the play (the link's last path segment)")
+    url: Annotated[str, Field(max_length=2000, pattern=r"^https://")] = Field(
+        description="The member's one-time play link: hand it to that member only"
+    )
+    expiresAt: Rfc3339 | None = None
+
+
 class InboundFields(StrictModel):
     eventId: Identifier = Field(description="Derived from the provider's identifiers: the same notification, one id")
     schemaVersion: Literal["1"] = "1"
@@ -147,8 +167,14 @@ class PayoutStatusChanged(InboundFields):
     data: PayoutStatusChangedData
 
 
+class GamePlayLinkIssued(InboundFields):
+    eventType: Literal[InboundEventType.GAME_PLAY_LINK_ISSUED] = InboundEventType.GAME_PLAY_LINK_ISSUED
+    data: GamePlayLinkIssuedData
+
+
 InboundEvent = Annotated[
-    MemberConsentChanged | PointsAwardRequested | PayoutStatusChanged, Field(discriminator="eventType")
+    MemberConsentChanged | PointsAwardRequested | PayoutStatusChanged | GamePlayLinkIssued,
+    Field(discriminator="eventType"),
 ]
 _INBOUND = TypeAdapter(InboundEvent)
 
@@ -187,6 +213,35 @@ class WebhookReceipt(BaseModel):
     handshake: bool = False
 
 
+class WebhookCall(BaseModel):
+    """A webhook the DIG API hands, unverified and unkept, to the connector that answers it (manifest
+    WebhookSource verification ``connector``), through its synchronous entry point as ``{"webhook": ...}``.
+    The body is as received: the connector verifies it (its token may be in it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    connector: str
+    source: str
+    receiptId: str
+    receivedAt: datetime
+    body: str
+    contentType: str | None = None
+    query: dict[str, str] = Field(default_factory=dict)
+
+
+class WebhookAnswer(BaseModel):
+    """The connector's answer to a ``WebhookCall``: what the API sends the provider (the provider's own
+    shape and status), and what of the body the audit trail keeps (``keep``: the body without its
+    secrets; None when the request was refused and nothing of it is kept)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Annotated[int, Field(ge=200, le=599)]
+    body: str
+    contentType: str = "application/json"
+    keep: str | None = None
+
+
 def example_inbound(event_type: str, **overrides: Any) -> dict[str, Any]:
     """A valid inbound event of each type, as documentation and tests use them."""
     data: dict[str, dict[str, Any]] = {
@@ -197,6 +252,14 @@ def example_inbound(event_type: str, **overrides: Any) -> dict[str, Any]:
             "reference": "cb-tx-8812",
         },
         InboundEventType.PAYOUT_STATUS_CHANGED: {"payoutId": "PO-2026-0042", "status": "PAID"},
+        InboundEventType.GAME_PLAY_LINK_ISSUED: {
+            "awardId": "AW-2026-0007",
+            "campaign": "holiday-spin",
+            "play": 1,
+            "playId": "4b1f0c9e-2d7a-4e55-9a51-0c3b8f2d6e11",
+            "url": "https://secure.cataboom.com/dplay/holiday-spin/4b1f0c9e-2d7a-4e55-9a51-0c3b8f2d6e11",
+            "expiresAt": "2026-12-31T23:59:59Z",
+        },
     }
     document: dict[str, Any] = {
         "eventId": inbound_event_id("optimove", event_type, "example"),

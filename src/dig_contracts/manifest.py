@@ -109,6 +109,12 @@ class WebhookSource(BaseModel):
     - ``postback``: the raw body posted back to the provider's ``postback_url``, which must answer
       ``postback_answer`` (Tipalti's IPN: ``VERIFIED``); no secret is needed, but one is still declared
       (``{"secret": ""}`` will do) so every source names one in the same way.
+    - ``connector``: a provider whose answer says more than "accepted" (CataBoom's writeback codes), or
+      whose secret is per campaign in the body: the API hands the request, unverified and unkept, to the
+      connector's synchronous entry point (``sync_handler``; dig_connector_kit.model.AnswersWebhooks),
+      which verifies it with its own secrets, acts on it (its inbound events emitted before it answers)
+      and answers it; the API sends that answer and keeps only what the connector says to keep. It has
+      no ``secret`` of its own: the API reads none.
 
     ``handshake_keys``: a provider that proves the URL is the subscriber's before it signs anything
     (SFMC's Event Notification Service posts ``{"callbackId", "verificationKey"}`` unsigned, once) gets
@@ -122,8 +128,8 @@ class WebhookSource(BaseModel):
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
     description: str
-    verification: Literal["hmac", "token", "standard_webhooks", "postback"]
-    secret: SecretSetting
+    verification: Literal["hmac", "token", "standard_webhooks", "postback", "connector"]
+    secret: SecretSetting | None = None
     header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
     query_parameter: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{1,32}$")
     timestamp_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
@@ -145,14 +151,26 @@ class WebhookSource(BaseModel):
             raise ValueError(f"webhook {self.name}: token verification needs a header or a query parameter")
         if self.verification == "postback" and not self.postback_url:
             raise ValueError(f"webhook {self.name}: postback verification needs the provider's postback_url")
+        if (self.verification == "connector") != (self.secret is None):
+            raise ValueError(
+                f"webhook {self.name}: every verification but connector names the secret the API verifies with; "
+                "a connector-verified source names none (the connector reads its own)"
+            )
         return self
 
-    def describe(self, secret_name: str) -> dict[str, Any]:
-        """What the DIG API needs to verify it (its INBOUND_SOURCES environment), the secret by name."""
-        return {
-            **self.model_dump(mode="json", exclude={"secret", "description", "name"}, exclude_none=True),
-            "secretName": secret_name,
-        }
+    @property
+    def answered_by_connector(self) -> bool:
+        return self.verification == "connector"
+
+    def describe(self, secret_name: str | None, function: str | None = None) -> dict[str, Any]:
+        """What the DIG API needs to verify it (its INBOUND_SOURCES environment): the secret by name, or
+        for a connector-verified source the function that answers it."""
+        described = self.model_dump(mode="json", exclude={"secret", "description", "name"}, exclude_none=True)
+        if secret_name is not None:
+            described["secretName"] = secret_name
+        if function is not None:
+            described["function"] = function
+        return described
 
 
 class ConnectorManifest(BaseModel):
@@ -222,9 +240,19 @@ class ConnectorManifest(BaseModel):
         sources = sorted({INBOUND_SOURCE if isinstance(t, InboundEventType) else BUS_SOURCE for t in self.event_types})
         return {"source": sources, "detail-type": [t.value for t in self.event_types]}
 
+    @property
+    def received_webhooks(self) -> tuple[WebhookSource, ...]:
+        """The sources the DIG API verifies and hands over on the bus (dig_connector_kit.model.ReceivesWebhooks)."""
+        return tuple(w for w in self.webhooks if not w.answered_by_connector)
+
+    @property
+    def answered_webhooks(self) -> tuple[WebhookSource, ...]:
+        """The sources the connector answers itself (dig_connector_kit.model.AnswersWebhooks)."""
+        return tuple(w for w in self.webhooks if w.answered_by_connector)
+
     def webhook_pattern(self) -> dict[str, Any] | None:
         """The pattern of a rule, to the same queue, for the webhooks the DIG API verified for it."""
-        if not self.webhooks:
+        if not self.received_webhooks:
             return None
         return {"source": [INBOUND_RECEIVED_SOURCE], "detail-type": [inbound_received_detail_type(self.name)]}
 
@@ -238,6 +266,8 @@ class ConnectorManifest(BaseModel):
         names = [w.name for w in self.webhooks]
         if len(set(names)) != len(names):
             raise ValueError(f"webhook names repeat: {names}")
+        if any(w.answered_by_connector for w in self.webhooks) and not self.sync_handler:
+            raise ValueError("a connector that answers its webhooks (verification connector) needs a sync_handler")
         return self
 
     def file_pattern(self) -> dict[str, Any] | None:
@@ -275,7 +305,17 @@ class ConnectorManifest(BaseModel):
 
 
 def webhook_sources(
-    manifests: Iterable[ConnectorManifest], secret_name: Callable[[SecretSetting], str]
+    manifests: Iterable[ConnectorManifest],
+    secret_name: Callable[[SecretSetting], str],
+    sync_function: Callable[[ConnectorManifest], str],
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """The DIG API's INBOUND_SOURCES: every connector's webhook sources, each secret by its deployed name."""
-    return {m.name: {w.name: w.describe(secret_name(w.secret)) for w in m.webhooks} for m in manifests if m.webhooks}
+    """The DIG API's INBOUND_SOURCES: every connector's webhook sources, each secret by its deployed name,
+    each connector-verified source by the function that answers it (the connector's sync function)."""
+    return {
+        m.name: {
+            w.name: (w.describe(None, sync_function(m)) if w.secret is None else w.describe(secret_name(w.secret)))
+            for w in m.webhooks
+        }
+        for m in manifests
+        if m.webhooks
+    }

@@ -25,6 +25,7 @@ class ApiMetric(StrEnum):
     EVENTS_SYNCHRONOUS = "EventsSynchronous"
     CALLBACKS_ACCEPTED = "CallbacksAccepted"
     WEBHOOKS_ACCEPTED = "WebhooksAccepted"  # providers' webhooks verified and kept (the return path)
+    WEBHOOKS_ANSWERED = "WebhooksAnswered"  # webhooks their connector answered (verification connector)
     SERVER_ERRORS = "ServerErrors"
 
 

@@ -164,6 +164,8 @@ def create(
             value = _local_secret(manifest.name, (secrets or {}).get(manifest.name))
             secrets_manager.create_secret(Name=secret.default_name, SecretString=json.dumps(value))
         for webhook in manifest.webhooks:
+            if webhook.secret is None:  # answered by its connector, with the connector's own secrets
+                continue
             local = local_webhook_secret(manifest.name, webhook.name, webhook.verification)
             webhook_secrets[f"{manifest.name}/{webhook.name}"] = local
             secrets_manager.create_secret(Name=webhook.secret.default_name, SecretString=json.dumps({"secret": local}))

@@ -246,7 +246,9 @@ class LocalStack:
             env.CALLBACK_KEY_SECRET_ARN: self.resources.callback_key_secret_arn,
             env.DIG_CALLBACK_URL: f"{self.url}/v1/callbacks",
             env.FILES_BUCKET_NAME: self.resources.files_bucket,
-            env.INBOUND_SOURCES: json.dumps(webhook_sources(self.manifests, lambda secret: secret.default_name)),
+            env.INBOUND_SOURCES: json.dumps(
+                webhook_sources(self.manifests, lambda secret: secret.default_name, lambda m: f"local:{m.sync_handler}")
+            ),
         }
         for connector in self.resources.connectors.values():
             environment.update(connector.environment)
@@ -299,6 +301,17 @@ class LocalStack:
             return SyncService(ingest, ingest.audit, DirectInvoker(handlers), connectors)
 
         dependencies.providers.sync = cache(local_sync_service)
+
+        # Connector-verified webhooks (dig_api.inbound.InboundService.answer): the sync handler, in process.
+        entry_points = {f"local:{m.sync_handler}": handlers[m.name] for m in self.manifests if m.sync_handler}
+        inbound = dependencies.providers.inbound
+
+        def local_inbound_service() -> Any:
+            service = inbound()
+            service.invoke_with(lambda function, payload: entry_points[function](payload))
+            return service
+
+        dependencies.providers.inbound = cache(local_inbound_service)
 
     def _describe(self, request: Request) -> Response:
         assert self.resources is not None

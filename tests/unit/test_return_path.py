@@ -276,7 +276,7 @@ def test_the_manifest_describes_its_webhooks_to_the_api() -> None:
             WebhookSource(name="unsubs", description="d", verification="token", header="X-Token", secret=secret),
         ),
     )
-    document = webhook_sources([manifest], lambda s: f"deployed/{s.default_name}")
+    document = webhook_sources([manifest], lambda s: f"deployed/{s.default_name}", lambda m: f"fn-{m.name}")
     assert parse_sources(json.dumps(document)) == {
         "acme": {"unsubs": SourceSpec(verification="token", secretName="deployed/dig/acme/hook", header="X-Token")}
     }
