@@ -39,6 +39,7 @@ class EventType(StrEnum):
     OPT_IN_SMS = "OPT_IN_SMS"
     VOUCHER_ISSUED = "VOUCHER_ISSUED"
     PAYOUT_REQUESTED = "PAYOUT_REQUESTED"
+    GAME_PLAY_AWARDED = "GAME_PLAY_AWARDED"
 
 
 def _require_text(value: Any) -> Any:
@@ -236,6 +237,18 @@ class PayoutRequestedData(StrictModel):
         return value
 
 
+MAX_PLAYS_PER_AWARD = 20
+# A game's key at the game provider (CataBoom's campaign slug): it is a URL path segment there.
+GameKey = Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", examples=["holiday-spin"])]
+
+
+class GamePlayAwardedData(StrictModel):
+    awardId: Identifier = Field(description="ES Loyalty's award: its plays are issued once, however often it is sent")
+    campaign: GameKey = Field(description="The game (CataBoom's campaign slug) the plays are for")
+    plays: Annotated[int, Field(ge=1, le=MAX_PLAYS_PER_AWARD, description="How many plays: one link each")]
+    expiresAt: Rfc3339 | None = Field(default=None, description="When the plays lapse, when they do")
+
+
 class EnvelopeFields(StrictModel):
     eventId: Identifier = Field(description="Unique id of the event in ES Loyalty; DIG deduplicates on it")
     occurredAt: Rfc3339
@@ -309,6 +322,11 @@ class PayoutRequestedEvent(EnvelopeFields):
     data: PayoutRequestedData
 
 
+class GamePlayAwardedEvent(EnvelopeFields):
+    eventType: Literal[EventType.GAME_PLAY_AWARDED]
+    data: GamePlayAwardedData
+
+
 LoyaltyEvent = Annotated[
     MemberRegistrationEvent
     | OptInEmailEvent
@@ -319,7 +337,8 @@ LoyaltyEvent = Annotated[
     | BadgeAwardEvent
     | OptInSmsEvent
     | VoucherIssuedEvent
-    | PayoutRequestedEvent,
+    | PayoutRequestedEvent
+    | GamePlayAwardedEvent,
     Field(discriminator="eventType"),
 ]
 EVENT_MODELS: dict[EventType, type[EnvelopeFields]] = {
@@ -333,6 +352,7 @@ EVENT_MODELS: dict[EventType, type[EnvelopeFields]] = {
     EventType.OPT_IN_SMS: OptInSmsEvent,
     EventType.VOUCHER_ISSUED: VoucherIssuedEvent,
     EventType.PAYOUT_REQUESTED: PayoutRequestedEvent,
+    EventType.GAME_PLAY_AWARDED: GamePlayAwardedEvent,
 }
 loyalty_event_adapter: TypeAdapter[Any] = TypeAdapter(LoyaltyEvent)
 

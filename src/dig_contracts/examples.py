@@ -112,6 +112,20 @@ _EXAMPLES: dict[EventType, dict[str, Any]] = {
             "offerId": "OFF-2026-12",
         },
     },
+    EventType.GAME_PLAY_AWARDED: {
+        "eventId": "evt-game-0001",
+        "eventType": "GAME_PLAY_AWARDED",
+        "occurredAt": "2026-12-01T10:00:00-05:00",
+        "memberId": "M-100001",
+        "programId": "ACME-REWARDS",
+        "locale": "en-CA",
+        "data": {
+            "awardId": "AW-2026-0007",
+            "campaign": "holiday-spin",
+            "plays": 3,
+            "expiresAt": "2026-12-31T23:59:59Z",
+        },
+    },
     EventType.PAYOUT_REQUESTED: {
         "eventId": "evt-payout-0001",
         "eventType": "PAYOUT_REQUESTED",

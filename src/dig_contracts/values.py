@@ -9,6 +9,7 @@ from typing import Any
 from dig_contracts.events import (
     BadgeAwardEvent,
     EnvelopeFields,
+    GamePlayAwardedEvent,
     MemberRegistrationEvent,
     MemberTierEvent,
     OptInEmailEvent,
@@ -105,5 +106,13 @@ def event_values(event: EnvelopeFields) -> dict[str, Any]:
             "firstName": payout.payee.firstName,
             "lastName": payout.payee.lastName,
             "country": payout.payee.country,
+        }
+    elif isinstance(event, GamePlayAwardedEvent):
+        award = event.data
+        values |= {
+            "awardId": award.awardId,
+            "gameCampaign": award.campaign,
+            "gamePlays": award.plays,
+            "gamePlaysExpireAt": award.expiresAt,
         }
     return values

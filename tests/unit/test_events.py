@@ -174,3 +174,14 @@ def test_a_payout_has_a_positive_amount_and_no_field_for_bank_or_card_details() 
     document = example_event("PAYOUT_REQUESTED")
     document["data"]["payee"]["iban"] = "GB82WEST12345698765432"
     assert [field for field, _ in errors_of(document)] == ["data.payee.<key 5>"]
+
+
+def test_a_game_play_award_names_its_game_by_a_url_safe_key_and_asks_for_one_to_twenty_plays() -> None:
+    document = example_event("GAME_PLAY_AWARDED")
+    assert parse_event(document).data.plays == 3
+    document["data"]["plays"] = 21
+    document["data"]["campaign"] = "../admin"
+    assert sorted(field for field, _ in errors_of(document)) == ["data.campaign", "data.plays"]
+    document["data"]["plays"] = 0
+    document["data"]["campaign"] = "holiday-spin"
+    assert [field for field, _ in errors_of(document)] == ["data.plays"]
