@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from itertools import islice
 from typing import Annotated, Any
 
@@ -179,6 +180,43 @@ def audit_list(
     console.print(table)
     if more:
         console.print(f"There is more: the same command with --page {page + 1} (or --limit 0 for every row).")
+
+
+@audit_app.command("counts")
+def audit_counts(
+    connector: Connector = None,
+    since: Since = "7d",
+    until: Until = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per connector and day")] = False,
+    stack: Stack = None,
+    region: Region = None,
+    local: Local = False,
+    local_url: LocalUrl = None,
+) -> None:
+    """Each connector's own daily counts (UTC days): figures no message record holds, such as CataBoom's
+    plays issued, won and awarded and its writebacks refused."""
+    from db.counters import DynamoCounters
+    from db.table import Table as AuditTable
+
+    span = time_window(since, until)
+    target, _ = connect(stack, region, local, local_url)
+    counters = DynamoCounters(AuditTable(target.dynamodb(), target.audit_table))
+    days = [
+        (span.since.date() + timedelta(days=n)).isoformat()
+        for n in range((span.until.date() - span.since.date()).days + 1)
+    ]
+    names = [connector] if connector else sorted(target.queues)
+    rows = [(name, day, counts) for name in names for day, counts in counters.read(name, days).items()]
+    if as_json:
+        for name, day, counts in rows:
+            print(json.dumps({"connector": name, "day": day, **counts}))
+        return
+    table = Table(title=f"Daily counts from {days[0]} to {days[-1]} (UTC)")
+    for column in ("connector", "day", "counts"):
+        table.add_column(column, overflow="fold")
+    for name, day, counts in rows:
+        table.add_row(name, day, ", ".join(f"{value} {key}" for key, value in sorted(counts.items())))
+    console.print(table if rows else "No counts in that span.")
 
 
 def _row_json(row: MessageRow) -> dict[str, Any]:

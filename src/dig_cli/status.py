@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -56,6 +56,7 @@ class ConnectorFigures:
     replays: list[ReplayProgress] = field(default_factory=list)
     config_version: int | None = None
     takes_config: bool = True  # its manifest names a configuration parser (ES Loyalty's connector takes none)
+    today: dict[str, int] = field(default_factory=dict)  # its own counts of the UTC day (db.counters)
 
 
 @dataclass
@@ -129,7 +130,9 @@ def verdict(figures: Figures) -> Verdict:
 
 def gather(target: Target, now: datetime | None = None) -> Figures:
     from db.audit import DynamoAuditStore
+    from db.counters import DynamoCounters
     from db.queries import AuditQueries, Window
+    from db.table import Table as AuditTable
     from dig_cli.replay import run_status
 
     now = now or utc_now()
@@ -137,6 +140,8 @@ def gather(target: Target, now: datetime | None = None) -> Figures:
     queries = AuditQueries(store)
     sqs = target.sqs()
     configs = target.config_store()
+    counters = DynamoCounters(AuditTable(target.dynamodb(), target.audit_table))
+    today = now.astimezone(UTC).date().isoformat()
     window = Window(now - WINDOW, now)
     connectors = []
     for name, queue_url in sorted(target.queues.items()):
@@ -177,6 +182,7 @@ def gather(target: Target, now: datetime | None = None) -> Figures:
         stored = configs.current(name)
         figures.config_version = stored.version if stored is not None else None
         figures.takes_config = _takes_config(name)
+        figures.today = counters.read(name, [today]).get(today, {})
         if not target.local:
             figures.oldest_seconds = _oldest_message_seconds(target, queue_url, now)
         connectors.append(figures)
@@ -234,6 +240,7 @@ def render(figures: Figures, judged: Verdict, console: Console) -> None:
         "last failure",
         "replays",
         "config",
+        "today",
     ):
         table.add_column(column, overflow="fold")
     for c in figures.connectors:
@@ -253,6 +260,7 @@ def render(figures: Figures, judged: Verdict, console: Console) -> None:
             failure,
             replays,
             ("none" if c.takes_config else "-") if c.config_version is None else f"v{c.config_version}",
+            ", ".join(f"{value} {key}" for key, value in sorted(c.today.items())) or "-",
         )
     console.print(table)
     for alarm in figures.alarms:

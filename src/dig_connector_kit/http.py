@@ -11,6 +11,7 @@ member sees and no idempotency key) is retried only when it certainly did not ha
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import time
 from collections import Counter
@@ -42,6 +43,21 @@ def request_timeout(deadline: Deadline, read_seconds: float | None = None) -> ht
 
 
 MAX_RENEWALS = 2  # credentials renewed and the call resent at once, per call
+MAX_TEXT_ANSWER_CHARS = 4096
+
+
+class _QueryRedacted(logging.Filter):
+    """httpx logs each request's full URL at INFO ("HTTP Request: GET <url> ..."): a provider that takes
+    its credentials in the query string (CataBoom) would put them in a log line when INFO is on. The
+    URL's query is dropped from that record (X-Ray's httpx patch drops it from traces already)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) > 1 and isinstance(record.args[1], httpx.URL):
+            record.args = (record.args[0], record.args[1].copy_with(query=None), *record.args[2:])
+        return True
+
+
+logging.getLogger("httpx").addFilter(_QueryRedacted())
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,7 @@ class CallResult:
     note: str | None = None
     retry_after: float | None = None
     answer_lost: bool = False  # the request may have been acted on: sent, and no usable answer came
+    text: str | None = None  # a 2xx answer that is not JSON, as text (CataBoom's plain-text play link)
     renew: bool = False  # the provider said the credentials expired
 
 
@@ -273,6 +290,8 @@ class Transport:
                 attempts, request, at, started, str(status), None, retryable=False, ok=True, request_id=request_id
             )
             result.body = body
+            if body is None and response.content:
+                result.text = response.text[:MAX_TEXT_ANSWER_CHARS]
             if status == 206:
                 result.note = f"{request.call} answered 206: {error_text(response)}"
             return result

@@ -31,6 +31,7 @@ from dig_connector_kit.ports import (
     CallLog,
     ConcurrencyGate,
     ContactStore,
+    Counters,
     DailyQuota,
     FeedStore,
     Limiter,
@@ -227,6 +228,13 @@ class Kit:
         from db.contacts import DynamoContactStore
 
         return DynamoContactStore(self.table, retention_days=self.settings.contact_retention_days)
+
+    @cached_property
+    def counters(self) -> Counters:
+        """The connector's own daily counts, which ``dig status`` and ``dig audit counts`` show."""
+        from db.counters import DynamoCounters
+
+        return DynamoCounters(self.table)
 
     @cached_property
     def feeds(self) -> FeedStore:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from db.audit import AuditStore
 from db.call_log import CallLog, CallStatus
 from db.contacts import ContactStore, MemberContact
+from db.counters import Counters
 from db.cursors import PollCursors
 from db.feeds import FeedInput, FeedRun, FeedStore, feed_day, readiness
 from db.operations import OperationClaim, OperationLedger
@@ -28,6 +29,7 @@ __all__ = [
     "CallStatus",
     "ConcurrencyGate",
     "ContactStore",
+    "Counters",
     "DailyQuota",
     "DeliveryStatus",
     "FeedInput",

@@ -93,7 +93,7 @@ def create(
     manifests: list[ConnectorManifest],
     *,
     stage: str = "local",
-    secrets: dict[str, dict[str, str]] | None = None,
+    secrets: dict[str, dict[str, Any]] | None = None,
 ) -> LocalResources:
     """``secrets``: each connector's secret as its local double accepts it."""
     dynamodb = session.client("dynamodb")
@@ -217,7 +217,7 @@ def _files(session: Any, stage: str) -> tuple[str, str]:
     return bucket, queue_url
 
 
-def _local_secret(connector: str, double: dict[str, str] | None) -> dict[str, str]:
+def _local_secret(connector: str, double: dict[str, Any] | None) -> dict[str, Any]:
     """The connector's secret in the local stack: DIG_LOCAL_SECRET_<NAME> (JSON) when set, to reach a
     real provider's sandbox, else the one its local double accepts."""
     given = os.environ.get(f"DIG_LOCAL_SECRET_{connector.upper()}")

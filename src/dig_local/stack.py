@@ -340,8 +340,8 @@ class LocalStack:
             if connection is not None:
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
-        body = b"" if answer.body is None else json.dumps(answer.body).encode()
-        return Response(body, status=answer.status, headers=answer.headers, content_type="application/json")
+        body, content_type = answer.content()
+        return Response(body, status=answer.status, headers=answer.headers, content_type=content_type)
 
     def _jobs(self) -> dict[str, tuple[Any, Any]]:
         """Each connector's scheduled jobs by "<connector>/<job>": the job and its (wrapped) handler."""

@@ -27,7 +27,7 @@ from dig_contracts.registry import installed_connectors
 os.environ.setdefault("DIG_LOCAL_STATE", os.path.join(tempfile.mkdtemp(prefix="dig-e2e-"), "local-stacks.json"))
 # The connectors the shared stack (and every stack these tests start, `dig cost`'s too) runs: SFMC's tests
 # start a stack of their own (test_sfmc.py), so that ten thousand file lines do not go to SFMC as well.
-SHARED_CONNECTORS = "esloyalty,marketo,optimove"
+SHARED_CONNECTORS = "cataboom,esloyalty,marketo,optimove"
 os.environ["DIG_CONNECTORS"] = SHARED_CONNECTORS
 READY = re.compile(r"ready at (http://127\.0\.0\.1:\d+)")
 FINAL = {"DELIVERED", "FAILED", "SKIPPED"}

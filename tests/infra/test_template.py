@@ -35,6 +35,21 @@ def arn_of(name: str) -> dict[str, Any]:
     return {"Fn::GetAtt": [name, "Arn"]}
 
 
+def joined(value: Any) -> str:
+    """A value CloudFormation joins (a JSON text around a token): its text, each token as ``<token>``."""
+    if isinstance(value, str):
+        return value
+    [separator, parts] = value["Fn::Join"]
+    return separator.join(part if isinstance(part, str) else f"<{_token(part)}>" for part in parts)
+
+
+def _token(part: dict[str, Any]) -> str:
+    if "Ref" in part:
+        return f"Ref:{part['Ref']}"
+    name, attribute = part["Fn::GetAtt"]
+    return f"GetAtt:{name}.{attribute}"
+
+
 def statements_of(resources: Resources, role_prefix: str) -> list[dict[str, Any]]:
     role = next(n for n in resources("AWS::IAM::Role") if n.startswith(role_prefix))
     found = []
@@ -400,7 +415,15 @@ def test_providers_webhooks_reach_the_api_without_a_token_and_the_api_reads_only
     ]
     assert len(methods) == 2  # the signed callbacks, and the webhooks
     [api] = [r["Properties"] for n, r in resources("AWS::Lambda::Function").items() if n.startswith("ApiHandler")]
-    sources = json.loads(api["Environment"]["Variables"]["INBOUND_SOURCES"])
+    sources = json.loads(joined(api["Environment"]["Variables"]["INBOUND_SOURCES"]))
+    # CataBoom answers its own (its codes): the API invokes its sync entry point's live alias, reads no secret.
+    alias = f"<Ref:{one(resources, 'AWS::Lambda::Alias', 'CataboomSyncHandlerLive')[0]}>"
+    answered = {"tolerance_seconds": 300, "encoding": "hex", "prefix": "", "separator": ".", "layout": "value"}
+    answered |= {"postback_answer": "VERIFIED", "handshake_keys": [], "verification": "connector", "function": alias}
+    assert sources.pop("cataboom") == {
+        "writeback": answered | {"max_body_bytes": 16384},
+        "launch": answered | {"max_body_bytes": 4096},
+    }
     assert sources == {
         "marketo": {
             "unsubscribes": {
@@ -453,6 +476,7 @@ def test_providers_webhooks_reach_the_api_without_a_token_and_the_api_reads_only
     secrets = [s["Resource"] for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
     assert any("secret:dig/marketo/webhook-??????" in json.dumps(r) for r in secrets)
     assert any("secret:dig/sfmc/ens-??????" in json.dumps(r) for r in secrets)
+    assert not any("dig/cataboom" in json.dumps(r) for r in secrets)
     queried = [s["Resource"] for s in statements if s["Action"] == "dynamodb:Query"]
     assert any("/index/byEventType" in json.dumps(r) for r in queried)  # GET /v1/inbound-events
 
@@ -461,7 +485,14 @@ def test_the_connectors_that_emit_put_on_the_bus_and_the_one_delivering_to_es_lo
     resources: Resources,
 ) -> None:
     bus = next(iter(resources("AWS::Events::EventBus")))
-    for role in ("MarketoHandlerRole", "SfmcHandlerRole", "TipaltiHandlerRole", "OptimoveUnsubscribesJobRole"):
+    for role in (
+        "MarketoHandlerRole",
+        "SfmcHandlerRole",
+        "TipaltiHandlerRole",
+        "OptimoveUnsubscribesJobRole",
+        "CataboomHandlerRole",
+        "CataboomSyncHandlerRole",
+    ):
         puts = [s for s in statements_of(resources, role) if s["Action"] == "events:PutEvents"]
         assert [s["Resource"] for s in puts] == [arn_of(bus)], role
     assert not [s for s in statements_of(resources, "OptimoveFeedJobRole") if s["Action"] == "events:PutEvents"]
@@ -474,7 +505,12 @@ def test_the_connectors_that_emit_put_on_the_bus_and_the_one_delivering_to_es_lo
         json.dumps(
             {
                 "source": ["dig.inbound"],
-                "detail-type": ["MEMBER_CONSENT_CHANGED", "POINTS_AWARD_REQUESTED", "PAYOUT_STATUS_CHANGED"],
+                "detail-type": [
+                    "MEMBER_CONSENT_CHANGED",
+                    "POINTS_AWARD_REQUESTED",
+                    "PAYOUT_STATUS_CHANGED",
+                    "GAME_PLAY_LINK_ISSUED",
+                ],
             },
             sort_keys=True,
         ),
@@ -1002,3 +1038,18 @@ def test_the_tipalti_reconcile_job_reads_and_moves_payouts_and_writes_only_its_o
     writes = [s for s in statements if "s3:PutObject" in json.dumps(s["Action"])]
     assert writes
     assert all("jobs/tipalti/reconcile/" in json.dumps(s["Resource"]) for s in writes)
+
+
+def test_game_plays_reach_the_cataboom_connector_alone_which_reads_its_own_secret_and_never_queries(
+    resources: Resources,
+) -> None:
+    _, rule = one(resources, "AWS::Events::Rule", "CataboomRule")
+    assert rule["EventPattern"] == {"source": ["dig.api"], "detail-type": ["GAME_PLAY_AWARDED"]}
+    # Its webhooks are answered through the API's invoke, never routed on the bus.
+    assert not [n for n in resources("AWS::Events::Rule") if n.startswith("CataboomWebhookRule")]
+    for role in ("CataboomHandlerRole", "CataboomSyncHandlerRole"):
+        statements = statements_of(resources, role)
+        secrets = [s["Resource"] for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
+        assert any("secret:dig/cataboom-??????" in json.dumps(r) for r in secrets), role
+        assert "dynamodb:Query" not in actions(statements), role  # its plays are read by key
+        assert "dynamodb:DeleteItem" not in actions(statements), role

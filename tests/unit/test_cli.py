@@ -54,7 +54,7 @@ def test_an_invalid_configuration_lists_each_problem_and_exits_1(tmp_path: Path)
         ),
         (
             ["config", "validate", str(SAMPLE_CONFIG), "--connector", "acme"],
-            "no connector named 'acme' is installed (installed: esloyalty, marketo, optimove, sfmc, tipalti)",
+            "no connector named 'acme' is installed (installed: cataboom, esloyalty, marketo, optimove, sfmc, tipalti)",
         ),
     ],
 )

@@ -13,6 +13,7 @@ leaves ``testing`` out)::
 - the base of a provider's local double (``ProviderSimulator``, ``LocalDouble``, ``mock_transport``).
 """
 
+from db.counters import InMemoryCounters
 from dig_connector_kit.concurrency import InMemoryGate
 from dig_connector_kit.quota import InMemoryDailyQuota
 from dig_connector_kit.ratelimit import InMemoryLimiter
@@ -51,6 +52,7 @@ __all__ = [
     "FakeWatermarks",
     "Fault",
     "InMemoryAuditStore",
+    "InMemoryCounters",
     "InMemoryDailyQuota",
     "InMemoryGate",
     "InMemoryLimiter",

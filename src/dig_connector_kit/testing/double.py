@@ -30,6 +30,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
@@ -47,6 +48,13 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection instead of answering (the call was performed)
     delay_seconds: float = 0.0  # how long the answer takes (the call was performed)
+    text: str | None = None  # a text/plain answer instead of ``body`` as JSON (CataBoom's play link)
+
+    def content(self) -> tuple[bytes, str]:
+        """The answer's bytes and content type, as served."""
+        if self.text is not None:
+            return self.text.encode(), "text/plain; charset=utf-8"
+        return (b"" if self.body is None else json.dumps(self.body).encode()), "application/json"
 
 
 class ProviderDouble(Protocol):
@@ -60,7 +68,7 @@ class LocalDouble:
     """How the local stack runs a connector's double (entry point group ``dig.local_doubles``)."""
 
     connector: str
-    secret: Mapping[str, str]  # what the double accepts as credentials (the connector's secret, locally)
+    secret: Mapping[str, Any]  # what the double accepts as credentials (the connector's secret, locally)
     settings: Callable[[str], dict[str, str]]  # the double's base URL -> the connector's settings
     make: Callable[[Mapping[str, Any]], ProviderDouble]  # the sample configuration -> a running double
     buckets: tuple[str, ...] = ()  # the provider's S3 buckets, made in the local stack's S3 (a feed's destination)
@@ -114,6 +122,8 @@ class ProviderSimulator(ABC):
     """A provider double's request log and faults; subclasses add the provider."""
 
     secret_headers: frozenset[str] = frozenset()
+    # Query parameters that carry credentials (CataBoom's username and password): never in the request log.
+    secret_query_parameters: frozenset[str] = frozenset()
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, seed: int = 7) -> None:
         self._clock = clock
@@ -249,6 +259,9 @@ class ProviderSimulator(ABC):
         query: str = "",
     ) -> None:
         secret = SECRET_HEADERS | self.secret_headers
+        if self.secret_query_parameters and query:
+            pairs = parse_qsl(query, keep_blank_values=True)
+            query = urlencode([(k, REDACTED if k in self.secret_query_parameters else v) for k, v in pairs])
         entry = {
             "method": method,
             "path": path,
@@ -300,9 +313,7 @@ def mock_transport(
                 raise httpx.ReadTimeout("timed out waiting for the answer", request=request)
         if answer.drop:  # performed, and the connection closed without an answer
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
-        content = b"" if answer.body is None else json.dumps(answer.body).encode()
-        return httpx.Response(
-            answer.status, content=content, headers={"content-type": "application/json", **answer.headers}
-        )
+        content, content_type = answer.content()
+        return httpx.Response(answer.status, content=content, headers={"content-type": content_type, **answer.headers})
 
     return httpx.MockTransport(handle)
