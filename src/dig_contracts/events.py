@@ -22,7 +22,9 @@ from pydantic import (
     StrictInt,
     StrictStr,
     TypeAdapter,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from dig_contracts.currencies import ISO_4217_CURRENCIES
@@ -40,6 +42,10 @@ class EventType(StrEnum):
     VOUCHER_ISSUED = "VOUCHER_ISSUED"
     PAYOUT_REQUESTED = "PAYOUT_REQUESTED"
     GAME_PLAY_AWARDED = "GAME_PLAY_AWARDED"
+    MEMBER_HOUSEHOLD_CHANGED = "MEMBER_HOUSEHOLD_CHANGED"
+    OFFERS_ASSIGNED = "OFFERS_ASSIGNED"
+    POINTS_TRANSFERRED = "POINTS_TRANSFERRED"
+    PURCHASE = "PURCHASE"
 
 
 def _require_text(value: Any) -> Any:
@@ -249,6 +255,58 @@ class GamePlayAwardedData(StrictModel):
     expiresAt: Rfc3339 | None = Field(default=None, description="When the plays lapse, when they do")
 
 
+class MemberHouseholdChangedData(StrictModel):
+    householdId: Identifier
+    role: Literal["HEAD", "MEMBER"] = Field(description="The member's role in the household")
+    change: Literal["JOINED", "LEFT", "BALANCE_UPDATED"]
+    householdPointsBalance: NonNegativeWholeNumber | None = Field(
+        default=None, description="The household's pooled points after the change"
+    )
+    effectiveAt: Rfc3339 | None = None
+
+
+MAX_OFFERS_ASSIGNED = 20
+
+
+class AssignedOffer(StrictModel):
+    offerId: Identifier
+    name: Name
+    reward: Name = Field(description="What the offer gives, as the member reads it (e.g. 'Double points')")
+    rewardValue: Money | None = None
+    validFrom: Rfc3339 | None = None
+    validTo: Rfc3339 | None = None
+
+
+class OffersAssignedData(StrictModel):
+    offers: Annotated[list[AssignedOffer], Field(max_length=MAX_OFFERS_ASSIGNED)] = Field(
+        description=f"The member's current personalized offers, best first (at most {MAX_OFFERS_ASSIGNED}); "
+        "an empty list: the member has none now"
+    )
+
+
+class PointsTransferredData(StrictModel):
+    transferId: Identifier
+    fromMemberId: Identifier = Field(description="Who gave the points (the envelope's member is one of the two)")
+    toMemberId: Identifier
+    points: PositiveWholeNumber
+    fromPointsBalance: NonNegativeWholeNumber | None = None
+    toPointsBalance: NonNegativeWholeNumber | None = None
+
+    @model_validator(mode="after")
+    def _two_members(self) -> PointsTransferredData:
+        if self.fromMemberId == self.toMemberId:
+            raise ValueError("a transfer is between two members: fromMemberId and toMemberId are the same")
+        return self
+
+
+class PurchaseData(StrictModel):
+    orderId: Identifier
+    amount: Money
+    pointsEarned: NonNegativeWholeNumber
+    purchasedAt: Rfc3339
+    store: Name | None = Field(default=None, description="Where: a store's name or the online channel")
+
+
 class EnvelopeFields(StrictModel):
     eventId: Identifier = Field(description="Unique id of the event in ES Loyalty; DIG deduplicates on it")
     occurredAt: Rfc3339
@@ -327,6 +385,34 @@ class GamePlayAwardedEvent(EnvelopeFields):
     data: GamePlayAwardedData
 
 
+class MemberHouseholdChangedEvent(EnvelopeFields):
+    eventType: Literal[EventType.MEMBER_HOUSEHOLD_CHANGED]
+    data: MemberHouseholdChangedData
+
+
+class OffersAssignedEvent(EnvelopeFields):
+    eventType: Literal[EventType.OFFERS_ASSIGNED]
+    data: OffersAssignedData
+
+
+class PointsTransferredEvent(EnvelopeFields):
+    eventType: Literal[EventType.POINTS_TRANSFERRED]
+    data: PointsTransferredData
+
+    @field_validator("data")
+    @classmethod
+    def _member_is_a_party(cls, data: PointsTransferredData, info: ValidationInfo) -> PointsTransferredData:
+        member = info.data.get("memberId")
+        if member is not None and member not in (data.fromMemberId, data.toMemberId):
+            raise ValueError("the envelope's memberId must be fromMemberId or toMemberId")
+        return data
+
+
+class PurchaseEvent(EnvelopeFields):
+    eventType: Literal[EventType.PURCHASE]
+    data: PurchaseData
+
+
 LoyaltyEvent = Annotated[
     MemberRegistrationEvent
     | OptInEmailEvent
@@ -338,7 +424,11 @@ LoyaltyEvent = Annotated[
     | OptInSmsEvent
     | VoucherIssuedEvent
     | PayoutRequestedEvent
-    | GamePlayAwardedEvent,
+    | GamePlayAwardedEvent
+    | MemberHouseholdChangedEvent
+    | OffersAssignedEvent
+    | PointsTransferredEvent
+    | PurchaseEvent,
     Field(discriminator="eventType"),
 ]
 EVENT_MODELS: dict[EventType, type[EnvelopeFields]] = {
@@ -353,6 +443,10 @@ EVENT_MODELS: dict[EventType, type[EnvelopeFields]] = {
     EventType.VOUCHER_ISSUED: VoucherIssuedEvent,
     EventType.PAYOUT_REQUESTED: PayoutRequestedEvent,
     EventType.GAME_PLAY_AWARDED: GamePlayAwardedEvent,
+    EventType.MEMBER_HOUSEHOLD_CHANGED: MemberHouseholdChangedEvent,
+    EventType.OFFERS_ASSIGNED: OffersAssignedEvent,
+    EventType.POINTS_TRANSFERRED: PointsTransferredEvent,
+    EventType.PURCHASE: PurchaseEvent,
 }
 loyalty_event_adapter: TypeAdapter[Any] = TypeAdapter(LoyaltyEvent)
 

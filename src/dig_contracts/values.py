@@ -10,12 +10,16 @@ from dig_contracts.events import (
     BadgeAwardEvent,
     EnvelopeFields,
     GamePlayAwardedEvent,
+    MemberHouseholdChangedEvent,
     MemberRegistrationEvent,
     MemberTierEvent,
+    OffersAssignedEvent,
     OptInEmailEvent,
     OptInSmsEvent,
     PartnerCardLinkEvent,
     PayoutRequestedEvent,
+    PointsTransferredEvent,
+    PurchaseEvent,
     RedemptionEvent,
     VoucherIssuedEvent,
 )
@@ -106,6 +110,42 @@ def event_values(event: EnvelopeFields) -> dict[str, Any]:
             "firstName": payout.payee.firstName,
             "lastName": payout.payee.lastName,
             "country": payout.payee.country,
+        }
+    elif isinstance(event, MemberHouseholdChangedEvent):
+        household = event.data
+        values |= {
+            "householdId": household.householdId,
+            "householdRole": household.role,
+            "householdChange": household.change,
+            "householdPointsBalance": household.householdPointsBalance,
+            "householdChangedAt": household.effectiveAt or event.occurredAt,
+        }
+    elif isinstance(event, OffersAssignedEvent):
+        offers = event.data.offers
+        values |= {"offerCount": len(offers)}
+        if offers:
+            top = offers[0]
+            values |= {"topOfferId": top.offerId, "topOfferName": top.name, "topOfferValidTo": top.validTo}
+    elif isinstance(event, PointsTransferredEvent):
+        transfer = event.data
+        values |= {
+            "transferId": transfer.transferId,
+            "fromMemberId": transfer.fromMemberId,
+            "toMemberId": transfer.toMemberId,
+            "pointsTransferred": transfer.points,
+            "fromPointsBalance": transfer.fromPointsBalance,
+            "toPointsBalance": transfer.toPointsBalance,
+        }
+    elif isinstance(event, PurchaseEvent):
+        purchase = event.data
+        values |= {
+            "orderId": purchase.orderId,
+            "purchaseValue": purchase.amount,
+            "purchaseAmount": purchase.amount.decimal,
+            "purchaseCurrency": purchase.amount.currency,
+            "pointsEarned": purchase.pointsEarned,
+            "purchasedAt": purchase.purchasedAt,
+            "store": purchase.store,
         }
     elif isinstance(event, GamePlayAwardedEvent):
         award = event.data

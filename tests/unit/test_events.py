@@ -185,3 +185,31 @@ def test_a_game_play_award_names_its_game_by_a_url_safe_key_and_asks_for_one_to_
     document["data"]["plays"] = 0
     document["data"]["campaign"] = "holiday-spin"
     assert [field for field, _ in errors_of(document)] == ["data.plays"]
+
+
+def test_a_points_transfer_is_between_two_members_one_of_whom_the_envelope_names() -> None:
+    document = example_event("POINTS_TRANSFERRED")
+    assert parse_event(document).data.points == 1500
+    document["memberId"] = "M-999"
+    assert errors_of(document) == [("data", "Value error, the envelope's memberId must be fromMemberId or toMemberId")]
+    document = example_event("POINTS_TRANSFERRED")
+    document["data"]["toMemberId"] = document["data"]["fromMemberId"]
+    assert [field for field, _ in errors_of(document)] == ["data"]
+
+
+def test_offers_assigned_hold_at_most_twenty_offers_and_none_is_a_valid_answer() -> None:
+    document = example_event("OFFERS_ASSIGNED")
+    offer = document["data"]["offers"][0]
+    document["data"]["offers"] = [offer] * 21
+    assert [field for field, _ in errors_of(document)] == ["data.offers"]
+    document["data"]["offers"] = []
+    assert parse_event(document).data.offers == []
+
+
+def test_a_household_change_and_a_purchase_take_their_documented_fields_only() -> None:
+    document = example_event("MEMBER_HOUSEHOLD_CHANGED")
+    document["data"]["role"] = "OWNER"
+    assert [field for field, _ in errors_of(document)] == ["data.role"]
+    document = example_event("PURCHASE")
+    document["data"]["cardNumber"] = "4111111111111111"
+    assert [field for field, _ in errors_of(document)] == ["data.<key 6>"]
