@@ -19,7 +19,7 @@ from dig_connector_kit.config import ConfigError as ConfigError  # re-exported: 
 from dig_connector_kit.config import validate_config
 from dig_connector_kit.ratelimit import RateLimit
 from dig_contracts.currencies import ISO_4217_CURRENCIES
-from dig_contracts.events import EventType
+from dig_contracts.events import MAX_OFFERS_ASSIGNED, EventType
 
 MAX_CUSTOM_ATTRIBUTES = 50  # Optimove's hard limit across the real-time and batch channels
 MAX_STRING_LENGTH = 255
@@ -109,6 +109,58 @@ class PartnerCardMapping(Strict):
     unlinkMail: Mail | None = None
 
 
+HouseholdChange = Literal["JOINED", "LEFT", "BALANCE_UPDATED"]
+
+
+class HouseholdMapping(Strict):
+    """MEMBER_HOUSEHOLD_CHANGED: household attributes, and the household-balance mail on the changes
+    ``mailOn`` names (by default a new balance only)."""
+
+    attributes: dict[SourceName, Attribute] = Field(default_factory=dict)
+    mail: Mail | None = None
+    mailOn: tuple[HouseholdChange, ...] = Field(default=("BALANCE_UPDATED",), min_length=1)
+
+
+# What of each assigned offer a slot can carry (OFFERS_ASSIGNED's offers, best first).
+OFFER_SOURCES = frozenset({"offerId", "name", "reward", "rewardValue", "validFrom", "validTo"})
+
+
+class OffersMapping(Strict):
+    """OFFERS_ASSIGNED: the member's top offers as numbered attribute slots (slot 1 the best offer;
+    a slot with no offer now is cleared), attributes of the whole (``offerCount``, ``topOfferId``...), and
+    a real-time event that tells Optimove the offers changed."""
+
+    slots: list[dict[SourceName, Attribute]] = Field(default_factory=list, max_length=MAX_OFFERS_ASSIGNED)
+    attributes: dict[SourceName, Attribute] = Field(default_factory=dict)
+    realtimeEvent: RealtimeEvent | None = None
+
+
+class VoucherMapping(Strict):
+    attributes: dict[SourceName, Attribute] = Field(default_factory=dict)
+    mail: Mail | None = None
+
+
+class TransferMapping(Strict):
+    """POINTS_TRANSFERRED: attributes of the member the envelope names, and a mail to each member
+    (each addressed by their own email and written in their own locale, as the contact store knows them)."""
+
+    attributes: dict[SourceName, Attribute] = Field(default_factory=dict)
+    senderMail: Mail | None = None
+    recipientMail: Mail | None = None
+
+
+class PurchaseMapping(Strict):
+    attributes: dict[SourceName, Attribute] = Field(default_factory=dict)
+    mail: Mail | None = None
+
+
+class GamePlayMapping(Strict):
+    """GAME_PLAY_AWARDED: the "you qualified for a game" mail (the play links come back through CataBoom)."""
+
+    attributes: dict[SourceName, Attribute] = Field(default_factory=dict)
+    mail: Mail | None = None
+
+
 class EventMappings(Strict):
     MEMBER_REGISTRATION: RegistrationMapping | None = None
     OPT_IN_EMAIL: OptInMapping | None = None
@@ -116,6 +168,12 @@ class EventMappings(Strict):
     MEMBER_PROFILE_UPDATE: ProfileUpdateMapping | None = None
     MEMBER_TIER: TierMapping | None = None
     PARTNER_CARD_LINK: PartnerCardMapping | None = None
+    MEMBER_HOUSEHOLD_CHANGED: HouseholdMapping | None = None
+    OFFERS_ASSIGNED: OffersMapping | None = None
+    VOUCHER_ISSUED: VoucherMapping | None = None
+    POINTS_TRANSFERRED: TransferMapping | None = None
+    PURCHASE: PurchaseMapping | None = None
+    GAME_PLAY_AWARDED: GamePlayMapping | None = None
 
     def for_type(self, event_type: EventType | str) -> Any:
         """The mapping of an event type; None for one not configured or not mappable to Optimove."""
@@ -199,8 +257,33 @@ EVENT_SOURCES: dict[EventType, frozenset[str]] = {
     EventType.MEMBER_PROFILE_UPDATE: frozenset(),
     EventType.MEMBER_TIER: frozenset({"newTier", "previousTier", "effectiveAt"}),
     EventType.PARTNER_CARD_LINK: frozenset({"linkId", "partner", "cardholderType", "linkStatus", "last4"}),
+    EventType.MEMBER_HOUSEHOLD_CHANGED: frozenset(
+        {"householdId", "householdRole", "householdChange", "householdPointsBalance", "householdChangedAt"}
+    ),
+    EventType.OFFERS_ASSIGNED: frozenset({"offerCount", "topOfferId", "topOfferName", "topOfferValidTo"}),
+    EventType.VOUCHER_ISSUED: frozenset(
+        {
+            "voucherId",
+            "voucherName",
+            "codeReference",
+            "voucherValue",
+            "voucherAmount",
+            "voucherCurrency",
+            "voucherExpiresAt",
+            "offerId",
+            "issuedAt",
+        }
+    ),
+    EventType.POINTS_TRANSFERRED: frozenset(
+        {"transferId", "fromMemberId", "toMemberId", "pointsTransferred", "fromPointsBalance", "toPointsBalance"}
+    ),
+    EventType.PURCHASE: frozenset(
+        {"orderId", "purchaseValue", "purchaseAmount", "purchaseCurrency", "pointsEarned", "purchasedAt", "store"}
+    ),
+    EventType.GAME_PLAY_AWARDED: frozenset({"awardId", "gameCampaign", "gamePlays", "gamePlaysExpireAt"}),
 }
-# Events whose mail is transactional: sent whatever the member's marketing opt-in.
+# Events whose mail is transactional: sent whatever the member's marketing opt-in (a mail about the
+# member's own account: points moved, a purchase, a household balance, a game earned).
 TRANSACTIONAL_EVENTS = (EventType.REDEMPTION,)
 
 
@@ -254,6 +337,9 @@ class OptimoveConfig(Strict):
             single = getattr(mapping, "attribute", None)
             if single is not None:
                 yield event_type, "attribute", single
+            for index, slot in enumerate(getattr(mapping, "slots", None) or [], start=1):
+                for name, attribute in slot.items():
+                    yield event_type, f"slots[{index}].{name}", attribute
 
 
 def _rule_problems(config: OptimoveConfig) -> Iterable[str]:
@@ -296,6 +382,12 @@ def _rule_problems(config: OptimoveConfig) -> Iterable[str]:
         EventType.REDEMPTION,
         EventType.MEMBER_TIER,
         EventType.PARTNER_CARD_LINK,
+        EventType.MEMBER_HOUSEHOLD_CHANGED,
+        EventType.OFFERS_ASSIGNED,
+        EventType.VOUCHER_ISSUED,
+        EventType.POINTS_TRANSFERRED,
+        EventType.PURCHASE,
+        EventType.GAME_PLAY_AWARDED,
     ):
         own = [(f"events.{e}.{p}", a) for e, p, a in config._event_attributes() if e == event_type]
         yield from _duplicates(str(event_type), own)
@@ -305,23 +397,30 @@ def _rule_problems(config: OptimoveConfig) -> Iterable[str]:
         source = path.removeprefix("attributes.")
         if path.startswith("attributes.") and source not in _sources(owner):
             yield f"events.{owner}.{path}: {owner} has no value '{source}' ({_known(owner)})"
+        if path.startswith("slots[") and path.split(".", 1)[1] not in OFFER_SOURCES:
+            known = ", ".join(sorted(OFFER_SOURCES))
+            yield f"events.{owner}.{path}: an offer has no value '{path.split('.', 1)[1]}' (known: {known})"
 
     for event_type, mail_name, mail in _mails(config):
         for tag, source in mail.tags.items():
             if source not in _sources(event_type):
                 where = f"events.{event_type}.{mail_name}.tags.{tag}"
                 yield f"{where}: {event_type} has no value '{source}' ({_known(event_type)})"
-    if registration is not None and registration.realtimeEvent is not None:
-        realtime_event = registration.realtimeEvent
+    realtime_events = [
+        (event_type, event)
+        for event_type in EventType
+        if (event := getattr(config.events.for_type(event_type), "realtimeEvent", None)) is not None
+    ]
+    if realtime_events and config.realtime.format is RealtimeFormat.SERVER_SIDE and config.realtime.tenantId is None:
+        yield "realtime.tenantId: the serverSide format needs Optimove's tenant id"
+    for event_type, realtime_event in realtime_events:
         if config.realtime.format is RealtimeFormat.REPORT_EVENT and realtime_event.eventId is None:
-            yield "events.MEMBER_REGISTRATION.realtimeEvent.eventId: the reportEvent format needs the numeric event id"
-        if config.realtime.format is RealtimeFormat.SERVER_SIDE and config.realtime.tenantId is None:
-            yield "realtime.tenantId: the serverSide format needs Optimove's tenant id"
-        for parameter, source in registration.realtimeEvent.parameters.items():
-            if source not in _sources(EventType.MEMBER_REGISTRATION):
+            yield f"events.{event_type}.realtimeEvent.eventId: the reportEvent format needs the numeric event id"
+        for parameter, source in realtime_event.parameters.items():
+            if source not in _sources(event_type):
                 yield (
-                    f"events.MEMBER_REGISTRATION.realtimeEvent.parameters.{parameter}: no value '{source}' "
-                    f"({_known(EventType.MEMBER_REGISTRATION)})"
+                    f"events.{event_type}.realtimeEvent.parameters.{parameter}: no value '{source}' "
+                    f"({_known(event_type)})"
                 )
 
     for event_type in TRANSACTIONAL_EVENTS:
@@ -343,7 +442,7 @@ def _mails(config: OptimoveConfig) -> Iterable[tuple[EventType, str, Mail]]:
         mapping = config.events.for_type(event_type)
         if mapping is None:
             continue
-        for name in ("mail", "linkMail", "unlinkMail"):
+        for name in ("mail", "linkMail", "unlinkMail", "senderMail", "recipientMail"):
             mail = getattr(mapping, name, None)
             if mail is not None:
                 yield event_type, name, mail

@@ -29,9 +29,18 @@ from connectors.optimove.mapping import ChannelPreference, Plan, RealtimeCall, p
 from dig_connector_kit.contacts import member_contacts
 from dig_connector_kit.http import CallResult, Transport
 from dig_connector_kit.model import CallbackReport, Deadline, InboundMessage, LateFailure, Outcome, Result
-from dig_connector_kit.ports import CallLog, ContactStore, Mark, OperationClaim, OperationLedger, WatermarkStore
+from dig_connector_kit.ports import (
+    CallLog,
+    ContactStore,
+    Mark,
+    MemberContact,
+    OperationClaim,
+    OperationLedger,
+    WatermarkStore,
+)
 from dig_contracts.bus import CallbackDetail
 from dig_contracts.callbacks import DEFAULT_VALIDITY_SECONDS, callback_url
+from dig_contracts.events import PointsTransferredEvent
 from dig_contracts.files import FileReadyDetail
 
 logger = logging.getLogger(__name__)
@@ -126,6 +135,20 @@ class OptimoveConnector:
         if self._record_extract is not None:
             self._record_extract(detail)
 
+    def _other_members(
+        self, messages: Sequence[InboundMessage], contacts: Mapping[str, MemberContact]
+    ) -> dict[str, MemberContact]:
+        """The contacts of members an event names besides its own (a points transfer's other member)."""
+        wanted = {
+            member
+            for m in messages
+            if isinstance(m.event, PointsTransferredEvent)
+            for member in (m.event.data.fromMemberId, m.event.data.toMemberId)
+        }
+        missing = wanted - set(contacts)
+        found = dict(self._contacts.get(missing)) if missing and self._contacts is not None else {}
+        return {**{m: contacts[m] for m in wanted & set(contacts)}, **found}
+
     def deliver(self, messages: Sequence[InboundMessage], deadline: Deadline) -> Mapping[str, Outcome]:
         try:
             config = self._config()
@@ -136,8 +159,9 @@ class OptimoveConnector:
         progress: dict[str, _Progress] = {}
         outcomes: dict[str, Outcome] = {}
         contacts = member_contacts(self._contacts, messages)
+        others = self._other_members(messages, contacts)
         for message in messages:
-            planned = plan(message, config, contacts.get(message.event.memberId))
+            planned = plan(message, config, contacts.get(message.event.memberId), others)
             if planned.errors:
                 outcomes[message.message_id] = Outcome(
                     Result.FAILED, error="; ".join(planned.errors), notes=planned.notes
@@ -415,8 +439,9 @@ class OptimoveConnector:
                 continue
             if not mail.email:
                 item.final_errors.append(
-                    f"SendTransactionalMail: no email is known for member {item.plan.member_id} (the event carries "
-                    "none and no earlier event did); replay it once ES Loyalty has sent one"
+                    f"SendTransactionalMail: no email is known for member {mail.member_id or item.plan.member_id} "
+                    "(the event carries none, and no earlier event or memberAccounts extract did); replay it once "
+                    "ES Loyalty has sent one"
                 )
                 continue
             request = api.send_transactional_mail(

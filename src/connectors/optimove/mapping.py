@@ -7,6 +7,7 @@ real-time event, transactional mails, or the reason it is skipped or refused.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -20,13 +21,19 @@ from dig_connector_kit.model import InboundMessage
 from dig_connector_kit.ports import MemberContact
 from dig_contracts.events import (
     EventType,
+    GamePlayAwardedEvent,
+    MemberHouseholdChangedEvent,
     MemberProfileUpdateEvent,
     MemberRegistrationEvent,
     MemberTierEvent,
     Money,
+    OffersAssignedEvent,
     OptInEmailEvent,
     PartnerCardLinkEvent,
+    PointsTransferredEvent,
+    PurchaseEvent,
     RedemptionEvent,
+    VoucherIssuedEvent,
 )
 from dig_contracts.pan import find_card_number
 from dig_contracts.values import event_values
@@ -54,11 +61,12 @@ class RealtimeCall:
 
 @dataclass(frozen=True)
 class MailCall:
-    key: str  # "mail:<templateId>"
+    key: str  # "mail:<templateId>" ("...:recipient" for a transfer's second member)
     template_id: int
     email: str | None  # from the event, else from the member contact store; None: nobody to address
     tags: dict[str, str]
     unique_message_id: str
+    member_id: str = ""  # whom it addresses (a points transfer mails both members)
 
 
 @dataclass
@@ -164,9 +172,25 @@ def parameter_value(value: Any) -> str | int | float | bool:
 # --- the plan -------------------------------------------------------------------------------
 
 
-def plan(message: InboundMessage, config: OptimoveConfig, known: MemberContact | None = None) -> Plan:
+# Event types whose one ``mail`` goes to the member the envelope names.
+MAILED_TO_MEMBER = (
+    RedemptionEvent,
+    MemberTierEvent,
+    MemberHouseholdChangedEvent,
+    VoucherIssuedEvent,
+    PurchaseEvent,
+    GamePlayAwardedEvent,
+)
+
+
+def plan(
+    message: InboundMessage,
+    config: OptimoveConfig,
+    known: MemberContact | None = None,
+    others: Mapping[str, MemberContact] | None = None,
+) -> Plan:
     """``known``: what the member contact store holds for the member (an email and a locale the
-    event itself may not carry)."""
+    event itself may not carry); ``others``: for the other members an event names (a transfer's)."""
     event = message.loyalty_event
     event_type = EventType(message.event_type)
     result = Plan(message.message_id, event.memberId, event.occurredAt)
@@ -205,19 +229,25 @@ def plan(message: InboundMessage, config: OptimoveConfig, known: MemberContact |
         set_attributes(mapping.attributes, {k: v for k, v in values.items() if k in mapping.attributes}, "event")
         if event.data.profile:
             set_attributes(config.profileAttributes, dict(event.data.profile), "data.profile")
-        if mapping.realtimeEvent is not None:
-            realtime = mapping.realtimeEvent
-            context: dict[str, str | int | float | bool] = {}
-            for parameter, source in realtime.parameters.items():
-                if values.get(source) is None:
+    elif isinstance(event, OffersAssignedEvent):
+        own = mapping.attributes
+        set_attributes(own, {k: v for k, v in values.items() if k in own and v is not None}, "event")
+        offers = event.data.offers
+        for index, slot in enumerate(mapping.slots):
+            offer = offers[index] if index < len(offers) else None
+            for name, attribute in slot.items():
+                value = getattr(offer, name, None) if offer is not None else None
+                if value is None:
+                    result.attributes[attribute.field] = (
+                        ""  # a slot with no offer now is cleared (UNVERIFIED: "" clears)
+                    )
                     continue
                 try:
-                    context[parameter] = parameter_value(values[source])
+                    result.attributes[attribute.field] = attribute_value(value, attribute, locale)
                 except ConversionError as error:
-                    result.errors.append(f"realtime parameter {parameter} {error}")
-            result.realtime = RealtimeCall(
-                f"realtime:{realtime.name}", realtime.name, realtime.eventId, context, event.occurredAt
-            )
+                    result.errors.append(f"data.offers[{index}].{name} {error}")
+        if len(offers) > len(mapping.slots):
+            result.notes.append(f"{len(offers)} offers: the first {len(mapping.slots)} sent (the configured slots)")
     elif isinstance(event, OptInEmailEvent):
         mode = mapping.optInMode if event.data.optIn else mapping.optOutMode
         result.channel_preference = ChannelPreference(mapping.channelId, mapping.appId, mode, event.data.optIn)
@@ -227,21 +257,54 @@ def plan(message: InboundMessage, config: OptimoveConfig, known: MemberContact |
         own = mapping.attributes
         set_attributes(own, {k: v for k, v in values.items() if k in own and v is not None}, "event")
 
-    mail: Mail | None = None
-    if isinstance(event, RedemptionEvent | MemberTierEvent):
-        mail = mapping.mail
+    realtime_event = getattr(mapping, "realtimeEvent", None)
+    if realtime_event is not None:
+        context: dict[str, str | int | float | bool] = {}
+        for parameter, source in realtime_event.parameters.items():
+            if values.get(source) is None:
+                continue
+            try:
+                context[parameter] = parameter_value(values[source])
+            except ConversionError as error:
+                result.errors.append(f"realtime parameter {parameter} {error}")
+        result.realtime = RealtimeCall(
+            f"realtime:{realtime_event.name}", realtime_event.name, realtime_event.eventId, context, event.occurredAt
+        )
+
+    # (the mail, whom it addresses, what tells it from another mail of the same event)
+    mails: list[tuple[Mail, str, str]] = []
+    if isinstance(event, MAILED_TO_MEMBER) and mapping.mail is not None:
+        if not isinstance(event, MemberHouseholdChangedEvent) or event.data.change in mapping.mailOn:
+            mails.append((mapping.mail, event.memberId, ""))
     elif isinstance(event, PartnerCardLinkEvent):
         mail = mapping.linkMail if event.data.linkStatus == "LINKED" else mapping.unlinkMail
-    if mail is not None:
-        tags = {tag: tag_value(values.get(source), locale, config.dateFormat) for tag, source in mail.tags.items()}
-        email = values.get("email")
+        if mail is not None:
+            mails.append((mail, event.memberId, ""))
+    elif isinstance(event, PointsTransferredEvent):
+        if mapping.senderMail is not None:
+            mails.append((mapping.senderMail, event.data.fromMemberId, ":sender"))
+        if mapping.recipientMail is not None:
+            mails.append((mapping.recipientMail, event.data.toMemberId, ":recipient"))
+    for mail, member, part in mails:
+        if member == event.memberId:
+            contact, mail_locale = known, locale
+            given = values.get("email")
+            email = given if isinstance(given, str) and given else known.email
+        else:  # the other member of a transfer: their own address and language
+            contact = (others or {}).get(member) or MemberContact()
+            mail_locale, _ = formatting.resolve_locale(contact.locale, config.locale)
+            email = contact.email
+        tags = {tag: tag_value(values.get(source), mail_locale, config.dateFormat) for tag, source in mail.tags.items()}
         result.mails.append(
             MailCall(
-                key=f"mail:{mail.templateId}",
+                key=f"mail:{mail.templateId}{part if part == ':recipient' else ''}",
                 template_id=mail.templateId,
-                email=email if isinstance(email, str) and email else known.email,
+                email=email,
                 tags=tags,
-                unique_message_id=unique_message_id(event.eventId, mail.templateId),
+                unique_message_id=unique_message_id(
+                    event.eventId + (part if part == ":recipient" else ""), mail.templateId
+                ),
+                member_id=member,
             )
         )
 

@@ -26,18 +26,35 @@ def test_the_sample_configuration_is_valid_and_covers_every_event_type_the_conne
 
 def test_more_than_50_custom_attributes_across_real_time_and_batch_is_refused() -> None:
     document = sample_config_document()
-    # 20 real-time, and in batch 3 listed, 2 more the feed's customers data set fills, and 31: 56.
-    document["batchAttributes"] += [f"BATCH_{i}" for i in range(31)]
+    # 36 real-time, and in batch 3 listed, 2 more the feed's customers data set fills, and 15: 56.
+    document["batchAttributes"] += [f"BATCH_{i}" for i in range(15)]
     [problem] = problems(document)
     assert problem == (
-        "56 custom attributes are mapped (20 real-time, 36 batch); "
+        "56 custom attributes are mapped (36 real-time, 20 batch); "
         "Optimove allows at most 50 across the real-time and batch channels"
+    )
+
+
+def test_offer_slots_household_voucher_transfer_and_purchase_attributes_count_in_the_limit() -> None:
+    document = sample_config_document()
+    document["batchAttributes"] += [f"BATCH_{i}" for i in range(9)]  # 50: accepted
+    assert parse_config(document) is not None
+    slot = {"offerId": {"field": "OFFER_3_ID"}}
+    document["events"]["OFFERS_ASSIGNED"]["slots"].append(slot)  # one slot more: 51
+    assert problems(document) == [
+        "51 custom attributes are mapped (37 real-time, 14 batch); "
+        "Optimove allows at most 50 across the real-time and batch channels"
+    ]
+    document["events"]["OFFERS_ASSIGNED"]["slots"][-1] = {"colour": {"field": "OFFER_3_COLOUR"}}
+    assert problems(document)[1] == (
+        "events.OFFERS_ASSIGNED.slots[3].colour: an offer has no value 'colour' "
+        "(known: name, offerId, reward, rewardValue, validFrom, validTo)"
     )
 
 
 def test_exactly_50_custom_attributes_is_accepted() -> None:
     document = sample_config_document()
-    document["batchAttributes"] += [f"BATCH_{i}" for i in range(25)]
+    document["batchAttributes"] += [f"BATCH_{i}" for i in range(9)]
     config = parse_config(document)
     assert config.batchFeed is not None
     batch = set(config.batchAttributes) | config.batchFeed.customer_attributes()
@@ -52,8 +69,8 @@ def test_the_batch_feeds_customer_columns_count_in_the_limit_and_may_not_repeat_
         "destination": {"bucket": "optimove-tenant-bucket"},
         "readinessTimeUtc": "05:00",
     }
-    assert problems(document) == [  # 20 real-time and 3 + 31 batch, TIER in both: 53 attributes
-        "53 custom attributes are mapped (20 real-time, 34 batch); "
+    assert problems(document) == [  # 36 real-time and 3 + 31 batch, TIER in both: 69 attributes
+        "69 custom attributes are mapped (36 real-time, 34 batch); "
         "Optimove allows at most 50 across the real-time and batch channels",
         "TIER: mapped both in real time and in batchFeed; the two channels need separate attributes",
     ]

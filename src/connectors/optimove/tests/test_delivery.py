@@ -304,8 +304,8 @@ def test_a_mail_for_a_member_without_a_known_email_fails_with_the_reason() -> No
     [outcome] = h.deliver(inbound(example_event("MEMBER_TIER", eventId="tier-2", memberId="M-8"))).values()
     assert outcome.result is Result.FAILED
     assert outcome.error == (
-        "SendTransactionalMail: no email is known for member M-8 (the event carries none and no earlier event "
-        "did); replay it once ES Loyalty has sent one"
+        "SendTransactionalMail: no email is known for member M-8 (the event carries none, and no earlier event or "
+        "memberAccounts extract did); replay it once ES Loyalty has sent one"
     )
     assert h.calls("SendTransactionalMail") == []
 

@@ -29,6 +29,8 @@ def requests_for(document: dict[str, Any]) -> list[dict[str, Any]]:
     h = harness()
     # The member registered earlier with this email: the contact store holds it for events without one.
     h.contacts.contacts[document["memberId"]] = MemberContact(email="ada@example.com", seen_at="2026-01-01")
+    # A transfer's other member, known from their own events: mailed at their address, in their language.
+    h.contacts.contacts["M-100002"] = MemberContact(email="grace@example.com", locale="fr-CA", seen_at="2026-01-01")
     outcome = h.deliver(inbound(document))
     assert [o.result.value for o in outcome.values()] == ["DELIVERED"], outcome
     return [{"call": r["call"], "path": r["path"], "body": r["body"]} for r in h.calls()]
