@@ -93,6 +93,8 @@ class FileFlow(Construct):
             env.AUDIT_RETENTION_DAYS: str(settings.audit_retention_days),
             env.AUDIT_FAILED_RETENTION_DAYS: str(settings.audit_failed_retention_days),
             env.FILES_AT_ONCE: str(settings.files_at_once),
+            # memberAccounts rows fill the member contact store, kept as long as events keep it.
+            env.CONTACT_RETENTION_DAYS: str(settings.member_contact_retention_days),
         }
         code = function_code("files", ("dig_api",))
 

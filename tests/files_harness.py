@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 
 from db.audit import DynamoAuditStore
+from db.contacts import DynamoContactStore
 from db.files import FileRecord, FileStore, now_iso
 from db.table import Table
 from dig_api.files.processing import FileSteps
@@ -36,7 +37,10 @@ class FileHarness:
         self.files = FileStore(Table(dynamodb, AUDIT))
         self.storage = S3Files(s3, BUCKET)
         ingest = IngestService(self.audit, self.bus, parallelism=1)
-        self.steps = FileSteps(self.storage, self.files, ingest, self.bus, chunk_lines=CHUNK_LINES)
+        self.contacts = DynamoContactStore(Table(dynamodb, AUDIT))
+        self.steps = FileSteps(
+            self.storage, self.files, ingest, self.bus, chunk_lines=CHUNK_LINES, contacts=self.contacts
+        )
 
     def declare(
         self,

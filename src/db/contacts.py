@@ -41,6 +41,8 @@ class MemberContact:
     mobile: str | None = None
     sms_opt_in: bool | None = None
     sms_seen_at: str = ""
+    # Where the email and locale came from: "event <eventId>" or "extract memberAccounts <fileId>".
+    source: str = ""
 
     @property
     def known(self) -> bool:
@@ -58,14 +60,14 @@ class MemberContact:
             return self
         return replace(self, mobile=mobile, sms_opt_in=opt_in, sms_seen_at=occurred_at)
 
-    def merged(self, email: str | None, locale: str | None, occurred_at: str) -> MemberContact:
-        """This contact with an event's data, where that event is not older than what is known."""
+    def merged(self, email: str | None, locale: str | None, occurred_at: str, source: str = "") -> MemberContact:
+        """This contact with an event's (or an extract row's) data, where it is not older than what is known."""
         if occurred_at < self.seen_at or not (email or locale):
             return self
         email, locale = email or self.email, locale or self.locale
         if (email, locale) == (self.email, self.locale):
             return self  # nothing new: no write (most events repeat the member's locale)
-        return replace(self, email=email, locale=locale, seen_at=occurred_at)
+        return replace(self, email=email, locale=locale, seen_at=occurred_at, source=source or self.source)
 
 
 def contact_pk(member_id: str) -> str:
@@ -90,6 +92,28 @@ class ContactStore(Protocol):
         """The member each address belongs to (keys lower-cased), where DIG knows it; others absent."""
         ...
 
+    def fill(self, rows: Iterable[ContactRow]) -> FillReport:
+        """Contacts from an extract (ES Loyalty's memberAccounts): each row's email and locale where it is
+        newer than what is known; a member erased on request is left erased."""
+        ...
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    member_id: str
+    email: str | None
+    locale: str | None
+    updated_at: str  # UTC, as utc_key writes an event's time: "%Y-%m-%dT%H:%M:%S.%fZ"
+    source: str
+
+
+@dataclass
+class FillReport:
+    rows: int = 0
+    written: int = 0  # newer than what was known
+    older: int = 0  # no newer than what was known (an event, or a later extract, said it since)
+    erased: int = 0  # the member was forgotten on request: left so
+
 
 class DynamoContactStore:
     def __init__(self, table: Table, retention_days: int = DEFAULT_RETENTION_DAYS, clock: Any = time.time):
@@ -98,25 +122,75 @@ class DynamoContactStore:
         self._clock = clock
 
     def get(self, member_ids: Iterable[str]) -> dict[str, MemberContact]:
+        return {m: c for m, (c, _) in self._read(member_ids).items() if c is not None}
+
+    def _read(self, member_ids: Iterable[str]) -> dict[str, tuple[MemberContact | None, str | None]]:
+        """Each member's contact (None when expired or erased), and when it was erased on request."""
         keys = [{"pk": {"S": contact_pk(m)}, "sk": {"S": CONTACT_SK}} for m in dict.fromkeys(member_ids)]
-        found: dict[str, MemberContact] = {}
+        found: dict[str, tuple[MemberContact | None, str | None]] = {}
         now = self._clock()
         for item in self._table.batch_get(keys):
+            member = item["pk"]["S"].removeprefix("CONTACT#")
             expires_at = int(item["expiresAt"]["N"])
-            if expires_at < now:  # expired, and not yet removed by DynamoDB's TTL
+            erased = "email" not in item and "locale" not in item and "mobile" not in item  # erased on request
+            if expires_at < now or erased:  # expired, and not yet removed by DynamoDB's TTL; or erased
+                found[member] = (None, item["erasedAt"]["S"] if erased and "erasedAt" in item else None)
                 continue
-            if "email" not in item and "locale" not in item and "mobile" not in item:  # erased on request
-                continue
-            found[item["pk"]["S"].removeprefix("CONTACT#")] = MemberContact(
-                email=item["email"]["S"] if "email" in item else None,
-                locale=item["locale"]["S"] if "locale" in item else None,
-                seen_at=item.get("seenAt", {}).get("S", ""),
-                expires_at=expires_at,
-                mobile=item["mobile"]["S"] if "mobile" in item else None,
-                sms_opt_in=item["smsOptIn"]["BOOL"] if "smsOptIn" in item else None,
-                sms_seen_at=item.get("smsSeenAt", {}).get("S", ""),
+            found[member] = (
+                MemberContact(
+                    email=item["email"]["S"] if "email" in item else None,
+                    locale=item["locale"]["S"] if "locale" in item else None,
+                    seen_at=item.get("seenAt", {}).get("S", ""),
+                    expires_at=expires_at,
+                    mobile=item["mobile"]["S"] if "mobile" in item else None,
+                    sms_opt_in=item["smsOptIn"]["BOOL"] if "smsOptIn" in item else None,
+                    sms_seen_at=item.get("smsSeenAt", {}).get("S", ""),
+                    source=item.get("source", {}).get("S", ""),
+                ),
+                None,
             )
         return found
+
+    def _erased_at(self, member_ids: list[str]) -> dict[str, str]:
+        """When each member was forgotten on request (db.erasure's markers, kept 800 days): a row older
+        than that is the member's data from before the erasure, and stays erased."""
+        from db.feeds import ERASED_PK
+
+        keys = [{"pk": {"S": ERASED_PK}, "sk": {"S": f"MEMBER#{m}"}} for m in member_ids]
+        return {
+            item["sk"]["S"].removeprefix("MEMBER#"): item["erasedAt"]["S"]
+            for item in self._table.batch_get(keys)
+            if "erasedAt" in item
+        }
+
+    def fill(self, rows: Iterable[ContactRow]) -> FillReport:
+        every = list(rows)
+        report = FillReport(rows=len(every))
+        listed = [r for r in every if r.email or r.locale]  # a row with neither costs no read
+        if not listed:
+            return report
+        members = list(dict.fromkeys(r.member_id for r in listed))
+        read = self._read(members)
+        known = {m: c for m, (c, _) in read.items() if c is not None}
+        erased = self._erased_at(members)
+        for member, (_, erased_at) in read.items():  # the contact's own erasure (ContactStore.forget)
+            if erased_at is not None:
+                erased[member] = max(erased_at, erased.get(member, ""))
+        contacts = dict(known)
+        for row in sorted(listed, key=lambda r: r.updated_at):
+            if row.member_id in erased and row.updated_at <= erased[row.member_id]:
+                report.erased += 1
+                continue
+            before = contacts.get(row.member_id, MemberContact())
+            after = before.merged(row.email, row.locale, row.updated_at, row.source)
+            if after is before:
+                report.older += int(bool(row.email or row.locale))
+                continue
+            contacts[row.member_id] = after
+            report.written += 1
+        changed = {m: c for m, c in contacts.items() if c != known.get(m)}
+        self.keep(changed, {m: known[m] for m in changed if m in known})
+        return report
 
     def keep(self, contacts: Mapping[str, MemberContact], known: Mapping[str, MemberContact]) -> None:
         now = int(self._clock())
@@ -144,6 +218,8 @@ class DynamoContactStore:
                 )
             if contact.locale:
                 item["locale"] = {"S": contact.locale}
+            if contact.source:
+                item["source"] = {"S": contact.source[:200]}
             if contact.mobile:
                 item |= {
                     "mobile": {"S": contact.mobile},

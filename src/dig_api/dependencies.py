@@ -113,8 +113,14 @@ def file_steps() -> FileSteps:
 
     ingest = providers.ingest()
     store = file_store()
+    from db.contacts import DynamoContactStore
+
     gate = FileGate(store.table, limit=int(os.environ.get(env.FILES_AT_ONCE, "2")))  # type: ignore[attr-defined]
-    return FileSteps(s3_files(), store, ingest, ingest.publisher, gate=gate)  # type: ignore[arg-type]
+    contacts = DynamoContactStore(
+        store.table,  # type: ignore[attr-defined]
+        retention_days=int(os.environ.get(env.CONTACT_RETENTION_DAYS, "400")),
+    )
+    return FileSteps(s3_files(), store, ingest, ingest.publisher, gate=gate, contacts=contacts)  # type: ignore[arg-type]
 
 
 @cache

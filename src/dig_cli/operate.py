@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Annotated, Any
 
@@ -557,6 +557,58 @@ def dead_letters(
 # --- dig member forget ---------------------------------------------------------------------------
 
 member_app = typer.Typer(add_completion=False, help="A member's personal data.")
+
+
+@member_app.command("show")
+def member_show(
+    member_id: Annotated[str, typer.Argument(help="ES Loyalty's member id")],
+    reveal: Annotated[bool, typer.Option("--reveal", help="Show the email and mobile number in full")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON")] = False,
+    stack: Stack = None,
+    region: Region = None,
+    local: Local = False,
+    local_url: LocalUrl = None,
+) -> None:
+    """The contact data DIG holds for a member (what its mails and SMS are addressed by) and where it came
+    from: an event (its eventId) or ES Loyalty's memberAccounts extract (its fileId). Masked unless --reveal."""
+    from db.contacts import DynamoContactStore
+    from db.table import Table as AuditTable
+
+    target, _ = connect(stack, region, local, local_url)
+    contact = DynamoContactStore(AuditTable(target.dynamodb(), target.audit_table)).get([member_id]).get(member_id)
+    if contact is None:
+        message = f"member {member_id}: no contact data held (never seen with one, expired, or erased)"
+        if as_json:
+            print(json.dumps({"memberId": member_id, "contact": None}))
+        else:
+            console.print(message)
+        raise typer.Exit(1)
+    shown = {
+        "memberId": member_id,
+        "email": contact.email if reveal else mask_email(contact.email),
+        "locale": contact.locale,
+        "since": contact.seen_at,
+        "source": contact.source or "(kept before sources were recorded)",
+        "mobile": contact.mobile if reveal else mask_number(contact.mobile),
+        "smsOptIn": contact.sms_opt_in,
+        "expiresAt": datetime.fromtimestamp(contact.expires_at, UTC).isoformat(timespec="seconds"),
+    }
+    if as_json:
+        print(json.dumps(shown))
+        return
+    for key, value in shown.items():
+        console.print(f"{key:>10}: {value if value is not None else '-'}")
+
+
+def mask_email(email: str | None) -> str | None:
+    if not email or "@" not in email:
+        return email
+    local_part, _, domain = email.partition("@")
+    return f"{local_part[:1]}***@{domain}"
+
+
+def mask_number(number: str | None) -> str | None:
+    return None if not number else "*" * (len(number) - 3) + number[-3:]
 
 
 @member_app.command("forget")

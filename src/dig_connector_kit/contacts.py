@@ -32,7 +32,9 @@ def member_contacts(store: ContactStore | None, messages: Sequence[InboundMessag
     contacts = dict(known)
     for event in sorted(events, key=utc_key):
         email, locale = event_contact(event)
-        contact = contacts.get(event.memberId, MemberContact()).merged(email, locale, utc_key(event))
+        contact = contacts.get(event.memberId, MemberContact()).merged(
+            email, locale, utc_key(event), f"event {event.eventId}"
+        )
         if isinstance(event, OptInSmsEvent):
             contact = contact.with_sms_consent(event.data.mobileNumber, event.data.optIn, utc_key(event))
         contacts[event.memberId] = contact

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from db.audit import AuditStore
 from db.call_log import CallLog, CallStatus
-from db.contacts import ContactStore, MemberContact
+from db.contacts import ContactRow, ContactStore, FillReport, MemberContact
 from db.counters import Counters
 from db.cursors import PollCursors
 from db.feeds import FeedInput, FeedRun, FeedStore, feed_day, readiness
@@ -28,6 +28,7 @@ __all__ = [
     "CallLog",
     "CallStatus",
     "ConcurrencyGate",
+    "ContactRow",
     "ContactStore",
     "Counters",
     "DailyQuota",
@@ -35,6 +36,7 @@ __all__ = [
     "FeedInput",
     "FeedRun",
     "FeedStore",
+    "FillReport",
     "Limiter",
     "Mark",
     "MemberContact",

@@ -229,18 +229,28 @@ class Payee(StrictModel):
     country: Annotated[StrictStr, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2", examples=["CA"])]
 
 
+class PositiveMoney(Money):
+    """Money above zero, said in the schema itself (a digit other than 0), so the OpenAPI document
+    refuses exactly what DIG refuses. Its look-ahead needs Python's regular expressions (pydantic's
+    default engine has none; JSON Schema's ECMA ones do)."""
+
+    model_config = ConfigDict(regex_engine="python-re")
+
+    amount: Annotated[
+        StrictStr,
+        Field(
+            pattern=r"^(?=[0-9.]*[1-9])\d{1,8}(\.\d{1,4})?$",
+            description="A decimal string above zero: at most 8 digits before the point and 4 after",
+            examples=["25.00"],
+        ),
+    ]
+
+
 class PayoutRequestedData(StrictModel):
     payoutId: Identifier = Field(description="ES Loyalty's redemption or payout id: one payment, ever, per id")
-    amount: Money
+    amount: PositiveMoney
     method: Literal["CASH", "PREPAID_CARD", "DIRECT_DEPOSIT"]
     payee: Payee
-
-    @field_validator("amount")
-    @classmethod
-    def _positive(cls, value: Money) -> Money:
-        if value.decimal <= 0:
-            raise ValueError("a payout's amount must be above zero")
-        return value
 
 
 MAX_PLAYS_PER_AWARD = 20
@@ -284,6 +294,13 @@ class OffersAssignedData(StrictModel):
     )
 
 
+# Rules between fields, which JSON Schema cannot say: the OpenAPI document states them in words, and
+# the contract test (tests/e2e/schemathesis_checks.py) accepts a 422 that names one of them.
+TRANSFER_BETWEEN_TWO = "a transfer is between two members: fromMemberId and toMemberId are the same"
+TRANSFER_PARTY = "the envelope's memberId must be fromMemberId or toMemberId"
+CROSS_FIELD_RULES = (TRANSFER_BETWEEN_TWO, TRANSFER_PARTY)
+
+
 class PointsTransferredData(StrictModel):
     transferId: Identifier
     fromMemberId: Identifier = Field(description="Who gave the points (the envelope's member is one of the two)")
@@ -295,7 +312,7 @@ class PointsTransferredData(StrictModel):
     @model_validator(mode="after")
     def _two_members(self) -> PointsTransferredData:
         if self.fromMemberId == self.toMemberId:
-            raise ValueError("a transfer is between two members: fromMemberId and toMemberId are the same")
+            raise ValueError(TRANSFER_BETWEEN_TWO)
         return self
 
 
@@ -396,6 +413,8 @@ class OffersAssignedEvent(EnvelopeFields):
 
 
 class PointsTransferredEvent(EnvelopeFields):
+    """The envelope's memberId is one of the two members (fromMemberId or toMemberId), and they differ."""
+
     eventType: Literal[EventType.POINTS_TRANSFERRED]
     data: PointsTransferredData
 
@@ -404,7 +423,7 @@ class PointsTransferredEvent(EnvelopeFields):
     def _member_is_a_party(cls, data: PointsTransferredData, info: ValidationInfo) -> PointsTransferredData:
         member = info.data.get("memberId")
         if member is not None and member not in (data.fromMemberId, data.toMemberId):
-            raise ValueError("the envelope's memberId must be fromMemberId or toMemberId")
+            raise ValueError(TRANSFER_PARTY)
         return data
 
 

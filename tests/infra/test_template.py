@@ -79,6 +79,12 @@ def test_the_optimove_rule_routes_its_event_types_from_the_dig_api_to_its_queue(
         "MEMBER_PROFILE_UPDATE",
         "MEMBER_TIER",
         "PARTNER_CARD_LINK",
+        "MEMBER_HOUSEHOLD_CHANGED",
+        "OFFERS_ASSIGNED",
+        "VOUCHER_ISSUED",
+        "POINTS_TRANSFERRED",
+        "PURCHASE",
+        "GAME_PLAY_AWARDED",
     ]
     assert rule["EventPattern"] == {"source": ["dig.api"], "detail-type": optimove}
     assert rule["EventBusName"] == ref(next(iter(resources("AWS::Events::EventBus"))))
@@ -1053,3 +1059,12 @@ def test_game_plays_reach_the_cataboom_connector_alone_which_reads_its_own_secre
         assert any("secret:dig/cataboom-??????" in json.dumps(r) for r in secrets), role
         assert "dynamodb:Query" not in actions(statements), role  # its plays are read by key
         assert "dynamodb:DeleteItem" not in actions(statements), role
+
+
+def test_the_file_batch_step_keeps_member_contacts_from_extracts_as_long_as_events_keep_them(
+    resources: Resources,
+) -> None:
+    [batch] = [r["Properties"] for n, r in resources("AWS::Lambda::Function").items() if n.startswith("FilesBatch")]
+    assert batch["Environment"]["Variables"]["CONTACT_RETENTION_DAYS"] == "400"
+    statements = statements_of(resources, "FilesBatch")
+    assert {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"} <= actions(statements)

@@ -169,8 +169,12 @@ def test_an_amount_has_at_most_twelve_digits_so_none_can_be_a_card_number() -> N
 
 def test_a_payout_has_a_positive_amount_and_no_field_for_bank_or_card_details() -> None:
     document = example_event("PAYOUT_REQUESTED")
-    document["data"]["amount"]["amount"] = "0.00"
-    assert errors_of(document) == [("data.amount", "Value error, a payout's amount must be above zero")]
+    for zero in ("0.00", "0", "00.0000", "-5.00"):
+        document["data"]["amount"]["amount"] = zero
+        assert [field for field, _ in errors_of(document)] == ["data.amount.amount"], zero
+    for positive in ("0.01", "10", "0.0001", "99999999.9999"):
+        document["data"]["amount"]["amount"] = positive
+        assert parse_event(document).data.amount.amount == positive
     document = example_event("PAYOUT_REQUESTED")
     document["data"]["payee"]["iban"] = "GB82WEST12345698765432"
     assert [field for field, _ in errors_of(document)] == ["data.payee.<key 5>"]

@@ -241,6 +241,14 @@ def test_an_extract_is_validated_row_by_row_and_announced_once_with_its_typed_ro
         ["3", "M-2", "VALIDATION_FAILED", "pointsBalance"],
         ["4", "", "WRONG_COLUMN_COUNT", "(line)"],
     ]
+    # Its good rows' emails fill the member contact store (a mail for M-1 finds it); M-4 had none.
+    contacts = harness.contacts.get(["M-1", "M-2", "M-4"])
+    assert list(contacts) == ["M-1"]
+    assert (contacts["M-1"].email, contacts["M-1"].seen_at, contacts["M-1"].source) == (
+        "ada@example.com",
+        "2026-11-30T10:00:00.000000Z",
+        f"extract memberAccounts {file_id}",
+    )
 
 
 # --- hardening (#21) ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from db.audit import DynamoAuditStore
 from db.call_log import DynamoCallLog
-from db.contacts import DynamoContactStore, MemberContact
+from db.contacts import ContactRow, DynamoContactStore, MemberContact
 from db.erasure import forget_member
 from db.feeds import DynamoFeedStore
 from db.records import MessageRecord, PublishState
@@ -53,6 +53,36 @@ def test_contacts_keep_the_newest_data_and_forget_on_request(kind: str, store: D
     contacts.forget("M-1")
     assert contacts.get(["M-1"]) == {}
     assert contacts.members_by_email(["new@example.com"]) == {}
+
+
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_an_extract_fills_contacts_where_newer_and_never_brings_back_an_erased_member(
+    kind: str, store: DynamoAuditStore
+) -> None:
+    contacts: Any = DynamoContactStore(store.table, retention_days=30) if kind == "dynamo" else FakeContactStore()
+    event = MemberContact().merged("event@example.com", "en-CA", "2026-12-01T10:00:00.000000Z", "event evt-1")
+    contacts.keep({"M-1": event, "M-3": event}, {})
+    contacts.forget("M-3")
+    rows = [
+        ContactRow("M-1", "extract@example.com", "fr-CA", "2026-12-01T05:00:00.000000Z", "extract memberAccounts f1"),
+        ContactRow("M-2", "grace@example.com", "de-DE", "2026-12-01T05:00:00.000000Z", "extract memberAccounts f1"),
+        ContactRow("M-3", "back@example.com", None, "2026-12-02T05:00:00.000000Z", "extract memberAccounts f1"),
+        ContactRow("M-4", None, None, "2026-12-02T05:00:00.000000Z", "extract memberAccounts f1"),
+    ]
+    report = contacts.fill(rows)
+    assert (report.rows, report.written, report.older, report.erased) == (4, 1, 1, 1)
+    found = contacts.get(["M-1", "M-2", "M-3", "M-4"])
+    assert (found["M-1"].email, found["M-1"].source) == ("event@example.com", "event evt-1")  # the event is newer
+    assert (found["M-2"].email, found["M-2"].locale, found["M-2"].source) == (
+        "grace@example.com",
+        "de-DE",
+        "extract memberAccounts f1",
+    )
+    assert set(found) == {"M-1", "M-2"}  # M-3 stays erased; M-4 had nothing
+    assert contacts.members_by_email(["grace@example.com"]) == {"grace@example.com": "M-2"}
+    later = ContactRow("M-1", "moved@example.com", None, "2026-12-03T05:00:00.000000Z", "extract memberAccounts f2")
+    assert contacts.fill([later]).written == 1
+    assert contacts.get(["M-1"])["M-1"].email == "moved@example.com"
 
 
 @pytest.mark.parametrize("kind", ["dynamo", "fake"])

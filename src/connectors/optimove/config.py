@@ -401,7 +401,7 @@ def _rule_problems(config: OptimoveConfig) -> Iterable[str]:
             known = ", ".join(sorted(OFFER_SOURCES))
             yield f"events.{owner}.{path}: an offer has no value '{path.split('.', 1)[1]}' (known: {known})"
 
-    for event_type, mail_name, mail in _mails(config):
+    for event_type, mail_name, mail in configured_mails(config):
         for tag, source in mail.tags.items():
             if source not in _sources(event_type):
                 where = f"events.{event_type}.{mail_name}.tags.{tag}"
@@ -437,7 +437,7 @@ def _known(event_type: EventType) -> str:
     return "known: " + ", ".join(sorted(_sources(event_type)))
 
 
-def _mails(config: OptimoveConfig) -> Iterable[tuple[EventType, str, Mail]]:
+def configured_mails(config: OptimoveConfig) -> Iterable[tuple[EventType, str, Mail]]:
     for event_type in EventType:
         mapping = config.events.for_type(event_type)
         if mapping is None:

@@ -26,8 +26,10 @@ import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from db.contacts import ContactRow, ContactStore
 from db.file_gate import FileGate
 from db.files import FileRecord, FileStore, now_iso
 from db.records import FileLine
@@ -35,7 +37,7 @@ from dig_api.errors import ApiError
 from dig_api.files.lines import Chunk, ChunkPlanner, Line, read_lines
 from dig_api.files.storage import S3Files
 from dig_api.ingest import MAX_JSON_DEPTH, Caller, IngestService, IngestStatus, card_paths, too_deep
-from dig_contracts.extracts import EXTRACTS, ExtractSchema, RowRefused, validate_row
+from dig_contracts.extracts import EXTRACTS, LAST_UPDATED, ExtractSchema, RowRefused, validate_row
 from dig_contracts.files import (
     CHUNK_LINES,
     GZIP_RATIO_GRACE_BYTES,
@@ -111,6 +113,11 @@ class ChunkResult:
         }
 
 
+# The extract whose rows fill the member contact store (db.contacts): each member's email and locale,
+# so that a mail for a member whose events never carried an email still finds one.
+CONTACT_EXTRACT = "memberAccounts"
+
+
 class FileSteps:
     def __init__(
         self,
@@ -121,7 +128,9 @@ class FileSteps:
         *,
         chunk_lines: int = CHUNK_LINES,
         gate: FileGate | None = None,
+        contacts: ContactStore | None = None,
     ) -> None:
+        self.contacts = contacts  # filled from memberAccounts rows (CONTACT_EXTRACT)
         self.storage = storage
         self.files = files
         self.ingest = ingest
@@ -331,6 +340,8 @@ class FileSteps:
         columns = next(csv.reader([header])) if header is not None else None
         result = ChunkResult(chunk.index)
         buffer = io.BytesIO()
+        contact_rows: list[ContactRow] = []
+        fills_contacts = schema.name == CONTACT_EXTRACT and self.contacts is not None
         with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as out:
             for line in lines:
                 result.lines += 1
@@ -348,9 +359,17 @@ class FileSteps:
                 out.write(json.dumps(typed, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
                 result.rows += 1
                 result.accepted += 1
+                if fills_contacts:
+                    contact_rows.append(contact_row(typed, f"extract {schema.name} {record.fileId}"))
         if result.rows:
             result.part = extract_part_key(schema.name, record.fileId, chunk.index)
             self.storage.put(result.part, buffer.getvalue(), "application/gzip")
+        if contact_rows and self.contacts is not None:
+            filled = self.contacts.fill(contact_rows)
+            logger.info(
+                "member contacts from the extract",
+                extra={"fileId": record.fileId, "chunk": chunk.index, **vars(filled)},
+            )
         return result
 
     # --- 3. finish --------------------------------------------------------------------------------
@@ -461,6 +480,12 @@ class _Counted:
             self._digest.update(piece)
             self.count += len(piece)
             yield piece
+
+
+def contact_row(row: dict[str, Any], source: str) -> ContactRow:
+    """A memberAccounts row's contact data, its time (LastUpdated) in the contact store's UTC form."""
+    updated = datetime.fromisoformat(row[LAST_UPDATED]).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return ContactRow(row["memberId"], row.get("email"), row.get("locale"), updated, source)
 
 
 def _bomb(decoded: int, compressed: int) -> bool:

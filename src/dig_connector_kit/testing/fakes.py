@@ -10,9 +10,9 @@ from typing import Any
 
 from db.audit import DONE, BeginOutcome, BeginResult, Recorded
 from db.call_log import CallStatus
-from db.contacts import MemberContact
+from db.contacts import ContactRow, FillReport, MemberContact
 from db.operations import OperationClaim
-from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState
+from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState, iso, utc_now
 from db.watermarks import Mark, merge
 from dig_contracts.bus import BusDetail, CallbackDetail
 from dig_contracts.files import FileReadyDetail
@@ -182,6 +182,7 @@ class FakeCallLog:
 class FakeContactStore:
     contacts: dict[str, MemberContact] = field(default_factory=dict)
     writes: int = 0
+    erased: dict[str, str] = field(default_factory=dict)  # member -> when forgotten (UTC ISO)
 
     def get(self, member_ids: Iterable[str]) -> dict[str, MemberContact]:
         return {m: self.contacts[m] for m in member_ids if m in self.contacts}
@@ -194,6 +195,24 @@ class FakeContactStore:
 
     def forget(self, member_id: str) -> None:
         self.contacts.pop(member_id, None)
+        self.erased[member_id] = iso(utc_now())
+
+    def fill(self, rows: Iterable[ContactRow]) -> FillReport:
+        listed = sorted(rows, key=lambda r: r.updated_at)
+        report = FillReport(rows=len(listed))
+        for row in listed:
+            if row.member_id in self.erased and row.updated_at <= self.erased[row.member_id]:
+                report.erased += 1
+                continue
+            before = self.contacts.get(row.member_id, MemberContact())
+            after = before.merged(row.email, row.locale, row.updated_at, row.source)
+            if after is before:
+                report.older += int(bool(row.email or row.locale))
+                continue
+            self.contacts[row.member_id] = after
+            self.writes += 1
+            report.written += 1
+        return report
 
     def members_by_email(self, emails: Iterable[str]) -> dict[str, str]:
         wanted = {email.strip().lower() for email in emails}

@@ -18,19 +18,13 @@ def _settings(base_url: str) -> dict[str, str]:
 
 
 def _make(config: Mapping[str, Any]) -> Any:
-    from connectors.optimove.config import parse_config
+    from connectors.optimove.config import configured_mails, parse_config
     from connectors.optimove.local.simulator import OptimoveSimulator
     from dig_contracts.events import EventType
     from dig_contracts.examples import example_event
 
     parsed = parse_config(config)
-    templates: dict[int, list[str]] = {}
-    for event_type in EventType:
-        mapping = parsed.events.for_type(event_type)
-        for key in ("mail", "linkMail", "unlinkMail"):
-            mail = getattr(mapping, key, None) if mapping is not None else None
-            if mail is not None:
-                templates[mail.templateId] = list(mail.tags)
+    templates = {mail.templateId: list(mail.tags) for _, _, mail in configured_mails(parsed)}
     return OptimoveSimulator(
         api_key=SECRET["apiKey"],
         realtime_token=SECRET["realtimeToken"],
