@@ -87,8 +87,8 @@ def test_a_mail_for_a_member_with_no_known_email_is_failed_with_the_reason(local
     delivered_to = delivery(tier)
     assert delivered_to["status"] == "FAILED"
     assert delivered_to["lastError"] == (
-        f"SendTransactionalMail: no email is known for member {member} (the event carries none and no earlier "
-        "event did); replay it once ES Loyalty has sent one"
+        f"SendTransactionalMail: no email is known for member {member} (the event carries none, and no earlier "
+        "event or memberAccounts extract did); replay it once ES Loyalty has sent one"
     )
 
 
