@@ -143,11 +143,13 @@ class ConnectorModule(Construct):
             environment[kit_settings.DIG_CALLBACK_VALIDITY_SECONDS] = str(settings.callback_validity_hours * 3600)
             environment[kit_settings.CALLBACK_KEY_SECRET_ARN] = api.callback_key.secret_arn
             secrets.append(api.callback_key)
+        self._connector_secrets: list[secretsmanager.ISecret] = []
         for index, secret_setting in enumerate(manifest.secrets):
             name = self.node.try_get_context(secret_setting.context_key) or secret_setting.default_name
             secret = secretsmanager.Secret.from_secret_name_v2(self, f"Secret{index}", str(name))
             environment[secret_setting.env] = secret.secret_name
             secrets.append(secret)
+            self._connector_secrets.append(secret)
         if manifest.emits:  # the return path: its inbound events go on the bus
             environment[env.EVENT_BUS_NAME] = bus.event_bus_name
         self._bus = bus
@@ -349,6 +351,14 @@ class ConnectorModule(Construct):
             ephemeral_storage_mb=job.ephemeral_storage_mb,
             description=f"DIG connector {self.manifest.name}: {job.description}"[:256],
         )
+        if job.uses_connector_secrets:  # it calls the provider as the connector does (a poll, a reconciliation)
+            for secret in self._connector_secrets:
+                secret.grant_read(function)
+        for index, secret_setting in enumerate(job.secrets):
+            name = str(self.node.try_get_context(secret_setting.context_key) or secret_setting.default_name)
+            secret = secretsmanager.Secret.from_secret_name_v2(self, f"{construct_id}Secret{index}", name)
+            function.add_environment(secret_setting.env, secret.secret_name)
+            secret.grant_read(function)  # this job's alone
         audit = self._database.audit_table
         Database.grant(audit, function, "GetItem", "PutItem", "Query")
         if job.emits:  # a poll of the provider's feed: inbound events recorded in batches, on the bus,

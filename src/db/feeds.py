@@ -47,6 +47,7 @@ class FeedRun:
     missingExtracts: list[str] = field(default_factory=list)
     considered: dict[str, int] = field(default_factory=dict)  # data set -> rows read
     sent: dict[str, int] = field(default_factory=dict)  # data set -> rows written
+    merged: dict[str, int] = field(default_factory=dict)  # data set -> rows its Snowflake MERGE changed
     skipped: dict[str, dict[str, int]] = field(default_factory=dict)  # data set -> reason -> rows
     files: int = 0
     bytes: int = 0

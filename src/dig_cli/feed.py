@@ -98,7 +98,9 @@ def run_command(
         console.print(styled(("The run failed:", "red"), f" {answer.get('error') or run.get('error') or answer}"))
         raise typer.Exit(1)
     sent = ", ".join(f"{k} {v}" for k, v in run["sent"].items())
-    console.print(f"{day}: {run['files']} files, {run['bytes']:,} bytes, sent {sent} ({run['seconds']:.1f} s)")
+    merged = ", ".join(f"{k} {v}" for k, v in (run.get("merged") or {}).items())
+    tables = f"; Snowflake rows changed: {merged}" if merged else ""
+    console.print(f"{day}: {run['files']} files, {run['bytes']:,} bytes, sent {sent}{tables} ({run['seconds']:.1f} s)")
 
 
 def invoke_job(target: Target, connector: str, event: dict[str, Any], job: str = JOB) -> dict[str, Any]:

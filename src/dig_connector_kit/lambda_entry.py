@@ -145,7 +145,8 @@ class Kit:
 
         from aws_lambda_powertools.utilities.parameters import get_secret
 
-        if env not in {s.env for s in self.manifest.secrets}:
+        declared = {s.env for s in self.manifest.secrets} | {s.env for j in self.manifest.scheduled for s in j.secrets}
+        if env not in declared:
             raise KeyError(f"{env} is not a secret of the {self.manifest.name} manifest")
         return dict(json.loads(str(get_secret(os.environ[env], max_age=SECRET_MAX_AGE_SECONDS))))
 

@@ -79,6 +79,11 @@ class ScheduledJob(BaseModel):
     # the layer's python/, of what that layer leaves out.
     requirements: str | None = Field(default=None, pattern=REQUIREMENTS_PATTERN)
     leave_out: tuple[str, ...] = ()
+    # Whether it reads the connector's secrets (the manifest's ``secrets``): a job that calls the provider
+    # as the connector does (a poll, a reconciliation) does; one that writes files does not.
+    uses_connector_secrets: bool = True
+    # Secrets only this job reads (the feed's Snowflake key pair): its function alone is granted them.
+    secrets: tuple[SecretSetting, ...] = ()
     # Whether it emits the manifest's inbound events (a poll of the provider's feed: the return path):
     # it gets the bus and the audit trail's batch reads and writes.
     emits: bool = False

@@ -163,6 +163,9 @@ def create(
         for secret in manifest.secrets:
             value = _local_secret(manifest.name, (secrets or {}).get(manifest.name))
             secrets_manager.create_secret(Name=secret.default_name, SecretString=json.dumps(value))
+        for job_secret in (s for job in manifest.scheduled for s in job.secrets):  # a job's own (the feed's Snowflake)
+            value = _local_secret(job_secret.env.removesuffix("_SECRET_ID"), (secrets or {}).get(job_secret.env))
+            secrets_manager.create_secret(Name=job_secret.default_name, SecretString=json.dumps(value))
         for webhook in manifest.webhooks:
             if webhook.secret is None:  # answered by its connector, with the connector's own secrets
                 continue
@@ -181,6 +184,7 @@ def create(
                 connector_variable(MAX_RECEIVE_COUNT, manifest.name): str(manifest.max_receive_count),
                 **{s.env: s.default for s in manifest.settings},
                 **{s.env: s.default_name for s in manifest.secrets},
+                **{s.env: s.default_name for job in manifest.scheduled for s in job.secrets},
             },
         )
     return LocalResources(

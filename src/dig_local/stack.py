@@ -122,6 +122,8 @@ class LocalStack:
 
         session = boto3.session.Session(region_name=resources.LOCAL_REGION)
         secrets = {name: dict(double.secret) for name, double in self.doubles.items()}
+        for double in self.doubles.values():  # secrets of a connector's jobs, by their environment name
+            secrets.update({env_name: dict(value) for env_name, value in double.job_secrets.items()})
         self.resources = resources.create(session, list(self.manifests), stage=STAGE, secrets=secrets)
         s3 = session.client("s3")
         for double in self.doubles.values():

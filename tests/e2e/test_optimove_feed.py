@@ -81,6 +81,12 @@ def customer_rows(objects: dict[str, bytes], run: str) -> dict[str, dict[str, st
     return rows
 
 
+def table_days(stack: LocalStackProcess, run: str) -> dict[str, int]:
+    """This run's rows in the shared Snowflake table, by the day that last changed each."""
+    answer = stack.http.post("/_sim/optimove/snowflake/OPTIMOVE_CUSTOMERS", json={"keyPrefix": f"FEED-{run}-"})
+    return dict(answer.json()["byDay"])
+
+
 def build(stack: LocalStackProcess, day: str) -> None:
     done = dig(stack, "feed", "run", "--date", day)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -117,6 +123,9 @@ def test_day_one_sends_every_member_day_two_exactly_the_changed_and_new_and_a_re
     for part in manifest["parts"]:
         assert hashlib.sha256(objects1[part["key"]]).hexdigest() == part["sha256"]
 
+    # The second destination: the same rows MERGEd into the shared Snowflake table (fakesnow here).
+    assert table_days(local_stack, run) == {day1: MEMBERS}
+
     load1 = local_stack.http.post("/_sim/optimove/batch/load", json={"day": day1}).json()
     assert load1["loaded"] is True
     assert (load1["refused"], load1["missingFiles"]) == ({}, [])
@@ -139,6 +148,8 @@ def test_day_one_sends_every_member_day_two_exactly_the_changed_and_new_and_a_re
     new = {f"FEED-{run}-{i:05d}" for i in range(MEMBERS, MEMBERS + 100)}
     assert set(sent2) == changed | new
     assert sent2[f"FEED-{run}-00007"]["LIFETIME_POINTS"] == "1008"
+    # The table holds exactly the day's new and changed rows under that day; the rest keep day 1's.
+    assert table_days(local_stack, run) == {day1: MEMBERS - 500, day2: 600}
 
     load2 = local_stack.http.post("/_sim/optimove/batch/load", json={"day": day2}).json()
     assert (load2["loaded"], load2["refused"]) == (True, {})
@@ -153,3 +164,7 @@ def test_day_one_sends_every_member_day_two_exactly_the_changed_and_new_and_a_re
     assert report["complete"] is True
     assert [r["status"] for r in report["runs"]] == ["COMPLETE", "COMPLETE"]
     assert report["runs"][-1]["sent"]["customers"] == report["runs"][0]["sent"]["customers"] >= 600
+    # And in Snowflake the rebuild changed nothing: the MERGE found every row as it was.
+    assert report["runs"][0]["merged"]["customers"] >= 600
+    assert report["runs"][-1]["merged"]["customers"] == 0
+    assert table_days(local_stack, run) == {day1: MEMBERS - 500, day2: 600}

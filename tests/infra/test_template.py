@@ -714,6 +714,8 @@ def test_the_dependencies_layers_are_built_for_arm64_and_the_lambda_python(
     assert list(feed_root.glob("pyarrow/_parquet.cpython-314-aarch64-linux-gnu.so"))
     assert not list(feed_root.glob("pyarrow/*flight*"))
     assert not list(feed_root.glob("pyarrow/include"))
+    assert list(feed_root.glob("snowflake/connector/__init__.py"))  # the Snowflake destination's connector
+    assert not list(root.glob("snowflake"))  # in the feed job's layer only
     [function] = [f for n, f in resources("AWS::Lambda::Function").items() if n.startswith("OptimoveFeedJob")]
     code = asset_directory(cloud_assembly, function["Properties"]["Code"])
     total = sum(f.stat().st_size for d in (root, feed_root, code) for f in d.rglob("*") if f.is_file())
@@ -1068,3 +1070,22 @@ def test_the_file_batch_step_keeps_member_contacts_from_extracts_as_long_as_even
     assert batch["Environment"]["Variables"]["CONTACT_RETENTION_DAYS"] == "400"
     statements = statements_of(resources, "FilesBatch")
     assert {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"} <= actions(statements)
+
+
+def secrets_read_by(resources: Resources, role_prefix: str) -> str:
+    statements = statements_of(resources, role_prefix)
+    return json.dumps([s["Resource"] for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])])
+
+
+def test_a_job_reads_the_connectors_secrets_when_it_calls_the_provider_and_its_own_alone(resources: Resources) -> None:
+    # The unsubscribes poll and the payout reconciliation call their provider as their connector does.
+    assert "secret:dig/optimove-??????" in secrets_read_by(resources, "OptimoveUnsubscribesJobRole")
+    assert "secret:dig/tipalti-??????" in secrets_read_by(resources, "TipaltiReconcileJobRole")
+    # The feed writes files and Snowflake tables: its Snowflake key pair, never Optimove's API key.
+    feed = secrets_read_by(resources, "OptimoveFeedJobRole")
+    assert "secret:dig/optimove/snowflake-??????" in feed
+    assert "secret:dig/optimove-??????" not in feed
+    for role in ("OptimoveHandlerRole", "OptimoveSyncHandlerRole", "OptimoveUnsubscribesJobRole"):
+        assert "dig/optimove/snowflake" not in secrets_read_by(resources, role), role
+    [job] = [r["Properties"] for n, r in resources("AWS::Lambda::Function").items() if n.startswith("OptimoveFeedJob")]
+    assert job["Environment"]["Variables"]["OPTIMOVE_SNOWFLAKE_SECRET_ID"] == "dig/optimove/snowflake"

@@ -9,6 +9,7 @@ from dig_contracts.manifest import ConnectorManifest, ScheduledJob, SecretSettin
 API_BASE_URL = "OPTIMOVE_API_BASE_URL"
 REALTIME_BASE_URL = "OPTIMOVE_REALTIME_BASE_URL"
 SECRET_ID = "OPTIMOVE_SECRET_ID"  # noqa: S105 - the variable holding the secret's name
+SNOWFLAKE_SECRET_ID = "OPTIMOVE_SNOWFLAKE_SECRET_ID"  # noqa: S105 - the variable holding the secret's name
 FEED_BUCKET = "OPTIMOVE_FEED_BUCKET"
 FEED_ROLE_ARN = "OPTIMOVE_FEED_ROLE_ARN"
 FEED_KMS_KEY_ARN = "OPTIMOVE_FEED_KMS_KEY_ARN"
@@ -55,9 +56,21 @@ FEED_JOB = ScheduledJob(
     writes_bucket_setting=FEED_BUCKET,
     assumes_role_setting=FEED_ROLE_ARN,
     kms_key_setting=FEED_KMS_KEY_ARN,
-    # pyarrow, for Parquet files: too large for the layer every function shares.
+    # pyarrow, for Parquet files, and snowflake-connector-python, for the Snowflake destination: too large
+    # for the layer every function shares.
     requirements="connectors.optimove.feed:lambda-requirements.txt",
     leave_out=PYARROW_UNUSED,
+    # It writes files and tables; it never calls Optimove's API.
+    uses_connector_secrets=False,
+    secrets=(
+        SecretSetting(
+            env=SNOWFLAKE_SECRET_ID,
+            context_key="optimoveSnowflakeSecretName",
+            default_name="dig/optimove/snowflake",
+            description='Secrets Manager secret: {"account": "...", "user": "...", "privateKey": "<PKCS#8 PEM>", '
+            '"privateKeyPassphrase": "..." (when encrypted)} for batchFeed.snowflake (key-pair authentication)',
+        ),
+    ),
 )
 
 # The return path: OptiMail's unsubscribes, polled (Optimove has no webhook for them).

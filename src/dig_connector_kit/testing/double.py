@@ -72,6 +72,8 @@ class LocalDouble:
     settings: Callable[[str], dict[str, str]]  # the double's base URL -> the connector's settings
     make: Callable[[Mapping[str, Any]], ProviderDouble]  # the sample configuration -> a running double
     buckets: tuple[str, ...] = ()  # the provider's S3 buckets, made in the local stack's S3 (a feed's destination)
+    # The secrets of the connector's jobs (ScheduledJob.secrets) the double accepts, by their environment name.
+    job_secrets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # What GET /_local/stack shows of it besides (the secret ES Loyalty's double verifies DIG's webhooks with).
     stack_details: Mapping[str, str] = field(default_factory=dict)
 

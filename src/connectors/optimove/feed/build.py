@@ -25,6 +25,7 @@ from connectors.optimove.feed.config import BatchFeed, DataSet, HistoryMode
 from connectors.optimove.feed.files import Manifest, Sink, data_set_file, day_prefix, finish_day
 from connectors.optimove.feed.rows import RowMapper, RowSkipped, header, optimove_datetime
 from connectors.optimove.feed.rows import fingerprint as row_fingerprint
+from connectors.optimove.feed.tables import TableSink
 from dig_contracts.extracts import EXTRACTS
 
 DEFAULT_PARTITIONS = 256
@@ -59,6 +60,7 @@ class DataSetOutcome:
     considered: int = 0
     sent: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # "field: rule" -> rows
+    merged: int | None = None  # rows the MERGE inserted or changed in its Snowflake table (None: no table)
 
 
 @dataclass
@@ -83,9 +85,11 @@ def build_day(
     forgotten: Callable[[str], bool] = lambda member: False,
     full: bool = False,
     partitions: int = DEFAULT_PARTITIONS,
+    tables: TableSink | None = None,
 ) -> DayOutcome:
     """Write ``day``'s files from ``extracts`` (its fileIds in the manifest), and the state after it.
-    ``full``: every row, as a historical load (also the feed's ``history: full``)."""
+    ``full``: every row, as a historical load (also the feed's ``history: full``). ``tables``: the same
+    rows MERGEd into each data set's table too (the Snowflake destination), after its files."""
     prefix = day_prefix(feed.destination.prefix, day)
     manifest = Manifest(day=day, format=feed.format.value, extracts=sorted(e.file_id for e in extracts))
     outcomes: dict[str, DataSetOutcome] = {}
@@ -96,6 +100,7 @@ def build_day(
         out = data_set_file(
             sink, prefix, data_set.name, header(data_set), feed.format, feed.maxFileMegabytes * MEBIBYTE
         )
+        load = tables.open(data_set.name, header(data_set), day) if tables is not None else None
         with tempfile.TemporaryDirectory(prefix=f"dig-feed-{data_set.name}-") as scratch:
             spread = _spread(data_set, arrived, scratch, partitions, outcome, forgotten)
             for partition in range(partitions):
@@ -106,6 +111,8 @@ def build_day(
                     fingerprint = row_fingerprint(values)
                     if every_row or known.get(key) != fingerprint:
                         out.write([*values, last_updated])
+                        if load is not None:
+                            load.write(key, [*values, last_updated])
                         outcome.sent += 1
                     known[key] = fingerprint
                 for key in spread.forgotten_keys.get(partition, set()):
@@ -113,6 +120,8 @@ def build_day(
                 state.save(data_set.name, day, partition, known)
         manifest.parts.extend(out.close())
         manifest.rows[data_set.name] = outcome.sent
+        if load is not None:
+            outcome.merged = load.close()
     finish_day(sink, prefix, manifest)
     arrived_names = {e.name for e in extracts}
     return DayOutcome(day, manifest, outcomes, [name for name in feed.expected() if name not in arrived_names])

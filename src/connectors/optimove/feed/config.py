@@ -77,12 +77,34 @@ class Destination(Strict):
         return self
 
 
+SnowflakeName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")]
+
+
+class Snowflake(Strict):
+    """The second daily destination (the seed's "Snowflake Data Sharing"): the same incremental rows as the
+    day's files, MERGEd by key into one table per data set, ``<tablePrefix><NAME>``, in a database the
+    program shares with Optimove's account. The connection's account, user and key pair are in Secrets
+    Manager (the manifest's SNOWFLAKE_SECRET_ID), never here."""
+
+    database: SnowflakeName
+    schema_: SnowflakeName = Field(alias="schema")
+    warehouse: SnowflakeName | None = None
+    role: SnowflakeName | None = None
+    tablePrefix: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")] = "OPTIMOVE_"
+    rowsPerFile: int = Field(
+        default=1_000_000, ge=1_000, le=10_000_000, description="Rows per gzip CSV file PUT to the stage"
+    )
+
+
 class BatchFeed(Strict):
     dataSets: list[DataSet] = Field(min_length=1)
     format: FileFormat = FileFormat.CSV
     destination: Destination
     readinessTimeUtc: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = Field(
         description="HH:MM UTC: when Optimove starts loading the day's files (agreed at onboarding)"
+    )
+    snowflake: Snowflake | None = Field(
+        default=None, description="The second destination: the same rows MERGEd into shared Snowflake tables"
     )
     history: HistoryMode = HistoryMode.INCREMENTAL
     maxFileMegabytes: int = Field(default=DEFAULT_MAX_FILE_MB, ge=1, le=MAX_FILE_MB)

@@ -16,9 +16,16 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from connectors.optimove.feed.config import Destination
+from connectors.optimove.feed.config import Destination, Snowflake
 from connectors.optimove.feed.service import FeedService, check_destination
-from connectors.optimove.manifest import FEED_BUCKET, FEED_JOB, FEED_KMS_KEY_ARN, FEED_ROLE_ARN, MANIFEST
+from connectors.optimove.manifest import (
+    FEED_BUCKET,
+    FEED_JOB,
+    FEED_KMS_KEY_ARN,
+    FEED_ROLE_ARN,
+    MANIFEST,
+    SNOWFLAKE_SECRET_ID,
+)
 from dig_contracts import environment as env
 from dig_contracts.metrics import NAMESPACE, JobMetric, connector_service
 
@@ -31,6 +38,7 @@ tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
 @cache
 def service() -> FeedService:
     from connectors.optimove.feed.storage import S3FingerprintStore, S3Sink, extract_rows
+    from connectors.optimove.feed.tables import SnowflakeTables, connect_snowflake
     from dig_connector_kit.lambda_entry import Kit
 
     kit = Kit(MANIFEST)
@@ -60,12 +68,16 @@ def service() -> FeedService:
     def feed() -> Any:
         return kit.config().batchFeed
 
+    def tables_for(destination: Snowflake) -> SnowflakeTables:
+        return SnowflakeTables(lambda: connect_snowflake(kit.secret(SNOWFLAKE_SECRET_ID), destination), destination)
+
     return FeedService(
         feed,
         kit.feeds,
         lambda found: extract_rows(s3, found.bucket, found.parts),
         sink_for,
         lambda: S3FingerprintStore(s3, files_bucket, FEED_JOB.state_prefix(MANIFEST.name)),
+        tables_for=tables_for,
     )
 
 

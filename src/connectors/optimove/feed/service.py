@@ -11,8 +11,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from connectors.optimove.feed.build import Extract, FingerprintStore, build_day
-from connectors.optimove.feed.config import BatchFeed, Destination
+from connectors.optimove.feed.config import BatchFeed, Destination, Snowflake
 from connectors.optimove.feed.files import MANIFEST, Sink, day_prefix
+from connectors.optimove.feed.tables import TableSink
 from dig_connector_kit.ports import FeedInput, FeedRun, FeedStore, feed_day, iso, parse_iso, readiness, utc_now
 from dig_contracts.files import FileReadyDetail
 
@@ -74,9 +75,11 @@ class FeedService:
         sink_for: Callable[[Destination], Sink],
         state: Callable[[], FingerprintStore],
         clock: Callable[[], datetime] = utc_now,
+        tables_for: Callable[[Snowflake], TableSink] | None = None,
     ) -> None:
         self._feed, self._records, self._read_rows = feed, records, read_rows
         self._sink_for, self._state, self._clock = sink_for, state, clock
+        self._tables_for = tables_for
 
     def configured(self) -> BatchFeed:
         feed = self._feed()
@@ -121,10 +124,24 @@ class FeedService:
                 for i in inputs
             ]
             sink = self._sink_for(feed.destination)
-            outcome = build_day(feed, day, extracts, sink, self._state(), forgotten=forgotten.__contains__, full=full)
+            tables = None
+            if feed.snowflake is not None:
+                if self._tables_for is None:
+                    raise FeedNotConfigured("batchFeed.snowflake is configured; this job has no Snowflake connection")
+                tables = self._tables_for(feed.snowflake)
+            try:
+                outcome = build_day(
+                    feed, day, extracts, sink, self._state(), forgotten=forgotten.__contains__, full=full, tables=tables
+                )
+            finally:
+                close = getattr(tables, "close", None)
+                if close is not None:
+                    close()
             run.missingExtracts = outcome.missing_extracts
             for name, data_set in outcome.data_sets.items():
                 run.considered[name], run.sent[name] = data_set.considered, data_set.sent
+                if data_set.merged is not None:
+                    run.merged[name] = data_set.merged
                 if data_set.skipped:
                     run.skipped[name] = data_set.skipped
             run.files = len(outcome.manifest.parts)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from connectors.optimove.local.snowflake import local_secret as snowflake_secret
+from connectors.optimove.manifest import SNOWFLAKE_SECRET_ID
 from dig_connector_kit.testing.double import LocalDouble
 
 SECRET = {"apiKey": "local-optimove-api-key", "realtimeToken": "local-realtime-token"}
@@ -25,6 +27,10 @@ def _make(config: Mapping[str, Any]) -> Any:
 
     parsed = parse_config(config)
     templates = {mail.templateId: list(mail.tags) for _, _, mail in configured_mails(parsed)}
+    if parsed.batchFeed is not None and parsed.batchFeed.snowflake is not None:
+        from connectors.optimove.local import snowflake
+
+        snowflake.start()  # fakesnow stands in for the shared Snowflake account in this process
     return OptimoveSimulator(
         api_key=SECRET["apiKey"],
         realtime_token=SECRET["realtimeToken"],
@@ -41,4 +47,12 @@ def _make(config: Mapping[str, Any]) -> Any:
 
 # Optimove's bucket for the daily batch files, as the sample configuration's batchFeed names it.
 FEED_BUCKET = "optimove-local-feed"
-LOCAL_DOUBLE = LocalDouble(connector="optimove", secret=SECRET, settings=_settings, make=_make, buckets=(FEED_BUCKET,))
+LOCAL_DOUBLE = LocalDouble(
+    connector="optimove",
+    secret=SECRET,
+    settings=_settings,
+    make=_make,
+    buckets=(FEED_BUCKET,),
+    # The feed job's Snowflake connection: a key pair made at start (fakesnow checks none of it).
+    job_secrets={SNOWFLAKE_SECRET_ID: snowflake_secret()},
+)

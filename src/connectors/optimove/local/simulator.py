@@ -24,6 +24,9 @@ Served under ``/_sim/optimove`` by the local gateway:
   GET  /api/optimail/GetUnsubscribers?BrandID=&StartDate=&EndDate=[&$skip=]: the documented paged answer
   POST /unsubscribers {"emails": [...], "brandId": 7, "time": "yyyy-MM-dd HH:mm:ss"}: members unsubscribe
                     in an OptiMail mail (brandId and time optional: every brand, now); GET lists them
+  GET  /snowflake/<TABLE>  the shared Snowflake table's rows, in all and by DIG_FEED_DAY (fakesnow:
+                    connectors.optimove.local.snowflake), when batchFeed.snowflake is configured; POST with
+                    {"keyPrefix": "..."}: only the rows whose DIG_KEY starts so
 
 Assumptions of the simulator's own (not Optimove's documented behaviour) are named where they are made.
 """
@@ -123,6 +126,7 @@ class OptimoveSimulator(ProviderSimulator):
         self.customers: dict[str, dict[str, str]] = {c: {} for c in customers}
         self.loads: list[dict[str, Any]] = []  # the batch loader's reports, a day each
         self._loader = None
+        self.batch_feed = batch_feed
         if batch_feed is not None:
             from connectors.optimove.local.batch_loader import BatchLoader
 
@@ -184,6 +188,13 @@ class OptimoveSimulator(ProviderSimulator):
     def control(self, method: str, path: str, body: bytes) -> Answer | None:
         def document() -> Any:
             return json.loads(body or b"{}")
+
+        snowflake = self.batch_feed.snowflake if self.batch_feed is not None else None
+        if method in ("GET", "POST") and path.startswith("/snowflake/") and snowflake is not None:
+            from connectors.optimove.local.snowflake import counts
+
+            prefix = str(document().get("keyPrefix", "")) if method == "POST" else ""
+            return Answer(200, counts(snowflake.database, snowflake.schema_, path.removeprefix("/snowflake/"), prefix))
 
         with self._lock:
             listings: dict[str, list[Any]] = {
