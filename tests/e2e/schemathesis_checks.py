@@ -8,6 +8,7 @@ from typing import Any
 import schemathesis
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from dig_api.ingest import MAX_BATCH_EVENTS
 from dig_contracts.events import CROSS_FIELD_RULES
 
 
@@ -28,4 +29,15 @@ def positive_data_acceptance_except_card_numbers(ctx: Any, response: Any, case: 
             return None
         if code == "VALIDATION_FAILED" and rules and all(r.endswith(CROSS_FIELD_RULES) for r in rules):
             return None
+        if _over_batch_limit(case):
+            return None
     return positive_data_acceptance(ctx, response, case)
+
+
+def _over_batch_limit(case: Any) -> bool:
+    """A batch of more events than the document's maxItems (500) is not schema-valid, whatever schemathesis
+    believed: its coverage phase (4.32) sends 501 grown from the example and expects them taken (a false
+    positive of the kind its changelog keeps fixing for arrays)."""
+    body = getattr(case, "body", None)
+    events = body.get("events") if isinstance(body, dict) else None
+    return isinstance(events, list) and len(events) > MAX_BATCH_EVENTS
