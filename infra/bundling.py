@@ -159,7 +159,8 @@ def dependencies_directory(lock: Path = LOCK, unused: tuple[str, ...] = ()) -> P
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         if python:
             compile_bytecode(root / "python", LAYER_ROOT, python)
-        shutil.rmtree(final_root, ignore_errors=True)
+        # Never remove what is in place: another synth may be reading it (a build is only ever moved into
+        # place whole, so whatever is there is complete).
         try:
             root.rename(final_root)
         except OSError:  # another synth moved its identical build into place first

@@ -27,6 +27,7 @@ def local_token() -> str:
 def run_demo(url: str, console: Console, timeout_seconds: float = 60) -> list[dict[str, Any]]:
     headers = {"Authorization": f"Bearer {local_token()}"}
     with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
+        demo_contacts(http, console, timeout_seconds)
         posted: list[tuple[str, str]] = []
         for event_type, event in all_examples().items():
             answer = http.post("/v1/events", json=event)
@@ -95,6 +96,28 @@ def demo_file(http: httpx.Client, console: Console, timeout_seconds: float) -> N
             view = uploader.wait(declared["fileId"], timeout_seconds, lambda _: None, interval=0.5)
             report = storage.get(view["report"]["url"]).text if view.get("report") else None
     render(view, report)
+
+
+def demo_contacts(http: httpx.Client, console: Console, timeout_seconds: float) -> None:
+    """ES Loyalty's daily memberAccounts extract for the two example members, first: a points transfer's
+    other member (M-100002) is mailed at the address it brings (the member contact store)."""
+    import tempfile
+    from pathlib import Path
+
+    from dig_cli.files import Uploader, describe
+
+    rows = "memberId,email,locale,LastUpdated\nM-100001,ada@example.com,en-CA,2026-11-20T05:00:00Z\n"
+    rows += "M-100002,grace@example.com,fr-CA,2026-11-20T05:00:00Z\n"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "memberAccounts.csv"
+        path.write_text(rows)
+        declaration = describe(path, kind="extract", name="memberAccounts", on_bytes=lambda _: None)
+        with httpx.Client(timeout=30) as storage:
+            uploader = Uploader(http, storage)
+            declared = uploader.declare(declaration)
+            uploader.upload(path, declared["upload"], lambda _: None)
+            view = uploader.wait(declared["fileId"], timeout_seconds, lambda _: None, interval=0.5)
+    console.print(f"POST /v1/files (memberAccounts extract, 2 members' contacts) -> {view['status']}")
 
 
 def _final(record: dict[str, Any]) -> set[str]:
