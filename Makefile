@@ -47,8 +47,16 @@ unit: setup
 infra-test: setup
 	$(BIN)/pytest tests/infra -q -n 2 --dist loadfile
 
+# Two groups at once, one a core: the tests that start local stacks of their own, and the rest on the
+# shared one (each pytest process has its own; their waits overlap). The first group's report follows.
+E2E_OWN_STACKS := tests/e2e/test_tipalti.py tests/e2e/test_sfmc.py tests/e2e/test_cost.py \
+	tests/e2e/test_connector_faults.py tests/e2e/test_operator_status.py
 e2e: setup
-	$(BIN)/pytest tests/e2e -q
+	@rm -f .e2e-own-stacks.log
+	$(BIN)/pytest $(E2E_OWN_STACKS) -q -p no:cacheprovider > .e2e-own-stacks.log 2>&1 & own=$$!; \
+	$(BIN)/pytest tests/e2e -q $(addprefix --ignore=,$(E2E_OWN_STACKS)); shared=$$?; \
+	wait $$own; owned=$$?; echo "--- tests on stacks of their own:"; cat .e2e-own-stacks.log; \
+	test $$shared -eq 0 && test $$owned -eq 0
 
 lint: setup
 	$(BIN)/ruff check src infra tests benchmarks

@@ -15,6 +15,7 @@ one the code still deploys and works, and the synth says what the cold starts wi
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -23,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from aws_cdk import Annotations
@@ -123,51 +125,70 @@ def dependencies_directory(lock: Path = LOCK, unused: tuple[str, ...] = ()) -> P
     root = BUILD / "layers" / digest
     marker = BUILD / "layers" / f"{digest}.complete"
     if not marker.exists():
-        # Built aside, then moved into place: two synths at once (parallel tests) never share a half-built layer.
-        final_root, root = root, Path(tempfile.mkdtemp(prefix=f"{digest}-", dir=_made(BUILD / "layers")))
-        platforms = [arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)]
-        completed = subprocess.run(  # noqa: S603 - a fixed pip command on the repository's own lock file
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                *platforms,
-                "--implementation",
-                "cp",
-                "--python-version",
-                PIP_PYTHON_VERSION,
-                "--only-binary=:all:",
-                "--no-compile",
-                "--no-deps",
-                "--require-hashes",  # the lock's hashes: what was reviewed is what ships
-                "--target",
-                str(root / "python"),
-                "-r",
-                str(lock),
-            ],
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-        if completed.returncode != 0:
-            raise RuntimeError(f"pip could not build the Lambda dependencies:\n{completed.stderr[-3000:]}")
-        for pattern in unused:
-            for path in (root / "python").glob(pattern):
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
-        if python:
-            compile_bytecode(root / "python", LAYER_ROOT, python)
-        # Never remove what is in place: another synth may be reading it (a build is only ever moved into
-        # place whole, so whatever is there is complete).
-        try:
-            root.rename(final_root)
-        except OSError:  # another synth moved its identical build into place first
-            shutil.rmtree(root, ignore_errors=True)
-        root = final_root
-        marker.touch()
+        # One build at a time per layer: a second synth (the infra tests' other worker) waits for the first
+        # and takes its build, rather than downloading and compiling the same 150 MB again.
+        with _exclusive(_made(BUILD / "layers") / f"{digest}.lock"):
+            if not marker.exists():
+                _build_layer(lock, unused, python, root, marker)
     return root
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_layer(lock: Path, unused: tuple[str, ...], python: str | None, final_root: Path, marker: Path) -> None:
+    """Built aside, then moved into place whole: a synth reading a layer never sees it half built."""
+    root = Path(tempfile.mkdtemp(prefix=f"{final_root.name}-", dir=final_root.parent))
+    platforms = [arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)]
+    completed = subprocess.run(  # noqa: S603 - a fixed pip command on the repository's own lock file
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *platforms,
+            "--implementation",
+            "cp",
+            "--python-version",
+            PIP_PYTHON_VERSION,
+            "--only-binary=:all:",
+            "--no-compile",
+            "--no-deps",
+            "--require-hashes",  # the lock's hashes: what was reviewed is what ships
+            "--target",
+            str(root / "python"),
+            "-r",
+            str(lock),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        raise RuntimeError(f"pip could not build the Lambda dependencies:\n{completed.stderr[-3000:]}")
+    for pattern in unused:
+        for path in (root / "python").glob(pattern):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    if python:
+        compile_bytecode(root / "python", LAYER_ROOT, python)
+    # Never remove what is in place: a synth may be reading it (only a whole build is ever moved there).
+    try:
+        root.rename(final_root)
+    except OSError:  # a synth outside the lock (an older checkout's) moved an identical build first
+        shutil.rmtree(root, ignore_errors=True)
+    marker.touch()
 
 
 def unzipped_bytes(*directories: Path) -> int:
