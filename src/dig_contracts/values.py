@@ -4,11 +4,13 @@ names these; which of them it accepts for which event type is its own rule."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from dig_contracts.events import (
     BadgeAwardEvent,
     EnvelopeFields,
+    EventType,
     GamePlayAwardedEvent,
     MemberHouseholdChangedEvent,
     MemberRegistrationEvent,
@@ -22,6 +24,7 @@ from dig_contracts.events import (
     PurchaseEvent,
     RedemptionEvent,
     VoucherIssuedEvent,
+    parse_event,
 )
 
 COMMON = frozenset({"memberId", "eventId", "programId", "occurredAt"})
@@ -156,3 +159,16 @@ def event_values(event: EnvelopeFields) -> dict[str, Any]:
             "gamePlaysExpireAt": award.expiresAt,
         }
     return values
+
+
+@functools.cache
+def value_names(event_type: EventType | str) -> frozenset[str]:
+    """The names event_values gives an event of ``event_type`` beyond COMMON and ``locale`` (what a
+    connector's configuration may map), read off the type's example: one list, here, for every connector.
+    A profile update's are its profile's own fields, any name, so none are listed."""
+    from dig_contracts.examples import example_event
+
+    kind = EventType(event_type)
+    if kind is EventType.MEMBER_PROFILE_UPDATE:
+        return frozenset()
+    return frozenset(event_values(parse_event(example_event(kind)))) - COMMON - {"locale"}

@@ -217,3 +217,14 @@ def test_a_household_change_and_a_purchase_take_their_documented_fields_only() -
     document = example_event("PURCHASE")
     document["data"]["cardNumber"] = "4111111111111111"
     assert [field for field, _ in errors_of(document)] == ["data.<key 6>"]
+
+
+def test_the_values_each_type_offers_are_one_list_every_connectors_configuration_checks_against() -> None:
+    from connectors.optimove.config import EVENT_SOURCES as OPTIMOVE
+    from connectors.sfmc.config import EVENT_SOURCES as SFMC
+    from dig_contracts.values import value_names
+
+    assert {"rewardValue", "pointsBalance", "redeemedAt", "email"} <= value_names("REDEMPTION")
+    assert value_names("MEMBER_PROFILE_UPDATE") == frozenset()  # its profile's own fields, any name
+    assert all(OPTIMOVE[t] == value_names(t) for t in OPTIMOVE)
+    assert all(SFMC[t] <= value_names(t) for t in SFMC)  # SFMC offers fewer (its own reasons), never others

@@ -20,6 +20,7 @@ from dig_connector_kit.config import validate_config
 from dig_connector_kit.ratelimit import RateLimit
 from dig_contracts.currencies import ISO_4217_CURRENCIES
 from dig_contracts.events import MAX_OFFERS_ASSIGNED, EventType
+from dig_contracts.values import COMMON, value_names
 
 MAX_CUSTOM_ATTRIBUTES = 50  # Optimove's hard limit across the real-time and batch channels
 MAX_STRING_LENGTH = 255
@@ -235,52 +236,11 @@ class Unsubscribes(Strict):
 
 
 # The source values each event type offers to attributes, mail tags and real-time parameters.
-COMMON_SOURCES = frozenset({"memberId", "eventId", "programId", "occurredAt"})
+COMMON_SOURCES = COMMON
+# Each is what dig_contracts.values gives the event type (one list for every connector), for each type
+# Optimove takes (EventMappings).
 EVENT_SOURCES: dict[EventType, frozenset[str]] = {
-    EventType.MEMBER_REGISTRATION: frozenset(
-        {"email", "firstName", "lastName", "enrollmentChannel", "cardType", "registrationDate"}
-    ),
-    EventType.OPT_IN_EMAIL: frozenset({"email", "optIn", "source"}),
-    EventType.REDEMPTION: frozenset(
-        {
-            "redemptionId",
-            "pointsRedeemed",
-            "pointsBalance",
-            "rewardName",
-            "rewardValue",
-            "rewardAmount",
-            "rewardCurrency",
-            "redeemedAt",
-            "email",
-        }
-    ),
-    EventType.MEMBER_PROFILE_UPDATE: frozenset(),
-    EventType.MEMBER_TIER: frozenset({"newTier", "previousTier", "effectiveAt"}),
-    EventType.PARTNER_CARD_LINK: frozenset({"linkId", "partner", "cardholderType", "linkStatus", "last4"}),
-    EventType.MEMBER_HOUSEHOLD_CHANGED: frozenset(
-        {"householdId", "householdRole", "householdChange", "householdPointsBalance", "householdChangedAt"}
-    ),
-    EventType.OFFERS_ASSIGNED: frozenset({"offerCount", "topOfferId", "topOfferName", "topOfferValidTo"}),
-    EventType.VOUCHER_ISSUED: frozenset(
-        {
-            "voucherId",
-            "voucherName",
-            "codeReference",
-            "voucherValue",
-            "voucherAmount",
-            "voucherCurrency",
-            "voucherExpiresAt",
-            "offerId",
-            "issuedAt",
-        }
-    ),
-    EventType.POINTS_TRANSFERRED: frozenset(
-        {"transferId", "fromMemberId", "toMemberId", "pointsTransferred", "fromPointsBalance", "toPointsBalance"}
-    ),
-    EventType.PURCHASE: frozenset(
-        {"orderId", "purchaseValue", "purchaseAmount", "purchaseCurrency", "pointsEarned", "purchasedAt", "store"}
-    ),
-    EventType.GAME_PLAY_AWARDED: frozenset({"awardId", "gameCampaign", "gamePlays", "gamePlaysExpireAt"}),
+    EventType(name): value_names(name) for name in EventMappings.model_fields
 }
 # Events whose mail is transactional: sent whatever the member's marketing opt-in (a mail about the
 # member's own account: points moved, a purchase, a household balance, a game earned).
