@@ -22,6 +22,7 @@ from dig_connector_kit.testing.config import sample_config_document, sample_conf
 from dig_connector_kit.testing.contract import ConnectorContract
 from dig_connector_kit.testing.double import Answer, Fault, LocalDouble, ProviderSimulator, mock_transport
 from dig_connector_kit.testing.fakes import (
+    EmittedEvents,
     FakeCallLog,
     FakeContactStore,
     FakeOperationLedger,
@@ -43,6 +44,7 @@ from dig_connector_kit.testing.records import (
 __all__ = [
     "Answer",
     "ConnectorContract",
+    "EmittedEvents",
     "FakeCallLog",
     "FakeContactStore",
     "FakeOperationLedger",

@@ -16,7 +16,7 @@ from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState,
 from db.watermarks import Mark, merge
 from dig_contracts.bus import BusDetail, CallbackDetail
 from dig_contracts.files import FileReadyDetail
-from dig_contracts.inbound import WebhookReceipt
+from dig_contracts.inbound import InboundFields, WebhookReceipt
 from dig_contracts.publisher import PUBLISHED, PublishOutcome
 
 
@@ -299,3 +299,14 @@ class FakePollCursors:
         current = self.positions.get((connector, job))
         if current is None or current <= position:
             self.positions[(connector, job)] = position
+
+
+@dataclass
+class EmittedEvents:
+    """The inbound events a connector emits while it delivers (what the kit's InboundEmitter would put on
+    the bus), kept in a list for a test to read."""
+
+    events: list[InboundFields] = field(default_factory=list)
+
+    def emit(self, events: Sequence[InboundFields]) -> None:
+        self.events.extend(events)

@@ -18,8 +18,8 @@ from connectors.cataboom.plays import FakePlayBook
 from dig_connector_kit import testing
 from dig_connector_kit.http import Transport
 from dig_connector_kit.model import Deadline, InboundMessage, Outcome, WebhookReply
-from dig_connector_kit.testing import InMemoryCounters, InMemoryLimiter, SimulatedClock, mock_transport
-from dig_contracts.inbound import InboundFields, WebhookCall
+from dig_connector_kit.testing import EmittedEvents, InMemoryCounters, InMemoryLimiter, SimulatedClock, mock_transport
+from dig_contracts.inbound import WebhookCall
 
 BASE_URL = "https://cataboom.test"
 NOW = 1_796_119_200.0  # 2026-12-01T10:00Z: the example award's moment
@@ -30,14 +30,6 @@ def sample_config_document() -> dict[str, Any]:
 
 
 @dataclass
-class Emitted:
-    events: list[InboundFields] = field(default_factory=list)
-
-    def emit(self, events: Any) -> None:
-        self.events.extend(events)
-
-
-@dataclass
 class Harness:
     simulator: CataBoomSimulator
     connector: CataBoomConnector
@@ -45,7 +37,7 @@ class Harness:
     config: CataBoomConfig
     plays: FakePlayBook
     counters: InMemoryCounters
-    emitted: Emitted
+    emitted: EmittedEvents
     wall: list[float]
     # Run after each call CataBoom answers, with the number of calls so far (a fault that starts midway).
     after_call: list[Any] = field(default_factory=list)
@@ -92,7 +84,7 @@ def harness(config: dict[str, Any] | None = None, secret: dict[str, Any] | None 
         provider="CataBoom",
     )
     parsed = parse_config(config or sample_config_document())
-    plays, counters, emitted = FakePlayBook(clock=lambda: wall[0]), InMemoryCounters(), Emitted()
+    plays, counters, emitted = FakePlayBook(clock=lambda: wall[0]), InMemoryCounters(), EmittedEvents()
     connector = CataBoomConnector(
         lambda: parsed,
         lambda: secret or SECRET,

@@ -3,7 +3,7 @@ token source, no socket. Time is simulated, so retries and waits cost nothing.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -18,8 +18,13 @@ from connectors.tipalti.payouts import FakePayoutBook
 from dig_connector_kit import testing
 from dig_connector_kit.http import Transport
 from dig_connector_kit.model import Deadline, InboundMessage, Outcome
-from dig_connector_kit.testing import FakeOperationLedger, InMemoryLimiter, SimulatedClock, mock_transport
-from dig_contracts.inbound import InboundFields
+from dig_connector_kit.testing import (
+    EmittedEvents,
+    FakeOperationLedger,
+    InMemoryLimiter,
+    SimulatedClock,
+    mock_transport,
+)
 
 BASE_URL = "https://tipalti.test/api/v1"
 TOKEN_URL = "https://tipalti.test/connect/token"
@@ -31,14 +36,6 @@ def sample_config_document() -> dict[str, Any]:
 
 
 @dataclass
-class Emitted:
-    events: list[InboundFields] = field(default_factory=list)
-
-    def emit(self, events: Any) -> None:
-        self.events.extend(events)
-
-
-@dataclass
 class Harness:
     simulator: TipaltiSimulator
     connector: TipaltiConnector
@@ -46,7 +43,7 @@ class Harness:
     config: TipaltiConfig
     payouts: FakePayoutBook
     operations: FakeOperationLedger
-    emitted: Emitted
+    emitted: EmittedEvents
     wall: list[float]
 
     def deliver(self, *messages: InboundMessage) -> dict[str, Outcome]:
@@ -82,7 +79,7 @@ def harness(config: dict[str, Any] | None = None, *, payable: bool = True) -> Ha
         provider="Tipalti",
     )
     parsed = parse_config(config or sample_config_document())
-    payouts, operations, emitted = FakePayoutBook(), FakeOperationLedger(), Emitted()
+    payouts, operations, emitted = FakePayoutBook(), FakeOperationLedger(), EmittedEvents()
     connector = TipaltiConnector(
         lambda: parsed,
         transport,
