@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from db.audit import AuditStore
 from db.records import MessageRecord, PublishState, iso, utc_now
@@ -39,6 +40,13 @@ class EmitReport:
     def merge(self, other: EmitReport) -> None:
         self.emitted.extend(other.emitted)
         self.duplicates.extend(other.duplicates)
+
+
+class Emitter(Protocol):
+    """What puts a connector's inbound events on the bus: InboundEmitter (Kit.inbound), or a test's
+    dig_connector_kit.testing.EmittedEvents."""
+
+    def emit(self, events: Sequence[InboundFields]) -> EmitReport: ...
 
 
 class InboundEmitter:

@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 from connectors.cataboom import client as api
@@ -27,6 +27,7 @@ from connectors.cataboom import launch
 from connectors.cataboom.config import CataBoomConfig
 from connectors.cataboom.plays import Account, IssuedPlay, PlayBook
 from dig_connector_kit.http import Transport
+from dig_connector_kit.inbound import Emitter
 from dig_connector_kit.model import Deadline, InboundMessage, Outcome, Result, WebhookReading, WebhookReply
 from dig_connector_kit.ports import Counters
 from dig_contracts.events import GamePlayAwardedEvent
@@ -48,12 +49,6 @@ LOSS = "0"
 REFUSED_COUNT = "writebacksRefused"
 
 
-class LinkEmitter(Protocol):
-    """What emits the inbound events (the kit's InboundEmitter; a list in the tests' harness)."""
-
-    def emit(self, events: Sequence[InboundFields]) -> object: ...
-
-
 class CataBoomConnector:
     name = NAME
 
@@ -66,7 +61,7 @@ class CataBoomConnector:
         *,
         plays: PlayBook,
         counters: Counters,
-        emitter: Callable[[], LinkEmitter],
+        emitter: Callable[[], Emitter],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config

@@ -12,23 +12,21 @@ reported, never guessed, and no address is ever logged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
-from typing import Protocol
 
 from connectors.optimove import client as api
 from connectors.optimove.config import OptimoveConfig
 from dig_connector_kit.http import Transport
-from dig_connector_kit.inbound import EmitReport
+from dig_connector_kit.inbound import Emitter
 from dig_connector_kit.model import Deadline
 from dig_connector_kit.ports import ContactStore, PollCursors
 from dig_contracts.inbound import (
     Channel,
     Consent,
     ConsentReason,
-    InboundFields,
     MemberConsentChanged,
     MemberConsentChangedData,
     Origin,
@@ -37,10 +35,6 @@ from dig_contracts.inbound import (
 
 CONNECTOR = "optimove"
 JOB = "unsubscribes"
-
-
-class Emits(Protocol):
-    def emit(self, events: Sequence[InboundFields]) -> EmitReport: ...
 
 
 class PollFailed(RuntimeError):
@@ -85,7 +79,7 @@ class UnsubscribePoll:
         api_base: str,
         contacts: ContactStore,
         cursors: PollCursors,
-        emitter: Emits,
+        emitter: Emitter,
         *,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:

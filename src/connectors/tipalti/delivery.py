@@ -26,12 +26,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
 from connectors.tipalti import client as api
 from connectors.tipalti.config import TipaltiConfig
 from connectors.tipalti.payouts import Payout, PayoutBook
 from dig_connector_kit.http import CallResult, Request, Transport
+from dig_connector_kit.inbound import Emitter
 from dig_connector_kit.model import Deadline, InboundMessage, Outcome, Result, WebhookReading
 from dig_connector_kit.ports import OperationClaim, OperationLedger
 from dig_contracts.events import PayoutRequestedEvent
@@ -71,12 +71,6 @@ WEBHOOK_TYPES = {
 }
 
 
-class StatusEmitter(Protocol):
-    """What emits the inbound events (the kit's InboundEmitter; a list in the tests' harness)."""
-
-    def emit(self, events: Sequence[InboundFields]) -> object: ...
-
-
 @dataclass
 class _Payout:
     message: InboundMessage
@@ -98,7 +92,7 @@ class TipaltiConnector:
         *,
         payouts: PayoutBook,
         operations: OperationLedger,
-        emitter: Callable[[], StatusEmitter],
+        emitter: Callable[[], Emitter],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config

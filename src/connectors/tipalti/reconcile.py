@@ -24,9 +24,10 @@ from typing import Any
 
 from connectors.tipalti import client as api
 from connectors.tipalti.config import TipaltiConfig
-from connectors.tipalti.delivery import STATUSES, StatusEmitter, status_event
+from connectors.tipalti.delivery import STATUSES, status_event
 from connectors.tipalti.payouts import PayoutBook
 from dig_connector_kit.http import Transport
+from dig_connector_kit.inbound import Emitter
 from dig_connector_kit.model import Deadline
 from dig_contracts.inbound import FINAL_PAYOUT_STATUSES
 
@@ -56,7 +57,7 @@ class Reconciliation:
         transport: Transport,
         base_url: str,
         payouts: PayoutBook,
-        emitter: Callable[[], StatusEmitter],
+        emitter: Callable[[], Emitter],
         clock: Callable[[], float],
     ) -> None:
         self._config, self._transport, self._base = config, transport, base_url.rstrip("/")
@@ -105,8 +106,7 @@ class Reconciliation:
                 )
             )
         if events:
-            emitted: Any = self._emitter().emit(events)
-            report.emitted = len(getattr(emitted, "emitted", events))
+            report.emitted = len(self._emitter().emit(events).emitted)
         return report
 
     def daily_report(self, day: str, deadline: Deadline) -> dict[str, Any]:

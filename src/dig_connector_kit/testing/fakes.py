@@ -14,7 +14,8 @@ from db.contacts import ContactRow, FillReport, MemberContact
 from db.operations import OperationClaim
 from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState, iso, utc_now
 from db.watermarks import Mark, merge
-from dig_contracts.bus import BusDetail, CallbackDetail
+from dig_connector_kit.inbound import EmitReport
+from dig_contracts.bus import BusDetail, CallbackDetail, message_id_for
 from dig_contracts.files import FileReadyDetail
 from dig_contracts.inbound import InboundFields, WebhookReceipt
 from dig_contracts.publisher import PUBLISHED, PublishOutcome
@@ -308,5 +309,6 @@ class EmittedEvents:
 
     events: list[InboundFields] = field(default_factory=list)
 
-    def emit(self, events: Sequence[InboundFields]) -> None:
+    def emit(self, events: Sequence[InboundFields]) -> EmitReport:
         self.events.extend(events)
+        return EmitReport(emitted=[message_id_for(e.eventId) for e in events])
