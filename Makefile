@@ -85,10 +85,15 @@ contract: setup
 bench: setup
 	$(BIN)/python -m benchmarks
 
-# The template first: its alarms, secrets and web ACL are the fixed monthly costs.
-cost: synth
-	$(BIN)/dig cost --route batch --events 5000
-	$(BIN)/dig cost --route single --events 1000
+# The README's table (about 25 minutes): a month of 1, 10 and 100 million events of the default mix on
+# each route, paced, against the template of a stack with the two connectors measured (its alarms,
+# secrets, web ACL and metrics are the fixed monthly costs).
+COST_CONNECTORS := optimove,marketo
+cost: setup
+	DIG_CONNECTORS=$(COST_CONNECTORS) npx cdk synth --quiet --no-notices
+	for month in 1M 10M 100M; do for route in batch single; do \
+	  $(BIN)/dig cost --mix --route $$route --monthly $$month --connectors $(COST_CONNECTORS) || exit 1; \
+	done; done
 
 openapi: setup
 	$(BIN)/python -m dig_api.openapi > docs/openapi.json

@@ -28,15 +28,19 @@ WAIT_SECONDS = 1800  # after the last batch is accepted, for every message to be
 
 
 @contextlib.contextmanager
-def local_stack() -> Iterator[tuple[subprocess.Popen[str], httpx.Client]]:
-    """`dig local` on a free port, and a client on its API with a bearer token; stopped afterwards."""
+def local_stack(connectors: str | None = None) -> Iterator[tuple[subprocess.Popen[str], httpx.Client]]:
+    """`dig local` on a free port, and a client on its API with a bearer token; stopped afterwards.
+    ``connectors``: the ones it runs (DIG_CONNECTORS), else every installed one."""
+    environment = dict(os.environ)
+    if connectors:
+        environment["DIG_CONNECTORS"] = connectors
     process = subprocess.Popen(
         [DIG, "local", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         cwd=REPO,
-        env=os.environ,
+        env=environment,
     )
     assert process.stdout is not None
     url = None

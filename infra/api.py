@@ -109,6 +109,25 @@ class Api(Construct):
                 throttling_burst_limit=settings.api_throttle_burst,
             ),
         )
+        # What API Gateway traces otherwise (dig_contracts.functions): a rule of the stack's own, after the
+        # routes never traced (below) and before the account's Default.
+        xray.CfnSamplingRule(
+            self,
+            "TraceSampling",
+            sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(
+                rule_name=f"dig-{self._stage_name}-api",
+                priority=100,
+                reservoir_size=functions.API_TRACE_RESERVOIR_PER_SECOND,
+                fixed_rate=functions.API_TRACE_FIXED_RATE,
+                service_name=f"dig-{self._stage_name}/{self._stage_name}",
+                service_type="*",
+                host="*",
+                http_method="*",
+                url_path="*",
+                resource_arn="*",
+                version=1,
+            ),
+        )
         for error in gateway_errors.ALL:
             self.rest_api.add_gateway_response(
                 f"Gateway{error.response_type.title().replace('_', '')}",

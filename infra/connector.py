@@ -86,22 +86,37 @@ class ConnectorModule(Construct):
                 "recognizes SQS redrive dead-letter queues",
             )
         )
-        pattern = manifest.event_pattern()
-        self.rule = events.Rule(
-            self,
-            "Rule",
-            event_bus=bus,
-            description=f"Routes {', '.join(pattern['detail-type'])} to the {manifest.name} connector",
-            event_pattern=events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"]),
-            targets=[
-                targets.SqsQueue(
-                    self.queue,
-                    dead_letter_queue=self.target_dead_letter_queue,
-                    retry_attempts=185,
-                    max_event_age=Duration.hours(24),
-                )
-            ],
-        )
+        self.rule: events.Rule | None = None
+        coalescing = manifest.event_pattern()
+        if coalescing is not None:
+            self.rule = self._extra_rule(
+                "Rule",
+                f"Routes {', '.join(coalescing['detail-type'])} to the {manifest.name} connector",
+                coalescing,
+                bus,
+            )
+        # The immediate lane: what a member waits for, read without the batching window; it shares the
+        # dead-letter queues, so that an operator finds one connector's failures in one place.
+        self.immediate_queue: sqs.Queue | None = None
+        self.immediate_rule: events.Rule | None = None
+        immediate = manifest.immediate_pattern()
+        if immediate is not None:
+            self.immediate_queue = _queue(
+                self,
+                "ImmediateQueue",
+                visibility_timeout=Duration.seconds(6 * manifest.timeout_seconds),
+                retention_period=Duration.days(4),
+                dead_letter_queue=sqs.DeadLetterQueue(
+                    max_receive_count=manifest.max_receive_count, queue=self.dead_letter_queue
+                ),
+            )
+            self.immediate_rule = self._extra_rule(
+                "ImmediateRule",
+                f"Routes {', '.join(immediate['detail-type'])} to the {manifest.name} connector's immediate lane",
+                immediate,
+                bus,
+                self.immediate_queue,
+            )
 
         callbacks = manifest.callback_pattern()
         self.callback_rule: events.Rule | None = None
@@ -165,15 +180,16 @@ class ConnectorModule(Construct):
         self.function = self._function(
             "Handler", manifest.handler, code, layer, environment, settings, manifest.timeout_seconds
         )
-        self.function.add_event_source(
-            sources.SqsEventSource(
-                self.queue,
-                batch_size=manifest.batch_size,
-                max_batching_window=Duration.seconds(manifest.max_batching_window_seconds),
-                max_concurrency=manifest.max_concurrency,
-                report_batch_item_failures=True,
+        for lane in manifest.lanes:
+            self.function.add_event_source(
+                sources.SqsEventSource(
+                    self.lane_queue(lane.name),
+                    batch_size=lane.batch_size,
+                    max_batching_window=Duration.seconds(lane.max_batching_window_seconds),
+                    max_concurrency=lane.max_concurrency,
+                    report_batch_item_failures=True,
+                )
             )
-        )
         functions = [self.function]
         self.sync_function: DigFunction | None = None
         if manifest.sync_handler:
@@ -243,9 +259,24 @@ class ConnectorModule(Construct):
             manifest.name,
         )
         observability.watch_queue_age(f"{manifest.name.title()}Queue", self.queue, f"{manifest.name} queue")
+        if self.immediate_queue is not None:
+            observability.watch_queue_age(
+                f"{manifest.name.title()}ImmediateQueue", self.immediate_queue, f"{manifest.name} immediate queue"
+            )
         observability.watch_connector(manifest.name, callbacks=callbacks is not None)
         if manifest.checks_results:
             self._schedule_results_check(manifest)
+
+    def lane_queue(self, lane: str) -> sqs.Queue:
+        if lane == "immediate":
+            assert self.immediate_queue is not None
+            return self.immediate_queue
+        return self.queue
+
+    @property
+    def queues(self) -> tuple[sqs.Queue, ...]:
+        """Its lanes' queues, the coalescing one first."""
+        return (self.queue,) if self.immediate_queue is None else (self.queue, self.immediate_queue)
 
     def _schedule_results_check(self, manifest: ConnectorManifest) -> None:
         """The provider's later results: a schedule looks for those overdue (alarms: Observability)."""
@@ -288,7 +319,12 @@ class ConnectorModule(Construct):
         )
 
     def _extra_rule(
-        self, construct_id: str, description: str, pattern: dict[str, Any], bus: events.IEventBus
+        self,
+        construct_id: str,
+        description: str,
+        pattern: dict[str, Any],
+        bus: events.IEventBus,
+        queue: sqs.IQueue | None = None,
     ) -> events.Rule:
         return events.Rule(
             self,
@@ -300,7 +336,7 @@ class ConnectorModule(Construct):
             ),
             targets=[
                 targets.SqsQueue(
-                    self.queue,
+                    queue or self.queue,
                     dead_letter_queue=self.target_dead_letter_queue,
                     retry_attempts=185,
                     max_event_age=Duration.hours(24),

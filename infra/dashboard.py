@@ -113,7 +113,9 @@ class OperatorDashboard(Construct):
         def dig(metric: ConnectorMetric | JobMetric, statistic: str = "Sum") -> cloudwatch.Metric:
             return connector_metric(name, metric, statistic).with_(period=PERIOD, label=str(metric))
 
-        rules = [module.rule, *(r for r in (module.callback_rule, module.webhook_rule) if r is not None)]
+        rules = [
+            r for r in (module.rule, module.immediate_rule, module.callback_rule, module.webhook_rule) if r is not None
+        ]
         calls_limit = (
             [cloudwatch.HorizontalAnnotation(value=manifest.provider_calls_per_minute, label="provider's limit")]
             if manifest.provider_calls_per_minute
@@ -156,7 +158,10 @@ class OperatorDashboard(Construct):
             graph(
                 f"{name}: queue",
                 [
-                    module.queue.metric_approximate_number_of_messages_visible(period=PERIOD, label="waiting"),
+                    *(
+                        queue.metric_approximate_number_of_messages_visible(period=PERIOD, label=f"waiting ({lane})")
+                        for lane, queue in zip(("coalescing", "immediate"), module.queues, strict=False)
+                    ),
                     module.dead_letter_queue.metric_approximate_number_of_messages_visible(
                         period=PERIOD, label="dead letters"
                     ),
@@ -165,9 +170,10 @@ class OperatorDashboard(Construct):
                     ),
                 ],
                 right=[
-                    module.queue.metric_approximate_age_of_oldest_message(
-                        period=PERIOD, statistic="Maximum", label="oldest message (s)"
+                    queue.metric_approximate_age_of_oldest_message(
+                        period=PERIOD, statistic="Maximum", label=f"oldest message, {lane} (s)"
                     )
+                    for lane, queue in zip(("coalescing", "immediate"), module.queues, strict=False)
                 ],
             ),
             graph(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aws_cdk as cdk
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -23,8 +24,9 @@ INGEST_ACTIONS = ("BatchGetItem", "BatchWriteItem", "PutItem", "UpdateItem", "Ge
 
 
 class Database(Construct):
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, point_in_time_recovery: bool = True) -> None:
         super().__init__(scope, construct_id)
+        self._pitr = point_in_time_recovery
         self.audit_table = self._table(AUDIT_TABLE)
         self.config_table = self._table(CONFIG_TABLE)
 
@@ -55,7 +57,7 @@ class Database(Construct):
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
+                point_in_time_recovery_enabled=self._pitr
             ),
             time_to_live_attribute=spec.ttl_attribute,
             deletion_protection=True,
@@ -63,6 +65,13 @@ class Database(Construct):
         )
         for index in spec.indexes:
             table.add_global_secondary_index(**_index(index))
+        if not self._pitr:
+            cdk.Validations.of(table).acknowledge(
+                cdk.Acknowledgment(
+                    id="AwsSolutions::AwsSolutions-DDB3",
+                    reason="Point-in-time recovery switched off by the deployment (context pointInTimeRecovery=false)",
+                )
+            )
         return table
 
 

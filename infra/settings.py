@@ -36,6 +36,11 @@ CONTEXT: dict[str, tuple[str, str]] = {
     "clientBurstLimit": ("100", "Per-client throttling (usage plan): burst for each client"),
     "clients": ("es-loyalty", "Comma-separated client ids (the tokens' subjects), each throttled on its own"),
     "syncConcurrency": ("10", "Reserved concurrency of each connector's synchronous entry point"),
+    "pointInTimeRecovery": (
+        "true",
+        "Point-in-time recovery of both tables (35 days of restores): true or false; false saves what `dig cost` "
+        "prices as DynamoDB PITR",
+    ),
     "snapStart": (
         "true",
         "SnapStart on the request path (the API, the authorizer, connectors' synchronous entry points): true or false",
@@ -65,6 +70,7 @@ class Settings:
     client_burst: int = 100
     clients: tuple[str, ...] = ("es-loyalty",)
     sync_concurrency: int = 10
+    point_in_time_recovery: bool = True
 
     @property
     def stack_name(self) -> str:
@@ -85,6 +91,9 @@ class Settings:
         snap_start = get("snapStart").lower()
         if snap_start not in ("true", "false"):
             raise ValueError(f"context snapStart must be true or false, not {snap_start!r}")
+        pitr = get("pointInTimeRecovery").lower()
+        if pitr not in ("true", "false"):
+            raise ValueError(f"context pointInTimeRecovery must be true or false, not {pitr!r}")
         return cls(
             stage=stage,
             api_auth=auth,  # type: ignore[arg-type]
@@ -106,6 +115,7 @@ class Settings:
             client_burst=int(get("clientBurstLimit")),
             clients=tuple(c.strip() for c in get("clients").split(",") if c.strip()),
             sync_concurrency=int(get("syncConcurrency")),
+            point_in_time_recovery=pitr == "true",
         )
 
 

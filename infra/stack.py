@@ -28,7 +28,7 @@ class DigStack(Stack):
         observability = Observability(
             self, "Observability", alarm_email=settings.alarm_email, stack_name=settings.stack_name
         )
-        database = Database(self, "Database")
+        database = Database(self, "Database", point_in_time_recovery=settings.point_in_time_recovery)
         bus = Bus(self, "Bus", stage=settings.stage, archive_retention_days=settings.archive_retention_days)
         api = Api(
             self,
@@ -94,6 +94,8 @@ class DigStack(Stack):
         for connector in connectors:
             prefix = connector.manifest.name.title()
             outputs[f"{prefix}QueueUrl"] = connector.queue.queue_url
+            if connector.immediate_queue is not None:
+                outputs[f"{prefix}ImmediateQueueUrl"] = connector.immediate_queue.queue_url
             outputs[f"{prefix}DeadLetterQueueUrl"] = connector.dead_letter_queue.queue_url
             outputs[f"{prefix}RuleTargetDeadLetterQueueUrl"] = connector.target_dead_letter_queue.queue_url
             for job, function in connector.jobs.items():

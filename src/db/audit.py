@@ -17,9 +17,11 @@ Access patterns, each served by a key or an index, never a scan:
   by message id ............ GetItem / Query on pk
   by ES Loyalty event id ... the message id is derived from it (dig_contracts.bus.message_id_for)
   by member + time ......... index byMember:          MEMBER#<memberId>, <receivedAt>#<messageId>
-  by event type + time ..... index byEventType:       TYPE#<eventType>#<day>, <receivedAt>#<messageId>
+  by event type + time ..... index byEventType:       TYPE#<eventType>#<day>, <receivedAt>#<messageId>;
+                                                      the types in TYPE_INDEXED only
   by connector+status+time . index byConnectorStatus: DELIVERY#<connector>#<status>#<day>,
-                                                      <updatedAt>#<messageId>
+                                                      <updatedAt>#<messageId>; PENDING and FAILED
+                                                      only (delivered and skipped: db.counters)
 """
 
 from __future__ import annotations
@@ -48,11 +50,17 @@ from db.records import (
     utc_now,
 )
 from db.table import Table, TableUnavailable, from_item
+from dig_contracts.inbound import INBOUND_TYPES
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 COMPRESSION_THRESHOLD_BYTES = 4096
+# The event types the byEventType index holds: those code reads by type (ES Loyalty's pull of the return
+# path, `dig payouts`). A message of any other type is found by member, by delivery status, or by a
+# bounded scan (`dig audit list --event-type`): an index entry for each was a write and its bytes kept,
+# for a query nobody's code makes (issue #28).
+TYPE_INDEXED = frozenset({*INBOUND_TYPES, "PAYOUT_REQUESTED"})
 MAX_ATTEMPTS_KEPT = 25
 MESSAGE_SK = "MESSAGE"
 DELIVERY_SK_PREFIX = "DELIVERY#"
@@ -174,10 +182,11 @@ def message_to_item(record: MessageRecord, expires_at: int) -> dict[str, Any]:
         "publishAttempts": _n(record.publishAttempts),
         "gsiMemberPk": _s(f"MEMBER#{record.memberId}"),
         "gsiMemberSk": _s(f"{record.receivedAt}#{record.messageId}"),
-        "gsiTypePk": _s(f"TYPE#{record.eventType}#{record.receivedAt[:10]}"),
-        "gsiTypeSk": _s(f"{record.receivedAt}#{record.messageId}"),
         "expiresAt": _n(expires_at),
     }
+    if record.eventType in TYPE_INDEXED:
+        item["gsiTypePk"] = _s(f"TYPE#{record.eventType}#{record.receivedAt[:10]}")
+        item["gsiTypeSk"] = _s(f"{record.receivedAt}#{record.messageId}")
     if len(payload) > COMPRESSION_THRESHOLD_BYTES:
         item["payloadZ"] = {"B": zlib.compress(payload, 6)}
     else:
@@ -276,10 +285,11 @@ def delivery_to_item(record: DeliveryRecord, expires_at: int) -> dict[str, Any]:
         "sk": _s(DELIVERY_SK_PREFIX + record.connector),
         "status": _s(record.status),
         "doc": _s(json.dumps(doc, separators=(",", ":"), ensure_ascii=False)),
-        "gsiStatusPk": _s(status_partition(record.connector, record.status, record.updatedAt[:10])),
-        "gsiStatusSk": _s(f"{record.updatedAt}#{record.messageId}"),
         "expiresAt": _n(expires_at),
     }
+    if record.status not in DONE:  # the status index is sparse: what an operator may act on (issue #28)
+        item["gsiStatusPk"] = _s(status_partition(record.connector, record.status, record.updatedAt[:10]))
+        item["gsiStatusSk"] = _s(f"{record.updatedAt}#{record.messageId}")
     if record.replayRunId:  # top level: a replay claims a delivery on a condition over it
         item["replayRunId"] = _s(record.replayRunId)
     return item
@@ -558,7 +568,10 @@ class DynamoAuditStore:
 
     def put_delivery_if_unchanged(self, record: DeliveryRecord, previous: DeliveryRecord | None) -> bool:
         """Write ``record`` only if the delivery is still what ``previous`` was when read (None: that
-        there is none); False when it changed meanwhile (a connector or a replay got to it)."""
+        there is none; else a PENDING or FAILED one, which the status index holds and so carries its time
+        in ``gsiStatusSk``); False when it changed meanwhile (a connector or a replay got to it)."""
+        if previous is not None and previous.status in DONE:
+            raise ValueError("a delivered or skipped delivery is final: nothing replaces it on a condition")
         now = utc_now()
         if previous is None:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from db.table import Table
 
 RETENTION_DAYS = 400
+# The connector runtime's own counts of each day (dig_connector_kit.runtime): deliveries recorded
+# DELIVERED and SKIPPED, which the status index does not hold (db.audit).
+DELIVERED_COUNT = "delivered"
+SKIPPED_COUNT = "skipped"
 SK = "COUNTS"
 NAME = re.compile(r"^[a-z][A-Za-z0-9]{0,40}$")
 

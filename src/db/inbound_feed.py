@@ -70,10 +70,16 @@ class InboundFeed:
         day = datetime.fromisoformat(position[:10]).date()
         while day <= now.date() and len(page.events) < limit:
             found = sorted(self._day(day.isoformat(), position, until, limit), key=lambda item: item["gsiTypeSk"]["S"])
-            for item in found[: limit - len(page.events)]:
+            found = found[: limit - len(page.events)]
+            # The index carries a message's row, not its payload: the items themselves, a page at a time.
+            items = {i["pk"]["S"]: i for i in self._table.batch_get([{"pk": f["pk"], "sk": f["sk"]} for f in found])}
+            for entry in found:
+                page.nextCursor = encode_cursor(entry["gsiTypeSk"]["S"])
+                item = items.get(entry["pk"]["S"])
+                if item is None:  # expired since the index was read
+                    continue
                 record = message_from_item(item)
                 page.events.append({"id": record.messageId, "receivedAt": record.receivedAt, "event": record.envelope})
-                page.nextCursor = encode_cursor(item["gsiTypeSk"]["S"])
             day += timedelta(days=1)
         return page
 

@@ -1,19 +1,22 @@
-"""Operators' queries on the audit table: each served by a key or an index, never a scan.
+"""Operators' queries on the audit table: each served by a key or an index; one bounded scan.
 
-connector + status + time   index byConnectorStatus, one partition per day
+connector + status + time   index byConnectorStatus, one partition per day (PENDING and FAILED)
 member + time               index byMember (message items)
-event type + time           index byEventType, one partition per day
+event type + time           index byEventType, one partition per day (db.audit.TYPE_INDEXED);
+                            any other type: a scan of at most ``scan_limit`` items, which says so
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from db.audit import (
     DELIVERY_SK_PREFIX,
+    MESSAGE_SK,
+    TYPE_INDEXED,
     DynamoAuditStore,
     delivery_from_item,
     message_id_from_pk,
@@ -47,6 +50,15 @@ class MessageRow:
     member_id: str
     delivery: DeliveryRecord | None = None
     connector: str | None = None
+
+
+@dataclass
+class ScannedRows:
+    """What a bounded scan found, how many items it read, and whether it read the whole table."""
+
+    rows: list[MessageRow] = field(default_factory=list)
+    items: int = 0
+    complete: bool = False
 
 
 class AuditQueries:
@@ -128,6 +140,9 @@ class AuditQueries:
             yield _message_row(item)
 
     def messages_by_event_type(self, event_type: str, window: Window) -> Iterator[MessageRow]:
+        """Messages of an indexed type (db.audit.TYPE_INDEXED), newest first."""
+        if event_type not in TYPE_INDEXED:
+            raise ValueError(f"{event_type} is not in the byEventType index: scan_messages_by_event_type")
         for day in window.days():
             for item in self._query(
                 IndexName="byEventType",
@@ -140,6 +155,33 @@ class AuditQueries:
                 ScanIndexForward=False,
             ):
                 yield _message_row(item)
+
+    def scan_messages_by_event_type(self, event_type: str, window: Window, scan_limit: int) -> ScannedRows:
+        """Messages of a type the index does not hold: a scan of at most ``scan_limit`` items of the table
+        (every item read is billed: a read unit per 4 KB), in the table's order, not by time."""
+        scanned = ScannedRows()
+        request: dict[str, Any] = {
+            "TableName": self._table_name,
+            "FilterExpression": "sk = :message AND eventType = :type AND receivedAt BETWEEN :since AND :until",
+            "ExpressionAttributeValues": {
+                ":message": {"S": MESSAGE_SK},
+                ":type": {"S": event_type},
+                ":since": {"S": iso(window.since)},
+                ":until": {"S": iso(window.until) + "~"},
+            },
+            "ProjectionExpression": "pk, eventType, memberId, receivedAt",
+        }
+        while scanned.items < scan_limit:
+            request["Limit"] = min(1000, scan_limit - scanned.items)
+            answer = self._client.scan(**request)
+            scanned.items += int(answer.get("ScannedCount", 0))
+            scanned.rows.extend(_message_row(item) for item in answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                scanned.complete = True
+                break
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        scanned.rows.sort(key=lambda row: row.time, reverse=True)
+        return scanned
 
     def with_deliveries(self, rows: Iterator[MessageRow], connector: str | None) -> Iterator[MessageRow]:
         """Rows with each message's delivery to ``connector`` (or to every connector)."""
@@ -172,4 +214,4 @@ def delivery_row(delivery: DeliveryRecord) -> MessageRow:
     )
 
 
-__all__ = ["DELIVERY_SK_PREFIX", "AuditQueries", "MessageRow", "Window", "delivery_row"]
+__all__ = ["DELIVERY_SK_PREFIX", "AuditQueries", "MessageRow", "ScannedRows", "Window", "delivery_row"]

@@ -70,6 +70,8 @@ def _projection(projection: str | tuple[str, ...]) -> dict[str, Any]:
 
 
 TTL_ATTRIBUTE = "expiresAt"
+# The message attributes its index entries carry (db.queries.MessageRow).
+MESSAGE_ROW = ("eventType", "memberId", "receivedAt")
 
 # The audit table: one item per message, one per (message, connector) delivery, replay runs,
 # and per-member delivery watermarks. Its access patterns are documented in db/audit.py.
@@ -79,8 +81,13 @@ AUDIT_TABLE = TableSpec(
     sort_key=Key("sk"),
     ttl_attribute=TTL_ATTRIBUTE,
     indexes=(
-        Index("byMember", Key("gsiMemberPk"), Key("gsiMemberSk")),
-        Index("byEventType", Key("gsiTypePk"), Key("gsiTypeSk")),
+        # What `dig audit list` shows of a message and `dig member forget` needs to find it; the rest
+        # (the payload) is read from the item itself. A wider projection is written, and stored, again
+        # with every message: the index entries were most of an event's audit bytes (issue #28).
+        Index("byMember", Key("gsiMemberPk"), Key("gsiMemberSk"), MESSAGE_ROW),
+        Index("byEventType", Key("gsiTypePk"), Key("gsiTypeSk"), MESSAGE_ROW),
+        # Sparse: PENDING and FAILED deliveries, replay runs, awaited calls, files. A delivered or
+        # skipped delivery leaves it (its count is the runtime's, db.counters).
         Index("byConnectorStatus", Key("gsiStatusPk"), Key("gsiStatusSk")),
     ),
 )

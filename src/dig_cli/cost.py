@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -12,34 +15,109 @@ from rich.table import Table
 from dig_cli.console import console
 from dig_contracts.events import EventType
 
+# Two connectors, as the seeds say a program starts: what the default figures are for.
+DEFAULT_CONNECTORS = "optimove,marketo"
+DEFAULT_PACED_SECONDS = 120
+MIN_PACED_EVENTS = 30
+
+
+def monthly_volume(text: str) -> int:
+    """``1M``, ``10M``, ``100M``, ``250k`` or a plain number: events a month."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", text)
+    if not found:
+        raise typer.BadParameter(f"{text!r}: events a month, e.g. 1M, 10M, 100M or 250k")
+    scale = {"": 1, "k": 1_000, "m": 1_000_000}[found[2].lower()]
+    return int(float(found[1]) * scale)
+
+
+def secrets_outside(connectors: list[object]) -> int:
+    """The Secrets Manager secrets the connectors, their webhooks and jobs read, made outside the stack."""
+    from dig_contracts.manifest import ConnectorManifest
+
+    total = 0
+    for manifest in connectors:
+        assert isinstance(manifest, ConnectorManifest)
+        total += len(manifest.secrets) + sum(1 for w in manifest.webhooks if w.secret is not None)
+        total += sum(len(job.secrets) for job in manifest.scheduled)
+    return total
+
+
+def custom_metrics(connectors: list[object]) -> int:
+    """The custom metrics the code emits (dig_contracts.metrics: one dimension, the service)."""
+    from dig_contracts.manifest import ConnectorManifest
+    from dig_contracts.metrics import ApiMetric, ConnectorMetric, FileMetric, JobMetric
+
+    jobs = sum(1 for m in connectors if isinstance(m, ConnectorManifest) for job in m.scheduled if job.reports_lateness)
+    return len(ApiMetric) + len(FileMetric) + len(connectors) * len(ConnectorMetric) + jobs * len(JobMetric)
+
 
 def cost_command(
-    events: Annotated[int, typer.Option(help="Events to send through the stack", min=1)] = 2000,
+    events: Annotated[
+        int, typer.Option(help="Events to send as fast as the stack takes them (without --monthly)", min=1)
+    ] = 2000,
     route: Annotated[
         str, typer.Option(help="batch (POST /v1/events/batch, 500 a request), single, or file (one JSON-lines file)")
     ] = "batch",
-    event_type: Annotated[str, typer.Option(help="The event type sent")] = EventType.MEMBER_PROFILE_UPDATE.value,
+    event_type: Annotated[str, typer.Option(help="The event type sent (without --mix)")] = (
+        EventType.MEMBER_PROFILE_UPDATE.value
+    ),
+    mix: Annotated[
+        bool, typer.Option("--mix", help="The default event mix (README) instead of one event type")
+    ] = False,
+    monthly: Annotated[
+        str | None,
+        typer.Option(
+            help="A program's month (1M, 10M, 100M): events arrive at its rate for --seconds, so that the "
+            "connectors' batching windows and X-Ray's sampling see what that traffic gives them"
+        ),
+    ] = None,
+    seconds: Annotated[int, typer.Option(help="How long a --monthly run sends, bounded", min=10, max=1800)] = (
+        DEFAULT_PACED_SECONDS
+    ),
+    connectors: Annotated[
+        str, typer.Option(help="The connectors the measured stack runs (DIG_CONNECTORS)")
+    ] = DEFAULT_CONNECTORS,
     template: Annotated[
         Path | None, typer.Option(help="A synthesized template for the fixed monthly costs (default: cdk.out/)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON")] = False,
 ) -> None:
-    """Send events through the local stack with every AWS request metered, and price them per million."""
+    """Send events through the local stack with every AWS request metered, and price them per million:
+    what grows with the events, what the stack costs a month whatever the traffic, and with --monthly the
+    month's bill at that volume. Free tiers are listed, never subtracted."""
+    from dig_contracts.registry import CONNECTORS_ENV, installed_connectors
+    from dig_cost.prices import SECONDS_PER_MONTH_EXACT
     from dig_cost.report import load_template, price
-    from dig_cost.run import Route, measure
+    from dig_cost.run import DEFAULT_MIX, Route, measure
 
     try:
         chosen = Route(route)
         EventType(event_type)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
-    measurement = measure(chosen, events, event_type)
-    report = price(measurement, load_template(template))
+    volume = monthly_volume(monthly) if monthly else None
+    per_second = volume / SECONDS_PER_MONTH_EXACT if volume else None
+    if per_second is not None:
+        events = max(MIN_PACED_EVENTS, math.ceil(per_second * seconds))
+    os.environ[CONNECTORS_ENV] = connectors
+    manifests = list(installed_connectors())
+    measurement = measure(chosen, events, event_type, per_second=per_second, mix=DEFAULT_MIX if mix else None)
+    report = price(
+        measurement,
+        load_template(template),
+        monthly_events=volume,
+        secrets_outside=secrets_outside(manifests),  # type: ignore[arg-type]
+        # What the run emitted; the code can emit more (errors, throttles, late results): each is billed
+        # only in a month it is emitted.
+        custom_metrics=len(measurement.metrics_emitted),
+        custom_metrics_possible=custom_metrics(manifests),  # type: ignore[arg-type]
+    )
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
         return
+    pace = "as fast as taken" if per_second is None else f"{per_second:.2f} a second ({volume:,} a month)"
     table = Table(
-        title=f"{report.route} route, {report.accepted:,} {report.event_type} events "
+        title=f"{report.route} route, {report.accepted:,} {report.event_type} events, {pace}, to {connectors} "
         f"({report.region} list prices, {report.prices_as_of})"
     )
     table.add_column("component")
@@ -52,12 +130,25 @@ def cost_command(
     console.print(table)
     console.print(f"The audit trail's share: {report.audit_share:.0%}")
     if report.monthly:
-        fixed = Table(title="Fixed, per month (from the template)")
+        fixed = Table(title="Fixed, per month (from the template and the connectors)")
+        fixed.add_column("component")
         fixed.add_column("what")
         fixed.add_column("count", justify="right")
         fixed.add_column("$ per month", justify="right")
-        for line in report.monthly:
-            fixed.add_row(line.detail, f"{line.per_event:g}", f"{line.usd_per_million:.2f}")
+        for monthly_line in report.monthly:
+            fixed.add_row(
+                monthly_line.component,
+                monthly_line.detail,
+                f"{monthly_line.count:g}",
+                f"{monthly_line.usd_per_month:.2f}",
+            )
+        fixed.add_row("", "total", "", f"{report.fixed_per_month:.2f}", style="bold")
         console.print(fixed)
     else:
         console.print("No template in cdk.out/: `make synth` first for the fixed monthly costs.")
+    if report.month_total is not None:
+        console.print(
+            f"At {volume:,} events a month: ${report.month_total:,.2f} a month, "
+            f"${report.all_in_per_million:.2f} a million with the fixed cost spread over them."
+        )
+    console.print("Free tiers, not subtracted: " + "; ".join(f"{t['service']}: {t['what']}" for t in report.free_tiers))

@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from db.audit import DynamoAuditStore
+from db.audit import DONE, TYPE_INDEXED, DynamoAuditStore
 from db.call_log import CallStatus
 from db.queries import AuditQueries, MessageRow, Window, delivery_row
 from db.records import DeliveryRecord, DeliveryStatus
@@ -76,19 +76,37 @@ def rows_for(
     event_type: str | None,
     member: str | None,
     span: Window,
+    scan_limit: int = 10_000,
 ) -> Iterator[MessageRow]:
     queries = AuditQueries(store)
     if member:
         rows = queries.with_deliveries(queries.messages_by_member(member, span), connector)
-    elif status or (connector and not event_type):
+    elif status in DONE and not event_type:
+        raise usage(
+            f"{status} deliveries are not indexed (only PENDING and FAILED are; `dig status` counts the day's "
+            "delivered and skipped): add --event-type or --member"
+        )
+    elif (status and status not in DONE) or (connector and not event_type):
         connectors = [connector] if connector else sorted(target.queues)
-        statuses = [status] if status else list(DeliveryStatus)
+        statuses = [status] if status else [DeliveryStatus.PENDING, DeliveryStatus.FAILED]
         rows = (
             delivery_row(d)
             for name in connectors
             for one in statuses
             for d in queries.deliveries_by_status(name, one, span)
         )
+    elif event_type and event_type not in TYPE_INDEXED:
+        scanned = queries.scan_messages_by_event_type(event_type, span, scan_limit)
+        errors.print(
+            f"dig: {event_type} is not in the byEventType index (db.audit.TYPE_INDEXED): scanned "
+            f"{scanned.items:,} items of the table, "
+            + (
+                "all of it."
+                if scanned.complete
+                else "not all of it: raise --scan-limit, or list by --member or --status."
+            )
+        )
+        rows = queries.with_deliveries(iter(scanned.rows), connector)
     elif event_type:
         rows = queries.with_deliveries(queries.messages_by_event_type(event_type, span), connector)
     else:
@@ -137,20 +155,38 @@ def audit_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines, for scripts")] = False,
     limit: Annotated[int, typer.Option(help="Rows per page (0: all, on one page)")] = 50,
     page: Annotated[int, typer.Option(min=1, help="Which page of --limit rows to show")] = 1,
+    scan_limit: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="--event-type of a type the index does not hold (all but the return path's and payouts): "
+            "read at most this many items of the table (each billed)",
+        ),
+    ] = 10_000,
     stack: Stack = None,
     region: Region = None,
     local: Local = False,
     local_url: LocalUrl = None,
 ) -> None:
     """List messages and their deliveries: by connector and status, by event type, by member, or by
-    batch file (in line order; --since does not apply)."""
+    batch file (in line order; --since does not apply). By connector and status: PENDING and FAILED only,
+    the status index's; DELIVERED and SKIPPED with --event-type or --member (`dig status` and `dig audit
+    counts` count them per day). By event type: from the index for the return path's types and payouts;
+    any other type by a scan of at most --scan-limit items, which it says."""
     span = time_window(since, until)
     target, store = connect(stack, region, local, local_url)
     if file:
         rows = file_rows(store, target, file, connector=connector, status=status)
     else:
         rows = rows_for(
-            store, target, connector=connector, status=status, event_type=event_type, member=member, span=span
+            store,
+            target,
+            connector=connector,
+            status=status,
+            event_type=event_type,
+            member=member,
+            span=span,
+            scan_limit=scan_limit,
         )
     skipped = (page - 1) * limit
     shown = list(islice(rows, skipped, skipped + limit + 1)) if limit else list(rows)

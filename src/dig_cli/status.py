@@ -22,6 +22,8 @@ from dig_cli.console import console, styled
 from dig_cli.target import Target
 
 OLDEST_MESSAGE_ATTENTION_SECONDS = 15 * 60  # the same as the queue-age alarm
+# The deliveries the status index holds (db.audit); delivered and skipped ones are counted per day.
+INDEXED_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
 WINDOW = timedelta(hours=1)
 REPLAY_LOOKBACK = timedelta(days=1)
 
@@ -146,9 +148,11 @@ def gather(target: Target, now: datetime | None = None) -> Figures:
     connectors = []
     for name, queue_url in sorted(target.queues.items()):
         figures = ConnectorFigures(name)
-        attributes = _queue_attributes(sqs, queue_url)
-        figures.waiting = attributes.get("ApproximateNumberOfMessages", 0)
-        figures.in_flight = attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
+        lane_queues = [queue_url, *([target.immediate_queues[name]] if name in target.immediate_queues else [])]
+        for lane_queue in lane_queues:  # both lanes are one connector: their figures add up
+            attributes = _queue_attributes(sqs, lane_queue)
+            figures.waiting += attributes.get("ApproximateNumberOfMessages", 0)
+            figures.in_flight += attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
         if name in target.dead_letter_queues:
             figures.dead_letters = _queue_attributes(sqs, target.dead_letter_queues[name]).get(
                 "ApproximateNumberOfMessages", 0
@@ -157,7 +161,8 @@ def gather(target: Target, now: datetime | None = None) -> Figures:
             figures.rule_target_dead_letters = _queue_attributes(sqs, target.rule_target_dead_letter_queues[name]).get(
                 "ApproximateNumberOfMessages", 0
             )
-        figures.last_hour = {s.value: queries.count_deliveries(name, s, window) for s in DeliveryStatus}
+        # The status index holds what an operator acts on; delivered and skipped are the day's counts.
+        figures.last_hour = {s.value: queries.count_deliveries(name, s, window) for s in INDEXED_STATUSES}
         failed = next(queries.deliveries_by_status(name, DeliveryStatus.FAILED, window), None)
         if failed is not None:
             last = failed.attempts[-1] if failed.attempts else None
@@ -184,7 +189,8 @@ def gather(target: Target, now: datetime | None = None) -> Figures:
         figures.takes_config = _takes_config(name)
         figures.today = counters.read(name, [today]).get(today, {})
         if not target.local:
-            figures.oldest_seconds = _oldest_message_seconds(target, queue_url, now)
+            ages = [age for q in lane_queues if (age := _oldest_message_seconds(target, q, now)) is not None]
+            figures.oldest_seconds = max(ages, default=None)
         connectors.append(figures)
     alarms = [] if target.local else _alarms_in_alarm(target)
     return Figures(where=target.where(), at=now.isoformat(timespec="seconds"), connectors=connectors, alarms=alarms)
@@ -236,11 +242,11 @@ def render(figures: Figures, judged: Verdict, console: Console) -> None:
         "queue (in flight)",
         "oldest",
         "dead letters",
-        "last hour",
+        "last hour (pending, failed)",
         "last failure",
         "replays",
         "config",
-        "today",
+        "today (delivered, skipped, ...)",
     ):
         table.add_column(column, overflow="fold")
     for c in figures.connectors:

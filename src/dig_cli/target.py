@@ -16,7 +16,8 @@ class Target:
     audit_table: str
     config_table: str
     region: str
-    queues: dict[str, str] = field(default_factory=dict)  # connector -> queue URL
+    queues: dict[str, str] = field(default_factory=dict)  # connector -> queue URL (the coalescing lane's)
+    immediate_queues: dict[str, str] = field(default_factory=dict)  # connector -> its immediate lane's queue URL
     dead_letter_queues: dict[str, str] = field(default_factory=dict)
     rule_target_dead_letter_queues: dict[str, str] = field(default_factory=dict)
     local: bool = False
@@ -95,6 +96,9 @@ def _local(url: str) -> Target:
         config_table=description["configTable"],
         region=description["region"],
         queues={name: c["queueUrl"] for name, c in description["connectors"].items()},
+        immediate_queues={
+            name: c["immediateQueueUrl"] for name, c in description["connectors"].items() if c.get("immediateQueueUrl")
+        },
         dead_letter_queues={name: c["deadLetterQueueUrl"] for name, c in description["connectors"].items()},
         rule_target_dead_letter_queues={
             name: c["ruleTargetDeadLetterQueueUrl"] for name, c in description["connectors"].items()
@@ -127,7 +131,10 @@ def _deployed(stack: str, region: str | None) -> Target:
     queues = {
         k.removesuffix("QueueUrl").lower(): v
         for k, v in outputs.items()
-        if k.endswith("QueueUrl") and "DeadLetter" not in k
+        if k.endswith("QueueUrl") and "DeadLetter" not in k and not k.endswith("ImmediateQueueUrl")
+    }
+    immediate_queues = {
+        k.removesuffix("ImmediateQueueUrl").lower(): v for k, v in outputs.items() if k.endswith("ImmediateQueueUrl")
     }
     dlqs = {
         k.removesuffix("DeadLetterQueueUrl").lower(): v
@@ -145,6 +152,7 @@ def _deployed(stack: str, region: str | None) -> Target:
         config_table=outputs["ConfigTableName"],
         region=session.region_name,
         queues=queues,
+        immediate_queues=immediate_queues,
         dead_letter_queues=dlqs,
         rule_target_dead_letter_queues=rule_target_dlqs,
         stack=stack,

@@ -291,6 +291,7 @@ class Kit:
             max_receive_count=self.settings.max_receive_count,
             requeue=requeue,
             emitter=self.inbound if self.manifest.webhooks else None,
+            counters=self.counters,
         )
 
     def provider_answers(self) -> Counter[str]:

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from db.audit import DONE, MAX_ATTEMPTS_KEPT, AuditStore
+from db.counters import DELIVERED_COUNT, SKIPPED_COUNT, Counters
 from db.records import DeliveryRecord, DeliveryStatus, iso, parse_iso, utc_now
 from dig_connector_kit.inbound import InboundEmitter
 from dig_connector_kit.model import (
@@ -139,9 +140,11 @@ class ConnectorRuntime:
         clock: Callable[[], datetime] = utc_now,
         requeue: Requeue | None = None,
         emitter: InboundEmitter | None = None,
+        counters: Counters | None = None,
     ) -> None:
         self.connector = connector
         self.audit = audit
+        self._counters = counters
         self._emitter = emitter
         self.max_receive_count = max_receive_count
         self._clock = clock
@@ -252,13 +255,29 @@ class ConnectorRuntime:
                     report.held += 1
                 else:
                     report.failures.extend(c.record_id for c in copies)
-        for message_id, standing in self.audit.save_deliveries(records).items():
+        standing_records = self.audit.save_deliveries(records)
+        for message_id, standing in standing_records.items():
             # Another copy of this message completed it meanwhile: that stands, and nothing is retried.
             report.statuses[message_id] = standing.status
             report.records[message_id] = standing
             retried = {c.record_id for c in by_message[message_id]}
             report.failures = [f for f in report.failures if f not in retried]
+        self._count_done([r for r in records if r.messageId not in standing_records])
         return report
+
+    def _count_done(self, written: list[DeliveryRecord]) -> None:
+        """Delivered and skipped deliveries leave the status index (db.audit): their day's count is kept
+        here instead, one write an invocation, for ``dig status`` and ``dig audit counts``."""
+        if self._counters is None or not written:
+            return
+        counts = {
+            DELIVERED_COUNT: sum(1 for r in written if r.status is DeliveryStatus.DELIVERED),
+            SKIPPED_COUNT: sum(1 for r in written if r.status is DeliveryStatus.SKIPPED),
+        }
+        try:
+            self._counters.add(self.connector.name, counts, self._clock())
+        except Exception:  # a count is not worth a redelivery: the records stand
+            logger.exception("delivery counts not kept")
 
     def _erased_since_archived(
         self, by_message: Mapping[str, list[Received]], existing: Mapping[str, DeliveryRecord]

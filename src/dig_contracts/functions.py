@@ -20,3 +20,10 @@ FILE_VALIDATE = FunctionSpec("dig_api.files.handler.validate_handler", 1769)
 FILE_BATCH = FunctionSpec("dig_api.files.handler.batch_handler", 1024)
 FILE_FINISH = FunctionSpec("dig_api.files.handler.finish_handler", 1024)
 CORE_FUNCTIONS = (API, AUTHORIZER, FILE_VALIDATE, FILE_BATCH, FILE_FINISH)
+
+# X-Ray on the request path: API Gateway decides for each request by the stack's sampling rule (infra/
+# observability.py), and the API function follows its decision. No reservoir: X-Ray's default records
+# the first request each second, which at a program's rate of one event every few seconds is every one
+# (issue #28). Functions an SQS queue invokes sample by Lambda's own rule, which cannot be configured.
+API_TRACE_RESERVOIR_PER_SECOND = 0
+API_TRACE_FIXED_RATE = 0.05

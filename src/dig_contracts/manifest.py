@@ -178,6 +178,23 @@ class WebhookSource(BaseModel):
         return described
 
 
+IMMEDIATE_BATCH_SIZE_LIMIT = 10  # Lambda's largest SQS batch without a batching window
+
+
+class Lane(BaseModel):
+    """One of a connector's queues and how it feeds the connector's function (its event source
+    mapping). ``coalescing``: the manifest's event types that can wait, gathered for the batching
+    window into calls of many members; ``immediate``: what a member waits for, taken as it comes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: Literal["coalescing", "immediate"]
+    event_types: tuple[EventType | InboundEventType, ...]
+    batch_size: int
+    max_batching_window_seconds: int
+    max_concurrency: int
+
+
 class ConnectorManifest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -196,9 +213,18 @@ class ConnectorManifest(BaseModel):
     # it from requirements.in beside it. ``leave_out``: globs, relative to the layer's python/, not shipped.
     requirements: str | None = Field(default=None, pattern=REQUIREMENTS_PATTERN)
     leave_out: tuple[str, ...] = ()
+    # The coalescing lane: its queue's event source mapping gathers up to ``batch_size`` messages for
+    # up to ``max_batching_window_seconds`` (attribute and data-extension writes of many members a call).
     batch_size: int = Field(default=100, ge=1, le=10_000)
     max_batching_window_seconds: int = Field(default=5, ge=0, le=300)
     max_concurrency: int = Field(default=2, ge=2, le=1000)
+    # The immediate lane: the event types a member waits for (a welcome trigger, a transactional mail,
+    # points, a game link) go to a queue of their own, read without a batching window, in batches of at
+    # most ``immediate_batch_size``; the same function delivers both lanes, one connector to the audit
+    # trail, replay (to the coalescing queue), the dead-letter queue (shared) and ``dig status``.
+    immediate_event_types: tuple[EventType | InboundEventType, ...] = ()
+    immediate_batch_size: int = Field(default=IMMEDIATE_BATCH_SIZE_LIMIT, ge=1, le=IMMEDIATE_BATCH_SIZE_LIMIT)
+    immediate_max_concurrency: int = Field(default=2, ge=2, le=1000)
     max_receive_count: int = Field(default=5, ge=1, le=1000)
     timeout_seconds: int = Field(default=60, ge=1, le=900)
     memory_mb: int = Field(default=512, ge=128, le=10_240)
@@ -235,15 +261,52 @@ class ConnectorManifest(BaseModel):
             raise ValueError("a batch size above 10 needs a batching window of at least 1 second")
         return self
 
+    @model_validator(mode="after")
+    def _immediate_among_event_types(self) -> ConnectorManifest:
+        stray = [t.value for t in self.immediate_event_types if t not in self.event_types]
+        if stray:
+            raise ValueError(f"immediate_event_types {stray} are not among the connector's event_types")
+        return self
+
     @property
     def queue_visibility_timeout_seconds(self) -> int:
         # AWS: at least six times the function timeout, plus the batching window.
         return 6 * self.timeout_seconds + self.max_batching_window_seconds
 
-    def event_pattern(self) -> dict[str, Any]:
-        """The EventBridge rule pattern that routes this connector's event types to its queue."""
-        sources = sorted({INBOUND_SOURCE if isinstance(t, InboundEventType) else BUS_SOURCE for t in self.event_types})
-        return {"source": sources, "detail-type": [t.value for t in self.event_types]}
+    @property
+    def coalescing_event_types(self) -> tuple[EventType | InboundEventType, ...]:
+        return tuple(t for t in self.event_types if t not in self.immediate_event_types)
+
+    @property
+    def lanes(self) -> tuple[Lane, ...]:
+        """Its queues' lanes: the coalescing one always (callbacks, webhooks, files, checks, replays and
+        requeued messages go there too), the immediate one when it names event types."""
+        coalescing = Lane(
+            name="coalescing",
+            event_types=self.coalescing_event_types,
+            batch_size=self.batch_size,
+            max_batching_window_seconds=self.max_batching_window_seconds,
+            max_concurrency=self.max_concurrency,
+        )
+        if not self.immediate_event_types:
+            return (coalescing,)
+        immediate = Lane(
+            name="immediate",
+            event_types=self.immediate_event_types,
+            batch_size=self.immediate_batch_size,
+            max_batching_window_seconds=0,
+            max_concurrency=self.immediate_max_concurrency,
+        )
+        return coalescing, immediate
+
+    def event_pattern(self) -> dict[str, Any] | None:
+        """The EventBridge rule pattern that routes this connector's coalescing event types to its queue
+        (None when every one of them is immediate)."""
+        return _pattern(self.coalescing_event_types)
+
+    def immediate_pattern(self) -> dict[str, Any] | None:
+        """The pattern of the rule to the immediate lane's queue (None: the connector has none)."""
+        return _pattern(self.immediate_event_types)
 
     @property
     def received_webhooks(self) -> tuple[WebhookSource, ...]:
@@ -307,6 +370,14 @@ class ConnectorManifest(BaseModel):
         if not self.callbacks:
             return None
         return {"source": [CALLBACK_SOURCE], "detail-type": [callback_detail_type(self.name)]}
+
+
+def _pattern(event_types: Iterable[EventType | InboundEventType]) -> dict[str, Any] | None:
+    types = list(event_types)
+    if not types:
+        return None
+    sources = sorted({INBOUND_SOURCE if isinstance(t, InboundEventType) else BUS_SOURCE for t in types})
+    return {"source": sources, "detail-type": [t.value for t in types]}
 
 
 def webhook_sources(

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from dig_contracts.bus import BUS_SOURCE
+from dig_contracts.inbound import INBOUND_SOURCE
 from dig_cost.units import chunks_64k, item_size, read_units, write_units
 
 Item = dict[str, Any]
@@ -38,6 +40,10 @@ class Usage:
     read_units_by_purpose: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     bus_deliveries: int = 0  # messages EventBridge put on connector queues (SQS requests it makes)
     empty_receives: int = 0
+    # What the writes left stored in DynamoDB, items and index entries (each with DynamoDB's 100 bytes of
+    # overhead), net of what they replaced: storage and PITR are billed on it (report.py).
+    stored_bytes: float = 0.0
+    archived_bytes: float = 0.0  # the events the bus archive keeps (source dig.*)
 
     def add(self, other: Usage) -> None:
         self.calls.update(other.calls)
@@ -50,6 +56,8 @@ class Usage:
                 mine[key] += value
         self.bus_deliveries += other.bus_deliveries
         self.empty_receives += other.empty_receives
+        self.stored_bytes += other.stored_bytes
+        self.archived_bytes += other.archived_bytes
 
 
 def purpose(table: str, key: Mapping[str, Any], config_table: str | None = None) -> str:
@@ -73,10 +81,12 @@ def purpose(table: str, key: Mapping[str, Any], config_table: str | None = None)
         "QUOTA#": "rate limiter",
         "INFLIGHT#": "concurrency gate",
         "CONTACT#": "member contacts",
+        "CONTACTEMAIL#": "member contacts",  # the email lookup beside each contact
         "RUN#": "replay runs",
         "RUNS#": "replay runs",
         "FILE#": "files",
         "CONNECTOR#": "configuration",
+        "COUNTS#": "daily counts",
     }
     return next((name for prefix, name in prefixes.items() if pk.startswith(prefix)), "other")
 
@@ -138,6 +148,24 @@ def index_write_units(
             write_units(item_size(new)) if new is not None else 0
         )
     return units
+
+
+# The bus archive's pattern (infra/bus.py): ES Loyalty's events and the return path's.
+ARCHIVED_SOURCES = frozenset({BUS_SOURCE, INBOUND_SOURCE})
+STORAGE_OVERHEAD_BYTES = 100  # DynamoDB's per item and per index entry (storage, not capacity)
+
+
+def stored_size(item: Item | None, shapes: tuple[tuple[str, ...], list[tuple[tuple[str, ...], Any]]]) -> int:
+    """The bytes DynamoDB bills storage for: the item and each index entry it has, with overhead."""
+    if not item:
+        return 0
+    table_keys, indexes = shapes
+    size = item_size(item) + STORAGE_OVERHEAD_BYTES
+    for keys, projection in indexes:
+        entry = _projected(item, keys, table_keys, projection)
+        if entry is not None:
+            size += item_size(entry) + STORAGE_OVERHEAD_BYTES
+    return size
 
 
 class AwsMeter:
@@ -254,6 +282,8 @@ class AwsMeter:
             units += index_write_units(before, after, shapes)
         usage.units["dynamodb.write_unit"] += units
         usage.write_units_by_purpose[purpose(table, key, self._config_table)] += units
+        if written:
+            usage.stored_bytes += stored_size(after, shapes) - stored_size(before, shapes)
 
     def _read(self, usage: Usage, table: str, items: list[Item], missing: int, consistent: bool, one: bool) -> None:
         if one:  # a query or scan: its items' sizes together, rounded up once
@@ -337,6 +367,8 @@ class AwsMeter:
             size = 14 + sum(len(str(entry.get(k, "")).encode()) for k in ("Source", "DetailType", "Detail"))
             size += sum(len(r.encode()) for r in entry.get("Resources", []))
             usage.units["eventbridge.event"] += chunks_64k(size)
+            if entry.get("Source") in ARCHIVED_SOURCES:
+                usage.archived_bytes += size
 
     def _bill_sqs(self, usage: Usage, operation: str, params: dict[str, Any], parsed: dict[str, Any], *_: Any) -> None:
         if operation == "SendMessage":

@@ -23,6 +23,31 @@ from typing import Any
 from dig_cost.meter import AwsMeter, Usage, current_function
 
 SETTLE_CHECKS = 3  # consecutive looks at empty connector queues before the run counts as done
+# At a paced rate, the batch route's client posts what arrived every this many seconds (at most 500).
+BATCH_EVERY_SECONDS = 10.0
+# The default event mix (README, "What a million events cost"): attribute updates most, then what a
+# member waits for. Each share is out of 20, and the events cycle through it in this order.
+DEFAULT_MIX: tuple[tuple[str, int], ...] = (
+    ("MEMBER_REGISTRATION", 2),
+    ("MEMBER_PROFILE_UPDATE", 12),
+    ("OPT_IN_EMAIL", 2),
+    ("REDEMPTION", 2),
+    ("MEMBER_TIER", 2),
+)
+# Mailed without an email of their own: sent to the member the last registration introduced.
+MAILED_TO_KNOWN_MEMBERS = frozenset({"MEMBER_TIER"})
+
+
+def mix_sequence(mix: tuple[tuple[str, int], ...]) -> list[str]:
+    """One cycle of the mix, its types interleaved (a round robin by share), not in runs."""
+    left = {name: share for name, share in mix}
+    order: list[str] = []
+    while any(left.values()):
+        for name, _ in mix:
+            if left[name]:
+                order.append(name)
+                left[name] -= 1
+    return order
 
 
 class Route(StrEnum):
@@ -71,6 +96,8 @@ class Measurement:
     memory_mb: dict[str, int]
     wall_seconds: float
     calls_by_function: dict[str, list[str]] = field(default_factory=dict)  # handler -> "service:Operation"
+    per_second: float | None = None  # the paced arrival rate, None: as fast as the stack took them
+    metrics_emitted: tuple[str, ...] = ()  # "<handler>:<metric>": the custom metrics the handlers emitted
 
 
 class _CountingStream(io.TextIOBase):
@@ -101,13 +128,25 @@ def _stdout_counted() -> Iterator[_CountingStream]:
         sys.stdout = original
 
 
-def measure(route: Route, events: int, event_type: str = "MEMBER_PROFILE_UPDATE", batch_size: int = 500) -> Measurement:
+def measure(
+    route: Route,
+    events: int,
+    event_type: str = "MEMBER_PROFILE_UPDATE",
+    batch_size: int = 500,
+    *,
+    per_second: float | None = None,
+    mix: tuple[tuple[str, int], ...] | None = None,
+) -> Measurement:
+    """``per_second``: post at that pace (single: one at a time; batch: what arrived, every
+    BATCH_EVERY_SECONDS), so that the connectors' batching windows gather what a program's traffic
+    gives them; None: as fast as the stack takes them. ``mix``: event types and shares (else one type)."""
     import boto3
     import httpx
 
     from dig_contracts import functions
     from dig_contracts.examples import example_event
     from dig_local import resources
+    from dig_local import stack as local_stack
     from dig_local.resources import local_token
     from dig_local.stack import LocalStack
 
@@ -124,14 +163,27 @@ def measure(route: Route, events: int, event_type: str = "MEMBER_PROFILE_UPDATE"
             meter.attach(
                 session.client("dynamodb", endpoint_url=stack.aws_endpoint), config_table=stack.resources.config_table
             )
-            queues = [c.queue_url for c in stack.resources.connectors.values()]
+            queues = [
+                c.lane_queue(lane.name)[0] for c in stack.resources.connectors.values() for lane in c.manifest.lanes
+            ]
             token = {"Authorization": f"Bearer {local_token('dig-cost', hours=2)}"}
             with httpx.Client(base_url=stack.url, headers=token, timeout=120) as http:
                 members = [f"COST-{i:07d}" for i in range(events + 1)]
                 http.post("/_sim/optimove/customers", json={"customers": members})
 
+                types = mix_sequence(mix) if mix else [event_type]
+                member_of: list[str] = []
+                last_registered: str | None = None
+                for i in range(events + 1):
+                    kind = types[i % len(types)]
+                    known = kind in MAILED_TO_KNOWN_MEMBERS and last_registered is not None
+                    member_of.append(last_registered if known and last_registered else members[i])
+                    if kind == "MEMBER_REGISTRATION":
+                        last_registered = members[i]
+
                 def event(i: int) -> dict[str, Any]:
-                    return example_event(event_type, eventId=f"cost-{time.time_ns()}-{i}", memberId=members[i])
+                    kind = types[i % len(types)]
+                    return example_event(kind, eventId=f"cost-{time.time_ns()}-{i}", memberId=member_of[i])
 
                 # Warm-up: the handlers are imported already (at start); this loads configuration and secrets.
                 http.post("/v1/events", json=event(events))
@@ -143,13 +195,20 @@ def measure(route: Route, events: int, event_type: str = "MEMBER_PROFILE_UPDATE"
                 started = time.perf_counter()
                 accepted = requests = 0
                 if route is Route.BATCH:
-                    for start in range(0, events, batch_size):
-                        batch = [event(i) for i in range(start, min(start + batch_size, events))]
+                    size = batch_size
+                    if per_second is not None:
+                        size = max(1, min(batch_size, round(per_second * BATCH_EVERY_SECONDS)))
+                    for number, start in enumerate(range(0, events, size)):
+                        if per_second is not None:
+                            _pace(started, number * size / per_second)
+                        batch = [event(i) for i in range(start, min(start + size, events))]
                         results = http.post("/v1/events/batch", json={"events": batch}).json()["results"]
                         accepted += sum(1 for r in results if r["status"] == "accepted")
                         requests += 1
                 elif route is Route.SINGLE:
                     for i in range(events):
+                        if per_second is not None:
+                            _pace(started, i / per_second)
                         accepted += http.post("/v1/events", json=event(i)).status_code == 202
                         requests += 1
                 else:
@@ -165,7 +224,7 @@ def measure(route: Route, events: int, event_type: str = "MEMBER_PROFILE_UPDATE"
         with invocations.lock:
             return Measurement(
                 route=route,
-                event_type=event_type,
+                event_type="default mix" if mix else event_type,
                 events=events,
                 accepted=accepted,
                 api_requests=requests,
@@ -176,7 +235,14 @@ def measure(route: Route, events: int, event_type: str = "MEMBER_PROFILE_UPDATE"
                 memory_mb=memory,
                 wall_seconds=wall,
                 calls_by_function=_by_function(meter.calls_by_function),
+                per_second=per_second,
+                metrics_emitted=tuple(sorted(f"{handler}:{name}" for handler, name in local_stack.EMITTED_METRICS)),
             )
+
+
+def _pace(started: float, at_seconds: float) -> None:
+    """Wait until ``at_seconds`` after ``started`` (perf_counter): arrivals at a program's pace."""
+    time.sleep(max(0.0, started + at_seconds - time.perf_counter()))
 
 
 def _send_file(http: Any, events: list[dict[str, Any]]) -> int:

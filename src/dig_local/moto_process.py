@@ -17,7 +17,9 @@ import threading
 from typing import Any
 
 READY_PREFIX = "moto listening on "
-SERVER_THREADS = 16  # the handlers' boto3 pools hold up to 16 connections each
+# The handlers' boto3 pools hold up to 16 connections each, and every local poller holds one more in a
+# long poll (dig_local.poller): a thread each, idle while it waits.
+SERVER_THREADS = 64
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -233,7 +233,13 @@ def _partition_items(all_items: Callable[[Any], list[Any]]) -> Callable[[Any], l
             return sorted(self.items.get(key, {}).values(), key=_sort_key)
         conditions = getattr(_PARTITION, "conditions", None)
         if conditions:
-            stored = (i for part in self.items.values() for i in (part.values() if self.range_key_attr else [part]))
+            # Copies first (list() of a dict view runs without letting another thread in): a handler's
+            # write during this query otherwise changes the dict under the iteration (RuntimeError).
+            stored = (
+                i
+                for part in list(self.items.values())
+                for i in (list(part.values()) if self.range_key_attr else [part])
+            )
             return sorted(
                 (i for i in stored if all(i.attrs.get(a) and i.attrs.get(a) == v for a, v in conditions)),
                 key=_sort_key,

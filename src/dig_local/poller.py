@@ -11,11 +11,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from dig_contracts.manifest import ConnectorManifest
+from dig_contracts.manifest import ConnectorManifest, Lane
 from dig_local.lambda_context import LocalContext
 
 logger = logging.getLogger(__name__)
 DELETERS = 4
+LONG_POLL_SECONDS = 1  # short enough for the stack to stop within a second
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
@@ -29,11 +30,12 @@ class QueuePoller(threading.Thread):
         handler: Handler,
         manifest: ConnectorManifest,
         region: str,
+        lane: Lane | None = None,
         retry_delay_seconds: int = 2,
         batching_window_seconds: float | None = None,
-        idle_sleep_seconds: float = 0.1,
     ) -> None:
-        super().__init__(name=f"poller-{manifest.name}", daemon=True)
+        self.lane = lane or manifest.lanes[0]
+        super().__init__(name=f"poller-{manifest.name}-{self.lane.name}", daemon=True)
         self._sqs = sqs
         self._queue_url = queue_url
         self._queue_arn = queue_arn
@@ -41,9 +43,8 @@ class QueuePoller(threading.Thread):
         self._manifest = manifest
         self._region = region
         self._retry_delay = retry_delay_seconds
-        window = manifest.max_batching_window_seconds
+        window = self.lane.max_batching_window_seconds
         self._window = window if batching_window_seconds is None else min(batching_window_seconds, window)
-        self._idle = idle_sleep_seconds
         self._stopping = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=DELETERS, thread_name_prefix=f"poller-{manifest.name}-delete")
         self.invocations = 0
@@ -54,11 +55,9 @@ class QueuePoller(threading.Thread):
     def run(self) -> None:
         while not self._stopping.is_set():
             try:
-                messages = self._receive_batch()
-                if not messages:
-                    self._stopping.wait(self._idle)
-                    continue
-                self._invoke(messages)
+                messages = self._receive_batch()  # an idle queue: a long poll, then the next
+                if messages:
+                    self._invoke(messages)
             except Exception:  # keep polling, as the event source mapping would
                 if self._stopping.is_set():
                     break  # the stack is stopping: its services may be gone already
@@ -66,24 +65,40 @@ class QueuePoller(threading.Thread):
                 self._stopping.wait(1.0)
 
     def _receive_batch(self) -> list[dict[str, Any]]:
-        batch: list[dict[str, Any]] = []
+        """A batch as the event source mapping gathers one: the first message by a long poll (an idle
+        queue costs a request a second, and an arrival wakes it at once), then, while the lane's batching
+        window (counted from the first message) lasts and the batch is not full, what is there at once,
+        and when nothing is, a wait for more within what is left of the window."""
+        batch = self._receive(LONG_POLL_SECONDS, min(10, self.lane.batch_size))
+        if not batch:
+            return []
         deadline = time.monotonic() + self._window
-        visibility = self._manifest.timeout_seconds + 30
-        while len(batch) < self._manifest.batch_size and not self._stopping.is_set():
-            answer = self._sqs.receive_message(
-                QueueUrl=self._queue_url,
-                MaxNumberOfMessages=min(10, self._manifest.batch_size - len(batch)),
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-                VisibilityTimeout=visibility,
-            )
-            received = answer.get("Messages", [])
+        while len(batch) < self.lane.batch_size and not self._stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            most = min(10, self.lane.batch_size - len(batch))
+            received = self._receive(0, most)
+            if not received:
+                if remaining >= LONG_POLL_SECONDS:
+                    received = self._receive(LONG_POLL_SECONDS, most)
+                else:  # SQS waits whole seconds: the window's last fraction by the clock, then a last look
+                    self._stopping.wait(remaining)
+                    received = self._receive(0, most)
             batch.extend(received)
-            if not received and (not batch or time.monotonic() >= deadline):
-                break
-            if time.monotonic() >= deadline and batch:
-                break
         return batch
+
+    def _receive(self, wait_seconds: int, most: int) -> list[dict[str, Any]]:
+        answer = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=most,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=self._manifest.timeout_seconds + 30,
+            WaitTimeSeconds=wait_seconds,
+        )
+        received: list[dict[str, Any]] = answer.get("Messages", [])
+        return received
 
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [self._record(m) for m in messages]}

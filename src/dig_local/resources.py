@@ -52,6 +52,17 @@ class ConnectorResources:
     dead_letter_queue_url: str
     target_dead_letter_queue_url: str
     environment: dict[str, str] = field(default_factory=dict)
+    # The immediate lane's queue (dig_contracts.manifest.Lane), when the manifest names immediate types.
+    immediate_queue_url: str | None = None
+    immediate_queue_arn: str | None = None
+
+    def lane_queue(self, lane: str) -> tuple[str, str]:
+        """The URL and ARN of a lane's queue."""
+        if lane == "immediate":
+            assert self.immediate_queue_url is not None
+            assert self.immediate_queue_arn is not None
+            return self.immediate_queue_url, self.immediate_queue_arn
+        return self.queue_url, self.queue_arn
 
 
 @dataclass
@@ -82,6 +93,7 @@ class LocalResources:
                     "queueUrl": c.queue_url,
                     "deadLetterQueueUrl": c.dead_letter_queue_url,
                     "ruleTargetDeadLetterQueueUrl": c.target_dead_letter_queue_url,
+                    "immediateQueueUrl": c.immediate_queue_url,
                 }
                 for name, c in self.connectors.items()
             },
@@ -138,14 +150,30 @@ def create(
                 ),
             },
         )
-        pattern = manifest.event_pattern()
-        events.put_rule(Name=f"{prefix}-rule", EventBusName=bus_name, EventPattern=json.dumps(pattern), State="ENABLED")
-        events.put_targets(
-            Rule=f"{prefix}-rule",
-            EventBusName=bus_name,
-            Targets=[{"Id": "queue", "Arn": queue_arn, "DeadLetterConfig": {"Arn": target_dlq_arn}}],
-        )
+        immediate_url = immediate_arn = None
+        if manifest.immediate_pattern() is not None:  # the immediate lane, sharing the dead-letter queue
+            immediate_url, immediate_arn = queue(
+                f"{prefix}-immediate",
+                {
+                    "VisibilityTimeout": "60",
+                    "RedrivePolicy": json.dumps(
+                        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(manifest.max_receive_count)}
+                    ),
+                },
+            )
+            events.put_rule(
+                Name=f"{prefix}-immediate",
+                EventBusName=bus_name,
+                EventPattern=json.dumps(manifest.immediate_pattern()),
+                State="ENABLED",
+            )
+            events.put_targets(
+                Rule=f"{prefix}-immediate",
+                EventBusName=bus_name,
+                Targets=[{"Id": "queue", "Arn": immediate_arn, "DeadLetterConfig": {"Arn": target_dlq_arn}}],
+            )
         for suffix, extra in (
+            ("rule", manifest.event_pattern()),
             ("callbacks", manifest.callback_pattern()),
             ("files", manifest.file_pattern()),
             ("webhooks", manifest.webhook_pattern()),
@@ -178,6 +206,8 @@ def create(
             queue_arn=queue_arn,
             dead_letter_queue_url=dlq_url,
             target_dead_letter_queue_url=target_dlq_url,
+            immediate_queue_url=immediate_url,
+            immediate_queue_arn=immediate_arn,
             environment={
                 # One process runs every connector locally: each reads its own (dig_connector_kit.settings).
                 connector_variable(CONNECTOR_QUEUE_URL, manifest.name): queue_url,

@@ -25,7 +25,7 @@ from werkzeug.wrappers import Request, Response
 
 from dig_contracts import environment as env
 from dig_contracts import functions
-from dig_contracts.manifest import ConnectorManifest, webhook_sources
+from dig_contracts.manifest import ConnectorManifest, Lane, webhook_sources
 from dig_contracts.registry import installed_connectors, sample_config
 from dig_local import resources
 from dig_local.doubles import ProviderDouble, installed_doubles
@@ -37,18 +37,25 @@ logger = logging.getLogger(__name__)
 MANIFESTS: tuple[ConnectorManifest, ...] = installed_connectors()
 SAMPLE_CONFIGS = {m.name: Path(str(found)) for m in MANIFESTS if (found := sample_config(m)) is not None}
 STAGE = "local"
+LOCAL_IMMEDIATE_POLLERS = 2
 
 
 def load_handler(dotted: str) -> Any:
     """A Lambda handler by its dotted path, as the local stack invokes it (metrics discarded)."""
     module, _, name = dotted.rpartition(".")
-    return _discarding_metrics(getattr(importlib.import_module(module), name))
+    return _discarding_metrics(getattr(importlib.import_module(module), name), dotted)
 
 
-def _discarding_metrics(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+# (handler, metric name): every custom metric a handler emitted, which CloudWatch would bill by the month
+# (`dig cost` prices them).
+EMITTED_METRICS: set[tuple[str, str]] = set()
+
+
+def _discarding_metrics(handler: Callable[[Any, Any], Any], dotted: str = "") -> Callable[[Any, Any], Any]:
     """Locally, metrics go nowhere (POWERTOOLS_METRICS_DISABLED). Powertools 3.37 then neither prints
     nor clears them at the end of an invocation, and prints them to stdout anyway once one metric
-    holds 100 values; clearing after each invocation keeps the terminal clean and memory flat."""
+    holds 100 values; clearing after each invocation keeps the terminal clean and memory flat. Their
+    names are kept (EMITTED_METRICS)."""
     from aws_lambda_powertools import Metrics
 
     @functools.wraps(handler)
@@ -56,7 +63,10 @@ def _discarding_metrics(handler: Callable[[Any, Any], Any]) -> Callable[[Any, An
         try:
             return handler(event, context)
         finally:
-            Metrics().clear_metrics()  # the metric set is shared by every Metrics instance
+            metrics = Metrics()  # the metric set is shared by every Metrics instance
+            names = list(metrics.metric_set)  # a copy at once: other threads' handlers add to it
+            EMITTED_METRICS.update((dotted, name) for name in names)
+            metrics.clear_metrics()
 
     return invoke
 
@@ -142,19 +152,23 @@ class LocalStack:
         self._server_thread = threading.Thread(target=self._server.serve_forever, name="gateway", daemon=True)
         self._server_thread.start()
         for name, connector in self.resources.connectors.items():
-            poller = QueuePoller(
-                sqs=session.client("sqs"),
-                queue_url=connector.queue_url,
-                queue_arn=connector.queue_arn,
-                handler=self._load(connector.manifest.handler),
-                manifest=connector.manifest,
-                region=resources.LOCAL_REGION,
-                retry_delay_seconds=self.retry_delay_seconds,
-                batching_window_seconds=self.batching_window_seconds,
-            )
-            poller.start()
-            self.pollers.append(poller)
-            logger.info("polling %s", name)
+            for lane in connector.manifest.lanes:  # an event source mapping per lane, one handler
+                queue_url, queue_arn = connector.lane_queue(lane.name)
+                for _ in range(local_pollers(lane)):
+                    poller = QueuePoller(
+                        sqs=session.client("sqs"),
+                        queue_url=queue_url,
+                        queue_arn=queue_arn,
+                        handler=self._load(connector.manifest.handler),
+                        manifest=connector.manifest,
+                        lane=lane,
+                        region=resources.LOCAL_REGION,
+                        retry_delay_seconds=self.retry_delay_seconds,
+                        batching_window_seconds=self.batching_window_seconds,
+                    )
+                    poller.start()
+                    self.pollers.append(poller)
+                logger.info("polling %s (%s lane)", name, lane.name)
         self.file_driver = FileDriver(
             sqs=session.client("sqs"),
             s3=session.client("s3"),
@@ -400,6 +414,13 @@ def _sync_entry_point(dotted: str) -> Callable[[dict[str, Any]], dict[str, Any]]
 
     target = load_handler(dotted)
     return lambda request: target(request, LocalContext("sync", 25))
+
+
+def local_pollers(lane: Lane) -> int:
+    """Invocations at once: the immediate lane's as the event source mapping runs them (a message waiting
+    behind another's delivery is what the lane exists to avoid), capped for this machine's two cores;
+    the coalescing lane's one, whose window gathers what comes meanwhile into the same batch."""
+    return min(lane.max_concurrency, LOCAL_IMMEDIATE_POLLERS) if lane.name == "immediate" else 1
 
 
 class _Deferred:

@@ -4,6 +4,7 @@ each handler asked of AWS checked against its IAM policy in the synthesized temp
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from fnmatch import fnmatchcase
@@ -43,30 +44,47 @@ def finished(run: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def reports() -> tuple[dict[str, Any], dict[str, Any]]:
-    """The two runs side by side: each is its own local stack, mostly waiting on the other's work."""
-    batch = start_dig_cost("--events", "300")
-    file = start_dig_cost("--route", "file", "--events", "1000")
-    return finished(batch), finished(file)
+def template_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synthesize(tmp_path_factory.mktemp("cdk.out")) / "Dig-dev.template.json"
 
 
 @pytest.fixture(scope="module")
-def report(reports: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+def reports(template_path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The three runs side by side: each is its own local stack, mostly waiting on the others' work."""
+    batch = start_dig_cost("--events", "300")
+    file = start_dig_cost("--route", "file", "--events", "1000")
+    template = template_path
+    # A month of 10,000,000: 3.8 events a second for 10 s, the default mix, one request each.
+    paced = start_dig_cost(
+        "--route", "single", "--mix", "--monthly", "10M", "--seconds", "10", "--template", str(template)
+    )
+    return finished(batch), finished(file), finished(paced)
+
+
+@pytest.fixture(scope="module")
+def report(reports: tuple[dict[str, Any], ...]) -> dict[str, Any]:
     return reports[0]
 
 
 @pytest.fixture(scope="module")
-def file_report(reports: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+def file_report(reports: tuple[dict[str, Any], ...]) -> dict[str, Any]:
     return reports[1]
+
+
+@pytest.fixture(scope="module")
+def paced_report(reports: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    return reports[2]
 
 
 def test_dig_cost_prices_the_batch_route_from_what_the_handlers_actually_asked_of_aws(report: dict[str, Any]) -> None:
     assert (report["route"], report["accepted"]) == ("batch", 300)
     lines = {(line["component"], line["detail"]): line for line in report["lines"]}
-    # One record per event: the item and its two index entries (byMember, byEventType), under 1 KB each.
-    assert lines[("DynamoDB writes", "audit: message records")]["per_event"] == 3
+    # One record per event: the item and its byMember entry, under 1 KB each (a profile update is not
+    # among the types byEventType holds).
+    assert lines[("DynamoDB writes", "audit: message records")]["per_event"] == 2
     # One delivery per event (MEMBER_PROFILE_UPDATE reaches Optimove only): the item and its status entry.
-    assert lines[("DynamoDB writes", "audit: delivery records")]["per_event"] == 2
+    # A delivered delivery is the item alone: the status index holds only what is pending or failed.
+    assert lines[("DynamoDB writes", "audit: delivery records")]["per_event"] == 1
     # One entry per event, and Optimove's result callbacks (one per coalesced call) go on the bus too.
     assert 1 <= lines[("EventBridge", "PutEvents entries (64 KB chunks)")]["per_event"] < 1.05
     assert 1 <= lines[("SQS", "rules' deliveries to connector queues")]["per_event"] < 1.05
@@ -81,13 +99,39 @@ def test_dig_cost_prices_the_batch_route_from_what_the_handlers_actually_asked_o
 def test_dig_cost_prices_a_file_of_events_with_each_step_of_the_file_flow(file_report: dict[str, Any]) -> None:
     assert (file_report["route"], file_report["accepted"]) == ("file", 1000)
     lines = {(line["component"], line["detail"]): line for line in file_report["lines"]}
-    assert lines[("DynamoDB writes", "audit: message records")]["per_event"] == 3
+    assert lines[("DynamoDB writes", "audit: message records")]["per_event"] == 2
     assert 1 <= lines[("EventBridge", "PutEvents entries (64 KB chunks)")]["per_event"] < 1.05
     # 1,000 lines are 2 chunks of 500, one map batch: a validation, a batch and a finish.
     for step in ("validate_handler", "batch_handler", "finish_handler"):
         assert lines[("Lambda", f"dig_api.files.handler.{step}: invocations")]["per_event"] == 0.001
-    assert lines[("Step Functions", "state transitions (modelled: 4 a file, 1 a batch)")]["per_event"] == 0.005
+    assert (
+        lines[("Step Functions", "state transitions (modelled: 4 a file, 2 a child execution)")]["per_event"] == 0.006
+    )
     assert lines[("S3", "PUT and LIST requests")]["per_event"] > 0
+
+
+def test_a_paced_month_of_the_default_mix_is_priced_whole_at_its_rate(paced_report: dict[str, Any]) -> None:
+    assert paced_report["monthly_events"] == 10_000_000
+    assert paced_report["per_second"] == pytest.approx(10_000_000 / (30.42 * 86_400), rel=0.001)
+    assert paced_report["event_type"] == "default mix"
+    assert paced_report["accepted"] == math.ceil(paced_report["per_second"] * 10) == 39  # 10 s of them
+    components = {line["component"] for line in paced_report["lines"]}
+    assert {"DynamoDB storage", "DynamoDB PITR", "EventBridge archive", "X-Ray", "CloudWatch Logs"} <= components
+    [xray] = [line for line in paced_report["lines"] if line["component"] == "X-Ray"]
+    assert "at the measured rate" in xray["detail"]
+    # Under a second apart, nearly every invocation is traced: at least the API's, one an event.
+    assert xray["per_event"] >= 1
+    fixed = {line["detail"]: line for line in paced_report["monthly"]}
+    assert set(fixed["secrets the connectors and webhooks read, made outside the stack"]) == {
+        "component",
+        "detail",
+        "count",
+        "usd_per_month",
+    }
+    assert paced_report["monthTotalUsd"] == pytest.approx(
+        paced_report["totalUsdPerMillion"] * 10 + paced_report["fixedUsdPerMonth"], abs=0.02
+    )
+    assert paced_report["free_tiers"]
 
 
 def granted_actions(template: dict[str, Any], handler: str) -> set[str]:
@@ -109,13 +153,13 @@ def granted_actions(template: dict[str, Any], handler: str) -> set[str]:
 
 
 def test_every_request_a_handler_made_is_one_its_deployed_role_allows(
-    report: dict[str, Any], file_report: dict[str, Any], tmp_path: Path
+    report: dict[str, Any], file_report: dict[str, Any], paced_report: dict[str, Any], template_path: Path
 ) -> None:
     # moto enforces no IAM: without this check, a handler calling what its role lacks passes every
     # local test and fails every request in AWS (AccessDenied).
-    template = json.loads((synthesize(tmp_path / "cdk.out") / "Dig-dev.template.json").read_text())
+    template = json.loads(template_path.read_text())
     called: dict[str, set[str]] = {}
-    for run in (report, file_report):
+    for run in (report, file_report, paced_report):
         for handler, calls in run["calls_by_function"].items():
             called.setdefault(handler, set()).update(calls)
     assert {

@@ -70,8 +70,9 @@ def actions(statements: list[dict[str, Any]]) -> set[str]:
 # --- routing: rule -> queue -> function --------------------------------------------------------
 
 
-def test_the_optimove_rule_routes_its_event_types_from_the_dig_api_to_its_queue(resources: Resources) -> None:
+def test_the_optimove_rules_route_its_event_types_from_the_dig_api_to_its_two_lanes(resources: Resources) -> None:
     _, rule = one(resources, "AWS::Events::Rule", "OptimoveRule")
+    _, immediate_rule = one(resources, "AWS::Events::Rule", "OptimoveImmediateRule")
     optimove = [
         "MEMBER_REGISTRATION",
         "OPT_IN_EMAIL",
@@ -86,6 +87,11 @@ def test_the_optimove_rule_routes_its_event_types_from_the_dig_api_to_its_queue(
         "PURCHASE",
         "GAME_PLAY_AWARDED",
     ]
+    # Every event type in exactly one lane: a message is one delivery of the connector, whichever lane.
+    lanes = rule["EventPattern"]["detail-type"] + immediate_rule["EventPattern"]["detail-type"]
+    assert sorted(lanes) == sorted(optimove)
+    assert immediate_rule["EventPattern"]["source"] == ["dig.api"]
+    optimove = ["OPT_IN_EMAIL", "MEMBER_PROFILE_UPDATE"]
     assert rule["EventPattern"] == {"source": ["dig.api"], "detail-type": optimove}
     assert rule["EventBusName"] == ref(next(iter(resources("AWS::Events::EventBus"))))
     [target] = rule["Targets"]
@@ -104,6 +110,7 @@ def test_an_installed_connector_is_wired_without_a_change_to_the_core(
         update={
             "name": "braze",
             "event_types": (EventType.MEMBER_TIER,),
+            "immediate_event_types": (),
             "sync_handler": None,
             "callbacks": False,
             "settings": (),
@@ -129,29 +136,56 @@ def test_an_installed_connector_is_wired_without_a_change_to_the_core(
     assert report["pluginReports"][0]["violations"] == []
 
 
-def test_the_event_source_mapping_takes_the_manifests_batching_and_reports_item_failures(resources: Resources) -> None:
-    _, mapping = one(resources, "AWS::Lambda::EventSourceMapping", "OptimoveHandler")
-    queue, _ = one(resources, "AWS::SQS::Queue", "OptimoveQueue")
+def test_each_lane_has_its_queue_rule_and_event_source_mapping_into_the_one_connector_function(
+    resources: Resources,
+) -> None:
     function, _ = one(resources, "AWS::Lambda::Function", "OptimoveHandler")
-    assert mapping["EventSourceArn"] == arn_of(queue)
-    assert mapping["FunctionName"] == ref(function)
-    assert mapping["BatchSize"] == MANIFEST.batch_size == 1000
-    assert mapping["MaximumBatchingWindowInSeconds"] == 5
-    assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    coalescing, _ = one(resources, "AWS::SQS::Queue", "OptimoveQueue")
+    immediate, immediate_queue = one(resources, "AWS::SQS::Queue", "OptimoveImmediateQueue")
+    mappings = {
+        m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: m["Properties"]
+        for n, m in resources("AWS::Lambda::EventSourceMapping").items()
+        if n.startswith("OptimoveHandler")
+    }
+    assert set(mappings) == {coalescing, immediate}
+    assert {m["FunctionName"]["Ref"] for m in mappings.values()} == {function}
+    # Attribute writes coalesce: a thousand a batch, gathered for up to 20 s.
+    assert mappings[coalescing]["BatchSize"] == MANIFEST.batch_size == 1000
+    assert mappings[coalescing]["MaximumBatchingWindowInSeconds"] == 20
+    # What a member waits for: no batching window, ten at most (Lambda's limit without a window).
+    assert mappings[immediate]["BatchSize"] == 10
+    assert mappings[immediate].get("MaximumBatchingWindowInSeconds", 0) == 0
+    for mapping in mappings.values():
+        assert mapping["ScalingConfig"] == {"MaximumConcurrency": 2}
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # Both lanes' failures end in the connector's one dead-letter queue.
+    dlq, _ = one(resources, "AWS::SQS::Queue", "OptimoveDeadLetterQueue")
+    assert immediate_queue["RedrivePolicy"] == {"deadLetterTargetArn": arn_of(dlq), "maxReceiveCount": 5}
+    _, rule = one(resources, "AWS::Events::Rule", "OptimoveRule")
+    _, immediate_rule = one(resources, "AWS::Events::Rule", "OptimoveImmediateRule")
+    assert rule["EventPattern"]["detail-type"] == ["OPT_IN_EMAIL", "MEMBER_PROFILE_UPDATE"]
+    assert sorted(immediate_rule["EventPattern"]["detail-type"]) == sorted(
+        t.value for t in MANIFEST.immediate_event_types
+    )
+    assert EventType.MEMBER_REGISTRATION in MANIFEST.immediate_event_types
+    assert [t["Arn"] for t in immediate_rule["Targets"]] == [arn_of(immediate)]
+    target_dlq, _ = one(resources, "AWS::SQS::Queue", "OptimoveRuleTargetDeadLetterQueue")
+    assert immediate_rule["Targets"][0]["DeadLetterConfig"] == {"Arn": arn_of(target_dlq)}
 
 
 def test_every_queue_is_encrypted_and_refuses_plain_http_and_work_queues_have_a_dead_letter_queue(
     resources: Resources,
 ) -> None:
     queues = resources("AWS::SQS::Queue")
-    # Per connector: its queue, dead-letter and rule-target DLQs; and the file flow's start DLQ.
-    assert len(queues) == 3 * len(CONNECTORS) + 1
+    # Per connector: its queue, dead-letter and rule-target DLQs, an immediate lane's queue when it has
+    # one; and the file flow's start DLQ.
+    immediate = sum(1 for c in CONNECTORS if c.immediate_event_types)
+    assert len(queues) == 3 * len(CONNECTORS) + immediate + 1
     assert all(q["Properties"]["SqsManagedSseEnabled"] is True for q in queues.values())
     _, work = one(resources, "AWS::SQS::Queue", "OptimoveQueue")
     dlq, _ = one(resources, "AWS::SQS::Queue", "OptimoveDeadLetterQueue")
     assert work["RedrivePolicy"] == {"deadLetterTargetArn": arn_of(dlq), "maxReceiveCount": 5}
-    assert work["VisibilityTimeout"] == 6 * MANIFEST.timeout_seconds + 5
+    assert work["VisibilityTimeout"] == 6 * MANIFEST.timeout_seconds + 20
     for policy in resources("AWS::SQS::QueuePolicy").values():
         denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
         assert denies
@@ -327,7 +361,14 @@ def test_the_operator_policy_covers_audit_queries_replay_and_config(resources: R
     audit_arn = json.dumps(arn_of(audit))
     on_audit = [s for s in policy["PolicyDocument"]["Statement"] if audit_arn in json.dumps(s["Resource"])]
     audit_actions = actions(on_audit)
-    assert audit_actions == {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem"}
+    # Scan: `dig audit list --event-type` of a type byEventType does not hold, bounded by --scan-limit.
+    assert audit_actions == {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+    }
     [update] = [s for s in on_audit if s.get("Sid") == "ReplayAndEraseByConditionedUpdates"]
     assert update["Action"] == "dynamodb:UpdateItem"
     assert update["Condition"] == {
@@ -403,7 +444,7 @@ def test_the_callback_and_webhook_routes_are_never_traced_since_x_ray_records_th
     rules = sorted(
         (r["Properties"]["SamplingRule"] for r in resources("AWS::XRay::SamplingRule").values()),
         key=lambda rule: rule["Priority"],
-    )
+    )[:2]  # the first two; the third samples the rest (below)
     assert [(r["Priority"], r["FixedRate"], r["ReservoirSize"]) for r in rules] == [(1, 0, 0), (2, 0, 0)]
     assert [(r["URLPath"], r["HTTPMethod"], r["ServiceName"]) for r in rules] == [
         ("*/v1/callbacks/*", "POST", "dig-dev/dev"),
@@ -505,7 +546,7 @@ def test_the_connectors_that_emit_put_on_the_bus_and_the_one_delivering_to_es_lo
     rules = {
         json.dumps(r["Properties"]["EventPattern"], sort_keys=True)
         for n, r in resources("AWS::Events::Rule").items()
-        if n.startswith(("EsloyaltyRule", "MarketoWebhookRule", "SfmcWebhookRule", "TipaltiWebhookRule"))
+        if n.startswith(("EsloyaltyImmediateRule", "MarketoWebhookRule", "SfmcWebhookRule", "TipaltiWebhookRule"))
     }
     assert rules == {
         json.dumps(
@@ -647,7 +688,9 @@ def test_alarms_watch_dead_letters_errors_throttles_and_queue_age(resources: Res
     metrics = sorted((a["Namespace"], a["MetricName"]) for a in alarms if "MetricName" in a)
     # Each connector's two dead-letter queues, and the file flow's.
     assert metrics.count(("AWS/SQS", "ApproximateNumberOfMessagesVisible")) == 2 * len(CONNECTORS) + 1
-    assert metrics.count(("AWS/SQS", "ApproximateAgeOfOldestMessage")) == len(CONNECTORS)
+    # Each lane's queue.
+    lanes = sum(len(c.lanes) for c in CONNECTORS)
+    assert metrics.count(("AWS/SQS", "ApproximateAgeOfOldestMessage")) == lanes > len(CONNECTORS)
     # The API, the file flow's three steps, each connector's two functions and its jobs'.
     functions = 1 + 3 + sum(1 + bool(c.sync_handler) + len(c.scheduled) for c in CONNECTORS)
     assert metrics.count(("AWS/Lambda", "Errors")) == metrics.count(("AWS/Lambda", "Throttles")) == functions
@@ -812,13 +855,14 @@ def test_the_request_path_answers_from_snapstart_versions_through_their_live_ali
     assert json.dumps(arn_of(one(resources, "AWS::Lambda::Function", "ApiHandler")[0])) not in permitted
 
 
-def test_iam_authentication_and_no_snapstart_are_selectable_by_context(tmp_path: Path) -> None:
+def test_iam_authentication_no_snapstart_and_no_pitr_are_selectable_by_context(tmp_path: Path) -> None:
     outdir = synthesize(
         tmp_path / "iam",
         apiAuth="iam",
         stage="prod",
         optimoveApiBaseUrl="https://api4.optimove.net",
         snapStart="false",
+        pointInTimeRecovery="false",
     )
     template = json.loads((outdir / "Dig-prod.template.json").read_text())
     methods = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Method"]
@@ -836,6 +880,9 @@ def test_iam_authentication_and_no_snapstart_are_selectable_by_context(tmp_path:
     assert report["pluginReports"][0]["violations"] == []
     assert not snap_started(template["Resources"])
     assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Alias"]
+    # What `dig cost` prices as DynamoDB PITR, switched off (and cdk-nag's DDB3 acknowledged, above).
+    tables = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert [t["PointInTimeRecoverySpecification"] for t in tables] == [{"PointInTimeRecoveryEnabled": False}] * 2
 
 
 @pytest.mark.parametrize(
@@ -1051,7 +1098,9 @@ def test_the_tipalti_reconcile_job_reads_and_moves_payouts_and_writes_only_its_o
 def test_game_plays_reach_the_cataboom_connector_alone_which_reads_its_own_secret_and_never_queries(
     resources: Resources,
 ) -> None:
-    _, rule = one(resources, "AWS::Events::Rule", "CataboomRule")
+    # A member waits for the game link: its one event type is in the immediate lane, the only rule.
+    assert not [n for n in resources("AWS::Events::Rule") if n.startswith("CataboomRule")]
+    _, rule = one(resources, "AWS::Events::Rule", "CataboomImmediateRule")
     assert rule["EventPattern"] == {"source": ["dig.api"], "detail-type": ["GAME_PLAY_AWARDED"]}
     # Its webhooks are answered through the API's invoke, never routed on the bus.
     assert not [n for n in resources("AWS::Events::Rule") if n.startswith("CataboomWebhookRule")]
@@ -1089,3 +1138,19 @@ def test_a_job_reads_the_connectors_secrets_when_it_calls_the_provider_and_its_o
         assert "dig/optimove/snowflake" not in secrets_read_by(resources, role), role
     [job] = [r["Properties"] for n, r in resources("AWS::Lambda::Function").items() if n.startswith("OptimoveFeedJob")]
     assert job["Environment"]["Variables"]["OPTIMOVE_SNOWFLAKE_SECRET_ID"] == "dig/optimove/snowflake"
+
+
+def test_api_gateway_traces_by_a_rule_of_the_stacks_own_without_the_default_reservoir(resources: Resources) -> None:
+    from dig_contracts import functions
+
+    rules = {
+        r["Properties"]["SamplingRule"]["RuleName"]: r["Properties"]["SamplingRule"]
+        for r in resources("AWS::XRay::SamplingRule").values()
+    }
+    rule = rules["dig-dev-api"]
+    # X-Ray's default records the first request each second: at a program's pace, nearly every one.
+    assert (rule["ReservoirSize"], rule["FixedRate"]) == (0, functions.API_TRACE_FIXED_RATE) == (0, 0.05)
+    assert rule["ServiceName"] == "dig-dev/dev"
+    # After the routes never traced (their URLs may hold tokens), before the account's Default (10,000).
+    never = [r["Priority"] for name, r in rules.items() if name != "dig-dev-api"]
+    assert max(never) < rule["Priority"] < 10_000

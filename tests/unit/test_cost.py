@@ -9,14 +9,16 @@ from typing import Any
 
 import boto3
 import pytest
+import typer
 from moto import mock_aws
 
 from db.audit import delivery_to_item, message_to_item
 from db.records import DeliveryRecord, DeliveryStatus, MessageRecord, PublishState
+from dig_cli.cost import monthly_volume
 from dig_contracts import functions
 from dig_cost.meter import AwsMeter, Usage, current_function
-from dig_cost.report import IDLE_RECEIVES_PER_MONTH, monthly_costs, price
-from dig_cost.run import Measurement, Route
+from dig_cost.report import IDLE_RECEIVES_PER_MONTH, MonthlyLine, Retention, monthly_costs, price, traced_share
+from dig_cost.run import DEFAULT_MIX, Measurement, Route, mix_sequence
 from dig_cost.units import chunks_64k, item_size, read_units, value_size, write_units
 from tests.aws import AUDIT, CONFIG, create_tables
 
@@ -57,11 +59,11 @@ def metered() -> Iterator[tuple[AwsMeter, Any]]:
             yield meter, client
 
 
-def message_item(message_id: str = "m-1") -> dict[str, Any]:
+def message_item(message_id: str = "m-1", event_type: str = "MEMBER_TIER") -> dict[str, Any]:
     record = MessageRecord(
         messageId=message_id,
         eventId="e-1",
-        eventType="MEMBER_TIER",
+        eventType=event_type,
         memberId="M-1",
         occurredAt="2026-11-21T12:00:00Z",
         receivedAt="2026-11-21T12:00:01.000Z",
@@ -90,9 +92,20 @@ def test_a_new_message_record_is_billed_with_a_write_to_each_index_it_appears_in
     meter, client = metered
     client.put_item(TableName=AUDIT, Item=message_item())
     usage = meter.reset()
-    # The item (under 1 KB) and the byMember and byEventType indexes, which project it whole.
-    assert usage.write_units_by_purpose == ({"audit: message records": 3})
+    # The item (under 1 KB) and its row in byMember: byEventType holds only the types code reads by type.
+    assert usage.write_units_by_purpose == ({"audit: message records": 2})
     assert usage.calls == Counter({("dynamodb", "PutItem"): 1})
+    client.put_item(TableName=AUDIT, Item=message_item("m-2", "PAYOUT_REQUESTED"))
+    assert meter.reset().write_units_by_purpose == ({"audit: message records": 3})
+    # What it keeps: the item, and each index entry the row only (db.schema.MESSAGE_ROW), each with 100
+    # bytes of DynamoDB's overhead.
+    assert usage.stored_bytes == item_size(message_item()) + 100 + 100 + item_size(
+        {
+            k: v
+            for k, v in message_item().items()
+            if k in ("pk", "sk", "gsiMemberPk", "gsiMemberSk", "eventType", "memberId", "receivedAt")
+        }
+    )
 
 
 def test_a_refused_conditional_write_is_billed_without_index_writes(metered: tuple[AwsMeter, Any]) -> None:
@@ -110,9 +123,12 @@ def test_a_batch_write_bills_each_item_and_an_index_key_change_twice(metered: tu
     client.batch_write_item(RequestItems={AUDIT: items})
     assert meter.reset().write_units_by_purpose == ({"audit: delivery records": 25 * 2})
 
-    client.put_item(TableName=AUDIT, Item=delivery_item("m-0", DeliveryStatus.DELIVERED))
-    # The item, and in byConnectorStatus the PENDING entry deleted and the DELIVERED one written.
+    client.put_item(TableName=AUDIT, Item=delivery_item("m-0", DeliveryStatus.FAILED))
+    # The item, and in byConnectorStatus the PENDING entry deleted and the FAILED one written.
     assert meter.reset().units["dynamodb.write_unit"] == 1 + 2
+    client.put_item(TableName=AUDIT, Item=delivery_item("m-1", DeliveryStatus.DELIVERED))
+    # The item, and its PENDING entry deleted: a delivered delivery is in no index.
+    assert meter.reset().units["dynamodb.write_unit"] == 1 + 1
 
 
 def test_an_update_is_billed_on_the_larger_of_before_and_after(metered: tuple[AwsMeter, Any]) -> None:
@@ -242,11 +258,18 @@ def test_a_measurement_is_priced_per_million_by_component() -> None:
     assert report.audit_share == pytest.approx((1.875 + 1.25) / report.total, abs=0.001)
 
 
-def test_fixed_monthly_costs_come_from_the_template() -> None:
+def test_fixed_monthly_costs_come_from_the_template_and_alarms_are_billed_per_metric() -> None:
+    math_alarm = {
+        "Metrics": [
+            {"Id": "rate", "Expression": "a/(a+b)"},
+            {"Id": "a", "MetricStat": {}},
+            {"Id": "b", "MetricStat": {}},
+        ]
+    }
     template = {
         "Resources": {
-            "A1": {"Type": "AWS::CloudWatch::Alarm"},
-            "A2": {"Type": "AWS::CloudWatch::Alarm"},
+            "A1": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"MetricName": "Errors"}},
+            "A2": {"Type": "AWS::CloudWatch::Alarm", "Properties": math_alarm},
             "S": {"Type": "AWS::SecretsManager::Secret"},
             "W": {"Type": "AWS::WAFv2::WebACL", "Properties": {"Rules": [{}, {}, {}]}},
             "E": {"Type": "AWS::Lambda::EventSourceMapping"},
@@ -258,12 +281,91 @@ def test_fixed_monthly_costs_come_from_the_template() -> None:
             "F2": {"Type": "AWS::Lambda::Function", "Properties": {"MemorySize": 512}},
         }
     }
-    lines = {line.detail: (line.per_event, line.usd_per_million) for line in monthly_costs(template)}
-    assert lines["AWS::CloudWatch::Alarm"] == (2, 0.2)
+    lines = {
+        line.detail: (line.count, line.usd_per_month)
+        for line in monthly_costs(template, secrets_outside=3, custom_metrics=40, custom_metrics_possible=60)
+    }
+    # A metric-math alarm over two metrics is billed for two.
+    assert lines["2 alarms over 3 metrics"] == (3, 0.3)
     assert lines["AWS::SecretsManager::Secret"] == (1, 0.4)
+    assert lines["secrets the connectors and webhooks read, made outside the stack"] == (3, 1.2)
+    # The metrics a run emitted are billed; what the code could emit besides is named, not priced.
+    assert lines["custom metrics the run emitted (name and service); the code can emit 60"] == (40, 12.0)
     assert lines["AWS::WAFv2::WebACL"] == (1, 5.0)
     assert lines["AWS::WAFv2::WebACL rule"] == (3, 3.0)
-    assert lines["idle event source mappings' long polls (modelled)"][0] == IDLE_RECEIVES_PER_MONTH
+    assert lines["1 event source mappings' long polls while idle (modelled)"][0] == IDLE_RECEIVES_PER_MONTH
     assert "AWS::DynamoDB::Table" not in lines  # on-demand: nothing when idle
     # 1 GB of snapshot cached all month (730 hours) at $0.0000015 a GB-second; F2 has no SnapStart.
     assert lines["SnapStart snapshots cached (1 GB of live versions; restores extra)"] == (2_628_000, 3.94)
+
+
+def test_storage_pitr_and_the_archive_are_priced_for_what_the_template_keeps() -> None:
+    usage = Usage()
+    usage.stored_bytes = 1000 * 2_000  # 2 KB an event
+    usage.archived_bytes = 1000 * 1_000
+    template = {
+        "Resources": {
+            "T": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {"PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True}},
+            },
+            "F": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {"Environment": {"Variables": {"AUDIT_RETENTION_DAYS": "60"}}},
+            },
+            "A": {"Type": "AWS::Events::Archive", "Properties": {"RetentionDays": 7}},
+            "L": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 14}},
+        }
+    }
+    report = price(measurement(usage=usage), template)
+    assert report.retention == Retention(audit_days=60, pitr=True, archive_days=7, log_days=14)
+    lines = {line.component: line for line in report.lines}
+    # 2 KB kept 60 days: 2e-6 GB x 1.97 months x $0.25, per million events.
+    assert lines["DynamoDB storage"].usd_per_million == pytest.approx(2e-6 * 60 / 30.42 * 0.25 * 1e6, abs=1e-3)
+    assert lines["DynamoDB PITR"].usd_per_million == pytest.approx(2e-6 * 60 / 30.42 * 0.20 * 1e6, abs=1e-3)
+    archived = [line for line in report.lines if line.component == "EventBridge archive"]
+    assert [line.usd_per_million for line in archived] == [0.1, round(0.023 * 7 / 30.42, 4)]
+    no_pitr = {**template["Resources"], "T": {"Type": "AWS::DynamoDB::Table", "Properties": {}}}
+    assert "DynamoDB PITR" not in {
+        line.component for line in price(measurement(usage=usage), {"Resources": no_pitr}).lines
+    }
+
+
+def test_xray_traces_nearly_every_invocation_at_a_low_rate_and_five_percent_at_volume() -> None:
+    assert traced_share(0.4) == 1.0
+    assert traced_share(1.0) == 1.0
+    assert traced_share(21.0) == pytest.approx((1 + 0.05 * 20) / 21)
+    assert traced_share(10_000) == pytest.approx(0.05, abs=0.001)
+    paced = price(measurement(per_second=0.5))  # 5 connector invocations in 10 s: each traced
+    fast = price(measurement())
+    xray = {r.per_second: next(line for line in r.lines if line.component == "X-Ray") for r in (paced, fast)}
+    # The API's 4 by the stack's sampling rule (5%, no reservoir) at any rate; the connector's by Lambda's.
+    assert xray[0.5].per_event == pytest.approx((4 * 0.05 + 5) / 1000)
+    assert xray[None].per_event == pytest.approx((4 * 0.05 + 5 * 0.05) / 1000)
+
+
+def test_a_month_adds_the_fixed_cost_and_spreads_it_over_the_months_events() -> None:
+    report = price(measurement(), monthly_events=1_000_000)
+    report.monthly = [MonthlyLine("CloudWatch", "dashboard", 1, 3.0)]
+    assert report.month_total == round(report.total + 3.0, 2)
+    assert report.all_in_per_million == round(report.total + 3.0, 2)
+    document = report.to_json()
+    assert document["monthly"] == [{"component": "CloudWatch", "detail": "dashboard", "count": 1, "usd_per_month": 3.0}]
+    assert document["fixedUsdPerMonth"] == 3.0
+    assert all(line["service"] and line["what"] for line in document["free_tiers"])
+
+
+def test_volumes_and_the_default_mix_read_as_the_readme_says() -> None:
+    assert [monthly_volume(v) for v in ("1M", "10m", "100M", "250k", "5000")] == [
+        1_000_000,
+        10_000_000,
+        100_000_000,
+        250_000,
+        5000,
+    ]
+    with pytest.raises(typer.BadParameter):
+        monthly_volume("lots")
+    cycle = mix_sequence(DEFAULT_MIX)
+    assert len(cycle) == 20
+    assert cycle.count("MEMBER_PROFILE_UPDATE") == 12
+    assert cycle[:5] == ["MEMBER_REGISTRATION", "MEMBER_PROFILE_UPDATE", "OPT_IN_EMAIL", "REDEMPTION", "MEMBER_TIER"]

@@ -8,7 +8,7 @@ import pytest
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from dig_local.stack import _discarding_metrics
+from dig_local.stack import EMITTED_METRICS, _discarding_metrics
 
 
 def test_metrics_are_discarded_so_nothing_reaches_the_terminal_however_many_invocations(
@@ -22,12 +22,14 @@ def test_metrics_are_discarded_so_nothing_reaches_the_terminal_however_many_invo
         metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=1)
         return {"ok": event["n"]}
 
-    invoke = _discarding_metrics(handler)
+    invoke = _discarding_metrics(handler, "local_test.handler")
     answers = [invoke({"n": n}, None) for n in range(150)]
 
     assert answers[-1] == {"ok": 149}
     assert capsys.readouterr().out == ""
     assert Metrics(namespace="DIG").metric_set == {}
+    # What `dig cost` prices as custom metrics: the names a handler emitted, kept.
+    assert ("local_test.handler", "EventsAccepted") in EMITTED_METRICS
 
 
 def test_the_local_stacks_sqs_speedups_keep_visibility_and_retention_as_they_were(
@@ -215,3 +217,106 @@ def test_the_local_drivers_threads_shadow_nothing_of_threading_thread(thread_cla
     cls = getattr(importlib.import_module(module), name)
     overridden = {n for n in vars(cls) if n in dir(threading.Thread)} - {"__init__", "run", "__doc__", "__module__"}
     assert overridden == set()
+
+
+def test_the_local_stack_routes_each_event_type_to_its_lanes_queue_as_the_deployed_rules_do() -> None:
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from connectors.optimove.manifest import MANIFEST
+    from dig_local import resources
+
+    with mock_aws():
+        session = boto3.session.Session(region_name=resources.LOCAL_REGION)
+        made = resources.create(session, [MANIFEST], stage="lanes")
+        optimove = made.connectors["optimove"]
+        assert optimove.immediate_queue_url is not None
+        events, sqs = session.client("events"), session.client("sqs")
+        for event_type in ("MEMBER_REGISTRATION", "MEMBER_PROFILE_UPDATE", "REDEMPTION", "OPT_IN_EMAIL"):
+            events.put_events(
+                Entries=[{"EventBusName": made.bus_name, "Source": "dig.api", "DetailType": event_type, "Detail": "{}"}]
+            )
+
+        def types(url: str) -> list[str]:
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            return sorted(json.loads(m["Body"])["detail-type"] for m in answer.get("Messages", []))
+
+        assert types(optimove.immediate_queue_url) == ["MEMBER_REGISTRATION", "REDEMPTION"]
+        assert types(optimove.queue_url) == ["MEMBER_PROFILE_UPDATE", "OPT_IN_EMAIL"]
+        # Both lanes give up into the connector's one dead-letter queue.
+        policies = [
+            json.loads(
+                sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+            )
+            for u in (optimove.queue_url, optimove.immediate_queue_url)
+        ]
+        assert policies[0] == policies[1]
+        assert made.describe()["connectors"]["optimove"]["immediateQueueUrl"] == optimove.immediate_queue_url
+
+
+class ScriptedSqs:
+    """receive_message answers from a script (then nothing); every request kept."""
+
+    def __init__(self, answers: list[int]) -> None:
+        self.answers = list(answers)
+        self.requests: list[dict[str, object]] = []
+        self.sent = 0
+
+    def receive_message(self, **request: object) -> dict[str, object]:
+        self.requests.append(request)
+        count = min(self.answers.pop(0) if self.answers else 0, int(request["MaxNumberOfMessages"]))  # type: ignore[call-overload]
+        messages = [{"MessageId": f"m{self.sent + i}", "ReceiptHandle": "r", "Body": "{}"} for i in range(count)]
+        self.sent += count
+        return {"Messages": messages} if messages else {}
+
+
+def poller_for(sqs: ScriptedSqs, lane_name: str, window: float | None = None) -> object:
+    from connectors.optimove.manifest import MANIFEST
+    from dig_local.poller import QueuePoller
+
+    lane = next(lane for lane in MANIFEST.lanes if lane.name == lane_name)
+    return QueuePoller(
+        sqs=sqs,
+        queue_url="q",
+        queue_arn="arn",
+        handler=lambda event, context: {},
+        manifest=MANIFEST,
+        lane=lane,
+        region="us-east-1",
+        batching_window_seconds=window,
+    )
+
+
+def test_the_immediate_lanes_poller_long_polls_and_takes_what_is_there_without_a_window() -> None:
+    sqs = ScriptedSqs([0, 3])
+    poller = poller_for(sqs, "immediate")
+    assert poller._receive_batch() == []  # type: ignore[attr-defined]
+    batch = poller._receive_batch()  # type: ignore[attr-defined]
+    assert [m["MessageId"] for m in batch] == ["m0", "m1", "m2"]
+    # An idle queue is asked once a second, and an arrival answers the long poll at once.
+    assert sqs.requests[0]["WaitTimeSeconds"] == 1
+    assert {r["MaxNumberOfMessages"] for r in sqs.requests} == {10}
+    # No window: the batch goes with what the receive brought, without another look.
+    assert len(sqs.requests) == 2
+    assert sqs.requests[1]["WaitTimeSeconds"] == 1
+
+
+@pytest.mark.parametrize("window", [30, 0.5])
+def test_the_coalescing_lanes_poller_takes_a_backlog_at_once_until_the_batch_is_full(window: float) -> None:
+    sqs = ScriptedSqs([10] * 200)
+    poller = poller_for(sqs, "coalescing", window=window)
+    batch = poller._receive_batch()  # type: ignore[attr-defined]
+    assert len(batch) == 1000 == len({m["MessageId"] for m in batch})
+    # While messages are there, no receive waits: a window under a second must not cut a backlog short.
+    assert len(sqs.requests) == 100
+    assert [r["WaitTimeSeconds"] for r in sqs.requests[1:]] == [0] * 99
+
+
+def test_the_coalescing_lanes_poller_waits_for_more_within_the_window_then_invokes() -> None:
+    sqs = ScriptedSqs([3, 0, 4])  # 3 now, nothing at once, 4 during the wait, then nothing
+    poller = poller_for(sqs, "coalescing", window=2)
+    batch = poller._receive_batch()  # type: ignore[attr-defined]
+    assert len(batch) == 7
+    assert [r["WaitTimeSeconds"] for r in sqs.requests[:3]] == [1, 0, 1]

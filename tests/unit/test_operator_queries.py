@@ -98,15 +98,32 @@ def test_by_member_and_time(store: DynamoAuditStore) -> None:
     assert [(r.message_id, r.delivery.status if r.delivery else None) for r in rows] == [(mine, DeliveryStatus.FAILED)]
 
 
-def test_by_event_type_and_time(store: DynamoAuditStore) -> None:
-    tier = record(store, "e-tier", event_type="MEMBER_TIER")
+def test_by_event_type_and_time_from_the_index_for_the_types_it_holds(store: DynamoAuditStore) -> None:
+    payout = record(store, "e-pay", event_type="PAYOUT_REQUESTED")
     record(store, "e-red", event_type="REDEMPTION")
-    rows = list(
-        AuditQueries(store).messages_by_event_type(
-            "MEMBER_TIER", Window(NOW - timedelta(days=1), NOW + timedelta(seconds=1))
-        )
-    )
-    assert [r.message_id for r in rows] == [tier]
+    window = Window(NOW - timedelta(days=1), NOW + timedelta(seconds=1))
+    rows = list(AuditQueries(store).messages_by_event_type("PAYOUT_REQUESTED", window))
+    assert [r.message_id for r in rows] == [payout]
+    with pytest.raises(ValueError, match="REDEMPTION is not in the byEventType index"):
+        list(AuditQueries(store).messages_by_event_type("REDEMPTION", window))
+
+
+def test_a_type_the_index_does_not_hold_is_found_by_a_scan_that_says_how_far_it_read(store: DynamoAuditStore) -> None:
+    tiers = [record(store, f"e-tier-{i}", event_type="MEMBER_TIER", when=NOW - timedelta(minutes=i)) for i in range(3)]
+    record(store, "e-red", event_type="REDEMPTION")
+    record(store, "e-old", event_type="MEMBER_TIER", when=NOW - timedelta(days=3))
+    queries = AuditQueries(store)
+    window = Window(NOW - timedelta(days=1), NOW + timedelta(seconds=1))
+    found = queries.scan_messages_by_event_type("MEMBER_TIER", window, scan_limit=10_000)
+    assert found.complete
+    assert [r.message_id for r in found.rows] == tiers  # newest first, the old one outside the window
+    # Each message has its item and a delivery: a limit of 2 items reads part of the table, and says so.
+    partial = queries.scan_messages_by_event_type("MEMBER_TIER", window, scan_limit=2)
+    assert (partial.items, partial.complete) == (2, False)
+    # A message of an unindexed type has no byEventType entry at all (issue #28: its write and its bytes).
+    item = store.table.call("get_item", Key={"pk": {"S": f"MSG#{tiers[0]}"}, "sk": {"S": "MESSAGE"}})["Item"]
+    assert "gsiTypePk" not in item
+    assert "gsiMemberPk" in item
 
 
 def test_by_message_id_and_by_event_id(store: DynamoAuditStore) -> None:

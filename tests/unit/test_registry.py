@@ -119,3 +119,24 @@ def test_a_deployment_runs_the_connectors_dig_connectors_names(monkeypatch: pyte
     monkeypatch.setenv("DIG_CONNECTORS", "optimove,zendesk")
     with pytest.raises(ConnectorRegistryError, match="DIG_CONNECTORS names zendesk, not installed"):
         installed_connectors()
+
+
+def test_the_immediate_lane_takes_only_the_connectors_own_types_and_batches_lambda_allows_without_a_window() -> None:
+    with pytest.raises(ValidationError, match=r"immediate_event_types \['REDEMPTION'\] are not among"):
+        ConnectorManifest.model_validate({**manifest("braze").model_dump(), "immediate_event_types": ("REDEMPTION",)})
+    with pytest.raises(ValidationError, match="less than or equal to 10"):
+        ConnectorManifest.model_validate({**manifest("braze").model_dump(), "immediate_batch_size": 11})
+
+
+def test_lanes_split_the_event_types_and_the_coalescing_lane_keeps_everything_else() -> None:
+    coalescing, immediate = OPTIMOVE.lanes
+    assert set(coalescing.event_types) | set(immediate.event_types) == set(OPTIMOVE.event_types)
+    assert not set(coalescing.event_types) & set(immediate.event_types)
+    assert (immediate.batch_size, immediate.max_batching_window_seconds) == (10, 0)
+    assert (coalescing.batch_size, coalescing.max_batching_window_seconds) == (1000, 20)
+    assert OPTIMOVE.event_pattern() == {"source": ["dig.api"], "detail-type": ["OPT_IN_EMAIL", "MEMBER_PROFILE_UPDATE"]}
+    only_immediate = ConnectorManifest.model_validate(
+        {**manifest("braze").model_dump(), "immediate_event_types": manifest("braze").event_types}
+    )
+    assert only_immediate.event_pattern() is None  # no rule to the coalescing queue; it still takes the rest
+    assert [lane.name for lane in only_immediate.lanes] == ["coalescing", "immediate"]

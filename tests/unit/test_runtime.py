@@ -373,3 +373,16 @@ def test_a_capability_the_manifest_does_not_declare_is_an_error_too() -> None:
         check_capabilities(manifest_of(), PollingConnector([]))
     check_capabilities(manifest_of(polled_results=True), PollingConnector([]))  # declared: fine
     assert manifest_of(polled_results=True).checks_results
+
+
+def test_the_days_delivered_and_skipped_are_counted_once_an_invocation_for_dig_status() -> None:
+    from db.counters import InMemoryCounters
+
+    audit, counters = FakeAuditStore(), InMemoryCounters()
+    connector = ScriptedConnector({"e-2": Result.SKIPPED, "e-3": Result.RETRY, "e-4": Result.FAILED})
+    runtime = ConnectorRuntime(connector, audit, max_receive_count=5, counters=counters)
+    run(runtime, sqs_record("e-1"), sqs_record("e-2"), sqs_record("e-3"), sqs_record("e-4"), sqs_record("e-5"))
+    # Pending and failed deliveries are in the status index; delivered and skipped ones only counted.
+    assert list(counters.days.values()) == [{"delivered": 2, "skipped": 1}]
+    run(runtime, sqs_record("e-1", receive_count=2))  # already delivered: acknowledged, not counted again
+    assert list(counters.days.values()) == [{"delivered": 2, "skipped": 1}]

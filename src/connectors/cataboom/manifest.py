@@ -33,6 +33,8 @@ MANIFEST = ConnectorManifest(
     packages=("connectors.cataboom",),
     batch_size=20,
     max_batching_window_seconds=1,
+    # The game link mails the member at once: nothing here coalesces.
+    immediate_event_types=(EventType.GAME_PLAY_AWARDED,),
     max_concurrency=2,
     timeout_seconds=60,
     memory_mb=512,

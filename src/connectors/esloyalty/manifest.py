@@ -18,6 +18,8 @@ MANIFEST = ConnectorManifest(
     # One webhook per event, and a member waits for none of them to coalesce: small batches, short window.
     batch_size=10,
     max_batching_window_seconds=1,
+    # Points for a prize, a consent, a payout's status: ES Loyalty takes each as it comes.
+    immediate_event_types=tuple(InboundEventType),
     max_concurrency=2,
     # ES Loyalty down for a while: each receive retries within the invocation (the transport's backoff),
     # then after the queue's visibility timeout (6 minutes); 8 receives, then FAILED and replayable.

@@ -33,6 +33,9 @@ MANIFEST = ConnectorManifest(
     # Leads and activities go 300 to a call: one batch is a few calls.
     batch_size=300,
     max_batching_window_seconds=5,
+    # A registration's welcome campaign and a redemption's campaign go without the window; badges are
+    # custom activities, 300 to a call: they coalesce.
+    immediate_event_types=(EventType.MEMBER_REGISTRATION, EventType.REDEMPTION),
     # Marketo allows 10 concurrent calls per instance, shared by every integration: two invocations,
     # each making one call at a time, stay far below it.
     max_concurrency=2,

@@ -25,6 +25,7 @@ from datetime import UTC
 from connectors.optimove import client as api
 from connectors.optimove.client import Credentials
 from connectors.optimove.config import OptimoveConfig, RealtimeFormat
+from connectors.optimove.manifest import MANIFEST
 from connectors.optimove.mapping import ChannelPreference, Plan, RealtimeCall, plan
 from dig_connector_kit.contacts import member_contacts
 from dig_connector_kit.http import CallResult, Transport
@@ -45,6 +46,10 @@ from dig_contracts.files import FileReadyDetail
 
 logger = logging.getLogger(__name__)
 NAME = "optimove"
+# A mail whose member has no email yet waits once (a hold, not a receive) for the coalescing lane's
+# window and a margin: an opt-in in the same batch carries it (dig_contracts.manifest.Lane).
+EMAIL_AWAITED = "awaited:email"
+EMAIL_WAIT_SECONDS = MANIFEST.max_batching_window_seconds + 5
 INVALID_CUSTOMER = "INVALID_CUSTOMER"  # the customer does not exist (yet): a verdict that changes with time
 
 
@@ -436,6 +441,16 @@ class OptimoveConnector:
             # A forced replay sends a mail again: its UniqueMessageID lets Optimove refuse the repeat.
             if mail.key in done and not item.forced:
                 item.outcome.notes.append(f"{mail.key} already sent on an earlier attempt")
+                continue
+            if not mail.email and EMAIL_AWAITED not in done and not item.forced:
+                # The email may be on its way in the coalescing lane (an opt-in of the same batch, which
+                # waits for the batching window): wait for it once, then fail as below.
+                item.retry_errors.append(
+                    f"SendTransactionalMail: no email is known yet for member {mail.member_id or item.plan.member_id}; "
+                    f"waiting {EMAIL_WAIT_SECONDS} s once for an event that carries one"
+                )
+                item.outcome.completed.add(EMAIL_AWAITED)
+                item.outcome.hold_seconds = EMAIL_WAIT_SECONDS
                 continue
             if not mail.email:
                 item.final_errors.append(

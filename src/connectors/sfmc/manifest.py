@@ -48,6 +48,16 @@ MANIFEST = ConnectorManifest(
     # Salesforce recommends 500 recipients or fewer a call when they carry attributes.
     batch_size=500,
     max_batching_window_seconds=5,
+    # Triggered sends and journey entries go without the window; profile updates and SMS consent are
+    # data-extension rows (and the contact store): they coalesce, 500 to a call.
+    immediate_event_types=(
+        EventType.MEMBER_REGISTRATION,
+        EventType.REDEMPTION,
+        EventType.MEMBER_TIER,
+        EventType.PARTNER_CARD_LINK,
+        EventType.BADGE_AWARD,
+        EventType.VOUCHER_ISSUED,
+    ),
     max_concurrency=2,
     max_receive_count=5,
     timeout_seconds=120,

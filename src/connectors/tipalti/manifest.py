@@ -47,6 +47,8 @@ MANIFEST = ConnectorManifest(
     packages=("connectors.tipalti",),
     # Payouts are few and each is money: small batches, and one invocation at a time.
     batch_size=50,
+    # No immediate lane: a payout is a Tipalti payment batch (one call for many), and no member waits
+    # seconds for money that arrives in days; the 2 s window keeps batches few.
     max_batching_window_seconds=2,
     max_concurrency=2,
     # A payout survives a long Tipalti outage: each receive looks its payment up before paying.

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.optimove.delivery import EMAIL_AWAITED, EMAIL_WAIT_SECONDS
 from connectors.optimove.tests.harness import harness, inbound, sample_config_document
 from dig_connector_kit import formatting
 from dig_connector_kit.model import Result
@@ -299,15 +300,34 @@ def test_a_tier_mail_goes_to_the_email_the_registration_brought() -> None:
     assert tags["EFFECTIVE_ON"] == expected_day  # the stored locale, since the tier event has none
 
 
-def test_a_mail_for_a_member_without_a_known_email_fails_with_the_reason() -> None:
+def test_a_mail_for_a_member_without_a_known_email_waits_once_then_fails_with_the_reason() -> None:
     h = harness()
-    [outcome] = h.deliver(inbound(example_event("MEMBER_TIER", eventId="tier-2", memberId="M-8"))).values()
+    tier = example_event("MEMBER_TIER", eventId="tier-2", memberId="M-8")
+    [waited] = h.deliver(inbound(tier)).values()
+    # The email may be in the coalescing lane (an opt-in of the same batch): held, not a receive spent.
+    assert waited.result is Result.RETRY
+    assert waited.hold_seconds == EMAIL_WAIT_SECONDS == 25
+    assert waited.completed == {EMAIL_AWAITED}
+    [outcome] = h.deliver(inbound(tier, completed=frozenset(waited.completed))).values()
     assert outcome.result is Result.FAILED
     assert outcome.error == (
         "SendTransactionalMail: no email is known for member M-8 (the event carries none, and no earlier event or "
         "memberAccounts extract did); replay it once ES Loyalty has sent one"
     )
     assert h.calls("SendTransactionalMail") == []
+
+
+def test_a_held_mail_finds_the_email_the_coalescing_lane_learned_meanwhile() -> None:
+    h = harness()
+    tier = example_event("MEMBER_TIER", eventId="tier-3", memberId="M-9")
+    [waited] = h.deliver(inbound(tier)).values()
+    assert waited.result is Result.RETRY
+    opt_in = example_event("OPT_IN_EMAIL", eventId="optin-9", memberId="M-9")
+    h.deliver(inbound(opt_in))  # the coalescing lane's batch
+    [outcome] = h.deliver(inbound(tier, completed=frozenset(waited.completed))).values()
+    assert outcome.result is Result.DELIVERED, outcome.error
+    [mail] = h.calls("SendTransactionalMail")
+    assert mail["body"]["Recipients"][0]["Email"] == opt_in["data"]["email"]
 
 
 # --- lost answers ---------------------------------------------------------------------------------

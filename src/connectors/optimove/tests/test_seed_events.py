@@ -51,7 +51,10 @@ def test_a_household_mail_goes_on_the_changes_configured_only() -> None:
 def test_a_transfer_mails_each_member_once_and_a_recipient_without_an_email_is_named() -> None:
     h = harness()
     h.contacts.contacts["M-100001"] = MemberContact(email="ada@example.com", seen_at="2026-01-01")
-    message = inbound(example_event("POINTS_TRANSFERRED"))
+    [waited] = h.deliver(inbound(example_event("POINTS_TRANSFERRED"))).values()
+    assert waited.result is Result.RETRY  # held once, for an email on its way
+    assert waited.hold_seconds
+    message = inbound(example_event("POINTS_TRANSFERRED"), completed=frozenset(waited.completed))
     [outcome] = h.deliver(message).values()
     assert outcome.result is Result.FAILED
     assert outcome.error is not None
@@ -59,7 +62,7 @@ def test_a_transfer_mails_each_member_once_and_a_recipient_without_an_email_is_n
     assert [m["body"]["TemplateID"] for m in h.calls("SendTransactionalMail")] == [507]
     # ES Loyalty sends the recipient's email later; a replay mails the recipient, never the sender again.
     h.contacts.contacts["M-100002"] = MemberContact(email="grace@example.com", locale="fr-CA", seen_at="2026-12-03")
-    replay = inbound(example_event("POINTS_TRANSFERRED"), completed=frozenset(outcome.completed))
+    replay = inbound(example_event("POINTS_TRANSFERRED"), completed=frozenset(waited.completed | outcome.completed))
     [again] = h.deliver(replay).values()
     assert again.result is Result.DELIVERED
     mails = h.calls("SendTransactionalMail")
