@@ -111,22 +111,12 @@ class Api(Construct):
         )
         # What API Gateway traces otherwise (dig_contracts.functions): a rule of the stack's own, after the
         # routes never traced (below) and before the account's Default.
-        xray.CfnSamplingRule(
-            self,
+        self._sampling_rule(
             "TraceSampling",
-            sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(
-                rule_name=f"dig-{self._stage_name}-api",
-                priority=100,
-                reservoir_size=functions.API_TRACE_RESERVOIR_PER_SECOND,
-                fixed_rate=functions.API_TRACE_FIXED_RATE,
-                service_name=f"dig-{self._stage_name}/{self._stage_name}",
-                service_type="*",
-                host="*",
-                http_method="*",
-                url_path="*",
-                resource_arn="*",
-                version=1,
-            ),
+            "api",
+            100,
+            rate=functions.API_TRACE_FIXED_RATE,
+            reservoir=functions.API_TRACE_RESERVOIR_PER_SECOND,
         )
         for error in gateway_errors.ALL:
             self.rest_api.add_gateway_response(
@@ -276,7 +266,7 @@ class Api(Construct):
         )
         # X-Ray records a traced request's whole URL, the signature included: the callback route is
         # never sampled (API Gateway follows the account's sampling rules; priority 1 comes first).
-        self._never_traced("CallbacksNotTraced", "callbacks", 1, "*/v1/callbacks/*")
+        self._sampling_rule("CallbacksNotTraced", "callbacks", 1, method="POST", url_path="*/v1/callbacks/*")
         cdk.Validations.of(self.callback_key).acknowledge(
             cdk.Acknowledgment(
                 id="AwsSolutions::AwsSolutions-SMG4",
@@ -364,23 +354,33 @@ class Api(Construct):
             ),
         )
         # A provider that cannot set headers puts its token in the URL: never traced (X-Ray keeps URLs).
-        self._never_traced("WebhooksNotTraced", "webhooks", 2, "*/v1/inbound/*")
+        self._sampling_rule("WebhooksNotTraced", "webhooks", 2, method="POST", url_path="*/v1/inbound/*")
 
-    def _never_traced(self, construct_id: str, name: str, priority: int, url_path: str) -> None:
-        """An X-Ray sampling rule that samples none of a route's POSTs (API Gateway follows the account's
-        sampling rules, the lowest priority number first)."""
+    def _sampling_rule(
+        self,
+        construct_id: str,
+        name: str,
+        priority: int,
+        *,
+        rate: float = 0,
+        reservoir: int = 0,
+        method: str = "*",
+        url_path: str = "*",
+    ) -> None:
+        """An X-Ray sampling rule for this API's stage (API Gateway follows the account's sampling rules,
+        the lowest priority number first); by default one that samples nothing of what it matches."""
         xray.CfnSamplingRule(
             self,
             construct_id,
             sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(
                 rule_name=f"dig-{self._stage_name}-{name}",
                 priority=priority,
-                fixed_rate=0,
-                reservoir_size=0,
+                fixed_rate=rate,
+                reservoir_size=reservoir,
                 service_name=f"dig-{self._stage_name}/{self._stage_name}",
                 service_type="*",
                 host="*",
-                http_method="POST",
+                http_method=method,
                 url_path=url_path,
                 resource_arn="*",
                 version=1,

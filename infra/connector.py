@@ -69,15 +69,7 @@ class ConnectorModule(Construct):
         super().__init__(scope, construct_id)
         self.manifest = manifest
         self.dead_letter_queue = _queue(self, "DeadLetterQueue", retention_period=Duration.days(14))
-        self.queue = _queue(
-            self,
-            "Queue",
-            visibility_timeout=Duration.seconds(manifest.queue_visibility_timeout_seconds),
-            retention_period=Duration.days(4),
-            dead_letter_queue=sqs.DeadLetterQueue(
-                max_receive_count=manifest.max_receive_count, queue=self.dead_letter_queue
-            ),
-        )
+        self.queue = self._work_queue("Queue", manifest.queue_visibility_timeout_seconds)
         self.target_dead_letter_queue = _queue(self, "RuleTargetDeadLetterQueue", retention_period=Duration.days(14))
         cdk.Validations.of(self.target_dead_letter_queue).acknowledge(
             cdk.Acknowledgment(
@@ -101,15 +93,7 @@ class ConnectorModule(Construct):
         self.immediate_rule: events.Rule | None = None
         immediate = manifest.immediate_pattern()
         if immediate is not None:
-            self.immediate_queue = _queue(
-                self,
-                "ImmediateQueue",
-                visibility_timeout=Duration.seconds(6 * manifest.timeout_seconds),
-                retention_period=Duration.days(4),
-                dead_letter_queue=sqs.DeadLetterQueue(
-                    max_receive_count=manifest.max_receive_count, queue=self.dead_letter_queue
-                ),
-            )
+            self.immediate_queue = self._work_queue("ImmediateQueue", 6 * manifest.timeout_seconds)
             self.immediate_rule = self._extra_rule(
                 "ImmediateRule",
                 f"Routes {', '.join(immediate['detail-type'])} to the {manifest.name} connector's immediate lane",
@@ -266,6 +250,18 @@ class ConnectorModule(Construct):
         observability.watch_connector(manifest.name, callbacks=callbacks is not None)
         if manifest.checks_results:
             self._schedule_results_check(manifest)
+
+    def _work_queue(self, construct_id: str, visibility_timeout_seconds: int) -> sqs.Queue:
+        """A lane's queue: what it cannot deliver goes to the connector's one dead-letter queue."""
+        return _queue(
+            self,
+            construct_id,
+            visibility_timeout=Duration.seconds(visibility_timeout_seconds),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=self.manifest.max_receive_count, queue=self.dead_letter_queue
+            ),
+        )
 
     def lane_queue(self, lane: str) -> sqs.Queue:
         if lane == "immediate":

@@ -141,42 +141,23 @@ def create(
 
         dlq_url, dlq_arn = queue(f"{prefix}-dlq")
         target_dlq_url, target_dlq_arn = queue(f"{prefix}-rule-target-dlq")
-        queue_url, queue_arn = queue(
-            prefix,
-            {
-                "VisibilityTimeout": "60",
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(manifest.max_receive_count)}
-                ),
-            },
-        )
+        # Each lane's queue gives up into the connector's one dead-letter queue.
+        work_queue = {
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(manifest.max_receive_count)}
+            ),
+        }
+        queue_url, queue_arn = queue(prefix, work_queue)
         immediate_url = immediate_arn = None
         if manifest.immediate_pattern() is not None:  # the immediate lane, sharing the dead-letter queue
-            immediate_url, immediate_arn = queue(
-                f"{prefix}-immediate",
-                {
-                    "VisibilityTimeout": "60",
-                    "RedrivePolicy": json.dumps(
-                        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(manifest.max_receive_count)}
-                    ),
-                },
-            )
-            events.put_rule(
-                Name=f"{prefix}-immediate",
-                EventBusName=bus_name,
-                EventPattern=json.dumps(manifest.immediate_pattern()),
-                State="ENABLED",
-            )
-            events.put_targets(
-                Rule=f"{prefix}-immediate",
-                EventBusName=bus_name,
-                Targets=[{"Id": "queue", "Arn": immediate_arn, "DeadLetterConfig": {"Arn": target_dlq_arn}}],
-            )
-        for suffix, extra in (
-            ("rule", manifest.event_pattern()),
-            ("callbacks", manifest.callback_pattern()),
-            ("files", manifest.file_pattern()),
-            ("webhooks", manifest.webhook_pattern()),
+            immediate_url, immediate_arn = queue(f"{prefix}-immediate", work_queue)
+        for suffix, extra, target_arn in (
+            ("rule", manifest.event_pattern(), queue_arn),
+            ("immediate", manifest.immediate_pattern(), immediate_arn),
+            ("callbacks", manifest.callback_pattern(), queue_arn),
+            ("files", manifest.file_pattern(), queue_arn),
+            ("webhooks", manifest.webhook_pattern(), queue_arn),
         ):
             if extra is None:
                 continue
@@ -186,7 +167,7 @@ def create(
             events.put_targets(
                 Rule=f"{prefix}-{suffix}",
                 EventBusName=bus_name,
-                Targets=[{"Id": "queue", "Arn": queue_arn, "DeadLetterConfig": {"Arn": target_dlq_arn}}],
+                Targets=[{"Id": "queue", "Arn": target_arn, "DeadLetterConfig": {"Arn": target_dlq_arn}}],
             )
         for secret in manifest.secrets:
             value = _local_secret(manifest.name, (secrets or {}).get(manifest.name))
