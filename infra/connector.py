@@ -41,6 +41,8 @@ from infra.settings import Settings
 SYNC_TIMEOUT_SECONDS = 25
 RESULTS_CHECK_MINUTES = 5
 
+TRACING = {"Active": lambda_.Tracing.ACTIVE, "PassThrough": lambda_.Tracing.PASS_THROUGH}
+
 
 def _queue(scope: Construct, construct_id: str, **options: object) -> sqs.Queue:
     return sqs.Queue(
@@ -132,6 +134,7 @@ class ConnectorModule(Construct):
             audit_failed_retention_days=settings.audit_failed_retention_days,
             contact_retention_days=settings.member_contact_retention_days,
             queue_url=self.queue.queue_url,
+            coalescing_window_seconds=manifest.max_batching_window_seconds,
         ).environment()
         for setting in manifest.settings:
             value = self.node.try_get_context(setting.context_key)
@@ -162,7 +165,15 @@ class ConnectorModule(Construct):
             "ConnectorLayer", manifest.requirements, manifest.leave_out, f"{manifest.name} connector"
         )
         self.function = self._function(
-            "Handler", manifest.handler, code, layer, environment, settings, manifest.timeout_seconds
+            "Handler",
+            manifest.handler,
+            code,
+            layer,
+            environment,
+            settings,
+            manifest.timeout_seconds,
+            # Fed by queues: Lambda's own sampling traces nearly every invocation at a low rate.
+            tracing=TRACING[settings.queue_tracing],
         )
         for lane in manifest.lanes:
             self.function.add_event_source(
@@ -296,6 +307,7 @@ class ConnectorModule(Construct):
         *,
         snap_start: bool = False,
         reserved_concurrency: int | None = None,
+        tracing: lambda_.Tracing = lambda_.Tracing.ACTIVE,
     ) -> DigFunction:
         return DigFunction(
             self,
@@ -312,6 +324,7 @@ class ConnectorModule(Construct):
             description=f"DIG connector: {self.manifest.description}"[:256],
             snap_start=snap_start,
             reserved_concurrency=reserved_concurrency,
+            tracing=tracing,
         )
 
     def _extra_rule(

@@ -35,6 +35,7 @@ class DigFunction(lambda_.Function):
         snap_start: bool = False,
         ephemeral_storage_mb: int = 512,
         reserved_concurrency: int | None = None,
+        tracing: lambda_.Tracing = lambda_.Tracing.ACTIVE,
     ) -> None:
         log_group = logs.LogGroup(
             scope,
@@ -62,7 +63,7 @@ class DigFunction(lambda_.Function):
             timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_mb,
             ephemeral_storage_size=cdk.Size.mebibytes(ephemeral_storage_mb),
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=tracing,
             reserved_concurrent_executions=reserved_concurrency,
             log_group=log_group,
             role=role,
@@ -89,7 +90,7 @@ class DigFunction(lambda_.Function):
         cdk.Validations.of(role).acknowledge(
             cdk.Acknowledgment(
                 id="AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                reason="Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords take no resource-level "
+                reason="Tracing: xray:PutTraceSegments and xray:PutTelemetryRecords take no resource-level "
                 "permissions, so AWS requires Resource '*' for them",
             )
         )

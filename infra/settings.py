@@ -7,6 +7,7 @@ from typing import Literal
 
 from constructs import Node
 
+from dig_contracts import functions
 from dig_contracts.callbacks import MAX_VALIDITY_SECONDS
 
 # key: (default, description) -- the README's configuration table is generated from this list
@@ -41,6 +42,12 @@ CONTEXT: dict[str, tuple[str, str]] = {
         "Point-in-time recovery of both tables (35 days of restores): true or false; false saves what `dig cost` "
         "prices as DynamoDB PITR",
     ),
+    "queueTracing": (
+        functions.QUEUE_TRACING_DEFAULT,
+        "X-Ray on the connectors' queue-fed functions: PassThrough (traced only where an upstream trace is sampled) "
+        "or Active (Lambda's own sampling: the first invocation each second and 5% of the rest, nearly all at a low "
+        "rate); the API is traced by its 5% sampling rule either way",
+    ),
     "snapStart": (
         "true",
         "SnapStart on the request path (the API, the authorizer, connectors' synchronous entry points): true or false",
@@ -71,6 +78,7 @@ class Settings:
     clients: tuple[str, ...] = ("es-loyalty",)
     sync_concurrency: int = 10
     point_in_time_recovery: bool = True
+    queue_tracing: Literal["Active", "PassThrough"] = "PassThrough"
 
     @property
     def stack_name(self) -> str:
@@ -94,6 +102,9 @@ class Settings:
         pitr = get("pointInTimeRecovery").lower()
         if pitr not in ("true", "false"):
             raise ValueError(f"context pointInTimeRecovery must be true or false, not {pitr!r}")
+        queue_tracing = get("queueTracing")
+        if queue_tracing not in ("Active", "PassThrough"):
+            raise ValueError(f"context queueTracing must be Active or PassThrough, not {queue_tracing!r}")
         return cls(
             stage=stage,
             api_auth=auth,  # type: ignore[arg-type]
@@ -116,6 +127,7 @@ class Settings:
             clients=tuple(c.strip() for c in get("clients").split(",") if c.strip()),
             sync_concurrency=int(get("syncConcurrency")),
             point_in_time_recovery=pitr == "true",
+            queue_tracing=queue_tracing,  # type: ignore[arg-type]
         )
 
 

@@ -16,6 +16,7 @@ from dig_contracts.environment import (
     AUDIT_RETENTION_DAYS,
     AUDIT_TABLE_NAME,
     CALLBACK_KEY_SECRET_ARN,
+    COALESCING_WINDOW_SECONDS,
     CONFIG_TABLE_NAME,
     CONNECTOR_QUEUE_URL,
     CONTACT_RETENTION_DAYS,
@@ -30,6 +31,7 @@ __all__ = [
     "AUDIT_RETENTION_DAYS",
     "AUDIT_TABLE_NAME",
     "CALLBACK_KEY_SECRET_ARN",
+    "COALESCING_WINDOW_SECONDS",
     "CONFIG_TABLE_NAME",
     "CONNECTOR_QUEUE_URL",
     "CONTACT_RETENTION_DAYS",
@@ -58,6 +60,8 @@ class ConnectorSettings(BaseModel):
     audit_failed_retention_days: int = Field(default=90, ge=1, alias=AUDIT_FAILED_RETENTION_DAYS)
     contact_retention_days: int = Field(default=400, ge=1, alias=CONTACT_RETENTION_DAYS)
     queue_url: str | None = Field(default=None, alias=CONNECTOR_QUEUE_URL)
+    # What the coalescing lane waits to gather a batch (None: the manifest's, as deployed).
+    coalescing_window_seconds: float | None = Field(default=None, ge=0, alias=COALESCING_WINDOW_SECONDS)
     callback_url: str | None = Field(default=None, alias=DIG_CALLBACK_URL)
     callback_validity_seconds: int = Field(
         default=DEFAULT_VALIDITY_SECONDS, ge=60, le=MAX_VALIDITY_SECONDS, alias=DIG_CALLBACK_VALIDITY_SECONDS

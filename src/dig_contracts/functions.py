@@ -24,6 +24,10 @@ CORE_FUNCTIONS = (API, AUTHORIZER, FILE_VALIDATE, FILE_BATCH, FILE_FINISH)
 # X-Ray on the request path: API Gateway decides for each request by the stack's sampling rule (infra/
 # observability.py), and the API function follows its decision. No reservoir: X-Ray's default records
 # the first request each second, which at a program's rate of one event every few seconds is every one
-# (issue #28). Functions an SQS queue invokes sample by Lambda's own rule, which cannot be configured.
+# (issue #28). A function an SQS queue invokes samples by Lambda's own rule in Active mode (no setting
+# changes it) or follows the upstream's decision in PassThrough.
 API_TRACE_RESERVOIR_PER_SECOND = 0
 API_TRACE_FIXED_RATE = 0.05
+# So the connectors' queue-fed functions pass the upstream's decision through by default (context
+# queueTracing): "Active" would trace nearly every invocation of a program sending a few a second.
+QUEUE_TRACING_DEFAULT = "PassThrough"

@@ -193,6 +193,7 @@ def price(
         "sqs.request",
     )
     wall = max(measurement.wall_seconds, 1e-9)
+    tracing = tracing_modes(template)
     traces = 0.0
     for handler, count in sorted(measurement.invocations.items()):
         # The module (dig_api.handler, connectors.optimove.handler), or with the function when it is not
@@ -208,6 +209,10 @@ def price(
         # samples on its own by Lambda's rule: at the rate this run's invocations came (paced runs), or,
         # for a run as fast as the stack takes it, at volume (5%).
         if handler == functions.API.handler:
+            traces += count * functions.API_TRACE_FIXED_RATE
+            continue
+        if tracing.get(handler, functions.QUEUE_TRACING_DEFAULT) == "PassThrough":
+            # Traced only where the upstream's trace was sampled: at most the API's share (an upper bound).
             traces += count * functions.API_TRACE_FIXED_RATE
             continue
         rate = count / wall if measurement.per_second is not None else float("inf")
@@ -231,8 +236,8 @@ def price(
     sampled = "at the measured rate" if measurement.per_second is not None else f"{XRAY_SAMPLED:.0%} (at volume)"
     add(
         "X-Ray",
-        f"traces: the API {functions.API_TRACE_FIXED_RATE:.0%} (the stack's rule); queue-fed functions 1 a second "
-        f"each and 5% of the rest, {sampled}",
+        f"traces: the API {functions.API_TRACE_FIXED_RATE:.0%} (the stack's rule); queue-fed functions in PassThrough "
+        f"at most as often, in Active 1 a second each and 5% of the rest, {sampled}",
         traces,
         "xray.trace",
     )
@@ -265,6 +270,16 @@ def price(
             custom_metrics_possible=custom_metrics_possible,
         )
     return report
+
+
+def tracing_modes(template: dict[str, Any] | None) -> dict[str, str]:
+    """Each function's X-Ray mode by its handler, as the template deploys it (none: the defaults)."""
+    modes: dict[str, str] = {}
+    for resource in (template or {}).get("Resources", {}).values():
+        if resource["Type"] == "AWS::Lambda::Function" and "Handler" in resource["Properties"]:
+            properties = resource["Properties"]
+            modes[properties["Handler"]] = properties.get("TracingConfig", {}).get("Mode", "PassThrough")
+    return modes
 
 
 def retention_of(template: dict[str, Any] | None) -> Retention:

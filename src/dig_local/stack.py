@@ -23,6 +23,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from dig_connector_kit.settings import connector_variable
 from dig_contracts import environment as env
 from dig_contracts import functions
 from dig_contracts.manifest import ConnectorManifest, Lane, webhook_sources
@@ -266,8 +267,12 @@ class LocalStack:
                 webhook_sources(self.manifests, lambda secret: secret.default_name, lambda m: f"local:{m.sync_handler}")
             ),
         }
-        for connector in self.resources.connectors.values():
+        for name, connector in self.resources.connectors.items():
             environment.update(connector.environment)
+            window: float = connector.manifest.max_batching_window_seconds
+            if self.batching_window_seconds is not None:
+                window = min(window, self.batching_window_seconds)
+            environment[connector_variable(env.COALESCING_WINDOW_SECONDS, name)] = str(window)
         for name in self.simulators:
             environment.update(self.doubles[name].settings(f"{self.url}/_sim/{name}"))
         environment.update(self._user_settings)

@@ -223,7 +223,10 @@ def test_functions_run_arm64_on_the_newest_python_with_tracing(resources: Resour
         properties = function["Properties"]
         assert properties["Runtime"] == "python3.14"
         assert properties["Architectures"] == ["arm64"]
-        assert properties["TracingConfig"] == {"Mode": "Active"}
+        # Queue-fed connector functions pass through the upstream's decision (queueTracing): Lambda's own
+        # sampling would trace nearly every invocation at a low rate.
+        queue_fed = any(name.startswith(f"{c.name.title()}Handler") for c in CONNECTORS)
+        assert properties["TracingConfig"] == {"Mode": "PassThrough" if queue_fed else "Active"}, name
         # The shared dependencies; a job with requirements of its own (Optimove's feed: pyarrow) one more.
         expected = [ref(shared), ref("OptimoveFeedJobLayer")] if name.startswith("OptimoveFeedJob") else [ref(shared)]
         assert [
@@ -659,6 +662,7 @@ def test_the_connector_may_send_again_to_its_own_queue_and_query_only_the_status
     variables = function["Environment"]["Variables"]
     assert variables["CONNECTOR_QUEUE_URL"] == ref(queue)
     assert variables["CONTACT_RETENTION_DAYS"] == "400"
+    assert variables["COALESCING_WINDOW_SECONDS"] == "20.0"  # its event source mapping's window, for its holds
 
 
 def test_results_overdue_or_unreadable_raise_an_alarm_naming_the_runbook(resources: Resources) -> None:
@@ -863,6 +867,7 @@ def test_iam_authentication_no_snapstart_and_no_pitr_are_selectable_by_context(t
         optimoveApiBaseUrl="https://api4.optimove.net",
         snapStart="false",
         pointInTimeRecovery="false",
+        queueTracing="Active",
     )
     template = json.loads((outdir / "Dig-prod.template.json").read_text())
     methods = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::Method"]
@@ -883,11 +888,18 @@ def test_iam_authentication_no_snapstart_and_no_pitr_are_selectable_by_context(t
     # What `dig cost` prices as DynamoDB PITR, switched off (and cdk-nag's DDB3 acknowledged, above).
     tables = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"]
     assert [t["PointInTimeRecoverySpecification"] for t in tables] == [{"PointInTimeRecoveryEnabled": False}] * 2
+    assert {f["TracingConfig"]["Mode"] for f in functions} == {"Active"}
 
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("apiAuth", "basic"), ("stage", "dev stage"), ("snapStart", "maybe"), ("callbackValidityHours", "200")],
+    [
+        ("apiAuth", "basic"),
+        ("stage", "dev stage"),
+        ("snapStart", "maybe"),
+        ("callbackValidityHours", "200"),
+        ("queueTracing", "Sampled"),
+    ],
 )
 def test_bad_context_is_refused_with_a_clear_error(tmp_path: Path, key: str, value: str) -> None:
     with pytest.raises(ValueError, match=key):

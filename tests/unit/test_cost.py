@@ -331,17 +331,35 @@ def test_storage_pitr_and_the_archive_are_priced_for_what_the_template_keeps() -
     }
 
 
+def connector_function(mode: str) -> dict[str, Any]:
+    return {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {"Handler": "connectors.optimove.handler.lambda_handler", "TracingConfig": {"Mode": mode}},
+    }
+
+
 def test_xray_traces_nearly_every_invocation_at_a_low_rate_and_five_percent_at_volume() -> None:
     assert traced_share(0.4) == 1.0
     assert traced_share(1.0) == 1.0
     assert traced_share(21.0) == pytest.approx((1 + 0.05 * 20) / 21)
     assert traced_share(10_000) == pytest.approx(0.05, abs=0.001)
-    paced = price(measurement(per_second=0.5))  # 5 connector invocations in 10 s: each traced
-    fast = price(measurement())
+    active = {"Resources": {"H": connector_function("Active")}}
+    paced = price(measurement(per_second=0.5), active)  # 5 connector invocations in 10 s: each traced
+    fast = price(measurement(), active)
     xray = {r.per_second: next(line for line in r.lines if line.component == "X-Ray") for r in (paced, fast)}
     # The API's 4 by the stack's sampling rule (5%, no reservoir) at any rate; the connector's by Lambda's.
     assert xray[0.5].per_event == pytest.approx((4 * 0.05 + 5) / 1000)
     assert xray[None].per_event == pytest.approx((4 * 0.05 + 5 * 0.05) / 1000)
+
+
+@pytest.mark.parametrize("template", [None, {"Resources": {"H": connector_function("PassThrough")}}])
+def test_a_queue_fed_function_passing_tracing_through_is_traced_at_most_as_often_as_the_api(
+    template: dict[str, Any] | None,
+) -> None:
+    # The default (queueTracing): a paced run's connector invocations are no longer each traced.
+    [xray] = [line for line in price(measurement(per_second=0.5), template).lines if line.component == "X-Ray"]
+    assert xray.per_event == pytest.approx((4 * 0.05 + 5 * 0.05) / 1000)
+    assert "PassThrough at most as often" in xray.detail
 
 
 def test_a_month_adds_the_fixed_cost_and_spreads_it_over_the_months_events() -> None:

@@ -320,3 +320,18 @@ def test_the_coalescing_lanes_poller_waits_for_more_within_the_window_then_invok
     batch = poller._receive_batch()  # type: ignore[attr-defined]
     assert len(batch) == 7
     assert [r["WaitTimeSeconds"] for r in sqs.requests[:3]] == [1, 0, 1]
+
+
+def test_a_connector_reads_its_own_coalescing_window_before_the_shared_one() -> None:
+    from dig_connector_kit.settings import COALESCING_WINDOW_SECONDS, ConnectorSettings, connector_variable
+
+    environ = {
+        "AUDIT_TABLE_NAME": "audit",
+        "CONFIG_TABLE_NAME": "config",
+        COALESCING_WINDOW_SECONDS: "20",
+        connector_variable(COALESCING_WINDOW_SECONDS, "optimove"): "0.5",
+    }
+    assert ConnectorSettings.from_environment(environ, connector="optimove").coalescing_window_seconds == 0.5
+    assert ConnectorSettings.from_environment(environ, connector="marketo").coalescing_window_seconds == 20
+    del environ[COALESCING_WINDOW_SECONDS]
+    assert ConnectorSettings.from_environment(environ, connector="marketo").coalescing_window_seconds is None

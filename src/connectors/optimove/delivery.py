@@ -16,6 +16,7 @@ older than the last one delivered (the watermark) is never sent. Operations with
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -49,7 +50,15 @@ NAME = "optimove"
 # A mail whose member has no email yet waits once (a hold, not a receive) for the coalescing lane's
 # window and a margin: an opt-in in the same batch carries it (dig_contracts.manifest.Lane).
 EMAIL_AWAITED = "awaited:email"
-EMAIL_WAIT_SECONDS = MANIFEST.max_batching_window_seconds + 5
+EMAIL_WAIT_MARGIN_SECONDS = 5
+
+
+def email_wait_seconds(coalescing_window_seconds: float | None = None) -> int:
+    """The hold: the coalescing lane's window as deployed (the manifest's unless told), and the margin."""
+    window = MANIFEST.max_batching_window_seconds if coalescing_window_seconds is None else coalescing_window_seconds
+    return math.ceil(window) + EMAIL_WAIT_MARGIN_SECONDS
+
+
 INVALID_CUSTOMER = "INVALID_CUSTOMER"  # the customer does not exist (yet): a verdict that changes with time
 
 
@@ -118,8 +127,10 @@ class OptimoveConnector:
         callback_key: Callable[[], str | None] = lambda: None,
         contacts: ContactStore | None = None,
         record_extract: Callable[[FileReadyDetail], object] | None = None,
+        coalescing_window_seconds: float | None = None,
     ) -> None:
         self._record_extract = record_extract
+        self._email_wait_seconds = email_wait_seconds(coalescing_window_seconds)
         self._config = config
         self._transport = transport
         self._watermarks = watermarks
@@ -447,10 +458,10 @@ class OptimoveConnector:
                 # waits for the batching window): wait for it once, then fail as below.
                 item.retry_errors.append(
                     f"SendTransactionalMail: no email is known yet for member {mail.member_id or item.plan.member_id}; "
-                    f"waiting {EMAIL_WAIT_SECONDS} s once for an event that carries one"
+                    f"waiting {self._email_wait_seconds} s once for an event that carries one"
                 )
                 item.outcome.completed.add(EMAIL_AWAITED)
-                item.outcome.hold_seconds = EMAIL_WAIT_SECONDS
+                item.outcome.hold_seconds = self._email_wait_seconds
                 continue
             if not mail.email:
                 item.final_errors.append(

@@ -39,6 +39,7 @@ def build(kit: Kit) -> OptimoveConnector:
         callback_key=kit.callback_key,
         contacts=kit.contacts,
         record_extract=record_extract,
+        coalescing_window_seconds=kit.settings.coalescing_window_seconds,
     )
 
 

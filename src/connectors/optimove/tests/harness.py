@@ -81,6 +81,7 @@ def harness(
     callbacks: bool = False,
     known_fields: set[str] | None = None,
     customers: frozenset[str] = EXISTING_CUSTOMERS,
+    coalescing_window_seconds: float | None = None,
 ) -> Harness:
     """``callbacks``: UpdateCustomerAttributes carries a signed CallbackURL, and the results the
     simulator posts to it are kept in ``Harness.callbacks`` instead of being sent anywhere."""
@@ -120,6 +121,7 @@ def harness(
         call_log=call_log,
         callback_key=lambda: CALLBACK_KEY,
         contacts=contacts,
+        coalescing_window_seconds=coalescing_window_seconds,
     )
     return Harness(
         simulator,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.optimove.delivery import EMAIL_AWAITED, EMAIL_WAIT_SECONDS
+from connectors.optimove.delivery import EMAIL_AWAITED, email_wait_seconds
 from connectors.optimove.tests.harness import harness, inbound, sample_config_document
 from dig_connector_kit import formatting
 from dig_connector_kit.model import Result
@@ -300,13 +300,21 @@ def test_a_tier_mail_goes_to_the_email_the_registration_brought() -> None:
     assert tags["EFFECTIVE_ON"] == expected_day  # the stored locale, since the tier event has none
 
 
+def test_the_wait_for_an_email_follows_the_coalescing_window_the_lane_was_given() -> None:
+    # The local stack shortens windows (COALESCING_WINDOW_SECONDS_OPTIMOVE): the hold shortens with them.
+    h = harness(coalescing_window_seconds=0.5)
+    [waited] = h.deliver(inbound(example_event("MEMBER_TIER", eventId="tier-3", memberId="M-9"))).values()
+    assert (waited.result, waited.hold_seconds) == (Result.RETRY, 6)
+    assert [email_wait_seconds(), email_wait_seconds(0), email_wait_seconds(1.2)] == [25, 5, 7]
+
+
 def test_a_mail_for_a_member_without_a_known_email_waits_once_then_fails_with_the_reason() -> None:
     h = harness()
     tier = example_event("MEMBER_TIER", eventId="tier-2", memberId="M-8")
     [waited] = h.deliver(inbound(tier)).values()
     # The email may be in the coalescing lane (an opt-in of the same batch): held, not a receive spent.
     assert waited.result is Result.RETRY
-    assert waited.hold_seconds == EMAIL_WAIT_SECONDS == 25
+    assert waited.hold_seconds == 25  # the manifest's 20 s window and a 5 s margin
     assert waited.completed == {EMAIL_AWAITED}
     [outcome] = h.deliver(inbound(tier, completed=frozenset(waited.completed))).values()
     assert outcome.result is Result.FAILED
