@@ -61,7 +61,7 @@ class Api(Construct):
             timeout_seconds=28,  # inside API Gateway's 29 s
             memory_mb=functions.API.memory_mb,
             description="DIG API: validates ES Loyalty events, audits them and puts them on the bus",
-            snap_start=settings.snap_start,
+            snap_start=settings.api_snap_start,
             environment={
                 env.AUDIT_TABLE_NAME: audit_table.table_name,
                 env.EVENT_BUS_NAME: bus.event_bus_name,
@@ -158,7 +158,7 @@ class Api(Construct):
                 timeout_seconds=10,
                 memory_mb=functions.AUTHORIZER.memory_mb,
                 description="DIG API authorizer: verifies bearer JWTs",
-                snap_start=settings.snap_start,
+                snap_start=settings.api_snap_start,
                 environment={
                     env.SIGNING_KEY_SECRET_ARN: self.signing_secret.secret_arn,
                     env.JWT_ISSUER: self.issuer,
@@ -427,12 +427,18 @@ class Api(Construct):
                         )
                     ),
                 ),
-                # Providers post one callback per call; far more from one address is not a provider.
+                # Providers post one callback per call and one webhook per notification; far more from one
+                # address is not a provider. One rule for both routes: WAF bills each rule a month.
                 _rate_rule(
-                    "CallbacksPerSourceIp", 3, settings.api_throttle_rate * 60, _path_contains("/v1/callbacks/")
+                    "ProviderPostsPerSourceIp",
+                    3,
+                    settings.api_throttle_rate * 60,
+                    wafv2.CfnWebACL.StatementProperty(
+                        or_statement=wafv2.CfnWebACL.OrStatementProperty(
+                            statements=[_path_contains("/v1/callbacks/"), _path_contains("/v1/inbound/")]
+                        )
+                    ),
                 ),
-                # Providers' webhooks: one per notification; far more from one address is not a provider.
-                _rate_rule("WebhooksPerSourceIp", 5, settings.api_throttle_rate * 60, _path_contains("/v1/inbound/")),
                 # The stage's own throttling is per API; per client it is the usage plan. This caps one
                 # address at half the stage, so a single misbehaving host cannot take all of it.
                 _rate_rule("RatePerSourceIp", 4, max(100, settings.api_throttle_rate * 150), None),

@@ -196,7 +196,7 @@ class ConnectorModule(Construct):
                 environment,
                 settings,
                 SYNC_TIMEOUT_SECONDS,
-                snap_start=settings.snap_start,
+                snap_start=settings.connector_snap_start,
                 # The synchronous flow can take no more than its share: queue deliveries keep theirs.
                 reserved_concurrency=settings.sync_concurrency,
             )

@@ -49,8 +49,10 @@ CONTEXT: dict[str, tuple[str, str]] = {
         "rate); the API is traced by its 5% sampling rule either way",
     ),
     "snapStart": (
-        "true",
-        "SnapStart on the request path (the API, the authorizer, connectors' synchronous entry points): true or false",
+        "api",
+        "SnapStart on the request path: api (the API and its authorizer), all (and each connector's synchronous entry "
+        "point: a cold start off the synchronous flow, about $2 to $4 a month each) or none; true and false mean all "
+        "and none",
     ),
 }
 
@@ -69,7 +71,7 @@ class Settings:
     member_contact_retention_days: int = 400
     file_retention_days: int = 7
     file_map_concurrency: int = 4
-    snap_start: bool = True
+    snap_start: Literal["api", "all", "none"] = "api"
     files_at_once: int = 2
     callback_validity_hours: int = 72
     token_max_hours: int = 24
@@ -79,6 +81,14 @@ class Settings:
     sync_concurrency: int = 10
     point_in_time_recovery: bool = True
     queue_tracing: Literal["Active", "PassThrough"] = "PassThrough"
+
+    @property
+    def api_snap_start(self) -> bool:
+        return self.snap_start != "none"
+
+    @property
+    def connector_snap_start(self) -> bool:
+        return self.snap_start == "all"
 
     @property
     def stack_name(self) -> str:
@@ -96,9 +106,9 @@ class Settings:
         stage = get("stage")
         if not stage.replace("-", "").isalnum():
             raise ValueError(f"context stage must be letters, digits and dashes, not {stage!r}")
-        snap_start = get("snapStart").lower()
-        if snap_start not in ("true", "false"):
-            raise ValueError(f"context snapStart must be true or false, not {snap_start!r}")
+        snap_start = {"true": "all", "false": "none"}.get(get("snapStart").lower(), get("snapStart").lower())
+        if snap_start not in ("api", "all", "none"):
+            raise ValueError(f"context snapStart must be api, all or none (or true, false), not {snap_start!r}")
         pitr = get("pointInTimeRecovery").lower()
         if pitr not in ("true", "false"):
             raise ValueError(f"context pointInTimeRecovery must be true or false, not {pitr!r}")
@@ -118,7 +128,7 @@ class Settings:
             member_contact_retention_days=int(get("memberContactRetentionDays")),
             file_retention_days=int(get("fileRetentionDays")),
             file_map_concurrency=int(get("fileMapConcurrency")),
-            snap_start=snap_start == "true",
+            snap_start=snap_start,  # type: ignore[arg-type]
             files_at_once=int(get("filesAtOnce")),
             callback_validity_hours=_callback_hours(get("callbackValidityHours")),
             token_max_hours=int(get("tokenMaxHours")),

@@ -265,9 +265,9 @@ def test_the_api_may_write_the_audit_table_put_on_the_bus_and_invoke_the_sync_co
     statements = statements_of(resources, "ApiHandlerRole")
     audit, _ = one(resources, "AWS::DynamoDB::Table", "DatabaseAuditTable")
     bus = next(iter(resources("AWS::Events::EventBus")))
-    # Under SnapStart, each sync entry point's live alias (the function, not every version of it).
+    # Each sync entry point (the function: without SnapStart, their default, no alias; not its versions).
     syncs = [
-        ref(one(resources, "AWS::Lambda::Alias", f"{c.name.title()}SyncHandlerLive")[0])
+        arn_of(one(resources, "AWS::Lambda::Function", f"{c.name.title()}SyncHandler")[0])
         for c in CONNECTORS
         if c.sync_handler
     ]
@@ -466,10 +466,10 @@ def test_providers_webhooks_reach_the_api_without_a_token_and_the_api_reads_only
     assert len(methods) == 2  # the signed callbacks, and the webhooks
     [api] = [r["Properties"] for n, r in resources("AWS::Lambda::Function").items() if n.startswith("ApiHandler")]
     sources = json.loads(joined(api["Environment"]["Variables"]["INBOUND_SOURCES"]))
-    # CataBoom answers its own (its codes): the API invokes its sync entry point's live alias, reads no secret.
-    alias = f"<Ref:{one(resources, 'AWS::Lambda::Alias', 'CataboomSyncHandlerLive')[0]}>"
+    # CataBoom answers its own (its codes): the API invokes its sync entry point, reads no secret.
+    entry = f"<GetAtt:{one(resources, 'AWS::Lambda::Function', 'CataboomSyncHandler')[0]}.Arn>"
     answered = {"tolerance_seconds": 300, "encoding": "hex", "prefix": "", "separator": ".", "layout": "value"}
-    answered |= {"postback_answer": "VERIFIED", "handshake_keys": [], "verification": "connector", "function": alias}
+    answered |= {"postback_answer": "VERIFIED", "handshake_keys": [], "verification": "connector", "function": entry}
     assert sources.pop("cataboom") == {
         "writeback": answered | {"max_body_bytes": 16384},
         "launch": answered | {"max_body_bytes": 4096},
@@ -579,10 +579,11 @@ def test_the_waf_limits_unauthenticated_callers_and_single_addresses(resources: 
     }
     assert {name: rate["Limit"] for name, rate in rates.items()} == {
         "UnauthenticatedPerSourceIp": 100,
-        "CallbacksPerSourceIp": 6000,
-        "WebhooksPerSourceIp": 6000,
+        "ProviderPostsPerSourceIp": 6000,
         "RatePerSourceIp": 15000,
     }
+    providers = rates["ProviderPostsPerSourceIp"]["ScopeDownStatement"]["OrStatement"]["Statements"]
+    assert [p["ByteMatchStatement"]["SearchString"] for p in providers] == ["/v1/callbacks/", "/v1/inbound/"]
     unauthenticated = json.dumps(rates["UnauthenticatedPerSourceIp"]["ScopeDownStatement"])
     assert '"SingleHeader": {"Name": "authorization"}' in unauthenticated
     assert "/v1/callbacks/" in unauthenticated
@@ -828,11 +829,9 @@ def test_the_request_path_answers_from_snapstart_versions_through_their_live_ali
     template: dict[str, Any], resources: Resources
 ) -> None:
     every = template["Resources"]
-    request_path = {
-        "ApiHandler",
-        "ApiAuthorizer",
-        *(f"{c.name.title()}SyncHandler" for c in CONNECTORS if c.sync_handler),
-    }
+    # snapStart=api (the default): what every request passes through; a connector's synchronous entry point
+    # takes a cold start instead of a cached snapshot's monthly cost (snapStart=all, below).
+    request_path = {"ApiHandler", "ApiAuthorizer"}
     assert {name.rstrip("0123456789ABCDEF") for name in snap_started(every)} == request_path
     aliases = {
         name: r["Properties"]
@@ -857,6 +856,19 @@ def test_the_request_path_answers_from_snapstart_versions_through_their_live_ali
     permitted = {json.dumps(p["Properties"]["FunctionName"]) for p in resources("AWS::Lambda::Permission").values()}
     assert json.dumps(ref(api_alias)) in permitted
     assert json.dumps(arn_of(one(resources, "AWS::Lambda::Function", "ApiHandler")[0])) not in permitted
+
+
+def test_snapstart_all_adds_each_connectors_synchronous_entry_point_invoked_through_its_alias(tmp_path: Path) -> None:
+    template = json.loads((synthesize(tmp_path / "all", snapStart="all") / "Dig-dev.template.json").read_text())
+    every = template["Resources"]
+    sync = {f"{c.name.title()}SyncHandler" for c in CONNECTORS if c.sync_handler}
+    assert sync
+    assert {name.rstrip("0123456789ABCDEF") for name in snap_started(every)} == {"ApiHandler", "ApiAuthorizer", *sync}
+    [api_role] = [n for n, r in every.items() if r["Type"] == "AWS::IAM::Policy" and n.startswith("ApiHandlerRole")]
+    invoked = json.dumps(every[api_role]["Properties"]["PolicyDocument"])
+    for function in sync:
+        [alias] = [n for n in every if n.startswith(f"{function}Live")]
+        assert alias in invoked
 
 
 def test_iam_authentication_no_snapstart_and_no_pitr_are_selectable_by_context(tmp_path: Path) -> None:
