@@ -29,6 +29,10 @@ PutEvents about 4 ms per entry a rule matches, and the whole stack stalls behind
 - SQS: deleting a message walks the whole queue twice, to find it and to rebuild the list without it,
   for each entry of a DeleteMessageBatch: a batch is deleted in one walk instead, under the lock
   that sending takes (moto's own delete does not take it, and can drop a message sent meanwhile).
+- SQS: a long poll that found nothing waits on the queue's condition, and every message sent wakes it
+  to ask whether any message is visible: moto answers by listing every visible message of the queue,
+  under the lock the sender needs, for each send. The question is asked of the newest messages first
+  (the one just sent, when it woke the poll) and stops at the first visible one: the same answer.
 - DynamoDB: a Query sorts every item of the table and then keeps those of the partition asked for:
   on the table's own key, that partition's items are all it needs to look at; on an index, the items
   whose index key matches are all it needs to sort.
@@ -192,6 +196,14 @@ def _delete_message_batch(self: Any, queue_name: str, receipts: list[dict[str, A
     return success, errors
 
 
+def _wait_for_messages(self: Any, timeout: int) -> None:
+    def any_visible() -> bool:
+        return any(m.visible and not m.delayed for m in reversed(self._messages))
+
+    with self._messages_lock:
+        self._messages_lock.wait_for(any_visible, timeout=timeout)
+
+
 def _delete_message(self: Any, queue_name: str, receipt_handle: str) -> None:
     from moto.sqs.exceptions import ReceiptHandleIsInvalid
 
@@ -282,6 +294,7 @@ def apply() -> None:
     dynamodb_table.get_filter_expression = parsed_once
     models.SQSBackend.delete_message_batch = _delete_message_batch  # type: ignore[method-assign]
     models.SQSBackend.delete_message = _delete_message  # type: ignore[method-assign]
+    models.Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
     dynamodb_table.Table.query = _partition_query(dynamodb_table.Table.query)  # type: ignore[method-assign]
     dynamodb_table.Table.all_items = _partition_items(dynamodb_table.Table.all_items)  # type: ignore[method-assign,assignment]
     BackendDict._create_account_specific_backend = _known_accounts(  # type: ignore[method-assign,assignment]

@@ -335,3 +335,29 @@ def test_a_connector_reads_its_own_coalescing_window_before_the_shared_one() -> 
     assert ConnectorSettings.from_environment(environ, connector="marketo").coalescing_window_seconds == 20
     del environ[COALESCING_WINDOW_SECONDS]
     assert ConnectorSettings.from_environment(environ, connector="marketo").coalescing_window_seconds is None
+
+
+def test_a_long_poll_waits_while_every_message_is_in_flight_and_wakes_on_a_send() -> None:
+    import threading
+    import time
+
+    import boto3
+    from moto import mock_aws
+
+    from dig_local import moto_speedups
+
+    moto_speedups.apply()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"old-{i}"} for i in range(10)])
+        assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=60)["Messages"]) == 10
+        started = time.monotonic()
+        assert "Messages" not in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)  # all in flight: waits it out
+        assert time.monotonic() - started >= 0.9
+
+        sender = threading.Timer(0.2, lambda: sqs.send_message(QueueUrl=url, MessageBody="new"))
+        sender.start()
+        woke = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)
+        sender.join()
+        assert [m["Body"] for m in woke["Messages"]] == ["new"]
