@@ -33,6 +33,9 @@ PutEvents about 4 ms per entry a rule matches, and the whole stack stalls behind
   to ask whether any message is visible: moto answers by listing every visible message of the queue,
   under the lock the sender needs, for each send. The question is asked of the newest messages first
   (the one just sent, when it woke the poll) and stops at the first visible one: the same answer.
+- SQS: each ReceiveMessage lists the queue's visible messages, asking every message the clock twice
+  (visible, not delayed): the list is made with one reading of the clock, a fifth of the time, which
+  a connector's poller gathering a thousand messages, ten a receive, pays a hundred times a batch.
 - DynamoDB: a Query sorts every item of the table and then keeps those of the partition asked for:
   on the table's own key, that partition's items are all it needs to look at; on an index, the items
   whose index key matches are all it needs to sort.
@@ -196,6 +199,11 @@ def _delete_message_batch(self: Any, queue_name: str, receipts: list[dict[str, A
     return success, errors
 
 
+def _visible_messages(self: Any) -> list[Any]:
+    now = _unix_time_millis()
+    return [m for m in self._messages if now > m.visible_at and now >= m.delayed_until]
+
+
 def _wait_for_messages(self: Any, timeout: int) -> None:
     def any_visible() -> bool:
         return any(m.visible and not m.delayed for m in reversed(self._messages))
@@ -295,6 +303,7 @@ def apply() -> None:
     models.SQSBackend.delete_message_batch = _delete_message_batch  # type: ignore[method-assign]
     models.SQSBackend.delete_message = _delete_message  # type: ignore[method-assign]
     models.Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
+    models.Queue.messages = property(_visible_messages)  # type: ignore[method-assign,assignment]
     dynamodb_table.Table.query = _partition_query(dynamodb_table.Table.query)  # type: ignore[method-assign]
     dynamodb_table.Table.all_items = _partition_items(dynamodb_table.Table.all_items)  # type: ignore[method-assign,assignment]
     BackendDict._create_account_specific_backend = _known_accounts(  # type: ignore[method-assign,assignment]

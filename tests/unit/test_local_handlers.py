@@ -361,3 +361,5 @@ def test_a_long_poll_waits_while_every_message_is_in_flight_and_wakes_on_a_send(
         woke = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)
         sender.join()
         assert [m["Body"] for m in woke["Messages"]] == ["new"]
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+        assert "Messages" not in sqs.receive_message(QueueUrl=url)  # delayed: listed as not yet visible
