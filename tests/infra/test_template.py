@@ -858,9 +858,24 @@ def test_the_request_path_answers_from_snapstart_versions_through_their_live_ali
     assert json.dumps(arn_of(one(resources, "AWS::Lambda::Function", "ApiHandler")[0])) not in permitted
 
 
-def test_snapstart_all_adds_each_connectors_synchronous_entry_point_invoked_through_its_alias(tmp_path: Path) -> None:
-    template = json.loads((synthesize(tmp_path / "all", snapStart="all") / "Dig-dev.template.json").read_text())
-    every = template["Resources"]
+@pytest.fixture(scope="module")
+def deploy_time_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One synth for the deploy-time settings the default template leaves out (a synth takes ~25 s)."""
+    outdir = synthesize(
+        tmp_path_factory.mktemp("feed"),
+        stage="feedtest",
+        optimoveFeedBucket="optimove-tenant-123",
+        optimoveFeedRoleArn="arn:aws:iam::111111111111:role/optimove-writer",
+        optimoveFeedKmsKeyArn="arn:aws:kms:us-east-1:111111111111:key/abc",
+        snapStart="all",
+    )
+    return dict(json.loads((outdir / "Dig-feedtest.template.json").read_text()))
+
+
+def test_snapstart_all_adds_each_connectors_synchronous_entry_point_invoked_through_its_alias(
+    deploy_time_template: dict[str, Any],
+) -> None:
+    every = deploy_time_template["Resources"]
     sync = {f"{c.name.title()}SyncHandler" for c in CONNECTORS if c.sync_handler}
     assert sync
     assert {name.rstrip("0123456789ABCDEF") for name in snap_started(every)} == {"ApiHandler", "ApiAuthorizer", *sync}
@@ -1055,15 +1070,10 @@ def test_the_feed_job_runs_on_a_schedule_with_access_to_its_extracts_its_state_a
     }
 
 
-def test_the_feed_jobs_destination_role_and_key_come_from_deploy_time_settings(tmp_path: Path) -> None:
-    outdir = synthesize(
-        tmp_path / "feed",
-        stage="feedtest",
-        optimoveFeedBucket="optimove-tenant-123",
-        optimoveFeedRoleArn="arn:aws:iam::111111111111:role/optimove-writer",
-        optimoveFeedKmsKeyArn="arn:aws:kms:us-east-1:111111111111:key/abc",
-    )
-    template = json.loads((outdir / "Dig-feedtest.template.json").read_text())
+def test_the_feed_jobs_destination_role_and_key_come_from_deploy_time_settings(
+    deploy_time_template: dict[str, Any],
+) -> None:
+    template = deploy_time_template
 
     def of_type(kind: str) -> dict[str, dict[str, Any]]:
         return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
