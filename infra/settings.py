@@ -106,7 +106,8 @@ class Settings:
         stage = get("stage")
         if not stage.replace("-", "").isalnum():
             raise ValueError(f"context stage must be letters, digits and dashes, not {stage!r}")
-        snap_start = {"true": "all", "false": "none"}.get(get("snapStart").lower(), get("snapStart").lower())
+        snap_start = get("snapStart").lower()
+        snap_start = {"true": "all", "false": "none"}.get(snap_start, snap_start)  # the values before "api"
         if snap_start not in ("api", "all", "none"):
             raise ValueError(f"context snapStart must be api, all or none (or true, false), not {snap_start!r}")
         pitr = get("pointInTimeRecovery").lower()

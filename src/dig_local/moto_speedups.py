@@ -199,14 +199,20 @@ def _delete_message_batch(self: Any, queue_name: str, receipts: list[dict[str, A
     return success, errors
 
 
+def _visible(message: Any, now: float) -> bool:
+    """moto's Message.visible and not Message.delayed, at one reading of the clock."""
+    return bool(now > message.visible_at and now >= message.delayed_until)
+
+
 def _visible_messages(self: Any) -> list[Any]:
     now = _unix_time_millis()
-    return [m for m in self._messages if now > m.visible_at and now >= m.delayed_until]
+    return [m for m in self._messages if _visible(m, now)]
 
 
 def _wait_for_messages(self: Any, timeout: int) -> None:
     def any_visible() -> bool:
-        return any(m.visible and not m.delayed for m in reversed(self._messages))
+        now = _unix_time_millis()
+        return any(_visible(m, now) for m in reversed(self._messages))
 
     with self._messages_lock:
         self._messages_lock.wait_for(any_visible, timeout=timeout)

@@ -20,6 +20,11 @@ LONG_POLL_SECONDS = 1  # short enough for the stack to stop within a second
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
+def local_window(window: float, shortened_to: float | None) -> float:
+    """A lane's batching window as the local stack runs it: the manifest's, or ``--batching-window`` if shorter."""
+    return window if shortened_to is None else min(window, shortened_to)
+
+
 class QueuePoller(threading.Thread):
     def __init__(
         self,
@@ -43,8 +48,7 @@ class QueuePoller(threading.Thread):
         self._manifest = manifest
         self._region = region
         self._retry_delay = retry_delay_seconds
-        window = self.lane.max_batching_window_seconds
-        self._window = window if batching_window_seconds is None else min(batching_window_seconds, window)
+        self._window = local_window(self.lane.max_batching_window_seconds, batching_window_seconds)
         self._stopping = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=DELETERS, thread_name_prefix=f"poller-{manifest.name}-delete")
         self.invocations = 0

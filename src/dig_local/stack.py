@@ -32,7 +32,7 @@ from dig_local import resources
 from dig_local.doubles import ProviderDouble, installed_doubles
 from dig_local.file_driver import FileDriver
 from dig_local.gateway import LocalGateway
-from dig_local.poller import QueuePoller
+from dig_local.poller import QueuePoller, local_window
 
 logger = logging.getLogger(__name__)
 MANIFESTS: tuple[ConnectorManifest, ...] = installed_connectors()
@@ -269,9 +269,7 @@ class LocalStack:
         }
         for name, connector in self.resources.connectors.items():
             environment.update(connector.environment)
-            window: float = connector.manifest.max_batching_window_seconds
-            if self.batching_window_seconds is not None:
-                window = min(window, self.batching_window_seconds)
+            window = local_window(connector.manifest.max_batching_window_seconds, self.batching_window_seconds)
             environment[connector_variable(env.COALESCING_WINDOW_SECONDS, name)] = str(window)
         for name in self.simulators:
             environment.update(self.doubles[name].settings(f"{self.url}/_sim/{name}"))
