@@ -57,7 +57,20 @@ class OperatorAccess(Construct):
                 sid="ReplayAndEraseByConditionedUpdates",
                 actions=["dynamodb:UpdateItem"],
                 resources=[database.audit_table.table_arn],
-                conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(OPERATOR_WRITABLE_KEYS)}},
+                # The core's keys, and those a connector's own erasure updates (its manifest's member_erasure).
+                conditions={
+                    "ForAllValues:StringLike": {
+                        "dynamodb:LeadingKeys": [
+                            *OPERATOR_WRITABLE_KEYS,
+                            *(
+                                key
+                                for c in connectors
+                                if c.manifest.member_erasure
+                                for key in c.manifest.member_erasure.keys
+                            ),
+                        ]
+                    }
+                },
             )
         )
         Database.grant(database.config_table, self.policy, "GetItem", "Query", "PutItem", "ConditionCheckItem")

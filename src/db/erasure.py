@@ -10,7 +10,7 @@ DeleteItem.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +32,17 @@ class ErasureReport:
     contact: bool = False
     connectors: list[str] = field(default_factory=list)
     receipts: list[str] = field(default_factory=list)  # providers' webhooks (the return path) that named them
+    # connector -> items its own erasure changed (a manifest's member_erasure: CataBoom's accounts)
+    connector_items: dict[str, int] = field(default_factory=dict)
 
 
-def forget_member(store: DynamoAuditStore, member_id: str, connectors: Iterable[str]) -> ErasureReport:
+def forget_member(
+    store: DynamoAuditStore,
+    member_id: str,
+    connectors: Iterable[str],
+    erasures: Mapping[str, Callable[[Table, str], int]] | None = None,
+) -> ErasureReport:
+    """``erasures``: connector -> its own erasure of what it keeps of a member (the manifests')."""
     table = store.table
     report = ErasureReport(member_id)
     now = iso(utc_now())
@@ -75,6 +83,8 @@ def forget_member(store: DynamoAuditStore, member_id: str, connectors: Iterable[
         key = {"pk": {"S": f"STATE#{connector}#{member_id}"}, "sk": {"S": "ATTRIBUTES"}}
         if table.update_if_present(key, "SET w = :nothing", {":nothing": "{}"}):
             report.connectors.append(connector)
+    for connector, erase in sorted((erasures or {}).items()):
+        report.connector_items[connector] = erase(table, member_id)
     return report
 
 

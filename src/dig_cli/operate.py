@@ -657,17 +657,21 @@ def member_forget(
     local_url: LocalUrl = None,
 ) -> None:
     """Erase a member's personal data (an erasure request): the payload of each of their messages in the
-    audit trail, their contact data (email, locale) and every connector's delivery state for them.
+    audit trail, their contact data (email, locale), every connector's delivery state for them, and what a
+    connector keeps of them itself (its manifest's member_erasure: CataBoom's account references).
     Statuses stay, with the member id; an erased message can no longer be replayed."""
     from db.erasure import forget_member
-    from dig_contracts.registry import installed_connectors
+    from dig_contracts.registry import installed_connectors, member_erasure
 
     _, store = connect(stack, region, local, local_url)
     if not yes and not typer.confirm(f"Erase member {member_id}'s personal data from the audit trail?"):
         raise typer.Exit(1)
-    report = forget_member(store, member_id, [m.name for m in installed_connectors()])
+    manifests = list(installed_connectors())
+    erasures = {m.name: erase for m in manifests if (erase := member_erasure(m)) is not None}
+    report = forget_member(store, member_id, [m.name for m in manifests], erasures)
+    own = ", ".join(f"{name} {count} item(s)" for name, count in report.connector_items.items())
     console.print(
         f"member {member_id}: {len(report.messages)} message payload(s) erased, contact data "
         f"{'erased' if report.contact else 'none held'}, delivery state erased for: "
-        f"{', '.join(report.connectors) or 'no connector'}"
+        f"{', '.join(report.connectors) or 'no connector'}" + (f"; connectors' own items erased: {own}" if own else "")
     )

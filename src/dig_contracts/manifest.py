@@ -181,6 +181,20 @@ class WebhookSource(BaseModel):
 IMMEDIATE_BATCH_SIZE_LIMIT = 10  # Lambda's largest SQS batch without a batching window
 
 
+class MemberErasure(BaseModel):
+    """What a connector keeps of a member beyond the core's items (the core erases its own: db.erasure),
+    and how `dig member forget` erases it, with the operator's credentials."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # Dotted path of ``function(table, member_id) -> int``: erases the member from the connector's items in
+    # the audit table (a db.table.Table) with conditioned UpdateItems only, and returns how many it changed.
+    function: str = Field(pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")
+    # The partition keys it updates, as IAM's dynamodb:LeadingKeys patterns: the operators' policy may
+    # update these (infra/operator.py), and nothing else of the connector's.
+    keys: tuple[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]*#[A-Z0-9_#]*\*$")], ...] = Field(min_length=1)
+
+
 class Lane(BaseModel):
     """One of a connector's queues and how it feeds the connector's function (its event source
     mapping). ``coalescing``: the manifest's event types that can wait, gathered for the batching
@@ -253,6 +267,16 @@ class ConnectorManifest(BaseModel):
     config_parser: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")
     # ``package:file`` of the sample configuration the local stack starts with.
     sample_config: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[\w.-]+$")
+    # What it keeps of a member that `dig member forget` must erase beyond the core's items (None: nothing).
+    member_erasure: MemberErasure | None = None
+
+    @model_validator(mode="after")
+    def _erasure_keys_are_the_connectors_own(self) -> ConnectorManifest:
+        # The operators' policy grants updates on these keys: never on the core's, nor another connector's.
+        own = f"{self.name.upper()}#"
+        if self.member_erasure and not all(k.startswith(own) for k in self.member_erasure.keys):
+            raise ValueError(f"member_erasure.keys must each start with {own!r}: {self.member_erasure.keys}")
+        return self
 
     @model_validator(mode="after")
     def _batching_window_for_large_batches(self) -> ConnectorManifest:

@@ -96,6 +96,15 @@ def config_parser(manifest: ConnectorManifest) -> Callable[[Any], object] | None
     return parser
 
 
+def member_erasure(manifest: ConnectorManifest) -> Callable[[Any, str], int] | None:
+    """The function that erases a member from what the connector keeps (``dig member forget``), if any."""
+    if manifest.member_erasure is None:
+        return None
+    module, _, name = manifest.member_erasure.function.rpartition(".")
+    erase: Callable[[Any, str], int] = getattr(importlib.import_module(module), name)
+    return erase
+
+
 def requirement_locks(manifests: Iterable[ConnectorManifest] | None = None) -> list[tuple[str, str]]:
     """(source, lock) paths of every requirements lock the installed connectors and their jobs name,
     for ``make lock``: each lock is compiled from ``requirements.in`` in its directory."""

@@ -2,7 +2,8 @@
 links at the ES Loyalty double; two plays won, each writeback posted twice as CataBoom posts it, make
 exactly two POINTS_AWARD_REQUESTED with the configured points; a writeback with a wrong token is refused
 in CataBoom's code and awards nothing; a signed launch is accepted once, refused the second time and
-after its expiry; `dig status` and `dig audit counts` show the counts."""
+after its expiry; `dig status` and `dig audit counts` show the counts; and once the member is forgotten,
+a writeback for their account is CataBoom's unknown account."""
 
 from __future__ import annotations
 
@@ -115,3 +116,12 @@ def test_three_plays_three_links_two_wins_two_awards_once_each(local_stack: Loca
     status = json.loads(dig_json("status"))
     [cataboom] = [c for c in status["connectors"] if c["name"] == "cataboom"]
     assert cataboom["today"]["playsWon"] >= 2
+
+    # An erasure request: the member's account forgets whose it is, so a writeback for play 3 awards nothing.
+    forgot = subprocess.run(
+        [DIG, "member", "forget", f"M-{run}", "--yes", "--local"], capture_output=True, text=True, timeout=120
+    )
+    assert forgot.returncode == 0, forgot.stderr
+    assert "connectors' own items erased: cataboom 2 item(s)" in " ".join(forgot.stdout.split())
+    late_win = provider_post(stack, WRITEBACK, third.json()["body"])
+    assert (late_win.status_code, late_win.json()["code"]) == (404, 1200)

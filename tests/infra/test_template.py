@@ -374,9 +374,13 @@ def test_the_operator_policy_covers_audit_queries_replay_and_config(resources: R
     }
     [update] = [s for s in on_audit if s.get("Sid") == "ReplayAndEraseByConditionedUpdates"]
     assert update["Action"] == "dynamodb:UpdateItem"
+    # The core's keys, then each connector's own erasure keys (CataBoom's accounts: its manifest names them).
     assert update["Condition"] == {
         "ForAllValues:StringLike": {
-            "dynamodb:LeadingKeys": ["MSG#*", "RUN#*", "CONTACT#*", "CONTACTEMAIL#*", "RECEIPT#*", "STATE#*", "ERASED"]
+            "dynamodb:LeadingKeys": [
+                *("MSG#*", "RUN#*", "CONTACT#*", "CONTACTEMAIL#*", "RECEIPT#*", "STATE#*", "ERASED"),
+                *("CATABOOM#ACCOUNT#*", "CATABOOM#MEMBER#*"),
+            ]
         }
     }
     assert [

@@ -38,13 +38,14 @@ def recording(store: DynamoAuditStore) -> list[tuple[str, dict[str, Any]]]:
     return seen
 
 
-def assert_operator_writes(writes: list[tuple[str, dict[str, Any]]]) -> None:
+def assert_operator_writes(writes: list[tuple[str, dict[str, Any]]], also: tuple[str, ...] = ()) -> None:
+    """``also``: the keys connectors' own erasures may update (their manifests', granted likewise)."""
     assert writes
     for operation, params in writes:
         assert operation == "UpdateItem", operation
         assert params.get("ConditionExpression"), params["UpdateExpression"]
         pk = params["Key"]["pk"]["S"]
-        assert any(fnmatch.fnmatchcase(pk, pattern) for pattern in OPERATOR_WRITABLE_KEYS), pk
+        assert any(fnmatch.fnmatchcase(pk, pattern) for pattern in (*OPERATOR_WRITABLE_KEYS, *also)), pk
 
 
 def test_a_replay_writes_only_conditioned_updates_on_runs_and_deliveries(store: DynamoAuditStore) -> None:
@@ -65,3 +66,25 @@ def test_forgetting_a_member_writes_only_conditioned_updates(store: DynamoAuditS
     writes = recording(store)
     forget_member(store, "M-9", ["optimove"])
     assert_operator_writes(writes)
+
+
+def test_forgetting_a_member_a_connector_keeps_updates_only_the_keys_its_manifest_names(
+    store: DynamoAuditStore,
+) -> None:
+    from connectors.cataboom.manifest import MANIFEST
+    from connectors.cataboom.plays import Account, DynamoPlayBook
+    from dig_contracts.registry import member_erasure
+
+    assert MANIFEST.member_erasure is not None
+    erase = member_erasure(MANIFEST)
+    assert erase is not None
+    record(store, "e-1", member="M-9")
+    DynamoPlayBook(store.table).remember(Account("m-ref", "M-9"), until=2_000_000_000)
+    writes = recording(store)
+    report = forget_member(store, "M-9", ["optimove", "cataboom"], {"cataboom": erase})
+    assert report.connector_items == {"cataboom": 2}  # its account, and its list of references
+    assert_operator_writes(writes, also=MANIFEST.member_erasure.keys)
+    assert [p["Key"]["pk"]["S"] for _, p in writes if p["Key"]["pk"]["S"].startswith("CATABOOM#")] == [
+        "CATABOOM#ACCOUNT#m-ref",
+        "CATABOOM#MEMBER#M-9",
+    ]

@@ -3,7 +3,7 @@ settings, secret and its two answered webhooks come from here; nothing in the co
 
 from dig_contracts.events import EventType
 from dig_contracts.inbound import InboundEventType
-from dig_contracts.manifest import ConnectorManifest, SecretSetting, Setting, WebhookSource
+from dig_contracts.manifest import ConnectorManifest, MemberErasure, SecretSetting, Setting, WebhookSource
 
 PLAY_BASE_URL = "CATABOOM_PLAY_BASE_URL"
 SECRET_ID = "CATABOOM_SECRET_ID"  # noqa: S105 - the variable holding the secret's name
@@ -42,6 +42,10 @@ MANIFEST = ConnectorManifest(
     webhooks=(WRITEBACK_WEBHOOK, LAUNCH_WEBHOOK),
     config_parser="connectors.cataboom.config.parse_config",
     sample_config="connectors.cataboom:sample_config.json",
+    # Whose each account reference is (plays.py): erased by `dig member forget`.
+    member_erasure=MemberErasure(
+        function="connectors.cataboom.plays.erase_member", keys=("CATABOOM#ACCOUNT#*", "CATABOOM#MEMBER#*")
+    ),
     settings=(
         Setting(
             env=PLAY_BASE_URL,

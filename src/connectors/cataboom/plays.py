@@ -3,6 +3,9 @@ configuration's ``accountRetentionDays`` after the award (or its expiry):
 
 - ``CATABOOM#ACCOUNT#<ref>``: whose the opaque member reference is (member and program). A writeback
   names only that reference; one DIG does not know (never issued, or forgotten) is CataBoom's 1200.
+- ``CATABOOM#MEMBER#<memberId>``, sk ``ACCOUNTS``: the member's references (a string set), so that `dig
+  member forget` finds their accounts without the secret the references are made with
+  (``erase_member``: each account forgets whose it is, and this item its references).
 - ``CATABOOM#AWARD#<awardId>``, sk ``PLAY#<nn>``: each play link issued for an award, so that the same
   award sent twice (a retry, a replay) issues no new links and tells ES Loyalty the same ones.
 - ``CATABOOM#WIN#<campaign>#<playId>``: a play's prize, claimed once: the first writeback counts it.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from dig_connector_kit.ports import Table, is_conditional_failure
@@ -75,18 +79,23 @@ class DynamoPlayBook:
         if account.program_id:
             values[":p"] = {"S": account.program_id}
             expression += ", programId = :p"
+        # The member's references first: an account never names a member whose erasure could miss it.
         self._table.call(
             "update_item",
-            Key={"pk": {"S": f"CATABOOM#ACCOUNT#{account.ref}"}, "sk": {"S": "ACCOUNT"}},
+            Key=_member_key(account.member_id),
+            UpdateExpression="ADD refs :r SET expiresAt = :u",
+            ExpressionAttributeValues={":r": {"SS": [account.ref]}, ":u": {"N": str(until)}},
+        )
+        self._table.call(
+            "update_item",
+            Key=_account_key(account.ref),
             UpdateExpression=expression,
             ExpressionAttributeValues=values,
         )
 
     def account(self, ref: str) -> Account | None:
-        item = self._table.call(
-            "get_item", Key={"pk": {"S": f"CATABOOM#ACCOUNT#{ref}"}, "sk": {"S": "ACCOUNT"}}, ConsistentRead=True
-        ).get("Item")
-        if item is None or not self._live(item):
+        item = self._table.call("get_item", Key=_account_key(ref), ConsistentRead=True).get("Item")
+        if item is None or not self._live(item) or "memberId" not in item:  # no memberId: forgotten
             return None
         return Account(ref, item["memberId"]["S"], item.get("programId", {}).get("S"))
 
@@ -185,3 +194,26 @@ class FakePlayBook:
 
     def use_launch(self, jti: str, until: int) -> bool:
         return self._first(f"launch:{jti}", until)
+
+
+def _account_key(ref: str) -> dict[str, Any]:
+    return {"pk": {"S": f"CATABOOM#ACCOUNT#{ref}"}, "sk": {"S": "ACCOUNT"}}
+
+
+def _member_key(member_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"CATABOOM#MEMBER#{member_id}"}, "sk": {"S": "ACCOUNTS"}}
+
+
+def erase_member(table: Table, member_id: str) -> int:
+    """`dig member forget` for CataBoom: each account of the member forgets whose it is (a writeback naming
+    it is then CataBoom's 1200, unknown account), then the member's item its references. Conditioned
+    UpdateItems only, as the operators' policy requires; the items changed."""
+    now = {":now": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+    item = table.call("get_item", Key=_member_key(member_id), ConsistentRead=True).get("Item") or {}
+    refs = sorted(item.get("refs", {}).get("SS", []))
+    erased = 0
+    for ref in refs:
+        erased += table.update_if_present(_account_key(ref), "REMOVE memberId, programId SET erasedAt = :now", now)
+    if refs and table.update_if_present(_member_key(member_id), "REMOVE refs SET erasedAt = :now", now):
+        erased += 1
+    return erased

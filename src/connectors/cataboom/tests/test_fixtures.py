@@ -126,3 +126,59 @@ def test_a_win_and_a_launch_token_are_each_first_once(kind: str, request: pytest
     assert book.claim_win("spin", "p2", until=2_000)
     assert book.use_launch("j1", until=2_000)
     assert not book.use_launch("j1", until=2_000)
+
+
+# --- dig member forget: the manifest's member_erasure -----------------------------------------------
+
+
+def test_forgetting_a_member_unlinks_each_of_their_accounts_by_conditioned_updates_on_the_manifests_keys() -> None:
+    import fnmatch
+
+    from connectors.cataboom.manifest import MANIFEST
+    from connectors.cataboom.plays import erase_member
+    from dig_contracts.registry import member_erasure
+
+    assert MANIFEST.member_erasure is not None
+    assert member_erasure(MANIFEST) is erase_member
+    with moto_audit_table() as table:
+        book = DynamoPlayBook(table, clock=lambda: 1_000)
+        book.remember(Account("m1", "M-1", "ACME"), until=2_000)
+        book.remember(Account("m2", "M-1", "OTHER"), until=2_000)  # the same member in another program
+        book.remember(Account("m3", "M-2"), until=2_000)
+        writes: list[tuple[str, dict[str, Any]]] = []
+        table.client.meta.events.register(
+            "provide-client-params.dynamodb.*",
+            lambda params, model, **_: writes.append((model.name, params)) if "Item" in model.name else None,
+        )
+
+        assert erase_member(table, "M-1") == 3  # two accounts and the member's list of them
+        # A writeback naming either reference is now CataBoom's 1200 (unknown account); M-2's is untouched.
+        assert (book.account("m1"), book.account("m2"), book.account("m3")) == (None, None, Account("m3", "M-2"))
+        # Nothing left links a reference to M-1: no account names them, their item lists no reference.
+        items = table.client.scan(TableName=table.name)["Items"]
+        assert [i["pk"]["S"] for i in items if i.get("memberId", {}).get("S") == "M-1"] == []
+        [member] = [i for i in items if i["pk"]["S"] == "CATABOOM#MEMBER#M-1"]
+        assert "refs" not in member
+        assert "erasedAt" in member
+        # Only what the operators' policy allows: UpdateItem, conditioned, on the keys the manifest names.
+        updates = [(op, params) for op, params in writes if op != "GetItem"]
+        assert {op for op, _ in updates} == {"UpdateItem"}
+        for _, params in updates:
+            assert params["ConditionExpression"] == "attribute_exists(pk)"
+            assert any(fnmatch.fnmatchcase(params["Key"]["pk"]["S"], k) for k in MANIFEST.member_erasure.keys)
+
+        assert erase_member(table, "M-1") == 0  # forgotten already
+        assert erase_member(table, "M-nobody") == 0
+        book.remember(Account("m1", "M-1", "ACME"), until=2_000)  # a later award: known again
+        assert book.account("m1") == Account("m1", "M-1", "ACME")
+
+
+def test_a_connector_may_name_only_its_own_keys_for_operators_to_update() -> None:
+    from pydantic import ValidationError
+
+    from connectors.cataboom.manifest import MANIFEST
+    from dig_contracts.manifest import ConnectorManifest
+
+    erasing_core_keys = {"function": "connectors.cataboom.plays.erase_member", "keys": ["CATABOOM#ACCOUNT#*", "MSG#*"]}
+    with pytest.raises(ValidationError, match="must each start with 'CATABOOM#'"):
+        ConnectorManifest.model_validate({**MANIFEST.model_dump(), "member_erasure": erasing_core_keys})
