@@ -49,7 +49,7 @@ infra-test: setup
 
 # Two groups at once, one a core: the tests that start local stacks of their own, and the rest on the
 # shared one (each pytest process has its own; their waits overlap). The first group's report follows.
-E2E_OWN_STACKS := tests/e2e/test_tipalti.py tests/e2e/test_sfmc.py tests/e2e/test_cost.py \
+E2E_OWN_STACKS := tests/e2e/test_tipalti.py tests/e2e/test_sfmc.py tests/e2e/test_cost.py tests/e2e/test_marketo.py \
 	tests/e2e/test_connector_faults.py tests/e2e/test_operator_status.py
 e2e: setup
 	@rm -f .e2e-own-stacks.log

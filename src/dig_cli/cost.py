@@ -80,6 +80,14 @@ def cost_command(
     template: Annotated[
         Path | None, typer.Option(help="A synthesized template for the fixed monthly costs (default: cdk.out/)")
     ] = None,
+    batching_window: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds each connector's poller gathers a batch (default: its manifest's, as in AWS). Shorter "
+            "runs faster but prices the smaller batches it makes: for tests and quick looks, not for figures",
+            min=0,
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The report as JSON")] = False,
 ) -> None:
     """Send events through the local stack with every AWS request metered, and price them per million:
@@ -101,7 +109,14 @@ def cost_command(
         events = max(MIN_PACED_EVENTS, math.ceil(per_second * seconds))
     os.environ[CONNECTORS_ENV] = connectors
     manifests = list(installed_connectors())
-    measurement = measure(chosen, events, event_type, per_second=per_second, mix=DEFAULT_MIX if mix else None)
+    measurement = measure(
+        chosen,
+        events,
+        event_type,
+        per_second=per_second,
+        mix=DEFAULT_MIX if mix else None,
+        batching_window_seconds=batching_window,
+    )
     report = price(
         measurement,
         load_template(template),
@@ -128,7 +143,24 @@ def cost_command(
         table.add_row(line.component, line.detail, f"{line.per_event:g}", f"{line.usd_per_million:.3f}")
     table.add_row("", "total", "", f"{report.total:.2f}", style="bold")
     console.print(table)
+    if report.batching_window_seconds is not None:
+        console.print(
+            f"[yellow]Every batching window shortened to {report.batching_window_seconds:g} s: smaller batches "
+            "than a deployment makes, so more invocations and calls a million than it pays.[/yellow]"
+        )
     console.print(f"The audit trail's share: {report.audit_share:.0%}")
+    if report.lambda_seconds:
+        timing = Table(
+            title="Lambda time, all invocations (s): priced = own x its CPU share + AWS in region + provider; "
+            "the AWS latencies assumed are dig_cost/latency.py's"
+        )
+        parts = ("measured", "meter", "aws_local", "aws_in_region", "provider", "own", "priced")
+        timing.add_column("function")
+        for part in parts:
+            timing.add_column(part.replace("_", " "), justify="right")
+        for handler, by_part in sorted(report.lambda_seconds.items()):
+            timing.add_row(handler, *(f"{by_part[part]:.2f}" if part in by_part else "" for part in parts))
+        console.print(timing)
     if report.monthly:
         fixed = Table(title="Fixed, per month (from the template and the connectors)")
         fixed.add_column("component")

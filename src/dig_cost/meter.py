@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import json
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -27,6 +28,33 @@ Item = dict[str, Any]
 # The handler making a request (module.function), set around each invocation; carried into the
 # threads a handler starts (the meter hands its context to each task an executor runs).
 current_function: contextvars.ContextVar[str] = contextvars.ContextVar("current_function", default="")
+
+Interval = tuple[float, float]  # (start, end) on time.perf_counter()
+
+
+@dataclass
+class Waits:
+    """What one invocation waited on, beside its own work: the meter's own reads (not the handler's),
+    each AWS request (with its service) and each provider call. Threads the handler starts add to the
+    same instance (the invocation's context is carried into them)."""
+
+    meter: list[Interval] = field(default_factory=list)
+    aws: list[tuple[str, Interval]] = field(default_factory=list)
+    provider: list[Interval] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+current_waits: contextvars.ContextVar[Waits | None] = contextvars.ContextVar("current_waits", default=None)
+
+
+def covered(intervals: list[Interval]) -> float:
+    """Seconds covered by ``intervals``, overlaps counted once (calls made in parallel threads)."""
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(intervals):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
 
 
 @dataclass
@@ -97,6 +125,12 @@ def _from_bus(body: str) -> bool:
     except ValueError:
         return False
     return isinstance(document, dict) and str(document.get("source", "")).startswith("dig.")
+
+
+def _waited(waits: Waits | None, started: float) -> None:
+    if waits is not None:
+        with waits.lock:
+            waits.meter.append((started, time.perf_counter()))
 
 
 class TableShapes:
@@ -189,6 +223,7 @@ class AwsMeter:
     def unmetered(self, session: Any) -> Any:
         """``session`` with the meter's hooks taken off (a client of the meter's own)."""
         session.events.unregister("before-parameter-build", self._before)
+        session.events.unregister("before-send", self._sending)
         session.events.unregister("after-call", self._after)
         return session
 
@@ -203,10 +238,22 @@ class AwsMeter:
         from concurrent.futures import ThreadPoolExecutor
 
         import boto3.session
+        import httpx
 
         original = boto3.session.Session.__init__
         original_submit = ThreadPoolExecutor.submit
+        original_send = httpx.Client.send
         meter = self
+
+        def send(client: Any, *args: Any, **kwargs: Any) -> Any:
+            waits = current_waits.get()
+            started = time.perf_counter()
+            try:
+                return original_send(client, *args, **kwargs)
+            finally:
+                if waits is not None:  # a handler's call to a provider (the stack's own calls are not timed)
+                    with waits.lock:
+                        waits.provider.append((started, time.perf_counter()))
 
         def submit(executor: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
             return original_submit(executor, contextvars.copy_context().run, fn, *args, **kwargs)
@@ -214,29 +261,59 @@ class AwsMeter:
         def init(session: Any, *args: Any, **kwargs: Any) -> None:
             original(session, *args, **kwargs)
             session.events.register("before-parameter-build", meter._before)
+            session.events.register("before-send", meter._sending)
             session.events.register("after-call", meter._after)
 
         boto3.session.Session.__init__ = init
         ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+        httpx.Client.send = send  # type: ignore[method-assign,assignment]
         try:
             yield self
         finally:
             boto3.session.Session.__init__ = original
             ThreadPoolExecutor.submit = original_submit  # type: ignore[method-assign]
+            httpx.Client.send = original_send  # type: ignore[method-assign]
 
     # --- hooks ---------------------------------------------------------------------------------
 
     def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        started = time.perf_counter()
         service = model.service_model.service_name
         before = None
         if service == "dynamodb" and self._peek is not None:
             before = self._images_before(model.name, params)
         self._pending.call = (dict(params), before)
+        self._pending.sent_at = None
+        _waited(current_waits.get(), started)
+
+    def _sending(self, **_: Any) -> None:
+        if getattr(self._pending, "sent_at", None) is None:  # the first attempt: retries are the call's time
+            self._pending.sent_at = time.perf_counter()
 
     def _after(self, http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        started = time.perf_counter()
         params, before = getattr(self._pending, "call", ({}, None))
         self._pending.call = ({}, None)
         service, operation = model.service_model.service_name, model.name
+        waits = current_waits.get()
+        sent_at = getattr(self._pending, "sent_at", None)
+        if waits is not None and sent_at is not None:
+            with waits.lock:
+                waits.aws.append((f"{service}.{operation}", (sent_at, started)))
+        try:
+            self._account(http_response, parsed, params, before, service, operation)
+        finally:
+            _waited(waits, started)
+
+    def _account(
+        self,
+        http_response: Any,
+        parsed: dict[str, Any],
+        params: dict[str, Any],
+        before: Any,
+        service: str,
+        operation: str,
+    ) -> None:
         usage = Usage()
         usage.calls[(service, operation)] += 1
         ok = http_response.status_code < 300

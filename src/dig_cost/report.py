@@ -11,6 +11,7 @@ from typing import Any
 
 from dig_contracts import environment as env
 from dig_contracts import functions
+from dig_cost.latency import cpu_stretch
 from dig_cost.prices import (
     ACCESS_LOG_BYTES,
     AS_OF,
@@ -71,6 +72,8 @@ class Report:
     # The arrival rate measured (events a second) and the month it stands for (None: as fast as taken).
     per_second: float | None = None
     monthly_events: int | None = None
+    # Every connector lane's batching window when the run shortened it (None: each manifest's, as in AWS).
+    batching_window_seconds: float | None = None
     retention: Retention = field(default_factory=Retention)
     lines: list[Line] = field(default_factory=list)
     monthly: list[MonthlyLine] = field(default_factory=list)
@@ -79,6 +82,9 @@ class Report:
     requests_per_event: dict[str, float] = field(default_factory=dict)
     # handler -> the "service:Operation" requests it made (API names, as botocore calls them)
     calls_by_function: dict[str, list[str]] = field(default_factory=dict)
+    # handler -> its invocations' seconds in all, by part (Invocations.breakdown), and "priced": what the
+    # GB-seconds line bills (billed_seconds)
+    lambda_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -126,6 +132,17 @@ def traced_share(invocations_per_second: float) -> float:
     return (reservoir + XRAY_SAMPLED * (invocations_per_second - reservoir)) / invocations_per_second
 
 
+def billed_seconds(measurement: Measurement, handler: str, memory_mb: int) -> float:
+    """The duration AWS would bill: the handler's own time at the CPU share of its memory, its AWS requests
+    at in-region latency, its provider calls as answered (latency.py). The local stack's wall time
+    instead holds moto's latency and the meter's own reads; it is what a measurement without the parts
+    (one made by hand) is priced at."""
+    parts = measurement.time_parts.get(handler)
+    if not parts:
+        return measurement.seconds.get(handler, 0.0)
+    return parts["own"] * cpu_stretch(memory_mb) + parts["aws_in_region"] + parts["provider"]
+
+
 def price(
     measurement: Measurement,
     template: dict[str, Any] | None = None,
@@ -144,6 +161,7 @@ def price(
         measurement.accepted,
         per_second=measurement.per_second,
         monthly_events=monthly_events,
+        batching_window_seconds=measurement.batching_window_seconds,
         retention=retention,
     )
 
@@ -203,8 +221,10 @@ def price(
         if handler == functions.AUTHORIZER.handler:
             continue  # API Gateway caches its answer for 5 minutes: a fixed cost, not one per event
         add("Lambda", f"{name}: invocations", count, "lambda.request")
-        gb_seconds = measurement.seconds.get(handler, 0.0) * measurement.memory_mb.get(handler, 1024) / 1024
-        add("Lambda", f"{name}: GB-seconds at {measurement.memory_mb.get(handler)} MB", gb_seconds, "lambda.gb_second")
+        memory = measurement.memory_mb.get(handler, 1024)
+        billed = billed_seconds(measurement, handler, memory)
+        report.lambda_seconds[handler] = {**measurement.time_parts.get(handler, {}), "priced": round(billed, 4)}
+        add("Lambda", f"{name}: GB-seconds at {memory} MB", billed * memory / 1024, "lambda.gb_second")
         # The API follows API Gateway's decision, by the stack's sampling rule; every other function
         # samples on its own by Lambda's rule: at the rate this run's invocations came (paced runs), or,
         # for a run as fast as the stack takes it, at volume (5%).

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from dig_cost.meter import AwsMeter, Usage, current_function
+from dig_cost.latency import request_seconds
+from dig_cost.meter import AwsMeter, Usage, Waits, covered, current_function, current_waits
 
 SETTLE_CHECKS = 3  # consecutive looks at empty connector queues before the run counts as done
 # At a paced rate, the batch route's client posts what arrived every this many seconds (at most 500).
@@ -58,28 +59,80 @@ class Route(StrEnum):
 
 @dataclass
 class Invocations:
+    """Each handler's invocations and their time: the wall time as measured here, and its parts: what the
+    meter itself read (not the handler's), the AWS requests (as moto answered, and at the in-region
+    latency of ``latency``), the provider calls (as the simulators answered), the handler's own rest."""
+
     count: Counter[str] = field(default_factory=Counter)
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    meter_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    aws_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    aws_in_region_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    provider_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    own_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wrap(self, dotted: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         def timed(event: Any, context: Any) -> Any:
+            waits = Waits()
             started = time.perf_counter()
             token = current_function.set(dotted)
+            waits_token = current_waits.set(waits)
             try:
                 return handler(event, context)
             finally:
+                current_waits.reset(waits_token)
                 current_function.reset(token)
-                with self.lock:
-                    self.count[dotted] += 1
-                    self.seconds[dotted] += time.perf_counter() - started
+                self._add(dotted, time.perf_counter() - started, waits)
 
         return timed
 
+    def _add(self, dotted: str, wall: float, waits: Waits) -> None:
+        with waits.lock:
+            aws = [span for _, span in waits.aws]
+            measured = sum(end - start for start, end in aws)
+            assumed = sum(request_seconds(call) for call, _ in waits.aws)
+            aws_seconds = covered(aws)
+            # Overlapping requests (a handler's parallel batch writes) keep their overlap at AWS's pace.
+            in_region = aws_seconds * assumed / measured if measured > 0 else 0.0
+            meter_seconds, provider_seconds = covered(waits.meter), covered(waits.provider)
+            waited = covered([*waits.meter, *aws, *waits.provider])
+        with self.lock:
+            self.count[dotted] += 1
+            self.seconds[dotted] += wall
+            self.meter_seconds[dotted] += meter_seconds
+            self.aws_seconds[dotted] += aws_seconds
+            self.aws_in_region_seconds[dotted] += in_region
+            self.provider_seconds[dotted] += provider_seconds
+            self.own_seconds[dotted] += max(wall - waited, 0.0)
+
     def reset(self) -> None:
         with self.lock:
-            self.count.clear()
-            self.seconds.clear()
+            for counted in (
+                self.count,
+                self.seconds,
+                self.meter_seconds,
+                self.aws_seconds,
+                self.aws_in_region_seconds,
+                self.provider_seconds,
+                self.own_seconds,
+            ):
+                counted.clear()
+
+    def breakdown(self) -> dict[str, dict[str, float]]:
+        """handler -> its seconds by part (for the report)."""
+        with self.lock:
+            return {
+                handler: {
+                    "measured": round(self.seconds[handler], 4),
+                    "meter": round(self.meter_seconds[handler], 4),
+                    "aws_local": round(self.aws_seconds[handler], 4),
+                    "aws_in_region": round(self.aws_in_region_seconds[handler], 4),
+                    "provider": round(self.provider_seconds[handler], 4),
+                    "own": round(self.own_seconds[handler], 4),
+                }
+                for handler in self.count
+            }
 
 
 @dataclass
@@ -98,6 +151,9 @@ class Measurement:
     calls_by_function: dict[str, list[str]] = field(default_factory=dict)  # handler -> "service:Operation"
     per_second: float | None = None  # the paced arrival rate, None: as fast as the stack took them
     metrics_emitted: tuple[str, ...] = ()  # "<handler>:<metric>": the custom metrics the handlers emitted
+    batching_window_seconds: float | None = None  # every lane's window, if shortened (None: the manifests')
+    # handler -> its seconds by part: measured, meter, aws_local, aws_in_region, provider, own (Invocations)
+    time_parts: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class _CountingStream(io.TextIOBase):
@@ -136,10 +192,12 @@ def measure(
     *,
     per_second: float | None = None,
     mix: tuple[tuple[str, int], ...] | None = None,
+    batching_window_seconds: float | None = None,
 ) -> Measurement:
     """``per_second``: post at that pace (single: one at a time; batch: what arrived, every
     BATCH_EVERY_SECONDS), so that the connectors' batching windows gather what a program's traffic
-    gives them; None: as fast as the stack takes them. ``mix``: event types and shares (else one type)."""
+    gives them; None: as fast as the stack takes them. ``mix``: event types and shares (else one type).
+    ``batching_window_seconds``: every lane's window (None: each manifest's, as in AWS)."""
     import boto3
     import httpx
 
@@ -153,8 +211,11 @@ def measure(
     invocations = Invocations()
     meter = AwsMeter()
     with _stdout_counted() as logs, meter.installed():
-        # Each connector batches with its manifest's window, as its event source mapping does in AWS.
-        stack = LocalStack(port=0, quiet=False, wrap_handler=invocations.wrap)
+        # Each connector batches with its manifest's window, as its event source mapping does in AWS,
+        # unless the caller shortens every window.
+        stack = LocalStack(
+            port=0, quiet=False, wrap_handler=invocations.wrap, batching_window_seconds=batching_window_seconds
+        )
         stack.start()
         try:
             assert stack.resources is not None
@@ -221,6 +282,7 @@ def measure(
             stack.stop()
         memory = {f.handler: f.memory_mb for f in functions.CORE_FUNCTIONS}
         memory.update({m.handler: m.memory_mb for m in stack.manifests})
+        time_parts = invocations.breakdown()
         with invocations.lock:
             return Measurement(
                 route=route,
@@ -237,6 +299,8 @@ def measure(
                 calls_by_function=_by_function(meter.calls_by_function),
                 per_second=per_second,
                 metrics_emitted=tuple(sorted(f"{handler}:{name}" for handler, name in local_stack.EMITTED_METRICS)),
+                batching_window_seconds=batching_window_seconds,
+                time_parts=time_parts,
             )
 
 

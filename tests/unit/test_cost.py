@@ -16,9 +16,18 @@ from db.audit import delivery_to_item, message_to_item
 from db.records import DeliveryRecord, DeliveryStatus, MessageRecord, PublishState
 from dig_cli.cost import monthly_volume
 from dig_contracts import functions
-from dig_cost.meter import AwsMeter, Usage, current_function
-from dig_cost.report import IDLE_RECEIVES_PER_MONTH, MonthlyLine, Retention, monthly_costs, price, traced_share
-from dig_cost.run import DEFAULT_MIX, Measurement, Route, mix_sequence
+from dig_cost.latency import FULL_VCPU_MB, request_seconds
+from dig_cost.meter import AwsMeter, Usage, Waits, covered, current_function
+from dig_cost.report import (
+    IDLE_RECEIVES_PER_MONTH,
+    MonthlyLine,
+    Retention,
+    billed_seconds,
+    monthly_costs,
+    price,
+    traced_share,
+)
+from dig_cost.run import DEFAULT_MIX, Invocations, Measurement, Route, mix_sequence
 from dig_cost.units import chunks_64k, item_size, read_units, value_size, write_units
 from tests.aws import AUDIT, CONFIG, create_tables
 
@@ -195,6 +204,93 @@ def test_each_request_is_attributed_to_the_handler_running_it_even_from_the_thre
     assert meter.calls_by_function == Counter(
         {("", "dynamodb", "GetItem"): 1, ("dig_api.handler.lambda_handler", "dynamodb", "PutItem"): 2}
     )
+
+
+# --- an invocation's time ---------------------------------------------------------------------------
+
+
+def test_overlapping_waits_are_counted_once() -> None:
+    assert covered([]) == 0
+    assert covered([(0.0, 1.0), (0.5, 1.5), (3.0, 4.0), (3.2, 3.4)]) == pytest.approx(2.5)
+
+
+def test_an_invocations_time_is_split_into_the_meters_reads_aws_providers_and_its_own() -> None:
+    invocations = Invocations()
+    waits = Waits()
+    # Two DynamoDB writes at once (a parallel batch write), 0.2 s each as moto answered; the meter read
+    # 0.1 s before them; a provider call of 0.3 s; the invocation took 1.0 s in all.
+    waits.meter.append((0.0, 0.1))
+    waits.aws.extend([("dynamodb.BatchWriteItem", (0.1, 0.3)), ("dynamodb.BatchWriteItem", (0.1, 0.3))])
+    waits.provider.append((0.3, 0.6))
+    invocations._add("connectors.optimove.handler.lambda_handler", 1.0, waits)
+    [(handler, parts)] = invocations.breakdown().items()
+    assert handler == "connectors.optimove.handler.lambda_handler"
+    assert parts == pytest.approx(
+        {
+            "measured": 1.0,
+            "meter": 0.1,
+            "aws_local": 0.2,  # the overlap once
+            # the same overlap at AWS's pace: two requests of 25 ms at once, 25 ms
+            "aws_in_region": 0.2 * (2 * request_seconds("dynamodb.BatchWriteItem")) / 0.4,
+            "provider": 0.3,
+            "own": 0.4,  # 1.0 less the 0.6 covered by the meter, AWS and the provider
+        }
+    )
+
+
+def test_an_invocation_is_billed_its_own_time_at_its_cpu_share_aws_at_in_region_latency_and_providers_as_answered() -> (
+    None
+):
+    parts = {"measured": 9.0, "meter": 3.0, "aws_local": 4.0, "aws_in_region": 0.5, "provider": 0.25, "own": 1.0}
+    handler = "connectors.optimove.handler.lambda_handler"
+    made = measurement(time_parts={handler: parts})
+    assert billed_seconds(made, handler, FULL_VCPU_MB) == pytest.approx(1.0 + 0.5 + 0.25)
+    # A quarter of a vCPU's memory: the same work takes four times as long.
+    assert billed_seconds(made, handler, FULL_VCPU_MB // 4) == pytest.approx(1.0 * 4 * (1769 / 1768) + 0.75, rel=1e-3)
+    assert billed_seconds(made, handler, 3008) == pytest.approx(1.75)  # more memory than a vCPU: no faster here
+    # Without parts (a measurement made by hand): the seconds measured.
+    assert billed_seconds(made, "dig_api.handler.lambda_handler", 1024) == 2.0
+    report = price(made)
+    assert report.lambda_seconds[handler] == {**parts, "priced": pytest.approx(1.75)}  # at 2048 MB
+    assert report.lambda_seconds["dig_api.handler.lambda_handler"] == {"priced": 2.0}
+
+
+def test_the_meter_times_each_request_of_a_handler_apart_from_its_own_reads(metered: tuple[AwsMeter, Any]) -> None:
+    from dig_cost.meter import current_waits
+
+    _meter, client = metered
+    waits = Waits()
+    token = current_waits.set(waits)
+    try:
+        client.put_item(TableName=AUDIT, Item=message_item())  # the meter reads the item before it
+    finally:
+        current_waits.reset(token)
+    client.get_item(TableName=AUDIT, Key={"pk": {"S": "MSG#m-1"}, "sk": {"S": "MESSAGE"}})  # outside: not timed
+    [(call, (sent, answered))] = waits.aws
+    assert call == "dynamodb.PutItem"
+    assert 0 < answered - sent < 5
+    # Its read of the item before, and its accounting after: two stretches, neither overlapping the request.
+    assert len(waits.meter) == 2
+    assert waits.meter[0][1] <= sent
+    assert waits.meter[1][0] >= answered
+
+
+def test_a_handlers_provider_calls_are_timed_and_the_stacks_own_are_not(metered: tuple[AwsMeter, Any]) -> None:
+    import httpx
+
+    from dig_cost.meter import current_waits
+
+    with httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(204))) as http:
+        http.get("https://provider.example/stack-own")
+        waits = Waits()
+        token = current_waits.set(waits)
+        try:
+            assert http.post("https://provider.example/call").status_code == 204
+        finally:
+            current_waits.reset(token)
+    [(started, ended)] = waits.provider
+    assert 0 <= ended - started < 5
+    assert waits.aws == []
 
 
 # --- pricing --------------------------------------------------------------------------------------
