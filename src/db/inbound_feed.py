@@ -7,6 +7,7 @@ holds only events recorded more than ``SETTLE_SECONDS`` ago: an event whose reco
 at the moment of the read (with an earlier receivedAt) is not skipped by a cursor already past it.
 Without a cursor the feed starts ``since`` a moment (by default a day ago; at most as far back as the
 audit trail keeps): a first pull, or one after a lost cursor, reads a few day partitions, not a month's.
+An event whose member was forgotten (``dig member forget``) is left out; the cursor moves past it.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class InboundFeed:
                 if item is None:  # expired since the index was read
                     continue
                 record = message_from_item(item)
+                if record.erasedAt is not None:  # its member was forgotten: not handed out again
+                    continue
                 page.events.append({"id": record.messageId, "receivedAt": record.receivedAt, "event": record.envelope})
             day += timedelta(days=1)
         return page

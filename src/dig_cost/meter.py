@@ -6,6 +6,11 @@ secondary index whose projection the change touches (two when the index key chan
 write that is refused is still billed. To know the item before and after, the meter reads it with a
 client of its own, which it does not count. Reads are billed on the size of what they read, at least
 one unit per item (half for an eventually consistent read).
+
+Inside an invocation (``current_waits`` set) it also times what the invocation waited on: each AWS
+request from its first send to its answer, its own reads and accounting (which are not the handler's
+time, and which it does in the handler's thread), and each provider call through httpx; run.Invocations
+takes the invocation's time apart with them.
 """
 
 from __future__ import annotations

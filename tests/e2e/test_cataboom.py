@@ -38,9 +38,15 @@ def provider_post(stack: LocalStackProcess, path: str, body: bytes | str) -> Any
     return httpx.post(f"{stack.url}{path}", content=body, headers={"Content-Type": "application/json"}, timeout=30)
 
 
-def dig_json(*args: str) -> Any:
-    result = subprocess.run([DIG, *args, "--local", "--json"], capture_output=True, text=True, timeout=120)
-    return result.stdout
+def dig_run(stack: LocalStackProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """`dig` against this stack by its URL: other local stacks (the own-stack e2e group's) may be running."""
+    return subprocess.run(
+        [DIG, *args, "--local", "--local-url", stack.url], capture_output=True, text=True, timeout=120
+    )
+
+
+def dig_json(stack: LocalStackProcess, *args: str) -> Any:
+    return dig_run(stack, *args, "--json").stdout
 
 
 def test_three_plays_three_links_two_wins_two_awards_once_each(local_stack: LocalStackProcess) -> None:
@@ -107,20 +113,18 @@ def test_three_plays_three_links_two_wins_two_awards_once_each(local_stack: Loca
     assert (late.status_code, late.json()) == (401, {"code": 1000, "message": "the launch token has expired"})
 
     # The operator's view: today's counts (other tests may add to them: at least ours).
-    [counts] = [json.loads(line) for line in dig_json("audit", "counts", "--connector", "cataboom").splitlines()]
+    [counts] = [json.loads(line) for line in dig_json(stack, "audit", "counts", "--connector", "cataboom").splitlines()]
     assert counts["playsIssued"] >= 3
     assert counts["playsWon"] >= 2
     assert counts["writebacksRefused"] >= 1
     assert counts["writebacksRepeated"] >= 2
     assert counts["launchesAccepted"] >= 1
-    status = json.loads(dig_json("status"))
+    status = json.loads(dig_json(stack, "status"))
     [cataboom] = [c for c in status["connectors"] if c["name"] == "cataboom"]
     assert cataboom["today"]["playsWon"] >= 2
 
     # An erasure request: the member's account forgets whose it is, so a writeback for play 3 awards nothing.
-    forgot = subprocess.run(
-        [DIG, "member", "forget", f"M-{run}", "--yes", "--local"], capture_output=True, text=True, timeout=120
-    )
+    forgot = dig_run(stack, "member", "forget", f"M-{run}", "--yes")
     assert forgot.returncode == 0, forgot.stderr
     assert "connectors' own items erased: cataboom 2 item(s)" in " ".join(forgot.stdout.split())
     late_win = provider_post(stack, WRITEBACK, third.json()["body"])

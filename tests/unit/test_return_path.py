@@ -484,12 +484,18 @@ def test_forgetting_a_member_erases_the_webhooks_their_inbound_events_came_in(au
             },
         )
     )
-    InboundEmitter("marketo", audit_store, FakePublisher()).emit([event])
+    moment = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    other = parse_inbound(example_inbound("MEMBER_CONSENT_CHANGED", memberId="M-kept", eventId="kept-1"))
+    InboundEmitter("marketo", audit_store, FakePublisher(), clock=lambda: moment).emit([event, other])
     report = forget_member(audit_store, "M-erase", ["marketo"])
     assert report.receipts == ["r-9"]
     kept = receipts.get("r-9")
     assert kept is not None
     assert kept.body == "{}"
+    # ES Loyalty's pull leaves the forgotten member's event out (its payload is gone), and goes on past it.
+    page = InboundFeed(audit_store.table, clock=lambda: moment + timedelta(minutes=1)).page(None, 10)
+    assert [e["event"]["memberId"] for e in page.events] == ["M-kept"]
+    assert page.nextCursor is not None
 
 
 def test_without_a_cursor_the_feed_starts_a_day_ago_or_since_a_moment_within_the_retention(
