@@ -96,7 +96,7 @@ def cost_command(
     from dig_contracts.registry import CONNECTORS_ENV, installed_connectors
     from dig_cost.prices import SECONDS_PER_MONTH_EXACT
     from dig_cost.report import load_template, price
-    from dig_cost.run import DEFAULT_MIX, Route, measure
+    from dig_cost.run import DEFAULT_MIX, TIME_PARTS, Route, measure
 
     try:
         chosen = Route(route)
@@ -154,7 +154,7 @@ def cost_command(
             title="Lambda time, all invocations (s): priced = own x its CPU share + AWS in region + provider; "
             "the AWS latencies assumed are dig_cost/latency.py's"
         )
-        parts = ("measured", "meter", "aws_local", "aws_in_region", "provider", "own", "priced")
+        parts = ("measured", *TIME_PARTS, "priced")
         timing.add_column("function")
         for part in parts:
             timing.add_column(part.replace("_", " "), justify="right")

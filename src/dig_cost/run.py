@@ -57,19 +57,20 @@ class Route(StrEnum):
     FILE = "file"  # one JSON-lines events file through POST /v1/files and the file flow
 
 
+# The parts of an invocation's time (Invocations.breakdown), beside "measured", its wall time here.
+TIME_PARTS = ("meter", "aws_local", "aws_in_region", "provider", "own")
+
+
 @dataclass
 class Invocations:
-    """Each handler's invocations and their time: the wall time as measured here, and its parts: what the
-    meter itself read (not the handler's), the AWS requests (as moto answered, and at the in-region
-    latency of ``latency``), the provider calls (as the simulators answered), the handler's own rest."""
+    """Each handler's invocations and their time: the wall time as measured here, and its parts (seconds
+    in all, by handler): what the meter itself read (``meter``: not the handler's), the AWS requests as
+    moto answered (``aws_local``) and at in-region latency (``aws_in_region``, latency.py), the provider
+    calls as the simulators answered (``provider``), and the handler's own rest (``own``)."""
 
     count: Counter[str] = field(default_factory=Counter)
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-    meter_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-    aws_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-    aws_in_region_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-    provider_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
-    own_seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    parts: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wrap(self, dotted: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -92,44 +93,33 @@ class Invocations:
             aws = [span for _, span in waits.aws]
             measured = sum(end - start for start, end in aws)
             assumed = sum(request_seconds(call) for call, _ in waits.aws)
-            aws_seconds = covered(aws)
-            # Overlapping requests (a handler's parallel batch writes) keep their overlap at AWS's pace.
-            in_region = aws_seconds * assumed / measured if measured > 0 else 0.0
-            meter_seconds, provider_seconds = covered(waits.meter), covered(waits.provider)
-            waited = covered([*waits.meter, *aws, *waits.provider])
+            aws_local = covered(aws)
+            parts = {
+                "meter": covered(waits.meter),
+                "aws_local": aws_local,
+                # Overlapping requests (a handler's parallel batch writes) keep their overlap at AWS's pace.
+                "aws_in_region": aws_local * assumed / measured if measured > 0 else 0.0,
+                "provider": covered(waits.provider),
+                "own": max(wall - covered([*waits.meter, *aws, *waits.provider]), 0.0),
+            }
         with self.lock:
             self.count[dotted] += 1
             self.seconds[dotted] += wall
-            self.meter_seconds[dotted] += meter_seconds
-            self.aws_seconds[dotted] += aws_seconds
-            self.aws_in_region_seconds[dotted] += in_region
-            self.provider_seconds[dotted] += provider_seconds
-            self.own_seconds[dotted] += max(wall - waited, 0.0)
+            self.parts[dotted].update(parts)
 
     def reset(self) -> None:
         with self.lock:
-            for counted in (
-                self.count,
-                self.seconds,
-                self.meter_seconds,
-                self.aws_seconds,
-                self.aws_in_region_seconds,
-                self.provider_seconds,
-                self.own_seconds,
-            ):
-                counted.clear()
+            self.count.clear()
+            self.seconds.clear()
+            self.parts.clear()
 
     def breakdown(self) -> dict[str, dict[str, float]]:
-        """handler -> its seconds by part (for the report)."""
+        """handler -> "measured" and each of TIME_PARTS, in seconds (for the report)."""
         with self.lock:
             return {
                 handler: {
                     "measured": round(self.seconds[handler], 4),
-                    "meter": round(self.meter_seconds[handler], 4),
-                    "aws_local": round(self.aws_seconds[handler], 4),
-                    "aws_in_region": round(self.aws_in_region_seconds[handler], 4),
-                    "provider": round(self.provider_seconds[handler], 4),
-                    "own": round(self.own_seconds[handler], 4),
+                    **{part: round(self.parts[handler][part], 4) for part in TIME_PARTS},
                 }
                 for handler in self.count
             }
