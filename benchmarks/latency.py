@@ -21,9 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from benchmarks.local_stack import local_stack
+from connectors.optimove.client import MAX_CUSTOMERS_PER_UPDATE
 from dig_contracts.examples import example_event
-
-CUSTOMERS_PER_CALL = 1000
 
 
 def percentiles(values: list[float]) -> dict[str, float | int]:
@@ -133,7 +132,7 @@ def burst(http: Any, updates: int) -> dict[str, Any]:
     return {
         "updates": updates,
         "calls": calls,
-        "fewest_calls": math.ceil(updates / CUSTOMERS_PER_CALL),
+        "fewest_calls": math.ceil(updates / MAX_CUSTOMERS_PER_UPDATE),
         # From the first post to the last update's receipt at the simulator: the local stack end to end.
         "seconds": round(seconds, 1),
         "per_second": round(customers / seconds, 1),

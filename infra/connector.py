@@ -108,7 +108,11 @@ class ConnectorModule(Construct):
         self.callback_rule: events.Rule | None = None
         if callbacks is not None:
             self.callback_rule = self._extra_rule(
-                "CallbackRule", f"Routes the provider's callbacks to the {manifest.name} connector", callbacks, bus
+                "CallbackRule",
+                f"Routes the provider's callbacks to {manifest.name}'s {manifest.callback_queue_lane} lane",
+                callbacks,
+                bus,
+                self.immediate_queue if manifest.callback_queue_lane == "immediate" else None,
             )
         webhooks = manifest.webhook_pattern()
         self.webhook_rule: events.Rule | None = None

@@ -59,6 +59,13 @@ class CallStatus:
         return f"results awaited until {self.due_at}"
 
 
+class CallNotRecorded(Exception):
+    """Results for a call the log does not hold (yet): the connector records a call just after the provider
+    answers it, so results can only overtake that write by milliseconds, or follow an invocation that stopped
+    between the two. Raised so that the results go back to the queue and are applied once the call is there
+    (or end in the dead-letter queue), not kept on an item the call's own record would then overwrite."""
+
+
 class CallLog(Protocol):
     def record(self, connector: str, call_id: str, carried: Carried, *, due_in_seconds: int) -> None: ...
 
@@ -68,7 +75,8 @@ class CallLog(Protocol):
         self, connector: str, call_id: str, payload: Any, *, readable: bool, receipt: str | None = None
     ) -> bool:
         """Keep a call's results; False (nothing kept) when results from another receipt (another
-        post to the callback URL) were kept before: a call's results are applied once."""
+        post to the callback URL) were kept before: a call's results are applied once. Raises
+        CallNotRecorded when the log holds no such call."""
         ...
 
     def flag_overdue(self, connector: str) -> list[str]:
@@ -126,23 +134,26 @@ class DynamoCallLog:
             ":readable": {"BOOL": readable},
             ":expires": {"N": str(int(self._clock()) + RETENTION_SECONDS)},
         }
-        condition: dict[str, Any] = {}
+        condition = "attribute_exists(pk)"
         if receipt is not None:  # the same receipt again is SQS redelivering it: applied again, harmlessly
             values[":receipt"] = {"S": receipt}
-            condition["ConditionExpression"] = "attribute_not_exists(resultsReceipt) OR resultsReceipt = :receipt"
+            condition += " AND (attribute_not_exists(resultsReceipt) OR resultsReceipt = :receipt)"
+        key = self._key(connector, call_id)
         try:
             self._table.call(
                 "update_item",
-                Key=self._key(connector, call_id),
+                Key=key,
                 UpdateExpression="SET results = :results, resultsAt = :now, readable = :readable, "
                 + ("resultsReceipt = :receipt, " if receipt is not None else "")
                 + "expiresAt = if_not_exists(expiresAt, :expires) REMOVE gsiStatusPk, gsiStatusSk",
+                ConditionExpression=condition,
                 ExpressionAttributeValues=values,
-                **condition,
             )
         except ClientError as error:
             if not is_conditional_failure(error):
                 raise
+            if "Item" not in self._table.call("get_item", Key=key, ConsistentRead=True, ProjectionExpression="pk"):
+                raise CallNotRecorded(f"{connector} call {call_id} is not in the call log") from None
             return False
         return True
 

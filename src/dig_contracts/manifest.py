@@ -303,8 +303,9 @@ class ConnectorManifest(BaseModel):
 
     @property
     def lanes(self) -> tuple[Lane, ...]:
-        """Its queues' lanes: the coalescing one always (callbacks, webhooks, files, checks, replays and
-        requeued messages go there too), the immediate one when it names event types."""
+        """Its queues' lanes: the coalescing one always (webhooks, files, checks, replays and requeued
+        messages go there too), the immediate one when it names event types (and then the provider's
+        callbacks: ``callback_queue_lane``)."""
         coalescing = Lane(
             name="coalescing",
             event_types=self.coalescing_event_types,
@@ -389,8 +390,15 @@ class ConnectorManifest(BaseModel):
         """Whether the connector's queue gets the scheduled results check (callbacks or polled results)."""
         return self.callbacks or self.polled_results
 
+    @property
+    def callback_queue_lane(self) -> str:
+        """The lane whose queue the provider's callbacks reach: the immediate one when there is one. A
+        callback makes no provider call, so a batching window gathers nothing for it; in the coalescing lane
+        it waited out the window and took a place a full batch of attribute updates needed (issue #28)."""
+        return self.lanes[-1].name
+
     def callback_pattern(self) -> dict[str, Any] | None:
-        """The pattern of a second rule, to the same queue, for the provider's callbacks."""
+        """The pattern of a rule, to the queue of ``callback_queue_lane``, for the provider's callbacks."""
         if not self.callbacks:
             return None
         return {"source": [CALLBACK_SOURCE], "detail-type": [callback_detail_type(self.name)]}

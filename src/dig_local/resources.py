@@ -155,7 +155,11 @@ def create(
         for suffix, extra, target_arn in (
             ("rule", manifest.event_pattern(), queue_arn),
             ("immediate", manifest.immediate_pattern(), immediate_arn),
-            ("callbacks", manifest.callback_pattern(), queue_arn),
+            (
+                "callbacks",
+                manifest.callback_pattern(),
+                immediate_arn if manifest.callback_queue_lane == "immediate" else queue_arn,
+            ),
             ("files", manifest.file_pattern(), queue_arn),
             ("webhooks", manifest.webhook_pattern(), queue_arn),
         ):

@@ -634,11 +634,15 @@ def test_keys_are_generated_by_secrets_manager_never_written_in_the_template(res
         assert secret["Properties"]["GenerateSecretString"]["GenerateStringKey"] == "key"
 
 
-def test_provider_callbacks_reach_the_connectors_queue_by_a_second_rule(resources: Resources) -> None:
+def test_provider_callbacks_reach_the_connectors_immediate_lane_by_a_rule_of_their_own(resources: Resources) -> None:
+    """Not the coalescing queue: there a callback waited out the batching window (issue #28)."""
     _, rule = one(resources, "AWS::Events::Rule", "OptimoveCallbackRule")
     assert rule["EventPattern"] == {"source": ["dig.callbacks"], "detail-type": ["CALLBACK.optimove"]}
-    queue, _ = one(resources, "AWS::SQS::Queue", "OptimoveQueue")
-    assert rule["Targets"][0]["Arn"] == arn_of(queue)
+    immediate, _ = one(resources, "AWS::SQS::Queue", "OptimoveImmediateQueue")
+    assert rule["Targets"][0]["Arn"] == arn_of(immediate)
+    assert rule["Targets"][0]["DeadLetterConfig"]["Arn"] == arn_of(
+        one(resources, "AWS::SQS::Queue", "OptimoveRuleTargetDeadLetterQueue")[0]
+    )
     _, function = one(resources, "AWS::Lambda::Function", "OptimoveHandler")
     variables = function["Environment"]["Variables"]
     assert "CALLBACK_KEY_SECRET_ARN" in variables

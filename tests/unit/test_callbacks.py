@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from connectors.optimove.tests.harness import CALLBACK_KEY, harness, inbound
+from db.call_log import CallNotRecorded
 from db.records import DeliveryRecord, DeliveryStatus, MessageRecord, PublishState
 from dig_api import handler
 from dig_api.dependencies import providers
@@ -88,20 +89,32 @@ def test_an_unknown_field_fails_only_the_message_that_sent_it() -> None:
     assert [(f.message_id, "INVALID_FIELD for FIRST_NAME" in f.error) for f in failures] == [(newer.message_id, True)]
 
 
-def test_results_for_an_unknown_call_change_nothing() -> None:
+def test_results_for_a_call_not_in_the_log_go_back_to_the_queue_and_change_nothing() -> None:
+    """Results that overtook the call's record (or followed an invocation that stopped before writing it):
+    retried until the call is there, then the dead-letter queue; never kept on an item the record would
+    overwrite, nor dropped."""
     h = harness(callbacks=True)
     detail = CallbackDetail(
         connector="optimove",
-        callId="expired",
+        callId="not-recorded-yet",
         payload={"isSuccess": False, "errors": [{"error": "INVALID_CUSTOMER", "customerId": "M-1"}]},
         receivedAt="t",
     )
-    assert h.connector.handle_callback(detail) == CallbackReport()
+    with pytest.raises(CallNotRecorded):
+        h.connector.handle_callback(detail)
+    assert h.call_log.results == {}
+    runtime = ConnectorRuntime(h.connector, audit := FakeAuditStore(), max_receive_count=5)
+    report = runtime.handle_sqs_batch({"Records": [sqs_callback(detail)]}, Deadline(60))
+    assert report.response() == {"batchItemFailures": [{"itemIdentifier": "sqs-callback"}]}
+    assert audit.deliveries == {}
+    h.call_log.record("optimove", "not-recorded-yet", {"M-1": {"msg-1": ["CITY"]}}, due_in_seconds=60)
+    assert [f.message_id for f in h.connector.handle_callback(detail).failures] == ["msg-1"]
 
 
 def test_an_unreadable_callback_is_kept_and_counted_and_fails_nothing() -> None:
     h = harness(callbacks=True)
     detail = CallbackDetail(connector="optimove", callId="c-1", payload="<html>oops</html>", receivedAt="t")
+    h.call_log.record("optimove", "c-1", {"M-1": {"msg-1": ["CITY"]}}, due_in_seconds=60)
     assert h.connector.handle_callback(detail) == CallbackReport(unreadable=True)
     assert h.call_log.results[("optimove", "c-1")] == ("<html>oops</html>", False)
     runtime = ConnectorRuntime(h.connector, FakeAuditStore(), max_receive_count=5)

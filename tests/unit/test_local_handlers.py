@@ -226,6 +226,7 @@ def test_the_local_stack_routes_each_event_type_to_its_lanes_queue_as_the_deploy
     from moto import mock_aws
 
     from connectors.optimove.manifest import MANIFEST
+    from dig_contracts.bus import CALLBACK_SOURCE, callback_detail_type
     from dig_local import resources
 
     with mock_aws():
@@ -243,7 +244,18 @@ def test_the_local_stack_routes_each_event_type_to_its_lanes_queue_as_the_deploy
             answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
             return sorted(json.loads(m["Body"])["detail-type"] for m in answer.get("Messages", []))
 
-        assert types(optimove.immediate_queue_url) == ["MEMBER_REGISTRATION", "REDEMPTION"]
+        # Optimove's result callbacks: to the immediate lane, as the deployed callback rule routes them.
+        events.put_events(
+            Entries=[
+                {
+                    "EventBusName": made.bus_name,
+                    "Source": CALLBACK_SOURCE,
+                    "DetailType": callback_detail_type("optimove"),
+                    "Detail": "{}",
+                }
+            ]
+        )
+        assert types(optimove.immediate_queue_url) == ["CALLBACK.optimove", "MEMBER_REGISTRATION", "REDEMPTION"]
         assert types(optimove.queue_url) == ["MEMBER_PROFILE_UPDATE", "OPT_IN_EMAIL"]
         # Both lanes give up into the connector's one dead-letter queue.
         policies = [

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from db.call_log import CallLog, CallNotRecorded, DynamoCallLog
 from db.operations import DynamoOperationLedger
 from db.table import Table
 from db.watermarks import DynamoWatermarkStore
 from dig_connector_kit.concurrency import DynamoGate, InMemoryGate, NoPlaceInTime
 from dig_connector_kit.ports import ConcurrencyGate, OperationClaim, OperationLedger, WatermarkStore
 from dig_connector_kit.quota import DailyQuota, DynamoDailyQuota
-from dig_connector_kit.testing import FakeOperationLedger, FakeWatermarks, InMemoryDailyQuota
+from dig_connector_kit.testing import FakeCallLog, FakeOperationLedger, FakeWatermarks, InMemoryDailyQuota
 from tests.aws import AUDIT, AtomicCalls, create_tables
 
 
@@ -34,6 +35,10 @@ def watermarks(kind: str, table: Table) -> WatermarkStore:
 
 def ledger(kind: str, table: Table) -> OperationLedger:
     return DynamoOperationLedger(table) if kind == "dynamo" else FakeOperationLedger()
+
+
+def call_log(kind: str, table: Table) -> CallLog:
+    return DynamoCallLog(table) if kind == "dynamo" else FakeCallLog()
 
 
 def quota(kind: str, table: Table) -> DailyQuota:
@@ -117,3 +122,16 @@ def test_a_place_its_holder_never_released_frees_itself_when_its_lease_ends(tabl
     now[0] += 91
     with gate.hold("provider", 1, lease_seconds=90, budget_seconds=1):
         pass
+
+
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_a_calls_results_are_kept_once_and_only_for_a_call_the_log_holds(kind: str, table: Table) -> None:
+    log = call_log(kind, table)
+    with pytest.raises(CallNotRecorded):  # results that overtook the call's record: back to the queue
+        log.keep_results("optimove", "c1", {"errors": []}, readable=True, receipt="r1")
+    log.record("optimove", "c1", {"M-1": {"msg-1": ["CITY"]}}, due_in_seconds=60)
+    assert log.keep_results("optimove", "c1", {"errors": []}, readable=True, receipt="r1")
+    assert log.keep_results("optimove", "c1", {"errors": []}, readable=True, receipt="r1")  # SQS again: harmless
+    assert not log.keep_results("optimove", "c1", {"errors": []}, readable=True, receipt="r2")  # another post
+    assert log.lookup("optimove", "c1") == {"M-1": {"msg-1": ["CITY"]}}
+    assert log.flag_overdue("optimove") == []

@@ -140,3 +140,11 @@ def test_lanes_split_the_event_types_and_the_coalescing_lane_keeps_everything_el
     )
     assert only_immediate.event_pattern() is None  # no rule to the coalescing queue; it still takes the rest
     assert [lane.name for lane in only_immediate.lanes] == ["coalescing", "immediate"]
+
+
+def test_callbacks_go_to_the_immediate_lane_where_there_is_one() -> None:
+    """A callback makes no provider call: a batching window gathers nothing for it (issue #28)."""
+    assert OPTIMOVE.callback_queue_lane == "immediate"
+    one_lane = ConnectorManifest.model_validate({**manifest("braze").model_dump(), "callbacks": True})
+    assert [lane.name for lane in one_lane.lanes] == ["coalescing"]
+    assert one_lane.callback_queue_lane == "coalescing"

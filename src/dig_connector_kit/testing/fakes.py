@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from db.audit import DONE, BeginOutcome, BeginResult, Recorded
-from db.call_log import CallStatus
+from db.call_log import CallNotRecorded, CallStatus
 from db.contacts import ContactRow, FillReport, MemberContact
 from db.operations import OperationClaim
 from db.records import DeliveryRecord, MessageRecord, MessageView, PublishState, iso, utc_now
@@ -159,6 +159,8 @@ class FakeCallLog:
     def keep_results(
         self, connector: str, call_id: str, payload: Any, *, readable: bool, receipt: str | None = None
     ) -> bool:
+        if (connector, call_id) not in self.calls:
+            raise CallNotRecorded(f"{connector} call {call_id} is not in the call log")
         if receipt is not None:
             if self.receipts.get((connector, call_id), receipt) != receipt:
                 return False
