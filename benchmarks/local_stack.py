@@ -2,8 +2,7 @@
 `dig local` running Optimove and Marketo: posted to the API in batches of 500, through moto's EventBridge and SQS, to
 the connector and the simulator (50 requests per 10 s). Two ends: the simulator's receipt of the last update
 (issue #28's "through the batch route to the simulator"), and every one DELIVERED in the audit trail, which
-also waits for Optimove's result callbacks: they reach the connector's coalescing lane, whose batching window
-(20 s) the last of them waits out, as in AWS."""
+also waits for Optimove's result callbacks (through the API and the bus to the connector's immediate lane)."""
 
 from __future__ import annotations
 
@@ -117,8 +116,8 @@ def run(events: int = 5_000, batch: int = 500, connectors: str | None = "optimov
             "end_to_end_seconds": round(finished - started, 1),
             "end_to_end_events_per_second": round(delivered / (finished - started)),
             "optimove_calls": sum(1 for r in requests if r["call"] == "UpdateCustomerAttributes"),
-            # Each call's customers and when the simulator received it: a last small call is the batch that
-            # waited out the window (Optimove's result callbacks share the lane and take places in full batches).
+            # Each call's customers and when the simulator received it: a last small call is a partial batch that
+            # waited out the coalescing lane's window (20 s).
             "calls_received": [
                 {
                     "seconds": round(r["at"] - started_at, 1),
