@@ -151,8 +151,8 @@ def cost_command(
     console.print(f"The audit trail's share: {report.audit_share:.0%}")
     if report.lambda_seconds:
         timing = Table(
-            title="Lambda time, all invocations (s): priced = own x its CPU share + AWS in region + provider; "
-            "the AWS latencies assumed are dig_cost/latency.py's"
+            title="Lambda time, all invocations (s): priced = (own - own idle) x its CPU share + own idle + AWS in "
+            "region + provider; the AWS latencies assumed are dig_cost/latency.py's"
         )
         parts = ("measured", *TIME_PARTS, "priced")
         timing.add_column("function")

@@ -133,14 +133,15 @@ def traced_share(invocations_per_second: float) -> float:
 
 
 def billed_seconds(measurement: Measurement, handler: str, memory_mb: int) -> float:
-    """The duration AWS would bill: the handler's own time at the CPU share of its memory, its AWS requests
-    at in-region latency, its provider calls as answered (latency.py). The local stack's wall time
-    instead holds moto's latency and the meter's own reads; it is what a measurement without the parts
-    (one made by hand) is priced at."""
+    """The duration AWS would bill: the handler's own work at the CPU share of its memory, the time its
+    thread spent off the CPU (sleeping on a limiter) as it passed, its AWS requests at in-region latency,
+    its provider calls as answered (latency.py). The local stack's wall time instead holds moto's latency
+    and the meter's own reads; it is what a measurement without the parts (one made by hand) is priced at."""
     parts = measurement.time_parts.get(handler)
     if not parts:
         return measurement.seconds.get(handler, 0.0)
-    return parts["own"] * cpu_stretch(memory_mb) + parts["aws_in_region"] + parts["provider"]
+    idle = parts.get("own_idle", 0.0)
+    return (parts["own"] - idle) * cpu_stretch(memory_mb) + idle + parts["aws_in_region"] + parts["provider"]
 
 
 def price(

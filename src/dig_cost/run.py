@@ -58,7 +58,10 @@ class Route(StrEnum):
 
 
 # The parts of an invocation's time (Invocations.breakdown), beside "measured", its wall time here.
-TIME_PARTS = ("meter", "aws_local", "aws_in_region", "provider", "own")
+# "own_idle": the part of "own" the invocation's thread spent without the CPU (sleeping on a rate limiter,
+# a concurrency gate or a backoff; waiting for the interpreter lock here), which Lambda bills as time
+# but which no CPU share stretches.
+TIME_PARTS = ("meter", "aws_local", "aws_in_region", "provider", "own", "own_idle")
 
 
 @dataclass
@@ -66,7 +69,8 @@ class Invocations:
     """Each handler's invocations and their time: the wall time as measured here, and its parts (seconds
     in all, by handler): what the meter itself read (``meter``: not the handler's), the AWS requests as
     moto answered (``aws_local``) and at in-region latency (``aws_in_region``, latency.py), the provider
-    calls as the simulators answered (``provider``), and the handler's own rest (``own``)."""
+    calls as the simulators answered (``provider``), and the handler's own rest (``own``), of which
+    ``own_idle`` its thread spent off the CPU."""
 
     count: Counter[str] = field(default_factory=Counter)
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -76,7 +80,7 @@ class Invocations:
     def wrap(self, dotted: str, handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         def timed(event: Any, context: Any) -> Any:
             waits = Waits()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
             token = current_function.set(dotted)
             waits_token = current_waits.set(waits)
             try:
@@ -84,11 +88,14 @@ class Invocations:
             finally:
                 current_waits.reset(waits_token)
                 current_function.reset(token)
-                self._add(dotted, time.perf_counter() - started, waits)
+                self._add(dotted, time.perf_counter() - started, waits, cpu=time.thread_time() - cpu_started)
 
         return timed
 
-    def _add(self, dotted: str, wall: float, waits: Waits) -> None:
+    def _add(self, dotted: str, wall: float, waits: Waits, *, cpu: float | None = None) -> None:
+        """``cpu``: the CPU time of the invocation's thread, when measured. It also holds what that thread
+        spent inside the requests (botocore's work, the meter's), so the idle part it leaves is a lower
+        bound: only time clearly off the CPU is taken out of the stretch."""
         with waits.lock:
             aws = [span for _, span in waits.aws]
             measured = sum(end - start for start, end in aws)
@@ -102,6 +109,7 @@ class Invocations:
                 "provider": covered(waits.provider),
                 "own": max(wall - covered([*waits.meter, *aws, *waits.provider]), 0.0),
             }
+            parts["own_idle"] = max(parts["own"] - cpu, 0.0) if cpu is not None else 0.0
         with self.lock:
             self.count[dotted] += 1
             self.seconds[dotted] += wall

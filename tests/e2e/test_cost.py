@@ -114,6 +114,7 @@ def test_dig_cost_prices_the_batch_route_from_what_the_handlers_actually_asked_o
         apart = parts["own"] + parts["meter"] + parts["aws_local"] + parts["provider"]
         assert apart >= parts["measured"] * 0.999 - 0.01
         assert max(parts["meter"], parts["aws_local"], parts["provider"], parts["own"]) <= parts["measured"] + 0.01
+        assert 0 <= parts["own_idle"] <= parts["own"]  # the part of its own time its thread spent off the CPU
     api = timed["dig_api.handler.lambda_handler"]
     assert (api["provider"], api["meter"] > 0, api["aws_in_region"] > 0) == (0, True, True)
     assert timed["connectors.optimove.handler.lambda_handler"]["provider"] > 0

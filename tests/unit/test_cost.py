@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -234,8 +235,25 @@ def test_an_invocations_time_is_split_into_the_meters_reads_aws_providers_and_it
             "aws_in_region": 0.2 * (2 * request_seconds("dynamodb.BatchWriteItem")) / 0.4,
             "provider": 0.3,
             "own": 0.4,  # 1.0 less the 0.6 covered by the meter, AWS and the provider
+            "own_idle": 0.0,  # the thread's CPU time not measured: none taken out of the stretch
         }
     )
+    # Its thread on the CPU 0.1 s of its own 0.4: 0.3 s off it (a limiter's sleep).
+    invocations._add("connectors.marketo.handler.lambda_handler", 1.0, waits, cpu=0.1)
+    assert invocations.breakdown()["connectors.marketo.handler.lambda_handler"]["own_idle"] == pytest.approx(0.3)
+
+
+def test_a_handler_that_sleeps_has_that_time_idle_not_stretched() -> None:
+    invocations = Invocations()
+    invocations.wrap("connectors.marketo.handler.lambda_handler", lambda event, context: time.sleep(0.05))({}, None)
+    parts = invocations.breakdown()["connectors.marketo.handler.lambda_handler"]
+    assert parts["own"] >= 0.05
+    assert parts["own_idle"] >= 0.045  # a sleep takes no CPU
+    made = measurement(time_parts={"connectors.marketo.handler.lambda_handler": parts})
+    # At 512 MB the idle part counts once, the little work left 3.45 times.
+    billed = billed_seconds(made, "connectors.marketo.handler.lambda_handler", 512)
+    assert billed == pytest.approx(parts["own_idle"] + (parts["own"] - parts["own_idle"]) * 1769 / 512, rel=1e-3)
+    assert billed < parts["own"] * 1769 / 512 * 0.5
 
 
 def test_an_invocation_is_billed_its_own_time_at_its_cpu_share_aws_at_in_region_latency_and_providers_as_answered() -> (
@@ -250,6 +268,9 @@ def test_an_invocation_is_billed_its_own_time_at_its_cpu_share_aws_at_in_region_
     assert billed_seconds(made, handler, 3008) == pytest.approx(1.75)  # more memory than a vCPU: no faster here
     # Without parts (a measurement made by hand): the seconds measured.
     assert billed_seconds(made, "dig_api.handler.lambda_handler", 1024) == 2.0
+    # Of its own second, 0.6 s off the CPU: at a quarter of a vCPU only the 0.4 s of work is stretched.
+    idle = measurement(time_parts={handler: {**parts, "own_idle": 0.6}})
+    assert billed_seconds(idle, handler, FULL_VCPU_MB // 4) == pytest.approx(0.4 * 4 + 0.6 + 0.75, rel=1e-3)
     report = price(made)
     assert report.lambda_seconds[handler] == {**parts, "priced": pytest.approx(1.75)}  # at 2048 MB
     assert report.lambda_seconds["dig_api.handler.lambda_handler"] == {"priced": 2.0}
