@@ -391,11 +391,11 @@ class ConnectorManifest(BaseModel):
         return self.callbacks or self.polled_results
 
     @property
-    def callback_queue_lane(self) -> str:
+    def callback_queue_lane(self) -> Literal["coalescing", "immediate"]:
         """The lane whose queue the provider's callbacks reach: the immediate one when there is one. A
         callback makes no provider call, so a batching window gathers nothing for it; in the coalescing lane
         it waited out the window and took a place a full batch of attribute updates needed (issue #28)."""
-        return self.lanes[-1].name
+        return "immediate" if self.immediate_event_types else "coalescing"
 
     def callback_pattern(self) -> dict[str, Any] | None:
         """The pattern of a rule, to the queue of ``callback_queue_lane``, for the provider's callbacks."""
