@@ -1,7 +1,7 @@
 """How long a handler's AWS requests take in AWS, where the local stack's moto takes far longer.
 
-On this machine a DynamoDB request to moto, in the same Python process as the handlers and sharing
-its interpreter lock with them, took tens of milliseconds under load; in AWS, from a Lambda function in
+On this machine a DynamoDB request to moto (its server in a process of its own, on the two cores the
+handlers and the sender also use) took tens of milliseconds under load; in AWS, from a Lambda function in
 the table's region, a few. A function is billed for its duration, so ``dig cost`` prices each
 invocation at its own time as measured, its provider calls as the simulators answered them, and the
 time it waited on AWS at these latencies instead of moto's (overlapping requests counted once).
