@@ -509,7 +509,12 @@ def dead_letters(
     ctx: typer.Context,
     connector: Annotated[str, typer.Option(help="Connector, e.g. optimove")],
     delete_resolved: Annotated[
-        bool, typer.Option("--delete-resolved", help="Delete the messages whose delivery is now DELIVERED or SKIPPED")
+        bool,
+        typer.Option(
+            "--delete-resolved",
+            help="Delete what nothing waits on any more: events whose delivery is now DELIVERED or SKIPPED, "
+            "provider callbacks whose call's results were kept or that no call in the log awaits, scheduled checks",
+        ),
     ] = False,
     fail_stranded: Annotated[
         bool,
@@ -525,12 +530,15 @@ def dead_letters(
     local: Local = False,
     local_url: LocalUrl = None,
 ) -> None:
-    """List what sits in CONNECTOR's dead-letter queue with its audit status; with --delete-resolved,
-    remove what a replay has since delivered (the audit trail, not the queue, is what you replay from)."""
+    """List what sits in CONNECTOR's dead-letter queue with its audit status (an event: its delivery; a
+    provider's callback: its call's results in the call log; the schedule's check); with --delete-resolved,
+    remove what nothing waits on any more, such as what a replay has since delivered (the audit trail, not
+    the queue, is what you replay from)."""
     if ctx.invoked_subcommand is not None:
         return
+    from db.call_log import DynamoCallLog
     from dig_cli import replay as replay_logic
-    from dig_contracts.bus import BusDetail
+    from dig_cli.dead_letters import read_dead_letter, standing_of
 
     target, store = connect(stack, region, local, local_url)
     if connector not in target.dead_letter_queues:
@@ -545,33 +553,27 @@ def dead_letters(
             break
         for message in messages:
             seen.setdefault(message["MessageId"], message)
-    details: dict[str, BusDetail | None] = {}
-    for sqs_id, message in seen.items():
-        try:
-            details[sqs_id] = BusDetail.model_validate(json.loads(message["Body"])["detail"])
-        except (ValueError, KeyError, TypeError):
-            details[sqs_id] = None
-    ids = {sqs_id: detail.messageId if detail else None for sqs_id, detail in details.items()}
-    deliveries = store.get_deliveries(connector, [m for m in ids.values() if m])
+    letters = [read_dead_letter(sqs_id, message["Body"]) for sqs_id, message in seen.items()]
+    deliveries = store.get_deliveries(connector, [letter.event.messageId for letter in letters if letter.event])
+    calls = DynamoCallLog(store.table)
     table = Table(title=f"{len(seen)} message(s) in {connector}'s dead-letter queue")
     for column in ("messageId", "audit status", "last error", "action"):
         table.add_column(column, overflow="fold")
     deleted = failed = 0
     deleted_ids: set[str] = set()
-    for sqs_id, message_id in ids.items():
-        delivery = deliveries.get(message_id) if message_id else None
-        status = delivery.status.value if delivery else ("(unreadable body)" if message_id is None else "(no delivery)")
+    for letter in letters:
+        standing = standing_of(letter, deliveries, lambda call_id: calls.status(connector, call_id))
         action = ""
-        detail = details[sqs_id]
-        if fail_stranded and detail is not None and replay_logic.fail_stranded(store, connector, detail, delivery):
+        event = letter.event if fail_stranded else None  # only an event's delivery can be stranded
+        if event is not None and replay_logic.fail_stranded(store, connector, event, standing.delivery):
             failed += 1
             action = "recorded FAILED"
-        if delete_resolved and delivery and delivery.status in (DeliveryStatus.DELIVERED, DeliveryStatus.SKIPPED):
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=seen[sqs_id]["ReceiptHandle"])
+        if delete_resolved and standing.resolved:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=seen[letter.sqs_id]["ReceiptHandle"])
             deleted += 1
-            deleted_ids.add(sqs_id)
+            deleted_ids.add(letter.sqs_id)
             action = "deleted"
-        table.add_row(message_id or sqs_id, status, (delivery.lastError or "")[:100] if delivery else "", action)
+        table.add_row(letter.shown_id, standing.status, standing.note, action)
     kept = [m for sqs_id, m in seen.items() if sqs_id not in deleted_ids]
     for start in range(0, len(kept), 10):
         sqs.change_message_visibility_batch(

@@ -336,6 +336,9 @@ class AwsMeter:
         keys, _ = self._shapes.get(table)
         return {k: item[k] for k in keys if k in item}
 
+    def _key_name(self, table: str, item: Mapping[str, Any]) -> str:
+        return json.dumps(self._key(table, item), sort_keys=True)
+
     def _get(self, table: str, key: Item) -> Item | None:
         found: Item | None = self._peek.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
         return found
@@ -367,7 +370,10 @@ class AwsMeter:
         if written:
             usage.stored_bytes += stored_size(after, shapes) - stored_size(before, shapes)
 
-    def _read(self, usage: Usage, table: str, items: list[Item], missing: int, consistent: bool, one: bool) -> None:
+    def _read(
+        self, usage: Usage, table: str, items: list[Item], missing: list[Item], consistent: bool, one: bool
+    ) -> None:
+        """``missing``: the keys looked up and not found (GetItem, BatchGetItem), each billed at the minimum."""
         if one:  # a query or scan: its items' sizes together, rounded up once
             units = read_units(sum(item_size(i) for i in items), consistent=consistent)
             usage.units["dynamodb.read_unit"] += units
@@ -377,10 +383,10 @@ class AwsMeter:
             units = read_units(item_size(item), consistent=consistent)
             usage.units["dynamodb.read_unit"] += units
             usage.read_units_by_purpose[purpose(table, item, self._config_table)] += units
-        if missing:
-            units = missing * read_units(0, consistent=consistent)
+        for key in missing:
+            units = read_units(0, consistent=consistent)
             usage.units["dynamodb.read_unit"] += units
-            usage.read_units_by_purpose["lookups of absent items"] += units
+            usage.read_units_by_purpose[f"{purpose(table, key, self._config_table)}: absent items"] += units
 
     def _bill_dynamodb(
         self, usage: Usage, operation: str, params: dict[str, Any], parsed: dict[str, Any], ok: bool, before: Any
@@ -417,19 +423,20 @@ class AwsMeter:
                 usage,
                 params["TableName"],
                 [item] if item else [],
-                0 if item else 1,
+                [] if item else [params["Key"]],
                 bool(params.get("ConsistentRead")),
                 one=False,
             )
         elif operation == "BatchGetItem" and ok:
             for table, request in params["RequestItems"].items():
                 found = (parsed.get("Responses") or {}).get(table, [])
-                left = len((parsed.get("UnprocessedKeys") or {}).get(table, {}).get("Keys", []))
-                missing = len(request["Keys"]) - len(found) - left
+                left = (parsed.get("UnprocessedKeys") or {}).get(table, {}).get("Keys", [])
+                answered = {self._key_name(table, i) for i in [*found, *left]}
+                missing = [k for k in request["Keys"] if self._key_name(table, k) not in answered]
                 self._read(usage, table, found, missing, bool(request.get("ConsistentRead")), one=False)
         elif operation in ("Query", "Scan") and ok:
             self._read(
-                usage, params["TableName"], parsed.get("Items", []), 0, bool(params.get("ConsistentRead")), one=True
+                usage, params["TableName"], parsed.get("Items", []), [], bool(params.get("ConsistentRead")), one=True
             )
         elif operation == "TransactWriteItems" and ok:  # transactions bill every item twice
             for entry in params["TransactItems"]:

@@ -4,6 +4,7 @@ one mail per redemption, after a second replay, a forced one, and an interrupted
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -30,6 +31,17 @@ def dig(stack: LocalStackProcess, *args: str) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [DIG, *args, "--local", "--local-url", stack.url], capture_output=True, text=True, timeout=120, env=_wide()
     )
+
+
+def stray_callback(stack: LocalStackProcess, call_id: str) -> None:
+    """A provider's callback in Optimove's dead-letter queue, as a rule would have put it on the queue."""
+    from dig_cli.target import resolve
+    from dig_contracts.bus import CALLBACK_SOURCE, CallbackDetail, callback_detail_type
+
+    target = resolve(stack=None, region=None, local=True, local_url=stack.url)
+    detail = CallbackDetail(connector="optimove", callId=call_id, payload=[], receivedAt="2026-12-07T10:00:00Z")
+    body = {"source": CALLBACK_SOURCE, "detail-type": callback_detail_type("optimove"), "detail": detail.model_dump()}
+    target.sqs().send_message(QueueUrl=target.dead_letter_queues["optimove"], MessageBody=json.dumps(body))
 
 
 def _wide() -> dict[str, str]:
@@ -126,13 +138,17 @@ def test_an_outage_is_replayed_with_exactly_one_mail_per_redemption(stack: Local
     assert "replay run" in show.stdout
     assert "SendTransactionalMail" in show.stdout
 
-    # The dead-letter queue still holds the three; they are delivered now, so they can go.
+    # The dead-letter queue still holds the three; they are delivered now, so they can go. Beside them, a
+    # callback for a call the log never held (the runbook's "Results that never came back", step 4).
+    stray_callback(stack, "never-recorded-call")
     dead = dig(stack, "dlq", "--connector", "optimove")
-    assert "3 message(s) in optimove's dead-letter queue" in dead.stdout
+    assert "4 message(s) in optimove's dead-letter queue" in dead.stdout
     assert all(i in dead.stdout for i in ids)
     assert "DELIVERED" in dead.stdout
+    assert "callback never-recorded-call" in dead.stdout
+    assert "callback: no such call" in dead.stdout
     cleared = dig(stack, "dlq", "--connector", "optimove", "--delete-resolved")
-    assert "deleted 3" in cleared.stdout
+    assert "deleted 4" in cleared.stdout
     stack.wait_until(lambda: "0 message(s)" in dig(stack, "dlq", "--connector", "optimove").stdout, "an empty DLQ", 30)
 
 

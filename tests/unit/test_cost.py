@@ -17,6 +17,7 @@ from db.audit import delivery_to_item, message_to_item
 from db.records import DeliveryRecord, DeliveryStatus, MessageRecord, PublishState
 from dig_cli.cost import monthly_volume
 from dig_contracts import functions
+from dig_contracts.examples import example_event
 from dig_cost.latency import FULL_VCPU_MB, request_seconds
 from dig_cost.meter import AwsMeter, Usage, Waits, covered, current_function
 from dig_cost.report import (
@@ -28,7 +29,7 @@ from dig_cost.report import (
     price,
     traced_share,
 )
-from dig_cost.run import DEFAULT_MIX, Invocations, Measurement, Route, mix_sequence
+from dig_cost.run import DEFAULT_MIX, Invocations, Measurement, Route, member_event, mix_sequence
 from dig_cost.units import chunks_64k, item_size, read_units, value_size, write_units
 from tests.aws import AUDIT, CONFIG, create_tables
 
@@ -162,7 +163,12 @@ def test_reads_are_billed_per_item_read_and_absent_items_at_the_minimum(metered:
     client.batch_get_item(RequestItems={AUDIT: {"Keys": keys, "ConsistentRead": True}})
     client.get_item(TableName=AUDIT, Key=keys[2])  # eventually consistent, absent
     usage = meter.reset()
-    assert usage.read_units_by_purpose == ({"audit: message records": 1, "lookups of absent items": 2.5})
+    assert usage.read_units_by_purpose == ({"audit: message records": 1, "audit: message records: absent items": 2.5})
+    client.batch_get_item(
+        RequestItems={AUDIT: {"Keys": [{"pk": {"S": "STATE#optimove#M-9"}, "sk": {"S": "ATTRIBUTES"}}, keys[0]]}}
+    )
+    # Named for what was looked for: each absent key's own kind, at the minimum (eventually consistent: 0.5).
+    assert meter.reset().read_units_by_purpose == {"audit: message records": 0.5, "watermarks: absent items": 0.5}
 
 
 def test_eventbridge_and_sqs_are_billed_per_64_kb_chunk_and_idle_polls_are_not_per_event() -> None:
@@ -504,3 +510,17 @@ def test_volumes_and_the_default_mix_read_as_the_readme_says() -> None:
     assert len(cycle) == 20
     assert cycle.count("MEMBER_PROFILE_UPDATE") == 12
     assert cycle[:5] == ["MEMBER_REGISTRATION", "MEMBER_PROFILE_UPDATE", "OPT_IN_EMAIL", "REDEMPTION", "MEMBER_TIER"]
+
+
+def test_each_member_of_a_cost_run_has_an_address_of_its_own() -> None:
+    # One shared address made every Marketo upsert of a run wait for the one before (its lead claim), so
+    # that the run priced retries, PENDING records and their index entries no program's traffic makes.
+    first, second = (member_event("REDEMPTION", f"cost-{n}", f"COST-000000{n}") for n in (1, 2))
+    assert first["data"]["email"] == "cost-0000001@example.com"
+    assert second["data"]["email"] == "cost-0000002@example.com"
+    assert (first["eventId"], first["memberId"]) == ("cost-1", "COST-0000001")
+    registration = member_event("MEMBER_REGISTRATION", "cost-3", "COST-0000003")
+    assert registration["data"]["email"] == "cost-0000003@example.com"
+    assert "email" not in member_event("MEMBER_TIER", "cost-4", "COST-0000004")["data"]
+    assert member_event("MEMBER_REGISTRATION", "x", "COST-9")["data"]["firstName"] == "Ada"
+    assert example_event("REDEMPTION")["data"]["email"] == "ada@example.com"  # the example itself unchanged

@@ -135,3 +135,20 @@ def test_a_calls_results_are_kept_once_and_only_for_a_call_the_log_holds(kind: s
     assert not log.keep_results("optimove", "c1", {"errors": []}, readable=True, receipt="r2")  # another post
     assert log.lookup("optimove", "c1") == {"M-1": {"msg-1": ["CITY"]}}
     assert log.flag_overdue("optimove") == []
+
+
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_a_calls_status_says_whether_its_results_came(kind: str, table: Table) -> None:
+    log = call_log(kind, table)
+    assert log.status("optimove", "c1") is None
+    log.record("optimove", "c1", {"M-1": {"msg-1": ["CITY"]}}, due_in_seconds=60)
+    awaited = log.status("optimove", "c1")
+    assert awaited is not None
+    assert (awaited.call_id, awaited.results_at, awaited.readable, awaited.overdue_at) == ("c1", None, None, None)
+    assert awaited.called_at is not None and awaited.due_at is not None and awaited.called_at < awaited.due_at
+    assert awaited.describe().startswith("results awaited until ")
+    log.keep_results("optimove", "c1", "<html>", readable=False, receipt="r1")
+    kept = log.status("optimove", "c1")
+    assert kept is not None and kept.results_at is not None and kept.readable is False
+    assert "(unreadable: kept with the call's log)" in kept.describe()
+    assert log.status("optimove", "c2") is None and log.status("marketo", "c1") is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from db.audit import DONE, BeginOutcome, BeginResult, Recorded
@@ -145,12 +146,15 @@ class FakeCallLog:
     receipts: dict[tuple[str, str], str] = field(default_factory=dict)
     overdue: set[tuple[str, str]] = field(default_factory=set)
     now: float = 0.0
+    # When each call was made, its results kept, and it was flagged overdue (status()).
+    times: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
     def record(
         self, connector: str, call_id: str, carried: Mapping[str, Mapping[str, list[str]]], *, due_in_seconds: int
     ) -> None:
         self.calls[(connector, call_id)] = {c: {m: list(f) for m, f in ms.items()} for c, ms in carried.items()}
         self.due[(connector, call_id)] = self.now + due_in_seconds
+        self.times[(connector, call_id, "called")] = self.now
         self.overdue.discard((connector, call_id))  # recorded again: awaited again (a result still pending)
 
     def lookup(self, connector: str, call_id: str) -> dict[str, dict[str, list[str]]] | None:
@@ -166,6 +170,7 @@ class FakeCallLog:
                 return False
             self.receipts[(connector, call_id)] = receipt
         self.results[(connector, call_id)] = (payload, readable)
+        self.times[(connector, call_id, "results")] = self.now
         return True
 
     def flag_overdue(self, connector: str) -> list[str]:
@@ -175,10 +180,27 @@ class FakeCallLog:
             if key[0] == connector and due < self.now and key not in self.results and key not in self.overdue
         ]
         self.overdue.update(late)
+        self.times.update({(*key, "overdue"): self.now for key in late})
         return [call_id for _, call_id in late]
 
     def status(self, connector: str, call_id: str) -> CallStatus | None:
-        return None
+        key = (connector, call_id)
+        if key not in self.calls:
+            return None
+
+        def at(what: str) -> str | None:
+            when = self.times.get((*key, what))
+            return None if when is None else iso(datetime.fromtimestamp(when, UTC))
+
+        kept = self.results.get(key)
+        return CallStatus(
+            call_id=call_id,
+            called_at=at("called"),
+            due_at=iso(datetime.fromtimestamp(self.due[key], UTC)),
+            results_at=at("results"),
+            readable=kept[1] if kept else None,
+            overdue_at=at("overdue") if key in self.overdue else None,
+        )
 
 
 @dataclass
