@@ -196,7 +196,10 @@ class ConnectorRuntime:
             by_message.setdefault(item.detail.messageId, []).append(item)
         report.duplicates = len(received) - len(by_message)
 
-        existing = self.audit.get_deliveries(self.connector.name, by_message)
+        # Eventually consistent, at half the price: what this reads was written by an earlier receive, which
+        # came back a visibility timeout ago at the least; a copy delivered at this very moment is settled by
+        # the operations ledger's and save_deliveries' conditional writes, not by this read.
+        existing = self.audit.get_deliveries(self.connector.name, by_message, consistent=False)
         inbound: list[InboundMessage] = []
         invalid: dict[str, Outcome] = self._erased_since_archived(by_message, existing)
         for message_id, copies in by_message.items():

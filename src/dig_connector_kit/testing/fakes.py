@@ -99,7 +99,9 @@ class InMemoryAuditStore:
         deliveries = [d for (m, _), d in self.deliveries.items() if m == message_id]
         return MessageView(message=message, deliveries=deliveries)
 
-    def get_deliveries(self, connector: str, message_ids: Iterable[str]) -> dict[str, DeliveryRecord]:
+    def get_deliveries(
+        self, connector: str, message_ids: Iterable[str], *, consistent: bool = True
+    ) -> dict[str, DeliveryRecord]:
         return {m: self.deliveries[(m, connector)] for m in message_ids if (m, connector) in self.deliveries}
 
     def save_deliveries(
