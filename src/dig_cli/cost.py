@@ -7,12 +7,15 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from dig_cli.console import console
+
+if TYPE_CHECKING:
+    from dig_cost.report import Report
 from dig_contracts.events import EventType
 
 # Two connectors, as the seeds say a program starts: what the default figures are for.
@@ -126,6 +129,7 @@ def cost_command(
         # only in a month it is emitted.
         custom_metrics=len(measurement.metrics_emitted),
         custom_metrics_possible=custom_metrics(manifests),  # type: ignore[arg-type]
+        provider_limits={m.name: (m.provider_calls_per_minute, m.provider_calls_per_day) for m in manifests},
     )
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
@@ -161,6 +165,8 @@ def cost_command(
         for handler, by_part in sorted(report.lambda_seconds.items()):
             timing.add_row(handler, *(f"{by_part[part]:.2f}" if part in by_part else "" for part in parts))
         console.print(timing)
+    if report.provider_calls:
+        console.print(provider_table(report))
     if report.monthly:
         fixed = Table(title="Fixed, per month (from the template and the connectors)")
         fixed.add_column("component")
@@ -184,3 +190,30 @@ def cost_command(
             f"${report.all_in_per_million:.2f} a million with the fixed cost spread over them."
         )
     console.print("Free tiers, not subtracted: " + "; ".join(f"{t['service']}: {t['what']}" for t in report.free_tiers))
+
+
+def provider_table(report: Report) -> Table:
+    """Each connector's calls to its provider, and at a month's volume against the provider's limits."""
+    table = Table(
+        title="Provider calls: per event as measured; a day and a minute (on average) at the month's volume, "
+        "beside the limits the manifests name"
+    )
+    for column in ("connector", "per event", "a day", "limit a day", "a minute", "limit a minute"):
+        table.add_column(column, justify="left" if column == "connector" else "right")
+
+    def figure(value: float | None, limit: int | None = None) -> str:
+        if value is None:
+            return "-"
+        text = f"{value:,.0f}" if value >= 100 else f"{value:g}"
+        return f"[red]{text} (over)[/red]" if limit is not None and value > limit else text
+
+    for name, calls in report.provider_calls.items():
+        table.add_row(
+            name,
+            f"{calls.per_event:g}",
+            figure(calls.per_day, calls.limit_per_day),
+            figure(calls.limit_per_day),
+            figure(calls.per_minute, calls.limit_per_minute),
+            figure(calls.limit_per_minute),
+        )
+    return table

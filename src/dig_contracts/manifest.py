@@ -258,6 +258,10 @@ class ConnectorManifest(BaseModel):
     # The provider's documented request limit per API key, per minute: drawn on the dashboard against
     # the calls the connector makes (None: the provider publishes none).
     provider_calls_per_minute: int | None = Field(default=None, ge=1)
+    # The provider's daily call quota DIG may spend (a share, where the provider counts every integration of
+    # an account together), by default: `dig cost` sets the calls a month's volume makes against it (None:
+    # the provider publishes none).
+    provider_calls_per_day: int | None = Field(default=None, ge=1)
     # The return path: the inbound event types the connector emits (from its webhooks or a scheduled
     # job's poll of the provider), and the webhooks it receives. Emitting needs the bus and the audit.
     emits: tuple[InboundEventType, ...] = ()

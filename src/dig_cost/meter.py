@@ -77,9 +77,12 @@ class Usage:
     # overhead), net of what they replaced: storage and PITR are billed on it (report.py).
     stored_bytes: float = 0.0
     archived_bytes: float = 0.0  # the events the bus archive keeps (source dig.*)
+    # Requests the connectors' handlers sent to their providers (the simulators here), by connector.
+    provider_calls: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: Usage) -> None:
         self.calls.update(other.calls)
+        self.provider_calls.update(other.provider_calls)
         for mine, theirs in (
             (self.units, other.units),
             (self.write_units_by_purpose, other.write_units_by_purpose),
@@ -91,6 +94,12 @@ class Usage:
         self.empty_receives += other.empty_receives
         self.stored_bytes += other.stored_bytes
         self.archived_bytes += other.archived_bytes
+
+
+def connector_of(handler: str) -> str | None:
+    """The connector a handler's dotted path belongs to (``connectors.<name>.handler.…``), else None."""
+    parts = handler.split(".")
+    return parts[1] if len(parts) > 2 and parts[0] == "connectors" else None
 
 
 def purpose(table: str, key: Mapping[str, Any], config_table: str | None = None) -> str:
@@ -259,6 +268,10 @@ class AwsMeter:
                 if waits is not None:  # a handler's call to a provider (the stack's own calls are not timed)
                     with waits.lock:
                         waits.provider.append((started, time.perf_counter()))
+                    connector = connector_of(current_function.get())
+                    if connector:
+                        with meter._lock:
+                            meter.usage.provider_calls[connector] += 1
 
         def submit(executor: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
             return original_submit(executor, contextvars.copy_context().run, fn, *args, **kwargs)

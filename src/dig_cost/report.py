@@ -21,6 +21,7 @@ from dig_cost.prices import (
     PER_UNIT,
     REGION,
     SECONDS_PER_MONTH,
+    SECONDS_PER_MONTH_EXACT,
     XRAY_RESERVOIR_PER_SECOND,
     XRAY_SAMPLED,
 )
@@ -49,6 +50,22 @@ class MonthlyLine:
     detail: str
     count: float
     usd_per_month: float
+
+
+@dataclass(frozen=True)
+class ProviderCalls:
+    """A connector's calls to its provider: per event as measured, and what a month's volume makes of them
+    a day and a minute (on average: a day's peaks go higher) beside the provider's limits (its manifest's)."""
+
+    per_event: float
+    per_day: float | None = None
+    per_minute: float | None = None
+    limit_per_day: int | None = None
+    limit_per_minute: int | None = None
+
+    @property
+    def over_daily_quota(self) -> bool:
+        return self.per_day is not None and self.limit_per_day is not None and self.per_day > self.limit_per_day
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,8 @@ class Report:
     # handler -> its invocations' seconds in all, by part (Invocations.breakdown), and "priced": what the
     # GB-seconds line bills (billed_seconds)
     lambda_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+    # connector -> its provider calls (ProviderCalls)
+    provider_calls: dict[str, ProviderCalls] = field(default_factory=dict)
 
     @property
     def total(self) -> float:
@@ -120,6 +139,8 @@ class Report:
         document["fixedUsdPerMonth"] = self.fixed_per_month
         document["monthTotalUsd"] = self.month_total
         document["allInUsdPerMillion"] = self.all_in_per_million
+        for name, calls in self.provider_calls.items():
+            document["provider_calls"][name]["overDailyQuota"] = calls.over_daily_quota
         return document
 
 
@@ -152,7 +173,10 @@ def price(
     secrets_outside: int = 0,
     custom_metrics: int = 0,
     custom_metrics_possible: int = 0,
+    provider_limits: dict[str, tuple[int | None, int | None]] | None = None,
 ) -> Report:
+    """``provider_limits``: connector -> its provider's limits (calls a minute, calls a day), None each where
+    the provider publishes none (the manifests' ``provider_calls_per_minute`` and ``_per_day``)."""
     events = max(measurement.accepted, 1)
     retention = retention_of(template)
     report = Report(
@@ -283,6 +307,7 @@ def price(
         for (service, operation), count in sorted(usage.calls.items(), key=lambda kv: -kv[1])
     }
     report.calls_by_function = measurement.calls_by_function
+    report.provider_calls = provider_calls(usage.provider_calls, events, monthly_events, provider_limits or {})
     if template is not None:
         report.monthly = monthly_costs(
             template,
@@ -291,6 +316,27 @@ def price(
             custom_metrics_possible=custom_metrics_possible,
         )
     return report
+
+
+def provider_calls(
+    counted: Counter[str],
+    events: int,
+    monthly_events: int | None,
+    limits: dict[str, tuple[int | None, int | None]],
+) -> dict[str, ProviderCalls]:
+    found: dict[str, ProviderCalls] = {}
+    for connector in sorted({*counted, *limits}):
+        per_event = counted.get(connector, 0) / events
+        per_minute_limit, per_day_limit = limits.get(connector, (None, None))
+        per_day = per_event * monthly_events * 86_400 / SECONDS_PER_MONTH_EXACT if monthly_events else None
+        found[connector] = ProviderCalls(
+            per_event=round(per_event, 4),
+            per_day=round(per_day) if per_day is not None else None,
+            per_minute=round(per_day / 1440, 1) if per_day is not None else None,
+            limit_per_day=per_day_limit,
+            limit_per_minute=per_minute_limit,
+        )
+    return found
 
 
 def tracing_modes(template: dict[str, Any] | None) -> dict[str, str]:

@@ -103,6 +103,8 @@ def test_dig_cost_prices_the_batch_route_from_what_the_handlers_actually_asked_o
     # callbacks (each an invocation of the API beside the one post; how many depends on the window).
     callbacks = round(lines[("Lambda", "dig_api.handler: invocations")]["per_event"] * 300) - 1
     assert round(report["requests_per_event"]["events.PutEvents"] * 300) == 30 + callbacks
+    # Profile updates only: every call to Optimove is an UpdateCustomerAttributes, whose results come back.
+    assert round(report["provider_calls"]["optimove"]["per_event"] * 300) == callbacks > 0
     total = sum(line["usd_per_million"] for line in report["lines"])
     assert abs(report["totalUsdPerMillion"] - total) < 0.01
     assert 0 < report["auditTrailShare"] < 1
@@ -165,6 +167,12 @@ def test_a_paced_month_of_the_default_mix_is_priced_whole_at_its_rate(paced_repo
         paced_report["totalUsdPerMillion"] * 10 + paced_report["fixedUsdPerMonth"], abs=0.02
     )
     assert paced_report["free_tiers"]
+    # Marketo's calls at the month's volume, against DIG's share of the instance's daily quota.
+    marketo = paced_report["provider_calls"]["marketo"]
+    assert marketo["per_event"] > 0
+    assert marketo["per_day"] == pytest.approx(marketo["per_event"] * 10_000_000 / 30.42, abs=20)  # per_event rounded
+    assert (marketo["limit_per_day"], marketo["limit_per_minute"]) == (25_000, 150)
+    assert marketo["overDailyQuota"] is (marketo["per_day"] > 25_000)
 
 
 def granted_actions(template: dict[str, Any], handler: str) -> set[str]:

@@ -524,3 +524,47 @@ def test_each_member_of_a_cost_run_has_an_address_of_its_own() -> None:
     assert "email" not in member_event("MEMBER_TIER", "cost-4", "COST-0000004")["data"]
     assert member_event("MEMBER_REGISTRATION", "x", "COST-9")["data"]["firstName"] == "Ada"
     assert example_event("REDEMPTION")["data"]["email"] == "ada@example.com"  # the example itself unchanged
+
+
+def test_the_calls_a_handler_sends_to_its_provider_are_counted_by_connector() -> None:
+    import httpx
+
+    meter, invocations = AwsMeter(), Invocations()
+    provider = httpx.MockTransport(lambda request: httpx.Response(200, json={"success": True}))
+
+    def handler(event: Any, context: Any) -> None:
+        with httpx.Client(transport=provider) as client:
+            for _ in range(event["calls"]):
+                client.post("https://000-AAA-000.mktorest.com/rest/v1/leads.json", json={})
+
+    with meter.installed():
+        invocations.wrap("connectors.marketo.handler.lambda_handler", handler)({"calls": 3}, None)
+        invocations.wrap("connectors.optimove.handler.lambda_handler", handler)({"calls": 1}, None)
+        with httpx.Client(transport=provider) as outside:  # the stack's own requests (a sender's): not a provider's
+            outside.get("https://example.com/")
+    assert meter.reset().provider_calls == Counter({"marketo": 3, "optimove": 1})
+
+
+def test_a_months_provider_calls_are_set_against_the_providers_limits() -> None:
+    usage = measurement().usage
+    usage.provider_calls.update({"marketo": 250, "optimove": 100})  # for 1,000 events
+    limits = {"marketo": (150, 25_000), "optimove": (300, None)}
+    report = price(measurement(usage=usage), monthly_events=10_000_000, provider_limits=limits)
+    marketo = report.provider_calls["marketo"]
+    # 0.25 an event, 10 M events in a month of 30.42 days: 82,183 a day, 57 a minute on average.
+    assert (marketo.per_event, marketo.per_day, marketo.per_minute) == (0.25, 82_183, 57.1)
+    assert (marketo.limit_per_day, marketo.limit_per_minute, marketo.over_daily_quota) == (25_000, 150, True)
+    optimove = report.provider_calls["optimove"]
+    assert (optimove.per_day, optimove.limit_per_day, optimove.over_daily_quota) == (32_873, None, False)
+    document = report.to_json()["provider_calls"]
+    assert document["marketo"]["overDailyQuota"] is True
+    assert document["optimove"] == {
+        "per_event": 0.1,
+        "per_day": 32_873,
+        "per_minute": 22.8,
+        "limit_per_day": None,
+        "limit_per_minute": 300,
+        "overDailyQuota": False,
+    }
+    at_pace = price(measurement(usage=usage), provider_limits=limits).provider_calls["marketo"]  # no month
+    assert (at_pace.per_event, at_pace.per_day, at_pace.over_daily_quota) == (0.25, None, False)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from connectors.marketo.manifest import DAILY_CALLS
 from dig_connector_kit.config import ConfigError as ConfigError  # re-exported: the parser raises it
 from dig_connector_kit.config import validate_config
 from dig_connector_kit.ratelimit import RateLimit
@@ -65,7 +66,7 @@ class Limits(Strict):
 
     calls: RateLimit = RateLimit(requests=50, perSeconds=20)  # of the instance's 100 per 20 s
     # Of the instance's quota: 50,000 a day unless more was bought from Adobe (the Admin > Web Services page).
-    dailyCalls: int = Field(default=25_000, ge=1, le=10_000_000)
+    dailyCalls: int = Field(default=DAILY_CALLS, ge=1, le=10_000_000)
     # Of the instance's 10 concurrent calls: every call waits for a place (dig_connector_kit.concurrency),
     # whichever invocation makes it, the queue's or the synchronous entry point's.
     concurrentCalls: int = Field(default=5, ge=1, le=10)
