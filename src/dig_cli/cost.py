@@ -13,10 +13,10 @@ import typer
 from rich.table import Table
 
 from dig_cli.console import console
+from dig_contracts.events import EventType
 
 if TYPE_CHECKING:
     from dig_cost.report import Report
-from dig_contracts.events import EventType
 
 # Two connectors, as the seeds say a program starts: what the default figures are for.
 DEFAULT_CONNECTORS = "optimove,marketo"
