@@ -213,7 +213,11 @@ def provider_table(report: Report) -> Table:
             f"{calls.per_event:g}",
             figure(calls.per_day, calls.limit_per_day),
             figure(calls.limit_per_day),
-            figure(calls.per_minute, calls.limit_per_minute),
+            # Not flagged: a provider's per-minute limit may cover only some endpoints (Optimove's), and a
+            # day's average is not its peak.
+            figure(calls.per_minute),
             figure(calls.limit_per_minute),
         )
+        for endpoint, per_event in calls.endpoints.items():
+            table.add_row(f"  {endpoint}", f"{per_event:g}", "", "", "", "", style="dim")
     return table

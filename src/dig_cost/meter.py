@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -79,10 +80,13 @@ class Usage:
     archived_bytes: float = 0.0  # the events the bus archive keeps (source dig.*)
     # Requests the connectors' handlers sent to their providers (the simulators here), by connector.
     provider_calls: Counter[str] = field(default_factory=Counter)
+    # The same by (connector, endpoint): the request's path with numbers as {n} (provider_endpoint).
+    provider_endpoints: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def add(self, other: Usage) -> None:
         self.calls.update(other.calls)
         self.provider_calls.update(other.provider_calls)
+        self.provider_endpoints.update(other.provider_endpoints)
         for mine, theirs in (
             (self.units, other.units),
             (self.write_units_by_purpose, other.write_units_by_purpose),
@@ -100,6 +104,13 @@ def connector_of(handler: str) -> str | None:
     """The connector a handler's dotted path belongs to (``connectors.<name>.handler.…``), else None."""
     parts = handler.split(".")
     return parts[1] if len(parts) > 2 and parts[0] == "connectors" else None
+
+
+def provider_endpoint(connector: str, path: str) -> str:
+    """A request's path as one endpoint: after a simulator's ``/_sim/<connector>`` prefix, a segment that is
+    a number as {n} (Marketo's campaign ids, say), so that calls to one endpoint count together."""
+    _, _, rest = path.partition(f"/_sim/{connector}")
+    return re.sub(r"(?<=/)\d+(?=/|$)", "{n}", rest or path) or "/"
 
 
 def purpose(table: str, key: Mapping[str, Any], config_table: str | None = None) -> str:
@@ -269,9 +280,12 @@ class AwsMeter:
                     with waits.lock:
                         waits.provider.append((started, time.perf_counter()))
                     connector = connector_of(current_function.get())
+                    request = args[0] if args else kwargs.get("request")
                     if connector:
+                        endpoint = provider_endpoint(connector, request.url.path if request is not None else "")
                         with meter._lock:
                             meter.usage.provider_calls[connector] += 1
+                            meter.usage.provider_endpoints[(connector, endpoint)] += 1
 
         def submit(executor: Any, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
             return original_submit(executor, contextvars.copy_context().run, fn, *args, **kwargs)

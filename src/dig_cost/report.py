@@ -62,6 +62,9 @@ class ProviderCalls:
     per_minute: float | None = None
     limit_per_day: int | None = None
     limit_per_minute: int | None = None
+    # endpoint -> calls per event (meter.provider_endpoint): a provider's limits may cover only some of them
+    # (Optimove's 50 per 10 s: its customer APIs; its mails have their own, its real-time events none).
+    endpoints: dict[str, float] = field(default_factory=dict)
 
     @property
     def over_daily_quota(self) -> bool:
@@ -307,7 +310,9 @@ def price(
         for (service, operation), count in sorted(usage.calls.items(), key=lambda kv: -kv[1])
     }
     report.calls_by_function = measurement.calls_by_function
-    report.provider_calls = provider_calls(usage.provider_calls, events, monthly_events, provider_limits or {})
+    report.provider_calls = provider_calls(
+        usage.provider_calls, events, monthly_events, provider_limits or {}, usage.provider_endpoints
+    )
     if template is not None:
         report.monthly = monthly_costs(
             template,
@@ -323,8 +328,10 @@ def provider_calls(
     events: int,
     monthly_events: int | None,
     limits: dict[str, tuple[int | None, int | None]],
+    endpoints: Counter[tuple[str, str]] | None = None,
 ) -> dict[str, ProviderCalls]:
     found: dict[str, ProviderCalls] = {}
+    by_endpoint = sorted((endpoints or Counter()).items(), key=lambda kv: -kv[1])
     for connector in sorted({*counted, *limits}):
         per_event = counted.get(connector, 0) / events
         per_minute_limit, per_day_limit = limits.get(connector, (None, None))
@@ -335,6 +342,7 @@ def provider_calls(
             per_minute=round(per_day / 1440, 1) if per_day is not None else None,
             limit_per_day=per_day_limit,
             limit_per_minute=per_minute_limit,
+            endpoints={path: round(n / events, 4) for (name, path), n in by_endpoint if name == connector},
         )
     return found
 

@@ -535,19 +535,34 @@ def test_the_calls_a_handler_sends_to_its_provider_are_counted_by_connector() ->
     def handler(event: Any, context: Any) -> None:
         with httpx.Client(transport=provider) as client:
             for _ in range(event["calls"]):
-                client.post("https://000-AAA-000.mktorest.com/rest/v1/leads.json", json={})
+                client.post(event["url"], json={})
 
     with meter.installed():
-        invocations.wrap("connectors.marketo.handler.lambda_handler", handler)({"calls": 3}, None)
-        invocations.wrap("connectors.optimove.handler.lambda_handler", handler)({"calls": 1}, None)
+        marketo = invocations.wrap("connectors.marketo.handler.lambda_handler", handler)
+        marketo({"calls": 2, "url": "https://000-AAA-000.mktorest.com/rest/v1/leads.json"}, None)
+        marketo({"calls": 1, "url": "http://127.0.0.1:8000/_sim/marketo/rest/v1/campaigns/3001/trigger.json"}, None)
+        optimove = invocations.wrap("connectors.optimove.handler.lambda_handler", handler)
+        optimove(
+            {"calls": 1, "url": "http://127.0.0.1:8000/_sim/optimove/current/customers/UpdateCustomerAttributes"}, None
+        )
         with httpx.Client(transport=provider) as outside:  # the stack's own requests (a sender's): not a provider's
             outside.get("https://example.com/")
-    assert meter.reset().provider_calls == Counter({"marketo": 3, "optimove": 1})
+    usage = meter.reset()
+    assert usage.provider_calls == Counter({"marketo": 3, "optimove": 1})
+    # By endpoint: past a simulator's prefix, a number segment (a campaign id) as {n}.
+    assert usage.provider_endpoints == Counter(
+        {
+            ("marketo", "/rest/v1/leads.json"): 2,
+            ("marketo", "/rest/v1/campaigns/{n}/trigger.json"): 1,
+            ("optimove", "/current/customers/UpdateCustomerAttributes"): 1,
+        }
+    )
 
 
 def test_a_months_provider_calls_are_set_against_the_providers_limits() -> None:
     usage = measurement().usage
     usage.provider_calls.update({"marketo": 250, "optimove": 100})  # for 1,000 events
+    usage.provider_endpoints.update({("optimove", "/UpdateCustomerAttributes"): 60, ("optimove", "/mail"): 40})
     limits = {"marketo": (150, 25_000), "optimove": (300, None)}
     report = price(measurement(usage=usage), monthly_events=10_000_000, provider_limits=limits)
     marketo = report.provider_calls["marketo"]
@@ -564,6 +579,7 @@ def test_a_months_provider_calls_are_set_against_the_providers_limits() -> None:
         "per_minute": 22.8,
         "limit_per_day": None,
         "limit_per_minute": 300,
+        "endpoints": {"/UpdateCustomerAttributes": 0.06, "/mail": 0.04},
         "overDailyQuota": False,
     }
     at_pace = price(measurement(usage=usage), provider_limits=limits).provider_calls["marketo"]  # no month

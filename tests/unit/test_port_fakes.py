@@ -145,10 +145,15 @@ def test_a_calls_status_says_whether_its_results_came(kind: str, table: Table) -
     awaited = log.status("optimove", "c1")
     assert awaited is not None
     assert (awaited.call_id, awaited.results_at, awaited.readable, awaited.overdue_at) == ("c1", None, None, None)
-    assert awaited.called_at is not None and awaited.due_at is not None and awaited.called_at < awaited.due_at
+    assert awaited.called_at is not None
+    assert awaited.due_at is not None
+    assert awaited.called_at < awaited.due_at
     assert awaited.describe().startswith("results awaited until ")
     log.keep_results("optimove", "c1", "<html>", readable=False, receipt="r1")
     kept = log.status("optimove", "c1")
-    assert kept is not None and kept.results_at is not None and kept.readable is False
+    assert kept is not None
+    assert kept.results_at is not None
+    assert kept.readable is False
     assert "(unreadable: kept with the call's log)" in kept.describe()
-    assert log.status("optimove", "c2") is None and log.status("marketo", "c1") is None
+    assert log.status("optimove", "c2") is None
+    assert log.status("marketo", "c1") is None
