@@ -80,7 +80,7 @@ class Usage:
     archived_bytes: float = 0.0  # the events the bus archive keeps (source dig.*)
     # Requests the connectors' handlers sent to their providers (the simulators here), by connector.
     provider_calls: Counter[str] = field(default_factory=Counter)
-    # The same by (connector, endpoint): the request's path with numbers as {n} (provider_endpoint).
+    # The same by (connector, endpoint): the request's path, number segments as {n} (provider_endpoint).
     provider_endpoints: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def add(self, other: Usage) -> None:
