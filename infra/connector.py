@@ -262,7 +262,9 @@ class ConnectorModule(Construct):
             observability.watch_queue_age(
                 f"{manifest.name.title()}ImmediateQueue", self.immediate_queue, f"{manifest.name} immediate queue"
             )
-        observability.watch_connector(manifest.name, callbacks=callbacks is not None)
+        observability.watch_connector(
+            manifest.name, callbacks=callbacks is not None, daily_quota=manifest.provider_calls_per_day is not None
+        )
         if manifest.checks_results:
             self._schedule_results_check(manifest)
 

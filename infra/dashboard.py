@@ -135,6 +135,7 @@ class OperatorDashboard(Construct):
                         ConnectorMetric.MESSAGES_SKIPPED,
                         ConnectorMetric.MESSAGES_PENDING,
                         ConnectorMetric.MESSAGES_SENT_AGAIN,
+                        ConnectorMetric.MESSAGES_HELD,
                         ConnectorMetric.MESSAGES_REPLAYED,
                         ConnectorMetric.MESSAGES_UNREADABLE,
                     )

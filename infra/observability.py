@@ -40,6 +40,7 @@ class RUNBOOK:
     POISON = "A poison message in a dead-letter queue"
     FUNCTION = "A function failing or throttled"
     RESULTS = "Results that never came back"
+    QUOTA = "A provider's daily quota spent"
     FILE_FAILED = "A batch file failed"
     FEED_LATE = "A daily feed late or failed"
     FEED_INPUT_MISSING = "An expected extract did not arrive"
@@ -143,9 +144,10 @@ class Observability(Construct):
             "dig feed status --days 3",
         )
 
-    def watch_connector(self, connector: str, *, callbacks: bool) -> None:
-        """Deliveries failing at a rate, the provider refusing DIG's credentials, and (for providers that
-        post results later) results overdue or unreadable."""
+    def watch_connector(self, connector: str, *, callbacks: bool, daily_quota: bool = False) -> None:
+        """Deliveries failing at a rate, the provider refusing DIG's credentials, (for providers that post
+        results later) results overdue or unreadable, and (for providers with a daily quota) messages held
+        until it resets: a queue-age alarm never sees those, each is sent again as a new, delayed message."""
         prefix = connector.title()
         failed = connector_metric(connector, ConnectorMetric.MESSAGES_FAILED)
         done = [
@@ -174,6 +176,16 @@ class Observability(Construct):
             RUNBOOK.CREDENTIALS,
             "dig status",
         )
+        if daily_quota:
+            self._alarm(
+                f"{prefix}{ConnectorMetric.MESSAGES_HELD}",
+                connector_metric(connector, ConnectorMetric.MESSAGES_HELD),
+                1,
+                f"{connector}: messages held, not delivered: the provider's daily quota (or DIG's share of it) is "
+                "spent, and they wait until it resets",
+                RUNBOOK.QUOTA,
+                f"dig audit list --connector {connector} --status PENDING --since 1h",
+            )
         if callbacks:
             for metric, what in (
                 (ConnectorMetric.CALLBACK_RESULTS_OVERDUE, "results of a call never came back"),

@@ -32,6 +32,7 @@ def batch_metrics(report: BatchReport, records: int, provider_answers: Mapping[s
         ConnectorMetric.MESSAGES_UNREADABLE: report.unreadable,
         ConnectorMetric.MESSAGES_REPLAYED: report.replayed,
         ConnectorMetric.MESSAGES_SENT_AGAIN: report.requeued,
+        ConnectorMetric.MESSAGES_HELD: report.held,
         ConnectorMetric.DELIVERY_ATTEMPTS: report.attempts,
         ConnectorMetric.LATE_FAILURES: report.late_failures,
         ConnectorMetric.CALLBACK_RESULTS_UNREADABLE: report.callbacks_unreadable,

@@ -53,6 +53,9 @@ class ConnectorMetric(StrEnum):
     MESSAGES_UNREADABLE = "MessagesUnreadable"
     MESSAGES_REPLAYED = "MessagesReplayed"
     MESSAGES_SENT_AGAIN = "MessagesSentAgain"
+    # Sent back to wait with a delay, not failed: a provider's daily quota spent (Marketo), a mail waiting for
+    # the member's address (Optimove), a payee not yet payable (Tipalti).
+    MESSAGES_HELD = "MessagesHeld"
     BATCH_SIZE = "BatchSize"
     DELIVERY_ATTEMPTS = "DeliveryAttempts"
     PROVIDER_CALLS = "ProviderCalls"

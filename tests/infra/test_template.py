@@ -980,6 +980,20 @@ def test_a_failed_delivery_rate_and_refused_credentials_raise_alarms_per_connect
     assert "Runbook: The provider refuses DIG's credentials." in auth["AlarmDescription"]
 
 
+def test_messages_held_for_a_spent_daily_quota_raise_an_alarm_where_the_provider_has_one(resources: Resources) -> None:
+    # Held messages come back as new, delayed messages: no queue-age alarm sees them.
+    alarms = {n: a["Properties"] for n, a in resources("AWS::CloudWatch::Alarm").items()}
+    held = {n: a for n, a in alarms.items() if a.get("MetricName") == "MessagesHeld"}
+    [(name, alarm)] = held.items()  # Marketo's (manifest provider_calls_per_day); Optimove and Tipalti hold by design
+    assert name.startswith("ObservabilityMarketoMessagesHeld")
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"service": "dig-connector-marketo"}
+    assert (alarm["Threshold"], alarm["Statistic"]) == (1, "Sum")
+    assert "Runbook: A provider's daily quota spent." in alarm["AlarmDescription"]
+    assert alarm["AlarmDescription"].endswith(
+        "First: dig audit list --connector marketo --status PENDING --since 1h --stack Dig-dev"
+    )
+
+
 def dashboard_body(resources: Resources) -> dict[str, Any]:
     [dashboard] = resources("AWS::CloudWatch::Dashboard").values()
     body = dashboard["Properties"]["DashboardBody"]

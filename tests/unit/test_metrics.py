@@ -21,6 +21,7 @@ def test_a_connector_invocation_can_emit_every_connector_metric_and_no_other() -
         callbacks_unreadable=1,
         results_overdue=1,
         requeued=1,
+        held=1,
         late_failures=1,
         attempts=4,
         replayed=1,
