@@ -11,7 +11,8 @@ attribute for nested detail, because item complexity, not item count, is what co
   RUN#<runId>            RUN                   an operator's replay run (db.replay)
   STATE#<connector>#<m>  ATTRIBUTES            last delivered occurredAt per member attribute (db.watermarks)
   CALL#<connector>#<id>  CALL                  which messages a coalesced provider call carried (db.call_log)
-  LIMIT#<key>            WINDOW                a provider rate limit's sliding window (connectors' limiters)
+  LIMIT#<key>            WINDOW                a provider rate limit's sliding window and calls in flight
+                                               (connectors' limiters and concurrency gates)
 
 Access patterns, each served by a key or an index, never a scan:
   by message id ............ GetItem / Query on pk

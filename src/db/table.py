@@ -6,7 +6,6 @@ conditional-failure helper, and boto3's own serializers for plain values.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -174,50 +173,3 @@ class Table:
                 raise
             return False
         return True
-
-
-class VersionedJson:
-    """One JSON value in one item, changed only by whoever read its current version (optimistic
-    concurrency): the rate limiter's window and the concurrency gate's holders are kept this way."""
-
-    def __init__(self, table: Table, pk: str, sk: str, *, retention_seconds: int, clock: Callable[[], float]) -> None:
-        self._table = table
-        self._key = {"pk": {"S": pk}, "sk": {"S": sk}}
-        self._retention_seconds = retention_seconds
-        self._clock = clock
-
-    def read(self) -> tuple[Any, int]:
-        """The value (None when the item does not exist) and its version (0 then)."""
-        item = self._table.call("get_item", Key=self._key, ConsistentRead=True).get("Item")
-        if not item:
-            return None, 0
-        return json.loads(item["value"]["S"]), int(item["version"]["N"])
-
-    def write(self, value: Any, read_version: int) -> bool:
-        """Store ``value`` if the item is still at ``read_version``; False when another writer came first."""
-        from botocore.exceptions import ClientError
-
-        condition: dict[str, Any] = (
-            {
-                "ConditionExpression": "version = :version",
-                "ExpressionAttributeValues": {":version": {"N": str(read_version)}},
-            }
-            if read_version
-            else {"ConditionExpression": "attribute_not_exists(pk)"}
-        )
-        try:
-            self._table.call(
-                "put_item",
-                Item={
-                    **self._key,
-                    "value": {"S": json.dumps(value)},
-                    "version": {"N": str(read_version + 1)},
-                    "expiresAt": {"N": str(int(self._clock()) + self._retention_seconds)},
-                },
-                **condition,
-            )
-            return True
-        except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise

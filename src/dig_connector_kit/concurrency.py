@@ -1,9 +1,13 @@
 """A provider's limit on calls in flight at once, held across every invocation (Marketo: 10 concurrent
 calls per instance, shared by every integration; DIG takes the share its configuration gives it).
 
-One item per key in the audit table: pk ``INFLIGHT#<key>``, sk ``HOLDERS``, a map of holder -> the
-epoch second its lease ends, written under a version condition. A holder that never releases (an
-invocation that timed out) frees its place when its lease ends: the call's longest possible time.
+The places are the ``holders`` map of the key's rate-limit item (``ratelimit.ProviderWindow``: pk
+``LIMIT#<key>``, sk ``WINDOW``), holder -> the epoch second its lease ends. A call under a rate limit
+too takes its slot in the window with the same write (``hold(..., rate=)``): one read and two writes a
+call (take, give back) where a limiter and a gate of their own took three of each. A holder that never
+releases (an invocation that timed out) frees its place when its lease ends: the call's longest
+possible time. (Until stop 23 the places were an item of their own, ``INFLIGHT#<key>``: a deploy
+forgets the places held at that moment, at most one lease long.)
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from db.table import Table, VersionedJson
+from db.table import Table
+from dig_connector_kit.ratelimit import InMemoryLimiter, ProviderWindow, RateLimit, RateLimitTimeout, wait_for_slot
 
 WAIT_SECONDS = 0.25  # between looks at a full gate
-RETENTION_SECONDS = 86_400
+HOLDER_ID_LENGTH = 12  # hex digits: a few holders live at once, never alike; short, to keep the item in 1 KB
 
 
 class NoPlaceInTime(Exception):
@@ -26,23 +31,32 @@ class NoPlaceInTime(Exception):
 
 
 class ConcurrencyGate(Protocol):
-    def hold(self, key: str, limit: int, lease_seconds: float, budget_seconds: float) -> Any:
-        """A context manager holding one of ``limit`` places for ``key`` while the call runs; raises
-        NoPlaceInTime when none frees up within ``budget_seconds``."""
+    def hold(
+        self, key: str, limit: int, lease_seconds: float, budget_seconds: float, *, rate: RateLimit | None = None
+    ) -> Any:
+        """A context manager holding one of ``limit`` places for ``key`` while the call runs, and with
+        ``rate`` a slot under that rate limit for ``key`` too (what ``Limiter.acquire`` takes); raises
+        NoPlaceInTime when no place, RateLimitTimeout when no slot, frees up within ``budget_seconds``."""
         ...
 
 
 class InMemoryGate:
-    """One process only (tests); ``most`` records the highest number of holders seen per key."""
+    """One process only (tests); ``most`` records the highest number of holders seen per key. A ``rate``
+    slot is taken from ``limiter`` (the transport's, in tests: one window for the key), then the place."""
 
-    def __init__(self) -> None:
+    def __init__(self, limiter: InMemoryLimiter | None = None) -> None:
+        self._limiter = limiter or InMemoryLimiter()
         self._held: dict[str, int] = {}
         self.most: dict[str, int] = {}
         self.holds: list[tuple[str, int]] = []  # (key, limit) of every place taken
         self._lock = threading.Condition()
 
     @contextmanager
-    def hold(self, key: str, limit: int, lease_seconds: float, budget_seconds: float) -> Iterator[None]:
+    def hold(
+        self, key: str, limit: int, lease_seconds: float, budget_seconds: float, *, rate: RateLimit | None = None
+    ) -> Iterator[None]:
+        if rate is not None:
+            budget_seconds -= self._limiter.acquire(key, rate, budget_seconds)
         with self._lock:
             if not self._lock.wait_for(lambda: self._held.get(key, 0) < limit, timeout=budget_seconds):
                 raise NoPlaceInTime(f"{key}: {limit} calls in flight for {budget_seconds:.1f} s")
@@ -69,38 +83,39 @@ class DynamoGate:
         self._clock = clock
         self._sleep = sleep
 
+    def window(self, key: str) -> ProviderWindow:
+        return ProviderWindow(self._table, key, self._clock)
+
     @contextmanager
-    def hold(self, key: str, limit: int, lease_seconds: float, budget_seconds: float) -> Iterator[None]:
-        holder = uuid.uuid4().hex
-        holders = self._holders(key)
+    def hold(
+        self, key: str, limit: int, lease_seconds: float, budget_seconds: float, *, rate: RateLimit | None = None
+    ) -> Iterator[None]:
+        holder = uuid.uuid4().hex[:HOLDER_ID_LENGTH]
+        window = self.window(key)
         waited = 0.0
         while True:
-            leases, version = holders.read()
+            read = window.read()
             now = self._clock()
-            live = {h: until for h, until in (leases or {}).items() if until > now}
-            if len(live) < limit:
-                if holders.write({**live, holder: round(now + lease_seconds, 3)}, version):
+            live = sum(1 for until in read.holders.values() if until > now)
+            recent, rate_wait = wait_for_slot(read.stamps, rate, now) if rate else (read.stamps, 0.0)
+            if live < limit and rate_wait <= 0:
+                taken = window.take(
+                    read,
+                    stamps=[*recent, now][-rate.requests :] if rate else None,
+                    holder=(holder, now + lease_seconds),
+                    expired=[h for h, until in read.holders.items() if until <= now],
+                )
+                if taken:
                     break
-                continue  # another invocation changed the holders first: look again
-            if waited + WAIT_SECONDS > budget_seconds:
-                raise NoPlaceInTime(f"{key}: {limit} calls in flight for {budget_seconds:.1f} s")
-            self._sleep(WAIT_SECONDS)
-            waited += WAIT_SECONDS
+                continue  # another invocation changed the item first: look again
+            wait = max(rate_wait, WAIT_SECONDS if live >= limit else 0.0)
+            if waited + wait > budget_seconds:
+                if live >= limit:
+                    raise NoPlaceInTime(f"{key}: {limit} calls in flight for {budget_seconds:.1f} s")
+                raise RateLimitTimeout(f"{key}: no slot within {budget_seconds:.1f} s")
+            self._sleep(wait)
+            waited += wait
         try:
             yield
         finally:
-            self._release(holders, holder)
-
-    def _holders(self, key: str) -> VersionedJson:
-        return VersionedJson(
-            self._table, f"INFLIGHT#{key}", "HOLDERS", retention_seconds=RETENTION_SECONDS, clock=self._clock
-        )
-
-    def _release(self, holders: VersionedJson, holder: str) -> None:
-        for _ in range(10):  # a lost race is retried; an unreleased place frees itself when its lease ends
-            leases, version = holders.read()
-            if holder not in (leases or {}):
-                return
-            now = self._clock()
-            if holders.write({h: until for h, until in leases.items() if h != holder and until > now}, version):
-                return
+            window.release(holder)

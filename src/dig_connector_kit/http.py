@@ -191,7 +191,8 @@ class Transport:
         attempt, renewals = 0, 0
         while attempt < self._max_tries:
             attempt += 1
-            if request.limiter_key and request.limit:
+            gated = self._gate is not None and bool(request.max_in_flight) and bool(request.limiter_key)
+            if request.limiter_key and request.limit and not gated:  # a gated call takes its slot with its place
                 try:
                     self._limiter.acquire(request.limiter_key, request.limit, max(deadline.remaining() - 5, 0))
                 except RateLimitTimeout as error:
@@ -203,6 +204,9 @@ class Transport:
                     result = self._once(request, attempts, conflict_means_done, timeout)
             except NoPlaceInTime as error:
                 result.error = f"concurrency limit: {error}"
+                return result
+            except RateLimitTimeout as error:
+                result.error = f"rate limit: {error}"
                 return result
             if result.renew and self._renew is not None and renewals < MAX_RENEWALS:
                 renewals += 1
@@ -230,12 +234,13 @@ class Transport:
         return result
 
     def _in_flight(self, request: Request, timeout: httpx.Timeout, deadline: Deadline) -> Any:
-        """A place among the provider's calls in flight, for as long as this one can take."""
+        """A place among the provider's calls in flight, for as long as this one can take, and its slot
+        under the request's rate limit with it (one write where the gate and the limiter took two)."""
         if self._gate is None or not request.max_in_flight or not request.limiter_key:
             return contextlib.nullcontext()
         lease = (timeout.read or READ_TIMEOUT_SECONDS) + (timeout.connect or 0) + (timeout.write or 0)
         budget = max(deadline.remaining() - MIN_CALL_SECONDS, 0.0)
-        return self._gate.hold(request.limiter_key, request.max_in_flight, lease, budget)
+        return self._gate.hold(request.limiter_key, request.max_in_flight, lease, budget, rate=request.limit)
 
     def _once(
         self, request: Request, attempts: list[Attempt], conflict_means_done: bool, timeout: httpx.Timeout

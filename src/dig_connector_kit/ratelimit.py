@@ -5,22 +5,28 @@ Providers count requests per key in a window (Optimove: 50 per 10 s on the custo
 sliding-window log cannot: it keeps the times of the last ``requests`` calls and lets a call go
 only when the oldest of them left the window. The log lives in one DynamoDB item, updated with a
 conditional write on its version, so that two invocations cannot both take the last slot.
+
+The same item holds the key's places in flight (``holders``: the concurrency gate, db.concurrency),
+so that a call under both limits (Marketo's) takes its slot and its place with one read and one write,
+and gives its place back with one write and no read (``ProviderWindow``).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from db.table import Table, VersionedJson
+from db.table import Table, is_conditional_failure
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Collection
 
 # Clocks of two Lambda containers differ by a few milliseconds; the margin absorbs it.
 CLOCK_MARGIN_SECONDS = 0.15
@@ -45,7 +51,7 @@ class Limiter(Protocol):
         ...
 
 
-def _wait_for(stamps: list[float], limit: RateLimit, now: float) -> tuple[list[float], float]:
+def wait_for_slot(stamps: list[float], limit: RateLimit, now: float) -> tuple[list[float], float]:
     window = limit.perSeconds + CLOCK_MARGIN_SECONDS
     recent = sorted(t for t in stamps if t > now - window)
     if len(recent) < limit.requests:
@@ -67,7 +73,7 @@ class InMemoryLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                recent, wait = _wait_for(list(self._stamps.get(key, ())), limit, now)
+                recent, wait = wait_for_slot(list(self._stamps.get(key, ())), limit, now)
                 if wait <= 0:
                     self._stamps[key] = deque([*recent, now][-limit.requests :])
                     return waited
@@ -77,8 +83,133 @@ class InMemoryLimiter:
             waited += wait
 
 
+WINDOW_RETENTION_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class WindowState:
+    stamps: list[float]  # the times of the last calls (epoch seconds)
+    holders: dict[str, float]  # holder -> the epoch second its lease ends
+    version: int  # 0: no such item yet
+    has_holders: bool  # whether the item has a holders map to add to
+
+
+def encode_stamps(stamps: list[float]) -> str:
+    """The window's stamps as milliseconds after the first, whole seconds: 50 stamps in about 300 bytes
+    instead of 800, so that the window and ten holders stay within one write unit (1 KB)."""
+    if not stamps:
+        return "[]"
+    base = int(min(stamps))
+    return json.dumps({"b": base, "ms": [round((s - base) * 1000) for s in stamps]}, separators=(",", ":"))
+
+
+def decode_stamps(text: str) -> list[float]:
+    value = json.loads(text)
+    if isinstance(value, list):  # written before stop 23: the stamps themselves
+        return [float(s) for s in value]
+    return [value["b"] + ms / 1000 for ms in value["ms"]]
+
+
+class ProviderWindow:
+    """One limiter key's item in the audit table: pk ``LIMIT#<key>``, sk ``WINDOW``; ``value`` the sliding
+    window's stamps, ``holders`` a map of the calls in flight (holder -> lease end), ``version``.
+
+    A taker reads the item and writes its change under the version it read (optimistic concurrency): its
+    new stamps, its own holder added and expired ones removed, each by its own path, never the map whole.
+    So a release needs no version and no read: it removes its holder only, and a taker that read before
+    it cannot bring the holder back."""
+
+    def __init__(self, table: Table, key: str, clock: Callable[[], float]) -> None:
+        self._table = table
+        self._key = {"pk": {"S": f"LIMIT#{key}"}, "sk": {"S": "WINDOW"}}
+        self._clock = clock
+
+    def read(self) -> WindowState:
+        item = self._table.call("get_item", Key=self._key, ConsistentRead=True).get("Item")
+        if not item:
+            return WindowState([], {}, 0, False)
+        holders = item.get("holders", {}).get("M")
+        return WindowState(
+            decode_stamps(item["value"]["S"]) if "value" in item else [],
+            {h: float(v["N"]) for h, v in (holders or {}).items()},
+            int(item["version"]["N"]),
+            holders is not None,
+        )
+
+    def take(
+        self,
+        read: WindowState,
+        *,
+        stamps: list[float] | None = None,
+        holder: tuple[str, float] | None = None,
+        expired: Collection[str] = (),
+    ) -> bool:
+        """Write ``stamps`` and/or add ``holder`` (removing ``expired`` holders) if the item is still at the
+        version ``read`` saw; False when another taker came first."""
+        from botocore.exceptions import ClientError
+
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {
+            ":next": {"N": str(read.version + 1)},
+            ":expires": {"N": str(int(self._clock()) + WINDOW_RETENTION_SECONDS)},
+        }
+        sets = ["version = :next", "expiresAt = :expires"]
+        removes: list[str] = []
+        if stamps is not None:
+            sets.append("#value = :stamps")
+            names["#value"] = "value"
+            values[":stamps"] = {"S": encode_stamps(stamps)}
+        if holder is not None:
+            until = {"N": str(round(holder[1], 3))}
+            if read.has_holders:
+                names["#me"] = holder[0]
+                sets.append("holders.#me = :until")
+                values[":until"] = until
+            else:  # the first holder of this item: the map itself (the version condition keeps it the only one)
+                sets.append("holders = :holders")
+                values[":holders"] = {"M": {holder[0]: until}}
+                expired = ()
+        for n, name in enumerate(expired):
+            names[f"#x{n}"] = name
+            removes.append(f"holders.#x{n}")
+        condition = "version = :read" if read.version else "attribute_not_exists(pk)"
+        if read.version:
+            values[":read"] = {"N": str(read.version)}
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            self._table.call(
+                "update_item",
+                Key=self._key,
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                **({"ExpressionAttributeNames": names} if names else {}),
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True
+
+    def release(self, holder: str) -> None:
+        """Give a place back: one write, no read, no version (takers never rewrite another's holder)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._table.call(
+                "update_item",
+                Key=self._key,
+                UpdateExpression="REMOVE holders.#me",
+                ConditionExpression="attribute_exists(holders)",
+                ExpressionAttributeNames={"#me": holder},
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+
+
 class DynamoLimiter:
-    """The sliding-window log in the audit table: pk ``LIMIT#<key>``, sk ``WINDOW``."""
+    """The sliding-window log in the audit table (``ProviderWindow``)."""
 
     def __init__(
         self,
@@ -91,18 +222,18 @@ class DynamoLimiter:
         self._clock = clock
         self._sleep = sleep
 
-    def _window(self, key: str) -> VersionedJson:
-        return VersionedJson(self._table, f"LIMIT#{key}", "WINDOW", retention_seconds=86_400, clock=self._clock)
+    def window(self, key: str) -> ProviderWindow:
+        return ProviderWindow(self._table, key, self._clock)
 
     def acquire(self, key: str, limit: RateLimit, budget_seconds: float) -> float:
         waited = 0.0
-        log = self._window(key)
+        window = self.window(key)
         while True:
-            stamps, version = log.read()
+            read = window.read()
             now = self._clock()
-            recent, wait = _wait_for(stamps or [], limit, now)
+            recent, wait = wait_for_slot(read.stamps, limit, now)
             if wait <= 0:
-                if log.write([round(s, 3) for s in [*recent, now][-limit.requests :]], version):
+                if window.take(read, stamps=[*recent, now][-limit.requests :]):
                     return waited
                 continue  # another invocation took a slot first: read again
             if waited + wait > budget_seconds:

@@ -19,7 +19,7 @@ from dig_cli.cost import monthly_volume
 from dig_contracts import functions
 from dig_contracts.examples import example_event
 from dig_cost.latency import FULL_VCPU_MB, request_seconds
-from dig_cost.meter import AwsMeter, Usage, Waits, covered, current_function
+from dig_cost.meter import AwsMeter, Usage, Waits, covered, current_function, purpose
 from dig_cost.report import (
     IDLE_RECEIVES_PER_MONTH,
     MonthlyLine,
@@ -584,3 +584,19 @@ def test_a_months_provider_calls_are_set_against_the_providers_limits() -> None:
     }
     at_pace = price(measurement(usage=usage), provider_limits=limits).provider_calls["marketo"]  # no month
     assert (at_pace.per_event, at_pace.per_day, at_pace.over_daily_quota) == (0.25, None, False)
+
+
+@pytest.mark.parametrize(
+    ("pk", "sk", "what"),
+    [
+        ("MSG#m1", "MESSAGE", "audit: message records"),
+        ("MSG#m1", "DELIVERY#optimove", "audit: delivery records"),
+        ("MSG#m1", "OP#marketo#lead", "operations ledger"),
+        ("LIMIT#marketo:rest", "WINDOW", "rate limiter and concurrency gate"),
+        ("QUOTA#marketo#2026-12-08", "QUOTA", "daily quota"),
+        ("CALL#optimove#c1", "CALL", "call log"),
+        ("COUNTS#optimove#2026-12-08", "COUNTS", "daily counts"),
+    ],
+)
+def test_each_item_is_metered_under_what_it_is_for(pk: str, sk: str, what: str) -> None:
+    assert purpose("audit", {"pk": {"S": pk}, "sk": {"S": sk}}) == what

@@ -19,8 +19,10 @@ from db.watermarks import DynamoWatermarkStore
 from dig_connector_kit.concurrency import DynamoGate, InMemoryGate, NoPlaceInTime
 from dig_connector_kit.ports import ConcurrencyGate, OperationClaim, OperationLedger, WatermarkStore
 from dig_connector_kit.quota import DailyQuota, DynamoDailyQuota
+from dig_connector_kit.ratelimit import RateLimit
 from dig_connector_kit.testing import FakeCallLog, FakeOperationLedger, FakeWatermarks, InMemoryDailyQuota
 from tests.aws import AUDIT, AtomicCalls, create_tables
+from tests.unit.test_ratelimit import max_in_any_window
 
 
 @pytest.fixture
@@ -113,10 +115,29 @@ def test_the_gate_never_lets_more_than_its_limit_in_flight_and_refuses_when_none
         pass
 
 
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_a_gated_call_with_a_rate_takes_a_slot_under_it_as_the_limiter_would(kind: str, table: Table) -> None:
+    """Ten calls, at most 5 in flight and 4 per second: no second holds more than 4 of their starts."""
+    rate = RateLimit(requests=4, perSeconds=1.0)
+    gate: ConcurrencyGate = DynamoGate(table) if kind == "dynamo" else InMemoryGate()
+    starts, lock = [], threading.Lock()
+
+    def call(_: int) -> None:
+        with gate.hold("provider", 5, lease_seconds=30, budget_seconds=30, rate=rate), lock:
+            starts.append(time.time())
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        list(pool.map(call, range(10)))
+    assert len(starts) == 10
+    assert max_in_any_window(starts, 1.0) <= 4
+    assert max(starts) - min(starts) >= 1.0  # ten calls at four a second span two windows at the least
+
+
 def test_a_place_its_holder_never_released_frees_itself_when_its_lease_ends(table: Table) -> None:
     now = [1_000.0]
     gate = DynamoGate(table, clock=lambda: now[0], sleep=lambda s: None)
-    assert gate._holders("provider").write({"crashed-invocation": now[0] + 90}, 0)  # a holder that never released
+    window = gate.window("provider")
+    assert window.take(window.read(), holder=("crashed", now[0] + 90))  # a holder that never released
     with pytest.raises(NoPlaceInTime), gate.hold("provider", 1, lease_seconds=90, budget_seconds=1):
         pass
     now[0] += 91

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,9 +16,21 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from db.table import Table
-from dig_connector_kit.ratelimit import DynamoLimiter, InMemoryLimiter, RateLimit, RateLimitTimeout
+from dig_connector_kit.concurrency import HOLDER_ID_LENGTH, DynamoGate, NoPlaceInTime
+from dig_connector_kit.ratelimit import (
+    DynamoLimiter,
+    InMemoryLimiter,
+    ProviderWindow,
+    RateLimit,
+    RateLimitTimeout,
+    decode_stamps,
+    encode_stamps,
+)
 from dig_connector_kit.testing import SimulatedClock
+from dig_cost.units import item_size
 from tests.aws import AUDIT, AtomicCalls, create_tables
+
+WINDOW_KEY = {"pk": {"S": "LIMIT#marketo"}, "sk": {"S": "WINDOW"}}
 
 
 def max_in_any_window(stamps: list[float], seconds: float) -> int:
@@ -89,3 +103,88 @@ def test_the_dynamodb_window_holds_across_concurrent_invocations(dynamodb: Any) 
     assert len(granted) == 32
     assert max_in_any_window(granted, 1.0) <= 10
     assert max(granted) - min(granted) >= 3.0  # 32 calls at 10/s need three full windows
+
+
+class RecordedCalls(AtomicCalls):
+    """The DynamoDB operations made, in order."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client)
+        self.operations: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        call = super().__getattr__(name)
+
+        def recorded(**kwargs: Any) -> Any:
+            self.operations.append(name)
+            return call(**kwargs)
+
+        return recorded
+
+
+def test_a_gated_call_takes_its_slot_and_place_with_one_read_and_one_write_and_gives_it_back_unread(
+    dynamodb: Any,
+) -> None:
+    calls = RecordedCalls(dynamodb)
+    gate = DynamoGate(Table(calls, AUDIT))  # type: ignore[arg-type]
+    with gate.hold("marketo", 5, lease_seconds=100, budget_seconds=10, rate=RateLimit(requests=50, perSeconds=20)):
+        assert calls.operations == ["get_item", "update_item"]
+        item = dynamodb.get_item(TableName=AUDIT, Key=WINDOW_KEY)["Item"]
+        assert len(item["holders"]["M"]) == 1
+        assert len(decode_stamps(item["value"]["S"])) == 1
+    assert calls.operations == ["get_item", "update_item", "update_item"]
+    assert dynamodb.get_item(TableName=AUDIT, Key=WINDOW_KEY)["Item"]["holders"]["M"] == {}
+
+
+def test_the_limiters_write_keeps_the_places_held_on_its_key(dynamodb: Any) -> None:
+    table = Table(AtomicCalls(dynamodb), AUDIT)  # type: ignore[arg-type]
+    gate = DynamoGate(table, sleep=lambda s: None)
+    with gate.hold("marketo", 1, lease_seconds=100, budget_seconds=10):
+        DynamoLimiter(table).acquire("marketo", RateLimit(requests=50, perSeconds=20), budget_seconds=1)
+        with pytest.raises(NoPlaceInTime), gate.hold("marketo", 1, lease_seconds=100, budget_seconds=0.5):
+            pass
+
+
+def test_a_taker_that_read_before_a_release_does_not_bring_the_released_place_back(dynamodb: Any) -> None:
+    table = Table(AtomicCalls(dynamodb), AUDIT)  # type: ignore[arg-type]
+    window = ProviderWindow(table, "marketo", time.time)
+    assert window.take(window.read(), holder=("first", time.time() + 100))
+    before_release = window.read()
+    window.release("first")
+    assert window.take(before_release, holder=("second", time.time() + 100))
+    assert set(window.read().holders) == {"second"}
+
+
+def test_a_window_written_before_stop_23_as_a_list_of_stamps_is_read(dynamodb: Any) -> None:
+    now = time.time()
+    dynamodb.put_item(
+        TableName=AUDIT,
+        Item={**WINDOW_KEY, "value": {"S": json.dumps([now - 1.5, now - 0.25])}, "version": {"N": "7"}},
+    )
+    limiter = DynamoLimiter(Table(AtomicCalls(dynamodb), AUDIT))  # type: ignore[arg-type]
+    with pytest.raises(RateLimitTimeout):
+        limiter.acquire("marketo", RateLimit(requests=2, perSeconds=20), budget_seconds=1)
+    limiter.acquire("marketo", RateLimit(requests=3, perSeconds=20), budget_seconds=1)
+    window = ProviderWindow(Table(dynamodb, AUDIT), "marketo", time.time)  # type: ignore[arg-type]
+    assert window.read().version == 8
+    assert len(window.read().stamps) == 3
+
+
+def test_a_full_window_and_ten_holders_fit_one_write_unit(dynamodb: Any) -> None:
+    """Marketo's window (DIG's 50 calls per 20 s) and its ten places: a write of more than 1 KB costs two units."""
+    table = Table(AtomicCalls(dynamodb), AUDIT)  # type: ignore[arg-type]
+    window = ProviderWindow(table, "marketo", time.time)
+    now = time.time()
+    stamps = [now - 19.999 + 0.4 * n for n in range(50)]
+    assert window.take(window.read(), stamps=stamps, holder=(uuid.uuid4().hex[:HOLDER_ID_LENGTH], now + 100.5))
+    for _ in range(9):
+        assert window.take(window.read(), holder=(uuid.uuid4().hex[:HOLDER_ID_LENGTH], now + 100.5))
+    item = dynamodb.get_item(TableName=AUDIT, Key=WINDOW_KEY)["Item"]
+    assert len(item["holders"]["M"]) == 10
+    assert item_size(item) <= 1024
+    assert window.read().stamps == pytest.approx(stamps, abs=0.001)
+
+
+@given(st.lists(st.floats(min_value=1.7e9, max_value=1.8e9), max_size=60))
+def test_stamps_come_back_to_the_millisecond(stamps: list[float]) -> None:
+    assert decode_stamps(encode_stamps(stamps)) == pytest.approx(stamps, abs=0.0006)

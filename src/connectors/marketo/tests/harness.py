@@ -66,12 +66,13 @@ def harness(config: dict[str, Any] | None = None) -> Harness:
         clock.now += 0.01
 
     http = httpx.Client(transport=mock_transport(simulator, on_call=tick, sleep=clock.sleep))
-    gate = InMemoryGate()
+    limiter = InMemoryLimiter(clock=clock, sleep=clock.sleep)
+    gate = InMemoryGate(limiter)  # a gated call takes its rate slot through the gate: the one window
     tokens = TokenSource(http, f"{BASE}/identity", lambda: SECRET, clock=clock)
     transport = Transport(
         http,
         tokens.authorize,
-        InMemoryLimiter(clock=clock, sleep=clock.sleep),
+        limiter,
         read_body=read_body,
         renew=tokens.renew,
         sleep=clock.sleep,
