@@ -3,8 +3,9 @@ calls per instance, shared by every integration; DIG takes the share its configu
 
 The places are the ``holders`` map of the key's rate-limit item (``ratelimit.ProviderWindow``: pk
 ``LIMIT#<key>``, sk ``WINDOW``), holder -> the epoch second its lease ends. A call under a rate limit
-too takes its slot in the window with the same write (``hold(..., rate=)``): one read and two writes a
-call (take, give back) where a limiter and a gate of their own took three of each. A holder that never
+and a daily quota too takes its slot in the window and its count of the day with the same write
+(``hold(..., rate=, daily=)``): one read and two writes a call (take, give back) where a limiter, a gate
+and a quota counter of their own took three reads and four writes. A holder that never
 releases (an invocation that timed out) frees its place when its lease ends: the call's longest
 possible time. (Until stop 23 the places were an item of their own, ``INFLIGHT#<key>``: a deploy
 forgets the places held at that moment, at most one lease long.)
@@ -20,7 +21,15 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from db.table import Table
-from dig_connector_kit.ratelimit import InMemoryLimiter, ProviderWindow, RateLimit, RateLimitTimeout, wait_for_slot
+from dig_connector_kit.ratelimit import (
+    DailyShare,
+    InMemoryLimiter,
+    ProviderWindow,
+    QuotaSpent,
+    RateLimit,
+    RateLimitTimeout,
+    wait_for_slot,
+)
 
 WAIT_SECONDS = 0.25  # between looks at a full gate
 HOLDER_ID_LENGTH = 12  # hex digits: a few holders live at once, never alike; short, to keep the item in 1 KB
@@ -32,11 +41,19 @@ class NoPlaceInTime(Exception):
 
 class ConcurrencyGate(Protocol):
     def hold(
-        self, key: str, limit: int, lease_seconds: float, budget_seconds: float, *, rate: RateLimit | None = None
+        self,
+        key: str,
+        limit: int,
+        lease_seconds: float,
+        budget_seconds: float,
+        *,
+        rate: RateLimit | None = None,
+        daily: DailyShare | None = None,
     ) -> Any:
         """A context manager holding one of ``limit`` places for ``key`` while the call runs, and with
-        ``rate`` a slot under that rate limit for ``key`` too (what ``Limiter.acquire`` takes); raises
-        NoPlaceInTime when no place, RateLimitTimeout when no slot, frees up within ``budget_seconds``."""
+        ``rate`` and ``daily`` a slot and a count of the day for ``key`` too (what ``Limiter.acquire``
+        takes); raises NoPlaceInTime when no place, RateLimitTimeout when no slot, frees up within
+        ``budget_seconds``, QuotaSpent at once when the day's share is spent."""
         ...
 
 
@@ -53,10 +70,17 @@ class InMemoryGate:
 
     @contextmanager
     def hold(
-        self, key: str, limit: int, lease_seconds: float, budget_seconds: float, *, rate: RateLimit | None = None
+        self,
+        key: str,
+        limit: int,
+        lease_seconds: float,
+        budget_seconds: float,
+        *,
+        rate: RateLimit | None = None,
+        daily: DailyShare | None = None,
     ) -> Iterator[None]:
-        if rate is not None:
-            budget_seconds -= self._limiter.acquire(key, rate, budget_seconds)
+        if rate is not None or daily is not None:
+            budget_seconds -= self._limiter.acquire(key, rate, budget_seconds, daily=daily)
         with self._lock:
             if not self._lock.wait_for(lambda: self._held.get(key, 0) < limit, timeout=budget_seconds):
                 raise NoPlaceInTime(f"{key}: {limit} calls in flight for {budget_seconds:.1f} s")
@@ -88,13 +112,22 @@ class DynamoGate:
 
     @contextmanager
     def hold(
-        self, key: str, limit: int, lease_seconds: float, budget_seconds: float, *, rate: RateLimit | None = None
+        self,
+        key: str,
+        limit: int,
+        lease_seconds: float,
+        budget_seconds: float,
+        *,
+        rate: RateLimit | None = None,
+        daily: DailyShare | None = None,
     ) -> Iterator[None]:
         holder = uuid.uuid4().hex[:HOLDER_ID_LENGTH]
         window = self.window(key)
         waited = 0.0
         while True:
             read = window.read()
+            if daily is not None and read.used_on(daily.day) >= daily.calls:
+                raise QuotaSpent(key, daily)
             now = self._clock()
             live = sum(1 for until in read.holders.values() if until > now)
             recent, rate_wait = wait_for_slot(read.stamps, rate, now) if rate else (read.stamps, 0.0)
@@ -104,6 +137,7 @@ class DynamoGate:
                     stamps=[*recent, now][-rate.requests :] if rate else None,
                     holder=(holder, now + lease_seconds),
                     expired=[h for h, until in read.holders.items() if until <= now],
+                    daily=daily,
                 )
                 if taken:
                     break

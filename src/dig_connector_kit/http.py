@@ -25,10 +25,11 @@ import httpx
 from db.records import Attempt, iso, utc_now
 from dig_connector_kit.concurrency import ConcurrencyGate, NoPlaceInTime
 from dig_connector_kit.model import Deadline
-from dig_connector_kit.ratelimit import Limiter, RateLimit, RateLimitTimeout
+from dig_connector_kit.ratelimit import DailyShare, Limiter, QuotaSpent, RateLimit, RateLimitTimeout
 
 AUTH_REFUSED, THROTTLED, SERVER_ERROR = "auth-refused", "throttled", "server-error"
 READ_TIMEOUT_SECONDS = 20.0
+QUOTA_SHARE_SPENT = "quota share spent"  # a CallResult's status: the request's ``daily`` share, nothing sent
 REQUEST_TIMEOUT = httpx.Timeout(connect=3.0, read=READ_TIMEOUT_SECONDS, write=10.0, pool=5.0)
 # A call is only started with at least this much of the invocation left; its read timeout is cut to
 # what is left, so that the synchronous flow (about 20 s in all) can make several calls.
@@ -83,6 +84,9 @@ class Request:
     max_in_flight: int | None = None
     # The body as exact bytes, instead of ``body`` as JSON: what ``authorize`` signs is what is sent.
     content: bytes | None = None
+    # The provider's daily quota, of which DIG may spend this share on ``limiter_key`` (Marketo's
+    # ``limits.dailyCalls``): every attempt is counted with its rate slot; a spent share sends nothing.
+    daily: DailyShare | None = None
 
 
 @dataclass
@@ -192,12 +196,20 @@ class Transport:
         while attempt < self._max_tries:
             attempt += 1
             gated = self._gate is not None and bool(request.max_in_flight) and bool(request.limiter_key)
-            if request.limiter_key and request.limit and not gated:  # a gated call takes its slot with its place
+            limited = bool(request.limiter_key) and (request.limit is not None or request.daily is not None)
+            if limited and not gated:  # a gated call takes its slot and its count with its place
                 try:
-                    self._limiter.acquire(request.limiter_key, request.limit, max(deadline.remaining() - 5, 0))
+                    self._limiter.acquire(
+                        str(request.limiter_key),
+                        request.limit,
+                        max(deadline.remaining() - 5, 0),
+                        daily=request.daily,
+                    )
                 except RateLimitTimeout as error:
                     result.error = f"rate limit: {error}"
                     return result
+                except QuotaSpent as error:
+                    return self._quota_spent(result, error)
             timeout = request_timeout(deadline, request.read_timeout_seconds)
             try:
                 with self._in_flight(request, timeout, deadline):
@@ -208,6 +220,8 @@ class Transport:
             except RateLimitTimeout as error:
                 result.error = f"rate limit: {error}"
                 return result
+            except QuotaSpent as error:
+                return self._quota_spent(result, error)
             if result.renew and self._renew is not None and renewals < MAX_RENEWALS:
                 renewals += 1
                 attempt -= 1  # a renewal does not count as a try
@@ -240,7 +254,15 @@ class Transport:
             return contextlib.nullcontext()
         lease = (timeout.read or READ_TIMEOUT_SECONDS) + (timeout.connect or 0) + (timeout.write or 0)
         budget = max(deadline.remaining() - MIN_CALL_SECONDS, 0.0)
-        return self._gate.hold(request.limiter_key, request.max_in_flight, lease, budget, rate=request.limit)
+        return self._gate.hold(
+            request.limiter_key, request.max_in_flight, lease, budget, rate=request.limit, daily=request.daily
+        )
+
+    def _quota_spent(self, result: CallResult, error: QuotaSpent) -> CallResult:
+        result.retryable = False
+        result.status = QUOTA_SHARE_SPENT
+        result.error = f"DIG's share of {self._provider}'s daily quota ({error.share.calls} calls) is spent"
+        return result
 
     def _once(
         self, request: Request, attempts: list[Attempt], conflict_means_done: bool, timeout: httpx.Timeout

@@ -32,7 +32,6 @@ from dig_connector_kit.ports import (
     ConcurrencyGate,
     ContactStore,
     Counters,
-    DailyQuota,
     FeedStore,
     Limiter,
     OperationLedger,
@@ -199,12 +198,6 @@ class Kit:
         from dig_connector_kit.concurrency import DynamoGate
 
         return DynamoGate(self.table)
-
-    @cached_property
-    def daily_quota(self) -> DailyQuota:
-        from dig_connector_kit.quota import DynamoDailyQuota
-
-        return DynamoDailyQuota(self.table)
 
     @cached_property
     def watermarks(self) -> WatermarkStore:

@@ -18,8 +18,7 @@ from db.records import Attempt, DeliveryStatus, iso, parse_iso, utc_now
 from db.table import Table, is_conditional_failure
 from db.watermarks import Mark, WatermarkStore, merge
 from dig_connector_kit.concurrency import ConcurrencyGate
-from dig_connector_kit.quota import DailyQuota
-from dig_connector_kit.ratelimit import Limiter
+from dig_connector_kit.ratelimit import DailyShare, Limiter
 from dig_connector_kit.requeue import Requeue
 
 __all__ = [
@@ -31,7 +30,7 @@ __all__ = [
     "ContactRow",
     "ContactStore",
     "Counters",
-    "DailyQuota",
+    "DailyShare",
     "DeliveryStatus",
     "FeedInput",
     "FeedRun",

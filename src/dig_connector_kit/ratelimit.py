@@ -6,9 +6,11 @@ sliding-window log cannot: it keeps the times of the last ``requests`` calls and
 only when the oldest of them left the window. The log lives in one DynamoDB item, updated with a
 conditional write on its version, so that two invocations cannot both take the last slot.
 
-The same item holds the key's places in flight (``holders``: the concurrency gate, db.concurrency),
-so that a call under both limits (Marketo's) takes its slot and its place with one read and one write,
-and gives its place back with one write and no read (``ProviderWindow``).
+The same item holds the key's places in flight (``holders``: the concurrency gate,
+dig_connector_kit.concurrency) and its calls of the provider's day (``quotaDay``, ``quotaUsed``: a daily
+quota's share, ``DailyShare``), so that a call under all three (Marketo's) takes its slot, its place and
+its count with one read and one write, and gives its place back with one write and no read
+(``ProviderWindow``).
 """
 
 from __future__ import annotations
@@ -45,9 +47,29 @@ class RateLimitTimeout(Exception):
     """No slot frees up before the invocation's deadline."""
 
 
+@dataclass(frozen=True)
+class DailyShare:
+    """At most ``calls`` calls on the provider's ``day`` (its own calendar: Marketo's is US Central's), of a
+    quota the provider counts per day; every attempt counts, as the provider counts them."""
+
+    day: str
+    calls: int
+
+
+class QuotaSpent(Exception):
+    """The day's share is spent: nothing was counted, nothing may be sent until the provider's next day."""
+
+    def __init__(self, key: str, share: DailyShare) -> None:
+        super().__init__(f"{key}: the share of {share.day}'s quota ({share.calls} calls) is spent")
+        self.share = share
+
+
 class Limiter(Protocol):
-    def acquire(self, key: str, limit: RateLimit, budget_seconds: float) -> float:
-        """Take a slot under ``limit`` for ``key``; returns the seconds waited."""
+    def acquire(
+        self, key: str, limit: RateLimit | None, budget_seconds: float, *, daily: DailyShare | None = None
+    ) -> float:
+        """Take a slot under ``limit`` for ``key``, and with ``daily`` count the call against that day's
+        share (raising QuotaSpent, nothing taken, when it is spent); returns the seconds waited."""
         ...
 
 
@@ -66,16 +88,24 @@ class InMemoryLimiter:
         self._clock = clock
         self._sleep = sleep
         self._stamps: dict[str, deque[float]] = {}
+        self.used: dict[tuple[str, str], int] = {}  # (key, day) -> calls counted against its share
         self._lock = threading.Lock()
 
-    def acquire(self, key: str, limit: RateLimit, budget_seconds: float) -> float:
+    def acquire(
+        self, key: str, limit: RateLimit | None, budget_seconds: float, *, daily: DailyShare | None = None
+    ) -> float:
         waited = 0.0
         while True:
             with self._lock:
+                if daily is not None and self.used.get((key, daily.day), 0) >= daily.calls:
+                    raise QuotaSpent(key, daily)
                 now = self._clock()
-                recent, wait = wait_for_slot(list(self._stamps.get(key, ())), limit, now)
+                recent, wait = wait_for_slot(list(self._stamps.get(key, ())), limit, now) if limit else ([], 0.0)
                 if wait <= 0:
-                    self._stamps[key] = deque([*recent, now][-limit.requests :])
+                    if limit is not None:
+                        self._stamps[key] = deque([*recent, now][-limit.requests :])
+                    if daily is not None:
+                        self.used[(key, daily.day)] = self.used.get((key, daily.day), 0) + 1
                     return waited
             if waited + wait > budget_seconds:
                 raise RateLimitTimeout(f"{key}: no slot within {budget_seconds:.1f} s")
@@ -92,6 +122,11 @@ class WindowState:
     holders: dict[str, float]  # holder -> the epoch second its lease ends
     version: int  # 0: no such item yet
     has_holders: bool  # whether the item has a holders map to add to
+    quota_day: str | None = None
+    quota_used: int = 0
+
+    def used_on(self, day: str) -> int:
+        return self.quota_used if self.quota_day == day else 0
 
 
 def encode_stamps(stamps: list[float]) -> str:
@@ -134,6 +169,8 @@ class ProviderWindow:
             {h: float(v["N"]) for h, v in (holders or {}).items()},
             int(item["version"]["N"]),
             holders is not None,
+            item["quotaDay"]["S"] if "quotaDay" in item else None,
+            int(item["quotaUsed"]["N"]) if "quotaUsed" in item else 0,
         )
 
     def take(
@@ -143,9 +180,11 @@ class ProviderWindow:
         stamps: list[float] | None = None,
         holder: tuple[str, float] | None = None,
         expired: Collection[str] = (),
+        daily: DailyShare | None = None,
     ) -> bool:
-        """Write ``stamps`` and/or add ``holder`` (removing ``expired`` holders) if the item is still at the
-        version ``read`` saw; False when another taker came first."""
+        """Write ``stamps``, add ``holder`` (removing ``expired`` holders) and count a call of ``daily``'s
+        day, each when given, if the item is still at the version ``read`` saw; False when another taker
+        came first. (The caller checked that the day's share is not spent.)"""
         from botocore.exceptions import ClientError
 
         names: dict[str, str] = {}
@@ -169,6 +208,10 @@ class ProviderWindow:
                 sets.append("holders = :holders")
                 values[":holders"] = {"M": {holder[0]: until}}
                 expired = ()
+        if daily is not None:
+            sets += ["quotaDay = :day", "quotaUsed = :used"]
+            values[":day"] = {"S": daily.day}
+            values[":used"] = {"N": str(read.used_on(daily.day) + 1)}
         for n, name in enumerate(expired):
             names[f"#x{n}"] = name
             removes.append(f"holders.#x{n}")
@@ -225,15 +268,20 @@ class DynamoLimiter:
     def window(self, key: str) -> ProviderWindow:
         return ProviderWindow(self._table, key, self._clock)
 
-    def acquire(self, key: str, limit: RateLimit, budget_seconds: float) -> float:
+    def acquire(
+        self, key: str, limit: RateLimit | None, budget_seconds: float, *, daily: DailyShare | None = None
+    ) -> float:
         waited = 0.0
         window = self.window(key)
         while True:
             read = window.read()
+            if daily is not None and read.used_on(daily.day) >= daily.calls:
+                raise QuotaSpent(key, daily)
             now = self._clock()
-            recent, wait = wait_for_slot(read.stamps, limit, now)
+            recent, wait = wait_for_slot(read.stamps, limit, now) if limit else (read.stamps, 0.0)
             if wait <= 0:
-                if window.take(read, stamps=[*recent, now][-limit.requests :]):
+                stamps = [*recent, now][-limit.requests :] if limit else None
+                if window.take(read, stamps=stamps, daily=daily):
                     return waited
                 continue  # another invocation took a slot first: read again
             if waited + wait > budget_seconds:

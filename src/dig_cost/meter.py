@@ -131,7 +131,6 @@ def purpose(table: str, key: Mapping[str, Any], config_table: str | None = None)
         "CALL#": "call log",
         "CALLS#": "call log",
         "LIMIT#": "rate limiter and concurrency gate",  # one item a key (dig_connector_kit.ratelimit)
-        "QUOTA#": "daily quota",
         "CONTACT#": "member contacts",
         "CONTACTEMAIL#": "member contacts",  # the email lookup beside each contact
         "RUN#": "replay runs",

@@ -593,7 +593,6 @@ def test_a_months_provider_calls_are_set_against_the_providers_limits() -> None:
         ("MSG#m1", "DELIVERY#optimove", "audit: delivery records"),
         ("MSG#m1", "OP#marketo#lead", "operations ledger"),
         ("LIMIT#marketo:rest", "WINDOW", "rate limiter and concurrency gate"),
-        ("QUOTA#marketo#2026-12-08", "QUOTA", "daily quota"),
         ("CALL#optimove#c1", "CALL", "call log"),
         ("COUNTS#optimove#2026-12-08", "COUNTS", "daily counts"),
     ],

@@ -18,9 +18,8 @@ from db.table import Table
 from db.watermarks import DynamoWatermarkStore
 from dig_connector_kit.concurrency import DynamoGate, InMemoryGate, NoPlaceInTime
 from dig_connector_kit.ports import ConcurrencyGate, OperationClaim, OperationLedger, WatermarkStore
-from dig_connector_kit.quota import DailyQuota, DynamoDailyQuota
-from dig_connector_kit.ratelimit import RateLimit
-from dig_connector_kit.testing import FakeCallLog, FakeOperationLedger, FakeWatermarks, InMemoryDailyQuota
+from dig_connector_kit.ratelimit import DailyShare, DynamoLimiter, InMemoryLimiter, QuotaSpent, RateLimit
+from dig_connector_kit.testing import FakeCallLog, FakeOperationLedger, FakeWatermarks
 from tests.aws import AUDIT, AtomicCalls, create_tables
 from tests.unit.test_ratelimit import max_in_any_window
 
@@ -43,8 +42,8 @@ def call_log(kind: str, table: Table) -> CallLog:
     return DynamoCallLog(table) if kind == "dynamo" else FakeCallLog()
 
 
-def quota(kind: str, table: Table) -> DailyQuota:
-    return DynamoDailyQuota(table) if kind == "dynamo" else InMemoryDailyQuota()
+def limiter(kind: str, table: Table) -> DynamoLimiter | InMemoryLimiter:
+    return DynamoLimiter(table) if kind == "dynamo" else InMemoryLimiter()
 
 
 @pytest.mark.parametrize("kind", ["dynamo", "fake"])
@@ -82,14 +81,29 @@ def test_the_ledger_gives_an_operation_to_one_owner_and_none_after_it_is_done(ki
 
 
 @pytest.mark.parametrize("kind", ["dynamo", "fake"])
-def test_the_daily_quota_counts_per_connector_and_day_and_never_past_its_limit(kind: str, table: Table) -> None:
-    counter = quota(kind, table)
-    assert counter.take("c", "2026-07-01", 3, calls=2)
-    assert not counter.take("c", "2026-07-01", 3, calls=2)  # would pass the limit: nothing counted
-    assert counter.take("c", "2026-07-01", 3)
-    assert not counter.take("c", "2026-07-01", 3)
-    assert counter.take("c", "2026-07-02", 3)
-    assert counter.take("other", "2026-07-01", 3)
+def test_a_daily_share_counts_per_key_and_day_and_is_never_overdrawn(kind: str, table: Table) -> None:
+    counter = limiter(kind, table)
+    rate = RateLimit(requests=100, perSeconds=20)
+    first = DailyShare("2026-07-01", 2)
+    counter.acquire("k", rate, 1, daily=first)
+    counter.acquire("k", None, 1, daily=first)  # a share without a rate limit counts too
+    with pytest.raises(QuotaSpent, match="k: the share of 2026-07-01's quota \\(2 calls\\) is spent"):
+        counter.acquire("k", rate, 1, daily=first)
+    counter.acquire("k", rate, 1)  # a call outside the share takes its slot only
+    counter.acquire("k", rate, 1, daily=DailyShare("2026-07-02", 2))  # the provider's next day
+    counter.acquire("other", rate, 1, daily=first)  # each key its own
+
+
+@pytest.mark.parametrize("kind", ["dynamo", "fake"])
+def test_a_gated_call_counts_against_the_days_share_and_a_spent_share_holds_no_place(kind: str, table: Table) -> None:
+    gate: ConcurrencyGate = DynamoGate(table) if kind == "dynamo" else InMemoryGate()
+    share = DailyShare("2026-07-01", 1)
+    with gate.hold("k", 1, 30, 1, rate=RateLimit(requests=10, perSeconds=1), daily=share):
+        pass
+    with pytest.raises(QuotaSpent), gate.hold("k", 1, 30, 1, daily=share):
+        pass
+    with gate.hold("k", 1, 30, 1):  # the refused call took no place: the one place is free
+        pass
 
 
 @pytest.mark.parametrize("kind", ["dynamo", "fake"])

@@ -18,6 +18,7 @@ from moto import mock_aws
 from db.table import Table
 from dig_connector_kit.concurrency import HOLDER_ID_LENGTH, DynamoGate, NoPlaceInTime
 from dig_connector_kit.ratelimit import (
+    DailyShare,
     DynamoLimiter,
     InMemoryLimiter,
     ProviderWindow,
@@ -122,16 +123,18 @@ class RecordedCalls(AtomicCalls):
         return recorded
 
 
-def test_a_gated_call_takes_its_slot_and_place_with_one_read_and_one_write_and_gives_it_back_unread(
+def test_a_gated_call_takes_its_slot_place_and_count_with_one_read_and_one_write_and_gives_it_back_unread(
     dynamodb: Any,
 ) -> None:
     calls = RecordedCalls(dynamodb)
     gate = DynamoGate(Table(calls, AUDIT))  # type: ignore[arg-type]
-    with gate.hold("marketo", 5, lease_seconds=100, budget_seconds=10, rate=RateLimit(requests=50, perSeconds=20)):
+    rate, share = RateLimit(requests=50, perSeconds=20), DailyShare("2026-12-08", 25_000)
+    with gate.hold("marketo", 5, lease_seconds=100, budget_seconds=10, rate=rate, daily=share):
         assert calls.operations == ["get_item", "update_item"]
         item = dynamodb.get_item(TableName=AUDIT, Key=WINDOW_KEY)["Item"]
         assert len(item["holders"]["M"]) == 1
         assert len(decode_stamps(item["value"]["S"])) == 1
+        assert (item["quotaDay"], item["quotaUsed"]) == ({"S": "2026-12-08"}, {"N": "1"})
     assert calls.operations == ["get_item", "update_item", "update_item"]
     assert dynamodb.get_item(TableName=AUDIT, Key=WINDOW_KEY)["Item"]["holders"]["M"] == {}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from moto import mock_aws
@@ -53,14 +52,3 @@ def test_an_update_only_touches_an_item_that_exists(table: Table) -> None:
 def test_any_failure_but_a_conditional_refusal_is_table_unavailable(table: Table) -> None:
     with pytest.raises(TableUnavailable, match="get_item on test-audit"):
         table.call("get_item", Key={"nope": {"S": "x"}})
-
-
-@pytest.mark.parametrize("kind", ["dynamo", "memory"])
-def test_a_daily_quota_is_counted_across_invocations_and_never_overdrawn(kind: str, table: Table) -> None:
-    from dig_connector_kit.quota import DynamoDailyQuota, InMemoryDailyQuota
-
-    quota: Any = DynamoDailyQuota(table) if kind == "dynamo" else InMemoryDailyQuota()
-    assert [quota.take("marketo", "2026-11-21", limit=3) for _ in range(4)] == [True, True, True, False]
-    assert quota.take("marketo", "2026-11-22", limit=3)  # a new day
-    assert not quota.take("marketo", "2026-11-22", limit=3, calls=3)  # 1 + 3 would overdraw it
-    assert quota.take("tipalti", "2026-11-21", limit=3)  # each connector its own

@@ -31,10 +31,10 @@ from connectors.marketo.config import MarketoConfig
 from connectors.marketo.mapping import Plan, plan
 from connectors.marketo.webhooks import read_unsubscribe
 from dig_connector_kit.contacts import member_contacts
-from dig_connector_kit.http import CallResult, Request, Transport
+from dig_connector_kit.http import QUOTA_SHARE_SPENT, CallResult, Request, Transport
 from dig_connector_kit.model import Deadline, InboundMessage, Outcome, Result, WebhookReading
 from dig_connector_kit.ports import ContactStore, OperationClaim, OperationLedger
-from dig_connector_kit.quota import DailyQuota
+from dig_connector_kit.ratelimit import DailyShare
 from dig_contracts.inbound import WebhookReceipt
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,6 @@ class MarketoConnector:
         rest_base: str,
         operations: OperationLedger,
         contacts: ContactStore | None = None,
-        quota: DailyQuota | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._config = config
@@ -96,7 +95,6 @@ class MarketoConnector:
         self._rest = rest_base.rstrip("/")
         self._operations = operations
         self._contacts = contacts
-        self._quota = quota
         self._clock = clock
         self._quota_until: datetime | None = None  # this container saw 607: nothing is sent until then
 
@@ -157,17 +155,19 @@ class MarketoConnector:
         )
 
     def _send(self, request: Request, config: MarketoConfig, deadline: Deadline) -> CallResult:
-        """One call, counted against DIG's share of the daily quota first."""
+        """One call: at most concurrentCalls in flight across every invocation (the synchronous entry
+        point's too), each attempt counted against DIG's share of the day's quota with its rate slot."""
         day = self._clock().astimezone(QUOTA_TIMEZONE).date().isoformat()
-        if self._quota is not None and not self._quota.take(NAME, day, config.limits.dailyCalls):
-            return CallResult(
-                ok=False,
-                retryable=False,
-                status=api.DAILY_QUOTA,
-                error=f"DIG's share of the daily quota ({config.limits.dailyCalls} calls) is spent",
-            )
-        # At most concurrentCalls in flight across every invocation, the synchronous entry point's too.
-        return self._transport.send(replace(request, max_in_flight=config.limits.concurrentCalls), deadline)
+        limited = replace(
+            request,
+            max_in_flight=config.limits.concurrentCalls,
+            daily=DailyShare(day, config.limits.dailyCalls),
+        )
+        result = self._transport.send(limited, deadline)
+        if result.status == QUOTA_SHARE_SPENT:  # held as for Marketo's own 607
+            result.status = api.DAILY_QUOTA
+            result.error = f"DIG's share of the daily quota ({config.limits.dailyCalls} calls) is spent"
+        return result
 
     def _quota_spent(self, result: CallResult) -> bool:
         if result.status == api.DAILY_QUOTA:

@@ -16,7 +16,6 @@ def build(kit: Kit) -> MarketoConnector:
         kit.setting(REST_BASE_URL),
         kit.operations,
         kit.contacts,
-        kit.daily_quota,
     )
 
 

@@ -4,7 +4,7 @@ leaves ``testing`` out)::
     from dig_connector_kit.testing import ConnectorContract, FakeContactStore, SimulatedClock, inbound
 
 - fakes of the ports (``dig_connector_kit.ports``): audit, watermarks, call log, contacts, operation
-  ledger, requeue, daily quota, rate limiter, concurrency gate;
+  ledger, requeue, rate limiter (with a daily share), concurrency gate;
 - ``SimulatedClock``: retries and waits cost nothing;
 - record builders: ``sqs_record`` (an ES Loyalty event as the connector's queue delivers it),
   ``callback_record``, ``file_ready_record``, ``scheduled_check_record``, and ``inbound`` (what
@@ -15,7 +15,6 @@ leaves ``testing`` out)::
 
 from db.counters import InMemoryCounters
 from dig_connector_kit.concurrency import InMemoryGate
-from dig_connector_kit.quota import InMemoryDailyQuota
 from dig_connector_kit.ratelimit import InMemoryLimiter
 from dig_connector_kit.testing.clock import SimulatedClock
 from dig_connector_kit.testing.config import sample_config_document, sample_config_path
@@ -55,7 +54,6 @@ __all__ = [
     "Fault",
     "InMemoryAuditStore",
     "InMemoryCounters",
-    "InMemoryDailyQuota",
     "InMemoryGate",
     "InMemoryLimiter",
     "LocalDouble",

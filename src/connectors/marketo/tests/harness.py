@@ -22,7 +22,6 @@ from dig_connector_kit.model import Deadline, InboundMessage
 from dig_connector_kit.testing import (
     FakeContactStore,
     FakeOperationLedger,
-    InMemoryDailyQuota,
     InMemoryGate,
     InMemoryLimiter,
     SimulatedClock,
@@ -83,9 +82,7 @@ def harness(config: dict[str, Any] | None = None) -> Harness:
     operations, contacts = FakeOperationLedger(), FakeContactStore()
     now = [datetime(2026, 11, 21, 18, 0, tzinfo=UTC)]
     parsed = parse_config(document)
-    connector = MarketoConnector(
-        lambda: parsed, transport, f"{BASE}/rest", operations, contacts, InMemoryDailyQuota(), clock=lambda: now[0]
-    )
+    connector = MarketoConnector(lambda: parsed, transport, f"{BASE}/rest", operations, contacts, clock=lambda: now[0])
     return Harness(simulator, connector, tokens, clock, parsed, operations, contacts, now, gate)
 
 
