@@ -59,7 +59,8 @@ class ConcurrencyGate(Protocol):
 
 class InMemoryGate:
     """One process only (tests); ``most`` records the highest number of holders seen per key. A ``rate``
-    slot is taken from ``limiter`` (the transport's, in tests: one window for the key), then the place."""
+    slot and a ``daily`` count are taken from ``limiter`` (the transport's, in tests: one window and one
+    count for the key), then the place."""
 
     def __init__(self, limiter: InMemoryLimiter | None = None) -> None:
         self._limiter = limiter or InMemoryLimiter()
