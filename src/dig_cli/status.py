@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,10 @@ from rich.table import Table
 from db.records import DeliveryStatus, utc_now
 from dig_cli.console import console, styled
 from dig_cli.target import Target
+
+if TYPE_CHECKING:
+    from db.table import Table as AuditTable
+    from dig_contracts.manifest import ConnectorManifest
 
 OLDEST_MESSAGE_ATTENTION_SECONDS = 15 * 60  # the same as the queue-age alarm
 # The deliveries the status index holds (db.audit); delivered and skipped ones are counted per day.
@@ -46,6 +50,12 @@ class ReplayProgress:
 
 
 @dataclass
+class DailyCalls:
+    day: str
+    calls: int
+
+
+@dataclass
 class ConnectorFigures:
     name: str
     waiting: int = 0
@@ -59,6 +69,9 @@ class ConnectorFigures:
     config_version: int | None = None
     takes_config: bool = True  # its manifest names a configuration parser (ES Loyalty's connector takes none)
     today: dict[str, int] = field(default_factory=dict)  # its own counts of the UTC day (db.counters)
+    # The calls counted against the provider's daily quota on its last counted day (its manifest's
+    # daily_quota_key; the day is the provider's own: Marketo's is US Central's).
+    quota_calls: DailyCalls | None = None
 
 
 @dataclass
@@ -142,7 +155,8 @@ def gather(target: Target, now: datetime | None = None) -> Figures:
     queries = AuditQueries(store)
     sqs = target.sqs()
     configs = target.config_store()
-    counters = DynamoCounters(AuditTable(target.dynamodb(), target.audit_table))
+    table = AuditTable(target.dynamodb(), target.audit_table)
+    counters = DynamoCounters(table)
     today = now.astimezone(UTC).date().isoformat()
     window = Window(now - WINDOW, now)
     connectors = []
@@ -186,8 +200,11 @@ def gather(target: Target, now: datetime | None = None) -> Figures:
                 )
         stored = configs.current(name)
         figures.config_version = stored.version if stored is not None else None
-        figures.takes_config = _takes_config(name)
+        manifest = _manifest(name)
+        figures.takes_config = manifest is None or manifest.config_parser is not None
         figures.today = counters.read(name, [today]).get(today, {})
+        if manifest is not None and manifest.daily_quota_key:
+            figures.quota_calls = _quota_calls(table, manifest.daily_quota_key)
         if not target.local:
             ages = [age for q in lane_queues if (age := _oldest_message_seconds(target, q, now)) is not None]
             figures.oldest_seconds = max(ages, default=None)
@@ -266,7 +283,11 @@ def render(figures: Figures, judged: Verdict, console: Console) -> None:
             failure,
             replays,
             ("none" if c.takes_config else "-") if c.config_version is None else f"v{c.config_version}",
-            ", ".join(f"{value} {key}" for key, value in sorted(c.today.items())) or "-",
+            ", ".join(
+                [f"{value} {key}" for key, value in sorted(c.today.items())]
+                + ([f"{c.quota_calls.calls} calls of its quota ({c.quota_calls.day})"] if c.quota_calls else [])
+            )
+            or "-",
         )
     console.print(table)
     for alarm in figures.alarms:
@@ -306,8 +327,14 @@ def status_command(
         time.sleep(watch)
 
 
-def _takes_config(connector: str) -> bool:
+def _manifest(connector: str) -> ConnectorManifest | None:
     from dig_contracts.registry import installed_connectors
 
-    manifest = next((m for m in installed_connectors() if m.name == connector), None)
-    return manifest is None or manifest.config_parser is not None
+    return next((m for m in installed_connectors() if m.name == connector), None)
+
+
+def _quota_calls(table: AuditTable, key: str) -> DailyCalls | None:
+    from dig_connector_kit.ratelimit import ProviderWindow
+
+    read = ProviderWindow(table, key, time.time).read()
+    return DailyCalls(read.quota_day, read.quota_used) if read.quota_day else None

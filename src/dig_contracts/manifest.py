@@ -262,6 +262,9 @@ class ConnectorManifest(BaseModel):
     # an account together), by default: `dig cost` sets the calls a month's volume makes against it (None:
     # the provider publishes none).
     provider_calls_per_day: int | None = Field(default=None, ge=1)
+    # The limiter key its requests count that quota on (a Request's ``limiter_key`` with ``daily=``): where
+    # ``dig status`` reads the calls counted on the provider's day.
+    daily_quota_key: str | None = Field(default=None, min_length=1)
     # The return path: the inbound event types the connector emits (from its webhooks or a scheduled
     # job's poll of the provider), and the webhooks it receives. Emitting needs the bus and the audit.
     emits: tuple[InboundEventType, ...] = ()

@@ -5,6 +5,7 @@ an outage is replayed through Marketo's queue only."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -71,6 +72,14 @@ def test_each_event_reaches_marketo_as_documented_and_optimove_where_it_subscrib
     [trigger] = [t for t in marketo(stack, "triggers") if t["leads"] == [{"id": lead["id"]}]]
     assert trigger["campaignId"] == 3001
     assert {"name": "{{my.rewardName}}", "value": "Carte-cadeau"} in trigger["tokens"]
+
+    # Every REST call Marketo answered so far was counted against DIG's share of the day, and `dig status` says so.
+    rest_calls = [r for r in marketo(stack, "requests") if not r["path"].startswith("/identity")]
+    status = subprocess.run(
+        [DIG, "status", "--local-url", stack.url, "--json"], capture_output=True, text=True, timeout=120, check=False
+    )
+    [figures] = [c for c in json.loads(status.stdout)["connectors"] if c["name"] == "marketo"]
+    assert figures["quota_calls"]["calls"] == len(rest_calls) > 0
 
 
 def test_a_token_that_expires_mid_batch_is_renewed_without_losing_a_message(stack: LocalStackProcess) -> None:

@@ -6,9 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
+from moto import mock_aws
+from rich.console import Console
 
+from db.table import Table
 from dig_cli import local_state
-from dig_cli.status import Alarm, ConnectorFigures, Figures, LastFailure, verdict
+from dig_cli.status import Alarm, ConnectorFigures, DailyCalls, Figures, LastFailure, _quota_calls, render, verdict
+from dig_connector_kit.concurrency import DynamoGate
+from dig_connector_kit.ratelimit import DailyShare
+from tests.aws import AUDIT, create_tables
 
 
 def figures(*connectors: ConnectorFigures, alarms: list[Alarm] | None = None) -> Figures:
@@ -79,3 +85,19 @@ def test_local_commands_find_the_newest_running_local_stack(tmp_path: Path, monk
     local_state.forget(pid=1)
     local_state.forget(pid=os.getpid())
     assert local_state.running_url() is None
+
+
+def test_the_calls_counted_on_a_providers_daily_quota_are_read_from_its_limiter_item_and_shown() -> None:
+    with mock_aws():
+        table = Table(create_tables(), AUDIT)
+        assert _quota_calls(table, "marketo-rest") is None  # nothing counted yet
+        for _ in range(2):
+            with DynamoGate(table).hold("marketo-rest", 5, 30, 1, daily=DailyShare("2026-12-07", 25_000)):
+                pass
+        counted = _quota_calls(table, "marketo-rest")
+    assert counted == DailyCalls("2026-12-07", 2)
+    connector = healthy_connector("marketo")
+    connector.quota_calls = counted
+    console = Console(record=True, width=250)
+    render(figures(connector), verdict(figures(connector)), console)
+    assert "2 calls of its quota (2026-12-07)" in console.export_text()

@@ -13,13 +13,14 @@ from typing import Any
 
 import httpx
 
+from connectors.marketo import manifest
 from dig_connector_kit import oauth
 from dig_connector_kit.http import REQUEST_TIMEOUT, BodyVerdict, Request
 from dig_connector_kit.ratelimit import RateLimit
 
 MAX_RECORDS_PER_CALL = 300  # leads.json, activities/external.json
 MAX_LEADS_PER_TRIGGER = 100
-LIMITER_KEY = "marketo-rest"
+LIMITER_KEY = manifest.LIMITER_KEY
 RENEW_CODES = frozenset({"601", "602"})  # token invalid / expired: renew and resend
 # Timed out, rate, unavailable, system error, subscription unreachable, concurrency, transient. Adobe: a 6xx
 # code means the request failed entirely and was not executed, so sending it again is safe.

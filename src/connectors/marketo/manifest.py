@@ -7,6 +7,8 @@ from dig_contracts.manifest import ConnectorManifest, SecretSetting, Setting, We
 # DIG's share of the instance's 50,000 calls a day (shared by every integration), by default: the
 # configuration's limits.dailyCalls.
 DAILY_CALLS = 25_000
+# Every REST call's rate slot, place in flight and count of the day (dig_connector_kit.ratelimit).
+LIMITER_KEY = "marketo-rest"
 REST_BASE_URL = "MARKETO_REST_BASE_URL"
 IDENTITY_BASE_URL = "MARKETO_IDENTITY_BASE_URL"
 SECRET_ID = "MARKETO_SECRET_ID"  # noqa: S105 - the variable holding the secret's name
@@ -48,6 +50,7 @@ MANIFEST = ConnectorManifest(
     memory_mb=512,
     provider_calls_per_minute=150,  # 50 per 20 s: half of the instance's 100, as Adobe advises
     provider_calls_per_day=DAILY_CALLS,
+    daily_quota_key=LIMITER_KEY,
     emits=(InboundEventType.MEMBER_CONSENT_CHANGED,),
     webhooks=(UNSUBSCRIBES_WEBHOOK,),
     config_parser="connectors.marketo.config.parse_config",
