@@ -14,17 +14,15 @@ forgets the places held at that moment, at most one lease long.)
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from db.table import Table
 from dig_connector_kit.ratelimit import (
     DailyShare,
+    DynamoLimiter,
     InMemoryLimiter,
-    ProviderWindow,
     QuotaSpent,
     RateLimit,
     RateLimitTimeout,
@@ -96,20 +94,8 @@ class InMemoryGate:
                 self._lock.notify_all()
 
 
-class DynamoGate:
-    def __init__(
-        self,
-        table: Table,
-        *,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._table = table
-        self._clock = clock
-        self._sleep = sleep
-
-    def window(self, key: str) -> ProviderWindow:
-        return ProviderWindow(self._table, key, self._clock)
+class DynamoGate(DynamoLimiter):
+    """The places live in the limiter's item: a gate is a limiter that also holds places."""
 
     @contextmanager
     def hold(
