@@ -224,7 +224,11 @@ def measure(
         # Each connector batches with its manifest's window, as its event source mapping does in AWS,
         # unless the caller shortens every window.
         stack = LocalStack(
-            port=0, quiet=False, wrap_handler=invocations.wrap, batching_window_seconds=batching_window_seconds
+            port=0,
+            quiet=False,
+            wrap_handler=invocations.wrap,
+            batching_window_seconds=batching_window_seconds,
+            coalescing_pollers_as_aws=True,  # a low rate's batches no larger than AWS would make them
         )
         stack.start()
         try:

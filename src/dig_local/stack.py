@@ -85,6 +85,7 @@ class LocalStack:
         file_concurrency: int = 4,
         batching_window_seconds: float | None = None,
         wrap_handler: Callable[[str, Any], Any] | None = None,
+        coalescing_pollers_as_aws: bool = False,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -99,6 +100,7 @@ class LocalStack:
         self.file_concurrency = file_concurrency
         # None: each connector's manifest's window, as its event source mapping batches in AWS.
         self.batching_window_seconds = batching_window_seconds
+        self.coalescing_pollers_as_aws = coalescing_pollers_as_aws  # local_pollers
         # Around every handler the stack invokes, by its dotted path (`dig cost` times them).
         self._wrap_handler = wrap_handler
         self._moto: subprocess.Popen[str] | None = None
@@ -155,7 +157,7 @@ class LocalStack:
         for name, connector in self.resources.connectors.items():
             for lane in connector.manifest.lanes:  # an event source mapping per lane, one handler
                 queue_url, queue_arn = connector.lane_queue(lane.name)
-                for _ in range(local_pollers(lane)):
+                for _ in range(local_pollers(lane, as_aws=self.coalescing_pollers_as_aws)):
                     poller = QueuePoller(
                         sqs=session.client("sqs"),
                         queue_url=queue_url,
@@ -419,11 +421,16 @@ def _sync_entry_point(dotted: str) -> Callable[[dict[str, Any]], dict[str, Any]]
     return lambda request: target(request, LocalContext("sync", 25))
 
 
-def local_pollers(lane: Lane) -> int:
+def local_pollers(lane: Lane, *, as_aws: bool = False) -> int:
     """Invocations at once: the immediate lane's as the event source mapping runs them (a message waiting
     behind another's delivery is what the lane exists to avoid), capped for this machine's two cores;
-    the coalescing lane's one, whose window gathers what comes meanwhile into the same batch."""
-    return min(lane.max_concurrency, LOCAL_IMMEDIATE_POLLERS) if lane.name == "immediate" else 1
+    the coalescing lane's one, whose window gathers what comes meanwhile into the same batch. ``as_aws``
+    (``dig cost``): the coalescing lane's batches gathered at once as AWS gathers at the least, its
+    maximum concurrency (AWS starts with five, and never goes below two; a lane's maximum concurrency
+    caps the invocations), so that a low rate's batches are no larger than AWS would make them."""
+    if lane.name == "immediate":
+        return min(lane.max_concurrency, LOCAL_IMMEDIATE_POLLERS)
+    return lane.max_concurrency if as_aws else 1
 
 
 class _Deferred:

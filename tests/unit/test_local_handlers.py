@@ -375,3 +375,14 @@ def test_a_long_poll_waits_while_every_message_is_in_flight_and_wakes_on_a_send(
         assert [m["Body"] for m in woke["Messages"]] == ["new"]
         sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
         assert "Messages" not in sqs.receive_message(QueueUrl=url)  # delayed: listed as not yet visible
+
+
+def test_dig_cost_gathers_the_coalescing_lanes_batches_as_aws_gathers_them_at_the_least() -> None:
+    from connectors.optimove.manifest import MANIFEST
+    from dig_local.stack import local_pollers
+
+    lanes = {lane.name: lane for lane in MANIFEST.lanes}
+    immediate, coalescing = lanes["immediate"], lanes["coalescing"]
+    assert local_pollers(coalescing) == 1  # dig local and the tests: one window gathers all that comes
+    assert local_pollers(coalescing, as_aws=True) == coalescing.max_concurrency == 2  # dig cost
+    assert local_pollers(immediate) == local_pollers(immediate, as_aws=True) == 2
