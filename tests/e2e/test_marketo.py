@@ -76,8 +76,13 @@ def test_each_event_reaches_marketo_as_documented_and_optimove_where_it_subscrib
     # Every REST call Marketo answered so far was counted against DIG's share of the day, and `dig status` says so.
     rest_calls = [r for r in marketo(stack, "requests") if not r["path"].startswith("/identity")]
     status = subprocess.run(
-        [DIG, "status", "--local-url", stack.url, "--json"], capture_output=True, text=True, timeout=120, check=False
+        [DIG, "status", "--local", "--local-url", stack.url, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
+    assert status.stdout, status.stderr
     [figures] = [c for c in json.loads(status.stdout)["connectors"] if c["name"] == "marketo"]
     assert figures["quota_calls"]["calls"] == len(rest_calls) > 0
 

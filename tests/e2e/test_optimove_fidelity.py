@@ -46,13 +46,15 @@ def test_a_new_members_registration_creates_the_customer_and_then_updates_reach_
     update = delivered(local_stack, event("MEMBER_PROFILE_UPDATE", member))
     [call] = requests_for(local_stack, member, "UpdateCustomerAttributes")
     assert call["status"] == 200
-    # Its results come back with nothing rejected, and the update stays DELIVERED.
+    # Its results come back with nothing of this member rejected, and the update stays DELIVERED. (The call may
+    # carry other tests' customers from the shared stack's coalescing lane, which Optimove may reject.)
     [call_id] = {a["callId"] for a in delivery(update)["attemptLog"]}
     results = local_stack.wait_until(
         lambda: [c for c in local_stack.http.get("/_sim/optimove/callbacks").json() if c["url"].endswith(call_id)],
         "the UpdateCustomerAttributes results posted back",
     )
-    assert results[0]["results"]["isSuccess"] is True
+    assert [e for e in results[0]["results"]["errors"] if e["customerId"] == member] == []
+    assert results[0]["results"]["isSuccess"] is (not results[0]["results"]["errors"])  # Optimove's rule
     assert results[0]["status"] == 202
     after = local_stack.http.get(f"/v1/messages/{update['messageId']}").json()
     assert delivery(after)["status"] == "DELIVERED"
