@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
@@ -24,6 +24,7 @@ from dig_connector_kit.ratelimit import (
     ProviderWindow,
     RateLimit,
     RateLimitTimeout,
+    WindowState,
     decode_stamps,
     encode_stamps,
 )
@@ -191,3 +192,46 @@ def test_a_full_window_and_ten_holders_fit_one_write_unit(dynamodb: Any) -> None
 @given(st.lists(st.floats(min_value=1.7e9, max_value=1.8e9), max_size=60))
 def test_stamps_come_back_to_the_millisecond(stamps: list[float]) -> None:
     assert decode_stamps(encode_stamps(stamps)) == pytest.approx(stamps, abs=0.0006)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["read", "take", "release", "tick"]), st.integers(min_value=0, max_value=2)),
+        max_size=30,
+    )
+)
+@example([("read", 0), ("read", 1), ("take", 0), ("take", 1)])  # two takers on one read: one must lose
+@example([("read", 0), ("take", 0), ("read", 1), ("release", 0), ("take", 1), ("read", 2), ("take", 2)])
+def test_under_any_interleaving_the_places_never_pass_the_limit_and_a_release_is_never_undone(
+    dynamodb: Any, steps: list[tuple[str, int]]
+) -> None:
+    """Three would-be holders read, take on what they last read (however stale), release, while time passes:
+    the item never holds more live places than the limit, a place taken stays until it is given back or its
+    lease ends, and a place given back never comes back."""
+    limit, lease = 1, 10.0
+    now = [1_000.0]
+    window = ProviderWindow(Table(dynamodb, AUDIT), f"k{uuid.uuid4().hex}", lambda: now[0])  # type: ignore[arg-type]
+    assert window.take(window.read(), holder=("first", now[0] + lease))  # the places' map exists, as it soon does
+    window.release("first")
+    reads: dict[int, WindowState] = {}
+    held: dict[str, float] = {}  # holder -> lease end, of the takes that succeeded and were not given back
+    for action, who in steps:
+        holder = f"h{who}"
+        if action == "read":
+            reads[who] = window.read()
+        elif action == "take" and who in reads and holder not in held:
+            read = reads.pop(who)
+            live = [h for h, until in read.holders.items() if until > now[0]]
+            expired = [h for h, until in read.holders.items() if until <= now[0]]
+            if len(live) < limit and window.take(read, holder=(holder, now[0] + lease), expired=expired):
+                held[holder] = now[0] + lease
+        elif action == "release" and holder in held:
+            window.release(holder)
+            del held[holder]
+        elif action == "tick":
+            now[0] += 4.0
+        places = window.read().holders
+        assert sum(1 for until in places.values() if until > now[0]) <= limit
+        assert {h for h, until in held.items() if until > now[0]} <= set(places)
+        assert set(places) <= set(held)  # given back, or never taken: not held
