@@ -75,13 +75,18 @@ class Usage:
     bus_deliveries: int = 0  # messages EventBridge put on connector queues (SQS requests it makes)
     empty_receives: int = 0
     # What the writes left stored in DynamoDB, items and index entries (each with DynamoDB's 100 bytes of
-    # overhead), net of what they replaced: storage and PITR are billed on it (report.py).
-    stored_bytes: float = 0.0
+    # overhead), net of what they replaced, by what the items are for: storage and PITR are billed on it.
+    stored_bytes_by_purpose: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     archived_bytes: float = 0.0  # the events the bus archive keeps (source dig.*)
     # Requests the connectors' handlers sent to their providers (the simulators here), by connector.
     provider_calls: Counter[str] = field(default_factory=Counter)
     # The same by (connector, endpoint): the request's path, number segments as {n} (provider_endpoint).
     provider_endpoints: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    @property
+    def stored_bytes(self) -> float:
+        """What the writes left stored, all purposes."""
+        return sum(self.stored_bytes_by_purpose.values())
 
     def add(self, other: Usage) -> None:
         self.calls.update(other.calls)
@@ -91,12 +96,12 @@ class Usage:
             (self.units, other.units),
             (self.write_units_by_purpose, other.write_units_by_purpose),
             (self.read_units_by_purpose, other.read_units_by_purpose),
+            (self.stored_bytes_by_purpose, other.stored_bytes_by_purpose),
         ):
             for key, value in theirs.items():
                 mine[key] += value
         self.bus_deliveries += other.bus_deliveries
         self.empty_receives += other.empty_receives
-        self.stored_bytes += other.stored_bytes
         self.archived_bytes += other.archived_bytes
 
 
@@ -393,7 +398,8 @@ class AwsMeter:
         usage.units["dynamodb.write_unit"] += units
         usage.write_units_by_purpose[purpose(table, key, self._config_table)] += units
         if written:
-            usage.stored_bytes += stored_size(after, shapes) - stored_size(before, shapes)
+            stored = stored_size(after, shapes) - stored_size(before, shapes)
+            usage.stored_bytes_by_purpose[purpose(table, key, self._config_table)] += stored
 
     def _read(
         self, usage: Usage, table: str, items: list[Item], missing: list[Item], consistent: bool, one: bool

@@ -206,13 +206,18 @@ def price(
     # What the writes left stored, for as long as the audit trail keeps it: each event's bytes are
     # stored auditRetentionDays (deliveries that failed longer, contacts and watermarks longer still:
     # their share is small and left at the audit's retention).
-    stored_gb_months = max(usage.stored_bytes, 0.0) / 1e9 * retention.audit_days / 30.42
-    add(
-        "DynamoDB storage",
-        f"items and index entries, {retention.audit_days} days' retention (GB-months)",
-        stored_gb_months,
-        "dynamodb.storage_gb_month",
-    )
+    def gb_months(stored_bytes: float) -> float:
+        return max(stored_bytes, 0.0) / 1e9 * retention.audit_days / 30.42
+
+    stored_gb_months = gb_months(sum(max(stored, 0.0) for stored in usage.stored_bytes_by_purpose.values()))
+    for purpose, stored in sorted(usage.stored_bytes_by_purpose.items(), key=lambda kv: -kv[1]):
+        if stored > 0:  # a purpose whose writes freed more than they kept (a delete) is no line of its own
+            add(
+                "DynamoDB storage",
+                f"{purpose}: items and index entries, {retention.audit_days} days (GB-months)",
+                gb_months(stored),
+                "dynamodb.storage_gb_month",
+            )
     if retention.pitr:
         add(
             "DynamoDB PITR",

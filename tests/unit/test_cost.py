@@ -110,6 +110,7 @@ def test_a_new_message_record_is_billed_with_a_write_to_each_index_it_appears_in
     assert meter.reset().write_units_by_purpose == ({"audit: message records": 3})
     # What it keeps: the item, and each index entry the row only (db.schema.MESSAGE_ROW), each with 100
     # bytes of DynamoDB's overhead.
+    assert list(usage.stored_bytes_by_purpose) == ["audit: message records"]
     assert usage.stored_bytes == item_size(message_item()) + 100 + 100 + item_size(
         {
             k: v
@@ -424,7 +425,8 @@ def test_fixed_monthly_costs_come_from_the_template_and_alarms_are_billed_per_me
 
 def test_storage_pitr_and_the_archive_are_priced_for_what_the_template_keeps() -> None:
     usage = Usage()
-    usage.stored_bytes = 1000 * 2_000  # 2 KB an event
+    usage.stored_bytes_by_purpose["audit: message records"] = 1000 * 1_500  # 2 KB an event, by what it is for
+    usage.stored_bytes_by_purpose["watermarks"] = 1000 * 500
     usage.archived_bytes = 1000 * 1_000
     template = {
         "Resources": {
@@ -443,8 +445,16 @@ def test_storage_pitr_and_the_archive_are_priced_for_what_the_template_keeps() -
     report = price(measurement(usage=usage), template)
     assert report.retention == Retention(audit_days=60, pitr=True, archive_days=7, log_days=14)
     lines = {line.component: line for line in report.lines}
-    # 2 KB kept 60 days: 2e-6 GB x 1.97 months x $0.25, per million events.
-    assert lines["DynamoDB storage"].usd_per_million == pytest.approx(2e-6 * 60 / 30.42 * 0.25 * 1e6, abs=1e-3)
+    # 2 KB kept 60 days: 2e-6 GB x 1.97 months x $0.25, per million events, a line for each purpose.
+    stored = {line.detail: line.usd_per_million for line in report.lines if line.component == "DynamoDB storage"}
+    assert stored == {
+        "audit: message records: items and index entries, 60 days (GB-months)": pytest.approx(
+            1.5e-6 * 60 / 30.42 * 0.25 * 1e6, abs=1e-3
+        ),
+        "watermarks: items and index entries, 60 days (GB-months)": pytest.approx(
+            0.5e-6 * 60 / 30.42 * 0.25 * 1e6, abs=1e-3
+        ),
+    }
     assert lines["DynamoDB PITR"].usd_per_million == pytest.approx(2e-6 * 60 / 30.42 * 0.20 * 1e6, abs=1e-3)
     archived = [line for line in report.lines if line.component == "EventBridge archive"]
     assert [line.usd_per_million for line in archived] == [0.1, round(0.023 * 7 / 30.42, 4)]
