@@ -203,6 +203,7 @@ def price(
         add("DynamoDB writes", purpose, units, "dynamodb.write_unit")
     for purpose, units in sorted(usage.read_units_by_purpose.items(), key=lambda kv: -kv[1]):
         add("DynamoDB reads", purpose, units, "dynamodb.read_unit")
+
     # What the writes left stored, for as long as the audit trail keeps it: each event's bytes are
     # stored auditRetentionDays (deliveries that failed longer, contacts and watermarks longer still:
     # their share is small and left at the audit's retention).
