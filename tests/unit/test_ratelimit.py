@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -235,3 +236,32 @@ def test_under_any_interleaving_the_places_never_pass_the_limit_and_a_release_is
         assert sum(1 for until in places.values() if until > now[0]) <= limit
         assert {h for h, until in held.items() if until > now[0]} <= set(places)
         assert set(places) <= set(held)  # given back, or never taken: not held
+
+
+class FailingReleases(AtomicCalls):
+    """DynamoDB throttling every write that gives a place back."""
+
+    def __getattr__(self, name: str) -> Any:
+        call = super().__getattr__(name)
+
+        def maybe_failing(**kwargs: Any) -> Any:
+            if name == "update_item" and kwargs["UpdateExpression"].startswith("REMOVE holders"):
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, name)
+            return call(**kwargs)
+
+        return maybe_failing
+
+
+def test_a_place_that_cannot_be_given_back_leaves_the_calls_outcome_alone_and_frees_itself_later(
+    dynamodb: Any,
+) -> None:
+    now = [1_000.0]
+    gate = DynamoGate(Table(FailingReleases(dynamodb), AUDIT), clock=lambda: now[0], sleep=lambda s: None)  # type: ignore[arg-type]
+    with gate.hold("marketo", 1, lease_seconds=90, budget_seconds=1):
+        answered = "the provider's answer"
+    assert answered == "the provider's answer"  # no error raised from the release
+    with pytest.raises(NoPlaceInTime), gate.hold("marketo", 1, lease_seconds=90, budget_seconds=1):
+        pass
+    now[0] += 91
+    with gate.hold("marketo", 1, lease_seconds=90, budget_seconds=1):
+        pass
