@@ -266,6 +266,7 @@ def measure(
                 meter.reset()
                 invocations.reset()
                 logs.reset()
+                local_stack.EMF_BYTES.reset()
 
                 started = time.perf_counter()
                 accepted = requests = 0
@@ -307,7 +308,8 @@ def measure(
                 usage=usage,
                 invocations=dict(invocations.count),
                 seconds=dict(invocations.seconds),
-                log_bytes=logs.reset(),
+                # The handlers' lines, and the metric documents they would print deployed (EMF: billed as logs).
+                log_bytes=logs.reset() + local_stack.EMF_BYTES.reset(),
                 memory_mb=memory,
                 wall_seconds=wall,
                 calls_by_function=_by_function(meter.calls_by_function),

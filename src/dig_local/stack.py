@@ -27,6 +27,7 @@ from dig_connector_kit.settings import connector_variable
 from dig_contracts import environment as env
 from dig_contracts import functions
 from dig_contracts.manifest import ConnectorManifest, Lane, webhook_sources
+from dig_contracts.metrics import NAMESPACE
 from dig_contracts.registry import installed_connectors, sample_config
 from dig_local import resources
 from dig_local.doubles import ProviderDouble, installed_doubles
@@ -52,6 +53,41 @@ def load_handler(dotted: str) -> Any:
 EMITTED_METRICS: set[tuple[str, str]] = set()
 
 
+class _Tally:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self, amount: int) -> None:
+        with self._lock:
+            self.value += amount
+
+    def reset(self) -> int:
+        with self._lock:
+            value, self.value = self.value, 0
+            return value
+
+
+# The bytes of the metric documents (CloudWatch's embedded metric format) the handlers would have printed:
+# deployed, one an invocation that emitted any, ingested by CloudWatch Logs and billed so (`dig cost`).
+EMF_BYTES = _Tally()
+
+
+def emf_document_bytes(dotted: str) -> int:
+    """The size of the document Powertools prints for the metrics added so far (its flush: compact JSON).
+    The metric set is shared by the threads' handlers, so one may count another's metric: an estimate."""
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics.exceptions import SchemaValidationError
+
+    parts = dotted.split(".")
+    service = parts[1] if parts[0] == "connectors" and len(parts) > 2 else parts[0]
+    try:
+        document = Metrics(namespace=NAMESPACE, service=service).serialize_metric_set()
+    except SchemaValidationError:  # another thread's handler flushed them first
+        return 0
+    return len(json.dumps(document, separators=(",", ":")).encode()) + 1  # and its newline
+
+
 def _discarding_metrics(handler: Callable[[Any, Any], Any], dotted: str = "") -> Callable[[Any, Any], Any]:
     """Locally, metrics go nowhere (POWERTOOLS_METRICS_DISABLED). Powertools 3.37 then neither prints
     nor clears them at the end of an invocation, and prints them to stdout anyway once one metric
@@ -67,6 +103,8 @@ def _discarding_metrics(handler: Callable[[Any, Any], Any], dotted: str = "") ->
             metrics = Metrics()  # the metric set is shared by every Metrics instance
             names = list(metrics.metric_set)  # a copy at once: other threads' handlers add to it
             EMITTED_METRICS.update((dotted, name) for name in names)
+            if names:
+                EMF_BYTES.add(emf_document_bytes(dotted))
             metrics.clear_metrics()
 
     return invoke

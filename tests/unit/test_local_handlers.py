@@ -8,7 +8,7 @@ import pytest
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from dig_local.stack import EMITTED_METRICS, _discarding_metrics
+from dig_local.stack import EMF_BYTES, EMITTED_METRICS, _discarding_metrics
 
 
 def test_metrics_are_discarded_so_nothing_reaches_the_terminal_however_many_invocations(
@@ -23,6 +23,7 @@ def test_metrics_are_discarded_so_nothing_reaches_the_terminal_however_many_invo
         return {"ok": event["n"]}
 
     invoke = _discarding_metrics(handler, "local_test.handler")
+    EMF_BYTES.reset()
     answers = [invoke({"n": n}, None) for n in range(150)]
 
     assert answers[-1] == {"ok": 149}
@@ -30,6 +31,19 @@ def test_metrics_are_discarded_so_nothing_reaches_the_terminal_however_many_invo
     assert Metrics(namespace="DIG").metric_set == {}
     # What `dig cost` prices as custom metrics: the names a handler emitted, kept.
     assert ("local_test.handler", "EventsAccepted") in EMITTED_METRICS
+    # And as log ingestion: each invocation's metric document, as Powertools would have printed it deployed.
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    printing = Metrics(namespace="DIG", service="local_test")
+    printing.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=1)
+    printing.flush_metrics()
+    printed = capsys.readouterr().out
+    assert EMF_BYTES.reset() == 150 * len(printed.encode())
+
+
+def test_an_invocation_that_emits_no_metric_adds_no_metric_document() -> None:
+    EMF_BYTES.reset()
+    _discarding_metrics(lambda event, context: None, "local_test.quiet")({}, None)
+    assert EMF_BYTES.reset() == 0
 
 
 def test_the_local_stacks_sqs_speedups_keep_visibility_and_retention_as_they_were(
