@@ -54,6 +54,8 @@ EMITTED_METRICS: set[tuple[str, str]] = set()
 
 
 class _Tally:
+    """A count the handlers' threads add to and `dig cost` takes whole (itertools.count cannot be reset)."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.value = 0
